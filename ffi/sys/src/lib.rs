@@ -58,7 +58,7 @@ pub struct MediaData_t {
 // The header's layouts on LP64 (x86_64, aarch64 Linux): pointers are 8 bytes, int is 4.
 const _: () = assert!(core::mem::size_of::<Slice_t>() == 16);
 const _: () = assert!(core::mem::align_of::<Slice_t>() == 8);
-const _: () = assert!(core::mem::size_of::<MediaData_t>() == 40);
+const _: () = assert!(core::mem::size_of::<MediaData_t>() == 32);
 const _: () = assert!(core::mem::size_of::<c_ulonglong>() == 8);
 
 pub type NewSdkFn = unsafe extern "C" fn() -> *mut WeWorkFinanceSdk_t;

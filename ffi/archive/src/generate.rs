@@ -85,7 +85,9 @@ const ROOMS: &[&str] = &[
     "wrOgQhDgAAkD4GpWRIbo5Q2m9Z1wvG8w",
     "wrOgQhDgAA3fK1nBz2mX0Q7jE5c9LhPw",
 ];
-const NAMES: &[&str] = &["张三", "李四", "王五", "赵六", "黄伟", "陈静", "刘洋", "孙丽"];
+const NAMES: &[&str] = &[
+    "张三", "李四", "王五", "赵六", "黄伟", "陈静", "刘洋", "孙丽",
+];
 
 const SENTENCES: &[&str] = &[
     "今天下午三点开会，请准时参加。",
@@ -200,8 +202,9 @@ fn envelope(opts: &ArchiveOptions, seq: u64) -> Envelope {
             let a = rng.pick(INTERNAL).to_string();
             let mut b = rng.pick(INTERNAL).to_string();
             if a == b {
-                b = INTERNAL[(INTERNAL.iter().position(|x| *x == a).unwrap_or(0) + 1) % INTERNAL.len()]
-                    .to_owned();
+                b = INTERNAL
+                    [(INTERNAL.iter().position(|x| *x == a).unwrap_or(0) + 1) % INTERNAL.len()]
+                .to_owned();
             }
             (a, vec![b], String::new(), false)
         }
@@ -350,51 +353,97 @@ fn body(
         "text" => ("text", json!({ "content": text(rng) })),
         "image" => {
             let m = ctx.media(rng, 0, media);
-            ("image", json!({"md5sum": m.md5sum, "filesize": m.file.size, "sdkfileid": m.sdkfileid}))
+            (
+                "image",
+                json!({"md5sum": m.md5sum, "filesize": m.file.size, "sdkfileid": m.sdkfileid}),
+            )
         }
         "revoke" => {
             let earlier = ctx.seq.saturating_sub(1 + rng.below(5)).max(1);
             let pre = envelope(ctx.opts, earlier).msgid;
             ("revoke", json!({ "pre_msgid": pre }))
         }
-        "agree" => ("agree", json!({"userid": rng.pick(EXTERNAL), "agree_time": t})),
-        "disagree" => ("disagree", json!({"userid": rng.pick(EXTERNAL), "disagree_time": t})),
+        "agree" => (
+            "agree",
+            json!({"userid": rng.pick(EXTERNAL), "agree_time": t}),
+        ),
+        "disagree" => (
+            "disagree",
+            json!({"userid": rng.pick(EXTERNAL), "disagree_time": t}),
+        ),
         "voice" => {
             let m = ctx.media(rng, 0, media);
-            ("voice", json!({"md5sum": m.md5sum, "voice_size": m.file.size,
-                             "play_length": 1 + rng.below(60), "sdkfileid": m.sdkfileid}))
+            (
+                "voice",
+                json!({"md5sum": m.md5sum, "voice_size": m.file.size,
+                             "play_length": 1 + rng.below(60), "sdkfileid": m.sdkfileid}),
+            )
         }
         "video" => {
             let m = ctx.media(rng, 0, media);
-            ("video", json!({"md5sum": m.md5sum, "filesize": m.file.size,
-                             "play_length": 1 + rng.below(120), "sdkfileid": m.sdkfileid}))
+            (
+                "video",
+                json!({"md5sum": m.md5sum, "filesize": m.file.size,
+                             "play_length": 1 + rng.below(120), "sdkfileid": m.sdkfileid}),
+            )
         }
-        "card" => ("card", json!({"corpname": "北京某某科技有限公司", "userid": rng.pick(INTERNAL)})),
-        "location" => ("location", json!({"longitude": 116.397_128, "latitude": 39.916_527,
-            "address": "北京市东城区东长安街", "title": "天安门广场", "zoom": 15})),
+        "card" => (
+            "card",
+            json!({"corpname": "北京某某科技有限公司", "userid": rng.pick(INTERNAL)}),
+        ),
+        "location" => (
+            "location",
+            json!({"longitude": 116.397_128, "latitude": 39.916_527,
+            "address": "北京市东城区东长安街", "title": "天安门广场", "zoom": 15}),
+        ),
         "emotion" => {
             let m = ctx.media(rng, 0, media);
-            ("emotion", json!({"type": 1 + rng.below(2), "width": 240, "height": 240,
-                "imagesize": m.file.size, "md5sum": m.md5sum, "sdkfileid": m.sdkfileid}))
+            (
+                "emotion",
+                json!({"type": 1 + rng.below(2), "width": 240, "height": 240,
+                "imagesize": m.file.size, "md5sum": m.md5sum, "sdkfileid": m.sdkfileid}),
+            )
         }
         "file" => {
             let m = ctx.media(rng, 0, media);
-            let (name, ext) = rng.pick(&[("报价单", "xlsx"), ("合同草案", "docx"), ("产品手册", "pdf"), ("logo", "png")]);
-            ("file", json!({"md5sum": m.md5sum, "filename": format!("{name}.{ext}"),
-                "fileext": ext, "filesize": m.file.size, "sdkfileid": m.sdkfileid}))
+            let (name, ext) = rng.pick(&[
+                ("报价单", "xlsx"),
+                ("合同草案", "docx"),
+                ("产品手册", "pdf"),
+                ("logo", "png"),
+            ]);
+            (
+                "file",
+                json!({"md5sum": m.md5sum, "filename": format!("{name}.{ext}"),
+                "fileext": ext, "filesize": m.file.size, "sdkfileid": m.sdkfileid}),
+            )
         }
-        "link" => ("link", json!({"title": "限时优惠｜新品发布会", "description": rng.pick(SENTENCES),
-            "link_url": "https://example.com/promo?id=123&utm_source=wecom", "image_url": "https://example.com/a.png"})),
-        "weapp" => ("weapp", json!({"title": "商城小程序", "description": "点击进入下单",
-            "username": "gh_0123456789ab@app", "displayname": "某某商城"})),
+        "link" => (
+            "link",
+            json!({"title": "限时优惠｜新品发布会", "description": rng.pick(SENTENCES),
+            "link_url": "https://example.com/promo?id=123&utm_source=wecom", "image_url": "https://example.com/a.png"}),
+        ),
+        "weapp" => (
+            "weapp",
+            json!({"title": "商城小程序", "description": "点击进入下单",
+            "username": "gh_0123456789ab@app", "displayname": "某某商城"}),
+        ),
         "chatrecord" => {
             let items: Vec<Value> = (0..1 + rng.below(3))
-                .map(|i| json!({"type": "ChatRecordText", "msgtime": t / 1000 - 60 * i,
-                    "content": json!({"content": text(rng)}).to_string(), "from_chatroom": false}))
+                .map(|i| {
+                    json!({"type": "ChatRecordText", "msgtime": t / 1000 - 60 * i,
+                    "content": json!({"content": text(rng)}).to_string(), "from_chatroom": false})
+                })
                 .collect();
-            ("chatrecord", json!({"title": "群聊的聊天记录", "item": items}))
+            (
+                "chatrecord",
+                json!({"title": "群聊的聊天记录", "item": items}),
+            )
         }
-        "todo" => ("todo", json!({"title": "跟进客户", "content": rng.pick(SENTENCES)})),
+        "todo" => (
+            "todo",
+            json!({"title": "跟进客户", "content": rng.pick(SENTENCES)}),
+        ),
         "vote" => {
             let v = json!({"votetitle": "团建去哪里？", "voteitem": ["爬山", "露营", "聚餐"],
                 "votetype": 101, "voteid": format!("vote{}", ctx.seq)});
@@ -408,25 +457,47 @@ fn body(
                 ("vote", Value::Null)
             }
         }
-        "collect" => ("collect", json!({"room_name": "销售一组", "creator": "张三",
+        "collect" => (
+            "collect",
+            json!({"room_name": "销售一组", "creator": "张三",
             "create_time": "2025-11-20 10:00:00", "title": "客户回访登记",
-            "details": [{"id": 1, "ques": "客户姓名", "type": "Text"}, {"id": 2, "ques": "联系电话", "type": "Number"}]})),
-        "redpacket" | "external_redpacket" => ("redpacket", json!({"type": 1 + rng.below(3),
-            "wish": "恭喜发财，大吉大利", "totalcnt": 1 + rng.below(10), "totalamount": 100 * (1 + rng.below(200))})),
-        "meeting" => ("meeting", json!({"topic": "周例会", "starttime": t / 1000 + 3600,
+            "details": [{"id": 1, "ques": "客户姓名", "type": "Text"}, {"id": 2, "ques": "联系电话", "type": "Number"}]}),
+        ),
+        "redpacket" | "external_redpacket" => (
+            "redpacket",
+            json!({"type": 1 + rng.below(3),
+            "wish": "恭喜发财，大吉大利", "totalcnt": 1 + rng.below(10), "totalamount": 100 * (1 + rng.below(200))}),
+        ),
+        "meeting" => (
+            "meeting",
+            json!({"topic": "周例会", "starttime": t / 1000 + 3600,
             "endtime": t / 1000 + 7200, "address": "会议室 A", "remarks": "请带上周报",
-            "meetingtype": 102, "meetingid": 1_000_000 + ctx.seq, "status": 1})),
-        "docmsg" => ("doc", json!({"title": "客户跟进表", "doc_creator": rng.pick(INTERNAL),
-            "link_url": "https://doc.weixin.qq.com/sheet/e3_abc"})),
-        "markdown" => ("info", json!({"content": format!("**通知**：{}", rng.pick(SENTENCES))})),
-        "news" => ("info", json!({"item": [{"title": "行业资讯", "description": rng.pick(SENTENCES),
-            "url": "https://example.com/news/1", "picurl": "https://example.com/news/1.jpg"}]})),
-        "calendar" => ("calendar", json!({"title": "客户拜访", "creatorname": "张三",
+            "meetingtype": 102, "meetingid": 1_000_000 + ctx.seq, "status": 1}),
+        ),
+        "docmsg" => (
+            "doc",
+            json!({"title": "客户跟进表", "doc_creator": rng.pick(INTERNAL),
+            "link_url": "https://doc.weixin.qq.com/sheet/e3_abc"}),
+        ),
+        "markdown" => (
+            "info",
+            json!({"content": format!("**通知**：{}", rng.pick(SENTENCES))}),
+        ),
+        "news" => (
+            "info",
+            json!({"item": [{"title": "行业资讯", "description": rng.pick(SENTENCES),
+            "url": "https://example.com/news/1", "picurl": "https://example.com/news/1.jpg"}]}),
+        ),
+        "calendar" => (
+            "calendar",
+            json!({"title": "客户拜访", "creatorname": "张三",
             "attendeename": ["李四", "王五"], "starttime": t / 1000 + 86_400,
-            "endtime": t / 1000 + 90_000, "place": "客户公司", "remarks": rng.pick(SENTENCES)})),
+            "endtime": t / 1000 + 90_000, "place": "客户公司", "remarks": rng.pick(SENTENCES)}),
+        ),
         "mixed" => {
             let m = ctx.media(rng, 1, media);
-            let img = json!({"md5sum": m.md5sum, "filesize": m.file.size, "sdkfileid": m.sdkfileid});
+            let img =
+                json!({"md5sum": m.md5sum, "filesize": m.file.size, "sdkfileid": m.sdkfileid});
             let items = json!([
                 {"type": "text", "content": json!({"content": text(rng)}).to_string()},
                 {"type": "image", "content": img.to_string()},
@@ -437,22 +508,43 @@ fn body(
         "meeting_voice_call" => {
             let m = ctx.media(rng, 0, media);
             top["voiceid"] = json!(format!("grb8a4c48a3c094a70982c518d55e{:x}", ctx.seq));
-            ("meeting_voice_call", json!({"endtime": t / 1000 + 600, "sdkfileid": m.sdkfileid,
+            (
+                "meeting_voice_call",
+                json!({"endtime": t / 1000 + 600, "sdkfileid": m.sdkfileid,
                 "demofiledata": [{"filename": "演示.pptx", "demooperator": "zhangsan", "starttime": t / 1000, "endtime": t / 1000 + 300}],
-                "sharescreendata": [{"share": "lisi", "starttime": t / 1000, "endtime": t / 1000 + 60}]}))
+                "sharescreendata": [{"share": "lisi", "starttime": t / 1000, "endtime": t / 1000 + 60}]}),
+            )
         }
         "voip_doc_share" => {
             let m = ctx.media(rng, 0, media);
             top["voipid"] = json!(format!("gr2751c98b19300571f8afb3b74514bd{:x}", ctx.seq));
-            ("voip_doc_share", json!({"filename": "方案.pdf", "md5sum": m.md5sum,
-                "filesize": m.file.size, "sdkfileid": m.sdkfileid}))
+            (
+                "voip_doc_share",
+                json!({"filename": "方案.pdf", "md5sum": m.md5sum,
+                "filesize": m.file.size, "sdkfileid": m.sdkfileid}),
+            )
         }
-        "sphfeed" => ("sphfeed", json!({"feed_type": 4, "sph_name": "某某官方", "feed_desc": rng.pick(SENTENCES)})),
-        "voiptext" => ("info", json!({"callduration": rng.below(600), "invitetype": 1 + rng.below(2)})),
+        "sphfeed" => (
+            "sphfeed",
+            json!({"feed_type": 4, "sph_name": "某某官方", "feed_desc": rng.pick(SENTENCES)}),
+        ),
+        "voiptext" => (
+            "info",
+            json!({"callduration": rng.below(600), "invitetype": 1 + rng.below(2)}),
+        ),
         "qydiskfile" => ("info", json!({"filename": "季度总结.pptx"})),
-        "meeting_notification" => ("meeting_notification", json!({"meeting_id": ctx.seq, "notification_type": 2})),
-        "solitaire" => ("solitaire", json!({"title": "接龙：周末加班", "entries": ["1. 张三", "2. 李四"]})),
-        _ => ("note", json!({"title": "笔记", "content": rng.pick(SENTENCES)})),
+        "meeting_notification" => (
+            "meeting_notification",
+            json!({"meeting_id": ctx.seq, "notification_type": 2}),
+        ),
+        "solitaire" => (
+            "solitaire",
+            json!({"title": "接龙：周末加班", "entries": ["1. 张三", "2. 李四"]}),
+        ),
+        _ => (
+            "note",
+            json!({"title": "笔记", "content": rng.pick(SENTENCES)}),
+        ),
     }
 }
 
@@ -469,9 +561,15 @@ mod tests {
         let a = opts(&[("seed", "5")]);
         let b = opts(&[("seed", "6")]);
         for seq in 1..50 {
-            assert_eq!(generated_message(&a, seq).plaintext, generated_message(&a, seq).plaintext);
+            assert_eq!(
+                generated_message(&a, seq).plaintext,
+                generated_message(&a, seq).plaintext
+            );
         }
-        assert_ne!(generated_message(&a, 1).msgid, generated_message(&b, 1).msgid);
+        assert_ne!(
+            generated_message(&a, 1).msgid,
+            generated_message(&b, 1).msgid
+        );
     }
 
     #[test]

@@ -40,7 +40,8 @@ impl MediaFile {
             return None;
         }
         let mut hex = || u64::from_str_radix(parts.next()?, 16).ok();
-        let (seed, file_no, size, seq, idx, check) = (hex()?, hex()?, hex()?, hex()?, hex()?, hex()?);
+        let (seed, file_no, size, seq, idx, check) =
+            (hex()?, hex()?, hex()?, hex()?, hex()?, hex()?);
         let file = MediaFile {
             seed,
             file_no,
@@ -100,10 +101,12 @@ impl MediaFile {
 /// Lower-case hex of bytes.
 pub fn to_hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// Size of pool file `file_no`: mostly small, some hundreds of KiB, a few several MiB.

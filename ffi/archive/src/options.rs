@@ -120,7 +120,10 @@ impl ArchiveOptions {
 
     /// Resolves a corp id as `Init` receives it: the file named by `config_file` (if any) gives the
     /// corp's base options (entry `corps.<id>`, else `default`), the `?…` suffix overrides them.
-    pub fn resolve(corp_id: &str, config_file: Option<&std::path::Path>) -> Result<Self, OptionsError> {
+    pub fn resolve(
+        corp_id: &str,
+        config_file: Option<&std::path::Path>,
+    ) -> Result<Self, OptionsError> {
         let (id, query) = Self::split_corp_id(corp_id);
         let mut file_pairs: BTreeMap<String, String> = BTreeMap::new();
         if let Some(path) = config_file {
@@ -192,7 +195,10 @@ fn rate(key: &str, value: &str) -> Result<f64, OptionsError> {
     }
 }
 
-fn file_options(path: &std::path::Path, corp: &str) -> Result<BTreeMap<String, String>, OptionsError> {
+fn file_options(
+    path: &std::path::Path,
+    corp: &str,
+) -> Result<BTreeMap<String, String>, OptionsError> {
     let fail = |reason: String| OptionsError::File {
         path: path.to_owned(),
         reason,

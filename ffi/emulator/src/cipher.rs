@@ -87,7 +87,15 @@ pub fn encrypt_message(key: &[u8; KEY_LEN], plaintext: &[u8]) -> Option<String> 
     let mut nonce = [0u8; NONCE];
     openssl::rand::rand_bytes(&mut nonce).ok()?;
     let mut tag = [0u8; TAG];
-    let ct = encrypt_aead(Cipher::aes_256_gcm(), key, Some(&nonce), &[], plaintext, &mut tag).ok()?;
+    let ct = encrypt_aead(
+        Cipher::aes_256_gcm(),
+        key,
+        Some(&nonce),
+        &[],
+        plaintext,
+        &mut tag,
+    )
+    .ok()?;
     let mut out = Vec::with_capacity(NONCE + CHECK + ct.len() + TAG);
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&key_check(key));
@@ -101,7 +109,9 @@ pub fn decrypt_message(key: &[u8], message: &[u8]) -> Result<Vec<u8>, DecryptFai
     if key.len() != KEY_LEN || !key.iter().all(|b| b.is_ascii_graphic()) {
         return Err(DecryptFailure::BadKey);
     }
-    let raw = B64.decode(message).map_err(|_| DecryptFailure::BadMessage)?;
+    let raw = B64
+        .decode(message)
+        .map_err(|_| DecryptFailure::BadMessage)?;
     if raw.len() < NONCE + CHECK + TAG {
         return Err(DecryptFailure::BadMessage);
     }
@@ -123,15 +133,30 @@ mod tests {
     fn round_trip_and_failure_kinds() {
         let key = fresh_key();
         let msg = encrypt_message(&key, "你好\u{0}world".as_bytes()).expect("encrypts");
-        assert_eq!(decrypt_message(&key, msg.as_bytes()).expect("decrypts"), "你好\u{0}world".as_bytes());
+        assert_eq!(
+            decrypt_message(&key, msg.as_bytes()).expect("decrypts"),
+            "你好\u{0}world".as_bytes()
+        );
         let other = fresh_key();
-        assert_eq!(decrypt_message(&other, msg.as_bytes()), Err(DecryptFailure::BadKey));
-        assert_eq!(decrypt_message(b"short", msg.as_bytes()), Err(DecryptFailure::BadKey));
-        assert_eq!(decrypt_message(&key, b"!!!not base64"), Err(DecryptFailure::BadMessage));
+        assert_eq!(
+            decrypt_message(&other, msg.as_bytes()),
+            Err(DecryptFailure::BadKey)
+        );
+        assert_eq!(
+            decrypt_message(b"short", msg.as_bytes()),
+            Err(DecryptFailure::BadKey)
+        );
+        assert_eq!(
+            decrypt_message(&key, b"!!!not base64"),
+            Err(DecryptFailure::BadMessage)
+        );
         let mut raw = B64.decode(&msg).expect("b64");
         let last = raw.len() - 1;
         raw[last] ^= 1;
-        assert_eq!(decrypt_message(&key, B64.encode(raw).as_bytes()), Err(DecryptFailure::BadMessage));
+        assert_eq!(
+            decrypt_message(&key, B64.encode(raw).as_bytes()),
+            Err(DecryptFailure::BadMessage)
+        );
     }
 
     #[test]

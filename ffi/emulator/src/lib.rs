@@ -127,17 +127,27 @@ pub extern "C" fn NewSdk() -> *mut std::ffi::c_void {
 /// # Safety
 /// `sdk` must come from `NewSdk` and not be destroyed; strings NUL-terminated or NULL.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn Init(sdk: *mut std::ffi::c_void, corpid: *const c_char, secret: *const c_char) -> c_int {
+pub unsafe extern "C" fn Init(
+    sdk: *mut std::ffi::c_void,
+    corpid: *const c_char,
+    secret: *const c_char,
+) -> c_int {
     guard(code::SYSTEM_FAILURE, || {
         // SAFETY: per this function's contract.
-        let (Some(emu), Some(corpid), Some(secret)) =
-            (unsafe { (sdk as *mut EmuSdk).as_mut() }, unsafe { text(corpid) }, unsafe { text(secret) })
-        else {
+        let (Some(emu), Some(corpid), Some(secret)) = (
+            unsafe { (sdk as *mut EmuSdk).as_mut() },
+            unsafe { text(corpid) },
+            unsafe { text(secret) },
+        ) else {
             return code::BAD_PARAMETERS;
         };
         match archive_for(corpid) {
             Ok(archive) => {
-                emu.secret_ok = archive.options().secret.as_deref().is_none_or(|s| s == secret);
+                emu.secret_ok = archive
+                    .options()
+                    .secret
+                    .as_deref()
+                    .is_none_or(|s| s == secret);
                 emu.corp = Some(archive);
                 code::OK
             }
@@ -164,7 +174,11 @@ fn chat_data_json(batch: &[ArchiveMessage], options: &ArchiveOptions) -> Option<
             } else {
                 // Valid base64, damaged ciphertext: only the cipher notices.
                 let mid = encrypt_chat_msg.len() / 2;
-                let c = if encrypt_chat_msg.as_bytes()[mid] == b'A' { "B" } else { "A" };
+                let c = if encrypt_chat_msg.as_bytes()[mid] == b'A' {
+                    "B"
+                } else {
+                    "A"
+                };
                 encrypt_chat_msg.replace_range(mid..mid + 1, c);
             }
         }
@@ -230,7 +244,11 @@ pub unsafe extern "C" fn GetChatData(
             }
         }
         if unlucky(emu, o.seed, o.transient_rate) {
-            return if emu.calls % 2 == 0 { code::NETWORK_ERROR } else { code::PARSE_FAILURE };
+            return if emu.calls % 2 == 0 {
+                code::NETWORK_ERROR
+            } else {
+                code::PARSE_FAILURE
+            };
         }
         if o.expire_before_seq > 0 && seq.saturating_add(1) < o.expire_before_seq {
             return code::DATA_EXPIRED;
@@ -248,7 +266,11 @@ pub unsafe extern "C" fn GetChatData(
 /// # Safety
 /// Strings NUL-terminated or NULL; `out` from `NewSlice`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn DecryptData(encrypt_key: *const c_char, encrypt_msg: *const c_char, out: *mut Slice_t) -> c_int {
+pub unsafe extern "C" fn DecryptData(
+    encrypt_key: *const c_char,
+    encrypt_msg: *const c_char,
+    out: *mut Slice_t,
+) -> c_int {
     guard(code::SYSTEM_FAILURE, || {
         if encrypt_key.is_null() || encrypt_msg.is_null() || out.is_null() {
             return code::BAD_PARAMETERS;
@@ -291,7 +313,9 @@ pub unsafe extern "C" fn GetMediaData(
 ) -> c_int {
     guard(code::SYSTEM_FAILURE, || {
         // SAFETY: per this function's contract.
-        let (Some(emu), Some(out)) = (unsafe { (sdk as *mut EmuSdk).as_mut() }, unsafe { out.as_mut() }) else {
+        let (Some(emu), Some(out)) = (unsafe { (sdk as *mut EmuSdk).as_mut() }, unsafe {
+            out.as_mut()
+        }) else {
             return code::BAD_PARAMETERS;
         };
         let Some(archive) = emu.corp.clone() else {
@@ -322,7 +346,11 @@ pub unsafe extern "C" fn GetMediaData(
         let next_index = if finished {
             String::new()
         } else {
-            format!("Range:bytes={}-{}", next, next + sys::MEDIA_CHUNK_SIZE as u64 - 1)
+            format!(
+                "Range:bytes={}-{}",
+                next,
+                next + sys::MEDIA_CHUNK_SIZE as u64 - 1
+            )
         };
         // SAFETY: the buffers in `out`, if any, came from alloc_buffer with their recorded lengths.
         unsafe {

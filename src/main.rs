@@ -1,0 +1,17 @@
+//! The `msgaudit` binary: parse the command line, run it, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = msgaudit::cli::Cli::parse();
+    msgaudit::cli::init_logging();
+    match msgaudit::cli::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

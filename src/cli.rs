@@ -3,14 +3,14 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::drain::{DrainOptions, DrainReport, drain};
-use crate::sdk::{FinanceLibrary, KeyRing, LIBRARY_FILE_NAME, NetworkOptions, PrivateKey};
+use crate::emulator::{bundled_emulator, fixture_key};
+use crate::sdk::{FinanceLibrary, KeyRing, NetworkOptions, PrivateKey};
 use crate::secret::Secret;
 
 /// msgaudit — pull, decrypt, store and audit WeCom chat archives (会话内容存档).
@@ -90,48 +90,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Where the source tree was when this binary was built (for the bundled emulator and test keys).
-fn source_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Finds the emulator library beside this binary, building it with cargo when run from the source
-/// tree (under `cargo run` it is always rebuilt if stale).
-fn bundled_emulator() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe().context("cannot locate the msgaudit binary")?;
-    let dir = exe
-        .parent()
-        .context("the msgaudit binary has no parent directory")?;
-    let candidate = dir.join(LIBRARY_FILE_NAME);
-    let under_cargo = std::env::var_os("CARGO").is_some();
-    let buildable = source_dir().join("ffi/emulator/Cargo.toml").exists();
-    if buildable && (under_cargo || !candidate.exists()) {
-        eprintln!("building the SDK emulator ({LIBRARY_FILE_NAME}) with cargo…");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(source_dir())
-            .args(["build", "--quiet", "-p", "wework-finance-emulator"]);
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let status = cmd
-            .status()
-            .context("cannot run cargo to build the SDK emulator")?;
-        if !status.success() {
-            bail!(
-                "building the SDK emulator failed ({status}); run `cargo build --release` to see why"
-            );
-        }
-    }
-    if !candidate.exists() {
-        bail!(
-            "the SDK emulator {} is missing: run `cargo build --release` in the source tree, or pass --sdk PATH",
-            candidate.display()
-        );
-    }
-    Ok(candidate)
-}
-
 fn load_key(ring: &mut KeyRing, version: u32, path: &Path) -> anyhow::Result<()> {
     let key = PrivateKey::from_file(path)
         .with_context(|| format!("loading the key of version {version}"))?;
@@ -167,9 +125,13 @@ impl Progress {
         if self.tty {
             eprint!("\r{line}   ");
         } else if let Some(total) = self.total.filter(|t| *t > 0) {
+            let mut crossed = false;
             while self.next_quarter <= 4 && r.pulled * 4 >= total * self.next_quarter {
-                eprintln!("{line}");
                 self.next_quarter += 1;
+                crossed = true;
+            }
+            if crossed {
+                eprintln!("{line}");
             }
         }
     }
@@ -203,14 +165,9 @@ fn demo(args: DemoArgs) -> anyhow::Result<()> {
         None => bundled_emulator()?,
     };
     let lib = FinanceLibrary::load(&sdk_path)?;
-    let keys_dir = source_dir().join("fixtures/keys");
     let mut keys = KeyRing::new();
     for version in [1, 2] {
-        load_key(
-            &mut keys,
-            version,
-            &keys_dir.join(format!("v{version}_private.pem")),
-        )?;
+        load_key(&mut keys, version, &fixture_key(version))?;
     }
     // The emulator reads a corp's archive options from the `?…` suffix of its corp id: a generated
     // archive over key versions 1 and 2, with a few messages of each bad-input class.

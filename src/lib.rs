@@ -6,9 +6,11 @@
 //!   media, private keys).
 //! - [`secret`]: a string that never shows itself in logs and is wiped on drop.
 //! - [`cli`]: the command line (the binary is a thin shell over it).
+//! - [`emulator`]: finding (and building) the bundled SDK emulator for demo, bench and tests.
 //! - [`drain`]: a whole-archive pull used by `msgaudit demo` until the pipeline lands.
 
 pub mod cli;
 pub mod drain;
+pub mod emulator;
 pub mod sdk;
 pub mod secret;

@@ -5,6 +5,24 @@
 //! corp's puller thread) but not `Sync`, and every call takes `&mut self` — and destroys its handle in
 //! `Drop`, on every path. One session per corp lives for the daemon's lifetime: a handle per call
 //! would leak in the vendor library.
+//!
+//! A session cannot be shared between threads:
+//!
+//! ```compile_fail
+//! fn shared<T: Sync>(_: &T) {}
+//! fn check(s: &msgaudit::sdk::Session) { shared(s) }
+//! ```
+//!
+//! but it can be moved to one:
+//!
+//! ```
+//! fn movable<T: Send>() {}
+//! movable::<msgaudit::sdk::Session>();
+//! movable::<msgaudit::sdk::Decryptor>();
+//! fn shared<T: Sync>() {}
+//! shared::<msgaudit::sdk::Decryptor>();
+//! shared::<msgaudit::sdk::FinanceLibrary>();
+//! ```
 
 use std::cell::Cell;
 use std::ffi::{CString, c_char, c_int, c_void};

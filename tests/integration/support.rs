@@ -2,7 +2,6 @@
 //! sessions on emulated corps.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use msgaudit::sdk::{FinanceLibrary, KeyRing, NetworkOptions, PrivateKey, Session};
@@ -13,38 +12,10 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The target profile directory this test binary was built into (…/target/debug).
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    // …/target/<profile>/deps/integration-<hash>
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .to_path_buf()
-}
-
-/// Path of the emulator `.so`: `$MSGAUDIT_EMULATOR` if set, else built once per process with cargo
-/// (a no-op when it is fresh) into the same target directory and profile as this test binary.
+/// Path of the emulator `.so` (built once per process if needed).
 pub fn emulator_path() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        if let Some(p) = std::env::var_os("MSGAUDIT_EMULATOR") {
-            return PathBuf::from(p);
-        }
-        let profile = profile_dir();
-        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        cmd.current_dir(root())
-            .args(["build", "--quiet", "-p", "wework-finance-emulator"]);
-        if profile.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        if let Some(target) = profile.parent() {
-            cmd.env("CARGO_TARGET_DIR", target);
-        }
-        let status = cmd.status().expect("run cargo to build the emulator");
-        assert!(status.success(), "building the SDK emulator failed");
-        profile.join(msgaudit::sdk::LIBRARY_FILE_NAME)
-    })
+    PATH.get_or_init(|| msgaudit::emulator::bundled_emulator().expect("the SDK emulator"))
 }
 
 /// The emulator, loaded (dlopen returns the same mapping on every call).
@@ -53,7 +24,7 @@ pub fn emulator() -> FinanceLibrary {
 }
 
 pub fn key_path(version: u32) -> PathBuf {
-    root().join(format!("fixtures/keys/v{version}_private.pem"))
+    msgaudit::emulator::fixture_key(version)
 }
 
 /// A key ring with the given test key versions.

@@ -58,7 +58,7 @@ impl MediaFile {
     pub fn bytes(&self, offset: u64, len: usize) -> Vec<u8> {
         let end = self.size.min(offset.saturating_add(len as u64));
         let mut out = Vec::with_capacity(end.saturating_sub(offset) as usize);
-        let base = mix64(self.seed ^ 0x6d65_6469_61u64) ^ mix64(self.file_no);
+        let base = mix64(self.seed ^ 0x006d_6564_6961_u64) ^ mix64(self.file_no);
         let mut pos = offset;
         while pos < end {
             let word_no = pos / 8;

@@ -397,3 +397,44 @@ fn many_sessions_come_and_go_without_trouble() {
         2
     );
 }
+
+#[test]
+fn a_corpus_file_is_served_byte_exact_including_raw_control_characters() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let corpus = dir.path().join("corpus.jsonl");
+    let raw = "{\"msgid\":\"c2\",\"action\":\"send\",\"msgtype\":\"text\",\"text\":{\"content\":\"a\u{1}b\nc\"}}";
+    let lines = [
+        r#"# two messages and a comment"#.to_owned(),
+        r#"{"seq": 10, "publickey_ver": 1, "msg": {"msgid": "c1", "action": "send", "msgtype": "text", "text": {"content": "你好"}}}"#.to_owned(),
+        serde_json::json!({"seq": 20, "publickey_ver": 2, "plaintext": raw}).to_string(),
+    ];
+    std::fs::write(&corpus, lines.join("\n")).expect("write corpus");
+    let lib = emulator();
+    let mut s = session(&lib, &format!("corpus={}", corpus.display()));
+    let batch = s.get_chat_data(0, 100, SECOND).expect("pull");
+    let seqs: Vec<_> = batch
+        .messages
+        .iter()
+        .map(|m| (m.seq, m.msgid.as_str(), m.publickey_ver))
+        .collect();
+    assert_eq!(seqs, [(10, "c1", 1), (20, "c2", 2)]);
+    let ring = keys(&[1, 2]);
+    let plain: Vec<Vec<u8>> = batch
+        .messages
+        .iter()
+        .map(|m| {
+            let key = ring
+                .decrypt_random_key(m.publickey_ver, &m.encrypt_random_key)
+                .expect("RSA");
+            lib.decryptor()
+                .decrypt_data(&key, &m.encrypt_chat_msg)
+                .expect("DecryptData")
+        })
+        .collect();
+    assert!(String::from_utf8_lossy(&plain[0]).contains("你好"));
+    assert_eq!(plain[1], raw.as_bytes());
+    assert!(
+        s.get_chat_data(20, 100, SECOND).expect("pull").is_empty(),
+        "nothing after the last seq"
+    );
+}

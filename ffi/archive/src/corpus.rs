@@ -39,6 +39,17 @@ fn one() -> u32 {
     1
 }
 
+/// Finds `"msgid":"…"` in a plaintext that is not valid JSON (raw control characters, truncation).
+fn scan_msgid(plaintext: &str) -> Option<String> {
+    let start = plaintext.find("\"msgid\"")? + "\"msgid\"".len();
+    let rest = plaintext[start..]
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('"')?;
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
 /// Reads a corpus file into messages sorted by seq (seqs must be unique).
 pub fn read_corpus(path: &Path) -> Result<Vec<ArchiveMessage>, CorpusError> {
     let shown = path.display().to_string();
@@ -78,9 +89,12 @@ pub fn read_corpus(path: &Path) -> Result<Vec<ArchiveMessage>, CorpusError> {
         } else {
             field("msgtype").unwrap_or_default()
         };
+        let msgid = field("msgid")
+            .or_else(|| scan_msgid(&plaintext))
+            .unwrap_or_else(|| format!("corpus-{}", line.seq));
         out.push(ArchiveMessage {
             seq: line.seq,
-            msgid: field("msgid").unwrap_or_else(|| format!("corpus-{}", line.seq)),
+            msgid,
             publickey_ver: line.publickey_ver,
             msgtype,
             plaintext,

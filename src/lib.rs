@@ -12,5 +12,6 @@
 pub mod cli;
 pub mod drain;
 pub mod emulator;
+pub mod message;
 pub mod sdk;
 pub mod secret;

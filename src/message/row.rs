@@ -1,0 +1,116 @@
+//! The stored form of a message: a `we_chat_contact_msg` row (LinkWeChat's columns, extended with
+//! what correctness needs: corp, key version, extracted text).
+
+use super::model::{ChatMessage, is_external_id};
+use super::text::visible_text;
+
+/// One row of `we_chat_contact_msg`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MessageRow {
+    pub corp_id: String,
+    pub msg_id: String,
+    pub seq: u64,
+    pub publickey_ver: u32,
+    pub from_id: String,
+    /// Receivers, comma-separated as LinkWeChat stores them.
+    pub to_list: String,
+    pub room_id: String,
+    pub action: String,
+    pub msg_type: String,
+    /// UTC epoch milliseconds.
+    pub msg_time: i64,
+    /// The message body JSON (see `ChatMessage::contact`).
+    pub contact: String,
+    /// 0 = a chat with an external party, 1 = internal (LinkWeChat's convention).
+    pub is_external: u8,
+    /// Human-visible text, for audit and search.
+    pub plain_text: String,
+}
+
+impl MessageRow {
+    /// Maps a parsed message of `corp_id` pulled at `seq` under key version `publickey_ver`.
+    pub fn from_message(
+        corp_id: &str,
+        seq: u64,
+        publickey_ver: u32,
+        m: &ChatMessage,
+    ) -> MessageRow {
+        let external = m.msgid.ends_with("_external")
+            || is_external_id(&m.from)
+            || m.tolist.iter().any(|t| is_external_id(t));
+        MessageRow {
+            corp_id: corp_id.to_owned(),
+            msg_id: m.msgid.clone(),
+            seq,
+            publickey_ver,
+            from_id: m.from.clone(),
+            to_list: m.tolist.join(","),
+            room_id: m.roomid.clone(),
+            action: m.action.as_str().to_owned(),
+            msg_type: m.msgtype.clone(),
+            msg_time: i64::try_from(m.msgtime).unwrap_or(i64::MAX),
+            contact: m.contact.to_string(),
+            is_external: if external { 0 } else { 1 },
+            plain_text: visible_text(m),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(json: &str) -> MessageRow {
+        MessageRow::from_message(
+            "ww1",
+            7,
+            2,
+            &ChatMessage::parse(json.as_bytes()).expect("parses"),
+        )
+    }
+
+    #[test]
+    fn identity_rules_for_is_external() {
+        let cases = [
+            (
+                r#"{"msgid":"a","from":"zhangsan","tolist":["lisi"],"msgtype":"text"}"#,
+                1,
+            ),
+            (
+                r#"{"msgid":"a","from":"zhangsan","tolist":["wmABC"],"msgtype":"text"}"#,
+                0,
+            ),
+            (
+                r#"{"msgid":"a","from":"woXYZ","tolist":["lisi"],"msgtype":"text"}"#,
+                0,
+            ),
+            (
+                r#"{"msgid":"a_external","from":"zhangsan","tolist":["lisi"],"msgtype":"text"}"#,
+                0,
+            ),
+            (
+                r#"{"msgid":"a","from":"wbRobot","tolist":["lisi","12345"],"msgtype":"text"}"#,
+                1,
+            ),
+        ];
+        for (json, want) in cases {
+            assert_eq!(row(json).is_external, want, "{json}");
+        }
+    }
+
+    #[test]
+    fn columns_are_filled() {
+        let r = row(
+            r#"{"msgid":"m","action":"send","from":"a","tolist":["b","c"],"roomid":"wr1","msgtime":1700000000123,"msgtype":"text","text":{"content":"hi"}}"#,
+        );
+        assert_eq!((r.corp_id.as_str(), r.seq, r.publickey_ver), ("ww1", 7, 2));
+        assert_eq!(
+            (r.to_list.as_str(), r.room_id.as_str(), r.msg_time),
+            ("b,c", "wr1", 1_700_000_000_123)
+        );
+        assert_eq!(
+            (r.contact.as_str(), r.plain_text.as_str()),
+            (r#"{"content":"hi"}"#, "hi")
+        );
+    }
+}

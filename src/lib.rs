@@ -15,3 +15,4 @@ pub mod emulator;
 pub mod message;
 pub mod sdk;
 pub mod secret;
+pub mod store;

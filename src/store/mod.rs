@@ -1,0 +1,122 @@
+//! Where messages, dead letters and checkpoints are kept: the [`Store`] trait and its backends.
+//!
+//! The contract every backend keeps (and the shared store tests check):
+//! - [`Store::store_batch`] is idempotent on (corp_id, msg_id) for messages and (corp_id, seq) for dead
+//!   letters: replaying a batch changes nothing;
+//! - the checkpoint a batch carries becomes visible only once the batch's rows are durable, so a
+//!   crash at any point leaves the checkpoint at or behind what is stored, never ahead;
+//! - "durable" for SQLite means committed in WAL mode with `synchronous=FULL` (survives a process
+//!   kill and, on honest hardware, power loss).
+//!
+//! The trait is synchronous and batch-shaped so that a remote, batch-oriented store (ClickHouse) fits
+//! it without pretending to have transactions.
+
+mod migrate;
+mod sqlite;
+mod types;
+
+pub use sqlite::SqliteStore;
+pub use types::{
+    BatchOutcome, CorpAccount, DeadLetter, DeadLetterQuery, DeadReason, MessageQuery, Redrive,
+    StoreBatch, StoredDeadLetter, StoredMessage,
+};
+
+use std::path::PathBuf;
+
+/// A store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store URL `{url}` is not understood: {reason}")]
+    Url { url: String, reason: String },
+    #[error("cannot open the SQLite store {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("SQLite store: {context}: {source}")]
+    Sqlite {
+        context: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("migration {version} ({name}) failed: {source}")]
+    Migration {
+        version: u32,
+        name: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the store's schema is at version {found}, newer than this msgaudit knows ({known}); \
+         upgrade msgaudit"
+    )]
+    SchemaTooNew { found: u32, known: u32 },
+}
+
+impl StoreError {
+    /// Whether the same operation may succeed if retried later (a locked or busy database, I/O).
+    pub fn is_transient(&self) -> bool {
+        use rusqlite::ErrorCode::*;
+        let source = match self {
+            StoreError::Sqlite { source, .. } | StoreError::Open { source, .. } => source,
+            _ => return false,
+        };
+        matches!(
+            source.sqlite_error_code(),
+            Some(DatabaseBusy | DatabaseLocked | SystemIoFailure | DiskFull | CannotOpen)
+        )
+    }
+}
+
+/// The operations the pipeline, the CLI and the web workspace need from a store.
+pub trait Store: Send + Sync {
+    /// Stores a batch's messages and dead letters and moves the corp's checkpoint to the batch's,
+    /// as one durable step (see the module docs for what that means per backend).
+    fn store_batch(&self, batch: &StoreBatch) -> Result<BatchOutcome, StoreError>;
+
+    /// The last seq stored for a corp, if any.
+    fn checkpoint(&self, corp_id: &str) -> Result<Option<u64>, StoreError>;
+
+    /// Messages matching a query, oldest first.
+    fn messages(&self, query: &MessageQuery) -> Result<Vec<types::StoredMessage>, StoreError>;
+
+    /// Number of messages stored (for one corp, or all).
+    fn count_messages(&self, corp_id: Option<&str>) -> Result<u64, StoreError>;
+
+    /// Dead letters matching a query, by corp and seq.
+    fn dead_letters(&self, query: &DeadLetterQuery) -> Result<Vec<StoredDeadLetter>, StoreError>;
+
+    /// Records the outcome of re-driving dead letters: resolved ones are stored as messages
+    /// (idempotently) and marked resolved; the others get their new reason and one more attempt.
+    fn record_redrive(&self, outcomes: &[Redrive]) -> Result<(), StoreError>;
+
+    /// Corps configured in `we_corp_account` (not deleted).
+    fn corp_accounts(&self) -> Result<Vec<CorpAccount>, StoreError>;
+}
+
+/// Opens the store a URL names: `sqlite://PATH`, `sqlite:PATH`, or a plain path ending in `.db`,
+/// `.sqlite` or `.sqlite3`. The schema is migrated to the current version.
+pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
+    let path = if let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        rest
+    } else if url.contains("://") {
+        let scheme = url.split("://").next().unwrap_or_default();
+        return Err(StoreError::Url {
+            url: url.to_owned(),
+            reason: format!("no `{scheme}` backend in this build; use sqlite://PATH"),
+        });
+    } else {
+        url
+    };
+    if path.is_empty() {
+        return Err(StoreError::Url {
+            url: url.to_owned(),
+            reason: "no file path; use sqlite://./msgaudit-data/msgaudit.db".into(),
+        });
+    }
+    Ok(Box::new(SqliteStore::open(path)?))
+}

@@ -1,0 +1,515 @@
+//! The embedded default store: one SQLite file (bundled SQLite, WAL mode, `synchronous=FULL`).
+//!
+//! A batch is one transaction: messages (`INSERT … ON CONFLICT DO NOTHING`), dead letters and the
+//! checkpoint commit together or not at all, so the checkpoint can never get ahead of the rows.
+//! One connection behind a mutex serves the writer and the CLI; WAL lets other processes read while
+//! the daemon writes.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::migrate::migrate_sqlite;
+use super::types::*;
+use super::{Store, StoreError};
+use crate::message::MessageRow;
+
+/// The SQLite store.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sqlite { context, source }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and migrates it.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: path.to_owned(),
+                source: rusqlite::Error::InvalidPath(
+                    format!("cannot create {}: {e}", dir.display()).into(),
+                ),
+            })?;
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        migrate_sqlite(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A poisoned lock means a panic mid-call; SQLite rolled the transaction back, the
+        // connection itself is still sound.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+const INSERT_MESSAGE: &str = "INSERT INTO we_chat_contact_msg
+    (corp_id, msg_id, seq, publickey_ver, from_id, to_list, room_id, action, msg_type, msg_time,
+     contact, is_external, plain_text)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+    ON CONFLICT (corp_id, msg_id) DO NOTHING";
+
+fn insert_message(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    r: &MessageRow,
+) -> rusqlite::Result<usize> {
+    stmt.execute(params![
+        r.corp_id,
+        r.msg_id,
+        to_i64(r.seq),
+        r.publickey_ver,
+        r.from_id,
+        r.to_list,
+        r.room_id,
+        r.action,
+        r.msg_type,
+        r.msg_time,
+        r.contact,
+        r.is_external,
+        r.plain_text
+    ])
+}
+
+const MESSAGE_COLUMNS: &str = "id, corp_id, msg_id, seq, publickey_ver, from_id, to_list, room_id, action, \
+    msg_type, msg_time, contact, is_external, plain_text";
+
+fn message_from(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
+    Ok(StoredMessage {
+        id: row.get(0)?,
+        row: MessageRow {
+            corp_id: row.get(1)?,
+            msg_id: row.get(2)?,
+            seq: row.get::<_, i64>(3)?.max(0) as u64,
+            publickey_ver: row.get(4)?,
+            from_id: row.get(5)?,
+            to_list: row.get(6)?,
+            room_id: row.get(7)?,
+            action: row.get(8)?,
+            msg_type: row.get(9)?,
+            msg_time: row.get(10)?,
+            contact: row.get(11)?,
+            is_external: row.get(12)?,
+            plain_text: row.get(13)?,
+        },
+    })
+}
+
+fn dead_letter_from(row: &Row<'_>) -> rusqlite::Result<StoredDeadLetter> {
+    let reason: String = row.get(8)?;
+    Ok(StoredDeadLetter {
+        id: row.get(0)?,
+        letter: DeadLetter {
+            corp_id: row.get(1)?,
+            seq: row.get::<_, i64>(2)?.max(0) as u64,
+            msg_id: row.get(3)?,
+            publickey_ver: row.get(4)?,
+            encrypt_random_key: row.get(5)?,
+            encrypt_chat_msg: row.get(6)?,
+            detail: row.get(7)?,
+            reason: DeadReason::parse(&reason).unwrap_or(DeadReason::InvalidMessage),
+        },
+        resolved: row.get::<_, i64>(9)? == 1,
+        attempts: row.get(10)?,
+        create_time: row.get(11)?,
+        update_time: row.get(12)?,
+    })
+}
+
+impl Store for SqliteStore {
+    fn store_batch(&self, batch: &StoreBatch) -> Result<BatchOutcome, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql("starting a batch"))?;
+        let mut outcome = BatchOutcome::default();
+        {
+            let mut insert = tx
+                .prepare_cached(INSERT_MESSAGE)
+                .map_err(sql("preparing the insert"))?;
+            for r in &batch.messages {
+                if insert_message(&mut insert, r).map_err(sql("inserting a message"))? == 1 {
+                    outcome.inserted += 1;
+                } else {
+                    outcome.duplicates += 1;
+                }
+            }
+            let now = now_ms();
+            let mut dead = tx
+                .prepare_cached(
+                    "INSERT INTO we_chat_msg_dead_letter
+                     (corp_id, seq, msg_id, publickey_ver, encrypt_random_key, encrypt_chat_msg, reason, detail,
+                      create_time, update_time)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+                     ON CONFLICT (corp_id, seq) DO NOTHING",
+                )
+                .map_err(sql("preparing the dead-letter insert"))?;
+            for d in &batch.dead_letters {
+                outcome.dead_letters +=
+                    dead.execute(params![
+                        d.corp_id,
+                        to_i64(d.seq),
+                        d.msg_id,
+                        d.publickey_ver,
+                        d.encrypt_random_key,
+                        d.encrypt_chat_msg,
+                        d.reason.as_str(),
+                        d.detail,
+                        now
+                    ])
+                    .map_err(sql("inserting a dead letter"))? as u64;
+            }
+            tx.execute(
+                "INSERT INTO we_chat_msg_checkpoint (corp_id, seq, update_time) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (corp_id) DO UPDATE SET seq = MAX(seq, excluded.seq), update_time = excluded.update_time",
+                params![batch.corp_id, to_i64(batch.checkpoint), now],
+            )
+            .map_err(sql("moving the checkpoint"))?;
+        }
+        tx.commit().map_err(sql("committing a batch"))?;
+        Ok(outcome)
+    }
+
+    fn checkpoint(&self, corp_id: &str) -> Result<Option<u64>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT seq FROM we_chat_msg_checkpoint WHERE corp_id = ?1",
+                [corp_id],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|s| s.map(|s| s.max(0) as u64))
+            .map_err(sql("reading a checkpoint"))
+    }
+
+    fn messages(&self, q: &MessageQuery) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut sql_text =
+            format!("SELECT {MESSAGE_COLUMNS} FROM we_chat_contact_msg WHERE del_flg = 0");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        let mut filter = |clause: &str, v: rusqlite::types::Value| {
+            args.push(v);
+            sql_text.push_str(&format!(" AND {clause} ?{}", args.len()));
+        };
+        if let Some(c) = &q.corp_id {
+            filter("corp_id =", c.clone().into());
+        }
+        if let Some(t) = q.since_ms {
+            filter("msg_time >=", t.into());
+        }
+        if let Some(t) = q.until_ms {
+            filter("msg_time <", t.into());
+        }
+        if let Some(f) = &q.from_id {
+            filter("from_id =", f.clone().into());
+        }
+        if let Some(r) = &q.room_id {
+            filter("room_id =", r.clone().into());
+        }
+        if let Some(t) = &q.text {
+            filter("instr(plain_text,", t.clone().into());
+            sql_text.push_str(") > 0");
+        }
+        sql_text.push_str(&format!(" ORDER BY msg_time, seq LIMIT {}", q.limit.max(1)));
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&sql_text)
+            .map_err(sql("preparing a message query"))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args), message_from)
+            .map_err(sql("querying messages"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(sql("reading messages"))
+    }
+
+    fn count_messages(&self, corp_id: Option<&str>) -> Result<u64, StoreError> {
+        let conn = self.conn();
+        let n: i64 = match corp_id {
+            Some(c) => conn.query_row(
+                "SELECT COUNT(*) FROM we_chat_contact_msg WHERE corp_id = ?1",
+                [c],
+                |r| r.get(0),
+            ),
+            None => conn.query_row("SELECT COUNT(*) FROM we_chat_contact_msg", [], |r| r.get(0)),
+        }
+        .map_err(sql("counting messages"))?;
+        Ok(n.max(0) as u64)
+    }
+
+    fn dead_letters(&self, q: &DeadLetterQuery) -> Result<Vec<StoredDeadLetter>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, corp_id, seq, msg_id, publickey_ver, encrypt_random_key, encrypt_chat_msg, detail,
+                        reason, status, attempts, create_time, update_time
+                 FROM we_chat_msg_dead_letter
+                 WHERE (?1 IS NULL OR corp_id = ?1) AND (?2 = 0 OR status = 0)
+                 ORDER BY corp_id, seq LIMIT ?3",
+            )
+            .map_err(sql("preparing a dead-letter query"))?;
+        let rows = stmt
+            .query_map(
+                params![q.corp_id, q.pending_only as i64, q.limit.max(1)],
+                dead_letter_from,
+            )
+            .map_err(sql("querying dead letters"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(sql("reading dead letters"))
+    }
+
+    fn record_redrive(&self, outcomes: &[Redrive]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql("starting a re-drive"))?;
+        {
+            let now = now_ms();
+            let mut insert = tx
+                .prepare_cached(INSERT_MESSAGE)
+                .map_err(sql("preparing the insert"))?;
+            let mut resolve = tx
+                .prepare_cached(
+                    "UPDATE we_chat_msg_dead_letter SET status = 1, attempts = attempts + 1, update_time = ?2
+                     WHERE id = ?1",
+                )
+                .map_err(sql("preparing the resolve"))?;
+            let mut still = tx
+                .prepare_cached(
+                    "UPDATE we_chat_msg_dead_letter SET reason = ?2, detail = ?3, attempts = attempts + 1,
+                     update_time = ?4 WHERE id = ?1",
+                )
+                .map_err(sql("preparing the retry update"))?;
+            for o in outcomes {
+                match o {
+                    Redrive::Resolved { id, row } => {
+                        insert_message(&mut insert, row)
+                            .map_err(sql("inserting a re-driven message"))?;
+                        resolve
+                            .execute(params![id, now])
+                            .map_err(sql("resolving a dead letter"))?;
+                    }
+                    Redrive::StillDead { id, reason, detail } => {
+                        still
+                            .execute(params![id, reason.as_str(), detail, now])
+                            .map_err(sql("updating a dead letter"))?;
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(sql("committing a re-drive"))
+    }
+
+    fn corp_accounts(&self) -> Result<Vec<CorpAccount>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT corp_id, company_name, chat_secret, finance_private_key FROM we_corp_account
+                 WHERE del_flag = 0 ORDER BY corp_id",
+            )
+            .map_err(sql("preparing the corp query"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(CorpAccount {
+                    corp_id: r.get(0)?,
+                    company_name: r.get(1)?,
+                    chat_secret_ref: r.get(2)?,
+                    private_keys_ref: r.get(3)?,
+                })
+            })
+            .map_err(sql("querying corps"))?;
+        rows.collect::<Result<_, _>>().map_err(sql("reading corps"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(corp: &str, id: &str, seq: u64) -> MessageRow {
+        MessageRow {
+            corp_id: corp.into(),
+            msg_id: id.into(),
+            seq,
+            publickey_ver: 1,
+            from_id: "zhangsan".into(),
+            to_list: "lisi".into(),
+            room_id: String::new(),
+            action: "send".into(),
+            msg_type: "text".into(),
+            msg_time: 1_000 + seq as i64,
+            contact: "{}".into(),
+            is_external: 1,
+            plain_text: format!("消息 {seq}"),
+        }
+    }
+
+    fn dead(corp: &str, seq: u64) -> DeadLetter {
+        DeadLetter {
+            corp_id: corp.into(),
+            seq,
+            msg_id: format!("d{seq}"),
+            publickey_ver: 3,
+            encrypt_random_key: "k".into(),
+            encrypt_chat_msg: "m".into(),
+            reason: DeadReason::UnknownKeyVersion,
+            detail: "no key for version 3".into(),
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let s = SqliteStore::open(dir.path().join("t.db")).expect("open");
+        (dir, s)
+    }
+
+    #[test]
+    fn a_replayed_batch_changes_nothing() {
+        let (_d, s) = store();
+        let batch = StoreBatch {
+            corp_id: "ww1".into(),
+            messages: vec![row("ww1", "a", 1), row("ww1", "b", 2)],
+            dead_letters: vec![dead("ww1", 3)],
+            checkpoint: 3,
+        };
+        assert_eq!(
+            s.store_batch(&batch).expect("store"),
+            BatchOutcome {
+                inserted: 2,
+                duplicates: 0,
+                dead_letters: 1
+            }
+        );
+        assert_eq!(
+            s.store_batch(&batch).expect("replay"),
+            BatchOutcome {
+                inserted: 0,
+                duplicates: 2,
+                dead_letters: 0
+            }
+        );
+        assert_eq!(s.count_messages(Some("ww1")).expect("count"), 2);
+        assert_eq!(s.checkpoint("ww1").expect("checkpoint"), Some(3));
+        assert_eq!(s.checkpoint("ww2").expect("checkpoint"), None);
+    }
+
+    #[test]
+    fn the_checkpoint_never_moves_backwards() {
+        let (_d, s) = store();
+        for cp in [10, 5] {
+            s.store_batch(&StoreBatch {
+                corp_id: "ww1".into(),
+                checkpoint: cp,
+                ..Default::default()
+            })
+            .expect("store");
+        }
+        assert_eq!(s.checkpoint("ww1").expect("checkpoint"), Some(10));
+    }
+
+    #[test]
+    fn queries_filter_and_redrive_resolves() {
+        let (_d, s) = store();
+        let mut room = row("ww1", "r", 5);
+        room.room_id = "wr1".into();
+        s.store_batch(&StoreBatch {
+            corp_id: "ww1".into(),
+            messages: vec![
+                row("ww1", "a", 1),
+                row("ww1", "b", 2),
+                room,
+                row("ww2", "c", 1),
+            ],
+            dead_letters: vec![dead("ww1", 3), dead("ww1", 4)],
+            checkpoint: 5,
+        })
+        .expect("store");
+        let q = |f: fn(&mut MessageQuery)| {
+            let mut q = MessageQuery {
+                limit: 100,
+                ..Default::default()
+            };
+            f(&mut q);
+            s.messages(&q)
+                .expect("query")
+                .into_iter()
+                .map(|m| m.row.msg_id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(q(|q| q.corp_id = Some("ww1".into())), ["a", "b", "r"]);
+        assert_eq!(q(|q| q.room_id = Some("wr1".into())), ["r"]);
+        assert_eq!(q(|q| q.text = Some("消息 2".into())), ["b"]);
+        assert_eq!(
+            q(|q| {
+                q.since_ms = Some(1_002);
+                q.until_ms = Some(1_005)
+            }),
+            ["b"]
+        );
+        let pending = s
+            .dead_letters(&DeadLetterQuery {
+                pending_only: true,
+                limit: 10,
+                ..Default::default()
+            })
+            .expect("list");
+        assert_eq!(pending.len(), 2);
+        s.record_redrive(&[
+            Redrive::Resolved {
+                id: pending[0].id,
+                row: row("ww1", "d3", 3),
+            },
+            Redrive::StillDead {
+                id: pending[1].id,
+                reason: DeadReason::RsaDecrypt,
+                detail: "x".into(),
+            },
+        ])
+        .expect("redrive");
+        let after = s
+            .dead_letters(&DeadLetterQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .expect("list");
+        assert!(after[0].resolved && after[0].attempts == 2);
+        assert!(!after[1].resolved && after[1].letter.reason == DeadReason::RsaDecrypt);
+        assert_eq!(s.count_messages(Some("ww1")).expect("count"), 4);
+    }
+
+    #[test]
+    fn reopening_runs_no_migration_twice() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.db");
+        drop(SqliteStore::open(&path).expect("first open"));
+        let mut conn = Connection::open(&path).expect("raw open");
+        assert_eq!(migrate_sqlite(&mut conn).expect("migrate"), 0);
+    }
+}

@@ -1,0 +1,170 @@
+//! The values that cross the [`Store`](super::Store) boundary.
+
+use crate::message::MessageRow;
+
+/// Why a message became a dead letter. Stored as its `as_str` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DeadReason {
+    /// No private key for the message's `publickey_ver`.
+    UnknownKeyVersion,
+    /// `encrypt_random_key` is not valid base64.
+    CorruptBase64,
+    /// The private key does not decrypt `encrypt_random_key`, or the result is not a usable key.
+    RsaDecrypt,
+    /// `DecryptData` returned an error code.
+    SdkDecrypt,
+    /// The plaintext is not JSON, even leniently.
+    BrokenJson,
+    /// The plaintext is JSON but not a message (not an object, no msgid).
+    InvalidMessage,
+}
+
+impl DeadReason {
+    pub const ALL: [DeadReason; 6] = [
+        DeadReason::UnknownKeyVersion,
+        DeadReason::CorruptBase64,
+        DeadReason::RsaDecrypt,
+        DeadReason::SdkDecrypt,
+        DeadReason::BrokenJson,
+        DeadReason::InvalidMessage,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DeadReason::UnknownKeyVersion => "unknown_key_version",
+            DeadReason::CorruptBase64 => "corrupt_base64",
+            DeadReason::RsaDecrypt => "rsa_decrypt",
+            DeadReason::SdkDecrypt => "sdk_decrypt",
+            DeadReason::BrokenJson => "broken_json",
+            DeadReason::InvalidMessage => "invalid_message",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeadReason> {
+        DeadReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// What an operator should do about it.
+    pub fn advice(&self) -> &'static str {
+        match self {
+            DeadReason::UnknownKeyVersion => {
+                "add the private key of that publickey_ver to the corp, then `msgaudit dead-letters retry`"
+            }
+            DeadReason::CorruptBase64 => {
+                "the archive served a damaged key; retry later, report to WeCom if it persists"
+            }
+            DeadReason::RsaDecrypt => {
+                "the key file configured for that version is not the corp's key; fix it, then retry"
+            }
+            DeadReason::SdkDecrypt => {
+                "DecryptData refused the message; retry later, report to WeCom if it persists"
+            }
+            DeadReason::BrokenJson => {
+                "the decrypted message is not JSON; kept for inspection, retry after upgrading msgaudit"
+            }
+            DeadReason::InvalidMessage => {
+                "the decrypted JSON is not a message; kept for inspection"
+            }
+        }
+    }
+}
+
+/// A message that could not be decrypted or parsed, with everything needed to try again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub corp_id: String,
+    pub seq: u64,
+    pub msg_id: String,
+    pub publickey_ver: u32,
+    pub encrypt_random_key: String,
+    pub encrypt_chat_msg: String,
+    pub reason: DeadReason,
+    /// The error in words (never key material or message content).
+    pub detail: String,
+}
+
+/// A dead letter as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDeadLetter {
+    pub id: i64,
+    pub letter: DeadLetter,
+    pub resolved: bool,
+    pub attempts: u32,
+    pub create_time: i64,
+    pub update_time: i64,
+}
+
+/// The outcome of re-driving one dead letter.
+#[derive(Debug, Clone)]
+pub enum Redrive {
+    Resolved {
+        id: i64,
+        row: MessageRow,
+    },
+    StillDead {
+        id: i64,
+        reason: DeadReason,
+        detail: String,
+    },
+}
+
+/// One corp's batch for [`Store::store_batch`](super::Store::store_batch).
+#[derive(Debug, Clone, Default)]
+pub struct StoreBatch {
+    pub corp_id: String,
+    pub messages: Vec<MessageRow>,
+    pub dead_letters: Vec<DeadLetter>,
+    /// The corp's checkpoint after this batch: the largest seq it covers.
+    pub checkpoint: u64,
+}
+
+/// What a batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub inserted: u64,
+    /// Messages already stored (a replayed batch).
+    pub duplicates: u64,
+    pub dead_letters: u64,
+}
+
+/// A stored message and its row id.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StoredMessage {
+    pub id: i64,
+    #[serde(flatten)]
+    pub row: MessageRow,
+}
+
+/// A message search. Empty fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct MessageQuery {
+    pub corp_id: Option<String>,
+    /// Inclusive lower bound of `msg_time`, epoch ms.
+    pub since_ms: Option<i64>,
+    /// Exclusive upper bound of `msg_time`, epoch ms.
+    pub until_ms: Option<i64>,
+    pub from_id: Option<String>,
+    pub room_id: Option<String>,
+    /// Substring of the visible text.
+    pub text: Option<String>,
+    pub limit: u32,
+}
+
+/// A dead-letter listing.
+#[derive(Debug, Clone, Default)]
+pub struct DeadLetterQuery {
+    pub corp_id: Option<String>,
+    pub pending_only: bool,
+    pub limit: u32,
+}
+
+/// A corp from `we_corp_account`: secrets by reference only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorpAccount {
+    pub corp_id: String,
+    pub company_name: String,
+    /// `env:VARIABLE` or `file:/path`.
+    pub chat_secret_ref: String,
+    /// `VERSION=/path.pem`, comma- or newline-separated.
+    pub private_keys_ref: String,
+}

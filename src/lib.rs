@@ -10,6 +10,7 @@
 //! - [`drain`]: a whole-archive pull used by `msgaudit demo` until the pipeline lands.
 
 pub mod cli;
+pub mod config;
 pub mod drain;
 pub mod emulator;
 pub mod message;

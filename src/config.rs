@@ -1,0 +1,605 @@
+//! Configuration in two stages: [`RawConfig`] is the TOML file as written (unknown fields rejected,
+//! defaults documented on each field), [`Config`] is what the daemon runs on — paths resolved against
+//! the file's directory, durations typed, secrets read, private keys parsed — built before any socket
+//! or database is opened. Every error names the field and says what to do.
+//!
+//! ```toml
+//! [store]
+//! url = "sqlite://./msgaudit-data/msgaudit.db"
+//!
+//! [sdk]
+//! library = "/opt/wework/libWeWorkFinanceSdk_C.so"
+//!
+//! [[corps]]
+//! corp_id = "ww0123456789abcdef"
+//! secret_env = "MSGAUDIT_SECRET_WW0123"
+//! keys = { 1 = "keys/v1.pem", 2 = "keys/v2.pem" }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::sdk::{KeyRing, NetworkOptions, PrivateKey};
+use crate::secret::Secret;
+use crate::store::CorpAccount;
+
+/// The configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config `{field}`: {problem}")]
+    Field { field: String, problem: String },
+}
+
+fn field(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Field {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+/// The TOML file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub store: RawStore,
+    pub sdk: RawSdk,
+    #[serde(default)]
+    pub pull: RawPull,
+    #[serde(default)]
+    pub pipeline: RawPipeline,
+    /// Also archive the corps listed in the store's `we_corp_account` table (default false).
+    #[serde(default)]
+    pub corps_from_store: bool,
+    #[serde(default)]
+    pub corps: Vec<RawCorp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// Store URL (default `sqlite://./msgaudit-data/msgaudit.db`, relative to the config file).
+    #[serde(default = "default_store_url")]
+    pub url: String,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore {
+            url: default_store_url(),
+        }
+    }
+}
+
+fn default_store_url() -> String {
+    "sqlite://./msgaudit-data/msgaudit.db".to_owned()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSdk {
+    /// Path of libWeWorkFinanceSdk_C.so (relative to the config file).
+    pub library: PathBuf,
+    /// Proxy for the SDK: `socks5://host:port` or `http://host:port`.
+    pub proxy: Option<String>,
+    /// Environment variable holding the proxy's `user:password`.
+    pub proxy_password_env: Option<String>,
+    /// Timeout of each SDK network call, seconds (default 10).
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// Serialise `DecryptData` calls (for a vendor build that is not thread-safe; default false).
+    #[serde(default)]
+    pub serialize_decrypt: bool,
+}
+
+fn default_timeout() -> u64 {
+    10
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPull {
+    /// Messages per `GetChatData` call, 1..=1000 (default 1000).
+    #[serde(default = "default_limit")]
+    pub batch_limit: u32,
+    /// `GetChatData` calls per minute per corp (default 600, WeCom's limit).
+    #[serde(default = "default_calls")]
+    pub max_calls_per_minute: u32,
+    /// Wait between polls of a corp whose archive is drained, seconds (default 5).
+    #[serde(default = "default_poll")]
+    pub poll_interval_secs: u64,
+    /// Longest back-off after SDK errors, seconds (default 60).
+    #[serde(default = "default_backoff")]
+    pub max_backoff_secs: u64,
+    /// Puller threads (0 = one per corp, at most 8; default 0).
+    #[serde(default)]
+    pub workers: usize,
+}
+
+impl Default for RawPull {
+    fn default() -> Self {
+        RawPull {
+            batch_limit: default_limit(),
+            max_calls_per_minute: default_calls(),
+            poll_interval_secs: default_poll(),
+            max_backoff_secs: default_backoff(),
+            workers: 0,
+        }
+    }
+}
+
+fn default_limit() -> u32 {
+    1000
+}
+fn default_calls() -> u32 {
+    600
+}
+fn default_poll() -> u64 {
+    5
+}
+fn default_backoff() -> u64 {
+    60
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPipeline {
+    /// Decrypt+parse threads (0 = all cores; default 0).
+    #[serde(default)]
+    pub threads: usize,
+    /// Batches that may wait between two stages (default 4): bounds memory whatever the backlog.
+    pub queue_batches: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCorp {
+    pub corp_id: String,
+    /// Environment variable holding the chat-archive secret.
+    pub secret_env: Option<String>,
+    /// File holding the chat-archive secret (relative to the config file).
+    pub secret_file: Option<PathBuf>,
+    /// Private key files by `publickey_ver` (relative to the config file).
+    #[serde(default)]
+    pub keys: BTreeMap<String, PathBuf>,
+}
+
+/// One corp, ready to pull.
+#[derive(Debug, Clone)]
+pub struct CorpConfig {
+    pub corp_id: String,
+    pub secret: Secret,
+    pub keys: Arc<KeyRing>,
+}
+
+/// SDK settings.
+#[derive(Debug, Clone)]
+pub struct SdkConfig {
+    pub library: PathBuf,
+    pub network: NetworkOptions,
+    pub timeout: Duration,
+    pub serialize_decrypt: bool,
+}
+
+/// Pull scheduling.
+#[derive(Debug, Clone)]
+pub struct PullConfig {
+    pub batch_limit: u32,
+    /// Minimum time between two calls for one corp (60 s / max_calls_per_minute).
+    pub min_call_interval: Duration,
+    pub poll_interval: Duration,
+    pub max_backoff: Duration,
+    pub workers: usize,
+}
+
+impl Default for PullConfig {
+    fn default() -> Self {
+        PullConfig {
+            batch_limit: default_limit(),
+            min_call_interval: Duration::from_millis(100),
+            poll_interval: Duration::from_secs(default_poll()),
+            max_backoff: Duration::from_secs(default_backoff()),
+            workers: 0,
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub store_url: String,
+    pub sdk: SdkConfig,
+    pub pull: PullConfig,
+    pub threads: usize,
+    pub queue_batches: usize,
+    pub corps_from_store: bool,
+    pub corps: Vec<CorpConfig>,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::validate(raw, base)
+    }
+
+    /// Validates a raw configuration; relative paths resolve against `base`.
+    pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_owned()
+            } else {
+                base.join(p)
+            }
+        };
+        let store_url = resolve_store_url(&raw.store.url, base);
+        if raw.sdk.library.as_os_str().is_empty() {
+            return Err(field(
+                "sdk.library",
+                "set it to the path of libWeWorkFinanceSdk_C.so",
+            ));
+        }
+        let library = resolve(&raw.sdk.library);
+        if raw.sdk.timeout_secs == 0 {
+            return Err(field("sdk.timeout_secs", "must be at least 1"));
+        }
+        let proxy_password = match &raw.sdk.proxy_password_env {
+            Some(var) => Some(Secret::new(std::env::var(var).map_err(|_| {
+                field(
+                    "sdk.proxy_password_env",
+                    format!("environment variable {var} is not set"),
+                )
+            })?)),
+            None => None,
+        };
+        if let Some(p) = &raw.sdk.proxy
+            && !(p.starts_with("socks5://")
+                || p.starts_with("http://")
+                || p.starts_with("https://"))
+        {
+            return Err(field(
+                "sdk.proxy",
+                format!("`{p}` should look like socks5://host:port or http://host:port"),
+            ));
+        }
+        if !(1..=crate::sdk::MAX_LIMIT).contains(&raw.pull.batch_limit) {
+            return Err(field(
+                "pull.batch_limit",
+                "must be between 1 and 1000 (the SDK refuses more)",
+            ));
+        }
+        if raw.pull.max_calls_per_minute == 0 {
+            return Err(field(
+                "pull.max_calls_per_minute",
+                "must be at least 1 (WeCom allows about 600)",
+            ));
+        }
+        let queue_batches = raw.pipeline.queue_batches.unwrap_or(4);
+        if queue_batches == 0 {
+            return Err(field("pipeline.queue_batches", "must be at least 1"));
+        }
+        let mut corps = Vec::with_capacity(raw.corps.len());
+        for (i, c) in raw.corps.iter().enumerate() {
+            corps.push(corp(c, i, base)?);
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = corps.iter().find(|c| !seen.insert(c.corp_id.clone())) {
+            return Err(field(
+                "corps",
+                format!("corp {} is listed twice", dup.corp_id),
+            ));
+        }
+        if corps.is_empty() && !raw.corps_from_store {
+            return Err(field(
+                "corps",
+                "no corps to archive: add a [[corps]] table, or set corps_from_store = true",
+            ));
+        }
+        Ok(Config {
+            store_url,
+            sdk: SdkConfig {
+                library,
+                network: NetworkOptions {
+                    proxy: raw.sdk.proxy.clone(),
+                    proxy_password,
+                },
+                timeout: Duration::from_secs(raw.sdk.timeout_secs),
+                serialize_decrypt: raw.sdk.serialize_decrypt,
+            },
+            pull: PullConfig {
+                batch_limit: raw.pull.batch_limit,
+                min_call_interval: Duration::from_secs(60) / raw.pull.max_calls_per_minute,
+                poll_interval: Duration::from_secs(raw.pull.poll_interval_secs.max(1)),
+                max_backoff: Duration::from_secs(raw.pull.max_backoff_secs.max(1)),
+                workers: raw.pull.workers,
+            },
+            threads: raw.pipeline.threads,
+            queue_batches,
+            corps_from_store: raw.corps_from_store,
+            corps,
+        })
+    }
+
+    /// The configured corps plus, when `corps_from_store` is set, those of `we_corp_account` that
+    /// are not configured already.
+    pub fn with_store_corps(
+        &self,
+        accounts: &[CorpAccount],
+    ) -> Result<Vec<CorpConfig>, ConfigError> {
+        let mut corps = self.corps.clone();
+        if self.corps_from_store {
+            for a in accounts {
+                if !corps.iter().any(|c| c.corp_id == a.corp_id) {
+                    corps.push(corp_from_account(a)?);
+                }
+            }
+        }
+        Ok(corps)
+    }
+}
+
+fn resolve_store_url(url: &str, base: &Path) -> String {
+    let (prefix, path) = match url.strip_prefix("sqlite://") {
+        Some(p) => ("sqlite://", p),
+        None if !url.contains("://") => ("", url),
+        None => return url.to_owned(),
+    };
+    let p = Path::new(path);
+    if p.is_absolute() || path.is_empty() {
+        url.to_owned()
+    } else {
+        format!("{prefix}{}", base.join(p).display())
+    }
+}
+
+fn read_secret_file(path: &Path, name: &str) -> Result<Secret, ConfigError> {
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+        field(
+            name,
+            format!("cannot read secret file {}: {e}", path.display()),
+        )
+    })?);
+    Ok(Secret::new(text.trim()))
+}
+
+fn keys_from(
+    entries: impl IntoIterator<Item = (String, PathBuf)>,
+    name: &str,
+) -> Result<KeyRing, ConfigError> {
+    let mut ring = KeyRing::new();
+    for (version, path) in entries {
+        let v: u32 = version.trim().parse().map_err(|_| {
+            field(
+                format!("{name}.{version}"),
+                "key versions are numbers: keys = { 1 = \"v1.pem\" }",
+            )
+        })?;
+        let key = PrivateKey::from_file(&path)
+            .map_err(|e| field(format!("{name}.{version}"), e.to_string()))?;
+        ring.insert(v, key);
+    }
+    Ok(ring)
+}
+
+fn corp(c: &RawCorp, i: usize, base: &Path) -> Result<CorpConfig, ConfigError> {
+    let name = format!("corps[{i}]");
+    if c.corp_id.trim().is_empty() {
+        return Err(field(
+            format!("{name}.corp_id"),
+            "is empty: set it to the corp id (ww…)",
+        ));
+    }
+    let secret = match (&c.secret_env, &c.secret_file) {
+        (Some(var), None) => Secret::new(std::env::var(var).map_err(|_| {
+            field(format!("{name}.secret_env"), format!("environment variable {var} is not set: export the corp's chat-archive secret in it"))
+        })?),
+        (None, Some(path)) => {
+            let p = if path.is_absolute() { path.clone() } else { base.join(path) };
+            read_secret_file(&p, &format!("{name}.secret_file"))?
+        }
+        _ => {
+            return Err(field(
+                format!("{name}"),
+                "give exactly one of secret_env or secret_file (never the secret itself)",
+            ));
+        }
+    };
+    if c.keys.is_empty() {
+        return Err(field(
+            format!("{name}.keys"),
+            "no private keys: add keys = { 1 = \"path/to/v1.pem\" }",
+        ));
+    }
+    let entries = c.keys.iter().map(|(v, p)| {
+        let p = if p.is_absolute() {
+            p.clone()
+        } else {
+            base.join(p)
+        };
+        (v.clone(), p)
+    });
+    Ok(CorpConfig {
+        corp_id: c.corp_id.trim().to_owned(),
+        secret,
+        keys: Arc::new(keys_from(entries, &format!("{name}.keys"))?),
+    })
+}
+
+/// A corp from `we_corp_account`, whose secret and keys are references (`env:`/`file:`, `V=path`).
+pub fn corp_from_account(a: &CorpAccount) -> Result<CorpConfig, ConfigError> {
+    let name = format!("we_corp_account[{}]", a.corp_id);
+    let secret = if let Some(var) = a.chat_secret_ref.strip_prefix("env:") {
+        Secret::new(std::env::var(var).map_err(|_| {
+            field(
+                format!("{name}.chat_secret"),
+                format!("environment variable {var} is not set"),
+            )
+        })?)
+    } else if let Some(path) = a.chat_secret_ref.strip_prefix("file:") {
+        read_secret_file(Path::new(path), &format!("{name}.chat_secret"))?
+    } else {
+        return Err(field(
+            format!("{name}.chat_secret"),
+            "must be a reference, env:VARIABLE or file:/path — secrets are never kept in the store",
+        ));
+    };
+    let entries = a
+        .private_keys_ref
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| match s.split_once('=') {
+            Some((v, p)) => Ok((v.to_owned(), PathBuf::from(p.trim()))),
+            None => Err(field(
+                format!("{name}.finance_private_key"),
+                "expected VERSION=/path/to/key.pem entries",
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if entries.is_empty() {
+        return Err(field(
+            format!("{name}.finance_private_key"),
+            "no key references: expected 1=/path/v1.pem",
+        ));
+    }
+    Ok(CorpConfig {
+        corp_id: a.corp_id.clone(),
+        secret,
+        keys: Arc::new(keys_from(entries, &format!("{name}.finance_private_key"))?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let keys = crate::emulator::source_dir().join("fixtures/keys");
+        let text = text.replace("KEYS", &keys.display().to_string());
+        let path = dir.path().join("msgaudit.toml");
+        std::fs::write(&path, text).expect("write");
+        Config::load(&path)
+    }
+
+    const GOOD: &str = r#"
+        [sdk]
+        library = "lib/libWeWorkFinanceSdk_C.so"
+        [[corps]]
+        corp_id = "ww1"
+        secret_env = "PATH"
+        keys = { 1 = "KEYS/v1_private.pem", 2 = "KEYS/v2_private.pem" }
+    "#;
+
+    #[test]
+    fn a_minimal_config_validates_with_defaults() {
+        let c = load(GOOD).expect("valid");
+        assert!(
+            c.sdk.library.ends_with("lib/libWeWorkFinanceSdk_C.so") && c.sdk.library.is_absolute()
+        );
+        assert!(
+            c.store_url.starts_with("sqlite:///")
+                && c.store_url.ends_with("msgaudit-data/msgaudit.db")
+        );
+        assert_eq!(c.pull.min_call_interval, Duration::from_millis(100));
+        assert_eq!(c.corps[0].keys.versions().collect::<Vec<_>>(), [1, 2]);
+        assert!(
+            !format!("{c:?}").contains(&std::env::var("PATH").expect("PATH")),
+            "secret in Debug"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (GOOD.replace("[sdk]", "[sdk]\nlibary = \"x\""), "libary"),
+            (
+                GOOD.replace(
+                    "secret_env = \"PATH\"",
+                    "secret_env = \"MSGAUDIT_SURELY_UNSET\"",
+                ),
+                "corps[0].secret_env",
+            ),
+            (
+                GOOD.replace("secret_env = \"PATH\"", ""),
+                "secret_env or secret_file",
+            ),
+            (
+                GOOD.replace("v2_private.pem", "missing.pem"),
+                "corps[0].keys.2",
+            ),
+            (GOOD.replace("1 = ", "one = "), "key versions are numbers"),
+            (
+                format!("[pull]\nbatch_limit = 1001\n{GOOD}"),
+                "pull.batch_limit",
+            ),
+            (
+                format!(
+                    "{GOOD}\n{}",
+                    &GOOD[GOOD.find("[[corps]]").expect("corps")..]
+                ),
+                "ww1 is listed twice",
+            ),
+        ];
+        for (text, needle) in cases {
+            let e = load(&text).expect_err(needle).to_string();
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+    }
+
+    #[test]
+    fn store_corps_need_secret_references() {
+        let account = CorpAccount {
+            corp_id: "ww9".into(),
+            company_name: String::new(),
+            chat_secret_ref: "plain-secret".into(),
+            private_keys_ref: String::new(),
+        };
+        let e = corp_from_account(&account)
+            .expect_err("plain secret refused")
+            .to_string();
+        assert!(
+            e.contains("never kept in the store") && !e.contains("plain-secret"),
+            "{e}"
+        );
+        let keys = crate::emulator::source_dir().join("fixtures/keys");
+        let ok = CorpAccount {
+            chat_secret_ref: "env:PATH".into(),
+            private_keys_ref: format!(
+                "1={}, 3={}",
+                keys.join("v1_private.pem").display(),
+                keys.join("v3_private.pem").display()
+            ),
+            ..account
+        };
+        assert_eq!(
+            corp_from_account(&ok)
+                .expect("valid")
+                .keys
+                .versions()
+                .collect::<Vec<_>>(),
+            [1, 3]
+        );
+    }
+}

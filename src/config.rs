@@ -359,7 +359,8 @@ impl Config {
     }
 }
 
-fn resolve_store_url(url: &str, base: &Path) -> String {
+/// Resolves a relative SQLite path in a store URL against `base`.
+pub fn resolve_store_url(url: &str, base: &Path) -> String {
     let (prefix, path) = match url.strip_prefix("sqlite://") {
         Some(p) => ("sqlite://", p),
         None if !url.contains("://") => ("", url),

@@ -4,16 +4,23 @@
 //! Module map:
 //! - [`sdk`]: the safe wrapper over `libWeWorkFinanceSdk_C.so` (loading, sessions, decryption,
 //!   media, private keys).
+//! - [`message`]: the typed message model, lenient parsing, visible text, the stored row.
+//! - [`pipeline`]: pull → decrypt+parse (+ audit) → store → checkpoint, with graceful shutdown.
+//! - [`store`]: the `Store` trait and its SQLite backend, migrations.
+//! - [`config`]: the TOML configuration, raw and validated.
+//! - [`redrive`]: decoding dead letters again once their cause is fixed.
+//! - [`timefmt`]: UTC timestamps for display and command-line filters.
 //! - [`secret`]: a string that never shows itself in logs and is wiped on drop.
-//! - [`cli`]: the command line (the binary is a thin shell over it).
 //! - [`emulator`]: finding (and building) the bundled SDK emulator for demo, bench and tests.
-//! - [`drain`]: a whole-archive pull used by `msgaudit demo` until the pipeline lands.
+//! - [`cli`]: the command line (the binary is a thin shell over it).
 
 pub mod cli;
 pub mod config;
-pub mod drain;
 pub mod emulator;
 pub mod message;
+pub mod pipeline;
+pub mod redrive;
 pub mod sdk;
 pub mod secret;
 pub mod store;
+pub mod timefmt;

@@ -273,13 +273,13 @@ impl Store for SqliteStore {
                 "SELECT id, corp_id, seq, msg_id, publickey_ver, encrypt_random_key, encrypt_chat_msg, detail,
                         reason, status, attempts, create_time, update_time
                  FROM we_chat_msg_dead_letter
-                 WHERE (?1 IS NULL OR corp_id = ?1) AND (?2 = 0 OR status = 0)
-                 ORDER BY corp_id, seq LIMIT ?3",
+                 WHERE (?1 IS NULL OR corp_id = ?1) AND (?2 = 0 OR status = 0) AND id > ?4
+                 ORDER BY id LIMIT ?3",
             )
             .map_err(sql("preparing a dead-letter query"))?;
         let rows = stmt
             .query_map(
-                params![q.corp_id, q.pending_only as i64, q.limit.max(1)],
+                params![q.corp_id, q.pending_only as i64, q.limit.max(1), q.after_id],
                 dead_letter_from,
             )
             .map_err(sql("querying dead letters"))?;

@@ -155,6 +155,8 @@ pub struct MessageQuery {
 pub struct DeadLetterQuery {
     pub corp_id: Option<String>,
     pub pending_only: bool,
+    /// Only letters with a larger id (for paging).
+    pub after_id: i64,
     pub limit: u32,
 }
 

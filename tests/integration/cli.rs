@@ -2,69 +2,126 @@
 
 use std::process::Command;
 
-use crate::support::emulator_path;
+use crate::support::{emulator_path, write_config};
 
 fn msgaudit() -> Command {
     Command::new(env!("CARGO_BIN_EXE_msgaudit"))
 }
 
-#[test]
-fn demo_drains_a_generated_archive_and_prints_a_summary() {
-    let out = msgaudit()
-        .args(["demo", "--messages", "1200", "--sdk"])
-        .arg(emulator_path())
-        .output()
-        .expect("run msgaudit demo");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
+fn output(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().expect("run msgaudit");
+    (
         out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("messages pulled           1200"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("no key for publickey_ver 3"), "{stdout}");
-    assert!(stdout.contains("messages per second"), "{stdout}");
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
-fn drain_without_the_secret_says_which_variable_to_set() {
-    let out = msgaudit()
-        .args([
-            "drain",
-            "--corp",
-            "wwx",
-            "--key",
-            "1=/nonexistent.pem",
-            "--secret-env",
-            "MSGAUDIT_TEST_UNSET_SECRET",
-            "--sdk",
-        ])
-        .arg(emulator_path())
-        .env_remove("MSGAUDIT_TEST_UNSET_SECRET")
-        .output()
-        .expect("run msgaudit drain");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+fn demo_stores_every_good_message_and_dead_letters_every_bad_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ok, stdout, stderr) = output(
+        msgaudit()
+            .args(["demo", "--messages", "1500", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .arg("--sdk")
+            .arg(emulator_path()),
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("messages stored          1500"), "{stdout}");
     assert!(
-        stderr.contains("set the environment variable MSGAUDIT_TEST_UNSET_SECRET"),
+        stdout.contains("unknown_key_version") && stdout.contains("broken_json"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("messages per second"), "{stdout}");
+    assert!(
+        stdout.contains("every good message stored exactly once"),
+        "{stdout}"
+    );
+    assert!(dir.path().join("data/demo.db").exists());
+}
+
+#[test]
+fn run_once_then_query_messages_and_dead_letters() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        "messages=400&seed=5&missing_key_every=50",
+        &[1, 2],
+        "",
+    );
+    let (ok, stdout, stderr) = output(
+        msgaudit()
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .arg("--once"),
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    let (ok, stdout, _) = output(
+        msgaudit()
+            .args(["messages", "--limit", "1000", "--json", "--config"])
+            .arg(&config),
+    );
+    assert!(ok);
+    assert_eq!(
+        stdout.lines().count(),
+        392,
+        "400 messages, 8 under the missing key version"
+    );
+    let first: serde_json::Value =
+        serde_json::from_str(stdout.lines().next().expect("a line")).expect("JSON");
+    assert!(first["msg_id"].is_string() && first["seq"].is_u64());
+    let (ok, stdout, _) = output(
+        msgaudit()
+            .args(["dead-letters", "list", "--json", "--config"])
+            .arg(&config),
+    );
+    assert!(ok);
+    assert_eq!(stdout.lines().count(), 8);
+    assert!(stdout.contains("unknown_key_version"));
+    let (ok, stdout, _) = output(
+        msgaudit()
+            .args(["messages", "--since", "not a date", "--config"])
+            .arg(&config),
+    );
+    assert!(!ok && stdout.is_empty());
+}
+
+#[test]
+fn a_missing_secret_names_the_field_and_the_variable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), "messages=5", &[1], "");
+    let text = std::fs::read_to_string(&config).expect("read").replace(
+        "secret_file = \"secret\"",
+        "secret_env = \"MSGAUDIT_TEST_UNSET_SECRET\"",
+    );
+    std::fs::write(&config, text).expect("write");
+    let (ok, _, stderr) = output(
+        msgaudit()
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .env_remove("MSGAUDIT_TEST_UNSET_SECRET"),
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("corps[0].secret_env") && stderr.contains("MSGAUDIT_TEST_UNSET_SECRET"),
         "{stderr}"
     );
 }
 
 #[test]
-fn drain_with_a_library_that_is_not_the_sdk_names_it() {
-    let out = msgaudit()
-        .args(["drain", "--corp", "wwx", "--key"])
-        .arg(format!("1={}", crate::support::key_path(1).display()))
-        .args(["--sdk", "/nonexistent/libWeWorkFinanceSdk_C.so"])
-        .env("MSGAUDIT_CORP_SECRET", "s")
-        .output()
-        .expect("run msgaudit drain");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+fn a_library_that_does_not_exist_is_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), "messages=5", &[1], "");
+    let text = std::fs::read_to_string(&config).expect("read").replace(
+        &emulator_path().display().to_string(),
+        "/nonexistent/libWeWorkFinanceSdk_C.so",
+    );
+    std::fs::write(&config, text).expect("write");
+    let (ok, _, stderr) = output(msgaudit().args(["run", "--once", "--config"]).arg(&config));
+    assert!(!ok);
     assert!(
         stderr.contains("/nonexistent/libWeWorkFinanceSdk_C.so does not exist"),
         "{stderr}"
@@ -72,31 +129,26 @@ fn drain_with_a_library_that_is_not_the_sdk_names_it() {
 }
 
 #[test]
-fn drain_pulls_an_emulated_corp_with_the_secret_from_the_environment() {
-    let out = msgaudit()
-        .args(["drain", "--corp", "wwcli?messages=300", "--limit", "100"])
-        .arg("--key")
-        .arg(format!("1={}", crate::support::key_path(1).display()))
-        .arg("--key")
-        .arg(format!("2={}", crate::support::key_path(2).display()))
-        .arg("--sdk")
-        .arg(emulator_path())
-        .env("MSGAUDIT_CORP_SECRET", "s3cr3t-value")
-        .output()
-        .expect("run msgaudit drain");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+fn a_wrong_secret_stops_run_once_with_the_48002_hint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), "messages=5&secret=the-real-one", &[1], "");
+    let (ok, _, stderr) = output(msgaudit().args(["run", "--once", "--config"]).arg(&config));
+    assert!(!ok);
     assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr.contains("48002") && stderr.contains("chat-archive secret"),
+        "{stderr}"
     );
     assert!(
-        stdout.contains("decrypted                  300"),
-        "{stdout}"
+        !stderr.contains("test-secret"),
+        "the secret itself is never printed"
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stdout.contains("s3cr3t-value") && !stderr.contains("s3cr3t-value"),
-        "the secret is never printed"
-    );
+}
+
+#[test]
+fn help_lists_every_command() {
+    let (ok, stdout, _) = output(msgaudit().arg("--help"));
+    assert!(ok);
+    for c in ["run", "demo", "messages", "dead-letters", "migrate"] {
+        assert!(stdout.contains(c), "{c} missing from --help:\n{stdout}");
+    }
 }

@@ -2,6 +2,8 @@
 //! (or the vendor's) `.so` loaded by path through `libloading` and the C ABI.
 
 mod cli;
+mod daemon;
+mod pipeline;
 mod sdk_emulator;
 mod sdk_media;
 mod support;

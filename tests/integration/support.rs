@@ -55,3 +55,43 @@ pub fn archive(options: &str) -> wework_finance_archive::Archive {
         .expect("valid options");
     wework_finance_archive::Archive::open(opts).expect("archive opens")
 }
+
+/// Writes a daemon config for one emulated corp (`options` is the corp id's `?…` suffix) into `dir`,
+/// storing into `dir/store.db`. `extra` is appended (more TOML).
+pub fn write_config(dir: &Path, options: &str, key_versions: &[u32], extra: &str) -> PathBuf {
+    std::fs::write(dir.join("secret"), "test-secret\n").expect("write secret");
+    let keys: Vec<String> = key_versions
+        .iter()
+        .map(|v| format!("{v} = \"{}\"", key_path(*v).display()))
+        .collect();
+    let text = format!(
+        "[store]\nurl = \"sqlite://store.db\"\n[sdk]\nlibrary = \"{}\"\ntimeout_secs = 5\n[pull]\npoll_interval_secs = 1\nmax_backoff_secs = 1\n{extra}\n\
+         [[corps]]\ncorp_id = \"wwtest?{options}\"\nsecret_file = \"secret\"\nkeys = {{ {} }}\n",
+        emulator_path().display(),
+        keys.join(", ")
+    );
+    let path = dir.join("msgaudit.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// The corp id `write_config` gives the corp.
+pub fn corp_id(options: &str) -> String {
+    format!("wwtest?{options}")
+}
+
+/// Every (corp, msgid) stored, with how many times.
+pub fn stored_msgids(db: &Path) -> std::collections::HashMap<String, u32> {
+    let conn = rusqlite::Connection::open(db).expect("open store");
+    let mut stmt = conn
+        .prepare("SELECT msg_id FROM we_chat_contact_msg")
+        .expect("prepare");
+    let mut out = std::collections::HashMap::new();
+    for id in stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .expect("query")
+    {
+        *out.entry(id.expect("row")).or_insert(0) += 1;
+    }
+    out
+}

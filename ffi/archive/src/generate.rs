@@ -120,17 +120,22 @@ const SENTENCES: &[&str] = &[
     "请把身份证复印件发给我，用于开户。",
 ];
 
-/// Builds message `seq` of a generated archive.
-pub fn generated_message(opts: &ArchiveOptions, seq: u64) -> ArchiveMessage {
-    let env = envelope(opts, seq);
-    let mut body_rng = Rng::for_message(opts.seed, seq, 2);
-    let faults = Faults {
+/// The faults of message `seq` of a generated archive (cheap: no message is built).
+pub fn faults(opts: &ArchiveOptions, seq: u64) -> Faults {
+    Faults {
         missing_key: opts.key_version(seq) == 3,
         corrupt_key: every(opts.corrupt_key_every, seq, 1),
         corrupt_msg: every(opts.corrupt_msg_every, seq, 2),
         bad_json: every(opts.bad_json_every, seq, 3),
         control_chars: every(opts.control_chars_every, seq, 4),
-    };
+    }
+}
+
+/// Builds message `seq` of a generated archive.
+pub fn generated_message(opts: &ArchiveOptions, seq: u64) -> ArchiveMessage {
+    let env = envelope(opts, seq);
+    let mut body_rng = Rng::for_message(opts.seed, seq, 2);
+    let faults = faults(opts, seq);
     let mut media = Vec::new();
     let kind = if faults.control_chars {
         "text"

@@ -12,7 +12,7 @@ mod options;
 mod rng;
 
 pub use corpus::{CorpusError, read_corpus};
-pub use generate::{ArchiveMessage, Faults, MediaRef, all_types, generated_message};
+pub use generate::{ArchiveMessage, Faults, MediaRef, all_types, faults, generated_message};
 pub use media::{MediaFile, to_hex};
 pub use options::{ArchiveOptions, OptionsError, every};
 

@@ -1,0 +1,127 @@
+//! `msgaudit run`: the daemon. Loads and validates the configuration, opens the store and the SDK,
+//! and runs the pipeline until SIGINT/SIGTERM (or, with `--once`, until every corp is drained).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use super::progress::{Progress, Style};
+use crate::config::Config;
+use crate::pipeline::{
+    self, PipelineSettings, PullSettings, RunSummary, Shutdown, Stats, audit::NoAudit,
+};
+use crate::sdk::FinanceLibrary;
+use crate::store::Store;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The configuration file (see fixtures/msgaudit.toml).
+    #[arg(long, short = 'c')]
+    pub config: PathBuf,
+    /// Drain every corp once and exit instead of polling forever.
+    #[arg(long)]
+    pub once: bool,
+}
+
+/// What a pipeline run left behind, for the caller's summary.
+pub struct Finished {
+    pub summary: RunSummary,
+    pub stats: Arc<Stats>,
+    pub store: Arc<dyn Store>,
+}
+
+/// Opens everything a configuration names and runs the pipeline.
+pub fn run_config(config: &Config, once: bool, style: Style) -> anyhow::Result<Finished> {
+    let store: Arc<dyn Store> = Arc::from(
+        crate::store::open(&config.store_url)
+            .with_context(|| format!("opening the store {}", config.store_url))?,
+    );
+    let accounts = if config.corps_from_store {
+        store.corp_accounts()?
+    } else {
+        Vec::new()
+    };
+    let corps = config.with_store_corps(&accounts)?;
+    if corps.is_empty() {
+        bail!("no corps to archive: add [[corps]] to the config or rows to we_corp_account");
+    }
+    let lib = FinanceLibrary::load(&config.sdk.library)?;
+    let mut decryptor = lib.decryptor();
+    if config.sdk.serialize_decrypt {
+        decryptor = decryptor.serialized();
+    }
+    let settings = PipelineSettings {
+        pull: PullSettings {
+            pull: config.pull.clone(),
+            timeout: config.sdk.timeout,
+            once,
+        },
+        network: config.sdk.network.clone(),
+        threads: config.threads,
+        queue_batches: config.queue_batches,
+        max_store_backoff: config.pull.max_backoff,
+    };
+    let shutdown = Shutdown::new();
+    shutdown
+        .install_signal_handlers()
+        .context("installing the SIGINT/SIGTERM handlers")?;
+    let stats = Arc::new(Stats::default());
+    let summary = {
+        let _progress = Progress::start(stats.clone(), style);
+        pipeline::run(
+            &lib,
+            decryptor,
+            store.clone(),
+            &corps,
+            &settings,
+            Arc::new(NoAudit),
+            stats.clone(),
+            shutdown,
+        )?
+    };
+    Ok(Finished {
+        summary,
+        stats,
+        store,
+    })
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let config = Config::load(&args.config)?;
+    tracing::info!(config = %args.config.display(), corps = config.corps.len(), store = %config.store_url, "msgaudit starts");
+    let done = run_config(
+        &config,
+        args.once,
+        Style::Log {
+            every: Duration::from_secs(30),
+        },
+    )?;
+    let s = &done.stats;
+    tracing::info!(
+        pulled = Stats::get(&s.pulled),
+        stored = Stats::get(&s.stored),
+        duplicates = Stats::get(&s.duplicates),
+        dead_letters = s.dead_total(),
+        seconds = done.summary.elapsed.as_secs_f64(),
+        "msgaudit stopped"
+    );
+    if done.summary.abandoned_batches > 0 {
+        tracing::warn!(
+            batches = done.summary.abandoned_batches,
+            "unstored batches at shutdown will be pulled again next start"
+        );
+    }
+    if !done.summary.failures.is_empty() {
+        let list: Vec<String> = done
+            .summary
+            .failures
+            .iter()
+            .map(|f| format!("{}: {}", f.corp_id, f.error))
+            .collect();
+        bail!("some corps stopped on SDK errors:\n  {}", list.join("\n  "));
+    }
+    Ok(())
+}

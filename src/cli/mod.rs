@@ -1,0 +1,109 @@
+//! The command line: argument definitions and one module per command group. This is the binary's
+//! edge, so errors here are `anyhow` with context that tells the user what to do.
+
+mod daemon;
+mod demo;
+mod progress;
+mod query;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// msgaudit — pull, decrypt, store and audit WeCom chat archives (会话内容存档).
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Run the daemon: pull every configured corp's archive, decrypt, parse, store, forever.
+    Run(daemon::RunArgs),
+    /// Run the whole job on bundled parts (SDK emulator, test keys, generated archive, SQLite).
+    Demo(demo::DemoArgs),
+    /// List and search stored messages.
+    Messages(query::MessagesArgs),
+    /// Messages that could not be decrypted or parsed: list them, or re-drive them after a fix.
+    DeadLetters {
+        #[command(subcommand)]
+        command: query::DeadLetterCommands,
+    },
+    /// Create or upgrade a store's schema (idempotent).
+    Migrate(MigrateArgs),
+}
+
+/// Which store to read: a config file's, or a URL.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Config file whose [store] to use.
+    #[arg(long, short = 'c', conflicts_with = "store")]
+    pub config: Option<PathBuf>,
+    /// Store URL, e.g. sqlite://./msgaudit-data/msgaudit.db (default: the config's, or that one).
+    #[arg(long)]
+    pub store: Option<String>,
+}
+
+impl StoreArgs {
+    /// The store URL these arguments name.
+    pub fn url(&self) -> anyhow::Result<String> {
+        use anyhow::Context;
+        Ok(match (&self.store, &self.config) {
+            (Some(url), _) => url.clone(),
+            (None, Some(path)) => {
+                store_url_of(path).with_context(|| format!("reading {}", path.display()))?
+            }
+            (None, None) => "sqlite://./msgaudit-data/msgaudit.db".to_owned(),
+        })
+    }
+}
+
+/// The store URL of a config file, without validating the rest (reading commands need no secrets).
+fn store_url_of(path: &std::path::Path) -> anyhow::Result<String> {
+    #[derive(serde::Deserialize)]
+    struct OnlyStore {
+        #[serde(default)]
+        store: Option<toml::Value>,
+    }
+    let text = std::fs::read_to_string(path)?;
+    let parsed: OnlyStore = toml::from_str(&text)?;
+    let url = parsed
+        .store
+        .and_then(|s| s.get("url").and_then(|u| u.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| "sqlite://./msgaudit-data/msgaudit.db".to_owned());
+    let base = path.parent().unwrap_or(std::path::Path::new("."));
+    Ok(crate::config::resolve_store_url(&url, base))
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Sets up `tracing` output to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Commands::Run(args) => daemon::run(args),
+        Commands::Demo(args) => demo::run(args),
+        Commands::Messages(args) => query::messages(args),
+        Commands::DeadLetters { command } => query::dead_letters(command),
+        Commands::Migrate(args) => {
+            let url = args.store.url()?;
+            crate::store::open(&url)?;
+            println!("store {url} is at the current schema");
+            Ok(())
+        }
+    }
+}

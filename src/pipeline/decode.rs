@@ -1,0 +1,117 @@
+//! Decrypt + parse: RSA (per key version) → `DecryptData` → typed message → row; or a dead letter
+//! with the reason. [`decode_message`] is the pure step (also used to re-drive dead letters);
+//! [`run_decode_stage`] is the stage: one thread taking pulled batches in order, each batch split over
+//! a rayon pool, then the audit hook, then on to the writer.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use rayon::prelude::*;
+
+use super::audit::AuditStage;
+use super::stats::Stats;
+use super::{DecodedBatch, PulledBatch};
+use crate::message::{ChatMessage, MessageRow, ParseError};
+use crate::sdk::{Decryptor, EncryptedMessage, KeyError, KeyRing};
+use crate::store::{DeadLetter, DeadReason};
+
+/// Decodes one encrypted message of `corp_id`.
+pub fn decode_message(
+    corp_id: &str,
+    keys: &KeyRing,
+    decryptor: &Decryptor,
+    m: &EncryptedMessage,
+) -> Result<MessageRow, Box<DeadLetter>> {
+    let dead = |reason: DeadReason, detail: String| {
+        Box::new(DeadLetter {
+            corp_id: corp_id.to_owned(),
+            seq: m.seq,
+            msg_id: m.msgid.clone(),
+            publickey_ver: m.publickey_ver,
+            encrypt_random_key: m.encrypt_random_key.clone(),
+            encrypt_chat_msg: m.encrypt_chat_msg.clone(),
+            reason,
+            detail,
+        })
+    };
+    let key = keys
+        .decrypt_random_key(m.publickey_ver, &m.encrypt_random_key)
+        .map_err(|e| {
+            let reason = match e {
+                KeyError::UnknownVersion { .. } => DeadReason::UnknownKeyVersion,
+                KeyError::Base64 { .. } => DeadReason::CorruptBase64,
+                _ => DeadReason::RsaDecrypt,
+            };
+            dead(reason, e.to_string())
+        })?;
+    let plaintext = decryptor
+        .decrypt_data(&key, &m.encrypt_chat_msg)
+        .map_err(|e| dead(DeadReason::SdkDecrypt, e.to_string()))?;
+    let message = ChatMessage::parse(&plaintext).map_err(|e| {
+        let reason = match e {
+            ParseError::Json(_) => DeadReason::BrokenJson,
+            ParseError::NotAnObject | ParseError::NoMsgId => DeadReason::InvalidMessage,
+        };
+        dead(reason, e.to_string())
+    })?;
+    Ok(MessageRow::from_message(
+        corp_id,
+        m.seq,
+        m.publickey_ver,
+        &message,
+    ))
+}
+
+/// Decodes a whole batch on the pool; rows and dead letters keep seq order.
+pub fn decode_batch(
+    pool: &rayon::ThreadPool,
+    decryptor: &Decryptor,
+    batch: PulledBatch,
+) -> DecodedBatch {
+    let corp = batch.corp;
+    let outcomes: Vec<Result<MessageRow, Box<DeadLetter>>> = pool.install(|| {
+        batch
+            .messages
+            .par_iter()
+            .with_min_len(8)
+            .map(|m| decode_message(&corp.corp_id, &corp.keys, decryptor, m))
+            .collect()
+    });
+    let mut decoded = DecodedBatch {
+        corp,
+        rows: Vec::with_capacity(outcomes.len()),
+        dead_letters: Vec::new(),
+        checkpoint: batch.checkpoint,
+    };
+    for o in outcomes {
+        match o {
+            Ok(row) => decoded.rows.push(row),
+            Err(dead) => decoded.dead_letters.push(*dead),
+        }
+    }
+    decoded
+}
+
+/// The decode stage: runs until the pullers hang up, then drains what is queued and returns.
+pub fn run_decode_stage(
+    pool: Arc<rayon::ThreadPool>,
+    decryptor: Decryptor,
+    audit: Arc<dyn AuditStage>,
+    stats: Arc<Stats>,
+    input: Receiver<PulledBatch>,
+    output: Sender<DecodedBatch>,
+) {
+    for batch in input {
+        let started = Instant::now();
+        let n = batch.messages.len() as u64;
+        let mut decoded = decode_batch(&pool, &decryptor, batch);
+        audit.audit(&mut decoded);
+        Stats::add_time(&stats.decode_nanos, started.elapsed());
+        Stats::add(&stats.decoded, n);
+        if output.send(decoded).is_err() {
+            tracing::error!("the writer stopped; decoded batches can no longer be stored");
+            return;
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The ingestion pipeline: pull → decrypt+parse (+ audit) → store, with the checkpoint moving only
+//! after the store has the batch.
+//!
+//! ```text
+//!  puller threads (sessions, by seq) ──bounded──► decode thread (rayon pool: RSA → DecryptData →
+//!  parse → audit) ──bounded──► writer thread (store batch + checkpoint, one durable step)
+//! ```
+//!
+//! Channels hold at most `queue_batches` batches each, so memory is bounded by a handful of batches
+//! whatever the backlog; a slow store slows the pullers down (back-pressure). Each corp's batches stay
+//! in pull order end to end (one decode thread, one writer), which keeps checkpoints monotonic.
+//! Shutdown ([`Shutdown`]) stops the pullers between calls; the stages then drain what is queued.
+
+pub mod audit;
+mod decode;
+mod puller;
+mod shutdown;
+mod stats;
+mod writer;
+
+pub use decode::{decode_batch, decode_message};
+pub use puller::{CorpFailure, PullSettings};
+pub use shutdown::Shutdown;
+pub use stats::Stats;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use audit::AuditStage;
+use puller::CorpCursor;
+
+use crate::config::CorpConfig;
+use crate::message::MessageRow;
+use crate::sdk::{Decryptor, EncryptedMessage, FinanceLibrary, KeyRing, NetworkOptions, SdkError};
+use crate::store::{DeadLetter, Store, StoreError};
+
+/// A corp as the stages see it.
+#[derive(Debug)]
+pub struct CorpContext {
+    pub corp_id: String,
+    pub keys: Arc<KeyRing>,
+}
+
+/// A batch as pulled.
+#[derive(Debug)]
+pub struct PulledBatch {
+    pub corp: Arc<CorpContext>,
+    pub messages: Vec<EncryptedMessage>,
+    /// The largest seq of the batch.
+    pub checkpoint: u64,
+}
+
+/// A batch decoded into rows and dead letters.
+#[derive(Debug)]
+pub struct DecodedBatch {
+    pub corp: Arc<CorpContext>,
+    pub rows: Vec<MessageRow>,
+    pub dead_letters: Vec<DeadLetter>,
+    pub checkpoint: u64,
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    pub pull: PullSettings,
+    pub network: NetworkOptions,
+    /// Decrypt+parse threads (0 = all cores).
+    pub threads: usize,
+    pub queue_batches: usize,
+    /// Longest wait between retries of a failing store.
+    pub max_store_backoff: Duration,
+}
+
+/// What a run did.
+#[derive(Debug)]
+pub struct RunSummary {
+    pub elapsed: Duration,
+    /// Batches left unstored at shutdown (their checkpoints did not move).
+    pub abandoned_batches: u64,
+    /// Corps that stopped on a non-transient SDK error (once mode).
+    pub failures: Vec<CorpFailure>,
+}
+
+/// The pipeline could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("corp {corp_id}: SDK Init failed: {source}")]
+    Init {
+        corp_id: String,
+        #[source]
+        source: SdkError,
+    },
+    #[error("corp {corp_id}: cannot read its checkpoint: {source}")]
+    Checkpoint {
+        corp_id: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("cannot start the decrypt thread pool: {0}")]
+    Pool(String),
+    #[error("cannot start a pipeline thread: {0}")]
+    Thread(#[from] std::io::Error),
+    #[error("a pipeline thread panicked: {0}; the checkpoint did not move past unstored batches")]
+    Panicked(&'static str),
+}
+
+/// The decrypt thread pool (`threads` = 0: all cores).
+pub fn decode_pool(threads: usize) -> Result<rayon::ThreadPool, PipelineError> {
+    let n = if threads == 0 {
+        std::thread::available_parallelism().map_or(2, usize::from)
+    } else {
+        threads
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .thread_name(|i| format!("decode-{i}"))
+        .build()
+        .map_err(|e| PipelineError::Pool(e.to_string()))
+}
+
+/// Runs the pipeline over `corps` until `shutdown` (or, with `settings.pull.once`, until every corp
+/// is drained).
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    lib: &FinanceLibrary,
+    decryptor: Decryptor,
+    store: Arc<dyn Store>,
+    corps: &[CorpConfig],
+    settings: &PipelineSettings,
+    audit: Arc<dyn AuditStage>,
+    stats: Arc<Stats>,
+    shutdown: Shutdown,
+) -> Result<RunSummary, PipelineError> {
+    let started = Instant::now();
+    let mut cursors = Vec::with_capacity(corps.len());
+    for c in corps {
+        let from = store
+            .checkpoint(&c.corp_id)
+            .map_err(|source| PipelineError::Checkpoint {
+                corp_id: c.corp_id.clone(),
+                source,
+            })?;
+        let session = lib
+            .session(&c.corp_id, &c.secret, &settings.network)
+            .map_err(|source| PipelineError::Init {
+                corp_id: c.corp_id.clone(),
+                source,
+            })?;
+        let context = Arc::new(CorpContext {
+            corp_id: c.corp_id.clone(),
+            keys: c.keys.clone(),
+        });
+        tracing::info!(corp = %c.corp_id, from_seq = from.unwrap_or(0), "corp starts");
+        cursors.push(CorpCursor::new(context, session, from.unwrap_or(0)));
+    }
+    let workers = match settings.pull.pull.workers {
+        0 => cursors.len().clamp(1, 8),
+        n => n.min(cursors.len().max(1)),
+    };
+    let mut shares: Vec<Vec<CorpCursor>> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, c) in cursors.into_iter().enumerate() {
+        shares[i % workers].push(c);
+    }
+    let pool = Arc::new(decode_pool(settings.threads)?);
+    let queue = settings.queue_batches.max(1);
+    let (pulled_tx, pulled_rx) = crossbeam_channel::bounded::<PulledBatch>(queue);
+    let (decoded_tx, decoded_rx) = crossbeam_channel::bounded::<DecodedBatch>(queue);
+
+    let writer = {
+        let (store, stats, shutdown) = (store.clone(), stats.clone(), shutdown.clone());
+        let backoff = settings.max_store_backoff;
+        std::thread::Builder::new()
+            .name("writer".into())
+            .spawn(move || writer::run_writer_stage(store, stats, shutdown, decoded_rx, backoff))?
+    };
+    let decoder = {
+        let stats = stats.clone();
+        std::thread::Builder::new()
+            .name("decode".into())
+            .spawn(move || {
+                decode::run_decode_stage(pool, decryptor, audit, stats, pulled_rx, decoded_tx)
+            })?
+    };
+    let mut pullers = Vec::new();
+    for (i, share) in shares.into_iter().enumerate() {
+        let (tx, stats, shutdown, pull) = (
+            pulled_tx.clone(),
+            stats.clone(),
+            shutdown.clone(),
+            settings.pull.clone(),
+        );
+        pullers.push(
+            std::thread::Builder::new()
+                .name(format!("pull-{i}"))
+                .spawn(move || puller::run_puller(share, pull, stats, shutdown, tx))?,
+        );
+    }
+    drop(pulled_tx);
+    let mut failures = Vec::new();
+    let mut panicked = None;
+    for p in pullers {
+        match p.join() {
+            Ok(f) => failures.extend(f),
+            Err(_) => panicked = Some("puller"),
+        }
+    }
+    if decoder.join().is_err() {
+        panicked = Some("decode");
+    }
+    let abandoned_batches = match writer.join() {
+        Ok(n) => n,
+        Err(_) => {
+            panicked = Some("writer");
+            0
+        }
+    };
+    if let Some(stage) = panicked {
+        return Err(PipelineError::Panicked(stage));
+    }
+    Ok(RunSummary {
+        elapsed: started.elapsed(),
+        abandoned_batches,
+        failures,
+    })
+}

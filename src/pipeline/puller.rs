@@ -1,0 +1,149 @@
+//! The pull stage: a few puller threads, each owning the SDK sessions of a share of the corps (a
+//! session is never shared). A puller repeatedly takes its corp that is due soonest and makes one
+//! `GetChatData` call for it, so thousands of corps need only a handful of threads. Per corp: at most
+//! `max_calls_per_minute` calls, an immediate next call while there is backlog (a full batch), the
+//! poll interval once drained (a short batch), exponential back-off on transient SDK errors, and the
+//! longest back-off on other errors (which also get logged with what to do).
+//!
+//! The puller's cursor is in memory only; the durable checkpoint moves in the writer, after the store
+//! has the batch. A restart resumes from the stored checkpoint and may pull a batch again, which the
+//! store absorbs idempotently.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use super::shutdown::Shutdown;
+use super::stats::Stats;
+use super::{CorpContext, PulledBatch};
+use crate::config::PullConfig;
+use crate::sdk::{SdkError, Session};
+
+/// One corp's pull state.
+pub struct CorpCursor {
+    pub corp: Arc<CorpContext>,
+    pub session: Session,
+    /// Pull messages after this seq.
+    pub next_seq: u64,
+    next_call: Instant,
+    failures: u32,
+    /// A short batch arrived (or the corp gave up, in once mode).
+    finished: bool,
+}
+
+impl CorpCursor {
+    pub fn new(corp: Arc<CorpContext>, session: Session, next_seq: u64) -> CorpCursor {
+        CorpCursor {
+            corp,
+            session,
+            next_seq,
+            next_call: Instant::now(),
+            failures: 0,
+            finished: false,
+        }
+    }
+}
+
+/// How the puller behaves.
+#[derive(Debug, Clone)]
+pub struct PullSettings {
+    pub pull: PullConfig,
+    pub timeout: Duration,
+    /// Stop each corp at its first short batch (drain once) instead of polling forever.
+    pub once: bool,
+}
+
+/// A corp that stopped on a non-transient error in once mode.
+#[derive(Debug)]
+pub struct CorpFailure {
+    pub corp_id: String,
+    pub error: SdkError,
+}
+
+fn backoff(failures: u32, max: Duration) -> Duration {
+    Duration::from_millis(200)
+        .saturating_mul(1 << failures.min(16))
+        .min(max)
+}
+
+/// Runs one puller over its corps until shutdown (or, in once mode, until each is drained).
+pub fn run_puller(
+    mut cursors: Vec<CorpCursor>,
+    settings: PullSettings,
+    stats: Arc<Stats>,
+    shutdown: Shutdown,
+    output: Sender<PulledBatch>,
+) -> Vec<CorpFailure> {
+    let mut failures = Vec::new();
+    let limit = settings.pull.batch_limit;
+    loop {
+        if shutdown.is_requested() {
+            break;
+        }
+        let Some(cursor) = cursors
+            .iter_mut()
+            .filter(|c| !(settings.once && c.finished))
+            .min_by_key(|c| c.next_call)
+        else {
+            break;
+        };
+        let wait = cursor.next_call.saturating_duration_since(Instant::now());
+        if !wait.is_zero() && !shutdown.sleep(wait) {
+            break;
+        }
+        let started = Instant::now();
+        cursor.next_call = started + settings.pull.min_call_interval;
+        Stats::add(&stats.calls, 1);
+        let result = cursor
+            .session
+            .get_chat_data(cursor.next_seq, limit, settings.timeout);
+        Stats::add_time(&stats.pull_nanos, started.elapsed());
+        match result {
+            Ok(batch) => {
+                cursor.failures = 0;
+                let short = batch.len() < limit as usize;
+                if let Some(last) = batch.last_seq().filter(|l| *l > cursor.next_seq) {
+                    Stats::add(&stats.pulled, batch.len() as u64);
+                    cursor.next_seq = last;
+                    let pulled = PulledBatch {
+                        corp: cursor.corp.clone(),
+                        messages: batch.messages,
+                        checkpoint: last,
+                    };
+                    if output.send(pulled).is_err() {
+                        tracing::error!("the decode stage stopped; pulling ends");
+                        break;
+                    }
+                }
+                if short {
+                    cursor.finished = true;
+                    cursor.next_call = started + settings.pull.poll_interval;
+                }
+            }
+            Err(e) if e.is_transient() => {
+                cursor.failures += 1;
+                Stats::add(&stats.transient_errors, 1);
+                let wait = backoff(cursor.failures, settings.pull.max_backoff);
+                tracing::warn!(corp = %cursor.corp.corp_id, seq = cursor.next_seq, error = %e,
+                    retry_in_ms = wait.as_millis() as u64, "transient SDK error");
+                cursor.next_call = Instant::now() + wait;
+            }
+            Err(e) => {
+                cursor.failures += 1;
+                Stats::add(&stats.other_errors, 1);
+                tracing::error!(corp = %cursor.corp.corp_id, seq = cursor.next_seq, error = %e,
+                    "SDK error; fix the cause (secret, IP allow-list, keys) — retrying at the longest back-off");
+                cursor.next_call = Instant::now() + settings.pull.max_backoff;
+                if settings.once {
+                    cursor.finished = true;
+                    failures.push(CorpFailure {
+                        corp_id: cursor.corp.corp_id.clone(),
+                        error: e,
+                    });
+                }
+            }
+        }
+    }
+    failures
+}

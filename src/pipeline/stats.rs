@@ -1,0 +1,64 @@
+//! Counters the stages update and the CLI, logs and bench read: lock-free atomics, no per-message
+//! locking on the hot path (stages add a batch's totals at once).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::store::DeadReason;
+
+/// Pipeline counters. All monotonic.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub calls: AtomicU64,
+    pub transient_errors: AtomicU64,
+    pub other_errors: AtomicU64,
+    pub pulled: AtomicU64,
+    pub decoded: AtomicU64,
+    pub stored: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub dead: [AtomicU64; 6],
+    pub store_retries: AtomicU64,
+    /// Busy time per stage, nanoseconds (pull = inside GetChatData; decode = RSA + DecryptData +
+    /// parse + audit; store = store_batch).
+    pub pull_nanos: AtomicU64,
+    pub decode_nanos: AtomicU64,
+    pub store_nanos: AtomicU64,
+}
+
+impl Stats {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn add_time(counter: &AtomicU64, d: Duration) {
+        counter.fetch_add(
+            d.as_nanos().min(u128::from(u64::MAX)) as u64,
+            Ordering::Relaxed,
+        );
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    pub fn dead_of(&self, reason: DeadReason) -> &AtomicU64 {
+        let i = DeadReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(0);
+        &self.dead[i]
+    }
+
+    /// Dead letters stored, by reason.
+    pub fn dead_by_reason(&self) -> Vec<(DeadReason, u64)> {
+        DeadReason::ALL
+            .iter()
+            .map(|r| (*r, Stats::get(self.dead_of(*r))))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    pub fn dead_total(&self) -> u64 {
+        self.dead.iter().map(Stats::get).sum()
+    }
+}

@@ -1,0 +1,74 @@
+//! The writer stage: stores each decoded batch (messages, dead letters and the checkpoint in one
+//! durable step) in the order the corp's batches were pulled. A failing store is retried with
+//! back-off for as long as it takes — a batch is never skipped — unless shutdown is requested, in
+//! which case the unstored batch is abandoned with its checkpoint unmoved and pulled again next start.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+
+use super::DecodedBatch;
+use super::shutdown::Shutdown;
+use super::stats::Stats;
+use crate::store::{Store, StoreBatch};
+
+/// Runs until the decode stage hangs up. Returns the number of batches abandoned at shutdown.
+pub fn run_writer_stage(
+    store: Arc<dyn Store>,
+    stats: Arc<Stats>,
+    shutdown: Shutdown,
+    input: Receiver<DecodedBatch>,
+    max_backoff: Duration,
+) -> u64 {
+    let mut abandoned = 0;
+    // Corps with an abandoned batch: their later batches must not move the checkpoint past it.
+    let mut stalled = std::collections::HashSet::new();
+    for decoded in input {
+        let corp_id = decoded.corp.corp_id.clone();
+        if stalled.contains(&corp_id) {
+            abandoned += 1;
+            continue;
+        }
+        let batch = StoreBatch {
+            corp_id: corp_id.clone(),
+            messages: decoded.rows,
+            dead_letters: decoded.dead_letters,
+            checkpoint: decoded.checkpoint,
+        };
+        let mut attempt: u32 = 0;
+        loop {
+            let started = Instant::now();
+            match store.store_batch(&batch) {
+                Ok(outcome) => {
+                    Stats::add_time(&stats.store_nanos, started.elapsed());
+                    Stats::add(&stats.stored, outcome.inserted);
+                    Stats::add(&stats.duplicates, outcome.duplicates);
+                    for d in &batch.dead_letters {
+                        Stats::add(stats.dead_of(d.reason), 1);
+                    }
+                    tracing::debug!(corp = %corp_id, checkpoint = batch.checkpoint, inserted = outcome.inserted,
+                        dead = batch.dead_letters.len(), "batch stored");
+                    break;
+                }
+                Err(e) => {
+                    attempt += 1;
+                    Stats::add(&stats.store_retries, 1);
+                    let wait = Duration::from_millis(100)
+                        .saturating_mul(1 << attempt.min(16))
+                        .min(max_backoff);
+                    tracing::warn!(corp = %corp_id, checkpoint = batch.checkpoint, attempt, error = %e,
+                        "storing a batch failed; retrying (check the store's disk, permissions, or server)");
+                    if !shutdown.sleep(wait) {
+                        tracing::warn!(corp = %corp_id, checkpoint = batch.checkpoint,
+                            "shutdown with a batch unstored; its checkpoint was not moved, it is pulled again next start");
+                        abandoned += 1;
+                        stalled.insert(corp_id.clone());
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    abandoned
+}

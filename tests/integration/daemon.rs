@@ -1,0 +1,135 @@
+//! The real daemon process: killed mid-drain with SIGKILL and restarted, stopped with SIGTERM.
+
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use crate::support::{archive, corp_id, stored_msgids, write_config};
+
+fn spawn(config: &Path, once: bool) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_msgaudit"));
+    cmd.arg("run")
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "warn");
+    if once {
+        cmd.arg("--once");
+    }
+    cmd.spawn().expect("spawn the daemon")
+}
+
+fn checkpoint(db: &Path, corp: &str) -> u64 {
+    let Ok(conn) = rusqlite::Connection::open(db) else {
+        return 0;
+    };
+    conn.query_row(
+        "SELECT seq FROM we_chat_msg_checkpoint WHERE corp_id = ?1",
+        [corp],
+        |r| r.get::<_, i64>(0),
+    )
+    .map_or(0, |s| s as u64)
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !f() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the daemon did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_daemon_killed_mid_drain_resumes_without_loss_or_duplicates() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opts = "messages=20000&seed=31&delay_ms=15&missing_key_every=97";
+    let config = write_config(dir.path(), opts, &[1, 2], "batch_limit = 250");
+    let db = dir.path().join("store.db");
+    let corp = corp_id(opts);
+    let mut kills = 0;
+    for threshold in [2_000, 7_000] {
+        let mut child = spawn(&config, true);
+        wait_until("progress before the kill", Duration::from_secs(60), || {
+            checkpoint(&db, &corp) >= threshold
+        });
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        let at_kill = checkpoint(&db, &corp);
+        assert!(
+            at_kill < 20_000,
+            "the kill must land mid-drain (checkpoint {at_kill})"
+        );
+        kills += 1;
+    }
+    let mut child = spawn(&config, true);
+    let status = wait_exit(&mut child, Duration::from_secs(120));
+    assert!(status.success(), "the final run exits cleanly: {status}");
+    assert_eq!(kills, 2);
+    let want: std::collections::HashMap<String, u32> = archive(opts)
+        .iter()
+        .filter(|m| !m.faults.unreadable())
+        .map(|m| (m.msgid, 1))
+        .collect();
+    assert_eq!(
+        stored_msgids(&db),
+        want,
+        "every msgid exactly once after two SIGKILLs"
+    );
+    assert_eq!(checkpoint(&db, &corp), 20_000);
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    let dead: i64 = conn
+        .query_row("SELECT COUNT(*) FROM we_chat_msg_dead_letter", [], |r| {
+            r.get(0)
+        })
+        .expect("count");
+    assert_eq!(
+        dead, 206,
+        "every missing-key message kept once as a dead letter"
+    );
+}
+
+#[test]
+fn sigterm_stops_the_daemon_gracefully_with_the_checkpoint_at_the_store() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opts = "messages=20000&seed=32&delay_ms=20";
+    let config = write_config(dir.path(), opts, &[1, 2], "batch_limit = 200");
+    let db = dir.path().join("store.db");
+    let corp = corp_id(opts);
+    let mut child = spawn(&config, false);
+    wait_until("progress", Duration::from_secs(60), || {
+        checkpoint(&db, &corp) >= 1_000
+    });
+    // SAFETY: sending a signal to our own child process, whose pid we hold.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let status = wait_exit(&mut child, Duration::from_secs(20));
+    assert!(status.success(), "graceful exit: {status}");
+    let cp = checkpoint(&db, &corp);
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    let (max_seq, count): (i64, i64) = conn
+        .query_row(
+            "SELECT MAX(seq), COUNT(*) FROM we_chat_contact_msg",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("max");
+    assert!(cp < 20_000, "stopped mid-drain");
+    assert_eq!(
+        (max_seq as u64, count as u64),
+        (cp, cp),
+        "the checkpoint is exactly what is stored"
+    );
+}

@@ -421,7 +421,7 @@ fn corp(c: &RawCorp, i: usize, base: &Path) -> Result<CorpConfig, ConfigError> {
         }
         _ => {
             return Err(field(
-                format!("{name}"),
+                name.clone(),
                 "give exactly one of secret_env or secret_file (never the secret itself)",
             ));
         }
@@ -602,5 +602,20 @@ mod tests {
                 .collect::<Vec<_>>(),
             [1, 3]
         );
+    }
+}
+
+#[cfg(test)]
+mod example_tests {
+    /// The shipped example must stay valid.
+    #[test]
+    fn fixtures_example_config_validates() {
+        let path = crate::emulator::source_dir().join("fixtures/msgaudit.toml");
+        let text = std::fs::read_to_string(&path).expect("example config");
+        let text = text.replace("MSGAUDIT_SECRET_WWEXAMPLE", "PATH");
+        let dir = crate::emulator::source_dir().join("fixtures");
+        let raw: super::RawConfig = toml::from_str(&text).expect("parses");
+        let c = super::Config::validate(raw, &dir).expect("validates");
+        assert_eq!(c.corps[0].corp_id, "wwexample");
     }
 }

@@ -31,11 +31,14 @@ pub fn source_dir() -> &'static Path {
 }
 
 /// The target profile directory of the running binary (`…/target/release` for both
-/// `target/release/msgaudit` and `target/release/deps/<test>`).
+/// `target/release/msgaudit`, `target/release/deps/<test>` and `target/release/examples/<x>`).
 fn profile_dir() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let dir = exe.parent()?;
-    let dir = if dir.file_name().is_some_and(|n| n == "deps") {
+    let dir = if dir
+        .file_name()
+        .is_some_and(|n| n == "deps" || n == "examples")
+    {
         dir.parent()?
     } else {
         dir

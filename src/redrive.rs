@@ -54,7 +54,10 @@ pub fn redrive(
             match decode_message(&corp.corp_id, &corp.keys, decryptor, &m) {
                 Ok(row) => {
                     report.resolved += 1;
-                    outcomes.push(Redrive::Resolved { id: d.id, row });
+                    outcomes.push(Redrive::Resolved {
+                        id: d.id,
+                        row: Box::new(row),
+                    });
                 }
                 Err(dead) => {
                     report.still_dead += 1;

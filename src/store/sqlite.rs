@@ -484,7 +484,7 @@ mod tests {
         s.record_redrive(&[
             Redrive::Resolved {
                 id: pending[0].id,
-                row: row("ww1", "d3", 3),
+                row: Box::new(row("ww1", "d3", 3)),
             },
             Redrive::StillDead {
                 id: pending[1].id,

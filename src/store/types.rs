@@ -99,7 +99,7 @@ pub struct StoredDeadLetter {
 pub enum Redrive {
     Resolved {
         id: i64,
-        row: MessageRow,
+        row: Box<MessageRow>,
     },
     StillDead {
         id: i64,

@@ -152,3 +152,45 @@ fn help_lists_every_command() {
         assert!(stdout.contains(c), "{c} missing from --help:\n{stdout}");
     }
 }
+
+#[test]
+fn corps_can_come_from_we_corp_account_rows_with_secret_references() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), "messages=5", &[1], "");
+    // Keep [store] and [sdk], drop the [[corps]] table, archive the store's corps instead.
+    let text = std::fs::read_to_string(&config).expect("read");
+    let text = format!(
+        "corps_from_store = true\n{}",
+        &text[..text.find("[[corps]]").expect("corps")]
+    );
+    std::fs::write(&config, text).expect("write");
+    let db = dir.path().join("store.db");
+    let (ok, _, stderr) = output(msgaudit().args(["migrate", "--config"]).arg(&config));
+    assert!(ok, "{stderr}");
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    conn.execute(
+        "INSERT INTO we_corp_account (corp_id, chat_secret, finance_private_key) VALUES (?1, ?2, ?3)",
+        rusqlite::params![
+            "wwrow?messages=120&seed=8",
+            "env:MSGAUDIT_TEST_ROW_SECRET",
+            format!("1={},2={}", crate::support::key_path(1).display(), crate::support::key_path(2).display())
+        ],
+    )
+    .expect("insert corp row");
+    let (ok, stdout, stderr) = output(
+        msgaudit()
+            .args(["run", "--once", "--config"])
+            .arg(&config)
+            .env("MSGAUDIT_TEST_ROW_SECRET", "row-secret"),
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    let n: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM we_chat_contact_msg WHERE corp_id = 'wwrow?messages=120&seed=8'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(n, 120);
+    assert!(!stderr.contains("row-secret"));
+}

@@ -324,3 +324,46 @@ fn every_generated_msgtype_parses_into_a_row() {
     }
     assert_eq!(seen.len(), wework_finance_archive::all_types().count());
 }
+
+#[test]
+fn many_corps_in_one_process_each_get_their_own_archive_and_checkpoint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("store.db");
+    let store = Arc::new(SqliteStore::open(&db).expect("open store"));
+    let lib = emulator();
+    let options = [
+        "messages=700&seed=101",
+        "messages=1300&seed=102&missing_key_every=100",
+        "messages=50&seed=103",
+    ];
+    let corps: Vec<CorpConfig> = options.iter().map(|o| corp(o, &[1, 2])).collect();
+    let mut s = settings(true, 200);
+    s.pull.pull.workers = 2;
+    let stats = Arc::new(Stats::default());
+    pipeline::run(
+        &lib,
+        lib.decryptor(),
+        store.clone(),
+        &corps,
+        &s,
+        Arc::new(NoAudit),
+        stats.clone(),
+        Shutdown::new(),
+    )
+    .expect("pipeline runs");
+    for o in options {
+        let a = archive(o);
+        let good = a.iter().filter(|m| !m.faults.unreadable()).count() as u64;
+        assert_eq!(
+            store.count_messages(Some(&corp_id(o))).expect("count"),
+            good,
+            "{o}"
+        );
+        assert_eq!(
+            store.checkpoint(&corp_id(o)).expect("checkpoint"),
+            Some(a.len()),
+            "{o}"
+        );
+    }
+    assert_eq!(stats.dead_total(), 13);
+}

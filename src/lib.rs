@@ -14,6 +14,7 @@
 //! - [`emulator`]: finding (and building) the bundled SDK emulator for demo, bench and tests.
 //! - [`cli`]: the command line (the binary is a thin shell over it).
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod emulator;

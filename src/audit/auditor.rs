@@ -1,0 +1,347 @@
+//! [`Auditor`]: one compiled rules version — the matcher, each strategy's resolved scope, the
+//! behaviour switches, member names — and the function that audits a stored-form message.
+//! Building one is the expensive part (automaton, scopes); auditing a message is one normalising pass,
+//! one automaton search, and set look-ups.
+
+use std::collections::{HashMap, HashSet};
+
+use super::behaviour::{self, Act};
+use super::matcher::{BuildError, Matcher};
+use super::rules::{RuleSet, Strategy};
+use super::scope::{Org, Scope, is_internal_id};
+use crate::message::{MessageRow, is_external_id};
+
+/// Whether the audited member sent the message or received it from a customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Sent,
+    Received,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Sent => "sent",
+            Direction::Received => "received",
+        }
+    }
+}
+
+/// A strategy's hit on one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub strategy_id: i64,
+    pub strategy_name: String,
+    /// The strategy's words that matched, as configured, each once, in order of first occurrence.
+    pub words: Vec<String>,
+    /// Byte spans in the message's visible text, in order.
+    pub spans: Vec<(usize, usize)>,
+    pub direction: Direction,
+    /// The text around the first hit, the hit marked 【】.
+    pub snippet: String,
+    pub alert: bool,
+    pub audit_user_id: String,
+}
+
+/// A behaviour hit on one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActHit {
+    pub act: Act,
+    pub operator_id: String,
+    pub operator: String,
+    pub target_id: String,
+    pub target: String,
+    pub detail: String,
+}
+
+struct Compiled {
+    strategy: Strategy,
+    scope: Scope,
+}
+
+/// One compiled rules version.
+pub struct Auditor {
+    pub version: u64,
+    strategies: Vec<Compiled>,
+    matcher: Matcher,
+    acts: HashSet<Act>,
+    names: HashMap<String, String>,
+}
+
+impl std::fmt::Debug for Auditor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auditor")
+            .field("version", &self.version)
+            .field("strategies", &self.strategies.len())
+            .finish()
+    }
+}
+
+const SNIPPET_CONTEXT: usize = 20;
+
+/// `…before【hit】after…` around `span`, at most SNIPPET_CONTEXT characters each side.
+pub fn snippet(text: &str, span: (usize, usize)) -> String {
+    let before: Vec<char> = text[..span.0].chars().collect();
+    let after: Vec<char> = text[span.1..].chars().collect();
+    let clean = |cs: &[char]| {
+        cs.iter()
+            .map(|c| if c.is_control() { ' ' } else { *c })
+            .collect::<String>()
+    };
+    let b = &before[before.len().saturating_sub(SNIPPET_CONTEXT)..];
+    let a = &after[..after.len().min(SNIPPET_CONTEXT)];
+    format!(
+        "{}{}【{}】{}{}",
+        if b.len() < before.len() { "…" } else { "" },
+        clean(b),
+        clean(&text[span.0..span.1].chars().collect::<Vec<_>>()),
+        clean(a),
+        if a.len() < after.len() { "…" } else { "" }
+    )
+}
+
+impl Auditor {
+    /// Compiles a rule set (its enabled strategies) as rules version `version`.
+    pub fn build(rules: &RuleSet, version: u64) -> Result<Auditor, BuildError> {
+        let org = Org::new(rules);
+        let strategies: Vec<Compiled> = rules
+            .strategies
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| Compiled {
+                strategy: s.clone(),
+                scope: org.resolve(s),
+            })
+            .collect();
+        let refs: Vec<&Strategy> = strategies.iter().map(|c| &c.strategy).collect();
+        let matcher = Matcher::build(&refs)?;
+        let acts = Act::ALL
+            .into_iter()
+            .filter(|a| {
+                rules
+                    .acts
+                    .iter()
+                    .find(|s| s.id == a.id())
+                    .is_none_or(|s| s.enabled)
+            })
+            .collect();
+        let names = rules
+            .members
+            .iter()
+            .filter(|m| !m.name.is_empty())
+            .map(|m| (m.userid.clone(), m.name.clone()))
+            .collect();
+        Ok(Auditor {
+            version,
+            strategies,
+            matcher,
+            acts,
+            names,
+        })
+    }
+
+    /// An auditor with no rules (audits nothing; behaviours all on).
+    pub fn empty() -> Auditor {
+        Auditor::build(&RuleSet::default(), 0).unwrap_or_else(|_| Auditor {
+            version: 0,
+            strategies: Vec::new(),
+            matcher: Matcher::default(),
+            acts: HashSet::new(),
+            names: HashMap::new(),
+        })
+    }
+
+    fn name_of(&self, id: &str) -> String {
+        self.names.get(id).cloned().unwrap_or_else(|| id.to_owned())
+    }
+
+    fn direction(&self, c: &Compiled, row: &MessageRow) -> Option<Direction> {
+        if c.scope.contains(&row.from_id) && is_internal_id(&row.from_id) {
+            return Some(Direction::Sent);
+        }
+        if c.strategy.audit_received
+            && is_external_id(&row.from_id)
+            && row.to_list.split(',').any(|to| c.scope.contains(to))
+        {
+            return Some(Direction::Received);
+        }
+        None
+    }
+
+    /// The strategy hits of one message.
+    pub fn word_hits(&self, row: &MessageRow) -> Vec<Hit> {
+        if self.matcher.is_empty() || row.plain_text.is_empty() {
+            return Vec::new();
+        }
+        let directions: Vec<Option<Direction>> = self
+            .strategies
+            .iter()
+            .map(|c| self.direction(c, row))
+            .collect();
+        if directions.iter().all(Option::is_none) {
+            return Vec::new();
+        }
+        let mut by_strategy: HashMap<usize, Hit> = HashMap::new();
+        let mut order = Vec::new();
+        for m in self.matcher.find(&row.plain_text) {
+            let Some(direction) = directions[m.strategy] else {
+                continue;
+            };
+            let s = &self.strategies[m.strategy].strategy;
+            let hit = by_strategy.entry(m.strategy).or_insert_with(|| {
+                order.push(m.strategy);
+                Hit {
+                    strategy_id: s.id,
+                    strategy_name: s.name.clone(),
+                    words: Vec::new(),
+                    spans: Vec::new(),
+                    direction,
+                    snippet: snippet(&row.plain_text, m.span),
+                    alert: s.alert,
+                    audit_user_id: s.audit_user_id.clone(),
+                }
+            });
+            let word = &s.words[m.word];
+            if !hit.words.contains(word) {
+                hit.words.push(word.clone());
+            }
+            if !hit.spans.contains(&m.span) {
+                hit.spans.push(m.span);
+            }
+        }
+        order
+            .into_iter()
+            .filter_map(|i| by_strategy.remove(&i))
+            .collect()
+    }
+
+    /// The behaviour hits of one message (enabled detectors only).
+    pub fn act_hits(&self, row: &MessageRow) -> Vec<ActHit> {
+        if !behaviour::applies(row) {
+            return Vec::new();
+        }
+        let target_id = if !row.room_id.is_empty() {
+            row.room_id.clone()
+        } else {
+            row.to_list
+                .split(',')
+                .find(|t| is_external_id(t))
+                .or_else(|| row.to_list.split(',').next())
+                .unwrap_or("")
+                .to_owned()
+        };
+        behaviour::detect(row)
+            .into_iter()
+            .filter(|f| self.acts.contains(&f.act))
+            .map(|f| ActHit {
+                act: f.act,
+                operator_id: row.from_id.clone(),
+                operator: self.name_of(&row.from_id),
+                target: self.name_of(&target_id),
+                target_id: target_id.clone(),
+                detail: f.detail,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> RuleSet {
+        RuleSet::from_json(
+            r#"{"departments": [{"id": 1, "parent_id": 0}, {"id": 2, "parent_id": 1}],
+                "members": [{"userid": "zhangsan", "name": "张三", "departments": [2]}, {"userid": "lisi", "departments": [1]}],
+                "strategies": [
+                  {"id": 7, "name": "飞单", "words": ["私下转账", "加我微信", "微信"], "allow_words": ["微信支付"],
+                   "scope": [{"type": 1, "id": "2"}], "audit_user_id": "wangwu", "audit_received": true},
+                  {"id": 8, "name": "关闭的", "words": ["转账"], "enabled": false},
+                  {"id": 9, "name": "全员", "words": ["发票"], "alert": false}]}"#,
+        )
+        .expect("rules")
+    }
+
+    fn row(from: &str, to: &str, text: &str) -> MessageRow {
+        MessageRow {
+            corp_id: "ww".into(),
+            msg_id: "m".into(),
+            seq: 1,
+            publickey_ver: 1,
+            from_id: from.into(),
+            to_list: to.into(),
+            room_id: String::new(),
+            action: "send".into(),
+            msg_type: "text".into(),
+            msg_time: 0,
+            contact: String::new(),
+            is_external: if to.starts_with("wm") || from.starts_with("wm") {
+                0
+            } else {
+                1
+            },
+            plain_text: text.into(),
+        }
+    }
+
+    #[test]
+    fn scope_direction_words_and_snippet() {
+        let a = Auditor::build(&rules(), 3).expect("build");
+        let hits = a.word_hits(&row("zhangsan", "wmC", "你好，可以私下 轉賬吗？加我微信"));
+        assert_eq!(hits.len(), 1);
+        let h = &hits[0];
+        assert_eq!((h.strategy_id, h.direction), (7, Direction::Sent));
+        assert_eq!(h.words, ["私下转账", "加我微信", "微信"]);
+        assert_eq!(h.spans.len(), 3);
+        assert_eq!(h.snippet, "你好，可以【私下 轉賬】吗？加我微信");
+        assert!(
+            a.word_hits(&row("lisi", "wmC", "私下转账")).is_empty(),
+            "lisi is outside dept 2"
+        );
+        let received = a.word_hits(&row("wmC", "zhangsan", "私下转账"));
+        assert_eq!(received[0].direction, Direction::Received);
+        assert!(
+            a.word_hits(&row("zhangsan", "lisi", "用微信支付"))
+                .is_empty(),
+            "allow word"
+        );
+        let all = a.word_hits(&row("lisi", "zhaoliu", "发票"));
+        assert_eq!(
+            (all[0].strategy_id, all[0].alert),
+            (9, false),
+            "no scope rows: every member"
+        );
+        assert!(
+            a.word_hits(&row("wmC", "lisi", "发票")).is_empty(),
+            "strategy 9 does not audit received"
+        );
+    }
+
+    #[test]
+    fn behaviours_name_operator_and_target() {
+        let a = Auditor::build(&rules(), 1).expect("build");
+        let hits = a.act_hits(&row("zhangsan", "wmC", "电话13912345678"));
+        assert_eq!(hits.len(), 1);
+        assert_eq!(
+            (
+                hits[0].operator.as_str(),
+                hits[0].target_id.as_str(),
+                hits[0].detail.as_str()
+            ),
+            ("张三", "wmC", "13912345678")
+        );
+        let mut off = rules();
+        off.acts.push(super::super::rules::ActSwitch {
+            id: 3,
+            name: String::new(),
+            enabled: false,
+        });
+        assert!(
+            Auditor::build(&off, 2)
+                .expect("build")
+                .act_hits(&row("zhangsan", "wmC", "13912345678"))
+                .is_empty()
+        );
+    }
+}

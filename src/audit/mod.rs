@@ -1,0 +1,22 @@
+//! The audit engine: sensitive-word strategies and sensitive behaviours, as `shared/spec/audit.md`
+//! defines them.
+//!
+//! - [`rules`]: the rule set as data (JSON import/export shape, validation);
+//! - [`normalize`]: anti-evasion normalisation with a map back to original offsets;
+//! - [`matcher`]: one Aho-Corasick pass per message over every enabled strategy's words;
+//! - [`scope`]: department subtrees and members resolved once per rules version;
+//! - [`behaviour`]: the behaviour catalogue (card, red packet, phone, e-mail, ID number, bank card,
+//!   recall);
+//! - [`auditor`]: a compiled rules version and the per-message audit;
+//! - [`stage`]: the pipeline's audit stage, with hot reload of the rules from the store.
+
+pub mod auditor;
+pub mod behaviour;
+pub mod matcher;
+pub mod normalize;
+pub mod rules;
+pub mod scope;
+
+pub use auditor::{ActHit, Auditor, Direction, Hit};
+pub use behaviour::Act;
+pub use rules::{RuleSet, RulesError, Strategy};

@@ -1,0 +1,171 @@
+//! Normalisation against evasion, with a map back to the original text.
+//!
+//! One pass over the text, per character:
+//! 1. compatibility folding (NFKD: full-width `ＡＢＣ１２３` → `ABC123`, `①` → `1`, compatibility
+//!    ideographs → unified ones);
+//! 2. case folding (lower case);
+//! 3. traditional → simplified Chinese, one character at a time (`發票` → `发票`; table in
+//!    `t2s.txt`, from OpenCC);
+//! 4. noise skipping: whatever is not a letter or digit after folding — whitespace, punctuation,
+//!    symbols, emoji, zero-width characters, combining marks — is dropped, so `敏 感*词`, `微.信` and
+//!    `v​x` (zero-width space) read as `敏感词`, `微信`, `vx`.
+//!
+//! Words go through the same function, so both sides agree. For each byte of the output,
+//! [`Normalized::origin`] holds the byte offset of the original character it came from, which turns a
+//! match in the normalised text back into the span the person actually typed.
+
+use std::sync::OnceLock;
+
+use unicode_normalization::char::decompose_compatible;
+
+/// Text after normalisation, with its map back to the original.
+#[derive(Debug, Default, Clone)]
+pub struct Normalized {
+    pub text: String,
+    /// For every byte of `text`, the byte offset in the original of the character it came from.
+    pub origin: Vec<u32>,
+}
+
+impl Normalized {
+    /// The original byte span of normalised bytes `[start, end)` (end > start), given the original.
+    pub fn original_span(&self, original: &str, start: usize, end: usize) -> (usize, usize) {
+        let from = self.origin[start] as usize;
+        let last = self.origin[end - 1] as usize;
+        let last_len = original[last..].chars().next().map_or(1, char::len_utf8);
+        (from, last + last_len)
+    }
+}
+
+const T2S_DATA: &str = include_str!("t2s.txt");
+
+/// Traditional → simplified: a direct table for the BMP ideograph blocks, a sorted list for the rest.
+struct T2s {
+    /// Indexed by `c - BMP_START` for c in `BMP_START..BMP_END`; `'\0'` = unchanged.
+    bmp: Vec<char>,
+    other: Vec<(char, char)>,
+}
+
+const BMP_START: u32 = 0x3400;
+const BMP_END: u32 = 0xA000;
+
+fn t2s() -> &'static T2s {
+    static TABLE: OnceLock<T2s> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut bmp = vec!['\0'; (BMP_END - BMP_START) as usize];
+        let mut other = Vec::new();
+        for line in T2S_DATA.lines() {
+            let mut chars = line.chars();
+            if let (Some(t), Some(s)) = (chars.next(), chars.next()) {
+                let code = t as u32;
+                if (BMP_START..BMP_END).contains(&code) {
+                    bmp[(code - BMP_START) as usize] = s;
+                } else {
+                    other.push((t, s));
+                }
+            }
+        }
+        other.sort_unstable();
+        T2s { bmp, other }
+    })
+}
+
+fn simplify(c: char) -> char {
+    let code = c as u32;
+    let t = t2s();
+    if (BMP_START..BMP_END).contains(&code) {
+        let s = t.bmp[(code - BMP_START) as usize];
+        if s != '\0' { s } else { c }
+    } else if code >= 0x2E80 {
+        t.other
+            .binary_search_by_key(&c, |p| p.0)
+            .map_or(c, |i| t.other[i].1)
+    } else {
+        c
+    }
+}
+
+/// Appends the folded form of one (non-ASCII or upper-case) character to `out`.
+fn fold_into(c: char, at: u32, out: &mut Normalized) {
+    let mut push = |x: char| {
+        if x.is_alphanumeric() {
+            for l in x.to_lowercase() {
+                let l = simplify(l);
+                let mut buf = [0u8; 4];
+                let s = l.encode_utf8(&mut buf);
+                out.text.push_str(s);
+                out.origin.extend(std::iter::repeat_n(at, s.len()));
+            }
+        }
+    };
+    // CJK unified ideographs are stable under NFKD: skip the decomposition lookup.
+    if ('\u{4E00}'..='\u{9FFF}').contains(&c) {
+        push(c);
+    } else {
+        decompose_compatible(c, &mut push);
+    }
+}
+
+/// Normalises `text` (see the module docs).
+pub fn normalize(text: &str) -> Normalized {
+    let mut out = Normalized {
+        text: String::with_capacity(text.len()),
+        origin: Vec::with_capacity(text.len()),
+    };
+    for (i, c) in text.char_indices() {
+        let at = i as u32;
+        if c.is_ascii() {
+            if c.is_ascii_alphanumeric() {
+                out.text.push(c.to_ascii_lowercase());
+                out.origin.push(at);
+            }
+        } else {
+            fold_into(c, at, &mut out);
+        }
+    }
+    out
+}
+
+/// Normalises a configured word (no offset map needed).
+pub fn normalize_word(word: &str) -> String {
+    normalize(word).text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_normalisation_class() {
+        let cases = [
+            ("ＡＢＣ１２３", "abc123"), // full-width
+            ("①②③", "123"),             // circled digits
+            ("WeChat", "wechat"),       // case
+            ("發票", "发票"),           // traditional → simplified
+            ("敏 感*词", "敏感词"),     // whitespace and punctuation
+            ("微.信", "微信"),
+            ("v\u{200B}x", "vx"),         // zero-width space
+            ("加😀我🙂微信", "加我微信"), // emoji
+            ("私下，转账！", "私下转账"), // full-width punctuation
+            ("\u{F900}", "岂"),           // compatibility ideograph (豈 → 岂 after t2s)
+            ("café", "cafe"),             // combining marks dropped
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize(input).text, want, "{input}");
+        }
+    }
+
+    #[test]
+    fn spans_map_back_to_what_was_typed() {
+        let original = "请 私下*轉賬 谢谢";
+        let n = normalize(original);
+        let start = n.text.find("私下转账").expect("found");
+        let (a, b) = n.original_span(original, start, start + "私下转账".len());
+        assert_eq!(&original[a..b], "私下*轉賬");
+    }
+
+    #[test]
+    fn innocent_text_is_unchanged_in_substance() {
+        assert_eq!(normalize("今天下午三点开会").text, "今天下午三点开会");
+        assert_eq!(normalize("").text, "");
+    }
+}

@@ -108,6 +108,7 @@ fn stages(c: &mut Criterion) {
                     messages: rows,
                     dead_letters: Vec::new(),
                     checkpoint: round,
+                    ..Default::default()
                 };
                 let started = std::time::Instant::now();
                 store.store_batch(&batch).expect("store");

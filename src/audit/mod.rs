@@ -16,7 +16,9 @@ pub mod matcher;
 pub mod normalize;
 pub mod rules;
 pub mod scope;
+pub mod stage;
 
 pub use auditor::{ActHit, Auditor, Direction, Hit};
 pub use behaviour::Act;
 pub use rules::{RuleSet, RulesError, Strategy};
+pub use stage::{LiveAudit, audit_row, audit_rows};

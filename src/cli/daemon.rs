@@ -9,12 +9,14 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use super::progress::{Progress, Style};
+use crate::audit::LiveAudit;
 use crate::config::Config;
-use crate::pipeline::{
-    self, PipelineSettings, PullSettings, RunSummary, Shutdown, Stats, audit::NoAudit,
-};
+use crate::pipeline::{self, PipelineSettings, PullSettings, RunSummary, Shutdown, Stats};
 use crate::sdk::FinanceLibrary;
 use crate::store::Store;
+
+/// How often the daemon looks for rules changes (they apply within this plus the build time).
+const RULES_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -64,6 +66,12 @@ pub fn run_config(config: &Config, once: bool, style: Style) -> anyhow::Result<F
         queue_batches: config.queue_batches,
         max_store_backoff: config.pull.max_backoff,
     };
+    let live = LiveAudit::new(LiveAudit::load(store.as_ref()).context("loading the audit rules")?);
+    tracing::info!(rules_version = live.current().version, "audit rules loaded");
+    let reload_stop = Shutdown::new();
+    let reloader = live
+        .spawn_reloader(store.clone(), reload_stop.clone(), RULES_RELOAD_INTERVAL)
+        .context("starting the rules reloader")?;
     let shutdown = Shutdown::new();
     shutdown
         .install_signal_handlers()
@@ -77,13 +85,15 @@ pub fn run_config(config: &Config, once: bool, style: Style) -> anyhow::Result<F
             store.clone(),
             &corps,
             &settings,
-            Arc::new(NoAudit),
+            live,
             stats.clone(),
             shutdown,
-        )?
+        )
     };
+    reload_stop.request();
+    let _ = reloader.join();
     Ok(Finished {
-        summary,
+        summary: summary?,
         stats,
         store,
     })
@@ -105,6 +115,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         stored = Stats::get(&s.stored),
         duplicates = Stats::get(&s.duplicates),
         dead_letters = s.dead_total(),
+        hits = Stats::get(&s.hits),
+        behaviour_hits = Stats::get(&s.act_hits),
         seconds = done.summary.elapsed.as_secs_f64(),
         "msgaudit stopped"
     );

@@ -82,6 +82,8 @@ pub fn decode_batch(
         corp,
         rows: Vec::with_capacity(outcomes.len()),
         dead_letters: Vec::new(),
+        hits: Vec::new(),
+        act_hits: Vec::new(),
         checkpoint: batch.checkpoint,
     };
     for o in outcomes {
@@ -106,7 +108,7 @@ pub fn run_decode_stage(
         let started = Instant::now();
         let n = batch.messages.len() as u64;
         let mut decoded = decode_batch(&pool, &decryptor, batch);
-        audit.audit(&mut decoded);
+        pool.install(|| audit.audit(&mut decoded));
         Stats::add_time(&stats.decode_nanos, started.elapsed());
         Stats::add(&stats.decoded, n);
         if output.send(decoded).is_err() {

@@ -32,7 +32,7 @@ use puller::CorpCursor;
 use crate::config::CorpConfig;
 use crate::message::MessageRow;
 use crate::sdk::{Decryptor, EncryptedMessage, FinanceLibrary, KeyRing, NetworkOptions, SdkError};
-use crate::store::{DeadLetter, Store, StoreError};
+use crate::store::{ActHitRow, DeadLetter, HitRow, Store, StoreError};
 
 /// A corp as the stages see it.
 #[derive(Debug)]
@@ -56,6 +56,9 @@ pub struct DecodedBatch {
     pub corp: Arc<CorpContext>,
     pub rows: Vec<MessageRow>,
     pub dead_letters: Vec<DeadLetter>,
+    /// Filled by the audit stage.
+    pub hits: Vec<HitRow>,
+    pub act_hits: Vec<ActHitRow>,
     pub checkpoint: u64,
 }
 

@@ -17,6 +17,9 @@ pub struct Stats {
     pub stored: AtomicU64,
     pub duplicates: AtomicU64,
     pub dead: [AtomicU64; 6],
+    /// Strategy hits and behaviour hits newly stored.
+    pub hits: AtomicU64,
+    pub act_hits: AtomicU64,
     pub store_retries: AtomicU64,
     /// Busy time per stage, nanoseconds (pull = inside GetChatData; decode = RSA + DecryptData +
     /// parse + audit; store = store_batch).

@@ -34,6 +34,8 @@ pub fn run_writer_stage(
             corp_id: corp_id.clone(),
             messages: decoded.rows,
             dead_letters: decoded.dead_letters,
+            hits: decoded.hits,
+            act_hits: decoded.act_hits,
             checkpoint: decoded.checkpoint,
         };
         let mut attempt: u32 = 0;
@@ -44,6 +46,8 @@ pub fn run_writer_stage(
                     Stats::add_time(&stats.store_nanos, started.elapsed());
                     Stats::add(&stats.stored, outcome.inserted);
                     Stats::add(&stats.duplicates, outcome.duplicates);
+                    Stats::add(&stats.hits, outcome.hits);
+                    Stats::add(&stats.act_hits, outcome.act_hits);
                     for d in &batch.dead_letters {
                         Stats::add(stats.dead_of(d.reason), 1);
                     }

@@ -6,11 +6,18 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// (version, name, SQL), ascending.
-pub(crate) const SQLITE: &[(u32, &str, &str)] = &[(
-    1,
-    "messages",
-    include_str!("../../migrations/sqlite/0001_messages.sql"),
-)];
+pub(crate) const SQLITE: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "messages",
+        include_str!("../../migrations/sqlite/0001_messages.sql"),
+    ),
+    (
+        2,
+        "audit",
+        include_str!("../../migrations/sqlite/0002_audit.sql"),
+    ),
+];
 
 /// Applies every migration the database has not seen yet; returns how many ran.
 pub(crate) fn migrate_sqlite(conn: &mut Connection) -> Result<usize, StoreError> {

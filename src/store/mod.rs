@@ -13,12 +13,14 @@
 
 mod migrate;
 mod sqlite;
+mod sqlite_audit;
 mod types;
 
 pub use sqlite::SqliteStore;
 pub use types::{
-    BatchOutcome, CorpAccount, DeadLetter, DeadLetterQuery, DeadReason, MessageQuery, Redrive,
-    StoreBatch, StoredDeadLetter, StoredMessage,
+    ActHitRow, BatchOutcome, ContextQuery, CorpAccount, DeadLetter, DeadLetterQuery, DeadReason,
+    HitQuery, HitRow, MessageQuery, Redrive, StoreBatch, StoredDeadLetter, StoredHit,
+    StoredMessage,
 };
 
 use std::path::PathBuf;
@@ -93,6 +95,29 @@ pub trait Store: Send + Sync {
 
     /// Corps configured in `we_corp_account` (not deleted).
     fn corp_accounts(&self) -> Result<Vec<CorpAccount>, StoreError>;
+
+    /// The rules version, bumped by every rules change.
+    fn rules_version(&self) -> Result<u64, StoreError>;
+
+    /// The current rule set (strategies, scopes, organisation, behaviour switches).
+    fn load_rules(&self) -> Result<crate::audit::RuleSet, StoreError>;
+
+    /// Replaces the whole rule set and bumps the rules version, in one step; returns the new version.
+    fn save_rules(&self, rules: &crate::audit::RuleSet) -> Result<u64, StoreError>;
+
+    /// Stores hits found by a re-audit (idempotent, like a batch's).
+    fn store_hits(&self, hits: &[HitRow], act_hits: &[ActHitRow])
+    -> Result<(u64, u64), StoreError>;
+
+    /// Strategy hits matching a query, newest first.
+    fn hits(&self, query: &HitQuery) -> Result<Vec<StoredHit>, StoreError>;
+
+    /// Behaviour hits, newest first.
+    fn act_hits(&self, query: &HitQuery) -> Result<Vec<ActHitRow>, StoreError>;
+
+    /// A message and up to `around` messages before and after it in the same conversation (room, or
+    /// the same pair of people), oldest first.
+    fn context(&self, query: &ContextQuery) -> Result<Vec<StoredMessage>, StoreError>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH`, `sqlite:PATH`, or a plain path ending in `.db`,

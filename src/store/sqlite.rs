@@ -190,6 +190,8 @@ impl Store for SqliteStore {
                     ])
                     .map_err(sql("inserting a dead letter"))? as u64;
             }
+            outcome.hits = super::sqlite_audit::insert_hits(&tx, &batch.hits)?;
+            outcome.act_hits = super::sqlite_audit::insert_act_hits(&tx, &batch.act_hits)?;
             tx.execute(
                 "INSERT INTO we_chat_msg_checkpoint (corp_id, seq, update_time) VALUES (?1, ?2, ?3)
                  ON CONFLICT (corp_id) DO UPDATE SET seq = MAX(seq, excluded.seq), update_time = excluded.update_time",
@@ -327,6 +329,47 @@ impl Store for SqliteStore {
         tx.commit().map_err(sql("committing a re-drive"))
     }
 
+    fn rules_version(&self) -> Result<u64, StoreError> {
+        super::sqlite_audit::rules_version(&self.conn())
+    }
+
+    fn load_rules(&self) -> Result<crate::audit::RuleSet, StoreError> {
+        super::sqlite_audit::load_rules(&self.conn())
+    }
+
+    fn save_rules(&self, rules: &crate::audit::RuleSet) -> Result<u64, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql("starting a rules change"))?;
+        let version = super::sqlite_audit::save_rules(&tx, rules)?;
+        tx.commit().map_err(sql("committing a rules change"))?;
+        Ok(version)
+    }
+
+    fn store_hits(
+        &self,
+        hits: &[HitRow],
+        act_hits: &[ActHitRow],
+    ) -> Result<(u64, u64), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql("starting a hit insert"))?;
+        let n = super::sqlite_audit::insert_hits(&tx, hits)?;
+        let m = super::sqlite_audit::insert_act_hits(&tx, act_hits)?;
+        tx.commit().map_err(sql("committing hits"))?;
+        Ok((n, m))
+    }
+
+    fn hits(&self, query: &HitQuery) -> Result<Vec<StoredHit>, StoreError> {
+        super::sqlite_audit::query_hits(&self.conn(), query)
+    }
+
+    fn act_hits(&self, query: &HitQuery) -> Result<Vec<ActHitRow>, StoreError> {
+        super::sqlite_audit::query_act_hits(&self.conn(), query)
+    }
+
+    fn context(&self, query: &ContextQuery) -> Result<Vec<StoredMessage>, StoreError> {
+        super::sqlite_audit::context(&self.conn(), query, MESSAGE_COLUMNS, message_from)
+    }
+
     fn corp_accounts(&self) -> Result<Vec<CorpAccount>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
@@ -398,13 +441,15 @@ mod tests {
             messages: vec![row("ww1", "a", 1), row("ww1", "b", 2)],
             dead_letters: vec![dead("ww1", 3)],
             checkpoint: 3,
+            ..Default::default()
         };
         assert_eq!(
             s.store_batch(&batch).expect("store"),
             BatchOutcome {
                 inserted: 2,
                 duplicates: 0,
-                dead_letters: 1
+                dead_letters: 1,
+                ..Default::default()
             }
         );
         assert_eq!(
@@ -412,7 +457,8 @@ mod tests {
             BatchOutcome {
                 inserted: 0,
                 duplicates: 2,
-                dead_letters: 0
+                dead_letters: 0,
+                ..Default::default()
             }
         );
         assert_eq!(s.count_messages(Some("ww1")).expect("count"), 2);
@@ -449,6 +495,7 @@ mod tests {
             ],
             dead_letters: vec![dead("ww1", 3), dead("ww1", 4)],
             checkpoint: 5,
+            ..Default::default()
         })
         .expect("store");
         let q = |f: fn(&mut MessageQuery)| {

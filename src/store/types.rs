@@ -114,6 +114,10 @@ pub struct StoreBatch {
     pub corp_id: String,
     pub messages: Vec<MessageRow>,
     pub dead_letters: Vec<DeadLetter>,
+    /// Strategy hits on this batch's messages.
+    pub hits: Vec<HitRow>,
+    /// Behaviour hits on this batch's messages.
+    pub act_hits: Vec<ActHitRow>,
     /// The corp's checkpoint after this batch: the largest seq it covers.
     pub checkpoint: u64,
 }
@@ -125,6 +129,10 @@ pub struct BatchOutcome {
     /// Messages already stored (a replayed batch).
     pub duplicates: u64,
     pub dead_letters: u64,
+    /// Strategy hits newly stored.
+    pub hits: u64,
+    /// Behaviour hits newly stored.
+    pub act_hits: u64,
 }
 
 /// A stored message and its row id.
@@ -169,4 +177,75 @@ pub struct CorpAccount {
     pub chat_secret_ref: String,
     /// `VERSION=/path.pem`, comma- or newline-separated.
     pub private_keys_ref: String,
+}
+
+/// One row of `we_chat_contact_sensitive_msg`: a strategy's hit on a message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HitRow {
+    pub corp_id: String,
+    pub msg_id: String,
+    pub strategy_id: i64,
+    pub strategy_name: String,
+    /// The words that hit, as configured, each once.
+    pub words: Vec<String>,
+    /// Byte spans into the message's visible text.
+    pub spans: Vec<(usize, usize)>,
+    /// The snippet, the first hit marked 【】.
+    pub content: String,
+    pub from_id: String,
+    pub to_list: String,
+    pub room_id: String,
+    pub msg_time: i64,
+    pub direction: String,
+    pub audit_user_id: String,
+    /// 0 pending, 1 sent, 2 failed, 3 no alert wanted.
+    pub send_status: u8,
+    pub rules_version: u64,
+}
+
+/// One row of `we_sensitive_act_hit`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ActHitRow {
+    pub corp_id: String,
+    pub msg_id: String,
+    pub sensitive_act_id: i64,
+    pub sensitive_act: String,
+    pub operator_id: String,
+    pub operator: String,
+    pub operate_target_id: String,
+    pub operate_target: String,
+    pub detail: String,
+    pub msg_time: i64,
+}
+
+/// A stored hit and its id.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredHit {
+    pub id: i64,
+    #[serde(flatten)]
+    pub hit: HitRow,
+}
+
+/// A hit search. Empty fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct HitQuery {
+    pub corp_id: Option<String>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub strategy_id: Option<i64>,
+    /// One of the hit's words.
+    pub word: Option<String>,
+    pub from_id: Option<String>,
+    pub room_id: Option<String>,
+    pub send_status: Option<u8>,
+    pub limit: u32,
+}
+
+/// Messages stored before or after one message in the same conversation.
+#[derive(Debug, Clone)]
+pub struct ContextQuery {
+    pub corp_id: String,
+    pub msg_id: String,
+    /// Messages before and after.
+    pub around: u32,
 }

@@ -1,0 +1,456 @@
+//! The SQLite side of auditing: rules (`we_sensitive` and friends) with their version, strategy hits,
+//! behaviour hits, and conversation context. Functions over a connection or transaction, called by
+//! [`SqliteStore`](super::SqliteStore) so that hits commit in the same transaction as their batch.
+
+use rusqlite::{Connection, Row, params};
+
+use super::StoreError;
+use super::types::{ActHitRow, ContextQuery, HitQuery, HitRow, StoredHit, StoredMessage};
+use crate::audit::rules::{ActSwitch, Department, Member, RuleSet, ScopeRow, Strategy};
+
+fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sqlite { context, source }
+}
+
+/// Inserts strategy hits, ignoring ones already stored; returns how many were new.
+pub(super) fn insert_hits(conn: &Connection, hits: &[HitRow]) -> Result<u64, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO we_chat_contact_sensitive_msg
+             (corp_id, msg_id, strategy_id, strategy_name, pattern_words, spans, content, from_id, to_list,
+              room_id, msg_time, direction, audit_user_id, send_status, rules_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             ON CONFLICT (corp_id, msg_id, strategy_id) DO NOTHING",
+        )
+        .map_err(sql("preparing the hit insert"))?;
+    let mut n = 0;
+    for h in hits {
+        let spans = serde_json::to_string(&h.spans).unwrap_or_else(|_| "[]".into());
+        n += stmt
+            .execute(params![
+                h.corp_id,
+                h.msg_id,
+                h.strategy_id,
+                h.strategy_name,
+                h.words.join(","),
+                spans,
+                h.content,
+                h.from_id,
+                h.to_list,
+                h.room_id,
+                h.msg_time,
+                h.direction,
+                h.audit_user_id,
+                h.send_status,
+                h.rules_version as i64
+            ])
+            .map_err(sql("inserting a hit"))? as u64;
+    }
+    Ok(n)
+}
+
+/// Inserts behaviour hits, ignoring ones already stored; returns how many were new.
+pub(super) fn insert_act_hits(conn: &Connection, hits: &[ActHitRow]) -> Result<u64, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO we_sensitive_act_hit
+             (corp_id, msg_id, operator_id, operator, operate_target_id, operate_target, sensitive_act_id,
+              sensitive_act, detail, msg_time)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (corp_id, msg_id, sensitive_act_id) DO NOTHING",
+        )
+        .map_err(sql("preparing the behaviour-hit insert"))?;
+    let mut n = 0;
+    for h in hits {
+        n += stmt
+            .execute(params![
+                h.corp_id,
+                h.msg_id,
+                h.operator_id,
+                h.operator,
+                h.operate_target_id,
+                h.operate_target,
+                h.sensitive_act_id,
+                h.sensitive_act,
+                h.detail,
+                h.msg_time
+            ])
+            .map_err(sql("inserting a behaviour hit"))? as u64;
+    }
+    Ok(n)
+}
+
+pub(super) fn rules_version(conn: &Connection) -> Result<u64, StoreError> {
+    conn.query_row(
+        "SELECT version FROM msgaudit_rules_version WHERE id = 1",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|v| v.max(0) as u64)
+    .map_err(sql("reading the rules version"))
+}
+
+fn split(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+pub(super) fn load_rules(conn: &Connection) -> Result<RuleSet, StoreError> {
+    let mut rules = RuleSet::default();
+    let mut stmt = conn
+        .prepare("SELECT dept_id, parent_id, dept_name FROM sys_dept WHERE del_flag = '0' ORDER BY dept_id")
+        .map_err(sql("preparing the department query"))?;
+    rules.departments = stmt
+        .query_map([], |r| {
+            Ok(Department {
+                id: r.get(0)?,
+                parent_id: r.get(1)?,
+                name: r.get(2)?,
+            })
+        })
+        .map_err(sql("reading departments"))?
+        .collect::<Result<_, _>>()
+        .map_err(sql("reading departments"))?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT u.we_user_id, u.user_name, COALESCE(GROUP_CONCAT(d.dept_id), '')
+             FROM sys_user u LEFT JOIN sys_user_dept d ON d.user_id = u.user_id
+             WHERE u.del_flag = '0' GROUP BY u.user_id ORDER BY u.user_id",
+        )
+        .map_err(sql("preparing the member query"))?;
+    rules.members = stmt
+        .query_map([], |r| {
+            let depts: String = r.get(2)?;
+            Ok(Member {
+                userid: r.get(0)?,
+                name: r.get(1)?,
+                departments: depts.split(',').filter_map(|d| d.parse().ok()).collect(),
+            })
+        })
+        .map_err(sql("reading members"))?
+        .collect::<Result<_, _>>()
+        .map_err(sql("reading members"))?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT id, strategy_name, pattern_words, allow_words, audit_user_id, audit_user_name, alert_flag,
+                    enable_flag, normalize_flag, audit_received
+             FROM we_sensitive WHERE del_flag = 0 ORDER BY id",
+        )
+        .map_err(sql("preparing the strategy query"))?;
+    let strategies: Vec<Strategy> = stmt
+        .query_map([], |r| {
+            Ok(Strategy {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                words: split(&r.get::<_, String>(2)?),
+                allow_words: split(&r.get::<_, String>(3)?),
+                scope: Vec::new(),
+                audit_user_id: r.get(4)?,
+                audit_user_name: r.get(5)?,
+                alert: r.get::<_, i64>(6)? == 1,
+                enabled: r.get::<_, i64>(7)? == 1,
+                normalize: r.get::<_, i64>(8)? == 1,
+                audit_received: r.get::<_, i64>(9)? == 1,
+            })
+        })
+        .map_err(sql("reading strategies"))?
+        .collect::<Result<_, _>>()
+        .map_err(sql("reading strategies"))?;
+    rules.strategies = strategies;
+    let mut stmt = conn
+        .prepare(
+            "SELECT sensitive_id, scope_type, audit_scope_id, audit_scope_name FROM we_sensitive_audit_scope
+             WHERE del_flag = 0 ORDER BY id",
+        )
+        .map_err(sql("preparing the scope query"))?;
+    let scopes: Vec<(i64, ScopeRow)> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                ScopeRow {
+                    kind: r.get::<_, i64>(1)? as u8,
+                    id: r.get(2)?,
+                    name: r.get(3)?,
+                },
+            ))
+        })
+        .map_err(sql("reading scopes"))?
+        .collect::<Result<_, _>>()
+        .map_err(sql("reading scopes"))?;
+    for (sid, row) in scopes {
+        if let Some(s) = rules.strategies.iter_mut().find(|s| s.id == sid) {
+            s.scope.push(row);
+        }
+    }
+    let mut stmt = conn
+        .prepare("SELECT id, act_name, enable_flag FROM we_sensitive_act WHERE del_flag = 0 ORDER BY order_num, id")
+        .map_err(sql("preparing the behaviour query"))?;
+    rules.acts = stmt
+        .query_map([], |r| {
+            Ok(ActSwitch {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                enabled: r.get::<_, i64>(2)? == 1,
+            })
+        })
+        .map_err(sql("reading behaviours"))?
+        .collect::<Result<_, _>>()
+        .map_err(sql("reading behaviours"))?;
+    Ok(rules)
+}
+
+/// Replaces the rule set inside `tx` and bumps the version; returns the new version.
+pub(super) fn save_rules(tx: &Connection, rules: &RuleSet) -> Result<u64, StoreError> {
+    let e = sql("saving rules");
+    tx.execute_batch(
+        "DELETE FROM we_sensitive_audit_scope; DELETE FROM we_sensitive; DELETE FROM sys_user_dept;
+         DELETE FROM sys_user; DELETE FROM sys_dept;",
+    )
+    .map_err(e)?;
+    for d in &rules.departments {
+        tx.execute(
+            "INSERT INTO sys_dept (dept_id, parent_id, dept_name) VALUES (?1, ?2, ?3)",
+            params![d.id, d.parent_id, d.name],
+        )
+        .map_err(sql("saving a department"))?;
+    }
+    for (i, m) in rules.members.iter().enumerate() {
+        let uid = i as i64 + 1;
+        tx.execute(
+            "INSERT INTO sys_user (user_id, we_user_id, user_name) VALUES (?1, ?2, ?3)",
+            params![uid, m.userid, m.name],
+        )
+        .map_err(sql("saving a member"))?;
+        for d in &m.departments {
+            tx.execute(
+                "INSERT INTO sys_user_dept (user_id, dept_id, we_user_id) VALUES (?1, ?2, ?3)",
+                params![uid, d, m.userid],
+            )
+            .map_err(sql("saving a member's department"))?;
+        }
+    }
+    for s in &rules.strategies {
+        tx.execute(
+            "INSERT INTO we_sensitive (id, strategy_name, pattern_words, allow_words, audit_user_id, audit_user_name,
+                 alert_flag, enable_flag, normalize_flag, audit_received, update_time)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CAST(unixepoch('subsec') * 1000 AS INTEGER))",
+            params![
+                s.id,
+                s.name,
+                s.words.join(","),
+                s.allow_words.join(","),
+                s.audit_user_id,
+                s.audit_user_name,
+                s.alert as i64,
+                s.enabled as i64,
+                s.normalize as i64,
+                s.audit_received as i64
+            ],
+        )
+        .map_err(sql("saving a strategy"))?;
+        for r in &s.scope {
+            tx.execute(
+                "INSERT INTO we_sensitive_audit_scope (sensitive_id, scope_type, audit_scope_id, audit_scope_name)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![s.id, r.kind, r.id, r.name],
+            )
+            .map_err(sql("saving a scope row"))?;
+        }
+    }
+    for a in &rules.acts {
+        tx.execute(
+            "UPDATE we_sensitive_act SET enable_flag = ?2 WHERE id = ?1",
+            params![a.id, a.enabled as i64],
+        )
+        .map_err(sql("saving a behaviour switch"))?;
+    }
+    tx.execute(
+        "UPDATE msgaudit_rules_version SET version = version + 1 WHERE id = 1",
+        [],
+    )
+    .map_err(sql("bumping the rules version"))?;
+    rules_version(tx)
+}
+
+fn hit_from(r: &Row<'_>) -> rusqlite::Result<StoredHit> {
+    let spans: String = r.get(6)?;
+    Ok(StoredHit {
+        id: r.get(0)?,
+        hit: HitRow {
+            corp_id: r.get(1)?,
+            msg_id: r.get(2)?,
+            strategy_id: r.get(3)?,
+            strategy_name: r.get(4)?,
+            words: split(&r.get::<_, String>(5)?),
+            spans: serde_json::from_str(&spans).unwrap_or_default(),
+            content: r.get(7)?,
+            from_id: r.get(8)?,
+            to_list: r.get(9)?,
+            room_id: r.get(10)?,
+            msg_time: r.get(11)?,
+            direction: r.get(12)?,
+            audit_user_id: r.get(13)?,
+            send_status: r.get::<_, i64>(14)? as u8,
+            rules_version: r.get::<_, i64>(15)?.max(0) as u64,
+        },
+    })
+}
+
+/// Appends `AND …` filters of a hit query; returns the arguments.
+fn hit_filters(
+    q: &HitQuery,
+    sql_text: &mut String,
+    with_strategy: bool,
+) -> Vec<rusqlite::types::Value> {
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    let mut filter = |clause: &str, v: rusqlite::types::Value| {
+        args.push(v);
+        sql_text.push_str(&format!(" AND {clause} ?{}", args.len()));
+    };
+    if let Some(c) = &q.corp_id {
+        filter("corp_id =", c.clone().into());
+    }
+    if let Some(t) = q.since_ms {
+        filter("msg_time >=", t.into());
+    }
+    if let Some(t) = q.until_ms {
+        filter("msg_time <", t.into());
+    }
+    if let Some(f) = &q.from_id {
+        filter(
+            if with_strategy {
+                "from_id ="
+            } else {
+                "operator_id ="
+            },
+            f.clone().into(),
+        );
+    }
+    if with_strategy {
+        if let Some(s) = q.strategy_id {
+            filter("strategy_id =", s.into());
+        }
+        if let Some(r) = &q.room_id {
+            filter("room_id =", r.clone().into());
+        }
+        if let Some(st) = q.send_status {
+            filter("send_status =", i64::from(st).into());
+        }
+        if let Some(w) = &q.word {
+            filter(
+                "(',' || pattern_words || ',') LIKE '%,' ||",
+                w.clone().into(),
+            );
+            sql_text.push_str(" || ',%'");
+        }
+    }
+    args
+}
+
+pub(super) fn query_hits(conn: &Connection, q: &HitQuery) -> Result<Vec<StoredHit>, StoreError> {
+    let mut text = String::from(
+        "SELECT id, corp_id, msg_id, strategy_id, strategy_name, pattern_words, spans, content, from_id, to_list,
+                room_id, msg_time, direction, audit_user_id, send_status, rules_version
+         FROM we_chat_contact_sensitive_msg WHERE del_flag = 0",
+    );
+    let args = hit_filters(q, &mut text, true);
+    text.push_str(&format!(
+        " ORDER BY msg_time DESC, id DESC LIMIT {}",
+        q.limit.max(1)
+    ));
+    let mut stmt = conn.prepare(&text).map_err(sql("preparing a hit query"))?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(args), hit_from)
+        .map_err(sql("querying hits"))?;
+    rows.collect::<Result<_, _>>().map_err(sql("reading hits"))
+}
+
+pub(super) fn query_act_hits(
+    conn: &Connection,
+    q: &HitQuery,
+) -> Result<Vec<ActHitRow>, StoreError> {
+    let mut text = String::from(
+        "SELECT corp_id, msg_id, sensitive_act_id, sensitive_act, operator_id, operator, operate_target_id,
+                operate_target, detail, msg_time
+         FROM we_sensitive_act_hit WHERE del_flag = 0",
+    );
+    let args = hit_filters(q, &mut text, false);
+    text.push_str(&format!(
+        " ORDER BY msg_time DESC, id DESC LIMIT {}",
+        q.limit.max(1)
+    ));
+    let mut stmt = conn
+        .prepare(&text)
+        .map_err(sql("preparing a behaviour-hit query"))?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(args), |r| {
+            Ok(ActHitRow {
+                corp_id: r.get(0)?,
+                msg_id: r.get(1)?,
+                sensitive_act_id: r.get(2)?,
+                sensitive_act: r.get(3)?,
+                operator_id: r.get(4)?,
+                operator: r.get(5)?,
+                operate_target_id: r.get(6)?,
+                operate_target: r.get(7)?,
+                detail: r.get(8)?,
+                msg_time: r.get(9)?,
+            })
+        })
+        .map_err(sql("querying behaviour hits"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(sql("reading behaviour hits"))
+}
+
+pub(super) fn context(
+    conn: &Connection,
+    q: &ContextQuery,
+    columns: &str,
+    message_from: fn(&Row<'_>) -> rusqlite::Result<StoredMessage>,
+) -> Result<Vec<StoredMessage>, StoreError> {
+    let center = conn
+        .query_row(
+            &format!(
+                "SELECT {columns} FROM we_chat_contact_msg WHERE corp_id = ?1 AND msg_id = ?2"
+            ),
+            params![q.corp_id, q.msg_id],
+            message_from,
+        )
+        .map_err(sql("finding the message"))?;
+    let r = &center.row;
+    let (chat, a, b) = if r.room_id.is_empty() {
+        (
+            "room_id = '' AND ((from_id = ?3 AND to_list = ?4) OR (from_id = ?4 AND to_list = ?3))",
+            r.from_id.clone(),
+            r.to_list.clone(),
+        )
+    } else {
+        ("room_id = ?3 AND ?4 = ?4", r.room_id.clone(), String::new())
+    };
+    let side = |cmp: &str, order: &str| -> Result<Vec<StoredMessage>, StoreError> {
+        let text = format!(
+            "SELECT {columns} FROM we_chat_contact_msg WHERE corp_id = ?1 AND {chat}
+             AND (msg_time {cmp} ?2 OR (msg_time = ?2 AND id {cmp} ?5)) ORDER BY msg_time {order}, id {order} LIMIT ?6"
+        );
+        let mut stmt = conn
+            .prepare(&text)
+            .map_err(sql("preparing a context query"))?;
+        let rows = stmt
+            .query_map(
+                params![q.corp_id, r.msg_time, a, b, center.id, q.around],
+                message_from,
+            )
+            .map_err(sql("querying context"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(sql("reading context"))
+    };
+    let mut before = side("<", "DESC")?;
+    before.reverse();
+    let after = side(">", "ASC")?;
+    before.push(center);
+    before.extend(after);
+    Ok(before)
+}

@@ -2,7 +2,8 @@
 //! the data directory (emulator archive options, a demo secret file, the test keys of versions 1 and
 //! 2), generates an archive of N good messages plus a few hundred bad ones (a key version nobody
 //! holds, corrupt base64, a damaged ciphertext, broken JSON), runs the real pipeline into a fresh
-//! SQLite file, and checks what was stored against what the archive holds.
+//! SQLite file with the audit rules of `fixtures/rules.json` (the generated text has planted evasions
+//! and behaviours), and checks what was stored against what the archive holds.
 
 use std::path::{Path, PathBuf};
 
@@ -132,6 +133,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     unsafe { std::env::set_var("WWEMU_CONFIG", args.data_dir.join("emulator.json")) };
     let mut config = Config::load(&config_path)?;
     config.threads = args.threads;
+    let rules_path = crate::emulator::source_dir().join("fixtures/rules.json");
+    let rules_text = std::fs::read_to_string(&rules_path)
+        .with_context(|| format!("reading {}", rules_path.display()))?;
+    let rules = crate::audit::RuleSet::from_json(&rules_text)?;
+    crate::store::open(&config.store_url)?.save_rules(&rules)?;
     println!(
         "msgaudit demo: {} good + {bad} bad messages (seqs 1..={total}), key versions 1 and 2, through {}",
         args.messages,
@@ -147,6 +153,19 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("  dead letters         {:>8}", s.dead_total());
     for (reason, n) in s.dead_by_reason() {
         println!("    {:<22}{n:>6}  → {}", reason.as_str(), reason.advice());
+    }
+    let counts = done.store.hit_counts(Some("wwdemo"))?;
+    println!(
+        "  strategy hits        {:>8}   (rules: {})",
+        Stats::get(&s.hits),
+        rules_path.display()
+    );
+    for (id, name, n) in &counts.strategies {
+        println!("    {id:>3} {name:<18}{n:>6}");
+    }
+    println!("  behaviour hits       {:>8}", Stats::get(&s.act_hits));
+    for (name, n) in &counts.acts {
+        println!("        {name:<18}{n:>6}");
     }
     println!("  elapsed              {secs:>8.2} s");
     println!(
@@ -165,7 +184,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     println!("\nevery good message stored exactly once; every bad one kept as a dead letter.");
     println!(
-        "next: msgaudit messages --config {} --text 发票",
+        "next: msgaudit hits --config {} --strategy 1 --context 2",
+        config_path.display()
+    );
+    println!(
+        "      msgaudit messages --config {} --text 发票",
         config_path.display()
     );
     println!(

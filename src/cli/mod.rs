@@ -1,6 +1,7 @@
 //! The command line: argument definitions and one module per command group. This is the binary's
 //! edge, so errors here are `anyhow` with context that tells the user what to do.
 
+mod audit;
 mod daemon;
 mod demo;
 mod progress;
@@ -33,6 +34,17 @@ pub enum Commands {
     },
     /// Create or upgrade a store's schema (idempotent).
     Migrate(MigrateArgs),
+    /// Audit rules: import, export, list, add or remove words.
+    Rules {
+        #[command(subcommand)]
+        command: audit::RulesCommands,
+    },
+    /// Check plaintext message JSON lines against a rules file; one JSON line per hit.
+    Scan(audit::ScanArgs),
+    /// List stored hits (table, JSON lines or CSV), optionally with the conversation around each.
+    Hits(audit::HitsArgs),
+    /// Re-scan stored messages with the current rules (idempotent), e.g. after adding a strategy.
+    Reaudit(audit::ReauditArgs),
 }
 
 /// Which store to read: a config file's, or a URL.
@@ -99,6 +111,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Demo(args) => demo::run(args),
         Commands::Messages(args) => query::messages(args),
         Commands::DeadLetters { command } => query::dead_letters(command),
+        Commands::Rules { command } => audit::rules(command),
+        Commands::Scan(args) => audit::scan(args),
+        Commands::Hits(args) => audit::hits(args),
+        Commands::Reaudit(args) => audit::reaudit(args),
         Commands::Migrate(args) => {
             let url = args.store.url()?;
             crate::store::open(&url)?;

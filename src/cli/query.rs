@@ -109,6 +109,7 @@ pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {
         from_id: args.from.clone(),
         room_id: args.room.clone(),
         text: args.text.clone(),
+        after_id: None,
         limit: args.limit,
     };
     let found = store.messages(&query)?;

@@ -19,7 +19,7 @@ mod types;
 pub use sqlite::SqliteStore;
 pub use types::{
     ActHitRow, BatchOutcome, ContextQuery, CorpAccount, DeadLetter, DeadLetterQuery, DeadReason,
-    HitQuery, HitRow, MessageQuery, Redrive, StoreBatch, StoredDeadLetter, StoredHit,
+    HitCounts, HitQuery, HitRow, MessageQuery, Redrive, StoreBatch, StoredDeadLetter, StoredHit,
     StoredMessage,
 };
 
@@ -114,6 +114,9 @@ pub trait Store: Send + Sync {
 
     /// Behaviour hits, newest first.
     fn act_hits(&self, query: &HitQuery) -> Result<Vec<ActHitRow>, StoreError>;
+
+    /// Hits per strategy and per behaviour (for one corp, or all).
+    fn hit_counts(&self, corp_id: Option<&str>) -> Result<HitCounts, StoreError>;
 
     /// A message and up to `around` messages before and after it in the same conversation (room, or
     /// the same pair of people), oldest first.

@@ -238,11 +238,18 @@ impl Store for SqliteStore {
         if let Some(r) = &q.room_id {
             filter("room_id =", r.clone().into());
         }
+        if let Some(id) = q.after_id {
+            filter("id >", id.into());
+        }
         if let Some(t) = &q.text {
             filter("instr(plain_text,", t.clone().into());
             sql_text.push_str(") > 0");
         }
-        sql_text.push_str(&format!(" ORDER BY msg_time, seq LIMIT {}", q.limit.max(1)));
+        if q.after_id.is_some() {
+            sql_text.push_str(&format!(" ORDER BY id LIMIT {}", q.limit.max(1)));
+        } else {
+            sql_text.push_str(&format!(" ORDER BY msg_time, seq LIMIT {}", q.limit.max(1)));
+        }
         let conn = self.conn();
         let mut stmt = conn
             .prepare(&sql_text)
@@ -364,6 +371,10 @@ impl Store for SqliteStore {
 
     fn act_hits(&self, query: &HitQuery) -> Result<Vec<ActHitRow>, StoreError> {
         super::sqlite_audit::query_act_hits(&self.conn(), query)
+    }
+
+    fn hit_counts(&self, corp_id: Option<&str>) -> Result<HitCounts, StoreError> {
+        super::sqlite_audit::hit_counts(&self.conn(), corp_id)
     }
 
     fn context(&self, query: &ContextQuery) -> Result<Vec<StoredMessage>, StoreError> {

@@ -5,7 +5,9 @@
 use rusqlite::{Connection, Row, params};
 
 use super::StoreError;
-use super::types::{ActHitRow, ContextQuery, HitQuery, HitRow, StoredHit, StoredMessage};
+use super::types::{
+    ActHitRow, ContextQuery, HitCounts, HitQuery, HitRow, StoredHit, StoredMessage,
+};
 use crate::audit::rules::{ActSwitch, Department, Member, RuleSet, ScopeRow, Strategy};
 
 fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -453,4 +455,37 @@ pub(super) fn context(
     before.push(center);
     before.extend(after);
     Ok(before)
+}
+
+pub(super) fn hit_counts(
+    conn: &Connection,
+    corp_id: Option<&str>,
+) -> Result<HitCounts, StoreError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT strategy_id, MAX(strategy_name), COUNT(*) FROM we_chat_contact_sensitive_msg
+             WHERE del_flag = 0 AND (?1 IS NULL OR corp_id = ?1) GROUP BY strategy_id ORDER BY strategy_id",
+        )
+        .map_err(sql("preparing hit counts"))?;
+    let strategies = stmt
+        .query_map([corp_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64))
+        })
+        .map_err(sql("counting hits"))?
+        .collect::<Result<_, _>>()
+        .map_err(sql("counting hits"))?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT sensitive_act, COUNT(*) FROM we_sensitive_act_hit
+             WHERE del_flag = 0 AND (?1 IS NULL OR corp_id = ?1) GROUP BY sensitive_act_id ORDER BY sensitive_act_id",
+        )
+        .map_err(sql("preparing behaviour counts"))?;
+    let acts = stmt
+        .query_map([corp_id], |r| {
+            Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+        })
+        .map_err(sql("counting behaviour hits"))?
+        .collect::<Result<_, _>>()
+        .map_err(sql("counting behaviour hits"))?;
+    Ok(HitCounts { strategies, acts })
 }

@@ -155,6 +155,8 @@ pub struct MessageQuery {
     pub room_id: Option<String>,
     /// Substring of the visible text.
     pub text: Option<String>,
+    /// Page by row id instead of time: only rows with a larger id, in id order.
+    pub after_id: Option<i64>,
     pub limit: u32,
 }
 
@@ -248,4 +250,13 @@ pub struct ContextQuery {
     pub msg_id: String,
     /// Messages before and after.
     pub around: u32,
+}
+
+/// Hit totals, for summaries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HitCounts {
+    /// (strategy id, strategy name, hits)
+    pub strategies: Vec<(i64, String, u64)>,
+    /// (behaviour name, hits)
+    pub acts: Vec<(String, u64)>,
 }

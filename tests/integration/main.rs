@@ -1,6 +1,7 @@
 //! The one integration-test binary. Every test reaches the SDK the way production does: the emulator
 //! (or the vendor's) `.so` loaded by path through `libloading` and the C ABI.
 
+mod audit;
 mod cli;
 mod daemon;
 mod pipeline;

@@ -118,6 +118,14 @@ const SENTENCES: &[&str] = &[
     "👍👍👍",
     "Meeting moved to 4pm, 会议室 B-302。",
     "请把身份证复印件发给我，用于开户。",
+    // Planted evasions and behaviours, for the audit.
+    "加 我 微 信 详细聊",
+    "私下轉賬可以打折",
+    "ＶＸ：sales_zhang，加一下",
+    "身份证号11010519491231002X，麻烦登记",
+    "打款到卡号 4111 1111 1111 1111",
+    "敏 感*词测试一下",
+    "用微信支付就行",
 ];
 
 /// The faults of message `seq` of a generated archive (cheap: no message is built).

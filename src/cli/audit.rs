@@ -1,0 +1,488 @@
+//! `msgaudit rules`, `scan`, `hits` and `reaudit`: managing the audit rules, checking messages against
+//! a rules file, reading hits, and re-scanning stored messages with the current rules.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::StoreArgs;
+use crate::audit::{Auditor, RuleSet, audit_rows};
+use crate::message::{ChatMessage, MessageRow};
+use crate::store::{ContextQuery, HitQuery, MessageQuery, Store, StoredHit};
+use crate::timefmt::{format_ms, parse_ms};
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommands {
+    /// Replace the store's rules with a JSON file (strategies, organisation, behaviour switches).
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Print the store's rules as JSON (the import format).
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List the strategies and behaviour switches.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Add words to a strategy (separators , ， 、 ; and newlines accepted).
+    AddWord {
+        #[arg(long)]
+        strategy: i64,
+        #[arg(required = true)]
+        words: Vec<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Remove words from a strategy.
+    RemoveWord {
+        #[arg(long)]
+        strategy: i64,
+        #[arg(required = true)]
+        words: Vec<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Rules JSON file (the `rules import` format).
+    #[arg(long)]
+    pub rules: PathBuf,
+    /// Plaintext message JSON lines (DecryptData output); standard input if absent.
+    pub input: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AlertStatus {
+    Pending,
+    Sent,
+    Failed,
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct HitsArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long)]
+    pub corp: Option<String>,
+    /// From this time on (UTC; 2025-11-20, "2025-11-20 08:00", or epoch ms).
+    #[arg(long)]
+    pub since: Option<String>,
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only this strategy id.
+    #[arg(long)]
+    pub strategy: Option<i64>,
+    /// Only hits on this word (as configured).
+    #[arg(long)]
+    pub word: Option<String>,
+    /// Only hits on messages from this userid.
+    #[arg(long)]
+    pub from: Option<String>,
+    #[arg(long)]
+    pub room: Option<String>,
+    /// Only hits whose alert is in this state.
+    #[arg(long, value_enum)]
+    pub status: Option<AlertStatus>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Also show N messages before and after each hit in the same conversation.
+    #[arg(long, default_value_t = 0)]
+    pub context: u32,
+    /// Show behaviour hits instead of strategy hits.
+    #[arg(long)]
+    pub behaviours: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReauditArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long)]
+    pub since: Option<String>,
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only this strategy (e.g. one just added).
+    #[arg(long)]
+    pub strategy: Option<i64>,
+    #[arg(long)]
+    pub corp: Option<String>,
+}
+
+fn open(store: &StoreArgs) -> anyhow::Result<Box<dyn Store>> {
+    let url = store.url()?;
+    crate::store::open(&url).with_context(|| format!("opening the store {url}"))
+}
+
+fn time_arg(name: &str, value: &Option<String>) -> anyhow::Result<Option<i64>> {
+    value
+        .as_deref()
+        .map(|v| {
+            parse_ms(v).with_context(|| {
+                format!("--{name} {v:?}: use 2025-11-20, \"2025-11-20 08:00\" or epoch ms")
+            })
+        })
+        .transpose()
+}
+
+fn edit_words(store: &dyn Store, strategy: i64, words: &[String], add: bool) -> anyhow::Result<()> {
+    let mut rules = store.load_rules()?;
+    let Some(s) = rules.strategies.iter_mut().find(|s| s.id == strategy) else {
+        bail!("no strategy {strategy}; `msgaudit rules list` shows the ids");
+    };
+    let given = crate::audit::rules::split_words(words.iter().map(String::as_str));
+    if add {
+        s.words.extend(given);
+    } else {
+        let before = s.words.len();
+        s.words.retain(|w| !given.contains(w));
+        if s.words.len() == before {
+            bail!("strategy {strategy} has none of those words");
+        }
+    }
+    rules.validate()?;
+    let version = store.save_rules(&rules)?;
+    println!(
+        "strategy {strategy} saved; rules version {version} (a running daemon picks it up within seconds)"
+    );
+    Ok(())
+}
+
+pub fn rules(command: RulesCommands) -> anyhow::Result<()> {
+    match command {
+        RulesCommands::Import { file, store } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let rules =
+                RuleSet::from_json(&text).with_context(|| format!("in {}", file.display()))?;
+            Auditor::build(&rules, 0)?;
+            let version = open(&store)?.save_rules(&rules)?;
+            println!(
+                "imported {} strategies, {} departments, {} members; rules version {version}",
+                rules.strategies.len(),
+                rules.departments.len(),
+                rules.members.len()
+            );
+            Ok(())
+        }
+        RulesCommands::Export { store } => {
+            println!("{}", open(&store)?.load_rules()?.to_json());
+            Ok(())
+        }
+        RulesCommands::List { store } => {
+            let store = open(&store)?;
+            let rules = store.load_rules()?;
+            println!("rules version {}", store.rules_version()?);
+            println!(
+                "{:>5}  {:<16} {:<8} {:<6} {:<9} {:<8} {:>5}  {:<12} scope",
+                "id", "name", "enabled", "alert", "normalize", "received", "words", "auditor"
+            );
+            for s in &rules.strategies {
+                let scope = if s.scope.is_empty() {
+                    "all members".to_owned()
+                } else {
+                    s.scope
+                        .iter()
+                        .map(|r| format!("{}:{}", if r.kind == 1 { "dept" } else { "user" }, r.id))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                println!(
+                    "{:>5}  {:<16} {:<8} {:<6} {:<9} {:<8} {:>5}  {:<12} {scope}",
+                    s.id,
+                    s.name,
+                    s.enabled,
+                    s.alert,
+                    s.normalize,
+                    s.audit_received,
+                    s.words.len(),
+                    s.audit_user_id
+                );
+            }
+            println!("behaviours:");
+            for a in &rules.acts {
+                println!(
+                    "{:>5}  {:<16} {}",
+                    a.id,
+                    a.name,
+                    if a.enabled { "on" } else { "off" }
+                );
+            }
+            Ok(())
+        }
+        RulesCommands::AddWord {
+            strategy,
+            words,
+            store,
+        } => edit_words(open(&store)?.as_ref(), strategy, &words, true),
+        RulesCommands::RemoveWord {
+            strategy,
+            words,
+            store,
+        } => edit_words(open(&store)?.as_ref(), strategy, &words, false),
+    }
+}
+
+pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.rules)
+        .with_context(|| format!("reading {}", args.rules.display()))?;
+    let rules =
+        RuleSet::from_json(&text).with_context(|| format!("in {}", args.rules.display()))?;
+    let auditor = Auditor::build(&rules, 0)?;
+    let input: Box<dyn BufRead> = match &args.input {
+        Some(p) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?,
+        )),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let (mut lines, mut bad, mut found) = (0u64, 0u64, 0u64);
+    for (i, line) in input.split(b'\n').enumerate() {
+        let line = line.context("reading input")?;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        lines += 1;
+        let message = match ChatMessage::parse(&line) {
+            Ok(m) => m,
+            Err(e) => {
+                bad += 1;
+                eprintln!("line {}: skipped, not a message: {e}", i + 1);
+                continue;
+            }
+        };
+        let row = MessageRow::from_message("", 0, 0, &message);
+        for h in auditor.word_hits(&row) {
+            found += 1;
+            let v = serde_json::json!({
+                "kind": "word", "msgid": row.msg_id, "strategy_id": h.strategy_id, "strategy": h.strategy_name,
+                "words": h.words, "spans": h.spans, "direction": h.direction,
+            });
+            writeln!(out, "{v}")?;
+        }
+        for a in auditor.act_hits(&row) {
+            found += 1;
+            let v = serde_json::json!({
+                "kind": "act", "msgid": row.msg_id, "act": a.act.name(), "act_id": a.act.id(),
+                "operator_id": a.operator_id, "target_id": a.target_id, "detail": a.detail,
+            });
+            writeln!(out, "{v}")?;
+        }
+    }
+    out.flush()?;
+    eprintln!("scanned {lines} message(s): {found} hit(s), {bad} unreadable line(s)");
+    Ok(())
+}
+
+fn status_name(s: u8) -> &'static str {
+    match s {
+        0 => "pending",
+        1 => "sent",
+        2 => "failed",
+        _ => "none",
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn print_hit(out: &mut impl Write, h: &StoredHit, format: Format) -> std::io::Result<()> {
+    let r = &h.hit;
+    match format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string(h).unwrap_or_default()),
+        Format::Csv => writeln!(
+            out,
+            "{}",
+            [
+                h.id.to_string(),
+                format_ms(r.msg_time),
+                r.corp_id.clone(),
+                r.strategy_id.to_string(),
+                r.strategy_name.clone(),
+                r.words.join("、"),
+                r.from_id.clone(),
+                if r.room_id.is_empty() {
+                    r.to_list.clone()
+                } else {
+                    r.room_id.clone()
+                },
+                r.direction.clone(),
+                status_name(r.send_status).to_owned(),
+                r.content.clone(),
+                r.msg_id.clone(),
+            ]
+            .iter()
+            .map(|f| csv_field(f))
+            .collect::<Vec<_>>()
+            .join(",")
+        ),
+        Format::Table => writeln!(
+            out,
+            "{:<19}  {:<10} {:<14} {:<16} {:<8} {}",
+            format_ms(r.msg_time),
+            r.strategy_name,
+            r.words.join("、"),
+            r.from_id,
+            status_name(r.send_status),
+            r.content.replace('\n', " ")
+        ),
+    }
+}
+
+pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
+    let store = open(&args.store)?;
+    let query = HitQuery {
+        corp_id: args.corp.clone(),
+        since_ms: time_arg("since", &args.since)?,
+        until_ms: time_arg("until", &args.until)?,
+        strategy_id: args.strategy,
+        word: args.word.clone(),
+        from_id: args.from.clone(),
+        room_id: args.room.clone(),
+        send_status: args.status.map(|s| match s {
+            AlertStatus::Pending => 0,
+            AlertStatus::Sent => 1,
+            AlertStatus::Failed => 2,
+            AlertStatus::None => 3,
+        }),
+        limit: args.limit,
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if args.behaviours {
+        for a in store.act_hits(&query)? {
+            match args.format {
+                Format::Json => writeln!(out, "{}", serde_json::to_string(&a)?)?,
+                _ => writeln!(
+                    out,
+                    "{:<19}  {:<12} {:<16} → {:<32} {}",
+                    format_ms(a.msg_time),
+                    a.sensitive_act,
+                    a.operator,
+                    a.operate_target,
+                    a.detail
+                )?,
+            }
+        }
+        return Ok(out.flush()?);
+    }
+    let found = store.hits(&query)?;
+    match args.format {
+        Format::Csv => {
+            // A BOM so that Excel opens the Chinese text as UTF-8.
+            write!(
+                out,
+                "\u{FEFF}id,time_utc,corp_id,strategy_id,strategy,words,from,to_or_room,direction,alert,snippet,msg_id\r\n"
+            )?;
+        }
+        Format::Table => writeln!(
+            out,
+            "{:<19}  {:<10} {:<14} {:<16} {:<8} snippet",
+            "time (UTC)", "strategy", "words", "from", "alert"
+        )?,
+        Format::Json => {}
+    }
+    for h in &found {
+        print_hit(&mut out, h, args.format)?;
+        if args.context > 0 {
+            let around = store.context(&ContextQuery {
+                corp_id: h.hit.corp_id.clone(),
+                msg_id: h.hit.msg_id.clone(),
+                around: args.context,
+            })?;
+            for m in around {
+                let mark = if m.row.msg_id == h.hit.msg_id {
+                    "▶"
+                } else {
+                    " "
+                };
+                writeln!(
+                    out,
+                    "    {mark} {} {:<16} {}",
+                    format_ms(m.row.msg_time),
+                    m.row.from_id,
+                    m.row.plain_text.replace('\n', " ")
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    if matches!(args.format, Format::Table) {
+        eprintln!("{} hit(s)", found.len());
+    }
+    Ok(())
+}
+
+pub fn reaudit(args: ReauditArgs) -> anyhow::Result<()> {
+    let store = open(&args.store)?;
+    let mut rules = store.load_rules()?;
+    if let Some(id) = args.strategy {
+        rules.strategies.retain(|s| s.id == id);
+        if rules.strategies.is_empty() {
+            bail!("no strategy {id}; `msgaudit rules list` shows the ids");
+        }
+    }
+    let auditor = Auditor::build(&rules, store.rules_version()?)?;
+    let pool = crate::pipeline::decode_pool(0)?;
+    let mut query = MessageQuery {
+        corp_id: args.corp.clone(),
+        since_ms: time_arg("since", &args.since)?,
+        until_ms: time_arg("until", &args.until)?,
+        after_id: Some(0),
+        limit: 2000,
+        ..Default::default()
+    };
+    let total = store.count_messages(args.corp.as_deref())?;
+    let started = Instant::now();
+    let (mut scanned, mut new_hits, mut new_acts) = (0u64, 0u64, 0u64);
+    loop {
+        let page = store.messages(&query)?;
+        let Some(last) = page.last() else { break };
+        query.after_id = Some(last.id);
+        let rows: Vec<MessageRow> = page.into_iter().map(|m| m.row).collect();
+        let (hits, acts) = pool.install(|| audit_rows(&auditor, &rows));
+        let acts = if args.strategy.is_some() {
+            Vec::new()
+        } else {
+            acts
+        };
+        let (h, a) = store.store_hits(&hits, &acts)?;
+        scanned += rows.len() as u64;
+        new_hits += h;
+        new_acts += a;
+        eprint!(
+            "\rre-audited {scanned}/{total} messages · {new_hits} new hits · {new_acts} new behaviour hits · {:.0} msg/s   ",
+            scanned as f64 / started.elapsed().as_secs_f64().max(1e-3)
+        );
+    }
+    eprintln!();
+    println!(
+        "re-audit done: {scanned} messages in {:.1} s ({:.0} msg/s), {new_hits} new hits, {new_acts} new behaviour hits (existing ones kept)",
+        started.elapsed().as_secs_f64(),
+        scanned as f64 / started.elapsed().as_secs_f64().max(1e-3)
+    );
+    Ok(())
+}

@@ -1,0 +1,334 @@
+//! The audit engine end to end: hits stored with their batch, idempotent under reprocessing, the
+//! `rules`, `scan`, `hits` and `reaudit` commands, and a rules change picked up by a running daemon.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use msgaudit::audit::normalize::normalize;
+use msgaudit::audit::{LiveAudit, RuleSet};
+use msgaudit::store::{HitQuery, SqliteStore, Store};
+
+use crate::support::{corp_id, root, write_config};
+
+fn rules() -> RuleSet {
+    RuleSet::from_json(
+        &std::fs::read_to_string(root().join("fixtures/rules.json")).expect("rules file"),
+    )
+    .expect("valid rules")
+}
+
+fn msgaudit() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_msgaudit"))
+}
+
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().expect("run msgaudit");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn hits_are_stored_with_their_batch_and_reprocessing_never_doubles_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("store.db");
+    let opts = "messages=3000&seed=44";
+    let store = Arc::new(SqliteStore::open(&db).expect("open"));
+    store.save_rules(&rules()).expect("save rules");
+    let live = LiveAudit::new(LiveAudit::load(store.as_ref()).expect("load rules"));
+    let lib = crate::support::emulator();
+    let corp = msgaudit::config::CorpConfig {
+        corp_id: corp_id(opts),
+        secret: msgaudit::secret::Secret::new("s"),
+        keys: Arc::new(crate::support::keys(&[1, 2])),
+    };
+    let settings = msgaudit::pipeline::PipelineSettings {
+        pull: msgaudit::pipeline::PullSettings {
+            pull: msgaudit::config::PullConfig {
+                batch_limit: 500,
+                ..Default::default()
+            },
+            timeout: Duration::from_secs(5),
+            once: true,
+        },
+        network: Default::default(),
+        threads: 0,
+        queue_batches: 2,
+        max_store_backoff: Duration::from_millis(50),
+    };
+    let go = |stats: Arc<msgaudit::pipeline::Stats>| {
+        msgaudit::pipeline::run(
+            &lib,
+            lib.decryptor(),
+            store.clone(),
+            std::slice::from_ref(&corp),
+            &settings,
+            live.clone(),
+            stats,
+            msgaudit::pipeline::Shutdown::new(),
+        )
+        .expect("pipeline")
+    };
+    go(Arc::default());
+    let counts = store.hit_counts(None).expect("counts");
+    assert_eq!(
+        counts.strategies.len(),
+        3,
+        "every demo strategy hits: {counts:?}"
+    );
+    assert_eq!(counts.acts.len(), 7, "every behaviour hits: {counts:?}");
+    // Every span points at text that normalises to one of the hit's words.
+    let hits = store
+        .hits(&HitQuery {
+            limit: 10_000,
+            ..Default::default()
+        })
+        .expect("hits");
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    for h in hits.iter().take(300) {
+        let text: String = conn
+            .query_row(
+                "SELECT plain_text FROM we_chat_contact_msg WHERE msg_id = ?1",
+                [&h.hit.msg_id],
+                |r| r.get(0),
+            )
+            .expect("message");
+        for (a, b) in &h.hit.spans {
+            let found = normalize(&text[*a..*b]).text;
+            assert!(
+                h.hit.words.iter().any(|w| normalize(w).text == found),
+                "{found} not among {:?}",
+                h.hit.words
+            );
+        }
+    }
+    // Replay everything: no second row for any (corp, msgid, strategy) or behaviour.
+    conn.execute("UPDATE we_chat_msg_checkpoint SET seq = 0", [])
+        .expect("rewind");
+    let stats = Arc::new(msgaudit::pipeline::Stats::default());
+    go(stats.clone());
+    assert_eq!(store.hit_counts(None).expect("counts"), counts);
+    assert_eq!(msgaudit::pipeline::Stats::get(&stats.hits), 0);
+}
+
+#[test]
+fn scan_prints_one_json_line_per_hit_in_the_documented_shape() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("messages.jsonl");
+    let lines = [
+        r#"{"msgid":"m1","action":"send","from":"zhangsan","tolist":["wmC"],"roomid":"","msgtime":1,"msgtype":"text","text":{"content":"可以私下 轉賬，加 我 微 信"}}"#,
+        r#"{"msgid":"m2","action":"send","from":"zhangsan","tolist":["wmC"],"roomid":"","msgtime":2,"msgtype":"text","text":{"content":"用微信支付"}}"#,
+        r#"{"msgid":"m3","action":"send","from":"wmC","tolist":["lisi"],"roomid":"","msgtime":3,"msgtype":"text","text":{"content":"私下转账"}}"#,
+        r#"{"msgid":"m4","action":"send","from":"zhangsan","tolist":["wmC"],"roomid":"","msgtime":4,"msgtype":"card","card":{"corpname":"x","userid":"y"}}"#,
+        "broken",
+    ];
+    std::fs::write(&input, lines.join("\n")).expect("write");
+    let (ok, stdout, stderr) = run(msgaudit()
+        .args(["scan", "--rules"])
+        .arg(root().join("fixtures/rules.json"))
+        .arg(&input));
+    assert!(ok, "{stderr}");
+    let hits: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let m1 = hits
+        .iter()
+        .find(|h| h["msgid"] == "m1" && h["kind"] == "word")
+        .expect("m1 hit");
+    assert_eq!(m1["strategy_id"], 1);
+    assert_eq!(
+        m1["words"],
+        serde_json::json!(["私下转账", "加我微信", "微信"])
+    );
+    assert_eq!(m1["direction"], "sent");
+    let text = "可以私下 轉賬，加 我 微 信";
+    let first = &m1["spans"][0];
+    let (a, b) = (
+        first[0].as_u64().expect("start") as usize,
+        first[1].as_u64().expect("end") as usize,
+    );
+    assert_eq!(&text[a..b], "私下 轉賬");
+    assert!(!hits.iter().any(|h| h["msgid"] == "m2"), "allow word");
+    let m3 = hits
+        .iter()
+        .find(|h| h["msgid"] == "m3")
+        .expect("received hit");
+    assert_eq!(m3["direction"], "received");
+    assert!(
+        hits.iter()
+            .any(|h| h["msgid"] == "m4" && h["kind"] == "act" && h["act"] == "发送名片")
+    );
+    assert!(stderr.contains("1 unreadable line"), "{stderr}");
+}
+
+#[test]
+fn rules_commands_round_trip_and_edit_words() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = format!("sqlite://{}", dir.path().join("s.db").display());
+    let (ok, stdout, stderr) = run(msgaudit()
+        .args(["rules", "import"])
+        .arg(root().join("fixtures/rules.json"))
+        .args(["--store", &store]));
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("imported 3 strategies"), "{stdout}");
+    let (ok, exported, _) = run(msgaudit().args(["rules", "export", "--store", &store]));
+    assert!(ok);
+    let mut back = RuleSet::from_json(&exported).expect("export is importable");
+    let mut original = rules();
+    back.acts.clear();
+    original.acts.clear();
+    assert_eq!(back, original);
+    let (ok, _, stderr) = run(msgaudit().args([
+        "rules",
+        "add-word",
+        "--strategy",
+        "2",
+        "报销，代开",
+        "--store",
+        &store,
+    ]));
+    assert!(ok, "{stderr}");
+    let (ok, _, _) = run(msgaudit().args([
+        "rules",
+        "remove-word",
+        "--strategy",
+        "2",
+        "开票",
+        "--store",
+        &store,
+    ]));
+    assert!(ok);
+    let s = SqliteStore::open(dir.path().join("s.db")).expect("open");
+    let words = &s.load_rules().expect("rules").strategies[1].words;
+    assert_eq!(words, &["发票", "报销", "代开"]);
+    let (ok, _, stderr) = run(msgaudit().args([
+        "rules",
+        "add-word",
+        "--strategy",
+        "99",
+        "x",
+        "--store",
+        &store,
+    ]));
+    assert!(!ok && stderr.contains("no strategy 99"), "{stderr}");
+    let (ok, stdout, _) = run(msgaudit().args(["rules", "list", "--store", &store]));
+    assert!(
+        ok && stdout.contains("飞单") && stdout.contains("发送身份证号"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn reaudit_finds_hits_for_a_new_strategy_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), "messages=1500&seed=45", &[1, 2], "");
+    let (ok, _, stderr) = run(msgaudit().args(["run", "--once", "--config"]).arg(&config));
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = run(msgaudit()
+        .args(["rules", "import"])
+        .arg(root().join("fixtures/rules.json"))
+        .arg("--config")
+        .arg(&config));
+    assert!(ok, "{stderr}");
+    let (ok, stdout, stderr) = run(msgaudit().args(["reaudit", "--config"]).arg(&config));
+    assert!(ok, "{stderr}");
+    let new_hits = |s: &str| -> u64 {
+        s.split(", ")
+            .find_map(|p| p.strip_suffix(" new hits"))
+            .and_then(|n| n.parse().ok())
+            .expect("new hits count")
+    };
+    assert!(new_hits(&stdout) > 50, "{stdout}");
+    let (ok, again, _) = run(msgaudit().args(["reaudit", "--config"]).arg(&config));
+    assert!(ok);
+    assert_eq!(new_hits(&again), 0, "idempotent: {again}");
+    let (ok, csv, _) = run(msgaudit()
+        .args([
+            "hits",
+            "--format",
+            "csv",
+            "--limit",
+            "5",
+            "--strategy",
+            "2",
+            "--config",
+        ])
+        .arg(&config));
+    assert!(ok);
+    assert!(
+        csv.starts_with('\u{FEFF}') && csv.lines().count() == 6,
+        "{csv}"
+    );
+}
+
+#[test]
+fn a_running_daemon_picks_up_a_rules_change_within_seconds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opts = "messages=30000&seed=46&delay_ms=40";
+    let config = write_config(dir.path(), opts, &[1, 2], "batch_limit = 100");
+    let db = dir.path().join("store.db");
+    let mut child = msgaudit()
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("spawn");
+    let checkpoint = || -> u64 {
+        rusqlite::Connection::open(&db)
+            .and_then(|c| {
+                c.query_row("SELECT seq FROM we_chat_msg_checkpoint", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .map_or(0, |s| s as u64)
+    };
+    let started = Instant::now();
+    while checkpoint() < 500 {
+        assert!(started.elapsed() < Duration::from_secs(60), "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let store = SqliteStore::open(&db).expect("open");
+    assert!(
+        store
+            .hits(&HitQuery {
+                limit: 1,
+                ..Default::default()
+            })
+            .expect("hits")
+            .is_empty(),
+        "no strategies yet"
+    );
+    let changed_at = Instant::now();
+    let version = store.save_rules(&rules()).expect("change the rules");
+    let mut first_hit = None;
+    while first_hit.is_none() {
+        assert!(
+            changed_at.elapsed() < Duration::from_secs(15),
+            "rules change not picked up"
+        );
+        first_hit = store
+            .hits(&HitQuery {
+                limit: 1,
+                ..Default::default()
+            })
+            .expect("hits")
+            .pop();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let waited = changed_at.elapsed();
+    let hit = first_hit.expect("a hit");
+    assert_eq!(hit.hit.rules_version, version);
+    assert!(
+        waited < Duration::from_secs(5) + Duration::from_secs(2),
+        "picked up after {waited:?}"
+    );
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait().expect("wait");
+    assert!(status.success());
+}

@@ -141,17 +141,6 @@ impl Auditor {
         })
     }
 
-    /// An auditor with no rules (audits nothing; behaviours all on).
-    pub fn empty() -> Auditor {
-        Auditor::build(&RuleSet::default(), 0).unwrap_or_else(|_| Auditor {
-            version: 0,
-            strategies: Vec::new(),
-            matcher: Matcher::default(),
-            acts: HashSet::new(),
-            names: HashMap::new(),
-        })
-    }
-
     fn name_of(&self, id: &str) -> String {
         self.names.get(id).cloned().unwrap_or_else(|| id.to_owned())
     }

@@ -84,24 +84,38 @@ fn simplify(c: char) -> char {
     }
 }
 
-/// Appends the folded form of one (non-ASCII or upper-case) character to `out`.
+/// Appends one already-folded character and its origin.
+#[inline]
+fn emit(c: char, at: u32, out: &mut Normalized) {
+    let mut buf = [0u8; 4];
+    let s = c.encode_utf8(&mut buf);
+    out.text.push_str(s);
+    out.origin.extend(std::iter::repeat_n(at, s.len()));
+}
+
+/// Appends the folded form of one non-ASCII character to `out`.
+#[inline]
 fn fold_into(c: char, at: u32, out: &mut Normalized) {
-    let mut push = |x: char| {
-        if x.is_alphanumeric() {
-            for l in x.to_lowercase() {
-                let l = simplify(l);
-                let mut buf = [0u8; 4];
-                let s = l.encode_utf8(&mut buf);
-                out.text.push_str(s);
-                out.origin.extend(std::iter::repeat_n(at, s.len()));
+    match c as u32 {
+        // CJK unified ideographs: stable under NFKD and case folding; only simplify.
+        0x4E00..=0x9FFF => emit(simplify(c), at, out),
+        // General punctuation (incl. zero-width characters), CJK symbols and punctuation, and the
+        // emoji and pictograph planes: always noise.
+        0x2000..=0x206F | 0x3000..=0x303F | 0x1F000..=0x1FAFF | 0xFE00..=0xFE0F => {}
+        // Full-width ASCII forms: the ASCII character, then the ASCII rules.
+        0xFF01..=0xFF5E => {
+            let a = char::from_u32(c as u32 - 0xFEE0).unwrap_or(' ');
+            if a.is_ascii_alphanumeric() {
+                emit(a.to_ascii_lowercase(), at, out);
             }
         }
-    };
-    // CJK unified ideographs are stable under NFKD: skip the decomposition lookup.
-    if ('\u{4E00}'..='\u{9FFF}').contains(&c) {
-        push(c);
-    } else {
-        decompose_compatible(c, &mut push);
+        _ => decompose_compatible(c, |x| {
+            if x.is_alphanumeric() {
+                for l in x.to_lowercase() {
+                    emit(simplify(l), at, out);
+                }
+            }
+        }),
     }
 }
 

@@ -5,7 +5,8 @@
 //!   map, one automaton pass, allow words, span mapping);
 //! - `matcher_raw`: our matcher with normalisation off;
 //! - `normalize_only`: the normalising pass alone.
-//! Throughput is bytes of original text; the bench also prints messages per second.
+//!
+//! Throughput is bytes of original text; messages per second follow from the corpus size printed.
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -8,32 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use msgaudit::emulator::{bundled_emulator, fixture_key};
 use msgaudit::message::{ChatMessage, MessageRow};
 use msgaudit::pipeline::{CorpContext, PulledBatch, decode_batch, decode_pool};
-use msgaudit::sdk::{FinanceLibrary, KeyRing, NetworkOptions, PrivateKey};
-use msgaudit::secret::Secret;
 use msgaudit::store::{SqliteStore, Store, StoreBatch};
 
+#[path = "common/mod.rs"]
+mod common;
+
 fn stages(c: &mut Criterion) {
-    let lib = FinanceLibrary::load(bundled_emulator().expect("emulator")).expect("load emulator");
-    let mut session = lib
-        .session(
-            "wwbench?messages=100000&seed=7",
-            &Secret::new("s"),
-            &NetworkOptions::default(),
-        )
-        .expect("Init");
-    let batch = session
-        .get_chat_data(0, 1000, Duration::from_secs(10))
-        .expect("pull");
-    let mut keys = KeyRing::new();
-    for v in [1, 2] {
-        keys.insert(
-            v,
-            PrivateKey::from_file(fixture_key(v)).expect("fixture key"),
-        );
-    }
+    let common::Fixture {
+        lib, batch, keys, ..
+    } = common::fixture();
     let corp = Arc::new(CorpContext {
         corp_id: "wwbench".into(),
         keys: Arc::new(keys),

@@ -7,29 +7,16 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use msgaudit::emulator::{bundled_emulator, fixture_key};
-use msgaudit::sdk::{FinanceLibrary, KeyRing, NetworkOptions, PrivateKey};
-use msgaudit::secret::Secret;
+#[path = "common/mod.rs"]
+mod common;
 
 fn boundary(c: &mut Criterion) {
-    let lib = FinanceLibrary::load(bundled_emulator().expect("emulator")).expect("load emulator");
-    let mut session = lib
-        .session(
-            "wwbench?messages=100000&seed=7",
-            &Secret::new("s"),
-            &NetworkOptions::default(),
-        )
-        .expect("Init");
-    let batch = session
-        .get_chat_data(0, 1000, Duration::from_secs(10))
-        .expect("pull");
-    let mut keys = KeyRing::new();
-    for v in [1, 2] {
-        keys.insert(
-            v,
-            PrivateKey::from_file(fixture_key(v)).expect("fixture key"),
-        );
-    }
+    let common::Fixture {
+        lib,
+        mut session,
+        batch,
+        keys,
+    } = common::fixture();
     let decryptor = lib.decryptor();
     let random_keys: Vec<_> = batch
         .messages

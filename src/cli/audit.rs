@@ -8,11 +8,11 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::StoreArgs;
+use super::{StoreArgs, time_arg};
 use crate::audit::{Auditor, RuleSet, audit_rows};
 use crate::message::{ChatMessage, MessageRow};
 use crate::store::{ContextQuery, HitQuery, MessageQuery, Store, StoredHit};
-use crate::timefmt::{format_ms, parse_ms};
+use crate::timefmt::format_ms;
 
 #[derive(Debug, Subcommand)]
 pub enum RulesCommands {
@@ -131,17 +131,6 @@ pub struct ReauditArgs {
 fn open(store: &StoreArgs) -> anyhow::Result<Box<dyn Store>> {
     let url = store.url()?;
     crate::store::open(&url).with_context(|| format!("opening the store {url}"))
-}
-
-fn time_arg(name: &str, value: &Option<String>) -> anyhow::Result<Option<i64>> {
-    value
-        .as_deref()
-        .map(|v| {
-            parse_ms(v).with_context(|| {
-                format!("--{name} {v:?}: use 2025-11-20, \"2025-11-20 08:00\" or epoch ms")
-            })
-        })
-        .transpose()
 }
 
 fn edit_words(store: &dyn Store, strategy: i64, words: &[String], add: bool) -> anyhow::Result<()> {

@@ -89,6 +89,21 @@ fn store_url_of(path: &std::path::Path) -> anyhow::Result<String> {
     Ok(crate::config::resolve_store_url(&url, base))
 }
 
+/// Parses a `--since`/`--until` style argument.
+fn time_arg(name: &str, value: &Option<String>) -> anyhow::Result<Option<i64>> {
+    use anyhow::Context;
+    value
+        .as_deref()
+        .map(|v| {
+            crate::timefmt::parse_ms(v).with_context(|| {
+                format!(
+                    "--{name} {v:?}: use 2025-11-20, \"2025-11-20 08:00\" or epoch milliseconds"
+                )
+            })
+        })
+        .transpose()
+}
+
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
     #[command(flatten)]

@@ -3,14 +3,14 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Subcommand};
 
-use super::StoreArgs;
+use super::{StoreArgs, time_arg};
 use crate::config::Config;
 use crate::sdk::FinanceLibrary;
 use crate::store::{DeadLetterQuery, MessageQuery};
-use crate::timefmt::{format_ms, parse_ms};
+use crate::timefmt::format_ms;
 
 #[derive(Debug, Args)]
 pub struct MessagesArgs {
@@ -68,19 +68,6 @@ pub enum DeadLetterCommands {
         #[arg(long)]
         corp: Option<String>,
     },
-}
-
-fn time_arg(name: &str, value: &Option<String>) -> anyhow::Result<Option<i64>> {
-    value
-        .as_deref()
-        .map(|v| {
-            parse_ms(v).with_context(|| {
-                format!(
-                    "--{name} {v:?}: use 2025-11-20, \"2025-11-20 08:00\" or epoch milliseconds"
-                )
-            })
-        })
-        .transpose()
 }
 
 /// Shortens text for a table cell: one line, at most `max` characters.

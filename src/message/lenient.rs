@@ -6,10 +6,12 @@ use std::borrow::Cow;
 
 /// Escapes raw control characters (U+0000–U+001F) that appear inside JSON strings.
 pub fn sanitize(json: &[u8]) -> Cow<'_, [u8]> {
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut first_bad = None;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    // Allocated only at the first control character inside a string.
+    let mut out: Option<Vec<u8>> = None;
+    let (mut in_string, mut escaped) = (false, false);
     for (i, &b) in json.iter().enumerate() {
+        let raw_control = in_string && !escaped && b < 0x20;
         if in_string {
             if escaped {
                 escaped = false;
@@ -17,42 +19,24 @@ pub fn sanitize(json: &[u8]) -> Cow<'_, [u8]> {
                 escaped = true;
             } else if b == b'"' {
                 in_string = false;
-            } else if b < 0x20 {
-                first_bad = Some(i);
-                break;
             }
         } else if b == b'"' {
             in_string = true;
         }
-    }
-    let Some(start) = first_bad else {
-        return Cow::Borrowed(json);
-    };
-    let mut out = Vec::with_capacity(json.len() + 16);
-    out.extend_from_slice(&json[..start]);
-    // Resume the scan at `start`, which is inside a string and not escaped.
-    let (mut in_string, mut escaped) = (true, false);
-    for &b in &json[start..] {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            } else if b < 0x20 {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[(b >> 4) as usize]);
-                out.push(HEX[(b & 0xf) as usize]);
-                continue;
-            }
-        } else if b == b'"' {
-            in_string = true;
+        if raw_control {
+            let o = out.get_or_insert_with(|| {
+                let mut v = Vec::with_capacity(json.len() + 16);
+                v.extend_from_slice(&json[..i]);
+                v
+            });
+            o.extend_from_slice(b"\\u00");
+            o.push(HEX[(b >> 4) as usize]);
+            o.push(HEX[(b & 0xf) as usize]);
+        } else if let Some(o) = out.as_mut() {
+            o.push(b);
         }
-        out.push(b);
     }
-    Cow::Owned(out)
+    out.map_or(Cow::Borrowed(json), Cow::Owned)
 }
 
 /// Parses JSON leniently: raw control characters inside strings are tolerated.

@@ -77,6 +77,32 @@ impl SqliteStore {
     }
 }
 
+/// A `WHERE` clause built from optional filters: `?` in each clause becomes the next parameter.
+pub(super) struct Where {
+    pub sql: String,
+    pub args: Vec<rusqlite::types::Value>,
+}
+
+impl Where {
+    pub fn new(select: String) -> Where {
+        Where {
+            sql: select,
+            args: Vec::new(),
+        }
+    }
+
+    /// Adds ` AND clause` with `value` bound to its `?`, when there is a value.
+    pub fn and_opt<V: Into<rusqlite::types::Value>>(&mut self, clause: &str, value: Option<V>) {
+        if let Some(v) = value {
+            self.args.push(v.into());
+            let n = self.args.len();
+            self.sql.push_str(" AND ");
+            self.sql
+                .push_str(&clause.replacen('?', &format!("?{n}"), 1));
+        }
+    }
+}
+
 const INSERT_MESSAGE: &str = "INSERT INTO we_chat_contact_msg
     (corp_id, msg_id, seq, publickey_ver, from_id, to_list, room_id, action, msg_type, msg_time,
      contact, is_external, plain_text)
@@ -216,46 +242,29 @@ impl Store for SqliteStore {
     }
 
     fn messages(&self, q: &MessageQuery) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut sql_text =
-            format!("SELECT {MESSAGE_COLUMNS} FROM we_chat_contact_msg WHERE del_flg = 0");
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        let mut filter = |clause: &str, v: rusqlite::types::Value| {
-            args.push(v);
-            sql_text.push_str(&format!(" AND {clause} ?{}", args.len()));
-        };
-        if let Some(c) = &q.corp_id {
-            filter("corp_id =", c.clone().into());
-        }
-        if let Some(t) = q.since_ms {
-            filter("msg_time >=", t.into());
-        }
-        if let Some(t) = q.until_ms {
-            filter("msg_time <", t.into());
-        }
-        if let Some(f) = &q.from_id {
-            filter("from_id =", f.clone().into());
-        }
-        if let Some(r) = &q.room_id {
-            filter("room_id =", r.clone().into());
-        }
-        if let Some(id) = q.after_id {
-            filter("id >", id.into());
-        }
-        if let Some(t) = &q.text {
-            filter("instr(plain_text,", t.clone().into());
-            sql_text.push_str(") > 0");
-        }
-        if q.after_id.is_some() {
-            sql_text.push_str(&format!(" ORDER BY id LIMIT {}", q.limit.max(1)));
+        let mut w = Where::new(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM we_chat_contact_msg WHERE del_flg = 0"
+        ));
+        w.and_opt("corp_id = ?", q.corp_id.clone());
+        w.and_opt("msg_time >= ?", q.since_ms);
+        w.and_opt("msg_time < ?", q.until_ms);
+        w.and_opt("from_id = ?", q.from_id.clone());
+        w.and_opt("room_id = ?", q.room_id.clone());
+        w.and_opt("id > ?", q.after_id);
+        w.and_opt("instr(plain_text, ?) > 0", q.text.clone());
+        let order = if q.after_id.is_some() {
+            "id"
         } else {
-            sql_text.push_str(&format!(" ORDER BY msg_time, seq LIMIT {}", q.limit.max(1)));
-        }
+            "msg_time, seq"
+        };
+        w.sql
+            .push_str(&format!(" ORDER BY {order} LIMIT {}", q.limit.max(1)));
         let conn = self.conn();
         let mut stmt = conn
-            .prepare(&sql_text)
+            .prepare(&w.sql)
             .map_err(sql("preparing a message query"))?;
         let rows = stmt
-            .query_map(rusqlite::params_from_iter(args), message_from)
+            .query_map(rusqlite::params_from_iter(w.args), message_from)
             .map_err(sql("querying messages"))?;
         rows.collect::<Result<_, _>>()
             .map_err(sql("reading messages"))

@@ -5,6 +5,7 @@
 use rusqlite::{Connection, Row, params};
 
 use super::StoreError;
+use super::sqlite::Where;
 use super::types::{
     ActHitRow, ContextQuery, HitCounts, HitQuery, HitRow, StoredHit, StoredMessage,
 };
@@ -301,71 +302,45 @@ fn hit_from(r: &Row<'_>) -> rusqlite::Result<StoredHit> {
     })
 }
 
-/// Appends `AND …` filters of a hit query; returns the arguments.
-fn hit_filters(
-    q: &HitQuery,
-    sql_text: &mut String,
-    with_strategy: bool,
-) -> Vec<rusqlite::types::Value> {
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
-    let mut filter = |clause: &str, v: rusqlite::types::Value| {
-        args.push(v);
-        sql_text.push_str(&format!(" AND {clause} ?{}", args.len()));
-    };
-    if let Some(c) = &q.corp_id {
-        filter("corp_id =", c.clone().into());
-    }
-    if let Some(t) = q.since_ms {
-        filter("msg_time >=", t.into());
-    }
-    if let Some(t) = q.until_ms {
-        filter("msg_time <", t.into());
-    }
-    if let Some(f) = &q.from_id {
-        filter(
-            if with_strategy {
-                "from_id ="
-            } else {
-                "operator_id ="
-            },
-            f.clone().into(),
+/// The filters of a hit query (`strategy` = the strategy-hit table, else the behaviour-hit table).
+fn hit_filters(q: &HitQuery, w: &mut Where, strategy: bool) {
+    w.and_opt("corp_id = ?", q.corp_id.clone());
+    w.and_opt("msg_time >= ?", q.since_ms);
+    w.and_opt("msg_time < ?", q.until_ms);
+    w.and_opt(
+        if strategy {
+            "from_id = ?"
+        } else {
+            "operator_id = ?"
+        },
+        q.from_id.clone(),
+    );
+    if strategy {
+        w.and_opt("strategy_id = ?", q.strategy_id);
+        w.and_opt("room_id = ?", q.room_id.clone());
+        w.and_opt("send_status = ?", q.send_status.map(i64::from));
+        w.and_opt(
+            "(',' || pattern_words || ',') LIKE ('%,' || ? || ',%')",
+            q.word.clone(),
         );
     }
-    if with_strategy {
-        if let Some(s) = q.strategy_id {
-            filter("strategy_id =", s.into());
-        }
-        if let Some(r) = &q.room_id {
-            filter("room_id =", r.clone().into());
-        }
-        if let Some(st) = q.send_status {
-            filter("send_status =", i64::from(st).into());
-        }
-        if let Some(w) = &q.word {
-            filter(
-                "(',' || pattern_words || ',') LIKE '%,' ||",
-                w.clone().into(),
-            );
-            sql_text.push_str(" || ',%'");
-        }
-    }
-    args
 }
 
 pub(super) fn query_hits(conn: &Connection, q: &HitQuery) -> Result<Vec<StoredHit>, StoreError> {
-    let mut text = String::from(
+    let mut w = Where::new(
         "SELECT id, corp_id, msg_id, strategy_id, strategy_name, pattern_words, spans, content, from_id, to_list,
                 room_id, msg_time, direction, audit_user_id, send_status, rules_version
-         FROM we_chat_contact_sensitive_msg WHERE del_flag = 0",
+         FROM we_chat_contact_sensitive_msg WHERE del_flag = 0"
+            .to_owned(),
     );
-    let args = hit_filters(q, &mut text, true);
-    text.push_str(&format!(
+    hit_filters(q, &mut w, true);
+    w.sql.push_str(&format!(
         " ORDER BY msg_time DESC, id DESC LIMIT {}",
         q.limit.max(1)
     ));
-    let mut stmt = conn.prepare(&text).map_err(sql("preparing a hit query"))?;
+    let mut stmt = conn.prepare(&w.sql).map_err(sql("preparing a hit query"))?;
     let rows = stmt
-        .query_map(rusqlite::params_from_iter(args), hit_from)
+        .query_map(rusqlite::params_from_iter(w.args), hit_from)
         .map_err(sql("querying hits"))?;
     rows.collect::<Result<_, _>>().map_err(sql("reading hits"))
 }
@@ -374,21 +349,22 @@ pub(super) fn query_act_hits(
     conn: &Connection,
     q: &HitQuery,
 ) -> Result<Vec<ActHitRow>, StoreError> {
-    let mut text = String::from(
+    let mut w = Where::new(
         "SELECT corp_id, msg_id, sensitive_act_id, sensitive_act, operator_id, operator, operate_target_id,
                 operate_target, detail, msg_time
-         FROM we_sensitive_act_hit WHERE del_flag = 0",
+         FROM we_sensitive_act_hit WHERE del_flag = 0"
+            .to_owned(),
     );
-    let args = hit_filters(q, &mut text, false);
-    text.push_str(&format!(
+    hit_filters(q, &mut w, false);
+    w.sql.push_str(&format!(
         " ORDER BY msg_time DESC, id DESC LIMIT {}",
         q.limit.max(1)
     ));
     let mut stmt = conn
-        .prepare(&text)
+        .prepare(&w.sql)
         .map_err(sql("preparing a behaviour-hit query"))?;
     let rows = stmt
-        .query_map(rusqlite::params_from_iter(args), |r| {
+        .query_map(rusqlite::params_from_iter(w.args), |r| {
             Ok(ActHitRow {
                 corp_id: r.get(0)?,
                 msg_id: r.get(1)?,

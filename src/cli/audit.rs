@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::{StoreArgs, time_arg};
+use super::{RangeArgs, StoreArgs};
 use crate::audit::{Auditor, RuleSet, audit_rows};
 use crate::message::{ChatMessage, MessageRow};
 use crate::store::{ContextQuery, HitQuery, MessageQuery, Store, StoredHit};
@@ -80,13 +80,8 @@ pub enum AlertStatus {
 pub struct HitsArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    #[arg(long)]
-    pub corp: Option<String>,
-    /// From this time on (UTC; 2025-11-20, "2025-11-20 08:00", or epoch ms).
-    #[arg(long)]
-    pub since: Option<String>,
-    #[arg(long)]
-    pub until: Option<String>,
+    #[command(flatten)]
+    pub range: RangeArgs,
     /// Only this strategy id.
     #[arg(long)]
     pub strategy: Option<i64>,
@@ -117,15 +112,11 @@ pub struct HitsArgs {
 pub struct ReauditArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    #[arg(long)]
-    pub since: Option<String>,
-    #[arg(long)]
-    pub until: Option<String>,
+    #[command(flatten)]
+    pub range: RangeArgs,
     /// Only this strategy (e.g. one just added).
     #[arg(long)]
     pub strategy: Option<i64>,
-    #[arg(long)]
-    pub corp: Option<String>,
 }
 
 fn open(store: &StoreArgs) -> anyhow::Result<Box<dyn Store>> {
@@ -344,10 +335,11 @@ fn print_hit(out: &mut impl Write, h: &StoredHit, format: Format) -> std::io::Re
 
 pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
     let store = open(&args.store)?;
+    let (since_ms, until_ms) = args.range.bounds()?;
     let query = HitQuery {
-        corp_id: args.corp.clone(),
-        since_ms: time_arg("since", &args.since)?,
-        until_ms: time_arg("until", &args.until)?,
+        corp_id: args.range.corp.clone(),
+        since_ms,
+        until_ms,
         strategy_id: args.strategy,
         word: args.word.clone(),
         from_id: args.from.clone(),
@@ -436,15 +428,16 @@ pub fn reaudit(args: ReauditArgs) -> anyhow::Result<()> {
     }
     let auditor = Auditor::build(&rules, store.rules_version()?)?;
     let pool = crate::pipeline::decode_pool(0)?;
+    let (since_ms, until_ms) = args.range.bounds()?;
     let mut query = MessageQuery {
-        corp_id: args.corp.clone(),
-        since_ms: time_arg("since", &args.since)?,
-        until_ms: time_arg("until", &args.until)?,
+        corp_id: args.range.corp.clone(),
+        since_ms,
+        until_ms,
         after_id: Some(0),
         limit: 2000,
         ..Default::default()
     };
-    let total = store.count_messages(args.corp.as_deref())?;
+    let total = store.count_messages(args.range.corp.as_deref())?;
     let started = Instant::now();
     let (mut scanned, mut new_hits, mut new_acts) = (0u64, 0u64, 0u64);
     loop {

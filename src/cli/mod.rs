@@ -89,6 +89,30 @@ fn store_url_of(path: &std::path::Path) -> anyhow::Result<String> {
     Ok(crate::config::resolve_store_url(&url, base))
 }
 
+/// The corp and time range a reading command covers.
+#[derive(Debug, Args)]
+pub struct RangeArgs {
+    /// Only this corp.
+    #[arg(long)]
+    pub corp: Option<String>,
+    /// From this time on (UTC; 2025-11-20, "2025-11-20 08:00", or epoch ms).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Before this time (same formats).
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+impl RangeArgs {
+    /// `(since, until)` in epoch milliseconds.
+    pub fn bounds(&self) -> anyhow::Result<(Option<i64>, Option<i64>)> {
+        Ok((
+            time_arg("since", &self.since)?,
+            time_arg("until", &self.until)?,
+        ))
+    }
+}
+
 /// Parses a `--since`/`--until` style argument.
 fn time_arg(name: &str, value: &Option<String>) -> anyhow::Result<Option<i64>> {
     use anyhow::Context;
@@ -136,5 +160,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("store {url} is at the current schema");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap finds conflicting or malformed argument definitions only at run time: check them all here.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::{Args, Subcommand};
 
-use super::{StoreArgs, time_arg};
+use super::{RangeArgs, StoreArgs};
 use crate::config::Config;
 use crate::sdk::FinanceLibrary;
 use crate::store::{DeadLetterQuery, MessageQuery};
@@ -16,15 +16,8 @@ use crate::timefmt::format_ms;
 pub struct MessagesArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Only this corp.
-    #[arg(long)]
-    pub corp: Option<String>,
-    /// From this time on (UTC; 2025-11-20, "2025-11-20 08:00", or epoch ms).
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Before this time (same formats).
-    #[arg(long)]
-    pub until: Option<String>,
+    #[command(flatten)]
+    pub range: RangeArgs,
     /// Only messages sent by this userid.
     #[arg(long)]
     pub from: Option<String>,
@@ -89,10 +82,11 @@ fn cell(text: &str, max: usize) -> String {
 
 pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {
     let store = crate::store::open(&args.store.url()?)?;
+    let (since_ms, until_ms) = args.range.bounds()?;
     let query = MessageQuery {
-        corp_id: args.corp.clone(),
-        since_ms: time_arg("since", &args.since)?,
-        until_ms: time_arg("until", &args.until)?,
+        corp_id: args.range.corp.clone(),
+        since_ms,
+        until_ms,
         from_id: args.from.clone(),
         room_id: args.room.clone(),
         text: args.text.clone(),

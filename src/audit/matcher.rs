@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
-use super::normalize::normalize;
+use super::normalize::{Normalized, normalize, normalize_into};
 use super::rules::Strategy;
 
 /// The automaton could not be built.
@@ -141,11 +141,18 @@ impl Matcher {
             }
         };
         if let Some(ac) = &self.normalized.ac {
-            let n = normalize(text);
-            for m in ac.find_overlapping_iter(&n.text) {
-                let span = n.original_span(text, m.start(), m.end());
-                collect(&self.normalized.targets[m.pattern().as_usize()], span);
+            thread_local! {
+                // Messages are short: reusing the buffers saves two allocations per message.
+                static BUFFER: std::cell::RefCell<Normalized> = std::cell::RefCell::new(Normalized::default());
             }
+            BUFFER.with(|buffer| {
+                let mut n = buffer.borrow_mut();
+                normalize_into(text, &mut n);
+                for m in ac.find_overlapping_iter(&n.text) {
+                    let span = n.original_span(text, m.start(), m.end());
+                    collect(&self.normalized.targets[m.pattern().as_usize()], span);
+                }
+            });
         }
         if let Some(ac) = &self.raw.ac {
             for m in ac.find_overlapping_iter(text) {

@@ -121,10 +121,17 @@ fn fold_into(c: char, at: u32, out: &mut Normalized) {
 
 /// Normalises `text` (see the module docs).
 pub fn normalize(text: &str) -> Normalized {
-    let mut out = Normalized {
-        text: String::with_capacity(text.len()),
-        origin: Vec::with_capacity(text.len()),
-    };
+    let mut out = Normalized::default();
+    normalize_into(text, &mut out);
+    out
+}
+
+/// Normalises `text` into `out`, reusing its buffers (the matcher's hot path).
+pub fn normalize_into(text: &str, out: &mut Normalized) {
+    out.text.clear();
+    out.origin.clear();
+    out.text.reserve(text.len());
+    out.origin.reserve(text.len());
     for (i, c) in text.char_indices() {
         let at = i as u32;
         if c.is_ascii() {
@@ -133,10 +140,9 @@ pub fn normalize(text: &str) -> Normalized {
                 out.origin.push(at);
             }
         } else {
-            fold_into(c, at, &mut out);
+            fold_into(c, at, out);
         }
     }
-    out
 }
 
 /// Normalises a configured word (no offset map needed).

@@ -15,29 +15,6 @@ use msgaudit::audit::matcher::Matcher;
 use msgaudit::audit::normalize::normalize;
 use msgaudit::message::{ChatMessage, visible_text};
 
-/// Deterministic 10,000 words from the 3,500 most common-range CJK characters.
-fn words(n: usize) -> Vec<String> {
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let mut out = std::collections::BTreeSet::new();
-    while out.len() < n {
-        let len = 2 + (next() % 3) as usize;
-        let w: String = (0..len)
-            .map(|_| char::from_u32(0x4E00 + (next() % 3500) as u32).unwrap_or('中'))
-            .collect();
-        out.insert(w);
-    }
-    let mut v: Vec<String> = out.into_iter().collect();
-    // A few realistic ones that do occur in the corpus.
-    v.extend(["私下转账", "加我微信", "发票", "vx", "微信"].map(String::from));
-    v
-}
-
 fn corpus() -> Vec<String> {
     let opts =
         wework_finance_archive::ArchiveOptions::resolve("wwbench?messages=5000&seed=9", None)
@@ -61,7 +38,7 @@ fn strategy(words: &[String], normalize: bool) -> Strategy {
 }
 
 fn matcher(c: &mut Criterion) {
-    let words = words(10_000);
+    let words = msgaudit::bench::synthetic_words(10_000);
     let texts = corpus();
     let bytes: usize = texts.iter().map(String::len).sum();
     println!(

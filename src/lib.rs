@@ -12,9 +12,11 @@
 //! - [`timefmt`]: UTC timestamps for display and command-line filters.
 //! - [`secret`]: a string that never shows itself in logs and is wiped on drop.
 //! - [`emulator`]: finding (and building) the bundled SDK emulator for demo, bench and tests.
+//! - [`bench`]: the end-to-end throughput harness behind `msgaudit bench`.
 //! - [`cli`]: the command line (the binary is a thin shell over it).
 
 pub mod audit;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod emulator;

@@ -2,6 +2,7 @@
 //! edge, so errors here are `anyhow` with context that tells the user what to do.
 
 mod audit;
+mod bench;
 mod daemon;
 mod demo;
 mod progress;
@@ -45,6 +46,8 @@ pub enum Commands {
     Hits(audit::HitsArgs),
     /// Re-scan stored messages with the current rules (idempotent), e.g. after adding a strategy.
     Reaudit(audit::ReauditArgs),
+    /// Measure end-to-end throughput against the machine's RSA ceiling (table or --json).
+    Bench(bench::BenchArgs),
 }
 
 /// Which store to read: a config file's, or a URL.
@@ -154,6 +157,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Scan(args) => audit::scan(args),
         Commands::Hits(args) => audit::hits(args),
         Commands::Reaudit(args) => audit::reaudit(args),
+        Commands::Bench(args) => bench::run(args),
         Commands::Migrate(args) => {
             let url = args.store.url()?;
             crate::store::open(&url)?;

@@ -108,7 +108,9 @@ pub fn run_decode_stage(
         let started = Instant::now();
         let n = batch.messages.len() as u64;
         let mut decoded = decode_batch(&pool, &decryptor, batch);
+        let audit_started = Instant::now();
         pool.install(|| audit.audit(&mut decoded));
+        Stats::add_time(&stats.audit_nanos, audit_started.elapsed());
         Stats::add_time(&stats.decode_nanos, started.elapsed());
         Stats::add(&stats.decoded, n);
         if output.send(decoded).is_err() {

@@ -22,9 +22,11 @@ pub struct Stats {
     pub act_hits: AtomicU64,
     pub store_retries: AtomicU64,
     /// Busy time per stage, nanoseconds (pull = inside GetChatData; decode = RSA + DecryptData +
-    /// parse + audit; store = store_batch).
+    /// parse + audit, audit also alone; store = store_batch).
     pub pull_nanos: AtomicU64,
     pub decode_nanos: AtomicU64,
+    /// Of `decode_nanos`, the part spent in the audit stage.
+    pub audit_nanos: AtomicU64,
     pub store_nanos: AtomicU64,
 }
 

@@ -194,3 +194,38 @@ fn corps_can_come_from_we_corp_account_rows_with_secret_references() {
     assert_eq!(n, 120);
     assert!(!stderr.contains("row-secret"));
 }
+
+#[test]
+fn bench_prints_one_json_object_with_the_documented_fields() {
+    let (ok, stdout, stderr) = output(
+        msgaudit()
+            .args([
+                "bench",
+                "--messages",
+                "1500",
+                "--words",
+                "500",
+                "--json",
+                "--sdk",
+            ])
+            .arg(emulator_path()),
+    );
+    assert!(ok, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    for field in [
+        "messages",
+        "seconds",
+        "msgs_per_sec",
+        "rsa_ceiling_per_sec",
+        "ratio_to_ceiling",
+        "peak_rss_mb",
+    ] {
+        assert!(v[field].is_number(), "{field} missing: {v}");
+    }
+    for stage in ["pull", "decrypt_parse", "audit", "store"] {
+        assert!(v["stages"][stage].is_number(), "stage {stage} missing: {v}");
+    }
+    assert_eq!(v["messages"], 1500);
+    assert_eq!(v["stored"], 1500);
+    assert!(v["rsa_ceiling_per_sec"].as_f64().unwrap_or(0.0) > 0.0);
+}

@@ -1,0 +1,296 @@
+//! The bench harness behind `msgaudit bench`: one end-to-end run of the real pipeline — the SDK
+//! through FFI (the emulator), decrypt+parse, the audit with a synthetic 10,000-word strategy, the
+//! store — over a generated archive, and, in the same process just before it, the machine's ceiling:
+//! raw RSA-2048 PKCS#1 v1.5 private decryptions per second on the same threads with the same keys.
+//!
+//! Per-stage figures are messages per second of each stage's busy time: `pull` is time inside
+//! `GetChatData` (the emulator encrypting), `decrypt_parse` the decode stage's wall time with the
+//! whole pool (RSA, `DecryptData`, parse, audit), `audit` the audit part of it, `store` time inside
+//! `store_batch`. A stage's figure far above `msgs_per_sec` means it is not the bottleneck.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::audit::{Auditor, LiveAudit, RuleSet};
+use crate::config::{CorpConfig, PullConfig};
+use crate::emulator::fixture_key;
+use crate::pipeline::{self, PipelineSettings, PullSettings, Shutdown, Stats};
+use crate::sdk::{EncryptedMessage, FinanceLibrary, KeyRing, NetworkOptions, PrivateKey};
+use crate::secret::Secret;
+use crate::store::Store;
+
+/// The bench could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Load(#[from] crate::sdk::LoadError),
+    #[error(transparent)]
+    Sdk(#[from] crate::sdk::SdkError),
+    #[error(transparent)]
+    Key(#[from] crate::sdk::KeyError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::PipelineError),
+    #[error(transparent)]
+    Rules(#[from] crate::audit::matcher::BuildError),
+    #[error("bench I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the bench corp stopped on an SDK error: {0}")]
+    Corp(String),
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub messages: u64,
+    /// Decrypt+parse threads and RSA-ceiling threads (0 = all cores).
+    pub threads: usize,
+    /// Store to bench (default: a fresh SQLite file in a temporary directory).
+    pub store_url: Option<String>,
+    /// Words of the synthetic strategy.
+    pub words: usize,
+    pub seed: u64,
+    pub sdk: PathBuf,
+}
+
+/// Messages per second of busy time, per stage.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Stages {
+    pub pull: f64,
+    pub decrypt_parse: f64,
+    pub audit: f64,
+    pub store: f64,
+}
+
+/// The bench's result (serialised as the `--json` object).
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub messages: u64,
+    pub seconds: f64,
+    pub msgs_per_sec: f64,
+    pub rsa_ceiling_per_sec: f64,
+    pub ratio_to_ceiling: f64,
+    pub peak_rss_mb: f64,
+    pub threads: usize,
+    pub words: usize,
+    pub stored: u64,
+    pub dead_letters: u64,
+    pub hits: u64,
+    pub behaviour_hits: u64,
+    /// Messages per second of each stage's busy time.
+    pub stages: Stages,
+    /// Each stage's busy time, seconds.
+    pub stage_busy_seconds: Stages,
+}
+
+/// `n` distinct deterministic words of 2–4 common CJK characters, plus a few that occur in generated
+/// archives, so that a strategy of realistic size also has hits.
+pub fn synthetic_words(n: usize) -> Vec<String> {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut out = std::collections::BTreeSet::new();
+    while out.len() < n {
+        let len = 2 + (next() % 3) as usize;
+        let w: String = (0..len)
+            .filter_map(|_| char::from_u32(0x4E00 + (next() % 3500) as u32))
+            .collect();
+        out.insert(w);
+    }
+    let mut v: Vec<String> = out.into_iter().collect();
+    v.extend(["私下转账", "加我微信", "发票", "vx", "微信"].map(String::from));
+    v
+}
+
+/// A one-strategy rule set over `words` (normalised, every member in scope).
+pub fn synthetic_rules(words: usize) -> RuleSet {
+    let mut rules = RuleSet::default();
+    rules.strategies.push(crate::audit::Strategy {
+        id: 1,
+        name: "bench".into(),
+        words: synthetic_words(words),
+        allow_words: vec!["微信支付".into()],
+        scope: Vec::new(),
+        audit_user_id: String::new(),
+        audit_user_name: String::new(),
+        enabled: true,
+        alert: false,
+        normalize: true,
+        audit_received: false,
+    });
+    rules
+}
+
+fn threads_or_all(threads: usize) -> usize {
+    if threads == 0 {
+        std::thread::available_parallelism().map_or(2, usize::from)
+    } else {
+        threads
+    }
+}
+
+/// Raw RSA private decryptions per second of `samples`' random keys on `threads` threads.
+pub fn rsa_ceiling(
+    keys: &KeyRing,
+    samples: &[EncryptedMessage],
+    threads: usize,
+    duration: Duration,
+) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let done = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let (done, stop) = (&done, &stop);
+            scope.spawn(move || {
+                let mut i = t * 37;
+                while !stop.load(Ordering::Relaxed) {
+                    let m = &samples[i % samples.len()];
+                    if keys
+                        .decrypt_random_key(m.publickey_ver, &m.encrypt_random_key)
+                        .is_ok()
+                    {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    i += 1;
+                }
+            });
+        }
+        std::thread::sleep(duration);
+        stop.store(true, Ordering::Relaxed);
+    });
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The process's peak resident set, MiB (Linux `VmHWM`).
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn rate(messages: u64, nanos: u64) -> f64 {
+    if nanos == 0 {
+        0.0
+    } else {
+        messages as f64 / (nanos as f64 / 1e9)
+    }
+}
+
+/// Runs the bench; `stats` is updated live (for progress).
+pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchError> {
+    let threads = threads_or_all(opts.threads);
+    let lib = FinanceLibrary::load(&opts.sdk)?;
+    let mut keys = KeyRing::new();
+    for v in [1, 2] {
+        keys.insert(v, PrivateKey::from_file(fixture_key(v))?);
+    }
+    let keys = Arc::new(keys);
+    let corp_id = format!("wwbench?messages={}&seed={}", opts.messages, opts.seed);
+    let secret = Secret::new("bench");
+
+    // The ceiling first, with the same keys and real ciphertexts, outside the pipeline.
+    let mut probe = lib.session(&corp_id, &secret, &NetworkOptions::default())?;
+    let samples = probe
+        .get_chat_data(0, 1000, Duration::from_secs(10))?
+        .messages;
+    drop(probe);
+    let ceiling = rsa_ceiling(&keys, &samples, threads, Duration::from_secs(2));
+
+    let temp = std::env::temp_dir().join(format!("msgaudit-bench-{}", std::process::id()));
+    let url = match &opts.store_url {
+        Some(u) => u.clone(),
+        None => {
+            std::fs::create_dir_all(&temp)?;
+            format!("sqlite://{}", temp.join("bench.db").display())
+        }
+    };
+    let store: Arc<dyn Store> = Arc::from(crate::store::open(&url)?);
+    let rules = synthetic_rules(opts.words);
+    let live = LiveAudit::new(Auditor::build(&rules, 1)?);
+    let settings = PipelineSettings {
+        pull: PullSettings {
+            pull: PullConfig::default(),
+            timeout: Duration::from_secs(10),
+            once: true,
+        },
+        network: NetworkOptions::default(),
+        threads,
+        queue_batches: 4,
+        max_store_backoff: Duration::from_secs(1),
+    };
+    let corp = CorpConfig {
+        corp_id,
+        secret,
+        keys,
+    };
+    let summary = pipeline::run(
+        &lib,
+        lib.decryptor(),
+        store.clone(),
+        &[corp],
+        &settings,
+        live,
+        stats.clone(),
+        Shutdown::new(),
+    )?;
+    if let Some(f) = summary.failures.first() {
+        return Err(BenchError::Corp(f.error.to_string()));
+    }
+    drop(store);
+    if opts.store_url.is_none() {
+        let _ = std::fs::remove_dir_all(&temp);
+    }
+    let seconds = summary.elapsed.as_secs_f64();
+    let messages = Stats::get(&stats.pulled);
+    let msgs_per_sec = messages as f64 / seconds.max(1e-9);
+    let nanos = |c: &AtomicU64| Stats::get(c);
+    let decode = nanos(&stats.decode_nanos);
+    Ok(BenchReport {
+        messages,
+        seconds,
+        msgs_per_sec,
+        rsa_ceiling_per_sec: ceiling,
+        ratio_to_ceiling: if ceiling > 0.0 {
+            msgs_per_sec / ceiling
+        } else {
+            0.0
+        },
+        peak_rss_mb: peak_rss_mb(),
+        threads,
+        words: rules.strategies[0].words.len(),
+        stored: Stats::get(&stats.stored),
+        dead_letters: stats.dead_total(),
+        hits: Stats::get(&stats.hits),
+        behaviour_hits: Stats::get(&stats.act_hits),
+        stages: Stages {
+            pull: rate(messages, nanos(&stats.pull_nanos)),
+            decrypt_parse: rate(messages, decode),
+            audit: rate(messages, nanos(&stats.audit_nanos)),
+            store: rate(messages, nanos(&stats.store_nanos)),
+        },
+        stage_busy_seconds: Stages {
+            pull: nanos(&stats.pull_nanos) as f64 / 1e9,
+            decrypt_parse: decode as f64 / 1e9,
+            audit: nanos(&stats.audit_nanos) as f64 / 1e9,
+            store: nanos(&stats.store_nanos) as f64 / 1e9,
+        },
+    })
+}

@@ -50,7 +50,11 @@ pub fn parse_ms(text: &str) -> Option<i64> {
     };
     let mut dp = date.split('-').map(|p| p.parse::<i64>().ok());
     let (y, m, d) = (dp.next()??, dp.next()??, dp.next()??);
-    if dp.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+    if dp.next().is_some()
+        || !(1..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&d)
+    {
         return None;
     }
     let mut tp = time.split(':').map(|p| p.parse::<i64>().ok());
@@ -77,6 +81,11 @@ mod tests {
         assert_eq!(parse_ms("1763596800000"), Some(1_763_596_800_000));
         assert_eq!(parse_ms("2025-13-01"), None);
         assert_eq!(parse_ms("yesterday"), None);
+        assert_eq!(
+            parse_ms("99999999999999-01-01"),
+            None,
+            "absurd years are refused, not overflowed"
+        );
         for ms in [0, 951_782_400_000, 1_709_251_199_000, 4_102_444_800_000] {
             assert_eq!(parse_ms(&format_ms(ms)), Some(ms));
         }

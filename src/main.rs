@@ -6,7 +6,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = msgaudit::cli::Cli::parse();
-    msgaudit::cli::init_logging();
+    msgaudit::cli::init_logging(&cli);
     match msgaudit::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

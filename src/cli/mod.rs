@@ -137,10 +137,15 @@ pub struct MigrateArgs {
     pub store: StoreArgs,
 }
 
-/// Sets up `tracing` output to stderr, filtered by `RUST_LOG` (default `info`).
-pub fn init_logging() {
+/// Sets up `tracing` output to stderr, filtered by `RUST_LOG` (default `info` for the daemon and
+/// tools, `warn` for `demo` and `bench`, whose own summaries say what happened).
+pub fn init_logging(cli: &Cli) {
+    let default = match cli.command {
+        Commands::Demo(_) | Commands::Bench(_) => "warn",
+        _ => "info",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

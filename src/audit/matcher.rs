@@ -1,14 +1,19 @@
-//! The word matcher: one Aho-Corasick automaton over the normalised words and allow words of every
-//! enabled strategy (plus one over raw words for strategies that switch normalisation off), searched
-//! once per message with overlapping matches so every distinct word is found whatever the number of
+//! The word matcher: one automaton pass per message over the words and allow words of every enabled
+//! strategy, with overlapping matches so every distinct word is found whatever the number of
 //! strategies. Matches are mapped back to original byte spans, and a word match lying wholly inside
 //! an allow-word match of the same strategy is dropped.
+//!
+//! Normalised words live in a charwise double-array Aho-Corasick automaton (`daachorse`) fed one
+//! character at a time straight from the normalising pass: no normalised copy of the text is built,
+//! and a small ring of (normalised position, original offset) pairs maps each match back to what
+//! was typed. Words of strategies with normalisation off use an `aho-corasick` DFA over the raw text.
 
 use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder};
 
-use super::normalize::{Normalized, normalize, normalize_into};
+use super::normalize::{Sink, fold_text, normalize};
 use super::rules::Strategy;
 
 /// The automaton could not be built.
@@ -16,7 +21,7 @@ use super::rules::Strategy;
 #[error("cannot build the word automaton: {0}")]
 pub struct BuildError(String);
 
-/// What a pattern of the automaton stands for.
+/// What a pattern of an automaton stands for.
 #[derive(Debug, Clone, Copy)]
 struct Target {
     /// Index into the strategies given to [`Matcher::build`].
@@ -35,46 +40,28 @@ pub struct WordMatch {
     pub span: (usize, usize),
 }
 
-/// Pattern bytes up to which the automaton is a DFA (about 30 MiB of tables at the limit).
-const DFA_PATTERN_BYTES: usize = 100_000;
+/// Normalised words: a charwise automaton whose values index `targets`.
+struct Normalised {
+    pma: CharwiseDoubleArrayAhoCorasick<u32>,
+    targets: Vec<Vec<Target>>,
+    /// Ring size for mapping match starts back: a power of two above the longest word, in chars.
+    ring: usize,
+}
 
-#[derive(Default)]
-struct Automaton {
-    ac: Option<AhoCorasick>,
+/// Raw words: an aho-corasick DFA (or NFA when large) whose pattern ids index `targets`.
+struct Raw {
+    ac: AhoCorasick,
     targets: Vec<Vec<Target>>,
 }
 
-impl Automaton {
-    fn build(patterns: HashMap<String, Vec<Target>>) -> Result<Automaton, BuildError> {
-        if patterns.is_empty() {
-            return Ok(Automaton::default());
-        }
-        let (keys, targets): (Vec<String>, Vec<Vec<Target>>) = patterns.into_iter().unzip();
-        // A DFA is about twice as fast as the NFA here but costs ~300 bytes per pattern byte
-        // (10,000 Chinese words: 28 MiB); beyond the limit the compact NFA keeps memory small.
-        let pattern_bytes: usize = keys.iter().map(String::len).sum();
-        let kind = if pattern_bytes <= DFA_PATTERN_BYTES {
-            AhoCorasickKind::DFA
-        } else {
-            AhoCorasickKind::ContiguousNFA
-        };
-        let ac = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .kind(Some(kind))
-            .build(&keys)
-            .map_err(|e| BuildError(e.to_string()))?;
-        Ok(Automaton {
-            ac: Some(ac),
-            targets,
-        })
-    }
-}
+/// Pattern bytes up to which the raw automaton is a DFA (about 30 MiB of tables at the limit).
+const DFA_PATTERN_BYTES: usize = 100_000;
 
 /// The compiled word matcher of one rules version.
 #[derive(Default)]
 pub struct Matcher {
-    normalized: Automaton,
-    raw: Automaton,
+    normalised: Option<Normalised>,
+    raw: Option<Raw>,
 }
 
 impl Matcher {
@@ -102,24 +89,50 @@ impl Matcher {
                 }
             }
         }
-        Ok(Matcher {
-            normalized: Automaton::build(norm)?,
-            raw: Automaton::build(raw)?,
-        })
+        let normalised = if norm.is_empty() {
+            None
+        } else {
+            let (keys, targets): (Vec<String>, Vec<Vec<Target>>) = norm.into_iter().unzip();
+            let longest = keys.iter().map(|k| k.chars().count()).max().unwrap_or(1);
+            let pma = CharwiseDoubleArrayAhoCorasickBuilder::new()
+                .match_kind(daachorse::MatchKind::Standard)
+                .build_with_values(keys.iter().enumerate().map(|(i, k)| (k.as_str(), i as u32)))
+                .map_err(|e| BuildError(e.to_string()))?;
+            Some(Normalised {
+                pma,
+                targets,
+                ring: (longest + 1).next_power_of_two(),
+            })
+        };
+        let raw = if raw.is_empty() {
+            None
+        } else {
+            let (keys, targets): (Vec<String>, Vec<Vec<Target>>) = raw.into_iter().unzip();
+            let pattern_bytes: usize = keys.iter().map(String::len).sum();
+            let kind = if pattern_bytes <= DFA_PATTERN_BYTES {
+                AhoCorasickKind::DFA
+            } else {
+                AhoCorasickKind::ContiguousNFA
+            };
+            let ac = AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .kind(Some(kind))
+                .build(&keys)
+                .map_err(|e| BuildError(e.to_string()))?;
+            Some(Raw { ac, targets })
+        };
+        Ok(Matcher { normalised, raw })
     }
 
     /// Heap bytes used by the automatons.
     pub fn memory_usage(&self) -> usize {
-        [&self.normalized, &self.raw]
-            .iter()
-            .filter_map(|a| a.ac.as_ref())
-            .map(AhoCorasick::memory_usage)
-            .sum()
+        self.normalised.as_ref().map_or(0, |n| n.pma.heap_bytes())
+            + self.raw.as_ref().map_or(0, |r| r.ac.memory_usage())
     }
 
     /// Whether any word could match at all.
     pub fn is_empty(&self) -> bool {
-        self.normalized.ac.is_none() && self.raw.ac.is_none()
+        self.normalised.is_none() && self.raw.is_none()
     }
 
     /// Every word match in `text`, allow words applied, in order of position.
@@ -140,26 +153,38 @@ impl Matcher {
                 }
             }
         };
-        if let Some(ac) = &self.normalized.ac {
+        if let Some(n) = &self.normalised {
             thread_local! {
-                // Messages are short: reusing the buffers saves two allocations per message.
-                static BUFFER: std::cell::RefCell<Normalized> = std::cell::RefCell::new(Normalized::default());
+                // Messages are short: reuse the ring and the match list rather than allocate them.
+                static SCRATCH: std::cell::RefCell<(Vec<RingEntry>, Vec<Found>)> =
+                    const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
             }
-            BUFFER.with(|buffer| {
-                let mut n = buffer.borrow_mut();
-                normalize_into(text, &mut n);
-                for m in ac.find_overlapping_iter(&n.text) {
-                    let span = n.original_span(text, m.start(), m.end());
-                    collect(&self.normalized.targets[m.pattern().as_usize()], span);
+            SCRATCH.with(|scratch| {
+                let (ring, found) = &mut *scratch.borrow_mut();
+                ring.clear();
+                ring.resize(n.ring, (0, 0));
+                found.clear();
+                let mut feed = Feed {
+                    stepper: n.pma.find_overlapping_stepper(),
+                    pos: 0,
+                    ring,
+                    count: 0,
+                    found,
+                };
+                fold_text(text, &mut feed);
+                for &(value, start, last) in feed.found.iter() {
+                    let end = last as usize
+                        + text[last as usize..]
+                            .chars()
+                            .next()
+                            .map_or(1, char::len_utf8);
+                    collect(&n.targets[value as usize], (start as usize, end));
                 }
             });
         }
-        if let Some(ac) = &self.raw.ac {
-            for m in ac.find_overlapping_iter(text) {
-                collect(
-                    &self.raw.targets[m.pattern().as_usize()],
-                    (m.start(), m.end()),
-                );
+        if let Some(r) = &self.raw {
+            for m in r.ac.find_overlapping_iter(text) {
+                collect(&r.targets[m.pattern().as_usize()], (m.start(), m.end()));
             }
         }
         words.retain(|w| {
@@ -169,6 +194,43 @@ impl Matcher {
         });
         words.sort_by_key(|w| (w.span, w.strategy, w.word));
         words
+    }
+}
+
+/// (normalised byte position, original offset) of one recent character.
+type RingEntry = (usize, u32);
+
+/// (pattern value, original start, original offset of the last character) of one match.
+type Found = (u32, u32, u32);
+
+/// Feeds normalised characters into the automaton, remembering where recent ones came from.
+struct Feed<'a> {
+    stepper: daachorse::charwise::iter::FindOverlappingStepper<'a, u32>,
+    /// Normalised UTF-8 bytes consumed so far (the stepper's positions).
+    pos: usize,
+    /// (normalised byte position, original offset) of the last `ring.len()` characters.
+    ring: &'a mut Vec<RingEntry>,
+    count: usize,
+    /// (pattern value, original start, original offset of the last character)
+    found: &'a mut Vec<Found>,
+}
+
+impl Sink for Feed<'_> {
+    #[inline]
+    fn push(&mut self, c: char, at: u32) {
+        let mask = self.ring.len() - 1;
+        self.ring[self.count & mask] = (self.pos, at);
+        self.count += 1;
+        self.pos += c.len_utf8();
+        self.stepper.consume(c);
+        for m in self.stepper.matches() {
+            // The word started at normalised position m.start(): within the ring, by its size.
+            let start = (1..=self.ring.len().min(self.count))
+                .map(|back| self.ring[(self.count - back) & mask])
+                .find(|(p, _)| *p == m.start())
+                .map_or(at, |(_, origin)| origin);
+            self.found.push((m.value(), start, at));
+        }
     }
 }
 
@@ -217,6 +279,22 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(words_found(&s, text), *want, "{text}");
         }
+    }
+
+    #[test]
+    fn long_words_with_noise_map_back_to_their_whole_span() {
+        let word = "一二三四五六七八九十甲乙丙丁戊己庚辛壬癸子丑寅卯";
+        let s = strategy(&[word, "卯"], &[], true);
+        let typed: String = word.chars().flat_map(|c| [c, ' ', '*']).collect();
+        let text = format!("前缀{typed}后缀");
+        let found = words_found(&s, &text);
+        assert_eq!(
+            found,
+            [
+                typed.trim_end_matches([' ', '*']).to_owned(),
+                "卯".to_owned()
+            ]
+        );
     }
 
     #[test]

@@ -84,21 +84,28 @@ fn simplify(c: char) -> char {
     }
 }
 
-/// Appends one already-folded character and its origin.
-#[inline]
-fn emit(c: char, at: u32, out: &mut Normalized) {
-    let mut buf = [0u8; 4];
-    let s = c.encode_utf8(&mut buf);
-    out.text.push_str(s);
-    out.origin.extend(std::iter::repeat_n(at, s.len()));
+/// Where folded characters go, one at a time with the byte offset of the original character they
+/// came from: a [`Normalized`] buffer, or straight into an automaton (the matcher).
+pub trait Sink {
+    fn push(&mut self, c: char, at: u32);
 }
 
-/// Appends the folded form of one non-ASCII character to `out`.
+impl Sink for Normalized {
+    #[inline]
+    fn push(&mut self, c: char, at: u32) {
+        let mut buf = [0u8; 4];
+        let s = c.encode_utf8(&mut buf);
+        self.text.push_str(s);
+        self.origin.extend(std::iter::repeat_n(at, s.len()));
+    }
+}
+
+/// Sends the folded form of one non-ASCII character to `out`.
 #[inline]
-fn fold_into(c: char, at: u32, out: &mut Normalized) {
+fn fold_into<S: Sink>(c: char, at: u32, out: &mut S) {
     match c as u32 {
         // CJK unified ideographs: stable under NFKD and case folding; only simplify.
-        0x4E00..=0x9FFF => emit(simplify(c), at, out),
+        0x4E00..=0x9FFF => out.push(simplify(c), at),
         // General punctuation (incl. zero-width characters), CJK symbols and punctuation, and the
         // emoji and pictograph planes: always noise.
         0x2000..=0x206F | 0x3000..=0x303F | 0x1F000..=0x1FAFF | 0xFE00..=0xFE0F => {}
@@ -106,16 +113,31 @@ fn fold_into(c: char, at: u32, out: &mut Normalized) {
         0xFF01..=0xFF5E => {
             let a = char::from_u32(c as u32 - 0xFEE0).unwrap_or(' ');
             if a.is_ascii_alphanumeric() {
-                emit(a.to_ascii_lowercase(), at, out);
+                out.push(a.to_ascii_lowercase(), at);
             }
         }
         _ => decompose_compatible(c, |x| {
             if x.is_alphanumeric() {
                 for l in x.to_lowercase() {
-                    emit(simplify(l), at, out);
+                    out.push(simplify(l), at);
                 }
             }
         }),
+    }
+}
+
+/// The normalising pass, sending every folded character to `out`.
+#[inline]
+pub fn fold_text<S: Sink>(text: &str, out: &mut S) {
+    for (i, c) in text.char_indices() {
+        let at = i as u32;
+        if c.is_ascii() {
+            if c.is_ascii_alphanumeric() {
+                out.push(c.to_ascii_lowercase(), at);
+            }
+        } else {
+            fold_into(c, at, out);
+        }
     }
 }
 
@@ -126,23 +148,13 @@ pub fn normalize(text: &str) -> Normalized {
     out
 }
 
-/// Normalises `text` into `out`, reusing its buffers (the matcher's hot path).
+/// Normalises `text` into `out`, reusing its buffers.
 pub fn normalize_into(text: &str, out: &mut Normalized) {
     out.text.clear();
     out.origin.clear();
     out.text.reserve(text.len());
     out.origin.reserve(text.len());
-    for (i, c) in text.char_indices() {
-        let at = i as u32;
-        if c.is_ascii() {
-            if c.is_ascii_alphanumeric() {
-                out.text.push(c.to_ascii_lowercase());
-                out.origin.push(at);
-            }
-        } else {
-            fold_into(c, at, out);
-        }
-    }
+    fold_text(text, out);
 }
 
 /// Normalises a configured word (no offset map needed).

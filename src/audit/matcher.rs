@@ -44,6 +44,8 @@ pub struct WordMatch {
 struct Normalised {
     pma: CharwiseDoubleArrayAhoCorasick<u32>,
     targets: Vec<Vec<Target>>,
+    /// Length in characters of each pattern (by value).
+    lens: Vec<u32>,
     /// Ring size for mapping match starts back: a power of two above the longest word, in chars.
     ring: usize,
 }
@@ -93,7 +95,8 @@ impl Matcher {
             None
         } else {
             let (keys, targets): (Vec<String>, Vec<Vec<Target>>) = norm.into_iter().unzip();
-            let longest = keys.iter().map(|k| k.chars().count()).max().unwrap_or(1);
+            let lens: Vec<u32> = keys.iter().map(|k| k.chars().count() as u32).collect();
+            let longest = lens.iter().copied().max().unwrap_or(1) as usize;
             let pma = CharwiseDoubleArrayAhoCorasickBuilder::new()
                 .match_kind(daachorse::MatchKind::Standard)
                 .build_with_values(keys.iter().enumerate().map(|(i, k)| (k.as_str(), i as u32)))
@@ -101,6 +104,7 @@ impl Matcher {
             Some(Normalised {
                 pma,
                 targets,
+                lens,
                 ring: (longest + 1).next_power_of_two(),
             })
         };
@@ -156,17 +160,17 @@ impl Matcher {
         if let Some(n) = &self.normalised {
             thread_local! {
                 // Messages are short: reuse the ring and the match list rather than allocate them.
-                static SCRATCH: std::cell::RefCell<(Vec<RingEntry>, Vec<Found>)> =
+                static SCRATCH: std::cell::RefCell<(Vec<u32>, Vec<Found>)> =
                     const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
             }
             SCRATCH.with(|scratch| {
                 let (ring, found) = &mut *scratch.borrow_mut();
                 ring.clear();
-                ring.resize(n.ring, (0, 0));
+                ring.resize(n.ring, 0);
                 found.clear();
                 let mut feed = Feed {
                     stepper: n.pma.find_overlapping_stepper(),
-                    pos: 0,
+                    lens: &n.lens,
                     ring,
                     count: 0,
                     found,
@@ -197,21 +201,17 @@ impl Matcher {
     }
 }
 
-/// (normalised byte position, original offset) of one recent character.
-type RingEntry = (usize, u32);
-
 /// (pattern value, original start, original offset of the last character) of one match.
 type Found = (u32, u32, u32);
 
 /// Feeds normalised characters into the automaton, remembering where recent ones came from.
 struct Feed<'a> {
     stepper: daachorse::charwise::iter::FindOverlappingStepper<'a, u32>,
-    /// Normalised UTF-8 bytes consumed so far (the stepper's positions).
-    pos: usize,
-    /// (normalised byte position, original offset) of the last `ring.len()` characters.
-    ring: &'a mut Vec<RingEntry>,
+    /// Pattern lengths in characters, by value.
+    lens: &'a [u32],
+    /// Original offsets of the last `ring.len()` characters, indexed by character count.
+    ring: &'a mut Vec<u32>,
     count: usize,
-    /// (pattern value, original start, original offset of the last character)
     found: &'a mut Vec<Found>,
 }
 
@@ -219,16 +219,13 @@ impl Sink for Feed<'_> {
     #[inline]
     fn push(&mut self, c: char, at: u32) {
         let mask = self.ring.len() - 1;
-        self.ring[self.count & mask] = (self.pos, at);
+        self.ring[self.count & mask] = at;
         self.count += 1;
-        self.pos += c.len_utf8();
         self.stepper.consume(c);
         for m in self.stepper.matches() {
-            // The word started at normalised position m.start(): within the ring, by its size.
-            let start = (1..=self.ring.len().min(self.count))
-                .map(|back| self.ring[(self.count - back) & mask])
-                .find(|(p, _)| *p == m.start())
-                .map_or(at, |(_, origin)| origin);
+            // The word's first character is `len` characters back; the ring is longer than any word.
+            let len = self.lens[m.value() as usize] as usize;
+            let start = self.ring[(self.count - len) & mask];
             self.found.push((m.value(), start, at));
         }
     }

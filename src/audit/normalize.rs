@@ -69,9 +69,9 @@ fn t2s() -> &'static T2s {
     })
 }
 
-fn simplify(c: char) -> char {
+#[inline]
+fn simplify(t: &T2s, c: char) -> char {
     let code = c as u32;
-    let t = t2s();
     if (BMP_START..BMP_END).contains(&code) {
         let s = t.bmp[(code - BMP_START) as usize];
         if s != '\0' { s } else { c }
@@ -102,10 +102,10 @@ impl Sink for Normalized {
 
 /// Sends the folded form of one non-ASCII character to `out`.
 #[inline]
-fn fold_into<S: Sink>(c: char, at: u32, out: &mut S) {
+fn fold_into<S: Sink>(t: &T2s, c: char, at: u32, out: &mut S) {
     match c as u32 {
         // CJK unified ideographs: stable under NFKD and case folding; only simplify.
-        0x4E00..=0x9FFF => out.push(simplify(c), at),
+        0x4E00..=0x9FFF => out.push(simplify(t, c), at),
         // General punctuation (incl. zero-width characters), CJK symbols and punctuation, and the
         // emoji and pictograph planes: always noise.
         0x2000..=0x206F | 0x3000..=0x303F | 0x1F000..=0x1FAFF | 0xFE00..=0xFE0F => {}
@@ -119,7 +119,7 @@ fn fold_into<S: Sink>(c: char, at: u32, out: &mut S) {
         _ => decompose_compatible(c, |x| {
             if x.is_alphanumeric() {
                 for l in x.to_lowercase() {
-                    out.push(simplify(l), at);
+                    out.push(simplify(t, l), at);
                 }
             }
         }),
@@ -129,6 +129,7 @@ fn fold_into<S: Sink>(c: char, at: u32, out: &mut S) {
 /// The normalising pass, sending every folded character to `out`.
 #[inline]
 pub fn fold_text<S: Sink>(text: &str, out: &mut S) {
+    let table = t2s();
     for (i, c) in text.char_indices() {
         let at = i as u32;
         if c.is_ascii() {
@@ -136,7 +137,7 @@ pub fn fold_text<S: Sink>(text: &str, out: &mut S) {
                 out.push(c.to_ascii_lowercase(), at);
             }
         } else {
-            fold_into(c, at, out);
+            fold_into(table, c, at, out);
         }
     }
 }

@@ -81,7 +81,7 @@ fn stages(c: &mut Criterion) {
             let mut spent = Duration::ZERO;
             for _ in 0..iters {
                 round += 1;
-                let mut rows = decoded.rows.clone();
+                let mut rows = decoded.store.messages.clone();
                 // As in a real archive: new msgids, seq and time moving forward.
                 for r in &mut rows {
                     r.msg_id = format!("{}-{round}", r.msg_id);

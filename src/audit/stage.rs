@@ -146,8 +146,8 @@ impl LiveAudit {
 impl AuditStage for LiveAudit {
     fn audit(&self, batch: &mut DecodedBatch) {
         let auditor = self.current();
-        let (hits, acts) = audit_rows(&auditor, &batch.rows);
-        batch.hits = hits;
-        batch.act_hits = acts;
+        let (hits, acts) = audit_rows(&auditor, &batch.store.messages);
+        batch.store.hits = hits;
+        batch.store.act_hits = acts;
     }
 }

@@ -14,7 +14,7 @@ use super::stats::Stats;
 use super::{DecodedBatch, PulledBatch};
 use crate::message::{ChatMessage, MessageRow, ParseError};
 use crate::sdk::{Decryptor, EncryptedMessage, KeyError, KeyRing};
-use crate::store::{DeadLetter, DeadReason};
+use crate::store::{DeadLetter, DeadReason, StoreBatch};
 
 /// Decodes one encrypted message of `corp_id`.
 pub fn decode_message(
@@ -78,21 +78,19 @@ pub fn decode_batch(
             .map(|m| decode_message(&corp.corp_id, &corp.keys, decryptor, m))
             .collect()
     });
-    let mut decoded = DecodedBatch {
-        corp,
-        rows: Vec::with_capacity(outcomes.len()),
-        dead_letters: Vec::new(),
-        hits: Vec::new(),
-        act_hits: Vec::new(),
+    let mut store = StoreBatch {
+        corp_id: corp.corp_id.clone(),
+        messages: Vec::with_capacity(outcomes.len()),
         checkpoint: batch.checkpoint,
+        ..StoreBatch::default()
     };
     for o in outcomes {
         match o {
-            Ok(row) => decoded.rows.push(row),
-            Err(dead) => decoded.dead_letters.push(*dead),
+            Ok(row) => store.messages.push(row),
+            Err(dead) => store.dead_letters.push(*dead),
         }
     }
-    decoded
+    DecodedBatch { corp, store }
 }
 
 /// The decode stage: runs until the pullers hang up, then drains what is queued and returns.

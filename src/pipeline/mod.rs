@@ -30,9 +30,8 @@ use audit::AuditStage;
 use puller::CorpCursor;
 
 use crate::config::CorpConfig;
-use crate::message::MessageRow;
 use crate::sdk::{Decryptor, EncryptedMessage, FinanceLibrary, KeyRing, NetworkOptions, SdkError};
-use crate::store::{ActHitRow, DeadLetter, HitRow, Store, StoreError};
+use crate::store::{Store, StoreBatch, StoreError};
 
 /// A corp as the stages see it.
 #[derive(Debug)]
@@ -54,12 +53,9 @@ pub struct PulledBatch {
 #[derive(Debug)]
 pub struct DecodedBatch {
     pub corp: Arc<CorpContext>,
-    pub rows: Vec<MessageRow>,
-    pub dead_letters: Vec<DeadLetter>,
-    /// Filled by the audit stage.
-    pub hits: Vec<HitRow>,
-    pub act_hits: Vec<ActHitRow>,
-    pub checkpoint: u64,
+    /// What the writer stores: rows and dead letters from decoding, hits from the audit stage, and
+    /// the corp's checkpoint after this batch.
+    pub store: StoreBatch,
 }
 
 /// How to run.

@@ -11,7 +11,7 @@ use crossbeam_channel::Receiver;
 use super::DecodedBatch;
 use super::shutdown::Shutdown;
 use super::stats::Stats;
-use crate::store::{Store, StoreBatch};
+use crate::store::Store;
 
 /// Runs until the decode stage hangs up. Returns the number of batches abandoned at shutdown.
 pub fn run_writer_stage(
@@ -30,14 +30,7 @@ pub fn run_writer_stage(
             abandoned += 1;
             continue;
         }
-        let batch = StoreBatch {
-            corp_id: corp_id.clone(),
-            messages: decoded.rows,
-            dead_letters: decoded.dead_letters,
-            hits: decoded.hits,
-            act_hits: decoded.act_hits,
-            checkpoint: decoded.checkpoint,
-        };
+        let batch = decoded.store;
         let mut attempt: u32 = 0;
         loop {
             let started = Instant::now();

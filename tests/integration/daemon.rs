@@ -118,17 +118,10 @@ fn sigterm_stops_the_daemon_gracefully_with_the_checkpoint_at_the_store() {
     let status = wait_exit(&mut child, Duration::from_secs(20));
     assert!(status.success(), "graceful exit: {status}");
     let cp = checkpoint(&db, &corp);
-    let conn = rusqlite::Connection::open(&db).expect("open");
-    let (max_seq, count): (i64, i64) = conn
-        .query_row(
-            "SELECT MAX(seq), COUNT(*) FROM we_chat_contact_msg",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .expect("max");
+    let (max_seq, count) = crate::support::max_seq_and_count(&db);
     assert!(cp < 20_000, "stopped mid-drain");
     assert_eq!(
-        (max_seq as u64, count as u64),
+        (max_seq, count),
         (cp, cp),
         "the checkpoint is exactly what is stored"
     );

@@ -284,16 +284,9 @@ fn shutdown_stops_a_polling_pipeline_with_the_checkpoint_at_the_store() {
         .expect("checkpoint")
         .expect("some progress");
     assert!(checkpoint < 20_000, "stopped mid-drain");
-    let conn = rusqlite::Connection::open(&db).expect("open");
-    let (max_seq, count): (i64, i64) = conn
-        .query_row(
-            "SELECT MAX(seq), COUNT(*) FROM we_chat_contact_msg",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .expect("max");
+    let (max_seq, count) = crate::support::max_seq_and_count(&db);
     assert_eq!(
-        (max_seq as u64, count as u64),
+        (max_seq, count),
         (checkpoint, checkpoint),
         "checkpoint == what is stored"
     );

@@ -95,3 +95,17 @@ pub fn stored_msgids(db: &Path) -> std::collections::HashMap<String, u32> {
     }
     out
 }
+
+/// (largest seq, number of rows) of the stored messages: equal to (checkpoint, checkpoint) when a
+/// drain from seq 1 without faults stopped exactly at what is stored.
+pub fn max_seq_and_count(db: &Path) -> (u64, u64) {
+    let conn = rusqlite::Connection::open(db).expect("open store");
+    let (max_seq, count): (i64, i64) = conn
+        .query_row(
+            "SELECT MAX(seq), COUNT(*) FROM we_chat_contact_msg",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("max seq and count");
+    (max_seq as u64, count as u64)
+}

@@ -186,6 +186,23 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// The bench's own store directory, removed when the bench ends — on errors too.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn create() -> std::io::Result<TempDir> {
+        let dir = std::env::temp_dir().join(format!("msgaudit-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(TempDir(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn rate(messages: u64, nanos: u64) -> f64 {
     if nanos == 0 {
         0.0
@@ -214,12 +231,14 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
     drop(probe);
     let ceiling = rsa_ceiling(&keys, &samples, threads, Duration::from_secs(2));
 
-    let temp = std::env::temp_dir().join(format!("msgaudit-bench-{}", std::process::id()));
+    let mut _temp = None;
     let url = match &opts.store_url {
         Some(u) => u.clone(),
         None => {
-            std::fs::create_dir_all(&temp)?;
-            format!("sqlite://{}", temp.join("bench.db").display())
+            let dir = TempDir::create()?;
+            let url = format!("sqlite://{}", dir.0.join("bench.db").display());
+            _temp = Some(dir);
+            url
         }
     };
     let store: Arc<dyn Store> = Arc::from(crate::store::open(&url)?);
@@ -255,9 +274,6 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
         return Err(BenchError::Corp(f.error.to_string()));
     }
     drop(store);
-    if opts.store_url.is_none() {
-        let _ = std::fs::remove_dir_all(&temp);
-    }
     let seconds = summary.elapsed.as_secs_f64();
     let messages = Stats::get(&stats.pulled);
     let msgs_per_sec = messages as f64 / seconds.max(1e-9);

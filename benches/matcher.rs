@@ -4,16 +4,28 @@
 //! - `matcher_normalized`: our matcher with normalisation on (fold + simplify + skip noise, offset
 //!   map, one automaton pass, allow words, span mapping);
 //! - `matcher_raw`: our matcher with normalisation off;
-//! - `normalize_only`: the normalising pass alone.
+//! - `fold_to_codes_only`: the normalising pass alone, producing the automaton's codes;
+//! - `daachorse_over_prenormalised_text`: the `daachorse` automaton alone (its own loop and
+//!   prefilter) over text normalised beforehand: what matching costs once folding is free.
 //!
 //! Throughput is bytes of original text; messages per second follow from the corpus size printed.
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use msgaudit::audit::Strategy;
+use msgaudit::audit::alphabet::{Alphabet, CodeSink};
 use msgaudit::audit::matcher::Matcher;
 use msgaudit::audit::normalize::normalize;
 use msgaudit::message::{ChatMessage, visible_text};
+
+/// Counts the codes the folding pass produces (and sums them, so none is optimised away).
+struct CountCodes(u64);
+
+impl CodeSink for CountCodes {
+    fn code(&mut self, code: u16, at: u32) {
+        self.0 += u64::from(code) + u64::from(at);
+    }
+}
 
 fn corpus() -> Vec<String> {
     let opts =
@@ -72,14 +84,36 @@ fn matcher(c: &mut Criterion) {
                 .sum::<usize>()
         })
     });
+    let daac: daachorse::CharwiseDoubleArrayAhoCorasick<u32> =
+        daachorse::CharwiseDoubleArrayAhoCorasick::new(&words).expect("automaton");
+    let normalised: Vec<String> = texts.iter().map(|t| normalize(t).text).collect();
+    group.bench_function("daachorse_over_prenormalised_text", |b| {
+        b.iter(|| {
+            normalised
+                .iter()
+                .map(|t| daac.find_overlapping_iter(t.as_str()).count())
+                .sum::<usize>()
+        })
+    });
     group.bench_function("matcher_normalized", |b| {
         b.iter(|| texts.iter().map(|t| norm.find(t).len()).sum::<usize>())
     });
     group.bench_function("matcher_raw", |b| {
         b.iter(|| texts.iter().map(|t| raw.find(t).len()).sum::<usize>())
     });
-    group.bench_function("normalize_only", |b| {
-        b.iter(|| texts.iter().map(|t| normalize(t).text.len()).sum::<usize>())
+    let normalised_words: Vec<String> = words.iter().map(|w| normalize(w).text).collect();
+    let alphabet = Alphabet::build(normalised_words.iter().map(String::as_str)).expect("alphabet");
+    group.bench_function("fold_to_codes_only", |b| {
+        b.iter(|| {
+            texts
+                .iter()
+                .map(|t| {
+                    let mut sink = CountCodes(0);
+                    alphabet.fold_text(t, &mut sink);
+                    sink.0
+                })
+                .sum::<u64>()
+        })
     });
     group.finish();
 }

@@ -13,8 +13,10 @@ use std::collections::HashMap;
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder};
 
-use super::normalize::{Sink, fold_text, normalize};
+use super::alphabet::{Alphabet, CodeSink};
+use super::normalize::normalize;
 use super::rules::Strategy;
+use super::start_filter::StartFilter;
 
 /// The automaton could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -40,14 +42,14 @@ pub struct WordMatch {
     pub span: (usize, usize),
 }
 
-/// Normalised words: a charwise automaton whose values index `targets`.
+/// Normalised words: a charwise automaton over alphabet codes whose values index `targets`.
 struct Normalised {
+    alphabet: Alphabet,
+    starts: StartFilter,
     pma: CharwiseDoubleArrayAhoCorasick<u32>,
     targets: Vec<Vec<Target>>,
     /// Length in characters of each pattern (by value).
     lens: Vec<u32>,
-    /// Ring size for mapping match starts back: a power of two above the longest word, in chars.
-    ring: usize,
 }
 
 /// Raw words: an aho-corasick DFA (or NFA when large) whose pattern ids index `targets`.
@@ -96,16 +98,27 @@ impl Matcher {
         } else {
             let (keys, targets): (Vec<String>, Vec<Vec<Target>>) = norm.into_iter().unzip();
             let lens: Vec<u32> = keys.iter().map(|k| k.chars().count() as u32).collect();
-            let longest = lens.iter().copied().max().unwrap_or(1) as usize;
-            let pma = CharwiseDoubleArrayAhoCorasickBuilder::new()
-                .match_kind(daachorse::MatchKind::Standard)
-                .build_with_values(keys.iter().enumerate().map(|(i, k)| (k.as_str(), i as u32)))
+            let alphabet = Alphabet::build(keys.iter().map(String::as_str))
                 .map_err(|e| BuildError(e.to_string()))?;
+            let encoded: Vec<String> = keys.iter().map(|k| alphabet.encode(k)).collect();
+            let coded: Vec<Vec<u16>> = keys.iter().map(|k| alphabet.codes(k)).collect();
+            let starts = StartFilter::build(coded.iter().map(Vec::as_slice), alphabet.len());
+            let mut pma = CharwiseDoubleArrayAhoCorasickBuilder::new()
+                .match_kind(daachorse::MatchKind::Standard)
+                .build_with_values(
+                    encoded
+                        .iter()
+                        .enumerate()
+                        .map(|(i, k)| (k.as_str(), i as u32)),
+                )
+                .map_err(|e| BuildError(e.to_string()))?;
+            pma.cache_depths().map_err(|e| BuildError(e.to_string()))?;
             Some(Normalised {
+                alphabet,
+                starts,
                 pma,
                 targets,
                 lens,
-                ring: (longest + 1).next_power_of_two(),
             })
         };
         let raw = if raw.is_empty() {
@@ -159,30 +172,34 @@ impl Matcher {
         };
         if let Some(n) = &self.normalised {
             thread_local! {
-                // Messages are short: reuse the ring and the match list rather than allocate them.
-                static SCRATCH: std::cell::RefCell<(Vec<u32>, Vec<Found>)> =
-                    const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+                // Messages are short: reuse the code buffer rather than allocate it per message.
+                static SCRATCH: std::cell::RefCell<Codes> =
+                    const { std::cell::RefCell::new(Codes { codes: Vec::new(), origins: Vec::new() }) };
             }
             SCRATCH.with(|scratch| {
-                let (ring, found) = &mut *scratch.borrow_mut();
-                ring.clear();
-                ring.resize(n.ring, 0);
-                found.clear();
-                let mut feed = Feed {
-                    stepper: n.pma.find_overlapping_stepper(),
-                    lens: &n.lens,
-                    ring,
-                    count: 0,
-                    found,
-                };
-                fold_text(text, &mut feed);
-                for &(value, start, last) in feed.found.iter() {
-                    let end = last as usize
-                        + text[last as usize..]
-                            .chars()
-                            .next()
-                            .map_or(1, char::len_utf8);
-                    collect(&n.targets[value as usize], (start as usize, end));
+                let buf = &mut *scratch.borrow_mut();
+                buf.codes.clear();
+                buf.origins.clear();
+                n.alphabet.fold_text(text, buf);
+                let codes = &buf.codes;
+                let mut stepper = n.pma.find_overlapping_stepper();
+                let mut at_root = true;
+                for (k, &code) in codes.iter().enumerate() {
+                    if at_root && !n.starts.may_start(code, codes.get(k + 1).copied()) {
+                        // From the root, a code that starts no word leads back to the root.
+                        continue;
+                    }
+                    stepper.consume(Alphabet::code_char(code));
+                    at_root = stepper.depth() == Some(0);
+                    for m in stepper.matches() {
+                        let value = m.value() as usize;
+                        // The word's first character is `len` codes back from this one.
+                        let first = k + 1 - n.lens[value] as usize;
+                        let start = buf.origins[first] as usize;
+                        let last = buf.origins[k] as usize;
+                        let end = last + text[last..].chars().next().map_or(1, char::len_utf8);
+                        collect(&n.targets[value], (start, end));
+                    }
                 }
             });
         }
@@ -201,33 +218,17 @@ impl Matcher {
     }
 }
 
-/// (pattern value, original start, original offset of the last character) of one match.
-type Found = (u32, u32, u32);
-
-/// Feeds normalised characters into the automaton, remembering where recent ones came from.
-struct Feed<'a> {
-    stepper: daachorse::charwise::iter::FindOverlappingStepper<'a, u32>,
-    /// Pattern lengths in characters, by value.
-    lens: &'a [u32],
-    /// Original offsets of the last `ring.len()` characters, indexed by character count.
-    ring: &'a mut Vec<u32>,
-    count: usize,
-    found: &'a mut Vec<Found>,
+/// The folded text of one message as alphabet codes, with each code's original byte offset.
+struct Codes {
+    codes: Vec<u16>,
+    origins: Vec<u32>,
 }
 
-impl Sink for Feed<'_> {
-    #[inline]
-    fn push(&mut self, c: char, at: u32) {
-        let mask = self.ring.len() - 1;
-        self.ring[self.count & mask] = at;
-        self.count += 1;
-        self.stepper.consume(c);
-        for m in self.stepper.matches() {
-            // The word's first character is `len` characters back; the ring is longer than any word.
-            let len = self.lens[m.value() as usize] as usize;
-            let start = self.ring[(self.count - len) & mask];
-            self.found.push((m.value(), start, at));
-        }
+impl CodeSink for Codes {
+    #[inline(always)]
+    fn code(&mut self, code: u16, at: u32) {
+        self.codes.push(code);
+        self.origins.push(at);
     }
 }
 
@@ -310,5 +311,55 @@ mod tests {
         let found = m.find("转账到银行卡");
         assert_eq!(found.iter().filter(|w| w.strategy == 0).count(), 1);
         assert_eq!(found.iter().filter(|w| w.strategy == 1).count(), 2);
+    }
+    /// The prefilter and the code alphabet must not change what is found: compare with a plain
+    /// search of every word in the normalised text, over random texts built from word pieces,
+    /// noise, traditional and full-width forms.
+    #[test]
+    fn agrees_with_a_plain_search_of_the_normalised_text() {
+        let words = [
+            "私下转账",
+            "转账",
+            "下转",
+            "微信",
+            "加我微信",
+            "vx",
+            "发票",
+            "票",
+            "a1",
+        ];
+        let s = strategy(&words, &[], true);
+        let matcher = Matcher::build(&[&s]).expect("build");
+        let pieces = [
+            "私", "下", "转", "账", "轉賬", "微", "信", "加", "我", "V", "Ｘ", "x", "發", "票",
+            " ", "*", "😀", "好", "A", "１", "\u{200B}",
+        ];
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..2_000 {
+            let mut text = String::new();
+            for _ in 0..12 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            let n = normalize(&text);
+            let mut want: Vec<(usize, (usize, usize))> = Vec::new();
+            for (wi, w) in words.iter().enumerate() {
+                let key = normalize(w).text;
+                for (at, _) in n.text.match_indices(key.as_str()) {
+                    want.push((wi, n.original_span(&text, at, at + key.len())));
+                }
+                // match_indices does not overlap; a word overlapping itself is not in the list.
+            }
+            want.sort();
+            let mut got: Vec<(usize, (usize, usize))> = matcher
+                .find(&text)
+                .iter()
+                .map(|m| (m.word, m.span))
+                .collect();
+            got.sort();
+            assert_eq!(got, want, "{text}");
+        }
     }
 }

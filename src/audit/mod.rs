@@ -3,13 +3,16 @@
 //!
 //! - [`rules`]: the rule set as data (JSON import/export shape, validation);
 //! - [`normalize`]: anti-evasion normalisation with a map back to original offsets;
+//! - [`alphabet`]: dense character codes for the matcher's automaton, fused with folding;
 //! - [`matcher`]: one Aho-Corasick pass per message over every enabled strategy's words;
+//! - [`start_filter`]: which code pairs can begin a word, so the automaton skips the rest;
 //! - [`scope`]: department subtrees and members resolved once per rules version;
 //! - [`behaviour`]: the behaviour catalogue (card, red packet, phone, e-mail, ID number, bank card,
 //!   recall);
 //! - [`auditor`]: a compiled rules version and the per-message audit;
 //! - [`stage`]: the pipeline's audit stage, with hot reload of the rules from the store.
 
+pub mod alphabet;
 pub mod auditor;
 pub mod behaviour;
 pub mod matcher;
@@ -17,6 +20,7 @@ pub mod normalize;
 pub mod rules;
 pub mod scope;
 pub mod stage;
+pub mod start_filter;
 
 pub use auditor::{ActHit, Auditor, Direction, Hit};
 pub use behaviour::Act;

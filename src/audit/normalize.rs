@@ -131,14 +131,25 @@ fn fold_into<S: Sink>(t: &T2s, c: char, at: u32, out: &mut S) {
 pub fn fold_text<S: Sink>(text: &str, out: &mut S) {
     let table = t2s();
     for (i, c) in text.char_indices() {
-        let at = i as u32;
-        if c.is_ascii() {
-            if c.is_ascii_alphanumeric() {
-                out.push(c.to_ascii_lowercase(), at);
-            }
-        } else {
-            fold_into(table, c, at, out);
+        fold_one(table, c, i as u32, out);
+    }
+}
+
+/// Sends the folded form of one character (from original byte offset `at`) to `out`: nothing for
+/// noise, one character mostly, several for some compatibility characters.
+#[inline]
+pub fn fold_char<S: Sink>(c: char, at: u32, out: &mut S) {
+    fold_one(t2s(), c, at, out)
+}
+
+#[inline]
+fn fold_one<S: Sink>(table: &T2s, c: char, at: u32, out: &mut S) {
+    if c.is_ascii() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase(), at);
         }
+    } else {
+        fold_into(table, c, at, out);
     }
 }
 

@@ -1,6 +1,13 @@
 //! UTC timestamps as epoch milliseconds ↔ `YYYY-MM-DD HH:MM:SS`, for display and command-line
 //! filters, without a date-time dependency (civil-from-days arithmetic).
 
+/// Now, as UTC epoch milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Days since 1970-01-01 → (year, month, day).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;

@@ -165,8 +165,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Bench(args) => bench::run(args),
         Commands::Migrate(args) => {
             let url = args.store.url()?;
-            crate::store::open(&url)?;
-            println!("store {url} is at the current schema");
+            let shown = crate::store::clickhouse::redact(&url);
+            if url.starts_with("clickhouse://") {
+                let applied = crate::store::clickhouse::migrate(&url)?;
+                println!("store {shown}: {applied} migration(s) applied; at the current schema");
+            } else {
+                crate::store::open(&url)?;
+                println!("store {shown} is at the current schema");
+            }
             Ok(())
         }
     }

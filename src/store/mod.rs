@@ -11,6 +11,7 @@
 //! The trait is synchronous and batch-shaped so that a remote, batch-oriented store (ClickHouse) fits
 //! it without pretending to have transactions.
 
+pub mod clickhouse;
 mod migrate;
 mod sqlite;
 mod sqlite_audit;
@@ -49,6 +50,24 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("ClickHouse store at {server}: {context}: {source}")]
+    ClickHouse {
+        /// The server's address (never its credentials).
+        server: String,
+        context: &'static str,
+        #[source]
+        source: ::clickhouse::error::Error,
+    },
+    #[error("ClickHouse migration {version} ({name}), statement {statement}, failed: {source}")]
+    ClickHouseMigration {
+        version: u32,
+        name: &'static str,
+        statement: usize,
+        #[source]
+        source: ::clickhouse::error::Error,
+    },
+    #[error("cannot start the store's I/O runtime: {0}")]
+    Runtime(String),
     #[error(
         "the store's schema is at version {found}, newer than this msgaudit knows ({known}); \
          upgrade msgaudit"
@@ -62,6 +81,12 @@ impl StoreError {
         use rusqlite::ErrorCode::*;
         let source = match self {
             StoreError::Sqlite { source, .. } | StoreError::Open { source, .. } => source,
+            StoreError::ClickHouse { source, .. } => {
+                return matches!(
+                    source,
+                    ::clickhouse::error::Error::Network(_) | ::clickhouse::error::Error::TimedOut
+                );
+            }
             _ => return false,
         };
         matches!(
@@ -131,10 +156,17 @@ pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
         .or_else(|| url.strip_prefix("sqlite:"))
     {
         rest
+    } else if url.starts_with("clickhouse://") {
+        return Err(StoreError::Url {
+            url: clickhouse::redact(url),
+            reason: "the ClickHouse backend supports only `msgaudit migrate` so far; \
+                     use sqlite://PATH for everything else"
+                .into(),
+        });
     } else if url.contains("://") {
         let scheme = url.split("://").next().unwrap_or_default();
         return Err(StoreError::Url {
-            url: url.to_owned(),
+            url: clickhouse::redact(url),
             reason: format!("no `{scheme}` backend in this build; use sqlite://PATH"),
         });
     } else {

@@ -3,6 +3,7 @@
 
 mod audit;
 mod cli;
+mod clickhouse;
 mod daemon;
 mod pipeline;
 mod sdk_emulator;

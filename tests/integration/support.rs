@@ -109,3 +109,20 @@ pub fn max_seq_and_count(db: &Path) -> (u64, u64) {
         .expect("max seq and count");
     (max_seq as u64, count as u64)
 }
+
+/// A `clickhouse://` store URL for a fresh database named after `test`, on the server the suite
+/// runs against (`MSGAUDIT_TEST_CLICKHOUSE`, set by `scripts/test`).
+pub fn clickhouse_url(test: &str) -> String {
+    let server = std::env::var("MSGAUDIT_TEST_CLICKHOUSE").unwrap_or_else(|_| {
+        panic!(
+            "MSGAUDIT_TEST_CLICKHOUSE is not set: run the suite with scripts/test, which starts a \
+             ClickHouse server, or point it at one (http://127.0.0.1:8123)"
+        )
+    });
+    let host = server
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let database = format!("t_{}_{}", test, std::process::id());
+    format!("clickhouse://default@{host}/{database}")
+}

@@ -1,0 +1,142 @@
+//! The ClickHouse backend: a connection to one server (or a cluster's entry point) through the
+//! official `clickhouse` crate over HTTP, with validation off (ClickHouse 18.16 knows neither
+//! `RowBinaryWithNamesAndTypes` nor the settings validation needs) and lz4. The crate is async; the
+//! store is synchronous like its trait, so each connection owns a small tokio runtime and blocks on
+//! it.
+
+mod migrate;
+mod url;
+
+pub use url::{ClickHouseUrl, redact};
+
+use clickhouse::{Client, RowOwned, RowRead, RowWrite};
+
+use super::StoreError;
+
+/// A blocking handle on a ClickHouse database.
+pub struct Connection {
+    runtime: tokio::runtime::Runtime,
+    /// Bound to the database.
+    client: Client,
+    /// Bound to no database (to create it).
+    server: Client,
+    url: ClickHouseUrl,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+impl Connection {
+    fn failed(&self, context: &'static str) -> impl FnOnce(clickhouse::error::Error) -> StoreError {
+        let server = self.url.endpoint.clone();
+        move |source| StoreError::ClickHouse {
+            server,
+            context,
+            source,
+        }
+    }
+
+    /// A connection to the server `url` names (nothing is sent yet).
+    pub fn new(url: ClickHouseUrl) -> Result<Connection, StoreError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Runtime(e.to_string()))?;
+        let server = Client::default()
+            .with_url(&url.endpoint)
+            .with_user(&url.user)
+            .with_password(&url.password)
+            .with_compression(clickhouse::Compression::Lz4)
+            .with_validation(false);
+        let client = server.clone().with_database(&url.database);
+        Ok(Connection {
+            runtime,
+            client,
+            server,
+            url,
+        })
+    }
+
+    /// The database this connection works in.
+    pub fn database(&self) -> &str {
+        &self.url.database
+    }
+
+    /// The URL, password redacted.
+    pub fn redacted_url(&self) -> String {
+        self.url.redacted()
+    }
+
+    /// Runs a statement in the database.
+    pub fn execute(&self, context: &'static str, sql: &str) -> Result<(), StoreError> {
+        self.execute_raw(sql).map_err(self.failed(context))
+    }
+
+    /// Runs a statement in the database, returning the crate's error.
+    pub(crate) fn execute_raw(&self, sql: &str) -> Result<(), clickhouse::error::Error> {
+        self.runtime.block_on(self.client.query(sql).execute())
+    }
+
+    /// Runs a statement outside any database.
+    pub fn execute_on_server(&self, context: &'static str, sql: &str) -> Result<(), StoreError> {
+        self.runtime
+            .block_on(self.server.query(sql).execute())
+            .map_err(self.failed(context))
+    }
+
+    /// Fetches the one row a query returns.
+    pub fn fetch_one<T>(&self, context: &'static str, sql: &str) -> Result<T, StoreError>
+    where
+        T: RowOwned + RowRead,
+    {
+        self.runtime
+            .block_on(self.client.query(sql).fetch_one::<T>())
+            .map_err(self.failed(context))
+    }
+
+    /// Fetches every row a query returns.
+    pub fn fetch_all<T>(&self, context: &'static str, sql: &str) -> Result<Vec<T>, StoreError>
+    where
+        T: RowOwned + RowRead,
+    {
+        self.runtime
+            .block_on(self.client.query(sql).fetch_all::<T>())
+            .map_err(self.failed(context))
+    }
+
+    /// Inserts rows into `table` in one INSERT.
+    pub fn insert<T>(
+        &self,
+        context: &'static str,
+        table: &str,
+        rows: &[T],
+    ) -> Result<(), StoreError>
+    where
+        T: RowOwned + RowWrite,
+    {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.runtime
+            .block_on(async {
+                let mut insert = self.client.insert::<T>(table).await?;
+                for row in rows {
+                    insert.write(row).await?;
+                }
+                insert.end().await
+            })
+            .map_err(self.failed(context))
+    }
+}
+
+/// Creates or upgrades the schema of the ClickHouse database `url` names; returns how many
+/// migrations ran.
+pub fn migrate(url: &str) -> Result<usize, StoreError> {
+    let conn = Connection::new(ClickHouseUrl::parse(url)?)?;
+    migrate::migrate(&conn)
+}

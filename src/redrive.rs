@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use crate::config::CorpConfig;
 use crate::pipeline::decode_message;
 use crate::sdk::{Decryptor, EncryptedMessage};
-use crate::store::{DeadLetterQuery, Redrive, Store, StoreError};
+use crate::store::{DeadLetterQuery, Redrive, SeqCursor, Store, StoreError};
 
 /// What a re-drive did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -28,16 +28,16 @@ pub fn redrive(
 ) -> Result<RedriveReport, StoreError> {
     let by_id: HashMap<&str, &CorpConfig> = corps.iter().map(|c| (c.corp_id.as_str(), c)).collect();
     let mut report = RedriveReport::default();
-    let mut after_id = 0;
+    let mut after = SeqCursor::default();
     loop {
         let page = store.dead_letters(&DeadLetterQuery {
             corp_id: only.map(str::to_owned),
             pending_only: true,
-            after_id,
+            after,
             limit: 500,
         })?;
         let Some(last) = page.last() else { break };
-        after_id = last.id;
+        after = SeqCursor::after(&last.letter.corp_id, last.letter.seq);
         let mut outcomes = Vec::with_capacity(page.len());
         for d in &page {
             let Some(corp) = by_id.get(d.letter.corp_id.as_str()) else {
@@ -55,14 +55,14 @@ pub fn redrive(
                 Ok(row) => {
                     report.resolved += 1;
                     outcomes.push(Redrive::Resolved {
-                        id: d.id,
+                        letter: Box::new(d.clone()),
                         row: Box::new(row),
                     });
                 }
                 Err(dead) => {
                     report.still_dead += 1;
                     outcomes.push(Redrive::StillDead {
-                        id: d.id,
+                        letter: Box::new(d.clone()),
                         reason: dead.reason,
                         detail: dead.detail,
                     });

@@ -11,7 +11,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::{RangeArgs, StoreArgs};
 use crate::audit::{Auditor, RuleSet, audit_rows};
 use crate::message::{ChatMessage, MessageRow};
-use crate::store::{ContextQuery, HitQuery, MessageQuery, Store, StoredHit};
+use crate::store::{ContextQuery, HitQuery, MessageQuery, SeqCursor, Store, StoredHit};
 use crate::timefmt::format_ms;
 
 #[derive(Debug, Subcommand)]
@@ -298,7 +298,6 @@ fn print_hit(out: &mut impl Write, h: &StoredHit, format: Format) -> std::io::Re
             out,
             "{}",
             [
-                h.id.to_string(),
                 format_ms(r.msg_time),
                 r.corp_id.clone(),
                 r.strategy_id.to_string(),
@@ -376,7 +375,7 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
             // A BOM so that Excel opens the Chinese text as UTF-8.
             write!(
                 out,
-                "\u{FEFF}id,time_utc,corp_id,strategy_id,strategy,words,from,to_or_room,direction,alert,snippet,msg_id\r\n"
+                "\u{FEFF}time_utc,corp_id,strategy_id,strategy,words,from,to_or_room,direction,alert,snippet,msg_id\r\n"
             )?;
         }
         Format::Table => writeln!(
@@ -433,7 +432,7 @@ pub fn reaudit(args: ReauditArgs) -> anyhow::Result<()> {
         corp_id: args.range.corp.clone(),
         since_ms,
         until_ms,
-        after_id: Some(0),
+        by_seq: Some(Default::default()),
         limit: 2000,
         ..Default::default()
     };
@@ -443,7 +442,7 @@ pub fn reaudit(args: ReauditArgs) -> anyhow::Result<()> {
     loop {
         let page = store.messages(&query)?;
         let Some(last) = page.last() else { break };
-        query.after_id = Some(last.id);
+        query.by_seq = Some(SeqCursor::after(&last.row.corp_id, last.row.seq));
         let rows: Vec<MessageRow> = page.into_iter().map(|m| m.row).collect();
         let (hits, acts) = pool.install(|| audit_rows(&auditor, &rows));
         let acts = if args.strategy.is_some() {

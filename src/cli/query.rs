@@ -90,7 +90,7 @@ pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {
         from_id: args.from.clone(),
         room_id: args.room.clone(),
         text: args.text.clone(),
-        after_id: None,
+        by_seq: None,
         limit: args.limit,
     };
     let found = store.messages(&query)?;
@@ -138,7 +138,7 @@ pub fn dead_letters(command: DeadLetterCommands) -> anyhow::Result<()> {
             let letters = store.dead_letters(&DeadLetterQuery {
                 corp_id: corp,
                 pending_only: !all,
-                after_id: 0,
+                after: Default::default(),
                 limit,
             })?;
             for d in &letters {
@@ -146,15 +146,14 @@ pub fn dead_letters(command: DeadLetterCommands) -> anyhow::Result<()> {
                     println!(
                         "{}",
                         serde_json::json!({
-                            "id": d.id, "corp_id": d.letter.corp_id, "seq": d.letter.seq, "msg_id": d.letter.msg_id,
+                            "corp_id": d.letter.corp_id, "seq": d.letter.seq, "msg_id": d.letter.msg_id,
                             "publickey_ver": d.letter.publickey_ver, "reason": d.letter.reason.as_str(),
                             "detail": d.letter.detail, "resolved": d.resolved, "attempts": d.attempts,
                         })
                     );
                 } else {
                     println!(
-                        "{:>6} {:<10} seq {:<8} {:<20} {:<8} {}",
-                        d.id,
+                        "{:<10} seq {:<8} {:<20} {:<8} {}",
                         cell(&d.letter.corp_id, 10),
                         d.letter.seq,
                         d.letter.reason.as_str(),

@@ -20,8 +20,8 @@ mod types;
 pub use sqlite::SqliteStore;
 pub use types::{
     ActHitRow, BatchOutcome, ContextQuery, CorpAccount, DeadLetter, DeadLetterQuery, DeadReason,
-    HitCounts, HitQuery, HitRow, MessageQuery, Redrive, StoreBatch, StoredDeadLetter, StoredHit,
-    StoredMessage,
+    HitCounts, HitQuery, HitRow, MessageQuery, Redrive, SeqCursor, StoreBatch, StoredDeadLetter,
+    StoredHit, StoredMessage,
 };
 
 use std::path::PathBuf;

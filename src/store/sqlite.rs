@@ -97,6 +97,16 @@ impl Where {
                 .push_str(&clause.replacen('?', &format!("?{n}"), 1));
         }
     }
+
+    /// Adds ` AND` rows after `cursor` in (corp_id, seq) order.
+    pub fn and_after(&mut self, cursor: &SeqCursor) {
+        self.args.push(cursor.corp_id.clone().into());
+        self.args.push(to_i64(cursor.seq).into());
+        let (c, s) = (self.args.len() - 1, self.args.len());
+        self.sql.push_str(&format!(
+            " AND (corp_id > ?{c} OR (corp_id = ?{c} AND seq > ?{s}))"
+        ));
+    }
 }
 
 const INSERT_MESSAGE: &str = "INSERT INTO we_chat_contact_msg
@@ -126,48 +136,46 @@ fn insert_message(
     ])
 }
 
-const MESSAGE_COLUMNS: &str = "id, corp_id, msg_id, seq, publickey_ver, from_id, to_list, room_id, action, \
+const MESSAGE_COLUMNS: &str = "corp_id, msg_id, seq, publickey_ver, from_id, to_list, room_id, action, \
     msg_type, msg_time, contact, is_external, plain_text";
 
 fn message_from(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
     Ok(StoredMessage {
-        id: row.get(0)?,
         row: MessageRow {
-            corp_id: row.get(1)?,
-            msg_id: row.get(2)?,
-            seq: row.get::<_, i64>(3)?.max(0) as u64,
-            publickey_ver: row.get(4)?,
-            from_id: row.get(5)?,
-            to_list: row.get(6)?,
-            room_id: row.get(7)?,
-            action: row.get(8)?,
-            msg_type: row.get(9)?,
-            msg_time: row.get(10)?,
-            contact: row.get(11)?,
-            is_external: row.get(12)?,
-            plain_text: row.get(13)?,
+            corp_id: row.get(0)?,
+            msg_id: row.get(1)?,
+            seq: row.get::<_, i64>(2)?.max(0) as u64,
+            publickey_ver: row.get(3)?,
+            from_id: row.get(4)?,
+            to_list: row.get(5)?,
+            room_id: row.get(6)?,
+            action: row.get(7)?,
+            msg_type: row.get(8)?,
+            msg_time: row.get(9)?,
+            contact: row.get(10)?,
+            is_external: row.get(11)?,
+            plain_text: row.get(12)?,
         },
     })
 }
 
 fn dead_letter_from(row: &Row<'_>) -> rusqlite::Result<StoredDeadLetter> {
-    let reason: String = row.get(8)?;
+    let reason: String = row.get(7)?;
     Ok(StoredDeadLetter {
-        id: row.get(0)?,
         letter: DeadLetter {
-            corp_id: row.get(1)?,
-            seq: row.get::<_, i64>(2)?.max(0) as u64,
-            msg_id: row.get(3)?,
-            publickey_ver: row.get(4)?,
-            encrypt_random_key: row.get(5)?,
-            encrypt_chat_msg: row.get(6)?,
-            detail: row.get(7)?,
+            corp_id: row.get(0)?,
+            seq: row.get::<_, i64>(1)?.max(0) as u64,
+            msg_id: row.get(2)?,
+            publickey_ver: row.get(3)?,
+            encrypt_random_key: row.get(4)?,
+            encrypt_chat_msg: row.get(5)?,
+            detail: row.get(6)?,
             reason: DeadReason::parse(&reason).unwrap_or(DeadReason::InvalidMessage),
         },
-        resolved: row.get::<_, i64>(9)? == 1,
-        attempts: row.get(10)?,
-        create_time: row.get(11)?,
-        update_time: row.get(12)?,
+        resolved: row.get::<_, i64>(8)? == 1,
+        attempts: row.get(9)?,
+        create_time: row.get(10)?,
+        update_time: row.get(11)?,
     })
 }
 
@@ -246,10 +254,12 @@ impl Store for SqliteStore {
         w.and_opt("msg_time < ?", q.until_ms);
         w.and_opt("from_id = ?", q.from_id.clone());
         w.and_opt("room_id = ?", q.room_id.clone());
-        w.and_opt("id > ?", q.after_id);
+        if let Some(c) = &q.by_seq {
+            w.and_after(c);
+        }
         w.and_opt("instr(plain_text, ?) > 0", q.text.clone());
-        let order = if q.after_id.is_some() {
-            "id"
+        let order = if q.by_seq.is_some() {
+            "corp_id, seq"
         } else {
             "msg_time, seq"
         };
@@ -284,16 +294,23 @@ impl Store for SqliteStore {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(
-                "SELECT id, corp_id, seq, msg_id, publickey_ver, encrypt_random_key, encrypt_chat_msg, detail,
+                "SELECT corp_id, seq, msg_id, publickey_ver, encrypt_random_key, encrypt_chat_msg, detail,
                         reason, status, attempts, create_time, update_time
                  FROM we_chat_msg_dead_letter
-                 WHERE (?1 IS NULL OR corp_id = ?1) AND (?2 = 0 OR status = 0) AND id > ?4
-                 ORDER BY id LIMIT ?3",
+                 WHERE (?1 IS NULL OR corp_id = ?1) AND (?2 = 0 OR status = 0)
+                   AND (corp_id > ?4 OR (corp_id = ?4 AND seq > ?5))
+                 ORDER BY corp_id, seq LIMIT ?3",
             )
             .map_err(sql("preparing a dead-letter query"))?;
         let rows = stmt
             .query_map(
-                params![q.corp_id, q.pending_only as i64, q.limit.max(1), q.after_id],
+                params![
+                    q.corp_id,
+                    q.pending_only as i64,
+                    q.limit.max(1),
+                    q.after.corp_id,
+                    to_i64(q.after.seq)
+                ],
                 dead_letter_from,
             )
             .map_err(sql("querying dead letters"))?;
@@ -311,28 +328,40 @@ impl Store for SqliteStore {
                 .map_err(sql("preparing the insert"))?;
             let mut resolve = tx
                 .prepare_cached(
-                    "UPDATE we_chat_msg_dead_letter SET status = 1, attempts = attempts + 1, update_time = ?2
-                     WHERE id = ?1",
+                    "UPDATE we_chat_msg_dead_letter SET status = 1, attempts = attempts + 1, update_time = ?3
+                     WHERE corp_id = ?1 AND seq = ?2",
                 )
                 .map_err(sql("preparing the resolve"))?;
             let mut still = tx
                 .prepare_cached(
-                    "UPDATE we_chat_msg_dead_letter SET reason = ?2, detail = ?3, attempts = attempts + 1,
-                     update_time = ?4 WHERE id = ?1",
+                    "UPDATE we_chat_msg_dead_letter SET reason = ?3, detail = ?4, attempts = attempts + 1,
+                     update_time = ?5 WHERE corp_id = ?1 AND seq = ?2",
                 )
                 .map_err(sql("preparing the retry update"))?;
             for o in outcomes {
                 match o {
-                    Redrive::Resolved { id, row } => {
+                    Redrive::Resolved { letter, row } => {
                         insert_message(&mut insert, row)
                             .map_err(sql("inserting a re-driven message"))?;
+                        let key = &letter.letter;
                         resolve
-                            .execute(params![id, now])
+                            .execute(params![key.corp_id, to_i64(key.seq), now])
                             .map_err(sql("resolving a dead letter"))?;
                     }
-                    Redrive::StillDead { id, reason, detail } => {
+                    Redrive::StillDead {
+                        letter,
+                        reason,
+                        detail,
+                    } => {
+                        let key = &letter.letter;
                         still
-                            .execute(params![id, reason.as_str(), detail, now])
+                            .execute(params![
+                                key.corp_id,
+                                to_i64(key.seq),
+                                reason.as_str(),
+                                detail,
+                                now
+                            ])
                             .map_err(sql("updating a dead letter"))?;
                     }
                 }
@@ -483,6 +512,39 @@ mod tests {
     }
 
     #[test]
+    fn paging_by_seq_visits_every_message_of_every_corp_once() {
+        let (_d, s) = store();
+        for corp in ["wwb", "wwa"] {
+            s.store_batch(&StoreBatch {
+                corp_id: corp.into(),
+                messages: (1..=5)
+                    .map(|q| row(corp, &format!("{corp}{q}"), q))
+                    .collect(),
+                checkpoint: 5,
+                ..Default::default()
+            })
+            .expect("store");
+        }
+        let mut query = MessageQuery {
+            by_seq: Some(SeqCursor::default()),
+            limit: 3,
+            ..Default::default()
+        };
+        let mut seen = Vec::new();
+        loop {
+            let page = s.messages(&query).expect("page");
+            let Some(last) = page.last() else { break };
+            query.by_seq = Some(SeqCursor::after(&last.row.corp_id, last.row.seq));
+            seen.extend(page.iter().map(|m| (m.row.corp_id.clone(), m.row.seq)));
+        }
+        let want: Vec<(String, u64)> = ["wwa", "wwb"]
+            .iter()
+            .flat_map(|c| (1..=5).map(move |q| (c.to_string(), q)))
+            .collect();
+        assert_eq!(seen, want);
+    }
+
+    #[test]
     fn the_checkpoint_never_moves_backwards() {
         let (_d, s) = store();
         for cp in [10, 5] {
@@ -546,11 +608,11 @@ mod tests {
         assert_eq!(pending.len(), 2);
         s.record_redrive(&[
             Redrive::Resolved {
-                id: pending[0].id,
+                letter: Box::new(pending[0].clone()),
                 row: Box::new(row("ww1", "d3", 3)),
             },
             Redrive::StillDead {
-                id: pending[1].id,
+                letter: Box::new(pending[1].clone()),
                 reason: DeadReason::RsaDecrypt,
                 detail: "x".into(),
             },

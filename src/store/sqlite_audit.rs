@@ -279,25 +279,24 @@ pub(super) fn save_rules(tx: &Connection, rules: &RuleSet) -> Result<u64, StoreE
 }
 
 fn hit_from(r: &Row<'_>) -> rusqlite::Result<StoredHit> {
-    let spans: String = r.get(6)?;
+    let spans: String = r.get(5)?;
     Ok(StoredHit {
-        id: r.get(0)?,
         hit: HitRow {
-            corp_id: r.get(1)?,
-            msg_id: r.get(2)?,
-            strategy_id: r.get(3)?,
-            strategy_name: r.get(4)?,
-            words: split(&r.get::<_, String>(5)?),
+            corp_id: r.get(0)?,
+            msg_id: r.get(1)?,
+            strategy_id: r.get(2)?,
+            strategy_name: r.get(3)?,
+            words: split(&r.get::<_, String>(4)?),
             spans: serde_json::from_str(&spans).unwrap_or_default(),
-            content: r.get(7)?,
-            from_id: r.get(8)?,
-            to_list: r.get(9)?,
-            room_id: r.get(10)?,
-            msg_time: r.get(11)?,
-            direction: r.get(12)?,
-            audit_user_id: r.get(13)?,
-            send_status: r.get::<_, i64>(14)? as u8,
-            rules_version: r.get::<_, i64>(15)?.max(0) as u64,
+            content: r.get(6)?,
+            from_id: r.get(7)?,
+            to_list: r.get(8)?,
+            room_id: r.get(9)?,
+            msg_time: r.get(10)?,
+            direction: r.get(11)?,
+            audit_user_id: r.get(12)?,
+            send_status: r.get::<_, i64>(13)? as u8,
+            rules_version: r.get::<_, i64>(14)?.max(0) as u64,
         },
     })
 }
@@ -328,7 +327,7 @@ fn hit_filters(q: &HitQuery, w: &mut Where, strategy: bool) {
 
 pub(super) fn query_hits(conn: &Connection, q: &HitQuery) -> Result<Vec<StoredHit>, StoreError> {
     let mut w = Where::new(
-        "SELECT id, corp_id, msg_id, strategy_id, strategy_name, pattern_words, spans, content, from_id, to_list,
+        "SELECT corp_id, msg_id, strategy_id, strategy_name, pattern_words, spans, content, from_id, to_list,
                 room_id, msg_time, direction, audit_user_id, send_status, rules_version
          FROM we_chat_contact_sensitive_msg WHERE del_flag = 0"
             .to_owned(),
@@ -411,14 +410,14 @@ pub(super) fn context(
     let side = |cmp: &str, order: &str| -> Result<Vec<StoredMessage>, StoreError> {
         let text = format!(
             "SELECT {columns} FROM we_chat_contact_msg WHERE corp_id = ?1 AND {chat}
-             AND (msg_time {cmp} ?2 OR (msg_time = ?2 AND id {cmp} ?5)) ORDER BY msg_time {order}, id {order} LIMIT ?6"
+             AND (msg_time {cmp} ?2 OR (msg_time = ?2 AND seq {cmp} ?5)) ORDER BY msg_time {order}, seq {order} LIMIT ?6"
         );
         let mut stmt = conn
             .prepare(&text)
             .map_err(sql("preparing a context query"))?;
         let rows = stmt
             .query_map(
-                params![q.corp_id, r.msg_time, a, b, center.id, q.around],
+                params![q.corp_id, r.msg_time, a, b, r.seq as i64, q.around],
                 message_from,
             )
             .map_err(sql("querying context"))?;

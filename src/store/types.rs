@@ -86,7 +86,6 @@ pub struct DeadLetter {
 /// A dead letter as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredDeadLetter {
-    pub id: i64,
     pub letter: DeadLetter,
     pub resolved: bool,
     pub attempts: u32,
@@ -98,11 +97,12 @@ pub struct StoredDeadLetter {
 #[derive(Debug, Clone)]
 pub enum Redrive {
     Resolved {
-        id: i64,
+        /// The letter as it was read (a store without updates writes a new version of it).
+        letter: Box<StoredDeadLetter>,
         row: Box<MessageRow>,
     },
     StillDead {
-        id: i64,
+        letter: Box<StoredDeadLetter>,
         reason: DeadReason,
         detail: String,
     },
@@ -135,10 +135,9 @@ pub struct BatchOutcome {
     pub act_hits: u64,
 }
 
-/// A stored message and its row id.
+/// A stored message (identified by corp and msgid, or corp and seq).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StoredMessage {
-    pub id: i64,
     #[serde(flatten)]
     pub row: MessageRow,
 }
@@ -155,9 +154,27 @@ pub struct MessageQuery {
     pub room_id: Option<String>,
     /// Substring of the visible text.
     pub text: Option<String>,
-    /// Page by row id instead of time: only rows with a larger id, in id order.
-    pub after_id: Option<i64>,
+    /// Page in (corp, seq) order instead of by time: only rows after this position
+    /// ([`SeqCursor::default`] is the start). Backend-neutral: no row ids.
+    pub by_seq: Option<SeqCursor>,
     pub limit: u32,
+}
+
+/// A position in (corp, seq) order, for paging through messages or dead letters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeqCursor {
+    pub corp_id: String,
+    pub seq: u64,
+}
+
+impl SeqCursor {
+    /// The position just past a row.
+    pub fn after(corp_id: &str, seq: u64) -> SeqCursor {
+        SeqCursor {
+            corp_id: corp_id.to_owned(),
+            seq,
+        }
+    }
 }
 
 /// A dead-letter listing.
@@ -165,8 +182,8 @@ pub struct MessageQuery {
 pub struct DeadLetterQuery {
     pub corp_id: Option<String>,
     pub pending_only: bool,
-    /// Only letters with a larger id (for paging).
-    pub after_id: i64,
+    /// Only letters after this (corp, seq) position, in that order (for paging).
+    pub after: SeqCursor,
     pub limit: u32,
 }
 
@@ -220,10 +237,9 @@ pub struct ActHitRow {
     pub msg_time: i64,
 }
 
-/// A stored hit and its id.
+/// A stored hit (identified by corp, msgid and strategy).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StoredHit {
-    pub id: i64,
     #[serde(flatten)]
     pub hit: HitRow,
 }

@@ -66,6 +66,11 @@ pub enum StoreError {
         #[source]
         source: ::clickhouse::error::Error,
     },
+    #[error("the {backend} store cannot do this yet: {operation}; use a sqlite:// store for it")]
+    Unsupported {
+        backend: &'static str,
+        operation: &'static str,
+    },
     #[error("cannot start the store's I/O runtime: {0}")]
     Runtime(String),
     #[error(

@@ -8,5 +8,6 @@ mod daemon;
 mod pipeline;
 mod sdk_emulator;
 mod sdk_media;
+mod store_contract;
 mod support;
 mod vendor_sdk;

@@ -4,8 +4,13 @@
 //! store is synchronous like its trait, so each connection owns a small tokio runtime and blocks on
 //! it.
 
+mod filter;
 mod migrate;
+mod rows;
+mod store;
 mod url;
+
+pub use store::ClickHouseStore;
 
 pub use url::{ClickHouseUrl, redact};
 
@@ -106,6 +111,25 @@ impl Connection {
     {
         self.runtime
             .block_on(self.client.query(sql).fetch_all::<T>())
+            .map_err(self.failed(context))
+    }
+
+    /// A query to bind values to (`?` placeholders, `?fields` for a row type's columns).
+    pub(crate) fn query(&self, sql: &str) -> clickhouse::query::Query {
+        self.client.query(sql)
+    }
+
+    /// Fetches every row of a bound query.
+    pub(crate) fn fetch<T>(
+        &self,
+        context: &'static str,
+        query: clickhouse::query::Query,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        T: RowOwned + RowRead,
+    {
+        self.runtime
+            .block_on(query.fetch_all::<T>())
             .map_err(self.failed(context))
     }
 

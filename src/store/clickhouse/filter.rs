@@ -1,0 +1,79 @@
+//! A `WHERE` clause built from optional filters, with its values bound in order (the crate binds
+//! `?` placeholders as escaped literals; 18.16 has no server-side parameters).
+
+use clickhouse::query::Query;
+
+use crate::store::SeqCursor;
+
+/// A value to bind.
+#[derive(Debug, Clone)]
+pub enum Value {
+    Str(String),
+    U64(u64),
+    Strs(Vec<String>),
+}
+
+/// SQL under construction and the values for its placeholders, in order.
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub sql: String,
+    values: Vec<Value>,
+}
+
+impl Filter {
+    pub fn new(select: impl Into<String>) -> Filter {
+        Filter {
+            sql: select.into(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Appends SQL with one placeholder per value given.
+    pub fn push(&mut self, sql: &str, values: impl IntoIterator<Item = Value>) -> &mut Self {
+        self.sql.push_str(sql);
+        self.values.extend(values);
+        self
+    }
+
+    /// Adds ` AND clause` (one `?`) when there is a value.
+    pub fn and_opt(&mut self, clause: &str, value: Option<Value>) -> &mut Self {
+        if let Some(v) = value {
+            self.sql.push_str(" AND ");
+            self.sql.push_str(clause);
+            self.values.push(v);
+        }
+        self
+    }
+
+    /// Adds ` AND` rows after `cursor` in (corp_id, seq) order.
+    pub fn and_after(&mut self, cursor: &SeqCursor) -> &mut Self {
+        self.push(
+            " AND (corp_id > ? OR (corp_id = ? AND seq > ?))",
+            [
+                Value::Str(cursor.corp_id.clone()),
+                Value::Str(cursor.corp_id.clone()),
+                Value::U64(cursor.seq),
+            ],
+        )
+    }
+
+    /// Binds the values to a query made from [`Filter::sql`].
+    pub fn bind(&self, mut query: Query) -> Query {
+        for v in &self.values {
+            query = match v {
+                Value::Str(s) => query.bind(s.as_str()),
+                Value::U64(n) => query.bind(*n),
+                Value::Strs(list) => query.bind(list.as_slice()),
+            };
+        }
+        query
+    }
+}
+
+pub fn s(v: &Option<String>) -> Option<Value> {
+    v.clone().map(Value::Str)
+}
+
+pub fn ms(v: Option<i64>) -> Option<Value> {
+    v.map(|n| Value::U64(n.max(0) as u64))
+}

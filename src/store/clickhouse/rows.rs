@@ -1,0 +1,173 @@
+//! Row types as the ClickHouse tables hold them, and their conversions to the store's values.
+//! Validation is off (18.16 cannot answer it), so field order must match the `SELECT ?fields` the
+//! crate generates from these structs, and field types the columns: the schema test checks both.
+
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+
+use crate::message::MessageRow;
+use crate::store::{DeadLetter, DeadReason, StoredDeadLetter};
+
+fn ms(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+fn signed(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// `we_chat_contact_msg`.
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct MsgRow {
+    pub corp_id: String,
+    pub msg_id: String,
+    pub seq: u64,
+    pub publickey_ver: u32,
+    pub from_id: String,
+    pub to_list: String,
+    pub room_id: String,
+    pub action: String,
+    pub msg_type: String,
+    pub msg_time: u64,
+    pub contact: String,
+    pub is_external: u8,
+    pub plain_text: String,
+    pub create_time: u64,
+    pub del_flg: u8,
+}
+
+impl MsgRow {
+    pub fn new(r: &MessageRow, now: u64) -> MsgRow {
+        MsgRow {
+            corp_id: r.corp_id.clone(),
+            msg_id: r.msg_id.clone(),
+            seq: r.seq,
+            publickey_ver: r.publickey_ver,
+            from_id: r.from_id.clone(),
+            to_list: r.to_list.clone(),
+            room_id: r.room_id.clone(),
+            action: r.action.clone(),
+            msg_type: r.msg_type.clone(),
+            msg_time: ms(r.msg_time),
+            contact: r.contact.clone(),
+            is_external: r.is_external,
+            plain_text: r.plain_text.clone(),
+            create_time: now,
+            del_flg: 0,
+        }
+    }
+
+    pub fn into_message(self) -> MessageRow {
+        MessageRow {
+            corp_id: self.corp_id,
+            msg_id: self.msg_id,
+            seq: self.seq,
+            publickey_ver: self.publickey_ver,
+            from_id: self.from_id,
+            to_list: self.to_list,
+            room_id: self.room_id,
+            action: self.action,
+            msg_type: self.msg_type,
+            msg_time: signed(self.msg_time),
+            contact: self.contact,
+            is_external: self.is_external,
+            plain_text: self.plain_text,
+        }
+    }
+}
+
+/// `we_chat_msg_checkpoint`.
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct CheckpointRow {
+    pub corp_id: String,
+    pub seq: u64,
+    pub update_time: u64,
+}
+
+/// `we_chat_msg_dead_letter`: every change is a new version of the row (by `update_time`).
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct DeadRow {
+    pub corp_id: String,
+    pub seq: u64,
+    pub msg_id: String,
+    pub publickey_ver: u32,
+    pub encrypt_random_key: String,
+    pub encrypt_chat_msg: String,
+    pub reason: String,
+    pub detail: String,
+    pub status: u8,
+    pub attempts: u32,
+    pub create_time: u64,
+    pub update_time: u64,
+}
+
+impl DeadRow {
+    pub fn new(d: &DeadLetter, now: u64) -> DeadRow {
+        DeadRow {
+            corp_id: d.corp_id.clone(),
+            seq: d.seq,
+            msg_id: d.msg_id.clone(),
+            publickey_ver: d.publickey_ver,
+            encrypt_random_key: d.encrypt_random_key.clone(),
+            encrypt_chat_msg: d.encrypt_chat_msg.clone(),
+            reason: d.reason.as_str().to_owned(),
+            detail: d.detail.clone(),
+            status: 0,
+            attempts: 1,
+            create_time: now,
+            update_time: now,
+        }
+    }
+
+    pub fn from_stored(d: &StoredDeadLetter) -> DeadRow {
+        DeadRow {
+            status: u8::from(d.resolved),
+            attempts: d.attempts,
+            create_time: ms(d.create_time),
+            update_time: ms(d.update_time),
+            ..DeadRow::new(&d.letter, 0)
+        }
+    }
+
+    pub fn into_stored(self) -> StoredDeadLetter {
+        StoredDeadLetter {
+            letter: DeadLetter {
+                reason: DeadReason::parse(&self.reason).unwrap_or(DeadReason::InvalidMessage),
+                corp_id: self.corp_id,
+                seq: self.seq,
+                msg_id: self.msg_id,
+                publickey_ver: self.publickey_ver,
+                encrypt_random_key: self.encrypt_random_key,
+                encrypt_chat_msg: self.encrypt_chat_msg,
+                detail: self.detail,
+            },
+            resolved: self.status == 1,
+            attempts: self.attempts,
+            create_time: signed(self.create_time),
+            update_time: signed(self.update_time),
+        }
+    }
+}
+
+/// `we_corp_account`.
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct CorpRow {
+    pub company_name: String,
+    pub corp_id: String,
+    pub chat_secret: String,
+    pub finance_private_key: String,
+    pub create_time: u64,
+    pub del_flag: u8,
+}
+
+/// One string column.
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct Text {
+    pub value: String,
+}
+
+/// One number.
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct Count {
+    pub value: u64,
+}

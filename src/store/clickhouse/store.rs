@@ -1,0 +1,345 @@
+//! [`Store`] on ClickHouse.
+//!
+//! Exactly-once on an at-least-once store: before inserting a batch, the writer reads back which of
+//! its keys are already stored — messages by (corp, msgid) within the batch's time range, dead
+//! letters by (corp, seq), hits by (corp, msgid, strategy), behaviour hits by (corp, msgid,
+//! behaviour) — and inserts only the rest. A batch replayed after a crash between its inserts and
+//! its checkpoint therefore adds nothing, and a batch whose inserts failed half-way is completed.
+//! The checkpoint row goes in last, so it is never ahead of the data. One daemon writes a corp; the
+//! replacing engines collapse anything a second writer might still double.
+
+use std::collections::HashSet;
+
+use super::Connection;
+use super::filter::{Filter, Value, ms, s};
+use super::rows::{CheckpointRow, CorpRow, Count, DeadRow, MsgRow, Text};
+use crate::audit::RuleSet;
+use crate::store::types::*;
+use crate::store::{Store, StoreError};
+
+/// The ClickHouse store.
+#[derive(Debug)]
+pub struct ClickHouseStore {
+    conn: Connection,
+}
+
+fn now() -> u64 {
+    crate::timefmt::now_ms().max(0) as u64
+}
+
+fn unsupported(operation: &'static str) -> StoreError {
+    StoreError::Unsupported {
+        backend: "ClickHouse",
+        operation,
+    }
+}
+
+impl ClickHouseStore {
+    /// Connects to the database `url` names and brings its schema up to date.
+    pub fn open(url: &str) -> Result<ClickHouseStore, StoreError> {
+        let conn = Connection::new(super::ClickHouseUrl::parse(url)?)?;
+        super::migrate::migrate(&conn)?;
+        Ok(ClickHouseStore { conn })
+    }
+
+    /// Drops the whole database (for tests on a shared server).
+    pub fn drop_database(&self) -> Result<(), StoreError> {
+        self.conn.execute_on_server(
+            "dropping the database",
+            &format!("DROP DATABASE IF EXISTS {}", self.conn.database()),
+        )
+    }
+
+    /// The msgids of `rows` already stored.
+    fn stored_msgids(
+        &self,
+        corp: &str,
+        rows: &[MessageRowRef<'_>],
+    ) -> Result<HashSet<String>, StoreError> {
+        let (Some(lo), Some(hi)) = (
+            rows.iter().map(|r| r.msg_time).min(),
+            rows.iter().map(|r| r.msg_time).max(),
+        ) else {
+            return Ok(HashSet::new());
+        };
+        let ids: Vec<String> = rows.iter().map(|r| r.msg_id.to_owned()).collect();
+        let mut f =
+            Filter::new("SELECT msg_id AS value FROM we_chat_contact_msg WHERE corp_id = ?");
+        f.push("", [Value::Str(corp.to_owned())]).push(
+            " AND msg_time BETWEEN ? AND ? AND has(?, msg_id)",
+            [Value::U64(lo), Value::U64(hi), Value::Strs(ids)],
+        );
+        let found: Vec<Text> = self.conn.fetch(
+            "reading which messages are stored",
+            f.bind(self.conn.query(&f.sql)),
+        )?;
+        Ok(found.into_iter().map(|t| t.value).collect())
+    }
+
+    /// The seqs among `seqs` that already have a dead letter.
+    fn stored_dead_seqs(&self, corp: &str, seqs: &[u64]) -> Result<HashSet<u64>, StoreError> {
+        if seqs.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let q = self
+            .conn
+            .query("SELECT seq AS value FROM we_chat_msg_dead_letter WHERE corp_id = ? AND has(?, seq)")
+            .bind(corp)
+            .bind(seqs);
+        let found: Vec<Count> = self
+            .conn
+            .fetch("reading which dead letters are stored", q)?;
+        Ok(found.into_iter().map(|r| r.value).collect())
+    }
+}
+
+/// The parts of a message row the duplicate check needs.
+struct MessageRowRef<'a> {
+    msg_id: &'a str,
+    msg_time: u64,
+}
+
+impl Store for ClickHouseStore {
+    fn store_batch(&self, batch: &StoreBatch) -> Result<BatchOutcome, StoreError> {
+        let mut outcome = BatchOutcome::default();
+        let now = now();
+        let refs: Vec<MessageRowRef<'_>> = batch
+            .messages
+            .iter()
+            .map(|m| MessageRowRef {
+                msg_id: &m.msg_id,
+                msg_time: m.msg_time.max(0) as u64,
+            })
+            .collect();
+        let mut seen = self.stored_msgids(&batch.corp_id, &refs)?;
+        let mut rows = Vec::with_capacity(batch.messages.len());
+        for m in &batch.messages {
+            if seen.insert(m.msg_id.clone()) {
+                rows.push(MsgRow::new(m, now));
+            } else {
+                outcome.duplicates += 1;
+            }
+        }
+        outcome.inserted = rows.len() as u64;
+        self.conn
+            .insert("inserting messages", "we_chat_contact_msg", &rows)?;
+
+        let seqs: Vec<u64> = batch.dead_letters.iter().map(|d| d.seq).collect();
+        let mut dead_seen = self.stored_dead_seqs(&batch.corp_id, &seqs)?;
+        let dead: Vec<DeadRow> = batch
+            .dead_letters
+            .iter()
+            .filter(|d| dead_seen.insert(d.seq))
+            .map(|d| DeadRow::new(d, now))
+            .collect();
+        outcome.dead_letters = dead.len() as u64;
+        self.conn
+            .insert("inserting dead letters", "we_chat_msg_dead_letter", &dead)?;
+
+        if !batch.hits.is_empty() || !batch.act_hits.is_empty() {
+            let (h, a) = self.store_hits(&batch.hits, &batch.act_hits)?;
+            outcome.hits = h;
+            outcome.act_hits = a;
+        }
+        self.conn.insert(
+            "moving the checkpoint",
+            "we_chat_msg_checkpoint",
+            &[CheckpointRow {
+                corp_id: batch.corp_id.clone(),
+                seq: batch.checkpoint,
+                update_time: now,
+            }],
+        )?;
+        Ok(outcome)
+    }
+
+    fn checkpoint(&self, corp_id: &str) -> Result<Option<u64>, StoreError> {
+        // The checkpoint never moves backwards: the largest seq recorded is the one.
+        let q = self
+            .conn
+            .query("SELECT max(seq) AS value FROM we_chat_msg_checkpoint WHERE corp_id = ? GROUP BY corp_id")
+            .bind(corp_id);
+        let found: Vec<Count> = self.conn.fetch("reading a checkpoint", q)?;
+        Ok(found.first().map(|r| r.value))
+    }
+
+    fn messages(&self, q: &MessageQuery) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut f = Filter::new("SELECT ?fields FROM we_chat_contact_msg WHERE del_flg = 0");
+        f.and_opt("corp_id = ?", s(&q.corp_id))
+            .and_opt("msg_time >= ?", ms(q.since_ms))
+            .and_opt("msg_time < ?", ms(q.until_ms))
+            .and_opt("from_id = ?", s(&q.from_id))
+            .and_opt("room_id = ?", s(&q.room_id))
+            .and_opt("position(plain_text, ?) > 0", s(&q.text));
+        if let Some(c) = &q.by_seq {
+            f.and_after(c);
+        }
+        let order = if q.by_seq.is_some() {
+            "corp_id, seq"
+        } else {
+            "msg_time, seq"
+        };
+        f.sql
+            .push_str(&format!(" ORDER BY {order} LIMIT {}", q.limit.max(1)));
+        let rows: Vec<MsgRow> = self
+            .conn
+            .fetch("querying messages", f.bind(self.conn.query(&f.sql)))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredMessage {
+                row: r.into_message(),
+            })
+            .collect())
+    }
+
+    fn count_messages(&self, corp_id: Option<&str>) -> Result<u64, StoreError> {
+        let mut f =
+            Filter::new("SELECT count() AS value FROM we_chat_contact_msg WHERE del_flg = 0");
+        f.and_opt("corp_id = ?", corp_id.map(|c| Value::Str(c.to_owned())));
+        let found: Vec<Count> = self
+            .conn
+            .fetch("counting messages", f.bind(self.conn.query(&f.sql)))?;
+        Ok(found.first().map_or(0, |c| c.value))
+    }
+
+    fn dead_letters(&self, q: &DeadLetterQuery) -> Result<Vec<StoredDeadLetter>, StoreError> {
+        // Every change is a new version of the row: FINAL reads the latest of each.
+        let mut f = Filter::new("SELECT ?fields FROM we_chat_msg_dead_letter FINAL WHERE 1 = 1");
+        f.and_opt("corp_id = ?", s(&q.corp_id));
+        if q.pending_only {
+            f.sql.push_str(" AND status = 0");
+        }
+        f.and_after(&q.after);
+        f.sql
+            .push_str(&format!(" ORDER BY corp_id, seq LIMIT {}", q.limit.max(1)));
+        let rows: Vec<DeadRow> = self
+            .conn
+            .fetch("querying dead letters", f.bind(self.conn.query(&f.sql)))?;
+        Ok(rows.into_iter().map(DeadRow::into_stored).collect())
+    }
+
+    fn record_redrive(&self, outcomes: &[Redrive]) -> Result<(), StoreError> {
+        let now = now();
+        let mut messages = Vec::new();
+        let mut letters = Vec::new();
+        for o in outcomes {
+            let (letter, resolved) = match o {
+                Redrive::Resolved { letter, row } => {
+                    messages.push(row.as_ref().clone());
+                    (letter, true)
+                }
+                Redrive::StillDead { letter, .. } => (letter, false),
+            };
+            let mut next = DeadRow::from_stored(letter);
+            next.attempts += 1;
+            next.update_time = now.max(next.update_time + 1);
+            if resolved {
+                next.status = 1;
+            } else if let Redrive::StillDead { reason, detail, .. } = o {
+                next.reason = reason.as_str().to_owned();
+                next.detail = detail.clone();
+            }
+            letters.push(next);
+        }
+        // Messages first (idempotently, per corp), then the letters' new versions.
+        let mut corps: Vec<&str> = messages.iter().map(|m| m.corp_id.as_str()).collect();
+        corps.sort_unstable();
+        corps.dedup();
+        for corp in corps {
+            let batch = StoreBatch {
+                corp_id: corp.to_owned(),
+                messages: messages
+                    .iter()
+                    .filter(|m| m.corp_id == corp)
+                    .cloned()
+                    .collect(),
+                ..Default::default()
+            };
+            self.store_messages_only(&batch)?;
+        }
+        self.conn
+            .insert("recording a re-drive", "we_chat_msg_dead_letter", &letters)
+    }
+
+    fn corp_accounts(&self) -> Result<Vec<CorpAccount>, StoreError> {
+        let rows: Vec<CorpRow> = self.conn.fetch(
+            "reading corp accounts",
+            self.conn.query(
+                "SELECT ?fields FROM we_corp_account FINAL WHERE del_flag = 0 ORDER BY corp_id",
+            ),
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| CorpAccount {
+                corp_id: r.corp_id,
+                company_name: r.company_name,
+                chat_secret_ref: r.chat_secret,
+                private_keys_ref: r.finance_private_key,
+            })
+            .collect())
+    }
+
+    fn rules_version(&self) -> Result<u64, StoreError> {
+        Err(unsupported("rules"))
+    }
+
+    fn load_rules(&self) -> Result<RuleSet, StoreError> {
+        Err(unsupported("rules"))
+    }
+
+    fn save_rules(&self, _rules: &RuleSet) -> Result<u64, StoreError> {
+        Err(unsupported("rules"))
+    }
+
+    fn store_hits(
+        &self,
+        hits: &[HitRow],
+        act_hits: &[ActHitRow],
+    ) -> Result<(u64, u64), StoreError> {
+        if hits.is_empty() && act_hits.is_empty() {
+            return Ok((0, 0));
+        }
+        Err(unsupported("hits"))
+    }
+
+    fn hits(&self, _query: &HitQuery) -> Result<Vec<StoredHit>, StoreError> {
+        Err(unsupported("hits"))
+    }
+
+    fn act_hits(&self, _query: &HitQuery) -> Result<Vec<ActHitRow>, StoreError> {
+        Err(unsupported("hits"))
+    }
+
+    fn hit_counts(&self, _corp_id: Option<&str>) -> Result<HitCounts, StoreError> {
+        Err(unsupported("hits"))
+    }
+
+    fn context(&self, _query: &ContextQuery) -> Result<Vec<StoredMessage>, StoreError> {
+        Err(unsupported("conversation context"))
+    }
+}
+
+impl ClickHouseStore {
+    /// Stores a batch's messages without touching its checkpoint (for re-drives).
+    fn store_messages_only(&self, batch: &StoreBatch) -> Result<u64, StoreError> {
+        let now = now();
+        let refs: Vec<MessageRowRef<'_>> = batch
+            .messages
+            .iter()
+            .map(|m| MessageRowRef {
+                msg_id: &m.msg_id,
+                msg_time: m.msg_time.max(0) as u64,
+            })
+            .collect();
+        let mut seen = self.stored_msgids(&batch.corp_id, &refs)?;
+        let rows: Vec<MsgRow> = batch
+            .messages
+            .iter()
+            .filter(|m| seen.insert(m.msg_id.clone()))
+            .map(|m| MsgRow::new(m, now))
+            .collect();
+        self.conn
+            .insert("inserting messages", "we_chat_contact_msg", &rows)?;
+        Ok(rows.len() as u64)
+    }
+}

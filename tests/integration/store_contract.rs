@@ -1,0 +1,244 @@
+//! The store contract, one suite run against every backend: SQLite (a temp file) and ClickHouse (a
+//! fresh database on the suite's server). Each check is written once, against `&dyn Store`.
+
+use msgaudit::message::MessageRow;
+use msgaudit::store::{
+    BatchOutcome, DeadLetter, DeadLetterQuery, DeadReason, MessageQuery, Redrive, SeqCursor, Store,
+    StoreBatch,
+};
+
+fn row(corp: &str, id: &str, seq: u64) -> MessageRow {
+    MessageRow {
+        corp_id: corp.into(),
+        msg_id: id.into(),
+        seq,
+        publickey_ver: 1,
+        from_id: "zhangsan".into(),
+        to_list: "lisi".into(),
+        room_id: String::new(),
+        action: "send".into(),
+        msg_type: "text".into(),
+        msg_time: 1_700_000_000_000 + seq as i64,
+        contact: "{}".into(),
+        is_external: 1,
+        plain_text: format!("消息 {seq}"),
+    }
+}
+
+fn dead(corp: &str, seq: u64) -> DeadLetter {
+    DeadLetter {
+        corp_id: corp.into(),
+        seq,
+        msg_id: format!("d{seq}"),
+        publickey_ver: 3,
+        encrypt_random_key: "k".into(),
+        encrypt_chat_msg: "m".into(),
+        reason: DeadReason::UnknownKeyVersion,
+        detail: "no key for version 3".into(),
+    }
+}
+
+fn a_replayed_batch_changes_nothing(s: &dyn Store) {
+    let batch = StoreBatch {
+        corp_id: "ww1".into(),
+        messages: vec![row("ww1", "a", 1), row("ww1", "b", 2), row("ww1", "a", 1)],
+        dead_letters: vec![dead("ww1", 3)],
+        checkpoint: 3,
+        ..Default::default()
+    };
+    assert_eq!(
+        s.store_batch(&batch).expect("store"),
+        BatchOutcome {
+            inserted: 2,
+            duplicates: 1,
+            dead_letters: 1,
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        s.store_batch(&batch).expect("replay"),
+        BatchOutcome {
+            inserted: 0,
+            duplicates: 3,
+            dead_letters: 0,
+            ..Default::default()
+        }
+    );
+    assert_eq!(s.count_messages(Some("ww1")).expect("count"), 2);
+    assert_eq!(s.count_messages(None).expect("count"), 2);
+    let all = s
+        .messages(&MessageQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .expect("messages");
+    assert_eq!(all.len(), 2);
+    let letters = s
+        .dead_letters(&DeadLetterQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .expect("dead letters");
+    assert_eq!(letters.len(), 1);
+    assert_eq!(s.checkpoint("ww1").expect("checkpoint"), Some(3));
+    assert_eq!(s.checkpoint("ww2").expect("checkpoint"), None);
+}
+
+fn the_checkpoint_never_moves_backwards(s: &dyn Store) {
+    for cp in [10, 5] {
+        s.store_batch(&StoreBatch {
+            corp_id: "ww1".into(),
+            checkpoint: cp,
+            ..Default::default()
+        })
+        .expect("store");
+    }
+    assert_eq!(s.checkpoint("ww1").expect("checkpoint"), Some(10));
+}
+
+fn paging_by_seq_visits_every_message_of_every_corp_once(s: &dyn Store) {
+    for corp in ["wwb", "wwa"] {
+        s.store_batch(&StoreBatch {
+            corp_id: corp.into(),
+            messages: (1..=5)
+                .map(|q| row(corp, &format!("{corp}{q}"), q))
+                .collect(),
+            checkpoint: 5,
+            ..Default::default()
+        })
+        .expect("store");
+    }
+    let mut query = MessageQuery {
+        by_seq: Some(SeqCursor::default()),
+        limit: 3,
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = s.messages(&query).expect("page");
+        let Some(last) = page.last() else { break };
+        query.by_seq = Some(SeqCursor::after(&last.row.corp_id, last.row.seq));
+        seen.extend(page.iter().map(|m| (m.row.corp_id.clone(), m.row.seq)));
+    }
+    let want: Vec<(String, u64)> = ["wwa", "wwb"]
+        .iter()
+        .flat_map(|c| (1..=5).map(move |q| (c.to_string(), q)))
+        .collect();
+    assert_eq!(seen, want);
+}
+
+fn queries_filter_and_redrive_resolves(s: &dyn Store) {
+    let mut room = row("ww1", "r", 5);
+    room.room_id = "wr1".into();
+    s.store_batch(&StoreBatch {
+        corp_id: "ww1".into(),
+        messages: vec![row("ww1", "a", 1), row("ww1", "b", 2), room],
+        dead_letters: vec![dead("ww1", 3), dead("ww1", 4)],
+        checkpoint: 5,
+        ..Default::default()
+    })
+    .expect("store");
+    s.store_batch(&StoreBatch {
+        corp_id: "ww2".into(),
+        messages: vec![row("ww2", "c", 1)],
+        checkpoint: 1,
+        ..Default::default()
+    })
+    .expect("store");
+    let q = |f: fn(&mut MessageQuery)| {
+        let mut q = MessageQuery {
+            limit: 100,
+            ..Default::default()
+        };
+        f(&mut q);
+        s.messages(&q)
+            .expect("query")
+            .into_iter()
+            .map(|m| m.row.msg_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(q(|q| q.corp_id = Some("ww1".into())), ["a", "b", "r"]);
+    assert_eq!(q(|q| q.room_id = Some("wr1".into())), ["r"]);
+    assert_eq!(q(|q| q.text = Some("消息 2".into())), ["b"]);
+    assert_eq!(
+        q(|q| {
+            q.since_ms = Some(1_700_000_000_002);
+            q.until_ms = Some(1_700_000_000_005)
+        }),
+        ["b"]
+    );
+    let pending = s
+        .dead_letters(&DeadLetterQuery {
+            pending_only: true,
+            limit: 10,
+            ..Default::default()
+        })
+        .expect("list");
+    assert_eq!(pending.len(), 2);
+    s.record_redrive(&[
+        Redrive::Resolved {
+            letter: Box::new(pending[0].clone()),
+            row: Box::new(row("ww1", "d3", 3)),
+        },
+        Redrive::StillDead {
+            letter: Box::new(pending[1].clone()),
+            reason: DeadReason::RsaDecrypt,
+            detail: "x".into(),
+        },
+    ])
+    .expect("redrive");
+    let after = s
+        .dead_letters(&DeadLetterQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .expect("list");
+    assert_eq!(after.len(), 2);
+    assert!(after[0].resolved && after[0].attempts == 2);
+    assert!(!after[1].resolved && after[1].letter.reason == DeadReason::RsaDecrypt);
+    let still = s
+        .dead_letters(&DeadLetterQuery {
+            pending_only: true,
+            limit: 10,
+            ..Default::default()
+        })
+        .expect("list");
+    assert_eq!(still.len(), 1);
+    assert_eq!(s.count_messages(Some("ww1")).expect("count"), 4);
+}
+
+/// One `#[test]` per check and backend.
+macro_rules! contract {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $check() {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    let store = msgaudit::store::SqliteStore::open(dir.path().join("t.db"))
+                        .expect("open");
+                    super::$check(&store);
+                }
+            )*
+        }
+        mod clickhouse {
+            $(
+                #[test]
+                fn $check() {
+                    let url = crate::support::clickhouse_url(stringify!($check));
+                    let store = msgaudit::store::clickhouse::ClickHouseStore::open(&url)
+                        .expect("open");
+                    super::$check(&store);
+                    store.drop_database().expect("drop the test database");
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    a_replayed_batch_changes_nothing,
+    the_checkpoint_never_moves_backwards,
+    paging_by_seq_visits_every_message_of_every_corp_once,
+    queries_filter_and_redrive_resolves,
+);

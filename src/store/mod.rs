@@ -66,6 +66,8 @@ pub enum StoreError {
         #[source]
         source: ::clickhouse::error::Error,
     },
+    #[error("no {what} {key} in the store")]
+    NotFound { what: &'static str, key: String },
     #[error("the {backend} store cannot do this yet: {operation}; use a sqlite:// store for it")]
     Unsupported {
         backend: &'static str,
@@ -139,10 +141,10 @@ pub trait Store: Send + Sync {
     fn store_hits(&self, hits: &[HitRow], act_hits: &[ActHitRow])
     -> Result<(u64, u64), StoreError>;
 
-    /// Strategy hits matching a query, newest first.
+    /// Strategy hits matching a query, newest first (then by msgid descending, then strategy).
     fn hits(&self, query: &HitQuery) -> Result<Vec<StoredHit>, StoreError>;
 
-    /// Behaviour hits, newest first.
+    /// Behaviour hits, newest first (then by msgid descending, then behaviour).
     fn act_hits(&self, query: &HitQuery) -> Result<Vec<ActHitRow>, StoreError>;
 
     /// Hits per strategy and per behaviour (for one corp, or all).

@@ -2,7 +2,7 @@
 //! behaviour hits, and conversation context. Functions over a connection or transaction, called by
 //! [`SqliteStore`](super::SqliteStore) so that hits commit in the same transaction as their batch.
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
 use super::sqlite::Where;
@@ -334,7 +334,7 @@ pub(super) fn query_hits(conn: &Connection, q: &HitQuery) -> Result<Vec<StoredHi
     );
     hit_filters(q, &mut w, true);
     w.sql.push_str(&format!(
-        " ORDER BY msg_time DESC, id DESC LIMIT {}",
+        " ORDER BY msg_time DESC, msg_id DESC, strategy_id LIMIT {}",
         q.limit.max(1)
     ));
     let mut stmt = conn.prepare(&w.sql).map_err(sql("preparing a hit query"))?;
@@ -356,7 +356,7 @@ pub(super) fn query_act_hits(
     );
     hit_filters(q, &mut w, false);
     w.sql.push_str(&format!(
-        " ORDER BY msg_time DESC, id DESC LIMIT {}",
+        " ORDER BY msg_time DESC, msg_id DESC, sensitive_act_id LIMIT {}",
         q.limit.max(1)
     ));
     let mut stmt = conn
@@ -396,7 +396,12 @@ pub(super) fn context(
             params![q.corp_id, q.msg_id],
             message_from,
         )
-        .map_err(sql("finding the message"))?;
+        .optional()
+        .map_err(sql("finding the message"))?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "message",
+            key: format!("{} {}", q.corp_id, q.msg_id),
+        })?;
     let r = &center.row;
     let (chat, a, b) = if r.room_id.is_empty() {
         (

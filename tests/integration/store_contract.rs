@@ -3,8 +3,8 @@
 
 use msgaudit::message::MessageRow;
 use msgaudit::store::{
-    BatchOutcome, DeadLetter, DeadLetterQuery, DeadReason, MessageQuery, Redrive, SeqCursor, Store,
-    StoreBatch,
+    ActHitRow, BatchOutcome, ContextQuery, DeadLetter, DeadLetterQuery, DeadReason, HitQuery,
+    HitRow, MessageQuery, Redrive, SeqCursor, Store, StoreBatch, StoreError,
 };
 
 fn row(corp: &str, id: &str, seq: u64) -> MessageRow {
@@ -207,6 +207,177 @@ fn queries_filter_and_redrive_resolves(s: &dyn Store) {
     assert_eq!(s.count_messages(Some("ww1")).expect("count"), 4);
 }
 
+fn hit(corp: &str, msg: &str, strategy: i64, words: &[&str], t: i64) -> HitRow {
+    HitRow {
+        corp_id: corp.into(),
+        msg_id: msg.into(),
+        strategy_id: strategy,
+        strategy_name: format!("策略{strategy}"),
+        words: words.iter().map(|w| w.to_string()).collect(),
+        spans: vec![(0, 6)],
+        content: "【私下】转账".into(),
+        from_id: "zhangsan".into(),
+        to_list: "lisi".into(),
+        room_id: if strategy == 2 {
+            "wr1".into()
+        } else {
+            String::new()
+        },
+        msg_time: 1_700_000_000_000 + t,
+        direction: "sent".into(),
+        audit_user_id: "wangwu".into(),
+        send_status: if strategy == 2 { 3 } else { 0 },
+        rules_version: 1,
+    }
+}
+
+fn act(corp: &str, msg: &str, id: i64, name: &str, t: i64) -> ActHitRow {
+    ActHitRow {
+        corp_id: corp.into(),
+        msg_id: msg.into(),
+        sensitive_act_id: id,
+        sensitive_act: name.into(),
+        operator_id: "zhangsan".into(),
+        operator: "张三".into(),
+        operate_target_id: "lisi".into(),
+        operate_target: "李四".into(),
+        detail: "13800138000".into(),
+        msg_time: 1_700_000_000_000 + t,
+    }
+}
+
+fn hits_are_idempotent_filterable_and_counted(s: &dyn Store) {
+    let hits = vec![
+        hit("ww1", "a", 1, &["私下", "转账"], 1),
+        hit("ww1", "a", 2, &["转账"], 1),
+        hit("ww1", "b", 1, &["加我微信"], 2),
+        hit("ww2", "c", 1, &["私下"], 3),
+    ];
+    let acts = vec![
+        act("ww1", "a", 3, "发送手机号", 1),
+        act("ww2", "c", 4, "发送邮箱", 3),
+    ];
+    assert_eq!(s.store_hits(&hits, &acts).expect("store"), (4, 2));
+    assert_eq!(s.store_hits(&hits, &acts).expect("again"), (0, 0));
+    // Through a batch too: hits already stored are not doubled.
+    let batch = StoreBatch {
+        corp_id: "ww1".into(),
+        messages: vec![row("ww1", "a", 1)],
+        hits: hits[..2].to_vec(),
+        act_hits: acts[..1].to_vec(),
+        checkpoint: 1,
+        ..Default::default()
+    };
+    let outcome = s.store_batch(&batch).expect("batch");
+    assert_eq!((outcome.hits, outcome.act_hits), (0, 0));
+    let found = |f: fn(&mut HitQuery)| {
+        let mut q = HitQuery {
+            limit: 100,
+            ..Default::default()
+        };
+        f(&mut q);
+        s.hits(&q)
+            .expect("hits")
+            .into_iter()
+            .map(|h| (h.hit.msg_id, h.hit.strategy_id))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        found(|_| {}),
+        [
+            ("c".into(), 1),
+            ("b".into(), 1),
+            ("a".into(), 1),
+            ("a".into(), 2)
+        ]
+    );
+    assert_eq!(found(|q| q.corp_id = Some("ww2".into())), [("c".into(), 1)]);
+    assert_eq!(found(|q| q.strategy_id = Some(2)), [("a".into(), 2)]);
+    assert_eq!(
+        found(|q| q.word = Some("转账".into())),
+        [("a".into(), 1), ("a".into(), 2)]
+    );
+    assert_eq!(found(|q| q.word = Some("转".into())), []);
+    assert_eq!(found(|q| q.room_id = Some("wr1".into())), [("a".into(), 2)]);
+    assert_eq!(found(|q| q.send_status = Some(3)), [("a".into(), 2)]);
+    assert_eq!(
+        found(|q| {
+            q.since_ms = Some(1_700_000_000_002);
+            q.until_ms = Some(1_700_000_000_003)
+        }),
+        [("b".into(), 1)]
+    );
+    let stored = s
+        .hits(&HitQuery {
+            corp_id: Some("ww1".into()),
+            strategy_id: Some(1),
+            word: Some("私下".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .expect("hits");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].hit, hits[0]);
+    let acts_found = s
+        .act_hits(&HitQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .expect("acts");
+    assert_eq!(acts_found, [acts[1].clone(), acts[0].clone()]);
+    let counts = s.hit_counts(None).expect("counts");
+    assert_eq!(
+        counts.strategies,
+        [(1, "策略1".to_string(), 3), (2, "策略2".to_string(), 1)]
+    );
+    assert_eq!(
+        counts.acts,
+        [("发送手机号".to_string(), 1), ("发送邮箱".to_string(), 1)]
+    );
+    let ww2 = s.hit_counts(Some("ww2")).expect("counts");
+    assert_eq!(ww2.strategies, [(1, "策略1".to_string(), 1)]);
+}
+
+fn context_reads_the_conversation_around_a_message(s: &dyn Store) {
+    let mut messages: Vec<MessageRow> = (1..=7).map(|q| row("ww1", &format!("m{q}"), q)).collect();
+    // A reply in the other direction belongs to the same conversation; another chat does not.
+    messages[3].from_id = "lisi".into();
+    messages[3].to_list = "zhangsan".into();
+    messages[5].to_list = "wangwu".into();
+    let mut room = row("ww1", "room", 8);
+    room.room_id = "wr1".into();
+    messages.push(room);
+    s.store_batch(&StoreBatch {
+        corp_id: "ww1".into(),
+        messages,
+        checkpoint: 8,
+        ..Default::default()
+    })
+    .expect("store");
+    let ids = |around| {
+        s.context(&ContextQuery {
+            corp_id: "ww1".into(),
+            msg_id: "m4".into(),
+            around,
+        })
+        .expect("context")
+        .into_iter()
+        .map(|m| m.row.msg_id)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(2), ["m2", "m3", "m4", "m5", "m7"]);
+    assert_eq!(ids(10), ["m1", "m2", "m3", "m4", "m5", "m7"]);
+    let missing = s.context(&ContextQuery {
+        corp_id: "ww1".into(),
+        msg_id: "nope".into(),
+        around: 2,
+    });
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { .. })),
+        "{missing:?}"
+    );
+}
+
 /// One `#[test]` per check and backend.
 macro_rules! contract {
     ($($check:ident),* $(,)?) => {
@@ -241,4 +412,6 @@ contract!(
     the_checkpoint_never_moves_backwards,
     paging_by_seq_visits_every_message_of_every_corp_once,
     queries_filter_and_redrive_resolves,
+    hits_are_idempotent_filterable_and_counted,
+    context_reads_the_conversation_around_a_message,
 );

@@ -9,6 +9,7 @@ use crate::store::SeqCursor;
 #[derive(Debug, Clone)]
 pub enum Value {
     Str(String),
+    I64(i64),
     U64(u64),
     Strs(Vec<String>),
 }
@@ -62,6 +63,7 @@ impl Filter {
         for v in &self.values {
             query = match v {
                 Value::Str(s) => query.bind(s.as_str()),
+                Value::I64(n) => query.bind(*n),
                 Value::U64(n) => query.bind(*n),
                 Value::Strs(list) => query.bind(list.as_slice()),
             };

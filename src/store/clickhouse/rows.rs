@@ -6,7 +6,7 @@ use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
 use crate::message::MessageRow;
-use crate::store::{DeadLetter, DeadReason, StoredDeadLetter};
+use crate::store::{ActHitRow, DeadLetter, DeadReason, HitRow, StoredDeadLetter};
 
 fn ms(v: i64) -> u64 {
     v.max(0) as u64
@@ -169,5 +169,140 @@ pub struct Text {
 /// One number.
 #[derive(Debug, Clone, Row, Deserialize)]
 pub struct Count {
+    pub value: u64,
+}
+
+/// `we_chat_contact_sensitive_msg`: a later `send_status` is a new version (by `update_time`).
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct HitChRow {
+    pub corp_id: String,
+    pub msg_id: String,
+    pub strategy_id: i64,
+    pub strategy_name: String,
+    pub pattern_words: String,
+    pub spans: String,
+    pub content: String,
+    pub from_id: String,
+    pub to_list: String,
+    pub room_id: String,
+    pub msg_time: u64,
+    pub direction: String,
+    pub audit_user_id: String,
+    pub send_status: u8,
+    pub rules_version: u64,
+    pub create_time: u64,
+    pub update_time: u64,
+}
+
+impl HitChRow {
+    pub fn new(h: &HitRow, now: u64) -> HitChRow {
+        HitChRow {
+            corp_id: h.corp_id.clone(),
+            msg_id: h.msg_id.clone(),
+            strategy_id: h.strategy_id,
+            strategy_name: h.strategy_name.clone(),
+            pattern_words: h.words.join(","),
+            spans: serde_json::to_string(&h.spans).unwrap_or_else(|_| "[]".into()),
+            content: h.content.clone(),
+            from_id: h.from_id.clone(),
+            to_list: h.to_list.clone(),
+            room_id: h.room_id.clone(),
+            msg_time: ms(h.msg_time),
+            direction: h.direction.clone(),
+            audit_user_id: h.audit_user_id.clone(),
+            send_status: h.send_status,
+            rules_version: h.rules_version,
+            create_time: now,
+            update_time: now,
+        }
+    }
+
+    pub fn into_hit(self) -> HitRow {
+        HitRow {
+            words: self
+                .pattern_words
+                .split(',')
+                .filter(|w| !w.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            spans: serde_json::from_str(&self.spans).unwrap_or_default(),
+            corp_id: self.corp_id,
+            msg_id: self.msg_id,
+            strategy_id: self.strategy_id,
+            strategy_name: self.strategy_name,
+            content: self.content,
+            from_id: self.from_id,
+            to_list: self.to_list,
+            room_id: self.room_id,
+            msg_time: signed(self.msg_time),
+            direction: self.direction,
+            audit_user_id: self.audit_user_id,
+            send_status: self.send_status,
+            rules_version: self.rules_version,
+        }
+    }
+}
+
+/// `we_sensitive_act_hit`.
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct ActHitChRow {
+    pub corp_id: String,
+    pub msg_id: String,
+    pub operator_id: String,
+    pub operator: String,
+    pub operate_target_id: String,
+    pub operate_target: String,
+    pub sensitive_act_id: u32,
+    pub sensitive_act: String,
+    pub detail: String,
+    pub msg_time: u64,
+    pub create_time: u64,
+}
+
+impl ActHitChRow {
+    pub fn new(a: &ActHitRow, now: u64) -> ActHitChRow {
+        ActHitChRow {
+            corp_id: a.corp_id.clone(),
+            msg_id: a.msg_id.clone(),
+            operator_id: a.operator_id.clone(),
+            operator: a.operator.clone(),
+            operate_target_id: a.operate_target_id.clone(),
+            operate_target: a.operate_target.clone(),
+            sensitive_act_id: u32::try_from(a.sensitive_act_id).unwrap_or(0),
+            sensitive_act: a.sensitive_act.clone(),
+            detail: a.detail.clone(),
+            msg_time: ms(a.msg_time),
+            create_time: now,
+        }
+    }
+
+    pub fn into_act_hit(self) -> ActHitRow {
+        ActHitRow {
+            corp_id: self.corp_id,
+            msg_id: self.msg_id,
+            sensitive_act_id: i64::from(self.sensitive_act_id),
+            sensitive_act: self.sensitive_act,
+            operator_id: self.operator_id,
+            operator: self.operator,
+            operate_target_id: self.operate_target_id,
+            operate_target: self.operate_target,
+            detail: self.detail,
+            msg_time: signed(self.msg_time),
+        }
+    }
+}
+
+/// A stored hit's key within a corp.
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct HitKey {
+    pub msg_id: String,
+    pub id: i64,
+}
+
+/// A count by id, with a name.
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct NamedCount {
+    pub id: i64,
+    pub name: String,
     pub value: u64,
 }

@@ -12,7 +12,9 @@ use std::collections::HashSet;
 
 use super::Connection;
 use super::filter::{Filter, Value, ms, s};
-use super::rows::{CheckpointRow, CorpRow, Count, DeadRow, MsgRow, Text};
+use super::rows::{
+    ActHitChRow, CheckpointRow, CorpRow, Count, DeadRow, HitChRow, HitKey, MsgRow, NamedCount, Text,
+};
 use crate::audit::RuleSet;
 use crate::store::types::*;
 use crate::store::{Store, StoreError};
@@ -296,26 +298,178 @@ impl Store for ClickHouseStore {
         hits: &[HitRow],
         act_hits: &[ActHitRow],
     ) -> Result<(u64, u64), StoreError> {
-        if hits.is_empty() && act_hits.is_empty() {
-            return Ok((0, 0));
+        let now = now();
+        let mut new_hits = Vec::new();
+        for (corp, group) in by_corp(hits, |h| &h.corp_id) {
+            let ids: Vec<String> = group.iter().map(|h| h.msg_id.clone()).collect();
+            let q = self
+                .conn
+                .query(
+                    "SELECT msg_id, strategy_id AS id FROM we_chat_contact_sensitive_msg \
+                     WHERE corp_id = ? AND has(?, msg_id)",
+                )
+                .bind(corp)
+                .bind(ids.as_slice());
+            let found: Vec<HitKey> = self.conn.fetch("reading which hits are stored", q)?;
+            let mut seen: HashSet<(String, i64)> =
+                found.into_iter().map(|k| (k.msg_id, k.id)).collect();
+            new_hits.extend(
+                group
+                    .into_iter()
+                    .filter(|h| seen.insert((h.msg_id.clone(), h.strategy_id)))
+                    .map(|h| HitChRow::new(h, now)),
+            );
         }
-        Err(unsupported("hits"))
+        let mut new_acts = Vec::new();
+        for (corp, group) in by_corp(act_hits, |a| &a.corp_id) {
+            let ids: Vec<String> = group.iter().map(|a| a.msg_id.clone()).collect();
+            let q = self
+                .conn
+                .query(
+                    "SELECT msg_id, toInt64(sensitive_act_id) AS id FROM we_sensitive_act_hit \
+                     WHERE corp_id = ? AND has(?, msg_id)",
+                )
+                .bind(corp)
+                .bind(ids.as_slice());
+            let found: Vec<HitKey> = self
+                .conn
+                .fetch("reading which behaviour hits are stored", q)?;
+            let mut seen: HashSet<(String, i64)> =
+                found.into_iter().map(|k| (k.msg_id, k.id)).collect();
+            new_acts.extend(
+                group
+                    .into_iter()
+                    .filter(|a| seen.insert((a.msg_id.clone(), a.sensitive_act_id)))
+                    .map(|a| ActHitChRow::new(a, now)),
+            );
+        }
+        self.conn
+            .insert("inserting hits", "we_chat_contact_sensitive_msg", &new_hits)?;
+        self.conn.insert(
+            "inserting behaviour hits",
+            "we_sensitive_act_hit",
+            &new_acts,
+        )?;
+        Ok((new_hits.len() as u64, new_acts.len() as u64))
     }
 
-    fn hits(&self, _query: &HitQuery) -> Result<Vec<StoredHit>, StoreError> {
-        Err(unsupported("hits"))
+    fn hits(&self, q: &HitQuery) -> Result<Vec<StoredHit>, StoreError> {
+        let mut f =
+            Filter::new("SELECT ?fields FROM we_chat_contact_sensitive_msg FINAL WHERE 1 = 1");
+        hit_filters(q, &mut f, true);
+        f.sql.push_str(&format!(
+            " ORDER BY msg_time DESC, msg_id DESC, strategy_id LIMIT {}",
+            q.limit.max(1)
+        ));
+        let rows: Vec<HitChRow> = self
+            .conn
+            .fetch("querying hits", f.bind(self.conn.query(&f.sql)))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredHit { hit: r.into_hit() })
+            .collect())
     }
 
-    fn act_hits(&self, _query: &HitQuery) -> Result<Vec<ActHitRow>, StoreError> {
-        Err(unsupported("hits"))
+    fn act_hits(&self, q: &HitQuery) -> Result<Vec<ActHitRow>, StoreError> {
+        let mut f = Filter::new("SELECT ?fields FROM we_sensitive_act_hit FINAL WHERE 1 = 1");
+        hit_filters(q, &mut f, false);
+        f.sql.push_str(&format!(
+            " ORDER BY msg_time DESC, msg_id DESC, sensitive_act_id LIMIT {}",
+            q.limit.max(1)
+        ));
+        let rows: Vec<ActHitChRow> = self
+            .conn
+            .fetch("querying behaviour hits", f.bind(self.conn.query(&f.sql)))?;
+        Ok(rows.into_iter().map(ActHitChRow::into_act_hit).collect())
     }
 
-    fn hit_counts(&self, _corp_id: Option<&str>) -> Result<HitCounts, StoreError> {
-        Err(unsupported("hits"))
+    fn hit_counts(&self, corp_id: Option<&str>) -> Result<HitCounts, StoreError> {
+        let corp = corp_id.map(|c| Value::Str(c.to_owned()));
+        let mut f = Filter::new(
+            "SELECT strategy_id AS id, any(strategy_name) AS name, count() AS value \
+             FROM we_chat_contact_sensitive_msg FINAL WHERE 1 = 1",
+        );
+        f.and_opt("corp_id = ?", corp.clone());
+        f.sql.push_str(" GROUP BY strategy_id ORDER BY strategy_id");
+        let strategies: Vec<NamedCount> = self
+            .conn
+            .fetch("counting hits", f.bind(self.conn.query(&f.sql)))?;
+        let mut f = Filter::new(
+            "SELECT toInt64(sensitive_act_id) AS id, any(sensitive_act) AS name, count() AS value \
+             FROM we_sensitive_act_hit FINAL WHERE 1 = 1",
+        );
+        f.and_opt("corp_id = ?", corp);
+        f.sql
+            .push_str(" GROUP BY sensitive_act_id ORDER BY sensitive_act_id");
+        let acts: Vec<NamedCount> = self
+            .conn
+            .fetch("counting behaviour hits", f.bind(self.conn.query(&f.sql)))?;
+        Ok(HitCounts {
+            strategies: strategies
+                .into_iter()
+                .map(|c| (c.id, c.name, c.value))
+                .collect(),
+            acts: acts.into_iter().map(|c| (c.name, c.value)).collect(),
+        })
     }
 
-    fn context(&self, _query: &ContextQuery) -> Result<Vec<StoredMessage>, StoreError> {
-        Err(unsupported("conversation context"))
+    fn context(&self, q: &ContextQuery) -> Result<Vec<StoredMessage>, StoreError> {
+        let center = self.conn.fetch::<MsgRow>(
+            "finding the message",
+            self.conn
+                .query("SELECT ?fields FROM we_chat_contact_msg WHERE corp_id = ? AND msg_id = ? LIMIT 1")
+                .bind(q.corp_id.as_str())
+                .bind(q.msg_id.as_str()),
+        )?;
+        let Some(center) = center.into_iter().next() else {
+            return Err(StoreError::NotFound {
+                what: "message",
+                key: format!("{} {}", q.corp_id, q.msg_id),
+            });
+        };
+        let side = |before: bool| -> Result<Vec<MsgRow>, StoreError> {
+            let (cmp, order) = if before { ("<", "DESC") } else { (">", "ASC") };
+            let mut f = Filter::new("SELECT ?fields FROM we_chat_contact_msg WHERE corp_id = ?");
+            f.push("", [Value::Str(q.corp_id.clone())]);
+            if center.room_id.is_empty() {
+                f.push(
+                    " AND room_id = '' AND ((from_id = ? AND to_list = ?) OR (from_id = ? AND to_list = ?))",
+                    [
+                        Value::Str(center.from_id.clone()),
+                        Value::Str(center.to_list.clone()),
+                        Value::Str(center.to_list.clone()),
+                        Value::Str(center.from_id.clone()),
+                    ],
+                );
+            } else {
+                f.push(" AND room_id = ?", [Value::Str(center.room_id.clone())]);
+            }
+            f.push(
+                &format!(" AND (msg_time {cmp} ? OR (msg_time = ? AND seq {cmp} ?))"),
+                [
+                    Value::U64(center.msg_time),
+                    Value::U64(center.msg_time),
+                    Value::U64(center.seq),
+                ],
+            );
+            f.sql.push_str(&format!(
+                " ORDER BY msg_time {order}, seq {order} LIMIT {}",
+                q.around
+            ));
+            self.conn
+                .fetch("querying context", f.bind(self.conn.query(&f.sql)))
+        };
+        let mut rows = side(true)?;
+        rows.reverse();
+        let after = side(false)?;
+        rows.push(center);
+        rows.extend(after);
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredMessage {
+                row: r.into_message(),
+            })
+            .collect())
     }
 }
 
@@ -341,5 +495,42 @@ impl ClickHouseStore {
         self.conn
             .insert("inserting messages", "we_chat_contact_msg", &rows)?;
         Ok(rows.len() as u64)
+    }
+}
+
+/// `items` grouped by corp, in first-seen order.
+fn by_corp<'a, T>(items: &'a [T], corp: impl Fn(&T) -> &String) -> Vec<(&'a str, Vec<&'a T>)> {
+    let mut groups: Vec<(&'a str, Vec<&'a T>)> = Vec::new();
+    for item in items {
+        let c = corp(item).as_str();
+        match groups.iter_mut().find(|g| g.0 == c) {
+            Some(g) => g.1.push(item),
+            None => groups.push((c, vec![item])),
+        }
+    }
+    groups
+}
+
+/// The filters of a hit query (`strategy` = the strategy-hit table, else the behaviour-hit table).
+fn hit_filters(q: &HitQuery, f: &mut Filter, strategy: bool) {
+    f.and_opt("corp_id = ?", s(&q.corp_id))
+        .and_opt("msg_time >= ?", ms(q.since_ms))
+        .and_opt("msg_time < ?", ms(q.until_ms))
+        .and_opt(
+            if strategy {
+                "from_id = ?"
+            } else {
+                "operator_id = ?"
+            },
+            s(&q.from_id),
+        );
+    if strategy {
+        f.and_opt("strategy_id = ?", q.strategy_id.map(Value::I64))
+            .and_opt("room_id = ?", s(&q.room_id))
+            .and_opt(
+                "send_status = ?",
+                q.send_status.map(|v| Value::U64(u64::from(v))),
+            )
+            .and_opt("has(splitByChar(',', pattern_words), ?)", s(&q.word));
     }
 }

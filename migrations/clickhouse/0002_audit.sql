@@ -1,14 +1,18 @@
 -- Rules, the organisation, behaviours and hits, for ClickHouse 18.16 and later.
 --
--- A rules change writes the whole rule set again under the next `rules_version` (rule sets are
--- small); readers take the rows of the latest version, which `msgaudit_rules_version` records last,
--- after the rows, so a reader never sees half a version.
+-- A rules change writes the whole rule set again under a new `rules_version` (rule sets are
+-- small): the next number, or the current time in milliseconds if larger, so two editors saving at
+-- once do not share one. Readers take the rows of the latest version, which
+-- `msgaudit_rules_version` records last, after the rows, so a reader never sees half a version.
+-- Behaviour switches are versioned rows of `we_sensitive_act` (by `update_time`).
 
 CREATE TABLE IF NOT EXISTS msgaudit_rules_version (
     version     UInt64,
     update_time UInt64
 ) ENGINE = MergeTree
 ORDER BY version;
+
+INSERT INTO msgaudit_rules_version (version, update_time) VALUES (1, 0);
 
 CREATE TABLE IF NOT EXISTS we_sensitive (
     rules_version   UInt64,
@@ -27,12 +31,14 @@ CREATE TABLE IF NOT EXISTS we_sensitive (
 ORDER BY (rules_version, id);
 
 CREATE TABLE IF NOT EXISTS we_sensitive_audit_scope (
-    rules_version  UInt64,
-    sensitive_id   Int64,
-    scope_type     UInt8,
-    audit_scope_id String
+    rules_version    UInt64,
+    sensitive_id     Int64,
+    position         UInt32,
+    scope_type       UInt8,
+    audit_scope_id   String,
+    audit_scope_name String
 ) ENGINE = MergeTree
-ORDER BY (rules_version, sensitive_id);
+ORDER BY (rules_version, sensitive_id, position);
 
 CREATE TABLE IF NOT EXISTS sys_dept (
     rules_version UInt64,
@@ -44,10 +50,11 @@ ORDER BY (rules_version, dept_id);
 
 CREATE TABLE IF NOT EXISTS sys_user (
     rules_version UInt64,
+    user_id       Int64,
     we_user_id    String,
     user_name     String
 ) ENGINE = MergeTree
-ORDER BY (rules_version, we_user_id);
+ORDER BY (rules_version, user_id);
 
 CREATE TABLE IF NOT EXISTS sys_user_dept (
     rules_version UInt64,

@@ -35,6 +35,10 @@ pub struct DemoArgs {
     /// SDK library to load (default: the emulator built beside this binary).
     #[arg(long)]
     pub sdk: Option<PathBuf>,
+    /// Store to fill instead of DATA_DIR/demo.db, e.g. clickhouse://default@127.0.0.1:8123/msgaudit_demo
+    /// (its database must not hold the demo corp yet).
+    #[arg(long)]
+    pub store: Option<String>,
 }
 
 /// Fault periods of the demo archive: primes, so the classes rarely coincide.
@@ -69,7 +73,13 @@ fn sized(good: u64, seed: u64) -> (u64, u64) {
     (seq, seq - good)
 }
 
-fn write_files(dir: &Path, total: u64, seed: u64, sdk: &Path) -> anyhow::Result<PathBuf> {
+fn write_files(
+    dir: &Path,
+    total: u64,
+    seed: u64,
+    sdk: &Path,
+    store: &str,
+) -> anyhow::Result<PathBuf> {
     if dir.exists() {
         for f in ["demo.db", "demo.db-wal", "demo.db-shm"] {
             let p = dir.join(f);
@@ -102,7 +112,7 @@ fn write_files(dir: &Path, total: u64, seed: u64, sdk: &Path) -> anyhow::Result<
     std::fs::write(dir.join("demo-secret"), "demo-archive-secret\n")?;
     let config = format!(
         "# Written by `msgaudit demo`. With the emulator, set WWEMU_CONFIG={emu} to serve the same archive.\n\
-         [store]\nurl = \"sqlite://demo.db\"\n\n[sdk]\nlibrary = \"{sdk}\"\n\n[pull]\npoll_interval_secs = 1\n\n\
+         [store]\nurl = \"{store}\"\n\n[sdk]\nlibrary = \"{sdk}\"\n\n[pull]\npoll_interval_secs = 1\n\n\
          [[corps]]\ncorp_id = \"wwdemo\"\nsecret_file = \"demo-secret\"\n\
          # Key version 3 is left out on purpose: add `3 = \"{v3}\"` and run\n\
          # `msgaudit dead-letters retry --config {cfg}` to re-drive those dead letters.\n\
@@ -113,6 +123,7 @@ fn write_files(dir: &Path, total: u64, seed: u64, sdk: &Path) -> anyhow::Result<
         v2 = fixture_key(2).display(),
         v3 = fixture_key(3).display(),
         cfg = dir.join("demo.toml").display(),
+        store = store.replace('\\', "\\\\").replace('"', "\\\""),
     );
     let path = dir.join("demo.toml");
     std::fs::write(&path, config)?;
@@ -127,7 +138,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let sdk =
         std::fs::canonicalize(&sdk).with_context(|| format!("SDK library {}", sdk.display()))?;
     let (total, bad) = sized(args.messages, args.seed);
-    let config_path = write_files(&args.data_dir, total, args.seed, &sdk)?;
+    let store_url = args.store.as_deref().unwrap_or("sqlite://demo.db");
+    let config_path = write_files(&args.data_dir, total, args.seed, &sdk, store_url)?;
     // SAFETY (set_var): no other thread exists yet — the pipeline, progress and rayon threads all
     // start later — so nothing can read the environment concurrently.
     unsafe { std::env::set_var("WWEMU_CONFIG", args.data_dir.join("emulator.json")) };
@@ -137,7 +149,16 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let rules_text = std::fs::read_to_string(&rules_path)
         .with_context(|| format!("reading {}", rules_path.display()))?;
     let rules = crate::audit::RuleSet::from_json(&rules_text)?;
-    crate::store::open(&config.store_url)?.save_rules(&rules)?;
+    let store = crate::store::open(&config.store_url)?;
+    if store.checkpoint("wwdemo")?.is_some() || store.count_messages(Some("wwdemo"))? > 0 {
+        bail!(
+            "the store {} already holds the demo corp `wwdemo`; give the demo a fresh database \
+             (e.g. another name after the last /) or drop this one",
+            crate::store::clickhouse::redact(store_url)
+        );
+    }
+    store.save_rules(&rules)?;
+    drop(store);
     println!(
         "msgaudit demo: {} good + {bad} bad messages (seqs 1..={total}), key versions 1 and 2, through {}",
         args.messages,
@@ -147,7 +168,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let s = &done.stats;
     let stored = done.store.count_messages(Some("wwdemo"))?;
     let secs = done.summary.elapsed.as_secs_f64();
-    println!("\nsummary (store {}):", config.store_url);
+    println!(
+        "\nsummary (store {}):",
+        crate::store::clickhouse::redact(&config.store_url)
+    );
     println!("  messages pulled      {:>8}", Stats::get(&s.pulled));
     println!("  messages stored      {stored:>8}");
     println!("  dead letters         {:>8}", s.dead_total());

@@ -68,11 +68,6 @@ pub enum StoreError {
     },
     #[error("no {what} {key} in the store")]
     NotFound { what: &'static str, key: String },
-    #[error("the {backend} store cannot do this yet: {operation}; use a sqlite:// store for it")]
-    Unsupported {
-        backend: &'static str,
-        operation: &'static str,
-    },
     #[error("cannot start the store's I/O runtime: {0}")]
     Runtime(String),
     #[error(
@@ -155,8 +150,9 @@ pub trait Store: Send + Sync {
     fn context(&self, query: &ContextQuery) -> Result<Vec<StoredMessage>, StoreError>;
 }
 
-/// Opens the store a URL names: `sqlite://PATH`, `sqlite:PATH`, or a plain path ending in `.db`,
-/// `.sqlite` or `.sqlite3`. The schema is migrated to the current version.
+/// Opens the store a URL names: `sqlite://PATH`, `sqlite:PATH`, a plain path ending in `.db`,
+/// `.sqlite` or `.sqlite3`, or `clickhouse://user:password@host:port/database`. The schema is
+/// migrated to the current version.
 pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
     let path = if let Some(rest) = url
         .strip_prefix("sqlite://")
@@ -164,17 +160,14 @@ pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
     {
         rest
     } else if url.starts_with("clickhouse://") {
-        return Err(StoreError::Url {
-            url: clickhouse::redact(url),
-            reason: "the ClickHouse backend supports only `msgaudit migrate` so far; \
-                     use sqlite://PATH for everything else"
-                .into(),
-        });
+        return Ok(Box::new(clickhouse::ClickHouseStore::open(url)?));
     } else if url.contains("://") {
         let scheme = url.split("://").next().unwrap_or_default();
         return Err(StoreError::Url {
             url: clickhouse::redact(url),
-            reason: format!("no `{scheme}` backend in this build; use sqlite://PATH"),
+            reason: format!(
+                "no `{scheme}` backend; use sqlite://PATH or clickhouse://user:password@host:port/database"
+            ),
         });
     } else {
         url

@@ -103,3 +103,52 @@ fn an_unreachable_server_is_a_clear_error_without_the_password() {
     assert!(!stderr.contains("hunter2"), "{stderr}");
     assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
 }
+
+#[test]
+fn the_demo_runs_end_to_end_on_clickhouse_and_the_query_commands_read_it() {
+    let url = support::clickhouse_url("demo");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_msgaudit"))
+            .args(args)
+            .output()
+            .expect("run msgaudit");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{args:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let data = dir.path().to_str().expect("utf-8 path");
+    let summary = run(&[
+        "demo",
+        "--messages",
+        "2000",
+        "--data-dir",
+        data,
+        "--store",
+        &url,
+    ]);
+    assert!(
+        summary.contains("every good message stored exactly once"),
+        "{summary}"
+    );
+    let config = dir.path().join("demo.toml");
+    let config = config.to_str().expect("utf-8 path");
+    let hits = run(&[
+        "hits", "--config", config, "--format", "json", "--limit", "5",
+    ]);
+    assert_eq!(hits.lines().count(), 5, "{hits}");
+    let messages = run(&[
+        "messages", "--config", config, "--text", "发票", "--limit", "3",
+    ]);
+    assert_eq!(
+        messages.lines().filter(|l| l.contains("发票")).count(),
+        3,
+        "{messages}"
+    );
+    let store = msgaudit::store::clickhouse::ClickHouseStore::open(&url).expect("open");
+    store.drop_database().expect("drop");
+}

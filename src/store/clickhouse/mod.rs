@@ -7,6 +7,7 @@
 mod filter;
 mod migrate;
 mod rows;
+mod rules;
 mod store;
 mod url;
 

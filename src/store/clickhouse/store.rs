@@ -29,13 +29,6 @@ fn now() -> u64 {
     crate::timefmt::now_ms().max(0) as u64
 }
 
-fn unsupported(operation: &'static str) -> StoreError {
-    StoreError::Unsupported {
-        backend: "ClickHouse",
-        operation,
-    }
-}
-
 impl ClickHouseStore {
     /// Connects to the database `url` names and brings its schema up to date.
     pub fn open(url: &str) -> Result<ClickHouseStore, StoreError> {
@@ -282,15 +275,15 @@ impl Store for ClickHouseStore {
     }
 
     fn rules_version(&self) -> Result<u64, StoreError> {
-        Err(unsupported("rules"))
+        super::rules::version(&self.conn)
     }
 
     fn load_rules(&self) -> Result<RuleSet, StoreError> {
-        Err(unsupported("rules"))
+        super::rules::load(&self.conn)
     }
 
-    fn save_rules(&self, _rules: &RuleSet) -> Result<u64, StoreError> {
-        Err(unsupported("rules"))
+    fn save_rules(&self, rules: &RuleSet) -> Result<u64, StoreError> {
+        super::rules::save(&self.conn, rules)
     }
 
     fn store_hits(

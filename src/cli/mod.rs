@@ -135,6 +135,14 @@ fn time_arg(name: &str, value: &Option<String>) -> anyhow::Result<Option<i64>> {
 pub struct MigrateArgs {
     #[command(flatten)]
     pub store: StoreArgs,
+    /// ClickHouse only: create local tables on every shard of this cluster (from the server's
+    /// remote_servers) and Distributed tables over them. Uses ON CLUSTER and replicated tables when
+    /// the cluster has a ZooKeeper/Keeper coordinator; otherwise give every shard with --shard.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// With --cluster and no coordinator: one shard's clickhouse:// URL (repeat for each shard).
+    #[arg(long = "shard", requires = "cluster")]
+    pub shards: Vec<String>,
 }
 
 /// Sets up `tracing` output to stderr, filtered by `RUST_LOG` (default `info` for the daemon and
@@ -166,7 +174,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Migrate(args) => {
             let url = args.store.url()?;
             let shown = crate::store::clickhouse::redact(&url);
-            if url.starts_with("clickhouse://") {
+            if let Some(cluster) = &args.cluster {
+                if !url.starts_with("clickhouse://") {
+                    anyhow::bail!("--cluster applies to clickhouse:// stores only");
+                }
+                let (applied, keeper) =
+                    crate::store::clickhouse::migrate_cluster(&url, cluster, &args.shards)?;
+                let how = if keeper {
+                    "ON CLUSTER, replicated tables"
+                } else {
+                    "shard by shard, no coordinator"
+                };
+                println!(
+                    "cluster {cluster} via {shown}: {applied} migration(s) applied ({how}); at the current schema"
+                );
+            } else if url.starts_with("clickhouse://") {
                 let applied = crate::store::clickhouse::migrate(&url)?;
                 println!("store {shown}: {applied} migration(s) applied; at the current schema");
             } else {

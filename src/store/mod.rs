@@ -68,6 +68,8 @@ pub enum StoreError {
     },
     #[error("no {what} {key} in the store")]
     NotFound { what: &'static str, key: String },
+    #[error("ClickHouse cluster: {0}")]
+    Cluster(String),
     #[error("cannot start the store's I/O runtime: {0}")]
     Runtime(String),
     #[error(

@@ -4,6 +4,7 @@
 mod audit;
 mod cli;
 mod clickhouse;
+mod clickhouse_cluster;
 mod daemon;
 mod pipeline;
 mod sdk_emulator;

@@ -56,18 +56,18 @@ struct Applied {
     applied_at: u64,
 }
 
-/// Creates the database if needed and applies every migration it has not seen; returns how many ran.
-pub(crate) fn migrate(conn: &Connection) -> Result<usize, StoreError> {
-    conn.execute_on_server(
-        "creating the database",
-        &format!("CREATE DATABASE IF NOT EXISTS {}", conn.database()),
-    )?;
+/// Creates the migrations record table (local to each server).
+pub(crate) fn create_record_table(conn: &Connection) -> Result<(), StoreError> {
     conn.execute(
         "creating the migrations table",
         "CREATE TABLE IF NOT EXISTS msgaudit_schema_migrations (
              version UInt32, name String, applied_at UInt64
          ) ENGINE = ReplacingMergeTree(applied_at) ORDER BY version",
-    )?;
+    )
+}
+
+/// The newest migration the server has recorded; refuses a schema newer than this build knows.
+pub(crate) fn current_version(conn: &Connection) -> Result<u32, StoreError> {
     let current: u32 = conn.fetch_one(
         "reading the schema version",
         "SELECT toUInt32(max(version)) FROM msgaudit_schema_migrations",
@@ -79,6 +79,31 @@ pub(crate) fn migrate(conn: &Connection) -> Result<usize, StoreError> {
             known,
         });
     }
+    Ok(current)
+}
+
+/// Records that a migration ran.
+pub(crate) fn record(conn: &Connection, version: u32, name: &str) -> Result<(), StoreError> {
+    let row = Applied {
+        version,
+        name: name.to_owned(),
+        applied_at: crate::timefmt::now_ms().max(0) as u64,
+    };
+    conn.insert(
+        "recording a migration",
+        "msgaudit_schema_migrations",
+        &[row],
+    )
+}
+
+/// Creates the database if needed and applies every migration it has not seen; returns how many ran.
+pub(crate) fn migrate(conn: &Connection) -> Result<usize, StoreError> {
+    conn.execute_on_server(
+        "creating the database",
+        &format!("CREATE DATABASE IF NOT EXISTS {}", conn.database()),
+    )?;
+    create_record_table(conn)?;
+    let current = current_version(conn)?;
     let mut applied = 0;
     for &(version, name, body) in CLICKHOUSE.iter().filter(|m| m.0 > current) {
         for (i, statement) in statements(body).iter().enumerate() {
@@ -90,16 +115,7 @@ pub(crate) fn migrate(conn: &Connection) -> Result<usize, StoreError> {
                     source,
                 })?;
         }
-        let row = Applied {
-            version,
-            name: name.to_owned(),
-            applied_at: crate::timefmt::now_ms().max(0) as u64,
-        };
-        conn.insert(
-            "recording a migration",
-            "msgaudit_schema_migrations",
-            &[row],
-        )?;
+        record(conn, version, name)?;
         applied += 1;
     }
     Ok(applied)

@@ -4,6 +4,7 @@
 //! store is synchronous like its trait, so each connection owns a small tokio runtime and blocks on
 //! it.
 
+mod cluster;
 mod filter;
 mod migrate;
 mod rows;
@@ -58,7 +59,10 @@ impl Connection {
             .with_user(&url.user)
             .with_password(&url.password)
             .with_compression(clickhouse::Compression::Lz4)
-            .with_validation(false);
+            .with_validation(false)
+            // Through a Distributed table, an INSERT returns only once the shards have the rows, so
+            // the writer's read-back and its checkpoint see them.
+            .with_setting("insert_distributed_sync", "1");
         let client = server.clone().with_database(&url.database);
         Ok(Connection {
             runtime,
@@ -164,4 +168,40 @@ impl Connection {
 pub fn migrate(url: &str) -> Result<usize, StoreError> {
     let conn = Connection::new(ClickHouseUrl::parse(url)?)?;
     migrate::migrate(&conn)
+}
+
+/// Creates or upgrades the schema across the cluster `cluster` the server at `url` knows: with
+/// `ON CLUSTER` and replicated tables when the cluster has a coordinator, else on each of `shards`
+/// (one URL per shard; their database is the entry's). Returns how many migrations ran and
+/// whether a coordinator was used.
+pub fn migrate_cluster(
+    url: &str,
+    cluster: &str,
+    shards: &[String],
+) -> Result<(usize, bool), StoreError> {
+    let entry_url = ClickHouseUrl::parse(url)?;
+    let entry = Connection::new(entry_url.clone())?;
+    // The entry's own database first: the cluster checks run in it.
+    entry.execute_on_server(
+        "creating the database",
+        &format!("CREATE DATABASE IF NOT EXISTS {}", entry.database()),
+    )?;
+    if cluster::has_keeper(&entry) {
+        return Ok((
+            cluster::migrate(&entry, cluster, cluster::Reach::Coordinated)?,
+            true,
+        ));
+    }
+    let conns = shards
+        .iter()
+        .map(|s| {
+            let mut u = ClickHouseUrl::parse(s)?;
+            u.database = entry_url.database.clone();
+            Connection::new(u)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((
+        cluster::migrate(&entry, cluster, cluster::Reach::PerShard(&conns))?,
+        false,
+    ))
 }

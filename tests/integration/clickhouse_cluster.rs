@@ -1,0 +1,200 @@
+//! Cluster mode: two local ClickHouse servers as a two-shard cluster without replication or a
+//! coordinator. `msgaudit migrate --cluster` creates local and Distributed tables on both, the daemon
+//! drains four corps through the first server, and every message is stored once, on its corp's shard,
+//! and visible through the Distributed tables from either server.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use msgaudit::store::clickhouse::{ClickHouseUrl, Connection};
+
+use crate::support;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A throwaway server, stopped when dropped.
+struct Server {
+    dir: tempfile::TempDir,
+    http: u16,
+}
+
+impl Server {
+    fn start(http: u16, tcp: u16, cluster_xml: &str) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("config.d")).expect("config.d");
+        std::fs::write(dir.path().join("config.d/cluster.xml"), cluster_xml).expect("cluster xml");
+        let out = Command::new(support::root().join("scripts/clickhouse-local"))
+            .args(["start", dir.path().to_str().expect("utf-8 path")])
+            .env("CLICKHOUSE_HTTP_PORT", http.to_string())
+            .env("CLICKHOUSE_TCP_PORT", tcp.to_string())
+            .output()
+            .expect("run scripts/clickhouse-local");
+        assert!(
+            out.status.success(),
+            "server did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Server { dir, http }
+    }
+
+    fn url(&self) -> String {
+        format!("clickhouse://default@127.0.0.1:{}/msgaudit", self.http)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new(support::root().join("scripts/clickhouse-local"))
+            .args(["stop", &self.dir.path().to_string_lossy()])
+            .status();
+    }
+}
+
+#[derive(clickhouse::Row, serde::Deserialize)]
+struct CorpCount {
+    corp_id: String,
+    value: u64,
+}
+
+fn counts(conn: &Connection, table: &str) -> Vec<(String, u64)> {
+    conn.fetch_all::<CorpCount>(
+        "counting",
+        &format!("SELECT corp_id, count() AS value FROM {table} GROUP BY corp_id ORDER BY corp_id"),
+    )
+    .expect("counts")
+    .into_iter()
+    .map(|c| (c.corp_id, c.value))
+    .collect()
+}
+
+fn config(dir: &Path, store: &str, corps: &[String]) -> PathBuf {
+    std::fs::write(dir.join("secret"), "test-secret\n").expect("secret");
+    let keys = format!(
+        "keys = {{ 1 = \"{}\", 2 = \"{}\" }}",
+        support::key_path(1).display(),
+        support::key_path(2).display()
+    );
+    let mut text = format!(
+        "[store]\nurl = \"{store}\"\n[sdk]\nlibrary = \"{}\"\ntimeout_secs = 5\n[pull]\npoll_interval_secs = 1\n",
+        support::emulator_path().display()
+    );
+    for corp in corps {
+        text.push_str(&format!(
+            "\n[[corps]]\ncorp_id = \"{corp}\"\nsecret_file = \"secret\"\n{keys}\n"
+        ));
+    }
+    let path = dir.join("msgaudit.toml");
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+#[test]
+fn a_two_shard_cluster_stores_every_message_once_on_its_corps_shard() {
+    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let cluster_xml = format!(
+        "<yandex><remote_servers><msgaudit_test>\
+         <shard><replica><host>127.0.0.1</host><port>{}</port></replica></shard>\
+         <shard><replica><host>127.0.0.1</host><port>{}</port></replica></shard>\
+         </msgaudit_test></remote_servers></yandex>",
+        ports[1], ports[3]
+    );
+    let one = Server::start(ports[0], ports[1], &cluster_xml);
+    let two = Server::start(ports[2], ports[3], &cluster_xml);
+    let migrate = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_msgaudit"))
+            .args([
+                "migrate",
+                "--store",
+                &one.url(),
+                "--cluster",
+                "msgaudit_test",
+            ])
+            .args(extra)
+            .output()
+            .expect("run msgaudit migrate");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, text) = migrate(&["--shard", &one.url()]);
+    assert!(!ok && text.contains("2 shard(s) but 1"), "{text}");
+    for expected in ["2 migration(s) applied", "0 migration(s) applied"] {
+        let (ok, text) = migrate(&["--shard", &one.url(), "--shard", &two.url()]);
+        assert!(ok && text.contains(expected), "{text}");
+    }
+
+    let corps: Vec<String> = (1..=4)
+        .map(|i| format!("wwshard{i}?messages=300&seed={i}"))
+        .collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = config(dir.path(), &one.url(), &corps);
+    let out = Command::new(env!("CARGO_BIN_EXE_msgaudit"))
+        .args([
+            "run",
+            "--once",
+            "--config",
+            cfg.to_str().expect("utf-8 path"),
+        ])
+        .output()
+        .expect("run the daemon");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let conn =
+        |s: &Server| Connection::new(ClickHouseUrl::parse(&s.url()).expect("url")).expect("conn");
+    let (c1, c2) = (conn(&one), conn(&two));
+    let want: Vec<(String, u64)> = {
+        let mut v: Vec<(String, u64)> = corps.iter().map(|c| (c.clone(), 300)).collect();
+        v.sort();
+        v
+    };
+    // Through the Distributed table, from either server: every message, once.
+    assert_eq!(counts(&c1, "we_chat_contact_msg"), want);
+    assert_eq!(counts(&c2, "we_chat_contact_msg"), want);
+    let unique: Vec<CorpCount> = c1
+        .fetch_all(
+            "counting distinct",
+            "SELECT corp_id, uniqExact(msg_id) AS value FROM we_chat_contact_msg GROUP BY corp_id ORDER BY corp_id",
+        )
+        .expect("distinct");
+    assert!(unique.iter().all(|c| c.value == 300));
+    // Each corp lives on exactly one shard, and both shards hold some.
+    let (local1, local2) = (
+        counts(&c1, "we_chat_contact_msg_local"),
+        counts(&c2, "we_chat_contact_msg_local"),
+    );
+    assert!(
+        !local1.is_empty() && !local2.is_empty(),
+        "{local1:?} {local2:?}"
+    );
+    for (corp, _) in &want {
+        let on = local1
+            .iter()
+            .chain(&local2)
+            .filter(|(c, _)| c == corp)
+            .count();
+        assert_eq!(on, 1, "{corp} on {on} shards");
+    }
+    // Checkpoints and the seeded behaviours are visible once through the cluster.
+    let checkpoints = counts(&c2, "we_chat_msg_checkpoint");
+    assert_eq!(checkpoints.len(), 4);
+    let acts: Vec<CorpCount> = c2
+        .fetch_all(
+            "behaviours",
+            "SELECT act_name AS corp_id, count() AS value FROM we_sensitive_act FINAL GROUP BY act_name",
+        )
+        .expect("acts");
+    assert_eq!(acts.len(), 7);
+    assert!(acts.iter().all(|a| a.value == 1));
+}

@@ -268,9 +268,25 @@ fn reaudit_finds_hits_for_a_new_strategy_once() {
 #[test]
 fn a_running_daemon_picks_up_a_rules_change_within_seconds() {
     let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path().join("store.db")).expect("open");
+    daemon_picks_up_a_rules_change(dir.path(), "sqlite://store.db", &store);
+}
+
+#[test]
+fn a_running_daemon_on_clickhouse_picks_up_a_rules_change_within_seconds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = crate::support::clickhouse_url("hot_reload");
+    let store = msgaudit::store::clickhouse::ClickHouseStore::open(&url).expect("open");
+    daemon_picks_up_a_rules_change(dir.path(), &url, &store);
+    store.drop_database().expect("drop");
+}
+
+/// Starts a daemon on `store_url` (which `store` also opens), waits for progress, changes the rules
+/// and times until the first hit of the new version is stored.
+fn daemon_picks_up_a_rules_change(dir: &std::path::Path, store_url: &str, store: &dyn Store) {
     let opts = "messages=30000&seed=46&delay_ms=40";
-    let config = write_config(dir.path(), opts, &[1, 2], "batch_limit = 100");
-    let db = dir.path().join("store.db");
+    let config =
+        crate::support::write_config_for(dir, store_url, opts, &[1, 2], "batch_limit = 100");
     let mut child = msgaudit()
         .arg("run")
         .arg("--config")
@@ -278,21 +294,13 @@ fn a_running_daemon_picks_up_a_rules_change_within_seconds() {
         .env("RUST_LOG", "warn")
         .spawn()
         .expect("spawn");
-    let checkpoint = || -> u64 {
-        rusqlite::Connection::open(&db)
-            .and_then(|c| {
-                c.query_row("SELECT seq FROM we_chat_msg_checkpoint", [], |r| {
-                    r.get::<_, i64>(0)
-                })
-            })
-            .map_or(0, |s| s as u64)
-    };
+    let corp = crate::support::corp_id(opts);
+    let checkpoint = || store.checkpoint(&corp).ok().flatten().unwrap_or(0);
     let started = Instant::now();
     while checkpoint() < 500 {
         assert!(started.elapsed() < Duration::from_secs(60), "no progress");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let store = SqliteStore::open(&db).expect("open");
     assert!(
         store
             .hits(&HitQuery {

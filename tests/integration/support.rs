@@ -59,13 +59,24 @@ pub fn archive(options: &str) -> wework_finance_archive::Archive {
 /// Writes a daemon config for one emulated corp (`options` is the corp id's `?…` suffix) into `dir`,
 /// storing into `dir/store.db`. `extra` is appended (more TOML).
 pub fn write_config(dir: &Path, options: &str, key_versions: &[u32], extra: &str) -> PathBuf {
+    write_config_for(dir, "sqlite://store.db", options, key_versions, extra)
+}
+
+/// [`write_config`] with another store.
+pub fn write_config_for(
+    dir: &Path,
+    store: &str,
+    options: &str,
+    key_versions: &[u32],
+    extra: &str,
+) -> PathBuf {
     std::fs::write(dir.join("secret"), "test-secret\n").expect("write secret");
     let keys: Vec<String> = key_versions
         .iter()
         .map(|v| format!("{v} = \"{}\"", key_path(*v).display()))
         .collect();
     let text = format!(
-        "[store]\nurl = \"sqlite://store.db\"\n[sdk]\nlibrary = \"{}\"\ntimeout_secs = 5\n[pull]\npoll_interval_secs = 1\nmax_backoff_secs = 1\n{extra}\n\
+        "[store]\nurl = \"{store}\"\n[sdk]\nlibrary = \"{}\"\ntimeout_secs = 5\n[pull]\npoll_interval_secs = 1\nmax_backoff_secs = 1\n{extra}\n\
          [[corps]]\ncorp_id = \"wwtest?{options}\"\nsecret_file = \"secret\"\nkeys = {{ {} }}\n",
         emulator_path().display(),
         keys.join(", ")

@@ -152,3 +152,46 @@ fn the_demo_runs_end_to_end_on_clickhouse_and_the_query_commands_read_it() {
     let store = msgaudit::store::clickhouse::ClickHouseStore::open(&url).expect("open");
     store.drop_database().expect("drop");
 }
+
+#[test]
+fn a_batch_replayed_by_a_restarted_writer_is_stored_once() {
+    use msgaudit::store::clickhouse::ClickHouseStore;
+    use msgaudit::store::{Store, StoreBatch};
+    let url = support::clickhouse_url("replay");
+    let row = |seq: u64| msgaudit::message::MessageRow {
+        corp_id: "ww1".into(),
+        msg_id: format!("m{seq}"),
+        seq,
+        publickey_ver: 1,
+        from_id: "zhangsan".into(),
+        to_list: "lisi".into(),
+        room_id: String::new(),
+        action: "send".into(),
+        msg_type: "text".into(),
+        msg_time: 1_700_000_000_000 + seq as i64,
+        contact: "{}".into(),
+        is_external: 1,
+        plain_text: format!("消息 {seq}"),
+    };
+    let batch = |seqs: std::ops::RangeInclusive<u64>| StoreBatch {
+        corp_id: "ww1".into(),
+        checkpoint: *seqs.end(),
+        messages: seqs.map(row).collect(),
+        ..Default::default()
+    };
+    let first = ClickHouseStore::open(&url).expect("open");
+    assert_eq!(first.store_batch(&batch(1..=3)).expect("store").inserted, 3);
+    // The process dies after inserting 4..=5 but before their checkpoint: a new process replays
+    // from its checkpoint, 4..=6 again with more.
+    let restarted = ClickHouseStore::open(&url).expect("reopen");
+    assert_eq!(restarted.checkpoint("ww1").expect("checkpoint"), Some(3));
+    let partial = batch(4..=5);
+    first.store_batch(&partial).expect("store");
+    let replay = restarted.store_batch(&batch(1..=6)).expect("replay");
+    assert_eq!((replay.inserted, replay.duplicates), (1, 5));
+    // Past its frontier the writer trusts what it wrote.
+    let next = restarted.store_batch(&batch(7..=9)).expect("next");
+    assert_eq!((next.inserted, next.duplicates), (3, 0));
+    assert_eq!(restarted.count_messages(Some("ww1")).expect("count"), 9);
+    restarted.drop_database().expect("drop");
+}

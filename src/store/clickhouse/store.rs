@@ -7,8 +7,14 @@
 //! its checkpoint therefore adds nothing, and a batch whose inserts failed half-way is completed.
 //! The checkpoint row goes in last, so it is never ahead of the data. One daemon writes a corp; the
 //! replacing engines collapse anything a second writer might still double.
+//!
+//! The read-back costs round trips, so it is done only where something can already be stored: a
+//! process remembers, per corp, the seq up to which its own batches all succeeded (its frontier). A
+//! batch wholly past the frontier is new by construction and goes straight in; the first batch after
+//! a start, and any batch after a failed one, is checked.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 use super::Connection;
 use super::filter::{Filter, Value, ms, s};
@@ -23,6 +29,9 @@ use crate::store::{Store, StoreError};
 #[derive(Debug)]
 pub struct ClickHouseStore {
     conn: Connection,
+    /// Per corp, the seq up to which this process stored every batch successfully: a batch wholly
+    /// past it cannot be stored yet (one writer per corp), so its read-back is skipped.
+    frontier: Mutex<HashMap<String, u64>>,
 }
 
 fn now() -> u64 {
@@ -34,7 +43,10 @@ impl ClickHouseStore {
     pub fn open(url: &str) -> Result<ClickHouseStore, StoreError> {
         let conn = Connection::new(super::ClickHouseUrl::parse(url)?)?;
         super::migrate::migrate(&conn)?;
-        Ok(ClickHouseStore { conn })
+        Ok(ClickHouseStore {
+            conn,
+            frontier: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Drops the whole database (for tests on a shared server).
@@ -94,8 +106,50 @@ struct MessageRowRef<'a> {
     msg_time: u64,
 }
 
-impl Store for ClickHouseStore {
-    fn store_batch(&self, batch: &StoreBatch) -> Result<BatchOutcome, StoreError> {
+impl ClickHouseStore {
+    /// [`Store::store_batch`], keeping the per-corp frontier.
+    fn store_batch_tracked(&self, batch: &StoreBatch) -> Result<BatchOutcome, StoreError> {
+        let first_seq = batch
+            .messages
+            .iter()
+            .map(|m| m.seq)
+            .chain(batch.dead_letters.iter().map(|d| d.seq))
+            .min();
+        // Past this process's frontier for the corp nothing can be stored yet: skip the read-back.
+        let verify = match (first_seq, self.frontier_of(&batch.corp_id)) {
+            (None, _) => false,
+            (Some(first), Some(frontier)) => first <= frontier,
+            (Some(_), None) => true,
+        };
+        let result = self.write_batch(batch, verify);
+        let mut frontier = self.frontier.lock().unwrap_or_else(|p| p.into_inner());
+        match &result {
+            Ok(_) => {
+                let f = frontier.entry(batch.corp_id.clone()).or_insert(0);
+                *f = (*f).max(batch.checkpoint);
+            }
+            // Part of the batch may be stored: its retry must read back.
+            Err(_) => {
+                frontier.remove(&batch.corp_id);
+            }
+        }
+        result
+    }
+}
+
+impl ClickHouseStore {
+    /// How far this process has stored the corp's archive with nothing left to verify.
+    fn frontier_of(&self, corp: &str) -> Option<u64> {
+        self.frontier
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(corp)
+            .copied()
+    }
+
+    /// Writes a batch: messages, dead letters, hits, then the checkpoint; reading back what is
+    /// already stored first when `verify`.
+    fn write_batch(&self, batch: &StoreBatch, verify: bool) -> Result<BatchOutcome, StoreError> {
         let mut outcome = BatchOutcome::default();
         let now = now();
         let refs: Vec<MessageRowRef<'_>> = batch
@@ -106,7 +160,11 @@ impl Store for ClickHouseStore {
                 msg_time: m.msg_time.max(0) as u64,
             })
             .collect();
-        let mut seen = self.stored_msgids(&batch.corp_id, &refs)?;
+        let mut seen = if verify {
+            self.stored_msgids(&batch.corp_id, &refs)?
+        } else {
+            HashSet::new()
+        };
         let mut rows = Vec::with_capacity(batch.messages.len());
         for m in &batch.messages {
             if seen.insert(m.msg_id.clone()) {
@@ -120,7 +178,11 @@ impl Store for ClickHouseStore {
             .insert("inserting messages", "we_chat_contact_msg", &rows)?;
 
         let seqs: Vec<u64> = batch.dead_letters.iter().map(|d| d.seq).collect();
-        let mut dead_seen = self.stored_dead_seqs(&batch.corp_id, &seqs)?;
+        let mut dead_seen = if verify {
+            self.stored_dead_seqs(&batch.corp_id, &seqs)?
+        } else {
+            HashSet::new()
+        };
         let dead: Vec<DeadRow> = batch
             .dead_letters
             .iter()
@@ -132,7 +194,7 @@ impl Store for ClickHouseStore {
             .insert("inserting dead letters", "we_chat_msg_dead_letter", &dead)?;
 
         if !batch.hits.is_empty() || !batch.act_hits.is_empty() {
-            let (h, a) = self.store_hits(&batch.hits, &batch.act_hits)?;
+            let (h, a) = self.insert_hits(&batch.hits, &batch.act_hits, verify)?;
             outcome.hits = h;
             outcome.act_hits = a;
         }
@@ -146,6 +208,12 @@ impl Store for ClickHouseStore {
             }],
         )?;
         Ok(outcome)
+    }
+}
+
+impl Store for ClickHouseStore {
+    fn store_batch(&self, batch: &StoreBatch) -> Result<BatchOutcome, StoreError> {
+        self.store_batch_tracked(batch)
     }
 
     fn checkpoint(&self, corp_id: &str) -> Result<Option<u64>, StoreError> {
@@ -291,59 +359,7 @@ impl Store for ClickHouseStore {
         hits: &[HitRow],
         act_hits: &[ActHitRow],
     ) -> Result<(u64, u64), StoreError> {
-        let now = now();
-        let mut new_hits = Vec::new();
-        for (corp, group) in by_corp(hits, |h| &h.corp_id) {
-            let ids: Vec<String> = group.iter().map(|h| h.msg_id.clone()).collect();
-            let q = self
-                .conn
-                .query(
-                    "SELECT msg_id, strategy_id AS id FROM we_chat_contact_sensitive_msg \
-                     WHERE corp_id = ? AND has(?, msg_id)",
-                )
-                .bind(corp)
-                .bind(ids.as_slice());
-            let found: Vec<HitKey> = self.conn.fetch("reading which hits are stored", q)?;
-            let mut seen: HashSet<(String, i64)> =
-                found.into_iter().map(|k| (k.msg_id, k.id)).collect();
-            new_hits.extend(
-                group
-                    .into_iter()
-                    .filter(|h| seen.insert((h.msg_id.clone(), h.strategy_id)))
-                    .map(|h| HitChRow::new(h, now)),
-            );
-        }
-        let mut new_acts = Vec::new();
-        for (corp, group) in by_corp(act_hits, |a| &a.corp_id) {
-            let ids: Vec<String> = group.iter().map(|a| a.msg_id.clone()).collect();
-            let q = self
-                .conn
-                .query(
-                    "SELECT msg_id, toInt64(sensitive_act_id) AS id FROM we_sensitive_act_hit \
-                     WHERE corp_id = ? AND has(?, msg_id)",
-                )
-                .bind(corp)
-                .bind(ids.as_slice());
-            let found: Vec<HitKey> = self
-                .conn
-                .fetch("reading which behaviour hits are stored", q)?;
-            let mut seen: HashSet<(String, i64)> =
-                found.into_iter().map(|k| (k.msg_id, k.id)).collect();
-            new_acts.extend(
-                group
-                    .into_iter()
-                    .filter(|a| seen.insert((a.msg_id.clone(), a.sensitive_act_id)))
-                    .map(|a| ActHitChRow::new(a, now)),
-            );
-        }
-        self.conn
-            .insert("inserting hits", "we_chat_contact_sensitive_msg", &new_hits)?;
-        self.conn.insert(
-            "inserting behaviour hits",
-            "we_sensitive_act_hit",
-            &new_acts,
-        )?;
-        Ok((new_hits.len() as u64, new_acts.len() as u64))
+        self.insert_hits(hits, act_hits, true)
     }
 
     fn hits(&self, q: &HitQuery) -> Result<Vec<StoredHit>, StoreError> {
@@ -525,5 +541,79 @@ fn hit_filters(q: &HitQuery, f: &mut Filter, strategy: bool) {
                 q.send_status.map(|v| Value::U64(u64::from(v))),
             )
             .and_opt("has(splitByChar(',', pattern_words), ?)", s(&q.word));
+    }
+}
+
+impl ClickHouseStore {
+    /// Inserts hits and behaviour hits, skipping stored ones (read back when `verify`); returns
+    /// how many were new.
+    fn insert_hits(
+        &self,
+        hits: &[HitRow],
+        act_hits: &[ActHitRow],
+        verify: bool,
+    ) -> Result<(u64, u64), StoreError> {
+        let now = now();
+        let mut new_hits = Vec::new();
+        for (corp, group) in by_corp(hits, |h| &h.corp_id) {
+            let ids = group.iter().map(|h| h.msg_id.clone()).collect();
+            let mut seen = self.stored_keys(
+                verify,
+                "reading which hits are stored",
+                "SELECT msg_id, strategy_id AS id FROM we_chat_contact_sensitive_msg \
+                 WHERE corp_id = ? AND has(?, msg_id)",
+                corp,
+                ids,
+            )?;
+            new_hits.extend(
+                group
+                    .into_iter()
+                    .filter(|h| seen.insert((h.msg_id.clone(), h.strategy_id)))
+                    .map(|h| HitChRow::new(h, now)),
+            );
+        }
+        let mut new_acts = Vec::new();
+        for (corp, group) in by_corp(act_hits, |a| &a.corp_id) {
+            let ids = group.iter().map(|a| a.msg_id.clone()).collect();
+            let mut seen = self.stored_keys(
+                verify,
+                "reading which behaviour hits are stored",
+                "SELECT msg_id, toInt64(sensitive_act_id) AS id FROM we_sensitive_act_hit \
+                 WHERE corp_id = ? AND has(?, msg_id)",
+                corp,
+                ids,
+            )?;
+            new_acts.extend(
+                group
+                    .into_iter()
+                    .filter(|a| seen.insert((a.msg_id.clone(), a.sensitive_act_id)))
+                    .map(|a| ActHitChRow::new(a, now)),
+            );
+        }
+        self.conn
+            .insert("inserting hits", "we_chat_contact_sensitive_msg", &new_hits)?;
+        self.conn.insert(
+            "inserting behaviour hits",
+            "we_sensitive_act_hit",
+            &new_acts,
+        )?;
+        Ok((new_hits.len() as u64, new_acts.len() as u64))
+    }
+
+    /// The (msgid, id) keys a query finds among `ids` of a corp; nothing when not `verify`.
+    fn stored_keys(
+        &self,
+        verify: bool,
+        context: &'static str,
+        sql: &str,
+        corp: &str,
+        ids: Vec<String>,
+    ) -> Result<HashSet<(String, i64)>, StoreError> {
+        if !verify {
+            return Ok(HashSet::new());
+        }
+        let q = self.conn.query(sql).bind(corp).bind(ids.as_slice());
+        let found: Vec<HitKey> = self.conn.fetch(context, q)?;
+        Ok(found.into_iter().map(|k| (k.msg_id, k.id)).collect())
     }
 }

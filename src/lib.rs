@@ -6,7 +6,9 @@
 //!   media, private keys).
 //! - [`message`]: the typed message model, lenient parsing, visible text, the stored row.
 //! - [`pipeline`]: pull → decrypt+parse (+ audit) → store → checkpoint, with graceful shutdown.
-//! - [`store`]: the `Store` trait and its SQLite backend, migrations.
+//! - [`audit`]: sensitive-word strategies and behaviours: normalisation, matching, scopes, hits.
+//! - [`alert`]: what alerts to auditors say and how often a robot may be posted to (in progress).
+//! - [`store`]: the `Store` trait and its SQLite and ClickHouse backends, migrations.
 //! - [`config`]: the TOML configuration, raw and validated.
 //! - [`redrive`]: decoding dead letters again once their cause is fixed.
 //! - [`timefmt`]: UTC timestamps for display and command-line filters.
@@ -15,6 +17,7 @@
 //! - [`bench`]: the end-to-end throughput harness behind `msgaudit bench`.
 //! - [`cli`]: the command line (the binary is a thin shell over it).
 
+pub mod alert;
 pub mod audit;
 pub mod bench;
 pub mod cli;

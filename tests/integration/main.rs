@@ -1,11 +1,13 @@
 //! The one integration-test binary. Every test reaches the SDK the way production does: the emulator
 //! (or the vendor's) `.so` loaded by path through `libloading` and the C ABI.
 
+mod alert_http;
 mod audit;
 mod cli;
 mod clickhouse;
 mod clickhouse_cluster;
 mod daemon;
+mod fake_wecom;
 mod pipeline;
 mod sdk_emulator;
 mod sdk_media;

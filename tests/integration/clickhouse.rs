@@ -158,21 +158,7 @@ fn a_batch_replayed_by_a_restarted_writer_is_stored_once() {
     use msgaudit::store::clickhouse::ClickHouseStore;
     use msgaudit::store::{Store, StoreBatch};
     let url = support::clickhouse_url("replay");
-    let row = |seq: u64| msgaudit::message::MessageRow {
-        corp_id: "ww1".into(),
-        msg_id: format!("m{seq}"),
-        seq,
-        publickey_ver: 1,
-        from_id: "zhangsan".into(),
-        to_list: "lisi".into(),
-        room_id: String::new(),
-        action: "send".into(),
-        msg_type: "text".into(),
-        msg_time: 1_700_000_000_000 + seq as i64,
-        contact: "{}".into(),
-        is_external: 1,
-        plain_text: format!("消息 {seq}"),
-    };
+    let row = |seq: u64| support::message_row("ww1", &format!("m{seq}"), seq);
     let batch = |seqs: std::ops::RangeInclusive<u64>| StoreBatch {
         corp_id: "ww1".into(),
         checkpoint: *seqs.end(),

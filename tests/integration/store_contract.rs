@@ -2,28 +2,12 @@
 //! fresh database on the suite's server). Each check is written once, against `&dyn Store`.
 
 use msgaudit::message::MessageRow;
+
+use crate::support::message_row as row;
 use msgaudit::store::{
     ActHitRow, BatchOutcome, ContextQuery, DeadLetter, DeadLetterQuery, DeadReason, HitQuery,
     HitRow, MessageQuery, Redrive, SeqCursor, Store, StoreBatch, StoreError,
 };
-
-fn row(corp: &str, id: &str, seq: u64) -> MessageRow {
-    MessageRow {
-        corp_id: corp.into(),
-        msg_id: id.into(),
-        seq,
-        publickey_ver: 1,
-        from_id: "zhangsan".into(),
-        to_list: "lisi".into(),
-        room_id: String::new(),
-        action: "send".into(),
-        msg_type: "text".into(),
-        msg_time: 1_700_000_000_000 + seq as i64,
-        contact: "{}".into(),
-        is_external: 1,
-        plain_text: format!("消息 {seq}"),
-    }
-}
 
 fn dead(corp: &str, seq: u64) -> DeadLetter {
     DeadLetter {

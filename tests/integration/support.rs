@@ -137,3 +137,22 @@ pub fn clickhouse_url(test: &str) -> String {
     let database = format!("t_{}_{}", test, std::process::id());
     format!("clickhouse://default@{host}/{database}")
 }
+
+/// A stored-message row of `corp` with msgid `id` at `seq`, its time following the seq.
+pub fn message_row(corp: &str, id: &str, seq: u64) -> msgaudit::message::MessageRow {
+    msgaudit::message::MessageRow {
+        corp_id: corp.into(),
+        msg_id: id.into(),
+        seq,
+        publickey_ver: 1,
+        from_id: "zhangsan".into(),
+        to_list: "lisi".into(),
+        room_id: String::new(),
+        action: "send".into(),
+        msg_type: "text".into(),
+        msg_time: 1_700_000_000_000 + seq as i64,
+        contact: "{}".into(),
+        is_external: 1,
+        plain_text: format!("消息 {seq}"),
+    }
+}

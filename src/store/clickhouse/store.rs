@@ -22,6 +22,7 @@ use super::rows::{
     ActHitChRow, CheckpointRow, CorpRow, Count, DeadRow, HitChRow, HitKey, MsgRow, NamedCount, Text,
 };
 use crate::audit::RuleSet;
+use crate::message::MessageRow;
 use crate::store::types::*;
 use crate::store::{Store, StoreError};
 
@@ -152,30 +153,8 @@ impl ClickHouseStore {
     fn write_batch(&self, batch: &StoreBatch, verify: bool) -> Result<BatchOutcome, StoreError> {
         let mut outcome = BatchOutcome::default();
         let now = now();
-        let refs: Vec<MessageRowRef<'_>> = batch
-            .messages
-            .iter()
-            .map(|m| MessageRowRef {
-                msg_id: &m.msg_id,
-                msg_time: m.msg_time.max(0) as u64,
-            })
-            .collect();
-        let mut seen = if verify {
-            self.stored_msgids(&batch.corp_id, &refs)?
-        } else {
-            HashSet::new()
-        };
-        let mut rows = Vec::with_capacity(batch.messages.len());
-        for m in &batch.messages {
-            if seen.insert(m.msg_id.clone()) {
-                rows.push(MsgRow::new(m, now));
-            } else {
-                outcome.duplicates += 1;
-            }
-        }
-        outcome.inserted = rows.len() as u64;
-        self.conn
-            .insert("inserting messages", "we_chat_contact_msg", &rows)?;
+        (outcome.inserted, outcome.duplicates) =
+            self.insert_messages(&batch.corp_id, &batch.messages, verify, now)?;
 
         let seqs: Vec<u64> = batch.dead_letters.iter().map(|d| d.seq).collect();
         let mut dead_seen = if verify {
@@ -305,20 +284,9 @@ impl Store for ClickHouseStore {
             letters.push(next);
         }
         // Messages first (idempotently, per corp), then the letters' new versions.
-        let mut corps: Vec<&str> = messages.iter().map(|m| m.corp_id.as_str()).collect();
-        corps.sort_unstable();
-        corps.dedup();
-        for corp in corps {
-            let batch = StoreBatch {
-                corp_id: corp.to_owned(),
-                messages: messages
-                    .iter()
-                    .filter(|m| m.corp_id == corp)
-                    .cloned()
-                    .collect(),
-                ..Default::default()
-            };
-            self.store_messages_only(&batch)?;
+        for (corp, group) in by_corp(&messages, |m| &m.corp_id) {
+            let rows: Vec<MessageRow> = group.into_iter().cloned().collect();
+            self.insert_messages(corp, &rows, true, now)?;
         }
         self.conn
             .insert("recording a re-drive", "we_chat_msg_dead_letter", &letters)
@@ -483,27 +451,36 @@ impl Store for ClickHouseStore {
 }
 
 impl ClickHouseStore {
-    /// Stores a batch's messages without touching its checkpoint (for re-drives).
-    fn store_messages_only(&self, batch: &StoreBatch) -> Result<u64, StoreError> {
-        let now = now();
-        let refs: Vec<MessageRowRef<'_>> = batch
-            .messages
+    /// Inserts a corp's messages not yet stored (read back first when `verify`); returns
+    /// (inserted, duplicates).
+    fn insert_messages(
+        &self,
+        corp: &str,
+        messages: &[MessageRow],
+        verify: bool,
+        now: u64,
+    ) -> Result<(u64, u64), StoreError> {
+        let refs: Vec<MessageRowRef<'_>> = messages
             .iter()
             .map(|m| MessageRowRef {
                 msg_id: &m.msg_id,
                 msg_time: m.msg_time.max(0) as u64,
             })
             .collect();
-        let mut seen = self.stored_msgids(&batch.corp_id, &refs)?;
-        let rows: Vec<MsgRow> = batch
-            .messages
+        let mut seen = if verify {
+            self.stored_msgids(corp, &refs)?
+        } else {
+            HashSet::new()
+        };
+        let rows: Vec<MsgRow> = messages
             .iter()
             .filter(|m| seen.insert(m.msg_id.clone()))
             .map(|m| MsgRow::new(m, now))
             .collect();
         self.conn
             .insert("inserting messages", "we_chat_contact_msg", &rows)?;
-        Ok(rows.len() as u64)
+        let inserted = rows.len() as u64;
+        Ok((inserted, messages.len() as u64 - inserted))
     }
 }
 

@@ -121,7 +121,8 @@ pub struct ReauditArgs {
 
 fn open(store: &StoreArgs) -> anyhow::Result<Box<dyn Store>> {
     let url = store.url()?;
-    crate::store::open(&url).with_context(|| format!("opening the store {url}"))
+    crate::store::open(&url)
+        .with_context(|| format!("opening the store {}", crate::store::redact_url(&url)))
 }
 
 fn edit_words(store: &dyn Store, strategy: i64, words: &[String], add: bool) -> anyhow::Result<()> {

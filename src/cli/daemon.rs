@@ -37,10 +37,13 @@ pub struct Finished {
 
 /// Opens everything a configuration names and runs the pipeline.
 pub fn run_config(config: &Config, once: bool, style: Style) -> anyhow::Result<Finished> {
-    let store: Arc<dyn Store> = Arc::from(
-        crate::store::open(&config.store_url)
-            .with_context(|| format!("opening the store {}", config.store_url))?,
-    );
+    let store: Arc<dyn Store> =
+        Arc::from(crate::store::open(&config.store_url).with_context(|| {
+            format!(
+                "opening the store {}",
+                crate::store::redact_url(&config.store_url)
+            )
+        })?);
     let accounts = if config.corps_from_store {
         store.corp_accounts()?
     } else {
@@ -101,7 +104,7 @@ pub fn run_config(config: &Config, once: bool, style: Style) -> anyhow::Result<F
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
-    tracing::info!(config = %args.config.display(), corps = config.corps.len(), store = %config.store_url, "msgaudit starts");
+    tracing::info!(config = %args.config.display(), corps = config.corps.len(), store = %crate::store::redact_url(&config.store_url), "msgaudit starts");
     let done = run_config(
         &config,
         args.once,

@@ -154,7 +154,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         bail!(
             "the store {} already holds the demo corp `wwdemo`; give the demo a fresh database \
              (e.g. another name after the last /) or drop this one",
-            crate::store::clickhouse::redact(store_url)
+            crate::store::redact_url(store_url)
         );
     }
     store.save_rules(&rules)?;
@@ -170,7 +170,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let secs = done.summary.elapsed.as_secs_f64();
     println!(
         "\nsummary (store {}):",
-        crate::store::clickhouse::redact(&config.store_url)
+        crate::store::redact_url(&config.store_url)
     );
     println!("  messages pulled      {:>8}", Stats::get(&s.pulled));
     println!("  messages stored      {stored:>8}");

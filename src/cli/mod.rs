@@ -173,7 +173,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Bench(args) => bench::run(args),
         Commands::Migrate(args) => {
             let url = args.store.url()?;
-            let shown = crate::store::clickhouse::redact(&url);
+            let shown = crate::store::redact_url(&url);
             if let Some(cluster) = &args.cluster {
                 if !url.starts_with("clickhouse://") {
                     anyhow::bail!("--cluster applies to clickhouse:// stores only");

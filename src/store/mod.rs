@@ -26,6 +26,9 @@ pub use types::{
 
 use std::path::PathBuf;
 
+/// A store URL fit for logs and messages: any password replaced by `***`.
+pub use clickhouse::redact as redact_url;
+
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -90,18 +90,22 @@ fn migrate_creates_every_table_once_and_is_idempotent() {
 
 #[test]
 fn an_unreachable_server_is_a_clear_error_without_the_password() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_msgaudit"))
-        .args([
-            "migrate",
-            "--store",
-            "clickhouse://audit:hunter2@127.0.0.1:1/x",
-        ])
-        .output()
-        .expect("run msgaudit migrate");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(!stderr.contains("hunter2"), "{stderr}");
-    assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
+    for command in [
+        &["migrate"][..],
+        &["hits"],
+        &["messages"],
+        &["rules", "list"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_msgaudit"))
+            .args(command)
+            .args(["--store", "clickhouse://audit:hunter2@127.0.0.1:1/x"])
+            .output()
+            .expect("run msgaudit");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command:?}");
+        assert!(!stderr.contains("hunter2"), "{command:?}: {stderr}");
+        assert!(stderr.contains("127.0.0.1:1"), "{command:?}: {stderr}");
+    }
 }
 
 #[test]

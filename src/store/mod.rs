@@ -53,7 +53,7 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
-    #[error("ClickHouse store at {server}: {context}: {source}")]
+    #[error("ClickHouse store at {server}: {context}{}: {source}", clickhouse_hint(.source))]
     ClickHouse {
         /// The server's address (never its credentials).
         server: String,
@@ -80,6 +80,24 @@ pub enum StoreError {
          upgrade msgaudit"
     )]
     SchemaTooNew { found: u32, known: u32 },
+}
+
+/// What to do about a ClickHouse failure, where that is clear from the error.
+fn clickhouse_hint(e: &::clickhouse::error::Error) -> &'static str {
+    use ::clickhouse::error::Error;
+    match e {
+        Error::Network(_) | Error::TimedOut => {
+            " (is the server up, and are the URL's host and port its HTTP interface, 8123 by default?)"
+        }
+        Error::BadResponse(text)
+            if ["Code: 192,", "Code: 193,", "Code: 516,"]
+                .iter()
+                .any(|c| text.contains(c)) =>
+        {
+            " (check the user and password in the store URL)"
+        }
+        _ => "",
+    }
 }
 
 impl StoreError {

@@ -105,6 +105,7 @@ fn an_unreachable_server_is_a_clear_error_without_the_password() {
         assert!(!out.status.success(), "{command:?}");
         assert!(!stderr.contains("hunter2"), "{command:?}: {stderr}");
         assert!(stderr.contains("127.0.0.1:1"), "{command:?}: {stderr}");
+        assert!(stderr.contains("is the server up"), "{command:?}: {stderr}");
     }
 }
 

@@ -11,7 +11,6 @@ pub enum Value {
     Str(String),
     I64(i64),
     U64(u64),
-    Strs(Vec<String>),
 }
 
 /// SQL under construction and the values for its placeholders, in order.
@@ -65,7 +64,6 @@ impl Filter {
                 Value::Str(s) => query.bind(s.as_str()),
                 Value::I64(n) => query.bind(*n),
                 Value::U64(n) => query.bind(*n),
-                Value::Strs(list) => query.bind(list.as_slice()),
             };
         }
         query

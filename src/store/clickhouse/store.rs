@@ -58,29 +58,29 @@ impl ClickHouseStore {
         )
     }
 
-    /// The msgids of `rows` already stored.
+    /// The msgids of `messages` (of one corp) already stored.
     fn stored_msgids(
         &self,
         corp: &str,
-        rows: &[MessageRowRef<'_>],
+        messages: &[MessageRow],
     ) -> Result<HashSet<String>, StoreError> {
-        let (Some(lo), Some(hi)) = (
-            rows.iter().map(|r| r.msg_time).min(),
-            rows.iter().map(|r| r.msg_time).max(),
-        ) else {
+        let times = messages.iter().map(|m| m.msg_time.max(0) as u64);
+        let (Some(lo), Some(hi)) = (times.clone().min(), times.max()) else {
             return Ok(HashSet::new());
         };
-        let ids: Vec<String> = rows.iter().map(|r| r.msg_id.to_owned()).collect();
-        let mut f =
-            Filter::new("SELECT msg_id AS value FROM we_chat_contact_msg WHERE corp_id = ?");
-        f.push("", [Value::Str(corp.to_owned())]).push(
-            " AND msg_time BETWEEN ? AND ? AND has(?, msg_id)",
-            [Value::U64(lo), Value::U64(hi), Value::Strs(ids)],
-        );
-        let found: Vec<Text> = self.conn.fetch(
-            "reading which messages are stored",
-            f.bind(self.conn.query(&f.sql)),
-        )?;
+        let ids: Vec<&str> = messages.iter().map(|m| m.msg_id.as_str()).collect();
+        // The time range lets the primary key (corp, time, …) narrow the read.
+        let q = self
+            .conn
+            .query(
+                "SELECT msg_id AS value FROM we_chat_contact_msg \
+                 WHERE corp_id = ? AND msg_time BETWEEN ? AND ? AND has(?, msg_id)",
+            )
+            .bind(corp)
+            .bind(lo)
+            .bind(hi)
+            .bind(ids.as_slice());
+        let found: Vec<Text> = self.conn.fetch("reading which messages are stored", q)?;
         Ok(found.into_iter().map(|t| t.value).collect())
     }
 
@@ -99,12 +99,6 @@ impl ClickHouseStore {
             .fetch("reading which dead letters are stored", q)?;
         Ok(found.into_iter().map(|r| r.value).collect())
     }
-}
-
-/// The parts of a message row the duplicate check needs.
-struct MessageRowRef<'a> {
-    msg_id: &'a str,
-    msg_time: u64,
 }
 
 impl ClickHouseStore {
@@ -406,8 +400,8 @@ impl Store for ClickHouseStore {
         };
         let side = |before: bool| -> Result<Vec<MsgRow>, StoreError> {
             let (cmp, order) = if before { ("<", "DESC") } else { (">", "ASC") };
-            let mut f = Filter::new("SELECT ?fields FROM we_chat_contact_msg WHERE corp_id = ?");
-            f.push("", [Value::Str(q.corp_id.clone())]);
+            let mut f = Filter::new("SELECT ?fields FROM we_chat_contact_msg WHERE 1 = 1");
+            f.and_opt("corp_id = ?", Some(Value::Str(q.corp_id.clone())));
             if center.room_id.is_empty() {
                 f.push(
                     " AND room_id = '' AND ((from_id = ? AND to_list = ?) OR (from_id = ? AND to_list = ?))",
@@ -460,15 +454,8 @@ impl ClickHouseStore {
         verify: bool,
         now: u64,
     ) -> Result<(u64, u64), StoreError> {
-        let refs: Vec<MessageRowRef<'_>> = messages
-            .iter()
-            .map(|m| MessageRowRef {
-                msg_id: &m.msg_id,
-                msg_time: m.msg_time.max(0) as u64,
-            })
-            .collect();
         let mut seen = if verify {
-            self.stored_msgids(corp, &refs)?
+            self.stored_msgids(corp, messages)?
         } else {
             HashSet::new()
         };
@@ -533,7 +520,7 @@ impl ClickHouseStore {
         let now = now();
         let mut new_hits = Vec::new();
         for (corp, group) in by_corp(hits, |h| &h.corp_id) {
-            let ids = group.iter().map(|h| h.msg_id.clone()).collect();
+            let ids = group.iter().map(|h| h.msg_id.as_str());
             let mut seen = self.stored_keys(
                 verify,
                 "reading which hits are stored",
@@ -551,7 +538,7 @@ impl ClickHouseStore {
         }
         let mut new_acts = Vec::new();
         for (corp, group) in by_corp(act_hits, |a| &a.corp_id) {
-            let ids = group.iter().map(|a| a.msg_id.clone()).collect();
+            let ids = group.iter().map(|a| a.msg_id.as_str());
             let mut seen = self.stored_keys(
                 verify,
                 "reading which behaviour hits are stored",
@@ -578,17 +565,18 @@ impl ClickHouseStore {
     }
 
     /// The (msgid, id) keys a query finds among `ids` of a corp; nothing when not `verify`.
-    fn stored_keys(
+    fn stored_keys<'a>(
         &self,
         verify: bool,
         context: &'static str,
         sql: &str,
         corp: &str,
-        ids: Vec<String>,
+        ids: impl Iterator<Item = &'a str>,
     ) -> Result<HashSet<(String, i64)>, StoreError> {
         if !verify {
             return Ok(HashSet::new());
         }
+        let ids: Vec<&str> = ids.collect();
         let q = self.conn.query(sql).bind(corp).bind(ids.as_slice());
         let found: Vec<HitKey> = self.conn.fetch(context, q)?;
         Ok(found.into_iter().map(|k| (k.msg_id, k.id)).collect())

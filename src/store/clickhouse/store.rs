@@ -99,40 +99,7 @@ impl ClickHouseStore {
             .fetch("reading which dead letters are stored", q)?;
         Ok(found.into_iter().map(|r| r.value).collect())
     }
-}
 
-impl ClickHouseStore {
-    /// [`Store::store_batch`], keeping the per-corp frontier.
-    fn store_batch_tracked(&self, batch: &StoreBatch) -> Result<BatchOutcome, StoreError> {
-        let first_seq = batch
-            .messages
-            .iter()
-            .map(|m| m.seq)
-            .chain(batch.dead_letters.iter().map(|d| d.seq))
-            .min();
-        // Past this process's frontier for the corp nothing can be stored yet: skip the read-back.
-        let verify = match (first_seq, self.frontier_of(&batch.corp_id)) {
-            (None, _) => false,
-            (Some(first), Some(frontier)) => first <= frontier,
-            (Some(_), None) => true,
-        };
-        let result = self.write_batch(batch, verify);
-        let mut frontier = self.frontier.lock().unwrap_or_else(|p| p.into_inner());
-        match &result {
-            Ok(_) => {
-                let f = frontier.entry(batch.corp_id.clone()).or_insert(0);
-                *f = (*f).max(batch.checkpoint);
-            }
-            // Part of the batch may be stored: its retry must read back.
-            Err(_) => {
-                frontier.remove(&batch.corp_id);
-            }
-        }
-        result
-    }
-}
-
-impl ClickHouseStore {
     /// How far this process has stored the corp's archive with nothing left to verify.
     fn frontier_of(&self, corp: &str) -> Option<u64> {
         self.frontier
@@ -182,11 +149,134 @@ impl ClickHouseStore {
         )?;
         Ok(outcome)
     }
+
+    /// Inserts a corp's messages not yet stored (read back first when `verify`); returns
+    /// (inserted, duplicates).
+    fn insert_messages(
+        &self,
+        corp: &str,
+        messages: &[MessageRow],
+        verify: bool,
+        now: u64,
+    ) -> Result<(u64, u64), StoreError> {
+        let mut seen = if verify {
+            self.stored_msgids(corp, messages)?
+        } else {
+            HashSet::new()
+        };
+        let rows: Vec<MsgRow> = messages
+            .iter()
+            .filter(|m| seen.insert(m.msg_id.clone()))
+            .map(|m| MsgRow::new(m, now))
+            .collect();
+        self.conn
+            .insert("inserting messages", "we_chat_contact_msg", &rows)?;
+        let inserted = rows.len() as u64;
+        Ok((inserted, messages.len() as u64 - inserted))
+    }
+
+    /// Inserts hits and behaviour hits, skipping stored ones (read back when `verify`); returns
+    /// how many were new.
+    fn insert_hits(
+        &self,
+        hits: &[HitRow],
+        act_hits: &[ActHitRow],
+        verify: bool,
+    ) -> Result<(u64, u64), StoreError> {
+        let now = now();
+        let mut new_hits = Vec::new();
+        for (corp, group) in by_corp(hits, |h| &h.corp_id) {
+            let ids = group.iter().map(|h| h.msg_id.as_str());
+            let mut seen = self.stored_keys(
+                verify,
+                "reading which hits are stored",
+                "SELECT msg_id, strategy_id AS id FROM we_chat_contact_sensitive_msg \
+                 WHERE corp_id = ? AND has(?, msg_id)",
+                corp,
+                ids,
+            )?;
+            new_hits.extend(
+                group
+                    .into_iter()
+                    .filter(|h| seen.insert((h.msg_id.clone(), h.strategy_id)))
+                    .map(|h| HitChRow::new(h, now)),
+            );
+        }
+        let mut new_acts = Vec::new();
+        for (corp, group) in by_corp(act_hits, |a| &a.corp_id) {
+            let ids = group.iter().map(|a| a.msg_id.as_str());
+            let mut seen = self.stored_keys(
+                verify,
+                "reading which behaviour hits are stored",
+                "SELECT msg_id, toInt64(sensitive_act_id) AS id FROM we_sensitive_act_hit \
+                 WHERE corp_id = ? AND has(?, msg_id)",
+                corp,
+                ids,
+            )?;
+            new_acts.extend(
+                group
+                    .into_iter()
+                    .filter(|a| seen.insert((a.msg_id.clone(), a.sensitive_act_id)))
+                    .map(|a| ActHitChRow::new(a, now)),
+            );
+        }
+        self.conn
+            .insert("inserting hits", "we_chat_contact_sensitive_msg", &new_hits)?;
+        self.conn.insert(
+            "inserting behaviour hits",
+            "we_sensitive_act_hit",
+            &new_acts,
+        )?;
+        Ok((new_hits.len() as u64, new_acts.len() as u64))
+    }
+
+    /// The (msgid, id) keys a query finds among `ids` of a corp; nothing when not `verify`.
+    fn stored_keys<'a>(
+        &self,
+        verify: bool,
+        context: &'static str,
+        sql: &str,
+        corp: &str,
+        ids: impl Iterator<Item = &'a str>,
+    ) -> Result<HashSet<(String, i64)>, StoreError> {
+        if !verify {
+            return Ok(HashSet::new());
+        }
+        let ids: Vec<&str> = ids.collect();
+        let q = self.conn.query(sql).bind(corp).bind(ids.as_slice());
+        let found: Vec<HitKey> = self.conn.fetch(context, q)?;
+        Ok(found.into_iter().map(|k| (k.msg_id, k.id)).collect())
+    }
 }
 
 impl Store for ClickHouseStore {
+    /// Keeps the per-corp frontier: moved on success, forgotten on failure.
     fn store_batch(&self, batch: &StoreBatch) -> Result<BatchOutcome, StoreError> {
-        self.store_batch_tracked(batch)
+        let first_seq = batch
+            .messages
+            .iter()
+            .map(|m| m.seq)
+            .chain(batch.dead_letters.iter().map(|d| d.seq))
+            .min();
+        // Past this process's frontier for the corp nothing can be stored yet: skip the read-back.
+        let verify = match (first_seq, self.frontier_of(&batch.corp_id)) {
+            (None, _) => false,
+            (Some(first), Some(frontier)) => first <= frontier,
+            (Some(_), None) => true,
+        };
+        let result = self.write_batch(batch, verify);
+        let mut frontier = self.frontier.lock().unwrap_or_else(|p| p.into_inner());
+        match &result {
+            Ok(_) => {
+                let f = frontier.entry(batch.corp_id.clone()).or_insert(0);
+                *f = (*f).max(batch.checkpoint);
+            }
+            // Part of the batch may be stored: its retry must read back.
+            Err(_) => {
+                frontier.remove(&batch.corp_id);
+            }
+        }
+        result
     }
 
     fn checkpoint(&self, corp_id: &str) -> Result<Option<u64>, StoreError> {
@@ -444,33 +534,6 @@ impl Store for ClickHouseStore {
     }
 }
 
-impl ClickHouseStore {
-    /// Inserts a corp's messages not yet stored (read back first when `verify`); returns
-    /// (inserted, duplicates).
-    fn insert_messages(
-        &self,
-        corp: &str,
-        messages: &[MessageRow],
-        verify: bool,
-        now: u64,
-    ) -> Result<(u64, u64), StoreError> {
-        let mut seen = if verify {
-            self.stored_msgids(corp, messages)?
-        } else {
-            HashSet::new()
-        };
-        let rows: Vec<MsgRow> = messages
-            .iter()
-            .filter(|m| seen.insert(m.msg_id.clone()))
-            .map(|m| MsgRow::new(m, now))
-            .collect();
-        self.conn
-            .insert("inserting messages", "we_chat_contact_msg", &rows)?;
-        let inserted = rows.len() as u64;
-        Ok((inserted, messages.len() as u64 - inserted))
-    }
-}
-
 /// `items` grouped by corp, in first-seen order.
 fn by_corp<'a, T>(items: &'a [T], corp: impl Fn(&T) -> &String) -> Vec<(&'a str, Vec<&'a T>)> {
     let mut groups: Vec<(&'a str, Vec<&'a T>)> = Vec::new();
@@ -505,80 +568,5 @@ fn hit_filters(q: &HitQuery, f: &mut Filter, strategy: bool) {
                 q.send_status.map(|v| Value::U64(u64::from(v))),
             )
             .and_opt("has(splitByChar(',', pattern_words), ?)", s(&q.word));
-    }
-}
-
-impl ClickHouseStore {
-    /// Inserts hits and behaviour hits, skipping stored ones (read back when `verify`); returns
-    /// how many were new.
-    fn insert_hits(
-        &self,
-        hits: &[HitRow],
-        act_hits: &[ActHitRow],
-        verify: bool,
-    ) -> Result<(u64, u64), StoreError> {
-        let now = now();
-        let mut new_hits = Vec::new();
-        for (corp, group) in by_corp(hits, |h| &h.corp_id) {
-            let ids = group.iter().map(|h| h.msg_id.as_str());
-            let mut seen = self.stored_keys(
-                verify,
-                "reading which hits are stored",
-                "SELECT msg_id, strategy_id AS id FROM we_chat_contact_sensitive_msg \
-                 WHERE corp_id = ? AND has(?, msg_id)",
-                corp,
-                ids,
-            )?;
-            new_hits.extend(
-                group
-                    .into_iter()
-                    .filter(|h| seen.insert((h.msg_id.clone(), h.strategy_id)))
-                    .map(|h| HitChRow::new(h, now)),
-            );
-        }
-        let mut new_acts = Vec::new();
-        for (corp, group) in by_corp(act_hits, |a| &a.corp_id) {
-            let ids = group.iter().map(|a| a.msg_id.as_str());
-            let mut seen = self.stored_keys(
-                verify,
-                "reading which behaviour hits are stored",
-                "SELECT msg_id, toInt64(sensitive_act_id) AS id FROM we_sensitive_act_hit \
-                 WHERE corp_id = ? AND has(?, msg_id)",
-                corp,
-                ids,
-            )?;
-            new_acts.extend(
-                group
-                    .into_iter()
-                    .filter(|a| seen.insert((a.msg_id.clone(), a.sensitive_act_id)))
-                    .map(|a| ActHitChRow::new(a, now)),
-            );
-        }
-        self.conn
-            .insert("inserting hits", "we_chat_contact_sensitive_msg", &new_hits)?;
-        self.conn.insert(
-            "inserting behaviour hits",
-            "we_sensitive_act_hit",
-            &new_acts,
-        )?;
-        Ok((new_hits.len() as u64, new_acts.len() as u64))
-    }
-
-    /// The (msgid, id) keys a query finds among `ids` of a corp; nothing when not `verify`.
-    fn stored_keys<'a>(
-        &self,
-        verify: bool,
-        context: &'static str,
-        sql: &str,
-        corp: &str,
-        ids: impl Iterator<Item = &'a str>,
-    ) -> Result<HashSet<(String, i64)>, StoreError> {
-        if !verify {
-            return Ok(HashSet::new());
-        }
-        let ids: Vec<&str> = ids.collect();
-        let q = self.conn.query(sql).bind(corp).bind(ids.as_slice());
-        let found: Vec<HitKey> = self.conn.fetch(context, q)?;
-        Ok(found.into_iter().map(|k| (k.msg_id, k.id)).collect())
     }
 }

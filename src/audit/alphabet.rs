@@ -134,9 +134,7 @@ impl Alphabet {
 
     /// A normalised word in code characters, as the automaton stores it.
     pub fn encode(&self, word: &str) -> String {
-        word.chars()
-            .map(|c| Self::code_char(self.folded(c)))
-            .collect()
+        self.codes(word).into_iter().map(Self::code_char).collect()
     }
 
     /// The code of a character that is already folded.

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::StoreError;
 use super::sqlite::Where;
 use super::types::{
-    ActHitRow, ContextQuery, HitCounts, HitQuery, HitRow, StoredHit, StoredMessage,
+    ActHitRow, ContextQuery, HitCounts, HitQuery, HitRow, StoredHit, StoredMessage, split_list,
 };
 use crate::audit::rules::{ActSwitch, Department, Member, RuleSet, ScopeRow, Strategy};
 
@@ -93,14 +93,6 @@ pub(super) fn rules_version(conn: &Connection) -> Result<u64, StoreError> {
     .map_err(sql("reading the rules version"))
 }
 
-fn split(list: &str) -> Vec<String> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 pub(super) fn load_rules(conn: &Connection) -> Result<RuleSet, StoreError> {
     let mut rules = RuleSet::default();
     let mut stmt = conn
@@ -148,8 +140,8 @@ pub(super) fn load_rules(conn: &Connection) -> Result<RuleSet, StoreError> {
             Ok(Strategy {
                 id: r.get(0)?,
                 name: r.get(1)?,
-                words: split(&r.get::<_, String>(2)?),
-                allow_words: split(&r.get::<_, String>(3)?),
+                words: split_list(&r.get::<_, String>(2)?),
+                allow_words: split_list(&r.get::<_, String>(3)?),
                 scope: Vec::new(),
                 audit_user_id: r.get(4)?,
                 audit_user_name: r.get(5)?,
@@ -286,7 +278,7 @@ fn hit_from(r: &Row<'_>) -> rusqlite::Result<StoredHit> {
             msg_id: r.get(1)?,
             strategy_id: r.get(2)?,
             strategy_name: r.get(3)?,
-            words: split(&r.get::<_, String>(4)?),
+            words: split_list(&r.get::<_, String>(4)?),
             spans: serde_json::from_str(&spans).unwrap_or_default(),
             content: r.get(6)?,
             from_id: r.get(7)?,

@@ -2,6 +2,15 @@
 
 use crate::message::MessageRow;
 
+/// A comma-separated list column (words, receivers) as its items: trimmed, empties dropped.
+pub fn split_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Why a message became a dead letter. Stored as its `as_str` name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DeadReason {

@@ -6,6 +6,7 @@ use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
 use crate::message::MessageRow;
+use crate::store::types::split_list;
 use crate::store::{ActHitRow, DeadLetter, DeadReason, HitRow, StoredDeadLetter};
 
 fn ms(v: i64) -> u64 {
@@ -219,12 +220,7 @@ impl HitChRow {
 
     pub fn into_hit(self) -> HitRow {
         HitRow {
-            words: self
-                .pattern_words
-                .split(',')
-                .filter(|w| !w.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            words: split_list(&self.pattern_words),
             spans: serde_json::from_str(&self.spans).unwrap_or_default(),
             corp_id: self.corp_id,
             msg_id: self.msg_id,

@@ -10,6 +10,7 @@ use super::rows::Count;
 use crate::audit::RuleSet;
 use crate::audit::rules::{ActSwitch, Department, Member, ScopeRow, Strategy};
 use crate::store::StoreError;
+use crate::store::types::split_list;
 
 #[derive(Row, Serialize, Deserialize)]
 struct VersionRow {
@@ -73,13 +74,6 @@ struct ActRow {
     order_num: u32,
     enable_flag: u8,
     update_time: u64,
-}
-
-fn split(list: &str) -> Vec<String> {
-    list.split(',')
-        .filter(|w| !w.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 /// The latest rules version.
@@ -161,8 +155,8 @@ pub(super) fn load(conn: &Connection) -> Result<RuleSet, StoreError> {
             .map(|s| Strategy {
                 id: s.id,
                 name: s.strategy_name,
-                words: split(&s.pattern_words),
-                allow_words: split(&s.allow_words),
+                words: split_list(&s.pattern_words),
+                allow_words: split_list(&s.allow_words),
                 scope: Vec::new(),
                 audit_user_id: s.audit_user_id,
                 audit_user_name: s.audit_user_name,

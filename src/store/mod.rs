@@ -61,7 +61,10 @@ pub enum StoreError {
         #[source]
         source: ::clickhouse::error::Error,
     },
-    #[error("ClickHouse migration {version} ({name}), statement {statement}, failed: {source}")]
+    #[error(
+        "ClickHouse migration {version} ({name}), statement {statement}, failed: {source}; \
+         fix the cause and run `msgaudit migrate` again (its statements are safe to repeat)"
+    )]
     ClickHouseMigration {
         version: u32,
         name: &'static str,

@@ -10,7 +10,7 @@
 //! address, given with `--shard`.
 
 use super::Connection;
-use super::migrate::{CLICKHOUSE, record, statements};
+use super::migrate::{CLICKHOUSE, failed, record, statements};
 use super::rows::Count;
 use crate::store::StoreError;
 
@@ -166,14 +166,7 @@ pub fn migrate(entry: &Connection, cluster: &str, reach: Reach<'_>) -> Result<us
     let mut applied = 0;
     for &(version, name, body) in CLICKHOUSE.iter().filter(|m| m.0 > current) {
         let all = statements(body);
-        let fail = |i: usize| {
-            move |source| StoreError::ClickHouseMigration {
-                version,
-                name,
-                statement: i + 1,
-                source,
-            }
-        };
+        let fail = |i| failed(version, name, i);
         for (i, statement) in all.iter().enumerate() {
             let Some(t) = parse_create(statement) else {
                 continue;

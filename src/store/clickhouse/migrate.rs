@@ -56,6 +56,20 @@ struct Applied {
     applied_at: u64,
 }
 
+/// The error of statement `index` (from 0) of a migration.
+pub(crate) fn failed(
+    version: u32,
+    name: &'static str,
+    index: usize,
+) -> impl FnOnce(clickhouse::error::Error) -> StoreError {
+    move |source| StoreError::ClickHouseMigration {
+        version,
+        name,
+        statement: index + 1,
+        source,
+    }
+}
+
 /// Creates the migrations record table (local to each server).
 pub(crate) fn create_record_table(conn: &Connection) -> Result<(), StoreError> {
     conn.execute(
@@ -108,12 +122,7 @@ pub(crate) fn migrate(conn: &Connection) -> Result<usize, StoreError> {
     for &(version, name, body) in CLICKHOUSE.iter().filter(|m| m.0 > current) {
         for (i, statement) in statements(body).iter().enumerate() {
             conn.execute_raw(statement)
-                .map_err(|source| StoreError::ClickHouseMigration {
-                    version,
-                    name,
-                    statement: i + 1,
-                    source,
-                })?;
+                .map_err(failed(version, name, i))?;
         }
         record(conn, version, name)?;
         applied += 1;

@@ -70,8 +70,8 @@ fn chat(names: &impl Names, h: &HitRow) -> String {
     }
 }
 
-/// The post for one hit.
-pub fn single(names: &impl Names, h: &HitRow) -> Post {
+/// The post for one hit; `reference` (the alert number) ends it.
+pub fn single(names: &impl Names, h: &HitRow, reference: &str) -> Post {
     let direction = if h.direction == "received" {
         "收到"
     } else {
@@ -79,22 +79,30 @@ pub fn single(names: &impl Names, h: &HitRow) -> Post {
     };
     let fields = [
         format!("策略：{}", h.strategy_name),
-        format!("敏感词：{}", h.words.join("、")),
+        format!("敏感词：{}", truncate(&h.words.join("、"), DIGEST_WORDS)),
         format!("{}：{}", direction, person(names, &h.from_id)),
         format!("会话：{}", chat(names, h)),
         format!("时间：{} UTC", format_ms(h.msg_time)),
         format!("内容：{}", h.content),
         format!("msgid：{}", h.msg_id),
+        format!("告警编号：{reference}"),
     ];
+    // The snippet is the one field that can be long: it gives way so the rest always fits.
+    let fit = |limit: usize, overhead: usize| {
+        let fixed: usize = fields.iter().map(|f| f.len() + 3).sum::<usize>() + overhead;
+        let mut fields = fields.clone();
+        fields[5] = truncate(&fields[5], limit.saturating_sub(fixed - fields[5].len()));
+        fields
+    };
     let text = truncate(
-        &format!("【敏感词告警】\n{}", fields.join("\n")),
+        &format!("【敏感词告警】\n{}", fit(TEXT_LIMIT, 32).join("\n")),
         TEXT_LIMIT,
     );
     let markdown = truncate(
         &format!(
             "**<font color=\"warning\">敏感词告警</font>** {}\n{}",
             mention_markdown(&h.audit_user_id),
-            fields
+            fit(MARKDOWN_LIMIT, 96 + h.audit_user_id.len())
                 .iter()
                 .map(|f| format!("> {}", f.replace('\n', " ")))
                 .collect::<Vec<_>>()
@@ -127,9 +135,15 @@ fn mentions<'a>(hits: impl IntoIterator<Item = &'a HitRow>) -> Vec<String> {
     out
 }
 
+/// Longest words list and snippet a digest line shows, in bytes.
+const DIGEST_WORDS: usize = 160;
+const DIGEST_SNIPPET: usize = 240;
+
 /// One digest post for many hits: per (strategy, sender) the count, the words and the first
-/// snippets, oldest first, and the command that lists them all.
-pub fn digest(names: &impl Names, hits: &[HitRow]) -> Post {
+/// snippets, oldest first, the command that lists them all, and `reference` (the alert number).
+/// Snippets give way when space runs out; `None` when even the counts do not fit a post (take
+/// fewer hits: [`digest_fitting`]).
+pub fn digest(names: &impl Names, hits: &[HitRow], reference: &str) -> Option<Post> {
     let mut groups: BTreeMap<(i64, &str), Vec<&HitRow>> = BTreeMap::new();
     for h in hits {
         groups
@@ -138,66 +152,119 @@ pub fn digest(names: &impl Names, hits: &[HitRow]) -> Post {
             .push(h);
     }
     let (first, last) = (
-        hits.iter().map(|h| h.msg_time).min().unwrap_or(0),
-        hits.iter().map(|h| h.msg_time).max().unwrap_or(0),
+        hits.iter().map(|h| h.msg_time).min()?,
+        hits.iter().map(|h| h.msg_time).max()?,
     );
-    let mut lines = vec![format!(
+    let header = format!(
         "【敏感词告警汇总】{} 条命中，{} – {} UTC",
         hits.len(),
         format_ms(first),
         format_ms(last)
-    )];
-    for ((strategy_id, from), group) in &groups {
-        let mut words: Vec<&str> = Vec::new();
-        for w in group.iter().flat_map(|h| h.words.iter()) {
-            if !words.contains(&w.as_str()) {
-                words.push(w);
-            }
-        }
-        lines.push(format!(
-            "· {} #{strategy_id} · {} · {} 条 · {}",
-            group[0].strategy_name,
-            person(names, from),
-            group.len(),
-            words.join("、")
-        ));
-        for h in group.iter().take(DIGEST_SNIPPETS) {
-            lines.push(format!("  {}", h.content.replace('\n', " ")));
-        }
-    }
-    let since = format_ms(first);
-    let footer = format!("全部命中：msgaudit hits --since \"{since}\"");
-    let budget = |limit: usize| limit.saturating_sub(footer.len() + 1);
-    let text = format!(
-        "{}\n{footer}",
-        truncate(&lines.join("\n"), budget(TEXT_LIMIT))
     );
-    let body = lines
+    let blocks: Vec<(String, Vec<String>)> = groups
         .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            if i == 0 {
-                format!("**{l}**")
-            } else {
-                format!("> {l}")
+        .map(|((strategy_id, from), group)| {
+            let mut words: Vec<&str> = Vec::new();
+            for w in group.iter().flat_map(|h| h.words.iter()) {
+                if !words.contains(&w.as_str()) {
+                    words.push(w);
+                }
             }
+            let count = format!(
+                "· {} #{strategy_id} · {} · {} 条 · {}",
+                group[0].strategy_name,
+                person(names, from),
+                group.len(),
+                truncate(&words.join("、"), DIGEST_WORDS)
+            );
+            let snippets = group
+                .iter()
+                .take(DIGEST_SNIPPETS)
+                .map(|h| {
+                    format!(
+                        "  {}",
+                        truncate(&h.content.replace('\n', " "), DIGEST_SNIPPET)
+                    )
+                })
+                .collect();
+            (count, snippets)
         })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let mention: Vec<String> = mentions(hits);
+        .collect();
+    let footer = format!(
+        "全部命中：msgaudit hits --since \"{}\"\n告警编号：{reference}",
+        format_ms(first)
+    );
+    let text = render(TEXT_LIMIT, &header, &blocks, &footer, |l| l.to_owned())?;
+    let mention = mentions(hits);
     let at = mention
         .iter()
         .map(|u| mention_markdown(u))
         .collect::<Vec<_>>()
         .join(" ");
-    let markdown = format!(
-        "{}\n{footer}",
-        truncate(&format!("{at}\n{body}"), budget(MARKDOWN_LIMIT))
-    );
-    Post {
+    let markdown = render(
+        MARKDOWN_LIMIT,
+        &format!("{at}\n**{header}**"),
+        &blocks,
+        &footer,
+        |l| format!("> {l}"),
+    )?;
+    Some(Post {
         text,
         markdown,
         mention,
+    })
+}
+
+/// Header, each block's first line, and footer always; each block's other lines while they fit.
+fn render(
+    limit: usize,
+    header: &str,
+    blocks: &[(String, Vec<String>)],
+    footer: &str,
+    line: impl Fn(&str) -> String,
+) -> Option<String> {
+    let counts: Vec<String> = blocks.iter().map(|(c, _)| line(c)).collect();
+    let mandatory =
+        header.len() + footer.len() + counts.iter().map(|c| c.len() + 1).sum::<usize>() + 1;
+    let mut spare = limit.checked_sub(mandatory)?;
+    let mut out = String::with_capacity(limit);
+    out.push_str(header);
+    for (count, (_, extra)) in counts.iter().zip(blocks) {
+        out.push('\n');
+        out.push_str(count);
+        for e in extra {
+            let e = line(e);
+            if e.len() < spare {
+                spare -= e.len() + 1;
+                out.push('\n');
+                out.push_str(&e);
+            }
+        }
+    }
+    out.push('\n');
+    out.push_str(footer);
+    Some(out)
+}
+
+/// The digest of as many of `hits` (from the first) as one post can account for, and how many that
+/// is (at least one, whose snippet then gives way).
+pub fn digest_fitting(names: &impl Names, hits: &[HitRow], reference: &str) -> (Post, usize) {
+    if let Some(post) = digest(names, hits, reference) {
+        return (post, hits.len());
+    }
+    // Fewer hits never need more lines: binary search for the longest prefix that fits.
+    let (mut fits, mut fails) = (1usize, hits.len());
+    while fails - fits > 1 {
+        let mid = (fits + fails) / 2;
+        if digest(names, &hits[..mid], reference).is_some() {
+            fits = mid;
+        } else {
+            fails = mid;
+        }
+    }
+    match digest(names, &hits[..fits], reference) {
+        Some(post) => (post, fits),
+        None => (single(names, &hits[0], reference), 1),
     }
 }
 
@@ -239,7 +306,7 @@ mod tests {
 
     #[test]
     fn a_single_alert_says_who_what_to_whom_when_and_marks_the_words() {
-        let post = single(&names, &hit(1, "zhangsan", "m1", 0));
+        let post = single(&names, &hit(1, "zhangsan", "m1", 0), "#42");
         for part in [
             "飞单",
             "私下转账",
@@ -248,6 +315,7 @@ mod tests {
             "2025-11-20",
             "【私下转账】",
             "m1",
+            "#42",
         ] {
             assert!(post.text.contains(part), "{part}: {}", post.text);
             assert!(post.markdown.contains(part), "{part}: {}", post.markdown);
@@ -269,7 +337,7 @@ mod tests {
             })
             .collect();
         hits[5].audit_user_id = "zhaoliu".into();
-        let post = digest(&names, &hits);
+        let post = digest(&names, &hits, "#7").expect("fits");
         assert!(
             post.text.starts_with("【敏感词告警汇总】40 条命中"),
             "{}",
@@ -291,19 +359,33 @@ mod tests {
     fn posts_fit_wecom_limits_without_splitting_a_character() {
         let mut long = hit(1, "zhangsan", "m1", 0);
         long.content = "很长的内容".repeat(400);
-        let post = single(&names, &long);
-        assert!(post.text.len() <= TEXT_LIMIT && post.text.ends_with('…'));
+        let post = single(&names, &long, "#1");
+        assert!(post.text.len() <= TEXT_LIMIT && post.text.contains('…'));
         assert!(post.markdown.len() <= MARKDOWN_LIMIT);
+        assert!(
+            post.text.contains("告警编号：#1"),
+            "the number survives a long snippet"
+        );
         let many: Vec<HitRow> = (0..500)
             .map(|i| hit(i, "zhangsan", &format!("m{i}"), i))
             .collect();
-        let post = digest(&names, &many);
+        assert!(
+            digest(&names, &many, "#2").is_none(),
+            "500 groups do not fit"
+        );
+        let (post, used) = digest_fitting(&names, &many, "#2");
+        assert!(used > 5 && used < 500, "{used}");
         assert!(post.text.len() <= TEXT_LIMIT, "{}", post.text.len());
         assert!(post.markdown.len() <= MARKDOWN_LIMIT);
-        assert!(post.text.ends_with(&format!(
+        assert!(
+            post.text
+                .starts_with(&format!("【敏感词告警汇总】{used} 条命中"))
+        );
+        assert!(post.text.contains(&format!(
             "msgaudit hits --since \"{}\"",
             format_ms(1_763_600_000_000)
         )));
+        assert!(post.text.ends_with("告警编号：#2"));
         assert_eq!(truncate("汉字", 4), "…");
         assert_eq!(truncate("ab", 4), "ab");
     }

@@ -17,6 +17,11 @@ pub(crate) const SQLITE: &[(u32, &str, &str)] = &[
         "audit",
         include_str!("../../migrations/sqlite/0002_audit.sql"),
     ),
+    (
+        3,
+        "alerts",
+        include_str!("../../migrations/sqlite/0003_alerts.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen yet; returns how many ran.

@@ -13,15 +13,18 @@
 
 pub mod clickhouse;
 mod migrate;
+mod outbox;
 mod sqlite;
+mod sqlite_alert;
 mod sqlite_audit;
 mod types;
 
+pub use outbox::{AlertPost, Destination, HitKey, PendingAlert, PostLink, PostStatus, Robot};
 pub use sqlite::SqliteStore;
 pub use types::{
     ActHitRow, BatchOutcome, ContextQuery, CorpAccount, DeadLetter, DeadLetterQuery, DeadReason,
-    HitCounts, HitQuery, HitRow, MessageQuery, Redrive, SeqCursor, StoreBatch, StoredDeadLetter,
-    StoredHit, StoredMessage,
+    HitCounts, HitQuery, HitRow, MessageQuery, PostQuery, Redrive, SeqCursor, StoreBatch,
+    StoredDeadLetter, StoredHit, StoredMessage,
 };
 
 use std::path::PathBuf;
@@ -174,6 +177,31 @@ pub trait Store: Send + Sync {
     /// A message and up to `around` messages before and after it in the same conversation (room, or
     /// the same pair of people), oldest first.
     fn context(&self, query: &ContextQuery) -> Result<Vec<StoredMessage>, StoreError>;
+
+    /// Group robots (not removed), by id.
+    fn robots(&self) -> Result<Vec<Robot>, StoreError>;
+
+    /// Adds a group robot; returns its id.
+    fn add_robot(&self, robot: &Robot) -> Result<i64, StoreError>;
+
+    /// Removes a group robot (its posts stay).
+    fn remove_robot(&self, id: i64) -> Result<(), StoreError>;
+
+    /// Hits whose alert is not settled (`send_status` 0), oldest first, each with the posts that
+    /// already carry it.
+    fn pending_alerts(&self, limit: u32) -> Result<Vec<PendingAlert>, StoreError>;
+
+    /// How many hits' alerts are not settled.
+    fn alert_backlog(&self) -> Result<u64, StoreError>;
+
+    /// Alert posts, newest first.
+    fn posts(&self, query: &PostQuery) -> Result<Vec<AlertPost>, StoreError>;
+
+    /// Records a post's state — the first time, with the hits it carries (its claim on them for its
+    /// destination) — and settles the hits it finished (`send_status` 1 sent or 2 failed), as one
+    /// durable step on SQLite; on ClickHouse the post goes in first, so a crash in between leaves
+    /// hits the sender settles again.
+    fn record_post(&self, post: &AlertPost, settled: &[(HitRow, u8)]) -> Result<(), StoreError>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH`, `sqlite:PATH`, a plain path ending in `.db`,

@@ -415,6 +415,41 @@ impl Store for SqliteStore {
         super::sqlite_audit::context(&self.conn(), query, MESSAGE_COLUMNS, message_from)
     }
 
+    fn robots(&self) -> Result<Vec<super::Robot>, StoreError> {
+        super::sqlite_alert::robots(&self.conn())
+    }
+
+    fn add_robot(&self, robot: &super::Robot) -> Result<i64, StoreError> {
+        super::sqlite_alert::add_robot(&self.conn(), robot)
+    }
+
+    fn remove_robot(&self, id: i64) -> Result<(), StoreError> {
+        super::sqlite_alert::remove_robot(&self.conn(), id)
+    }
+
+    fn pending_alerts(&self, limit: u32) -> Result<Vec<super::PendingAlert>, StoreError> {
+        super::sqlite_alert::pending_alerts(&self.conn(), limit)
+    }
+
+    fn alert_backlog(&self) -> Result<u64, StoreError> {
+        super::sqlite_alert::alert_backlog(&self.conn())
+    }
+
+    fn posts(&self, query: &PostQuery) -> Result<Vec<super::AlertPost>, StoreError> {
+        super::sqlite_alert::posts(&self.conn(), query)
+    }
+
+    fn record_post(
+        &self,
+        post: &super::AlertPost,
+        settled: &[(HitRow, u8)],
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql("starting a post update"))?;
+        super::sqlite_alert::record_post(&tx, post, settled)?;
+        tx.commit().map_err(sql("committing a post update"))
+    }
+
     fn corp_accounts(&self) -> Result<Vec<CorpAccount>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn

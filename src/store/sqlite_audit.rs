@@ -317,13 +317,31 @@ fn hit_filters(q: &HitQuery, w: &mut Where, strategy: bool) {
     }
 }
 
+const HIT_COLUMNS: &str =
+    "corp_id, msg_id, strategy_id, strategy_name, pattern_words, spans, content,
+     from_id, to_list, room_id, msg_time, direction, audit_user_id, send_status, rules_version";
+
+/// Hits matching a fixed condition, in the order `tail` gives (with its limit).
+pub(super) fn query_hits_where(
+    conn: &Connection,
+    condition: &str,
+    tail: &str,
+) -> Result<Vec<HitRow>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {HIT_COLUMNS} FROM we_chat_contact_sensitive_msg WHERE {condition} {tail}"
+        ))
+        .map_err(sql("preparing a hit query"))?;
+    let rows = stmt.query_map([], hit_from).map_err(sql("querying hits"))?;
+    rows.map(|r| r.map(|h| h.hit))
+        .collect::<Result<_, _>>()
+        .map_err(sql("reading hits"))
+}
+
 pub(super) fn query_hits(conn: &Connection, q: &HitQuery) -> Result<Vec<StoredHit>, StoreError> {
-    let mut w = Where::new(
-        "SELECT corp_id, msg_id, strategy_id, strategy_name, pattern_words, spans, content, from_id, to_list,
-                room_id, msg_time, direction, audit_user_id, send_status, rules_version
-         FROM we_chat_contact_sensitive_msg WHERE del_flag = 0"
-            .to_owned(),
-    );
+    let mut w = Where::new(format!(
+        "SELECT {HIT_COLUMNS} FROM we_chat_contact_sensitive_msg WHERE del_flag = 0"
+    ));
     hit_filters(q, &mut w, true);
     w.sql.push_str(&format!(
         " ORDER BY msg_time DESC, msg_id DESC, strategy_id LIMIT {}",

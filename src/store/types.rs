@@ -285,3 +285,13 @@ pub struct HitCounts {
     /// (behaviour name, hits)
     pub acts: Vec<(String, u64)>,
 }
+
+/// A listing of alert posts, newest first. Empty fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct PostQuery {
+    /// Posts created at or after this, epoch ms.
+    pub since_ms: Option<i64>,
+    pub status: Option<super::outbox::PostStatus>,
+    pub destination: Option<super::outbox::Destination>,
+    pub limit: u32,
+}

@@ -21,6 +21,11 @@ pub(crate) const CLICKHOUSE: &[(u32, &str, &str)] = &[
         "audit",
         include_str!("../../../migrations/clickhouse/0002_audit.sql"),
     ),
+    (
+        3,
+        "alerts",
+        include_str!("../../../migrations/clickhouse/0003_alerts.sql"),
+    ),
 ];
 
 /// The statements of one migration file: `--` comment lines dropped, split at `;` ending a line.

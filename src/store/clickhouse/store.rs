@@ -24,7 +24,7 @@ use super::rows::{
 use crate::audit::RuleSet;
 use crate::message::MessageRow;
 use crate::store::types::*;
-use crate::store::{Store, StoreError};
+use crate::store::{AlertPost, PendingAlert, Robot, Store, StoreError};
 
 /// The ClickHouse store.
 #[derive(Debug)]
@@ -472,6 +472,34 @@ impl Store for ClickHouseStore {
                 .collect(),
             acts: acts.into_iter().map(|c| (c.name, c.value)).collect(),
         })
+    }
+
+    fn robots(&self) -> Result<Vec<Robot>, StoreError> {
+        super::alerts::robots(&self.conn)
+    }
+
+    fn add_robot(&self, robot: &Robot) -> Result<i64, StoreError> {
+        super::alerts::add_robot(&self.conn, robot)
+    }
+
+    fn remove_robot(&self, id: i64) -> Result<(), StoreError> {
+        super::alerts::remove_robot(&self.conn, id)
+    }
+
+    fn pending_alerts(&self, limit: u32) -> Result<Vec<PendingAlert>, StoreError> {
+        super::alerts::pending_alerts(&self.conn, limit)
+    }
+
+    fn alert_backlog(&self) -> Result<u64, StoreError> {
+        super::alerts::alert_backlog(&self.conn)
+    }
+
+    fn posts(&self, q: &PostQuery) -> Result<Vec<AlertPost>, StoreError> {
+        super::alerts::posts(&self.conn, q)
+    }
+
+    fn record_post(&self, post: &AlertPost, settled: &[(HitRow, u8)]) -> Result<(), StoreError> {
+        super::alerts::record_post(&self.conn, post, settled)
     }
 
     fn context(&self, q: &ContextQuery) -> Result<Vec<StoredMessage>, StoreError> {

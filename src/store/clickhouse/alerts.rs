@@ -1,0 +1,343 @@
+//! The alert outbox on ClickHouse: robots and posts are versioned rows (by `update_time`, read with
+//! `FINAL`), a post's links to its hits are an idempotent index, and settling a hit writes a new
+//! version of its row. A post's row goes in before its links and the hits it settles, so a crash in
+//! between leaves state the sender completes: a pending post's links are written again when it is
+//! resumed, and a hit whose posts are all finished is settled again.
+
+use std::collections::HashMap;
+
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+
+use super::Connection;
+use super::filter::{Filter, Value};
+use super::rows::{Count, HitChRow};
+use crate::store::StoreError;
+use crate::store::outbox::{
+    AlertPost, Destination, HitKey, PendingAlert, PostLink, PostStatus, Robot,
+};
+use crate::store::types::{HitRow, PostQuery, split_list};
+
+fn now() -> u64 {
+    crate::timefmt::now_ms().max(0) as u64
+}
+
+/// A row version after every one this process handed out before: the clock in ms, or one more
+/// than the last version when the clock has not moved on (a post's states can follow each other
+/// within a millisecond).
+fn next_version() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now().max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
+}
+
+/// `we_group_robot_info`.
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+struct RobotRow {
+    id: i64,
+    group_name: String,
+    web_hook_url: String,
+    corp_id: String,
+    sensitive_ids: String,
+    msg_type: String,
+    create_time: u64,
+    update_time: u64,
+    del_flag: u8,
+}
+
+impl RobotRow {
+    fn new(r: &Robot, del_flag: u8) -> RobotRow {
+        let now = next_version();
+        RobotRow {
+            id: r.id,
+            group_name: r.group_name.clone(),
+            web_hook_url: r.web_hook_url.clone(),
+            corp_id: r.corp_id.clone(),
+            sensitive_ids: r
+                .strategy_ids
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            msg_type: r.msg_type.clone(),
+            create_time: now,
+            update_time: now,
+            del_flag,
+        }
+    }
+
+    fn into_robot(self) -> Robot {
+        Robot {
+            id: self.id,
+            group_name: self.group_name,
+            web_hook_url: self.web_hook_url,
+            corp_id: self.corp_id,
+            strategy_ids: split_list(&self.sensitive_ids)
+                .iter()
+                .filter_map(|s| s.parse().ok())
+                .collect(),
+            msg_type: self.msg_type,
+        }
+    }
+}
+
+/// `we_group_robot_msg`: each state of a post is a new version.
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+struct PostRow {
+    id: i64,
+    robot_id: i64,
+    destination: String,
+    msg_title: String,
+    msg_type: String,
+    content: String,
+    hit_keys: String,
+    hit_count: u32,
+    status: u8,
+    attempts: u32,
+    next_attempt: u64,
+    last_error: String,
+    send_time: u64,
+    create_time: u64,
+    update_time: u64,
+}
+
+impl PostRow {
+    fn new(p: &AlertPost, update_time: u64) -> PostRow {
+        PostRow {
+            id: p.id,
+            robot_id: p.destination.robot_id(),
+            destination: p.destination.key(),
+            msg_title: p.title.clone(),
+            msg_type: p.msg_type.clone(),
+            content: p.content.clone(),
+            hit_keys: serde_json::to_string(&p.hits).unwrap_or_else(|_| "[]".into()),
+            hit_count: u32::try_from(p.hits.len()).unwrap_or(u32::MAX),
+            status: p.status.code(),
+            attempts: p.attempts,
+            next_attempt: p.next_attempt_ms.max(0) as u64,
+            last_error: p.last_error.clone(),
+            send_time: p.send_time_ms.max(0) as u64,
+            create_time: p.create_time_ms.max(0) as u64,
+            update_time,
+        }
+    }
+
+    fn into_post(self) -> Option<AlertPost> {
+        Some(AlertPost {
+            id: self.id,
+            destination: Destination::parse(&self.destination)?,
+            title: self.msg_title,
+            msg_type: self.msg_type,
+            content: self.content,
+            hits: serde_json::from_str(&self.hit_keys).unwrap_or_default(),
+            status: PostStatus::from_code(self.status)?,
+            attempts: self.attempts,
+            next_attempt_ms: self.next_attempt as i64,
+            last_error: self.last_error,
+            send_time_ms: self.send_time as i64,
+            create_time_ms: self.create_time as i64,
+        })
+    }
+}
+
+/// `we_group_robot_msg_hit`.
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+struct LinkRow {
+    corp_id: String,
+    msg_id: String,
+    strategy_id: i64,
+    destination: String,
+    post_id: i64,
+}
+
+/// A post's id and status.
+#[derive(Debug, Clone, Row, Deserialize)]
+struct PostState {
+    id: i64,
+    status: u8,
+}
+
+pub fn robots(conn: &Connection) -> Result<Vec<Robot>, StoreError> {
+    let q =
+        conn.query("SELECT ?fields FROM we_group_robot_info FINAL WHERE del_flag = 0 ORDER BY id");
+    let rows: Vec<RobotRow> = conn.fetch("listing robots", q)?;
+    Ok(rows.into_iter().map(RobotRow::into_robot).collect())
+}
+
+pub fn add_robot(conn: &Connection, robot: &Robot) -> Result<i64, StoreError> {
+    let last: Count = conn.fetch_one(
+        "choosing a robot id",
+        "SELECT toUInt64(max(id)) AS value FROM we_group_robot_info",
+    )?;
+    let id = last.value as i64 + 1;
+    let row = RobotRow::new(
+        &Robot {
+            id,
+            ..robot.clone()
+        },
+        0,
+    );
+    conn.insert("adding a robot", "we_group_robot_info", &[row])?;
+    Ok(id)
+}
+
+pub fn remove_robot(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    let Some(robot) = robots(conn)?.into_iter().find(|r| r.id == id) else {
+        return Err(StoreError::NotFound {
+            what: "robot",
+            key: id.to_string(),
+        });
+    };
+    conn.insert(
+        "removing a robot",
+        "we_group_robot_info",
+        &[RobotRow::new(&robot, 1)],
+    )
+}
+
+pub fn pending_alerts(conn: &Connection, limit: u32) -> Result<Vec<PendingAlert>, StoreError> {
+    let q = conn
+        .query(
+            "SELECT ?fields FROM we_chat_contact_sensitive_msg FINAL WHERE send_status = 0 \
+             ORDER BY msg_time, msg_id, strategy_id LIMIT ?",
+        )
+        .bind(limit.max(1));
+    let hits: Vec<HitChRow> = conn.fetch("reading pending alerts", q)?;
+    if hits.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = hits.iter().map(|h| h.msg_id.as_str()).collect();
+    let q = conn
+        .query("SELECT DISTINCT ?fields FROM we_group_robot_msg_hit WHERE has(?, msg_id)")
+        .bind(ids.as_slice());
+    let links: Vec<LinkRow> = conn.fetch("reading which posts carry pending alerts", q)?;
+    let post_ids: Vec<i64> = links.iter().map(|l| l.post_id).collect();
+    let states: HashMap<i64, u8> = if post_ids.is_empty() {
+        HashMap::new()
+    } else {
+        let q = conn
+            .query("SELECT id, status FROM we_group_robot_msg FINAL WHERE has(?, id)")
+            .bind(post_ids.as_slice());
+        let rows: Vec<PostState> = conn.fetch("reading the state of posts", q)?;
+        rows.into_iter().map(|s| (s.id, s.status)).collect()
+    };
+    let mut by_hit: HashMap<HitKey, Vec<PostLink>> = HashMap::new();
+    for l in links {
+        let (Some(destination), Some(status)) = (
+            Destination::parse(&l.destination),
+            states
+                .get(&l.post_id)
+                .copied()
+                .and_then(PostStatus::from_code),
+        ) else {
+            continue; // a link whose post row is not there yet: its post is resumed first
+        };
+        by_hit
+            .entry(HitKey {
+                corp_id: l.corp_id,
+                msg_id: l.msg_id,
+                strategy_id: l.strategy_id,
+            })
+            .or_default()
+            .push(PostLink {
+                destination,
+                post_id: l.post_id,
+                status,
+            });
+    }
+    Ok(hits
+        .into_iter()
+        .map(|h| {
+            let hit = h.into_hit();
+            let links = by_hit.remove(&HitKey::of(&hit)).unwrap_or_default();
+            PendingAlert { hit, links }
+        })
+        .collect())
+}
+
+pub fn alert_backlog(conn: &Connection) -> Result<u64, StoreError> {
+    let n: Count = conn.fetch_one(
+        "counting pending alerts",
+        "SELECT count() AS value FROM we_chat_contact_sensitive_msg FINAL WHERE send_status = 0",
+    )?;
+    Ok(n.value)
+}
+
+pub fn posts(conn: &Connection, q: &PostQuery) -> Result<Vec<AlertPost>, StoreError> {
+    let mut f = Filter::new("SELECT ?fields FROM we_group_robot_msg FINAL WHERE 1 = 1");
+    f.and_opt(
+        "create_time >= ?",
+        q.since_ms.map(|v| Value::U64(v.max(0) as u64)),
+    );
+    f.and_opt(
+        "status = ?",
+        q.status.map(|s| Value::U64(u64::from(s.code()))),
+    );
+    f.and_opt(
+        "destination = ?",
+        q.destination.as_ref().map(|d| Value::Str(d.key())),
+    );
+    f.push(
+        " ORDER BY create_time DESC, id DESC LIMIT ?",
+        [Value::U64(u64::from(q.limit.max(1)))],
+    );
+    let rows: Vec<PostRow> = conn.fetch("listing posts", f.bind(conn.query(&f.sql)))?;
+    Ok(rows.into_iter().filter_map(PostRow::into_post).collect())
+}
+
+/// The post's new version; then, while it is pending, its links; then the hits it settles.
+pub fn record_post(
+    conn: &Connection,
+    post: &AlertPost,
+    settled: &[(HitRow, u8)],
+) -> Result<(), StoreError> {
+    conn.insert(
+        "recording a post",
+        "we_group_robot_msg",
+        &[PostRow::new(post, next_version())],
+    )?;
+    if post.status == PostStatus::Pending {
+        let destination = post.destination.key();
+        let links: Vec<LinkRow> = post
+            .hits
+            .iter()
+            .map(|k| LinkRow {
+                corp_id: k.corp_id.clone(),
+                msg_id: k.msg_id.clone(),
+                strategy_id: k.strategy_id,
+                destination: destination.clone(),
+                post_id: post.id,
+            })
+            .collect();
+        conn.insert(
+            "linking a post to its hits",
+            "we_group_robot_msg_hit",
+            &links,
+        )?;
+    }
+    let version = next_version();
+    let rows: Vec<HitChRow> = settled
+        .iter()
+        .map(|(h, status)| {
+            HitChRow::new(
+                &HitRow {
+                    send_status: *status,
+                    ..h.clone()
+                },
+                version,
+            )
+        })
+        .collect();
+    conn.insert(
+        "settling hits' alert status",
+        "we_chat_contact_sensitive_msg",
+        &rows,
+    )
+}

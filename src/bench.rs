@@ -259,6 +259,7 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
         corp_id,
         secret,
         keys,
+        alert_app: None,
     };
     let summary = pipeline::run(
         &lib,

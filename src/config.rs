@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::alert::{AlertSettings, AppCredentials};
 use crate::sdk::{KeyRing, NetworkOptions, PrivateKey};
 use crate::secret::Secret;
 use crate::store::CorpAccount;
@@ -64,7 +65,86 @@ pub struct RawConfig {
     #[serde(default)]
     pub corps_from_store: bool,
     #[serde(default)]
+    pub alerts: RawAlerts,
+    #[serde(default)]
     pub corps: Vec<RawCorp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerts {
+    /// Send alerts at all (default true; when false, hits stay pending in the outbox).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Posts per minute per robot or auditor (default 20, WeCom's robot limit); beyond it hits are
+    /// coalesced into digests.
+    #[serde(default = "default_posts_per_minute")]
+    pub max_posts_per_minute: usize,
+    /// Sends tried per post before its hits are marked failed (default 20, about 2.5 h with the
+    /// default back-off).
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// Wait before the first retry, ms (default 5000); doubled each retry up to `max_retry_secs`.
+    #[serde(default = "default_first_retry")]
+    pub first_retry_ms: u64,
+    /// Longest wait between retries, seconds (default 600).
+    #[serde(default = "default_max_retry")]
+    pub max_retry_secs: u64,
+    /// Timeout of each HTTP request, seconds (default 10).
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// How often the outbox is looked at while hits come in, ms (default 500).
+    #[serde(default = "default_alert_poll")]
+    pub poll_ms: u64,
+    /// WeCom's API for application messages and tokens (default https://qyapi.weixin.qq.com).
+    #[serde(default = "default_api_base")]
+    pub api_base: String,
+    /// With `run --once`: how long to keep sending after the archive is drained (default 30 s).
+    #[serde(default = "default_drain")]
+    pub drain_secs: u64,
+}
+
+impl Default for RawAlerts {
+    fn default() -> Self {
+        toml::from_str("").unwrap_or_else(|_| unreachable!("every field has a default"))
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_posts_per_minute() -> usize {
+    20
+}
+fn default_attempts() -> u32 {
+    20
+}
+fn default_first_retry() -> u64 {
+    5000
+}
+fn default_max_retry() -> u64 {
+    600
+}
+fn default_alert_poll() -> u64 {
+    500
+}
+fn default_api_base() -> String {
+    crate::alert::channel::DEFAULT_API_BASE.to_owned()
+}
+fn default_drain() -> u64 {
+    30
+}
+
+/// An application that messages a corp's auditors.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlertApp {
+    /// The app's AgentId.
+    pub agent_id: i64,
+    /// Environment variable holding the app's secret.
+    pub secret_env: Option<String>,
+    /// File holding the app's secret (relative to the config file).
+    pub secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +254,8 @@ pub struct RawCorp {
     /// Private key files by `publickey_ver` (relative to the config file).
     #[serde(default)]
     pub keys: BTreeMap<String, PathBuf>,
+    /// An application that sends alerts to this corp's auditors (optional).
+    pub alert_app: Option<RawAlertApp>,
 }
 
 /// One corp, ready to pull.
@@ -182,6 +264,17 @@ pub struct CorpConfig {
     pub corp_id: String,
     pub secret: Secret,
     pub keys: Arc<KeyRing>,
+    /// The app that messages its auditors, if any.
+    pub alert_app: Option<AppCredentials>,
+}
+
+/// Alert sending.
+#[derive(Debug, Clone)]
+pub struct AlertConfig {
+    pub enabled: bool,
+    /// Everything but the apps, which come with the corps.
+    pub settings: AlertSettings,
+    pub drain: Duration,
 }
 
 /// SDK settings.
@@ -226,6 +319,7 @@ pub struct Config {
     pub queue_batches: usize,
     pub corps_from_store: bool,
     pub corps: Vec<CorpConfig>,
+    pub alerts: AlertConfig,
 }
 
 impl Config {
@@ -338,7 +432,18 @@ impl Config {
             queue_batches,
             corps_from_store: raw.corps_from_store,
             corps,
+            alerts: alerts(&raw.alerts)?,
         })
+    }
+
+    /// The alert settings with the apps of `corps`.
+    pub fn alert_settings(&self, corps: &[CorpConfig]) -> AlertSettings {
+        let mut settings = self.alerts.settings.clone();
+        settings.apps = corps
+            .iter()
+            .filter_map(|c| Some((c.corp_id.clone(), c.alert_app.clone()?)))
+            .collect();
+        settings
     }
 
     /// The configured corps plus, when `corps_from_store` is set, those of `we_corp_account` that
@@ -403,6 +508,68 @@ fn keys_from(
     Ok(ring)
 }
 
+fn alerts(raw: &RawAlerts) -> Result<AlertConfig, ConfigError> {
+    if raw.max_posts_per_minute == 0 {
+        return Err(field(
+            "alerts.max_posts_per_minute",
+            "must be at least 1 (WeCom allows a robot about 20)",
+        ));
+    }
+    if raw.max_attempts == 0 {
+        return Err(field("alerts.max_attempts", "must be at least 1"));
+    }
+    if !(raw.api_base.starts_with("http://") || raw.api_base.starts_with("https://")) {
+        return Err(field(
+            "alerts.api_base",
+            format!("`{}` is not an http(s) URL", raw.api_base),
+        ));
+    }
+    Ok(AlertConfig {
+        enabled: raw.enabled,
+        settings: AlertSettings {
+            max_posts_per_minute: raw.max_posts_per_minute,
+            max_attempts: raw.max_attempts,
+            first_retry: Duration::from_millis(raw.first_retry_ms.max(1)),
+            max_retry: Duration::from_secs(raw.max_retry_secs.max(1)),
+            timeout: Duration::from_secs(raw.timeout_secs.max(1)),
+            poll: Duration::from_millis(raw.poll_ms.clamp(20, 60_000)),
+            api_base: raw.api_base.clone(),
+            apps: Default::default(),
+        },
+        drain: Duration::from_secs(raw.drain_secs),
+    })
+}
+
+/// A secret given by exactly one of an environment variable or a file.
+fn secret_from(
+    env: &Option<String>,
+    file: &Option<PathBuf>,
+    name: &str,
+    what: &str,
+    base: &Path,
+) -> Result<Secret, ConfigError> {
+    match (env, file) {
+        (Some(var), None) => Ok(Secret::new(std::env::var(var).map_err(|_| {
+            field(
+                format!("{name}.secret_env"),
+                format!("environment variable {var} is not set: export {what} in it"),
+            )
+        })?)),
+        (None, Some(path)) => {
+            let p = if path.is_absolute() {
+                path.clone()
+            } else {
+                base.join(path)
+            };
+            read_secret_file(&p, &format!("{name}.secret_file"))
+        }
+        _ => Err(field(
+            name,
+            "give exactly one of secret_env or secret_file (never the secret itself)",
+        )),
+    }
+}
+
 fn corp(c: &RawCorp, i: usize, base: &Path) -> Result<CorpConfig, ConfigError> {
     let name = format!("corps[{i}]");
     if c.corp_id.trim().is_empty() {
@@ -411,20 +578,25 @@ fn corp(c: &RawCorp, i: usize, base: &Path) -> Result<CorpConfig, ConfigError> {
             "is empty: set it to the corp id (ww…)",
         ));
     }
-    let secret = match (&c.secret_env, &c.secret_file) {
-        (Some(var), None) => Secret::new(std::env::var(var).map_err(|_| {
-            field(format!("{name}.secret_env"), format!("environment variable {var} is not set: export the corp's chat-archive secret in it"))
-        })?),
-        (None, Some(path)) => {
-            let p = if path.is_absolute() { path.clone() } else { base.join(path) };
-            read_secret_file(&p, &format!("{name}.secret_file"))?
-        }
-        _ => {
-            return Err(field(
-                name.clone(),
-                "give exactly one of secret_env or secret_file (never the secret itself)",
-            ));
-        }
+    let secret = secret_from(
+        &c.secret_env,
+        &c.secret_file,
+        &name,
+        "the corp's chat-archive secret",
+        base,
+    )?;
+    let alert_app = match &c.alert_app {
+        Some(app) => Some(AppCredentials {
+            agent_id: app.agent_id,
+            secret: secret_from(
+                &app.secret_env,
+                &app.secret_file,
+                &format!("{name}.alert_app"),
+                "the alert app's secret",
+                base,
+            )?,
+        }),
+        None => None,
     };
     if c.keys.is_empty() {
         return Err(field(
@@ -444,6 +616,7 @@ fn corp(c: &RawCorp, i: usize, base: &Path) -> Result<CorpConfig, ConfigError> {
         corp_id: c.corp_id.trim().to_owned(),
         secret,
         keys: Arc::new(keys_from(entries, &format!("{name}.keys"))?),
+        alert_app,
     })
 }
 
@@ -488,6 +661,7 @@ pub fn corp_from_account(a: &CorpAccount) -> Result<CorpConfig, ConfigError> {
         corp_id: a.corp_id.clone(),
         secret,
         keys: Arc::new(keys_from(entries, &format!("{name}.finance_private_key"))?),
+        alert_app: None,
     })
 }
 

@@ -139,13 +139,25 @@ fn mentions<'a>(hits: impl IntoIterator<Item = &'a HitRow>) -> Vec<String> {
 const DIGEST_WORDS: usize = 160;
 const DIGEST_SNIPPET: usize = 240;
 
+/// Which form of a post will be sent (the other is cut to fit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Markdown,
+}
+
 /// One digest post for many hits: per (strategy, sender) the count, the words and the first
 /// snippets, oldest first, the command that lists them all, and `reference` (the alert number).
-/// Snippets give way when space runs out; `None` when even the counts do not fit a post (take
-/// fewer hits: [`digest_fitting`]).
-pub fn digest(names: &impl Names, hits: &[HitRow], reference: &str) -> Option<Post> {
+/// Snippets give way when space runs out; `None` when even the counts do not fit a post in
+/// `format` (take fewer senders: [`digest_fitting`]).
+pub fn digest(
+    names: &impl Names,
+    hits: &[&HitRow],
+    reference: &str,
+    format: Format,
+) -> Option<Post> {
     let mut groups: BTreeMap<(i64, &str), Vec<&HitRow>> = BTreeMap::new();
-    for h in hits {
+    for &h in hits {
         groups
             .entry((h.strategy_id, h.from_id.as_str()))
             .or_default()
@@ -194,19 +206,28 @@ pub fn digest(names: &impl Names, hits: &[HitRow], reference: &str) -> Option<Po
         "全部命中：msgaudit hits --since \"{}\"\n告警编号：{reference}",
         format_ms(first)
     );
-    let text = render(TEXT_LIMIT, &header, &blocks, &footer, |l| l.to_owned())?;
-    let mention = mentions(hits);
+    // The form not sent only has to be sound: rendered without a limit, then cut.
+    let rendered = |limit: usize, sent: bool, header: &str, line: &dyn Fn(&str) -> String| {
+        if sent {
+            render(limit, header, &blocks, &footer, line)
+        } else {
+            render(usize::MAX, header, &blocks, &footer, line).map(|s| truncate(&s, limit))
+        }
+    };
+    let text = rendered(TEXT_LIMIT, format == Format::Text, &header, &|l| {
+        l.to_owned()
+    })?;
+    let mention = mentions(hits.iter().copied());
     let at = mention
         .iter()
         .map(|u| mention_markdown(u))
         .collect::<Vec<_>>()
         .join(" ");
-    let markdown = render(
+    let markdown = rendered(
         MARKDOWN_LIMIT,
+        format == Format::Markdown,
         &format!("{at}\n**{header}**"),
-        &blocks,
-        &footer,
-        |l| format!("> {l}"),
+        &|l| format!("> {l}"),
     )?;
     Some(Post {
         text,
@@ -221,13 +242,13 @@ fn render(
     header: &str,
     blocks: &[(String, Vec<String>)],
     footer: &str,
-    line: impl Fn(&str) -> String,
+    line: &dyn Fn(&str) -> String,
 ) -> Option<String> {
     let counts: Vec<String> = blocks.iter().map(|(c, _)| line(c)).collect();
     let mandatory =
         header.len() + footer.len() + counts.iter().map(|c| c.len() + 1).sum::<usize>() + 1;
     let mut spare = limit.checked_sub(mandatory)?;
-    let mut out = String::with_capacity(limit);
+    let mut out = String::with_capacity(limit.min(mandatory * 2));
     out.push_str(header);
     for (count, (_, extra)) in counts.iter().zip(blocks) {
         out.push('\n');
@@ -246,26 +267,54 @@ fn render(
     Some(out)
 }
 
-/// The digest of as many of `hits` (from the first) as one post can account for, and how many that
-/// is (at least one, whose snippet then gives way).
-pub fn digest_fitting(names: &impl Names, hits: &[HitRow], reference: &str) -> (Post, usize) {
-    if let Some(post) = digest(names, hits, reference) {
-        return (post, hits.len());
+/// The digest of as many of `hits` as one post can account for: whole (strategy, sender) groups,
+/// in the order of their first hit, so a burst from few senders goes out in one post. Returns the
+/// post and the indices of the hits it accounts for (at least one).
+pub fn digest_fitting(
+    names: &impl Names,
+    hits: &[HitRow],
+    reference: &str,
+    format: Format,
+) -> (Post, Vec<usize>) {
+    let mut order: Vec<(i64, &str)> = Vec::new();
+    let mut members: std::collections::HashMap<(i64, &str), Vec<usize>> = Default::default();
+    for (i, h) in hits.iter().enumerate() {
+        let key = (h.strategy_id, h.from_id.as_str());
+        members
+            .entry(key)
+            .or_insert_with(|| {
+                order.push(key);
+                Vec::new()
+            })
+            .push(i);
     }
-    // Fewer hits never need more lines: binary search for the longest prefix that fits.
-    let (mut fits, mut fails) = (1usize, hits.len());
+    let pick = |groups: usize| -> Vec<usize> {
+        let mut idx: Vec<usize> = order[..groups]
+            .iter()
+            .flat_map(|k| members[k].iter().copied())
+            .collect();
+        idx.sort_unstable();
+        idx
+    };
+    let attempt = |idx: &[usize]| {
+        let chosen: Vec<&HitRow> = idx.iter().map(|&i| &hits[i]).collect();
+        digest(names, &chosen, reference, format)
+    };
+    // Fewer groups never need more lines: binary search for the most that fit.
+    let (mut fits, mut fails) = (0usize, order.len() + 1);
+    let mut best = None;
     while fails - fits > 1 {
         let mid = (fits + fails) / 2;
-        if digest(names, &hits[..mid], reference).is_some() {
-            fits = mid;
-        } else {
-            fails = mid;
+        let idx = pick(mid);
+        match attempt(&idx) {
+            Some(post) => {
+                fits = mid;
+                best = Some((post, idx));
+            }
+            None => fails = mid,
         }
     }
-    match digest(names, &hits[..fits], reference) {
-        Some(post) => (post, fits),
-        None => (single(names, &hits[0], reference), 1),
-    }
+    best.unwrap_or_else(|| (single(names, &hits[0], reference), vec![0]))
 }
 
 #[cfg(test)]
@@ -337,7 +386,8 @@ mod tests {
             })
             .collect();
         hits[5].audit_user_id = "zhaoliu".into();
-        let post = digest(&names, &hits, "#7").expect("fits");
+        let all: Vec<&HitRow> = hits.iter().collect();
+        let post = digest(&names, &all, "#7", Format::Text).expect("fits");
         assert!(
             post.text.starts_with("【敏感词告警汇总】40 条命中"),
             "{}",
@@ -369,11 +419,13 @@ mod tests {
         let many: Vec<HitRow> = (0..500)
             .map(|i| hit(i, "zhangsan", &format!("m{i}"), i))
             .collect();
+        let all: Vec<&HitRow> = many.iter().collect();
         assert!(
-            digest(&names, &many, "#2").is_none(),
+            digest(&names, &all, "#2", Format::Text).is_none(),
             "500 groups do not fit"
         );
-        let (post, used) = digest_fitting(&names, &many, "#2");
+        let (post, used) = digest_fitting(&names, &many, "#2", Format::Text);
+        let used = used.len();
         assert!(used > 5 && used < 500, "{used}");
         assert!(post.text.len() <= TEXT_LIMIT, "{}", post.text.len());
         assert!(post.markdown.len() <= MARKDOWN_LIMIT);
@@ -386,6 +438,17 @@ mod tests {
             format_ms(1_763_600_000_000)
         )));
         assert!(post.text.ends_with("告警编号：#2"));
+        // Markdown holds more senders than text; the text form is then cut, not refused.
+        let (post, more) = digest_fitting(&names, &many, "#3", Format::Markdown);
+        assert!(more.len() > used, "{} vs {used}", more.len());
+        assert!(post.markdown.len() <= MARKDOWN_LIMIT && post.text.len() <= TEXT_LIMIT);
+        // Whole groups: a sender with many hits goes in with all of them.
+        let mut burst: Vec<HitRow> = (0..300)
+            .map(|i| hit(1, "zhangsan", &format!("z{i}"), i))
+            .collect();
+        burst.extend((0..500).map(|i| hit(i + 2, "lisi", &format!("l{i}"), i)));
+        let (_, idx) = digest_fitting(&names, &burst, "#4", Format::Text);
+        assert!(idx.len() > 300 && idx[..300] == (0..300).collect::<Vec<_>>()[..]);
         assert_eq!(truncate("汉字", 4), "…");
         assert_eq!(truncate("ab", 4), "ab");
     }

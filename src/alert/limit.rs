@@ -48,6 +48,11 @@ impl Window {
         }
     }
 
+    /// Returns the slot taken last (a post the server never accepted does not count against it).
+    pub fn give_back(&mut self) {
+        self.sent.pop_back();
+    }
+
     /// Takes a slot; false (and nothing taken) when none is free.
     pub fn take(&mut self, now: Instant) -> bool {
         if self.available(now) == 0 {

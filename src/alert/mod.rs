@@ -1,7 +1,12 @@
-//! Alerts to auditors (issue 6, in progress): what a post says ([`compose`]) and how often a robot
-//! may be posted to ([`limit`]), and the HTTP client for WeCom's APIs ([`http`]). The outbox, the
-//! channels and the sender task build on these.
+//! Alerts to auditors: what a post says ([`compose`]), how often a destination may be posted to
+//! ([`limit`]), the HTTP client for WeCom's APIs ([`http`]), delivery to robots and application
+//! messages ([`channel`]), and the sender that drains the durable outbox ([`sender`]).
 
+pub mod channel;
 pub mod compose;
 pub mod http;
 pub mod limit;
+pub mod sender;
+
+pub use channel::AppCredentials;
+pub use sender::{AlertSettings, Sender, SenderError, SenderReport};

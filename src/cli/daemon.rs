@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use super::progress::{Progress, Style};
+use crate::alert::{AlertSettings, Sender, SenderReport};
 use crate::audit::LiveAudit;
 use crate::config::Config;
 use crate::pipeline::{self, PipelineSettings, PullSettings, RunSummary, Shutdown, Stats};
@@ -33,6 +34,24 @@ pub struct Finished {
     pub summary: RunSummary,
     pub stats: Arc<Stats>,
     pub store: Arc<dyn Store>,
+    /// What the alert sender did (None when alerts are disabled).
+    pub alerts: Option<SenderReport>,
+}
+
+/// Starts the alert sender on its own thread; it runs until `stop`, then hands itself back.
+fn spawn_sender(
+    store: Arc<dyn Store>,
+    settings: AlertSettings,
+    stop: Shutdown,
+    stats: Arc<Stats>,
+) -> anyhow::Result<std::thread::JoinHandle<Sender>> {
+    let mut sender = Sender::new(store, settings).context("starting the alert sender")?;
+    Ok(std::thread::Builder::new()
+        .name("alerts".into())
+        .spawn(move || {
+            sender.run(&stop, Some(stats));
+            sender
+        })?)
 }
 
 /// Opens everything a configuration names and runs the pipeline.
@@ -80,6 +99,18 @@ pub fn run_config(config: &Config, once: bool, style: Style) -> anyhow::Result<F
         .install_signal_handlers()
         .context("installing the SIGINT/SIGTERM handlers")?;
     let stats = Arc::new(Stats::default());
+    let alert_stop = Shutdown::new();
+    let sender = if config.alerts.enabled {
+        Some(spawn_sender(
+            store.clone(),
+            config.alert_settings(&corps),
+            alert_stop.clone(),
+            stats.clone(),
+        )?)
+    } else {
+        tracing::info!("alerts are disabled ([alerts] enabled = false): hits stay pending");
+        None
+    };
     let summary = {
         let _progress = Progress::start(stats.clone(), style);
         pipeline::run(
@@ -90,15 +121,29 @@ pub fn run_config(config: &Config, once: bool, style: Style) -> anyhow::Result<F
             &settings,
             live,
             stats.clone(),
-            shutdown,
+            shutdown.clone(),
         )
     };
     reload_stop.request();
     let _ = reloader.join();
+    alert_stop.request();
+    let alerts = match sender.map(|s| s.join()) {
+        Some(Ok(mut sender)) => {
+            if once && !shutdown.is_requested() {
+                if let Err(e) = sender.drain(config.alerts.drain, &Shutdown::new()) {
+                    tracing::warn!(error = %e, "alerts could not all be sent; they stay pending for the next run");
+                }
+            }
+            Some(sender.report)
+        }
+        Some(Err(_)) => bail!("the alert sender panicked; pending alerts stay in the outbox"),
+        None => None,
+    };
     Ok(Finished {
         summary: summary?,
         stats,
         store,
+        alerts,
     })
 }
 
@@ -123,6 +168,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         seconds = done.summary.elapsed.as_secs_f64(),
         "msgaudit stopped"
     );
+    if let Some(a) = &done.alerts {
+        tracing::info!(
+            posts_sent = a.posts_sent,
+            posts_failed = a.posts_failed,
+            retries = a.retries,
+            hits_alerted = a.hits_sent,
+            waiting = a.waiting,
+            no_destination = a.unroutable,
+            "alerts"
+        );
+    }
     if done.summary.abandoned_batches > 0 {
         tracing::warn!(
             batches = done.summary.abandoned_batches,

@@ -39,6 +39,10 @@ pub struct DemoArgs {
     /// (its database must not hold the demo corp yet).
     #[arg(long)]
     pub store: Option<String>,
+    /// Post the demo's alerts to this group-robot webhook URL (without it, the demo shows what it
+    /// would send).
+    #[arg(long)]
+    pub webhook: Option<String>,
 }
 
 /// Fault periods of the demo archive: primes, so the classes rarely coincide.
@@ -79,6 +83,7 @@ fn write_files(
     seed: u64,
     sdk: &Path,
     store: &str,
+    alerts: bool,
 ) -> anyhow::Result<PathBuf> {
     if dir.exists() {
         for f in ["demo.db", "demo.db-wal", "demo.db-shm"] {
@@ -113,6 +118,7 @@ fn write_files(
     let config = format!(
         "# Written by `msgaudit demo`. With the emulator, set WWEMU_CONFIG={emu} to serve the same archive.\n\
          [store]\nurl = \"{store}\"\n\n[sdk]\nlibrary = \"{sdk}\"\n\n[pull]\npoll_interval_secs = 1\n\n\
+         [alerts]\n{alerts}\n\n\
          [[corps]]\ncorp_id = \"wwdemo\"\nsecret_file = \"demo-secret\"\n\
          # Key version 3 is left out on purpose: add `3 = \"{v3}\"` and run\n\
          # `msgaudit dead-letters retry --config {cfg}` to re-drive those dead letters.\n\
@@ -124,6 +130,12 @@ fn write_files(
         v3 = fixture_key(3).display(),
         cfg = dir.join("demo.toml").display(),
         store = store.replace('\\', "\\\\").replace('"', "\\\""),
+        alerts = if alerts {
+            "# Posts to the robot `msgaudit demo --webhook` added; keep sending up to 20 s after the run.\n\
+             drain_secs = 20\nfirst_retry_ms = 1000\nmax_retry_secs = 5\nmax_attempts = 4"
+        } else {
+            "# No --webhook: alerts stay in the outbox (send_status 0) until a robot is added.\nenabled = false"
+        },
     );
     let path = dir.join("demo.toml");
     std::fs::write(&path, config)?;
@@ -139,7 +151,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         std::fs::canonicalize(&sdk).with_context(|| format!("SDK library {}", sdk.display()))?;
     let (total, bad) = sized(args.messages, args.seed);
     let store_url = args.store.as_deref().unwrap_or("sqlite://demo.db");
-    let config_path = write_files(&args.data_dir, total, args.seed, &sdk, store_url)?;
+    let config_path = write_files(
+        &args.data_dir,
+        total,
+        args.seed,
+        &sdk,
+        store_url,
+        args.webhook.is_some(),
+    )?;
     // SAFETY (set_var): no other thread exists yet — the pipeline, progress and rayon threads all
     // start later — so nothing can read the environment concurrently.
     unsafe { std::env::set_var("WWEMU_CONFIG", args.data_dir.join("emulator.json")) };
@@ -158,6 +177,20 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         );
     }
     store.save_rules(&rules)?;
+    if let Some(url) = &args.webhook {
+        let robot = super::alerts::RobotAddArgs {
+            store: super::StoreArgs {
+                config: None,
+                store: None,
+            },
+            name: "msgaudit demo".into(),
+            url: url.clone(),
+            corp: Some("wwdemo".into()),
+            strategies: Vec::new(),
+            text: false,
+        };
+        super::alerts::add_robot(store.as_ref(), &robot)?;
+    }
     drop(store);
     println!(
         "msgaudit demo: {} good + {bad} bad messages (seqs 1..={total}), key versions 1 and 2, through {}",
@@ -191,6 +224,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     for (name, n) in &counts.acts {
         println!("        {name:<18}{n:>6}");
     }
+    let preview = alert_summary(&done, args.webhook.as_deref(), &rules)?;
     println!("  elapsed              {secs:>8.2} s");
     println!(
         "  messages per second  {:>8.0}",
@@ -207,6 +241,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         );
     }
     println!("\nevery good message stored exactly once; every bad one kept as a dead letter.");
+    if let Some(preview) = preview {
+        println!("{preview}");
+    }
     println!(
         "next: msgaudit hits --config {} --strategy 1 --context 2",
         config_path.display()
@@ -220,6 +257,57 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         config_path.display()
     );
     Ok(())
+}
+
+/// Prints what happened to the demo's alerts; without a webhook, returns the post the first of
+/// them would make.
+fn alert_summary(
+    done: &super::daemon::Finished,
+    webhook: Option<&str>,
+    rules: &crate::audit::RuleSet,
+) -> anyhow::Result<Option<String>> {
+    let backlog = done.store.alert_backlog()?;
+    match (&done.alerts, webhook) {
+        (Some(r), Some(url)) => {
+            println!(
+                "  alert posts sent     {:>8}   ({} hits, to {}; {} failed, {backlog} hits still waiting)",
+                r.posts_sent,
+                r.hits_sent,
+                crate::alert::http::redact_query(url),
+                r.posts_failed
+            );
+        }
+        _ => {
+            println!("  alerts waiting       {backlog:>8}   (no --webhook: nothing was posted)");
+            let pending = done.store.pending_alerts(200)?;
+            let hits: Vec<_> = pending.into_iter().map(|p| p.hit).collect();
+            if !hits.is_empty() {
+                let names = |u: &str| {
+                    rules
+                        .members
+                        .iter()
+                        .find(|m| m.userid == u)
+                        .map(|m| m.name.clone())
+                };
+                let (post, used) = crate::alert::compose::digest_fitting(
+                    &names,
+                    &hits,
+                    "#demo",
+                    crate::alert::compose::Format::Text,
+                );
+                let used = used.len();
+                let mut preview = format!(
+                    "\nalerts: with --webhook URL the demo posts them to a group robot; the first \
+                     post (a digest of {used} hits) would read:\n"
+                );
+                for line in post.text.lines() {
+                    preview.push_str(&format!("\n    {line}"));
+                }
+                return Ok(Some(preview));
+            }
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

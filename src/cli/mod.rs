@@ -1,6 +1,7 @@
 //! The command line: argument definitions and one module per command group. This is the binary's
 //! edge, so errors here are `anyhow` with context that tells the user what to do.
 
+mod alerts;
 mod audit;
 mod bench;
 mod daemon;
@@ -48,6 +49,13 @@ pub enum Commands {
     Reaudit(audit::ReauditArgs),
     /// Measure end-to-end throughput against the machine's RSA ceiling (table or --json).
     Bench(bench::BenchArgs),
+    /// Group robots that alerts are posted to: add, list, remove.
+    Robots {
+        #[command(subcommand)]
+        command: alerts::RobotCommands,
+    },
+    /// The alert outbox: alerts waiting, and recent posts with their state.
+    Alerts(alerts::AlertsArgs),
 }
 
 /// Which store to read: a config file's, or a URL.
@@ -171,6 +179,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Hits(args) => audit::hits(args),
         Commands::Reaudit(args) => audit::reaudit(args),
         Commands::Bench(args) => bench::run(args),
+        Commands::Robots { command } => alerts::robots(command),
+        Commands::Alerts(args) => alerts::alerts(args),
         Commands::Migrate(args) => {
             let url = args.store.url()?;
             let shown = crate::store::redact_url(&url);

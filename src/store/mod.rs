@@ -202,6 +202,10 @@ pub trait Store: Send + Sync {
     /// durable step on SQLite; on ClickHouse the post goes in first, so a crash in between leaves
     /// hits the sender settles again.
     fn record_post(&self, post: &AlertPost, settled: &[(HitRow, u8)]) -> Result<(), StoreError>;
+
+    /// Settles hits whose every destination is done (after a crash between a post's result and
+    /// its hits, or when a hit's destinations changed).
+    fn settle_alerts(&self, settled: &[(HitRow, u8)]) -> Result<(), StoreError>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH`, `sqlite:PATH`, a plain path ending in `.db`,

@@ -450,6 +450,15 @@ impl Store for SqliteStore {
         tx.commit().map_err(sql("committing a post update"))
     }
 
+    fn settle_alerts(&self, settled: &[(HitRow, u8)]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction()
+            .map_err(sql("starting to settle alerts"))?;
+        super::sqlite_alert::settle(&tx, settled)?;
+        tx.commit().map_err(sql("committing settled alerts"))
+    }
+
     fn corp_accounts(&self) -> Result<Vec<CorpAccount>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn

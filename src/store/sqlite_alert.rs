@@ -248,7 +248,7 @@ pub(super) fn record_post(
 }
 
 /// Moves hits' `send_status` from pending to its final value.
-fn settle(tx: &Transaction<'_>, settled: &[(HitRow, u8)]) -> Result<(), StoreError> {
+pub(super) fn settle(tx: &Transaction<'_>, settled: &[(HitRow, u8)]) -> Result<(), StoreError> {
     let mut stmt = tx
         .prepare_cached(
             "UPDATE we_chat_contact_sensitive_msg SET send_status = ?4

@@ -44,6 +44,7 @@ fn hits_are_stored_with_their_batch_and_reprocessing_never_doubles_them() {
         corp_id: corp_id(opts),
         secret: msgaudit::secret::Secret::new("s"),
         keys: Arc::new(crate::support::keys(&[1, 2])),
+        alert_app: None,
     };
     let settings = msgaudit::pipeline::PipelineSettings {
         pull: msgaudit::pipeline::PullSettings {

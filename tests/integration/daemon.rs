@@ -1,22 +1,9 @@
 //! The real daemon process: killed mid-drain with SIGKILL and restarted, stopped with SIGTERM.
 
 use std::path::Path;
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{archive, corp_id, stored_msgids, write_config};
-
-fn spawn(config: &Path, once: bool) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_msgaudit"));
-    cmd.arg("run")
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "warn");
-    if once {
-        cmd.arg("--once");
-    }
-    cmd.spawn().expect("spawn the daemon")
-}
+use crate::support::{archive, corp_id, spawn, stored_msgids, wait_exit, wait_until, write_config};
 
 fn checkpoint(db: &Path, corp: &str) -> u64 {
     let Ok(conn) = rusqlite::Connection::open(db) else {
@@ -28,28 +15,6 @@ fn checkpoint(db: &Path, corp: &str) -> u64 {
         |r| r.get::<_, i64>(0),
     )
     .map_or(0, |s| s as u64)
-}
-
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !f() {
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("the daemon did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! A real HTTP server on 127.0.0.1 that plays WeCom for the alert tests: it records every request
-//! and answers from a script (WeCom JSON with an errcode, an HTTP status, or a delay).
+//! and answers from a script (WeCom JSON with an errcode, an HTTP status, or a delay), then with a
+//! default answer that a test can change (to play an outage). `GET /cgi-bin/gettoken` always
+//! answers a fresh access token (`TOKEN-1`, `TOKEN-2`, …) without using the script.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -25,13 +27,24 @@ pub struct Request {
     pub method: String,
     pub path: String,
     pub body: String,
+    /// Whether it was answered HTTP 200 with errcode 0 (accepted).
+    pub accepted: bool,
+    /// When it arrived, epoch ms.
+    pub at_ms: i64,
+}
+
+#[derive(Default)]
+struct Plan {
+    script: Vec<Answer>,
+    default: Option<Answer>,
+    tokens: u64,
 }
 
 /// The running server.
 pub struct FakeWeCom {
     pub base: String,
     pub requests: Arc<Mutex<Vec<Request>>>,
-    script: Arc<Mutex<Vec<Answer>>>,
+    plan: Arc<Mutex<Plan>>,
 }
 
 impl FakeWeCom {
@@ -40,7 +53,7 @@ impl FakeWeCom {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let script: Arc<Mutex<Vec<Answer>>> = Arc::new(Mutex::new(Vec::new()));
+        let script: Arc<Mutex<Plan>> = Arc::new(Mutex::new(Plan::default()));
         let (seen, plan) = (requests.clone(), script.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -53,24 +66,37 @@ impl FakeWeCom {
         FakeWeCom {
             base,
             requests,
-            script,
+            plan: script,
         }
     }
 
     /// Answers to give, in order, before the default.
     pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
-        self.script.lock().expect("script").extend(answers);
+        self.plan.lock().expect("plan").script.extend(answers);
+    }
+
+    /// The answer once the script is used up (errcode 0 unless set).
+    pub fn set_default(&self, answer: Option<Answer>) {
+        self.plan.lock().expect("plan").default = answer;
     }
 
     pub fn received(&self) -> Vec<Request> {
         self.requests.lock().expect("requests").clone()
+    }
+
+    /// Requests to `path_prefix` that were accepted.
+    pub fn accepted(&self, path_prefix: &str) -> Vec<Request> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.accepted && r.path.starts_with(path_prefix))
+            .collect()
     }
 }
 
 fn serve(
     stream: std::net::TcpStream,
     seen: &Mutex<Vec<Request>>,
-    plan: &Mutex<Vec<Answer>>,
+    plan: &Mutex<Plan>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     loop {
@@ -97,39 +123,62 @@ fn serve(
         }
         let mut body = vec![0; length];
         reader.read_exact(&mut body)?;
-        seen.lock().expect("requests").push(Request {
-            method,
-            path,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        });
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let index = {
+            let mut seen = seen.lock().expect("requests");
+            seen.push(Request {
+                method,
+                path: path.clone(),
+                body: String::from_utf8_lossy(&body).into_owned(),
+                accepted: false,
+                at_ms,
+            });
+            seen.len() - 1
+        };
         let answer = {
-            let mut plan = plan.lock().expect("script");
-            if plan.is_empty() {
-                Answer::ErrCode(0)
+            let mut plan = plan.lock().expect("plan");
+            if path.starts_with("/cgi-bin/gettoken") {
+                plan.tokens += 1;
+                Answer::Json(format!(
+                    r#"{{"errcode":0,"errmsg":"ok","access_token":"TOKEN-{}","expires_in":7200}}"#,
+                    plan.tokens
+                ))
+            } else if plan.script.is_empty() {
+                plan.default.clone().unwrap_or(Answer::ErrCode(0))
             } else {
-                plan.remove(0)
+                plan.script.remove(0)
             }
         };
-        let (status, body) = match answer {
+        // A delayed answer plays a timeout: the client gave up, so it never counts as accepted.
+        let (status, body_out, acceptable) = match answer {
             Answer::ErrCode(code) => (
                 200,
                 format!(
                     r#"{{"errcode":{code},"errmsg":"{}"}}"#,
                     if code == 0 { "ok" } else { "fake error" }
                 ),
+                code == 0,
             ),
-            Answer::Json(body) => (200, body),
-            Answer::Status(status) => (status, String::new()),
+            Answer::Json(body) => {
+                let ok = body.contains(r#""errcode":0"#);
+                (200, body, ok)
+            }
+            Answer::Status(status) => (status, String::new(), false),
             Answer::Delay(d) => {
                 std::thread::sleep(d);
-                (200, r#"{"errcode":0,"errmsg":"ok"}"#.to_owned())
+                (200, r#"{"errcode":0,"errmsg":"ok"}"#.to_owned(), false)
             }
         };
+        if acceptable {
+            seen.lock().expect("requests")[index].accepted = true;
+        }
         let mut out = &stream;
         write!(
             out,
-            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body_out}",
+            body_out.len()
         )?;
         out.flush()?;
     }

@@ -2,6 +2,7 @@
 //! (or the vendor's) `.so` loaded by path through `libloading` and the C ABI.
 
 mod alert_http;
+mod alerts;
 mod audit;
 mod cli;
 mod clickhouse;

@@ -45,6 +45,7 @@ fn corp(options: &str, versions: &[u32]) -> CorpConfig {
         corp_id: corp_id(options),
         secret: Secret::new("test-secret"),
         keys: Arc::new(keys(versions)),
+        alert_app: None,
     }
 }
 

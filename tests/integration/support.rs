@@ -156,3 +156,43 @@ pub fn message_row(corp: &str, id: &str, seq: u64) -> msgaudit::message::Message
         plain_text: format!("消息 {seq}"),
     }
 }
+
+/// Starts the real daemon (`msgaudit run`) on a config, logging warnings only.
+pub fn spawn(config: &Path, once: bool) -> std::process::Child {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_msgaudit"));
+    cmd.arg("run")
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "warn");
+    if once {
+        cmd.arg("--once");
+    }
+    cmd.spawn().expect("spawn the daemon")
+}
+
+/// Polls `f` every 20 ms until it holds; fails the test after `limit`.
+pub fn wait_until(what: &str, limit: std::time::Duration, mut f: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !f() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Waits for a child to exit; kills it and fails the test after `limit`.
+pub fn wait_exit(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> std::process::ExitStatus {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the daemon did not exit within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -322,6 +322,11 @@ pub fn record_post(
             &links,
         )?;
     }
+    settle(conn, settled)
+}
+
+/// Writes a new version of each hit with its final `send_status`.
+pub fn settle(conn: &Connection, settled: &[(HitRow, u8)]) -> Result<(), StoreError> {
     let version = next_version();
     let rows: Vec<HitChRow> = settled
         .iter()

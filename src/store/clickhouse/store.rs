@@ -502,6 +502,10 @@ impl Store for ClickHouseStore {
         super::alerts::record_post(&self.conn, post, settled)
     }
 
+    fn settle_alerts(&self, settled: &[(HitRow, u8)]) -> Result<(), StoreError> {
+        super::alerts::settle(&self.conn, settled)
+    }
+
     fn context(&self, q: &ContextQuery) -> Result<Vec<StoredMessage>, StoreError> {
         let center = self.conn.fetch::<MsgRow>(
             "finding the message",

@@ -1,0 +1,179 @@
+//! `msgaudit robots …` (the group robots alerts go to) and `msgaudit alerts` (the outbox: how many
+//! alerts wait, and the recent posts with their state).
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::StoreArgs;
+use crate::alert::http::redact_query;
+use crate::store::{PostQuery, PostStatus, Robot};
+use crate::timefmt::format_ms;
+
+#[derive(Debug, Subcommand)]
+pub enum RobotCommands {
+    /// Add a group robot: alerts of the strategies it covers are posted to its webhook.
+    Add(RobotAddArgs),
+    /// List the robots (webhook keys hidden).
+    List(StoreArgs),
+    /// Remove a robot (its past posts stay).
+    Remove {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The robot's id, as `robots list` shows it.
+        id: i64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RobotAddArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The group's name (for people).
+    #[arg(long)]
+    pub name: String,
+    /// The robot's webhook URL: https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…
+    #[arg(long)]
+    pub url: String,
+    /// Only alerts of this corp (default: every corp).
+    #[arg(long)]
+    pub corp: Option<String>,
+    /// Only alerts of this strategy id (repeat for several; default: every strategy).
+    #[arg(long = "strategy")]
+    pub strategies: Vec<i64>,
+    /// Post plain text (with @mentions of the auditors) instead of markdown.
+    #[arg(long)]
+    pub text: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatusArg {
+    Pending,
+    Sent,
+    Failed,
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only posts in this state.
+    #[arg(long, value_enum)]
+    pub status: Option<StatusArg>,
+    /// How many recent posts to show.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+}
+
+/// Adds a robot, checking its URL first.
+pub fn add_robot(store: &dyn crate::store::Store, args: &RobotAddArgs) -> anyhow::Result<i64> {
+    if !(args.url.starts_with("https://") || args.url.starts_with("http://")) {
+        bail!(
+            "--url {} is not a webhook URL; copy it from the group's robot settings \
+             (https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…)",
+            redact_query(&args.url)
+        );
+    }
+    let robot = Robot {
+        id: 0,
+        group_name: args.name.clone(),
+        web_hook_url: args.url.clone(),
+        corp_id: args.corp.clone().unwrap_or_default(),
+        strategy_ids: args.strategies.clone(),
+        msg_type: if args.text { "text" } else { "markdown" }.into(),
+    };
+    Ok(store.add_robot(&robot)?)
+}
+
+pub fn robots(command: RobotCommands) -> anyhow::Result<()> {
+    match command {
+        RobotCommands::Add(args) => {
+            let store = crate::store::open(&args.store.url()?)?;
+            let id = add_robot(store.as_ref(), &args)?;
+            println!(
+                "robot {id} ({}) added: {}; a running daemon uses it within seconds",
+                args.name,
+                redact_query(&args.url)
+            );
+        }
+        RobotCommands::List(store) => {
+            let store = crate::store::open(&store.url()?)?;
+            let robots = store.robots()?;
+            if robots.is_empty() {
+                println!("no robots: add one with `msgaudit robots add --name … --url …`");
+            }
+            for r in robots {
+                let strategies = if r.strategy_ids.is_empty() {
+                    "all".to_owned()
+                } else {
+                    r.strategy_ids
+                        .iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                println!(
+                    "{:>4}  {}  {}  corp={}  strategies={}  {}",
+                    r.id,
+                    r.group_name,
+                    redact_query(&r.web_hook_url),
+                    if r.corp_id.is_empty() {
+                        "all"
+                    } else {
+                        &r.corp_id
+                    },
+                    strategies,
+                    r.msg_type
+                );
+            }
+        }
+        RobotCommands::Remove { store, id } => {
+            let store = crate::store::open(&store.url()?)?;
+            store
+                .remove_robot(id)
+                .with_context(|| format!("removing robot {id} (see `msgaudit robots list`)"))?;
+            println!("robot {id} removed");
+        }
+    }
+    Ok(())
+}
+
+pub fn alerts(args: AlertsArgs) -> anyhow::Result<()> {
+    let store = crate::store::open(&args.store.url()?)?;
+    let backlog = store.alert_backlog()?;
+    let status = args.status.map(|s| match s {
+        StatusArg::Pending => PostStatus::Pending,
+        StatusArg::Sent => PostStatus::Sent,
+        StatusArg::Failed => PostStatus::Failed,
+    });
+    let posts = store.posts(&PostQuery {
+        status,
+        limit: args.limit.max(1),
+        ..PostQuery::default()
+    })?;
+    println!("alerts waiting in the outbox: {backlog}");
+    if posts.is_empty() {
+        println!("no posts yet");
+    }
+    for p in posts {
+        let when = if p.send_time_ms > 0 {
+            format_ms(p.send_time_ms)
+        } else {
+            format_ms(p.create_time_ms)
+        };
+        println!(
+            "#{:016x}  {}  {:<7}  {:<22}  {} hit(s)  {} attempt(s){}",
+            p.id,
+            when,
+            p.status.name(),
+            p.destination.key(),
+            p.hits.len(),
+            p.attempts,
+            if p.last_error.is_empty() {
+                String::new()
+            } else {
+                format!("  last error: {}", p.last_error)
+            }
+        );
+    }
+    Ok(())
+}

@@ -730,6 +730,20 @@ mod tests {
                 "pull.batch_limit",
             ),
             (
+                format!("[alerts]\nmax_posts_per_minute = 0\n{GOOD}"),
+                "alerts.max_posts_per_minute",
+            ),
+            (
+                format!("[alerts]\napi_base = \"qyapi\"\n{GOOD}"),
+                "alerts.api_base",
+            ),
+            (
+                format!(
+                    "{GOOD}\nalert_app = {{ agent_id = 1, secret_env = \"MSGAUDIT_SURELY_UNSET\" }}"
+                ),
+                "corps[0].alert_app.secret_env",
+            ),
+            (
                 format!(
                     "{GOOD}\n{}",
                     &GOOD[GOOD.find("[[corps]]").expect("corps")..]
@@ -741,6 +755,19 @@ mod tests {
             let e = load(&text).expect_err(needle).to_string();
             assert!(e.contains(needle), "{needle}: {e}");
         }
+    }
+
+    #[test]
+    fn alert_apps_come_with_their_corps() {
+        let c = load(&format!(
+            "[alerts]\nmax_posts_per_minute = 5\n{GOOD}\nalert_app = {{ agent_id = 1000002, secret_env = \"PATH\" }}"
+        ))
+        .expect("valid");
+        let settings = c.alert_settings(&c.corps);
+        assert_eq!(settings.max_posts_per_minute, 5);
+        assert_eq!(settings.apps["ww1"].agent_id, 1000002);
+        assert_eq!(settings.first_retry, Duration::from_secs(5));
+        assert!(c.alerts.enabled);
     }
 
     #[test]

@@ -39,6 +39,102 @@ fn demo_stores_every_good_message_and_dead_letters_every_bad_one() {
         "{stdout}"
     );
     assert!(dir.path().join("data/demo.db").exists());
+    assert!(
+        stdout.contains("alerts waiting") && stdout.contains("【敏感词告警汇总】"),
+        "without --webhook the demo shows what it would post:\n{stdout}"
+    );
+}
+
+#[test]
+fn demo_posts_its_alerts_to_a_webhook() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = crate::fake_wecom::FakeWeCom::start();
+    let url = format!("{}/cgi-bin/webhook/send?key=DEMO-KEY", server.base);
+    let (ok, stdout, stderr) = output(
+        msgaudit()
+            .args([
+                "demo",
+                "--messages",
+                "1500",
+                "--webhook",
+                &url,
+                "--data-dir",
+            ])
+            .arg(dir.path().join("data"))
+            .arg("--sdk")
+            .arg(emulator_path()),
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    let posts = server.accepted("/cgi-bin/webhook/send");
+    assert!(!posts.is_empty() && posts.len() <= 20, "{}", posts.len());
+    assert!(
+        stdout.contains(&format!("alert posts sent     {:>8}", posts.len())),
+        "{stdout}"
+    );
+    assert!(stdout.contains(", 0 hits still waiting"), "{stdout}");
+    assert!(!stdout.contains("DEMO-KEY") && !stderr.contains("DEMO-KEY"));
+    let db = format!("sqlite://{}", dir.path().join("data/demo.db").display());
+    let (ok, listed, _) = output(msgaudit().args(["alerts", "--store", &db]));
+    assert!(
+        ok && listed.contains("alerts waiting in the outbox: 0"),
+        "{listed}"
+    );
+    assert!(listed.contains(" sent "), "{listed}");
+    let (ok, robots, _) = output(msgaudit().args(["robots", "list", "--store", &db]));
+    assert!(ok && robots.contains("msgaudit demo"), "{robots}");
+    assert!(
+        robots.contains("send?…") && !robots.contains("DEMO-KEY"),
+        "{robots}"
+    );
+}
+
+#[test]
+fn robots_are_added_listed_and_removed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}", dir.path().join("s.db").display());
+    let (ok, out, err) = output(msgaudit().args([
+        "robots",
+        "add",
+        "--store",
+        &db,
+        "--name",
+        "风控群",
+        "--url",
+        "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=SECRET",
+        "--corp",
+        "ww1",
+        "--strategy",
+        "1",
+        "--strategy",
+        "3",
+    ]));
+    assert!(ok && out.contains("robot 1 (风控群) added"), "{out}{err}");
+    assert!(!out.contains("SECRET"));
+    let (_, out, _) = output(msgaudit().args(["robots", "list", "--store", &db]));
+    assert!(
+        out.contains("corp=ww1") && out.contains("strategies=1,3"),
+        "{out}"
+    );
+    let (ok, _, err) = output(msgaudit().args([
+        "robots",
+        "add",
+        "--store",
+        &db,
+        "--name",
+        "x",
+        "--url",
+        "qyapi/webhook?key=SECRET",
+    ]));
+    assert!(
+        !ok && err.contains("not a webhook URL") && !err.contains("SECRET"),
+        "{err}"
+    );
+    let (ok, _, err) = output(msgaudit().args(["robots", "remove", "--store", &db, "9"]));
+    assert!(!ok && err.contains("robots list"), "{err}");
+    let (ok, out, _) = output(msgaudit().args(["robots", "remove", "--store", &db, "1"]));
+    assert!(ok && out.contains("robot 1 removed"));
+    let (_, out, _) = output(msgaudit().args(["robots", "list", "--store", &db]));
+    assert!(out.contains("no robots"), "{out}");
 }
 
 #[test]
@@ -148,7 +244,15 @@ fn a_wrong_secret_stops_run_once_with_the_48002_hint() {
 fn help_lists_every_command() {
     let (ok, stdout, _) = output(msgaudit().arg("--help"));
     assert!(ok);
-    for c in ["run", "demo", "messages", "dead-letters", "migrate"] {
+    for c in [
+        "run",
+        "demo",
+        "messages",
+        "dead-letters",
+        "migrate",
+        "robots",
+        "alerts",
+    ] {
         assert!(stdout.contains(c), "{c} missing from --help:\n{stdout}");
     }
 }

@@ -110,7 +110,7 @@ fn post_id(body: &str) -> i64 {
 }
 
 /// How many accepted posts carried each hit, from the server's side.
-fn deliveries(store: &dyn Store, server: &FakeWeCom, path: &str) -> HashMap<HitKey, u32> {
+pub fn deliveries(store: &dyn Store, server: &FakeWeCom, path: &str) -> HashMap<HitKey, u32> {
     let posts: HashMap<i64, AlertPost> = store
         .posts(&PostQuery {
             limit: 100_000,

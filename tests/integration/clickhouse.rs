@@ -18,7 +18,7 @@ struct Applied {
 #[test]
 fn migrate_creates_every_table_once_and_is_idempotent() {
     let url = support::clickhouse_url("migrate");
-    for expected in ["2 migration(s) applied", "0 migration(s) applied"] {
+    for expected in ["3 migration(s) applied", "0 migration(s) applied"] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_msgaudit"))
             .args(["migrate", "--store", &url])
             .output()
@@ -59,6 +59,9 @@ fn migrate_creates_every_table_once_and_is_idempotent() {
         "we_chat_contact_sensitive_msg",
         "we_sensitive_act_hit",
         "msgaudit_rules_version",
+        "we_group_robot_info",
+        "we_group_robot_msg",
+        "we_group_robot_msg_hit",
     ] {
         assert!(
             tables.iter().any(|t| t == table),
@@ -72,7 +75,14 @@ fn migrate_creates_every_table_once_and_is_idempotent() {
         )
         .expect("migrations");
     let applied: Vec<(u32, String)> = applied.into_iter().map(|a| (a.version, a.name)).collect();
-    assert_eq!(applied, [(1, "messages".into()), (2, "audit".into())]);
+    assert_eq!(
+        applied,
+        [
+            (1, "messages".into()),
+            (2, "audit".into()),
+            (3, "alerts".into())
+        ]
+    );
     let acts = conn
         .fetch_all::<Named>(
             "reading behaviours",

@@ -81,7 +81,8 @@ fn config(dir: &Path, store: &str, corps: &[String]) -> PathBuf {
         support::key_path(2).display()
     );
     let mut text = format!(
-        "[store]\nurl = \"{store}\"\n[sdk]\nlibrary = \"{}\"\ntimeout_secs = 5\n[pull]\npoll_interval_secs = 1\n",
+        "[store]\nurl = \"{store}\"\n[sdk]\nlibrary = \"{}\"\ntimeout_secs = 5\n[pull]\npoll_interval_secs = 1\n\
+         [alerts]\npoll_ms = 100\ndrain_secs = 60\n",
         support::emulator_path().display()
     );
     for corp in corps {
@@ -126,7 +127,7 @@ fn a_two_shard_cluster_stores_every_message_once_on_its_corps_shard() {
     };
     let (ok, text) = migrate(&["--shard", &one.url()]);
     assert!(!ok && text.contains("2 shard(s) but 1"), "{text}");
-    for expected in ["2 migration(s) applied", "0 migration(s) applied"] {
+    for expected in ["3 migration(s) applied", "0 migration(s) applied"] {
         let (ok, text) = migrate(&["--shard", &one.url(), "--shard", &two.url()]);
         assert!(ok && text.contains(expected), "{text}");
     }
@@ -136,6 +137,21 @@ fn a_two_shard_cluster_stores_every_message_once_on_its_corps_shard() {
         .collect();
     let dir = tempfile::tempdir().expect("temp dir");
     let cfg = config(dir.path(), &one.url(), &corps);
+    // Rules with alerts, and a robot, through the cluster: the outbox is sharded like the hits.
+    let wecom = crate::fake_wecom::FakeWeCom::start();
+    let rules = support::root().join("fixtures/rules.json");
+    let webhook = format!("{}/cgi-bin/webhook/send?key=K", wecom.base);
+    for args in [
+        vec!["rules", "import", rules.to_str().expect("utf-8 path")],
+        vec!["robots", "add", "--name", "合规群", "--url", &webhook],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_msgaudit"))
+            .args(&args)
+            .args(["--store", &one.url()])
+            .output()
+            .expect("run msgaudit");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
     let out = Command::new(env!("CARGO_BIN_EXE_msgaudit"))
         .args([
             "run",
@@ -197,4 +213,21 @@ fn a_two_shard_cluster_stores_every_message_once_on_its_corps_shard() {
         .expect("acts");
     assert_eq!(acts.len(), 7);
     assert!(acts.iter().all(|a| a.value == 1));
+    // Every alert went out once, from the sharded outbox.
+    let store = msgaudit::store::clickhouse::ClickHouseStore::open(&two.url()).expect("store");
+    use msgaudit::store::Store;
+    assert_eq!(store.alert_backlog().expect("backlog"), 0);
+    let alerting = store
+        .hits(&msgaudit::store::HitQuery {
+            limit: 100_000,
+            ..Default::default()
+        })
+        .expect("hits")
+        .into_iter()
+        .filter(|h| h.hit.send_status != 3)
+        .count();
+    assert!(alerting > 0);
+    let delivered = crate::alerts::deliveries(&store, &wecom, "/cgi-bin/webhook/send");
+    assert_eq!(delivered.len(), alerting);
+    assert!(delivered.values().all(|&n| n == 1));
 }

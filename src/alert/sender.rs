@@ -302,6 +302,11 @@ impl Sender {
             .partition(|p| p.next_attempt_ms <= now_ms());
         self.open = later;
         for post in due {
+            if post.status != PostStatus::Pending {
+                // Sent or failed, but its result could not be stored last time: store it now.
+                self.record(post, &mut progress)?;
+                continue;
+            }
             if self.window(&post.destination).take(now) {
                 self.attempt(post, &mut progress)?;
             } else {
@@ -477,6 +482,16 @@ impl Sender {
                 }
             }
         }
+        self.record(post, progress)
+    }
+
+    /// Stores a post's state and settles the hits it finishes; keeps it open while it is pending
+    /// or while its result is not stored.
+    fn record(
+        &mut self,
+        post: AlertPost,
+        progress: &mut HashMap<HitKey, Progress>,
+    ) -> Result<(), StoreError> {
         let mut settled = Vec::new();
         if post.status != PostStatus::Pending {
             for k in &post.hits {

@@ -238,6 +238,47 @@ fn a_burst_is_coalesced_into_digests_within_the_rate_and_every_hit_is_counted() 
     assert_eq!(report.hits_sent, 1000);
 }
 
+#[test]
+fn a_lower_configured_rate_holds_and_what_waits_stays_in_the_outbox() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = FakeWeCom::start();
+    let store = sqlite(dir.path());
+    add_robot(store.as_ref(), &server);
+    let running = start(
+        store.clone(),
+        AlertSettings {
+            max_posts_per_minute: 2,
+            ..settings(&server)
+        },
+    );
+    let hits: Vec<HitRow> = (0..1000)
+        .map(|i| {
+            hit(
+                &format!("c{i:04}"),
+                1 + i % 2,
+                &format!("rep{:03}", i % 150),
+            )
+        })
+        .collect();
+    running.store_hits(store.as_ref(), &hits);
+    std::thread::sleep(Duration::from_secs(4));
+    let report = running.stop().report;
+    let posts = server.accepted(WEBHOOK);
+    assert_eq!(
+        posts.len(),
+        1,
+        "2 a minute: one digest, the next 30 s later"
+    );
+    let carried = deliveries(store.as_ref(), &server, WEBHOOK).len() as u64;
+    assert!(carried < 1000, "300 groups do not fit one digest");
+    assert_eq!(
+        backlog(store.as_ref()),
+        1000 - carried,
+        "the rest wait in the outbox"
+    );
+    assert_eq!(report.waiting, 1000 - carried);
+}
+
 /// The webhook down for a while, with hits arriving meanwhile; then back.
 fn outage_then_recovery(store: Arc<dyn Store>) {
     let server = FakeWeCom::start();

@@ -392,6 +392,7 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
             let around = store.context(&ContextQuery {
                 corp_id: h.hit.corp_id.clone(),
                 msg_id: h.hit.msg_id.clone(),
+                msg_time: h.hit.msg_time,
                 around: args.context,
             })?;
             for m in around {

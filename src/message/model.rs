@@ -523,13 +523,29 @@ impl ChatMessage {
             },
             _ => Body::Unknown,
         };
-        let contact = match (&body, nested_body) {
-            (Body::Unknown, _) | (_, None) => v.clone(),
-            (_, Some(obj)) => {
-                let mut c = obj.clone();
-                for id in ["voiceid", "voipid"] {
-                    if let (Some(val), Some(map)) = (v.get(id), c.as_object_mut()) {
-                        map.insert(id.to_owned(), val.clone());
+        let has_nested = nested_body.is_some();
+        let (from, tolist, roomid, msgtime) = (
+            text(&v, "from"),
+            strings(&v, "tolist"),
+            text(&v, "roomid"),
+            number(&v, "msgtime"),
+        );
+        // The body object moves out of the message instead of being copied.
+        let contact = match (&body, has_nested) {
+            (Body::Unknown, _) | (_, false) => v,
+            (_, true) => {
+                let mut v = v;
+                let ids: Vec<(&str, Value)> = ["voiceid", "voipid"]
+                    .into_iter()
+                    .filter_map(|id| Some((id, v.get_mut(id)?.take())))
+                    .collect();
+                let mut c = v
+                    .as_object_mut()
+                    .and_then(|o| o.remove(key))
+                    .unwrap_or(Value::Null);
+                if let Some(map) = c.as_object_mut() {
+                    for (id, val) in ids {
+                        map.insert(id.to_owned(), val);
                     }
                 }
                 c
@@ -538,10 +554,10 @@ impl ChatMessage {
         Ok(ChatMessage {
             msgid,
             action,
-            from: text(&v, "from"),
-            tolist: strings(&v, "tolist"),
-            roomid: text(&v, "roomid"),
-            msgtime: number(&v, "msgtime"),
+            from,
+            tolist,
+            roomid,
+            msgtime,
             msgtype,
             body,
             contact,

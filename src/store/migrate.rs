@@ -22,6 +22,11 @@ pub(crate) const SQLITE: &[(u32, &str, &str)] = &[
         "alerts",
         include_str!("../../migrations/sqlite/0003_alerts.sql"),
     ),
+    (
+        4,
+        "time_ordered_keys",
+        include_str!("../../migrations/sqlite/0004_time_ordered_keys.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen yet; returns how many ran.
@@ -65,4 +70,60 @@ pub(crate) fn migrate_sqlite(conn: &mut Connection) -> Result<usize, StoreError>
         applied += 1;
     }
     Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upgrading_to_time_ordered_keys_keeps_every_row_and_its_uniqueness() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        conn.execute_batch(
+            "CREATE TABLE msgaudit_schema_migrations (
+                 version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+        )
+        .expect("table");
+        for &(version, name, body) in &SQLITE[..3] {
+            conn.execute_batch(body).expect("old migration");
+            conn.execute(
+                "INSERT INTO msgaudit_schema_migrations VALUES (?1, ?2, 0)",
+                rusqlite::params![version, name],
+            )
+            .expect("record");
+        }
+        conn.execute_batch(
+            "INSERT INTO we_chat_contact_msg (corp_id, msg_id, seq, action, msg_time, plain_text)
+                 VALUES ('ww1', 'a', 1, 'send', 10, 'x'), ('ww1', 'b', 2, 'send', 20, 'y');
+             INSERT INTO we_chat_contact_sensitive_msg (corp_id, msg_id, strategy_id, pattern_words,
+                 msg_time, send_status) VALUES ('ww1', 'a', 1, 'x', 10, 0);
+             INSERT INTO we_sensitive_act_hit (corp_id, msg_id, operator_id, sensitive_act_id,
+                 sensitive_act, msg_time) VALUES ('ww1', 'b', 'u', 3, '发送手机号', 20);",
+        )
+        .expect("rows");
+        assert_eq!(
+            migrate_sqlite(&mut conn).expect("upgrade"),
+            SQLITE.len() - 3
+        );
+        let count = |t: &str| -> i64 {
+            conn.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0))
+                .expect("count")
+        };
+        assert_eq!(count("we_chat_contact_msg"), 2);
+        assert_eq!(count("we_chat_contact_sensitive_msg"), 1);
+        assert_eq!(count("we_sensitive_act_hit"), 1);
+        let replay = conn
+            .execute(
+                "INSERT INTO we_chat_contact_msg (corp_id, msg_id, seq, action, msg_time)
+                 VALUES ('ww1', 'a', 1, 'send', 10)
+                 ON CONFLICT (corp_id, msg_time, msg_id) DO NOTHING",
+                [],
+            )
+            .expect("replay");
+        assert_eq!(replay, 0, "the stored message is still unique");
+        let ids: i64 = conn
+            .query_row("SELECT MAX(id) FROM we_chat_contact_msg", [], |r| r.get(0))
+            .expect("ids");
+        assert_eq!(ids, 2, "row ids kept");
+    }
 }

@@ -113,7 +113,7 @@ const INSERT_MESSAGE: &str = "INSERT INTO we_chat_contact_msg
     (corp_id, msg_id, seq, publickey_ver, from_id, to_list, room_id, action, msg_type, msg_time,
      contact, is_external, plain_text)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-    ON CONFLICT (corp_id, msg_id) DO NOTHING";
+    ON CONFLICT (corp_id, msg_time, msg_id) DO NOTHING";
 
 fn insert_message(
     stmt: &mut rusqlite::CachedStatement<'_>,

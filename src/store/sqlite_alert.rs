@@ -252,12 +252,19 @@ pub(super) fn settle(tx: &Transaction<'_>, settled: &[(HitRow, u8)]) -> Result<(
     let mut stmt = tx
         .prepare_cached(
             "UPDATE we_chat_contact_sensitive_msg SET send_status = ?4
-             WHERE corp_id = ?1 AND msg_id = ?2 AND strategy_id = ?3 AND send_status = 0",
+             WHERE corp_id = ?1 AND msg_time = ?5 AND msg_id = ?2 AND strategy_id = ?3
+               AND send_status = 0",
         )
         .map_err(sql("preparing the alert-status update"))?;
     for (h, status) in settled {
-        stmt.execute(params![h.corp_id, h.msg_id, h.strategy_id, status])
-            .map_err(sql("settling a hit's alert status"))?;
+        stmt.execute(params![
+            h.corp_id,
+            h.msg_id,
+            h.strategy_id,
+            status,
+            h.msg_time
+        ])
+        .map_err(sql("settling a hit's alert status"))?;
     }
     Ok(())
 }

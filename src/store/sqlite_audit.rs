@@ -23,7 +23,7 @@ pub(super) fn insert_hits(conn: &Connection, hits: &[HitRow]) -> Result<u64, Sto
              (corp_id, msg_id, strategy_id, strategy_name, pattern_words, spans, content, from_id, to_list,
               room_id, msg_time, direction, audit_user_id, send_status, rules_version)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-             ON CONFLICT (corp_id, msg_id, strategy_id) DO NOTHING",
+             ON CONFLICT (corp_id, msg_time, msg_id, strategy_id) DO NOTHING",
         )
         .map_err(sql("preparing the hit insert"))?;
     let mut n = 0;
@@ -60,7 +60,7 @@ pub(super) fn insert_act_hits(conn: &Connection, hits: &[ActHitRow]) -> Result<u
              (corp_id, msg_id, operator_id, operator, operate_target_id, operate_target, sensitive_act_id,
               sensitive_act, detail, msg_time)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT (corp_id, msg_id, sensitive_act_id) DO NOTHING",
+             ON CONFLICT (corp_id, msg_time, msg_id, sensitive_act_id) DO NOTHING",
         )
         .map_err(sql("preparing the behaviour-hit insert"))?;
     let mut n = 0;
@@ -401,9 +401,10 @@ pub(super) fn context(
     let center = conn
         .query_row(
             &format!(
-                "SELECT {columns} FROM we_chat_contact_msg WHERE corp_id = ?1 AND msg_id = ?2"
+                "SELECT {columns} FROM we_chat_contact_msg
+                 WHERE corp_id = ?1 AND msg_time = ?2 AND msg_id = ?3"
             ),
-            params![q.corp_id, q.msg_id],
+            params![q.corp_id, q.msg_time, q.msg_id],
             message_from,
         )
         .optional()

@@ -273,6 +273,8 @@ pub struct HitQuery {
 pub struct ContextQuery {
     pub corp_id: String,
     pub msg_id: String,
+    /// The message's time, epoch ms (a hit carries it): with the corp it finds the message by key.
+    pub msg_time: i64,
     /// Messages before and after.
     pub around: u32,
 }

@@ -342,6 +342,7 @@ fn context_reads_the_conversation_around_a_message(s: &dyn Store) {
         s.context(&ContextQuery {
             corp_id: "ww1".into(),
             msg_id: "m4".into(),
+            msg_time: row("ww1", "m4", 4).msg_time,
             around,
         })
         .expect("context")
@@ -354,6 +355,7 @@ fn context_reads_the_conversation_around_a_message(s: &dyn Store) {
     let missing = s.context(&ContextQuery {
         corp_id: "ww1".into(),
         msg_id: "nope".into(),
+        msg_time: row("ww1", "m4", 4).msg_time,
         around: 2,
     });
     assert!(

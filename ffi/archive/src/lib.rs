@@ -9,7 +9,7 @@ mod corpus;
 mod generate;
 mod media;
 mod options;
-mod rng;
+pub mod rng;
 
 pub use corpus::{CorpusError, read_corpus};
 pub use generate::{ArchiveMessage, Faults, MediaRef, all_types, faults, generated_message};

@@ -65,6 +65,11 @@ pub struct ArchiveOptions {
     pub max_media: u64,
     /// `msgtime` of seq 1, UTC epoch milliseconds (`start_ms`, default 2025-11-20T00:00:00Z).
     pub start_ms: u64,
+    /// Draw each message's random key from this many keys encrypted once per key version instead
+    /// of a fresh key per message (`key_pool`, 0 = fresh, the default). WeCom encrypts on its own
+    /// servers; a pool keeps that cost out of a benchmark of the receiving side, which still
+    /// decrypts every message's key.
+    pub key_pool: u64,
 }
 
 impl Default for ArchiveOptions {
@@ -87,6 +92,7 @@ impl Default for ArchiveOptions {
             expire_before_seq: 0,
             max_media: 8 * 1024 * 1024,
             start_ms: 1_763_596_800_000,
+            key_pool: 0,
         }
     }
 }
@@ -155,6 +161,7 @@ impl ArchiveOptions {
             "expire_before_seq" => self.expire_before_seq = int(key, value)?,
             "max_media" => self.max_media = int(key, value)?.max(1),
             "start_ms" => self.start_ms = int(key, value)?,
+            "key_pool" => self.key_pool = int(key, value)?,
             _ => return Err(OptionsError::Unknown(key.to_owned())),
         }
         Ok(())

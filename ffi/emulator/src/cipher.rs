@@ -67,6 +67,34 @@ pub fn fresh_key() -> [u8; KEY_LEN] {
     raw.map(|b| ALPHABET[b as usize % ALPHABET.len()])
 }
 
+/// A key from a pool of `size` keys per key version, each encrypted once (the `key_pool` option):
+/// (the key, its `encrypt_random_key`). Which one a message gets follows from `pick`.
+pub fn pooled_key(version: u32, size: u64, pick: u64) -> Option<([u8; KEY_LEN], String)> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    type Pool = std::sync::Arc<Vec<([u8; KEY_LEN], String)>>;
+    type Pools = Mutex<HashMap<(u32, u64), Pool>>;
+    static POOLS: OnceLock<Pools> = OnceLock::new();
+    let pools = POOLS.get_or_init(|| Mutex::new(HashMap::new()));
+    let pool = {
+        let mut pools = pools.lock().ok()?;
+        match pools.get(&(version, size)) {
+            Some(p) => p.clone(),
+            None => {
+                let mut fresh = Vec::with_capacity(size as usize);
+                for _ in 0..size.max(1) {
+                    let key = fresh_key();
+                    fresh.push((key, encrypt_key(version, &key)?));
+                }
+                let fresh = std::sync::Arc::new(fresh);
+                pools.insert((version, size), fresh.clone());
+                fresh
+            }
+        }
+    };
+    pool.get((pick % pool.len() as u64) as usize).cloned()
+}
+
 /// `encrypt_random_key`: base64 of RSA PKCS#1 v1.5 over the key string.
 pub fn encrypt_key(version: u32, key: &[u8; KEY_LEN]) -> Option<String> {
     let rsa = public_key(version)?;

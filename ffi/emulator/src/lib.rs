@@ -160,10 +160,18 @@ pub unsafe extern "C" fn Init(
 }
 
 fn chat_data_json(batch: &[ArchiveMessage], options: &ArchiveOptions) -> Option<String> {
-    let mut items = Vec::with_capacity(batch.len());
+    use std::fmt::Write;
+    let mut out = String::with_capacity(64 + batch.len() * 1600);
+    out.push_str(r#"{"errcode":0,"errmsg":"ok","chatdata":["#);
     for m in batch {
-        let key = cipher::fresh_key();
-        let mut encrypt_random_key = cipher::encrypt_key(m.publickey_ver, &key)?;
+        let (key, mut encrypt_random_key) = if options.key_pool > 0 {
+            let pick = wework_finance_archive::rng::mix64(m.seq ^ options.seed);
+            cipher::pooled_key(m.publickey_ver, options.key_pool, pick)?
+        } else {
+            let key = cipher::fresh_key();
+            let encrypted = cipher::encrypt_key(m.publickey_ver, &key)?;
+            (key, encrypted)
+        };
         let mut encrypt_chat_msg = cipher::encrypt_message(&key, m.plaintext.as_bytes())?;
         if every(options.corrupt_key_every, m.seq, 1) {
             encrypt_random_key.replace_range(10..14, "*%$#");
@@ -182,15 +190,23 @@ fn chat_data_json(batch: &[ArchiveMessage], options: &ArchiveOptions) -> Option<
                 encrypt_chat_msg.replace_range(mid..mid + 1, c);
             }
         }
-        items.push(serde_json::json!({
-            "seq": m.seq,
-            "msgid": m.msgid,
-            "publickey_ver": m.publickey_ver,
-            "encrypt_random_key": encrypt_random_key,
-            "encrypt_chat_msg": encrypt_chat_msg,
-        }));
+        // Written directly, not through a JSON tree: the ciphertexts are base64 (or carry the
+        // corruptions above, which need no escaping); only the msgid goes through the escaper.
+        if !out.ends_with('[') {
+            out.push(',');
+        }
+        let _ = write!(
+            out,
+            r#"{{"seq":{},"msgid":{},"publickey_ver":{},"encrypt_random_key":"{}","encrypt_chat_msg":"{}"}}"#,
+            m.seq,
+            serde_json::Value::from(m.msgid.as_str()),
+            m.publickey_ver,
+            encrypt_random_key,
+            encrypt_chat_msg
+        );
     }
-    Some(serde_json::json!({"errcode": 0, "errmsg": "ok", "chatdata": items}).to_string())
+    out.push_str("]}");
+    Some(out)
 }
 
 /// Whether this call is one of the configured share of failures (deterministic per handle).

@@ -510,8 +510,12 @@ impl Store for ClickHouseStore {
         let center = self.conn.fetch::<MsgRow>(
             "finding the message",
             self.conn
-                .query("SELECT ?fields FROM we_chat_contact_msg WHERE corp_id = ? AND msg_id = ? LIMIT 1")
+                .query(
+                    "SELECT ?fields FROM we_chat_contact_msg \
+                     WHERE corp_id = ? AND msg_time = ? AND msg_id = ? LIMIT 1",
+                )
                 .bind(q.corp_id.as_str())
+                .bind(q.msg_time.max(0) as u64)
                 .bind(q.msg_id.as_str()),
         )?;
         let Some(center) = center.into_iter().next() else {

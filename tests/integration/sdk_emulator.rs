@@ -57,6 +57,30 @@ fn drains_5000_messages_in_batches_with_seq_continuity_and_exact_plaintext() {
 }
 
 #[test]
+fn a_key_pool_serves_the_same_plaintext_under_a_few_keys_each_still_decrypted() {
+    let lib = emulator();
+    let opts = "messages=300&seed=4&key_pool=4";
+    let batch = session(&lib, opts)
+        .get_chat_data(0, 1000, 5 * SECOND)
+        .expect("pull");
+    let expected: Vec<_> = archive(opts).iter().collect();
+    let (ring, decryptor) = (keys(&[1, 2]), lib.decryptor());
+    let mut distinct = std::collections::BTreeSet::new();
+    for (m, want) in batch.messages.iter().zip(&expected) {
+        distinct.insert((m.publickey_ver, m.encrypt_random_key.clone()));
+        let key = ring
+            .decrypt_random_key(m.publickey_ver, &m.encrypt_random_key)
+            .expect("rsa");
+        let plain = decryptor
+            .decrypt_data(&key, &m.encrypt_chat_msg)
+            .expect("decrypt");
+        assert_eq!(plain, want.plaintext.as_bytes());
+    }
+    assert_eq!(batch.messages.len(), 300);
+    assert!(distinct.len() <= 8, "4 keys per version: {}", distinct.len());
+}
+
+#[test]
 fn limit_outside_1_to_1000_is_error_10000_and_not_transient() {
     let lib = emulator();
     let mut s = session(&lib, "messages=10");

@@ -77,7 +77,11 @@ fn a_key_pool_serves_the_same_plaintext_under_a_few_keys_each_still_decrypted() 
         assert_eq!(plain, want.plaintext.as_bytes());
     }
     assert_eq!(batch.messages.len(), 300);
-    assert!(distinct.len() <= 8, "4 keys per version: {}", distinct.len());
+    assert!(
+        distinct.len() <= 8,
+        "4 keys per version: {}",
+        distinct.len()
+    );
 }
 
 #[test]

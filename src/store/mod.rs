@@ -1,8 +1,9 @@
 //! Where messages, dead letters and checkpoints are kept: the [`Store`] trait and its backends.
 //!
 //! The contract every backend keeps (and the shared store tests check):
-//! - [`Store::store_batch`] is idempotent on (corp_id, msg_id) for messages and (corp_id, seq) for dead
-//!   letters: replaying a batch changes nothing;
+//! - [`Store::store_batch`] is idempotent on (corp_id, msg_id) for messages and (corp_id, seq) for
+//!   dead letters: replaying a batch changes nothing. SQLite keys messages as (corp_id, msg_time,
+//!   msg_id): a message's time never changes, and time order keeps inserts cheap;
 //! - the checkpoint a batch carries becomes visible only once the batch's rows are durable, so a
 //!   crash at any point leaves the checkpoint at or behind what is stored, never ahead;
 //! - "durable" for SQLite means committed in WAL mode with `synchronous=FULL` (survives a process

@@ -30,3 +30,4 @@ pub mod sdk;
 pub mod secret;
 pub mod store;
 pub mod timefmt;
+pub mod web;

@@ -351,6 +351,7 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
             AlertStatus::None => 3,
         }),
         limit: args.limit,
+        ..HitQuery::default()
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.behaviours {

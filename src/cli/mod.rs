@@ -8,6 +8,7 @@ mod daemon;
 mod demo;
 mod progress;
 mod query;
+mod workspace;
 
 use std::path::PathBuf;
 
@@ -56,6 +57,13 @@ pub enum Commands {
     },
     /// The alert outbox: alerts waiting, and recent posts with their state.
     Alerts(alerts::AlertsArgs),
+    /// Serve the auditors' workspace: the web page and its HTTP API.
+    Serve(workspace::ServeArgs),
+    /// Workspace accounts: add, list, disable.
+    Users {
+        #[command(subcommand)]
+        command: workspace::UserCommands,
+    },
 }
 
 /// Which store to read: a config file's, or a URL.
@@ -181,6 +189,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Bench(args) => bench::run(args),
         Commands::Robots { command } => alerts::robots(command),
         Commands::Alerts(args) => alerts::alerts(args),
+        Commands::Serve(args) => workspace::serve(args),
+        Commands::Users { command } => workspace::users(command),
         Commands::Migrate(args) => {
             let url = args.store.url()?;
             let shown = crate::store::redact_url(&url);

@@ -27,6 +27,11 @@ pub(crate) const SQLITE: &[(u32, &str, &str)] = &[
         "time_ordered_keys",
         include_str!("../../migrations/sqlite/0004_time_ordered_keys.sql"),
     ),
+    (
+        5,
+        "workspace",
+        include_str!("../../migrations/sqlite/0005_workspace.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen yet; returns how many ran.

@@ -12,20 +12,24 @@
 //! The trait is synchronous and batch-shaped so that a remote, batch-oriented store (ClickHouse) fits
 //! it without pretending to have transactions.
 
+mod access;
 pub mod clickhouse;
 mod migrate;
 mod outbox;
 mod sqlite;
+mod sqlite_access;
 mod sqlite_alert;
 mod sqlite_audit;
 mod types;
 
+pub use access::{Account, OperLog, Role};
 pub use outbox::{AlertPost, Destination, HitKey, PendingAlert, PostLink, PostStatus, Robot};
 pub use sqlite::SqliteStore;
+pub use types::split_list;
 pub use types::{
-    ActHitRow, BatchOutcome, ContextQuery, CorpAccount, DeadLetter, DeadLetterQuery, DeadReason,
-    HitCounts, HitQuery, HitRow, MessageQuery, PostQuery, Redrive, SeqCursor, StoreBatch,
-    StoredDeadLetter, StoredHit, StoredMessage,
+    ActHitRow, BatchOutcome, ContextQuery, CorpAccount, DailyCount, DeadLetter, DeadLetterQuery,
+    DeadReason, HitCounts, HitCursor, HitQuery, HitRow, MessageQuery, PostQuery, Redrive,
+    SeqCursor, StoreBatch, StoredDeadLetter, StoredHit, StoredMessage,
 };
 
 use std::path::PathBuf;
@@ -175,6 +179,10 @@ pub trait Store: Send + Sync {
     /// Hits per strategy and per behaviour (for one corp, or all).
     fn hit_counts(&self, corp_id: Option<&str>) -> Result<HitCounts, StoreError>;
 
+    /// Hits per UTC day, per strategy (under the query's strategy filters) and per behaviour
+    /// (under its behaviour filters), oldest day first.
+    fn daily_counts(&self, query: &HitQuery) -> Result<Vec<DailyCount>, StoreError>;
+
     /// A message and up to `around` messages before and after it in the same conversation (room, or
     /// the same pair of people), oldest first.
     fn context(&self, query: &ContextQuery) -> Result<Vec<StoredMessage>, StoreError>;
@@ -203,6 +211,18 @@ pub trait Store: Send + Sync {
     /// durable step on SQLite; on ClickHouse the post goes in first, so a crash in between leaves
     /// hits the sender settles again.
     fn record_post(&self, post: &AlertPost, settled: &[(HitRow, u8)]) -> Result<(), StoreError>;
+
+    /// Workspace accounts, by user name.
+    fn accounts(&self) -> Result<Vec<Account>, StoreError>;
+
+    /// Adds or replaces an account (by user name).
+    fn save_account(&self, account: &Account) -> Result<(), StoreError>;
+
+    /// Records an operation in `sys_oper_log`.
+    fn log_operation(&self, op: &OperLog) -> Result<(), StoreError>;
+
+    /// The operation log, newest first.
+    fn operations(&self, limit: u32) -> Result<Vec<OperLog>, StoreError>;
 
     /// Settles hits whose every destination is done (after a crash between a post's result and
     /// its hits, or when a hit's destinations changed).

@@ -98,6 +98,23 @@ impl Where {
         }
     }
 
+    /// Adds ` AND clause`, each `?` in it bound to the next of `values`.
+    pub fn and_all(&mut self, clause: &str, values: Vec<rusqlite::types::Value>) {
+        let mut out = String::with_capacity(clause.len() + 8);
+        let mut values = values.into_iter().peekable();
+        for c in clause.chars() {
+            match (c, values.next_if(|_| c == '?')) {
+                ('?', Some(v)) => {
+                    self.args.push(v);
+                    out.push_str(&format!("?{}", self.args.len()));
+                }
+                _ => out.push(c),
+            }
+        }
+        self.sql.push_str(" AND ");
+        self.sql.push_str(&out);
+    }
+
     /// Adds ` AND` rows after `cursor` in (corp_id, seq) order.
     pub fn and_after(&mut self, cursor: &SeqCursor) {
         self.args.push(cursor.corp_id.clone().into());
@@ -411,6 +428,10 @@ impl Store for SqliteStore {
         super::sqlite_audit::hit_counts(&self.conn(), corp_id)
     }
 
+    fn daily_counts(&self, query: &HitQuery) -> Result<Vec<DailyCount>, StoreError> {
+        super::sqlite_audit::daily_counts(&self.conn(), query)
+    }
+
     fn context(&self, query: &ContextQuery) -> Result<Vec<StoredMessage>, StoreError> {
         super::sqlite_audit::context(&self.conn(), query, MESSAGE_COLUMNS, message_from)
     }
@@ -457,6 +478,22 @@ impl Store for SqliteStore {
             .map_err(sql("starting to settle alerts"))?;
         super::sqlite_alert::settle(&tx, settled)?;
         tx.commit().map_err(sql("committing settled alerts"))
+    }
+
+    fn accounts(&self) -> Result<Vec<super::Account>, StoreError> {
+        super::sqlite_access::accounts(&self.conn())
+    }
+
+    fn save_account(&self, account: &super::Account) -> Result<(), StoreError> {
+        super::sqlite_access::save_account(&self.conn(), account)
+    }
+
+    fn log_operation(&self, op: &super::OperLog) -> Result<(), StoreError> {
+        super::sqlite_access::log_operation(&self.conn(), op)
+    }
+
+    fn operations(&self, limit: u32) -> Result<Vec<super::OperLog>, StoreError> {
+        super::sqlite_access::operations(&self.conn(), limit)
     }
 
     fn corp_accounts(&self) -> Result<Vec<CorpAccount>, StoreError> {

@@ -7,7 +7,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::StoreError;
 use super::sqlite::Where;
 use super::types::{
-    ActHitRow, ContextQuery, HitCounts, HitQuery, HitRow, StoredHit, StoredMessage, split_list,
+    ActHitRow, ContextQuery, DailyCount, HitCounts, HitQuery, HitRow, StoredHit, StoredMessage,
+    split_list,
 };
 use crate::audit::rules::{ActSwitch, Department, Member, RuleSet, ScopeRow, Strategy};
 
@@ -298,6 +299,7 @@ fn hit_filters(q: &HitQuery, w: &mut Where, strategy: bool) {
     w.and_opt("corp_id = ?", q.corp_id.clone());
     w.and_opt("msg_time >= ?", q.since_ms);
     w.and_opt("msg_time < ?", q.until_ms);
+    w.and_opt("msg_id = ?", q.msg_id.clone());
     w.and_opt(
         if strategy {
             "from_id = ?"
@@ -311,10 +313,96 @@ fn hit_filters(q: &HitQuery, w: &mut Where, strategy: bool) {
         w.and_opt("room_id = ?", q.room_id.clone());
         w.and_opt("send_status = ?", q.send_status.map(i64::from));
         w.and_opt(
-            "(',' || pattern_words || ',') LIKE ('%,' || ? || ',%')",
+            "instr(',' || pattern_words || ',', ',' || ? || ',') > 0",
             q.word.clone(),
         );
+        w.and_opt(
+            "instr(',' || to_list || ',', ',' || ? || ',') > 0",
+            q.to_id.clone(),
+        );
+        if let Some(ids) = &q.strategy_ids {
+            let values = ids.iter().map(|&i| i.into()).collect();
+            in_list(w, "strategy_id", values);
+        }
+    } else {
+        w.and_opt("sensitive_act_id = ?", q.act_id);
+        if let Some(ids) = &q.operator_ids {
+            let values = ids.iter().map(|i| i.clone().into()).collect();
+            in_list(w, "operator_id", values);
+        }
     }
+    if let Some(c) = &q.after {
+        let id = if strategy {
+            "strategy_id"
+        } else {
+            "sensitive_act_id"
+        };
+        w.and_all(
+            &format!(
+                "(msg_time < ? OR (msg_time = ? AND (msg_id < ? OR (msg_id = ? AND {id} > ?))))"
+            ),
+            vec![
+                c.msg_time.into(),
+                c.msg_time.into(),
+                c.msg_id.clone().into(),
+                c.msg_id.clone().into(),
+                c.id.into(),
+            ],
+        );
+    }
+}
+
+/// ` AND column IN (…)`; nothing matches an empty list.
+fn in_list(w: &mut Where, column: &str, values: Vec<rusqlite::types::Value>) {
+    if values.is_empty() {
+        w.sql.push_str(" AND 0");
+        return;
+    }
+    let marks = vec!["?"; values.len()].join(", ");
+    w.and_all(&format!("{column} IN ({marks})"), values);
+}
+
+/// Hits per UTC day, per strategy and per behaviour, oldest day first.
+pub(super) fn daily_counts(conn: &Connection, q: &HitQuery) -> Result<Vec<DailyCount>, StoreError> {
+    let mut out = Vec::new();
+    for (strategy, select, group) in [
+        (
+            true,
+            "SELECT strftime('%Y-%m-%d', msg_time / 1000, 'unixepoch') AS day, strategy_id,
+                    MAX(strategy_name), COUNT(*) FROM we_chat_contact_sensitive_msg WHERE del_flag = 0",
+            " GROUP BY day, strategy_id ORDER BY day, strategy_id",
+        ),
+        (
+            false,
+            "SELECT strftime('%Y-%m-%d', msg_time / 1000, 'unixepoch') AS day, sensitive_act_id,
+                    MAX(sensitive_act), COUNT(*) FROM we_sensitive_act_hit WHERE del_flag = 0",
+            " GROUP BY day, sensitive_act_id ORDER BY day, sensitive_act_id",
+        ),
+    ] {
+        let mut w = Where::new(select.to_owned());
+        let q = HitQuery {
+            after: None,
+            ..q.clone()
+        };
+        hit_filters(&q, &mut w, strategy);
+        w.sql.push_str(group);
+        let mut stmt = conn.prepare(&w.sql).map_err(sql("preparing daily counts"))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(w.args), |r| {
+                Ok(DailyCount {
+                    day: r.get(0)?,
+                    kind: if strategy { "strategy" } else { "behaviour" },
+                    id: r.get(1)?,
+                    name: r.get(2)?,
+                    count: r.get::<_, i64>(3)?.max(0) as u64,
+                })
+            })
+            .map_err(sql("counting hits per day"))?;
+        for r in rows {
+            out.push(r.map_err(sql("reading daily counts"))?);
+        }
+    }
+    Ok(out)
 }
 
 const HIT_COLUMNS: &str =

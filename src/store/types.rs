@@ -265,7 +265,41 @@ pub struct HitQuery {
     pub from_id: Option<String>,
     pub room_id: Option<String>,
     pub send_status: Option<u8>,
+    /// One of the hit's receivers (`to_list`).
+    pub to_id: Option<String>,
+    /// Only the hits on this message.
+    pub msg_id: Option<String>,
+    /// Only these strategies (an auditor's); `Some(empty)` matches nothing.
+    pub strategy_ids: Option<Vec<i64>>,
+    /// Behaviour hits: only this behaviour.
+    pub act_id: Option<i64>,
+    /// Behaviour hits: only these operators (an auditor's scope); `Some(empty)` matches nothing.
+    pub operator_ids: Option<Vec<String>>,
+    /// Only rows after this one in the listing's order (keyset paging, stable under inserts).
+    pub after: Option<HitCursor>,
     pub limit: u32,
+}
+
+/// A position in a hit listing (newest first, then msgid descending, then strategy or behaviour
+/// id ascending): the last row of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HitCursor {
+    pub msg_time: i64,
+    pub msg_id: String,
+    /// The strategy id (strategy hits) or behaviour id (behaviour hits).
+    pub id: i64,
+}
+
+/// Hits of one day (UTC) for one strategy or behaviour.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DailyCount {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    /// `strategy` or `behaviour`.
+    pub kind: &'static str,
+    pub id: i64,
+    pub name: String,
+    pub count: u64,
 }
 
 /// Messages stored before or after one message in the same conversation.

@@ -25,7 +25,7 @@ fn now() -> u64 {
 /// A row version after every one this process handed out before: the clock in ms, or one more
 /// than the last version when the clock has not moved on (a post's states can follow each other
 /// within a millisecond).
-fn next_version() -> u64 {
+pub(super) fn next_version() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static LAST: AtomicU64 = AtomicU64::new(0);
     let mut last = LAST.load(Ordering::Relaxed);

@@ -11,6 +11,8 @@ pub enum Value {
     Str(String),
     I64(i64),
     U64(u64),
+    /// An array, for `has(?, column)`.
+    Strs(Vec<String>),
 }
 
 /// SQL under construction and the values for its placeholders, in order.
@@ -64,6 +66,7 @@ impl Filter {
                 Value::Str(s) => query.bind(s.as_str()),
                 Value::I64(n) => query.bind(*n),
                 Value::U64(n) => query.bind(*n),
+                Value::Strs(v) => query.bind(v.as_slice()),
             };
         }
         query

@@ -26,6 +26,11 @@ pub(crate) const CLICKHOUSE: &[(u32, &str, &str)] = &[
         "alerts",
         include_str!("../../../migrations/clickhouse/0003_alerts.sql"),
     ),
+    (
+        4,
+        "workspace",
+        include_str!("../../../migrations/clickhouse/0004_workspace.sql"),
+    ),
 ];
 
 /// The statements of one migration file: `--` comment lines dropped, split at `;` ending a line.

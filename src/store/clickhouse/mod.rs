@@ -4,6 +4,7 @@
 //! store is synchronous like its trait, so each connection owns a small tokio runtime and blocks on
 //! it.
 
+mod access;
 mod alerts;
 mod cluster;
 mod filter;

@@ -295,6 +295,15 @@ pub struct HitKey {
     pub id: i64,
 }
 
+/// A count per day and id, with a name.
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct DayCount {
+    pub day: String,
+    pub id: i64,
+    pub name: String,
+    pub value: u64,
+}
+
 /// A count by id, with a name.
 #[derive(Debug, Clone, Row, Deserialize)]
 pub struct NamedCount {

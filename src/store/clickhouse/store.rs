@@ -19,7 +19,8 @@ use std::sync::Mutex;
 use super::Connection;
 use super::filter::{Filter, Value, ms, s};
 use super::rows::{
-    ActHitChRow, CheckpointRow, CorpRow, Count, DeadRow, HitChRow, HitKey, MsgRow, NamedCount, Text,
+    ActHitChRow, CheckpointRow, CorpRow, Count, DayCount, DeadRow, HitChRow, HitKey, MsgRow,
+    NamedCount, Text,
 };
 use crate::audit::RuleSet;
 use crate::message::MessageRow;
@@ -474,6 +475,64 @@ impl Store for ClickHouseStore {
         })
     }
 
+    fn daily_counts(&self, q: &HitQuery) -> Result<Vec<DailyCount>, StoreError> {
+        let day = "formatDateTime(toDateTime(intDiv(msg_time, 1000), 'UTC'), '%Y-%m-%d') AS day";
+        let mut out = Vec::new();
+        for (strategy, select, group) in [
+            (
+                true,
+                format!(
+                    "SELECT {day}, strategy_id AS id, any(strategy_name) AS name, count() AS value \
+                     FROM we_chat_contact_sensitive_msg FINAL WHERE 1 = 1"
+                ),
+                " GROUP BY day, id ORDER BY day, id",
+            ),
+            (
+                false,
+                format!(
+                    "SELECT {day}, toInt64(sensitive_act_id) AS id, any(sensitive_act) AS name, \
+                     count() AS value FROM we_sensitive_act_hit FINAL WHERE 1 = 1"
+                ),
+                " GROUP BY day, id ORDER BY day, id",
+            ),
+        ] {
+            let mut f = Filter::new(select);
+            let q = HitQuery {
+                after: None,
+                ..q.clone()
+            };
+            hit_filters(&q, &mut f, strategy);
+            f.sql.push_str(group);
+            let rows: Vec<DayCount> = self
+                .conn
+                .fetch("counting hits per day", f.bind(self.conn.query(&f.sql)))?;
+            out.extend(rows.into_iter().map(|r| DailyCount {
+                day: r.day,
+                kind: if strategy { "strategy" } else { "behaviour" },
+                id: r.id,
+                name: r.name,
+                count: r.value,
+            }));
+        }
+        Ok(out)
+    }
+
+    fn accounts(&self) -> Result<Vec<crate::store::Account>, StoreError> {
+        super::access::accounts(&self.conn)
+    }
+
+    fn save_account(&self, account: &crate::store::Account) -> Result<(), StoreError> {
+        super::access::save_account(&self.conn, account)
+    }
+
+    fn log_operation(&self, op: &crate::store::OperLog) -> Result<(), StoreError> {
+        super::access::log_operation(&self.conn, op)
+    }
+
+    fn operations(&self, limit: u32) -> Result<Vec<crate::store::OperLog>, StoreError> {
+        super::access::operations(&self.conn, limit)
+    }
+
     fn robots(&self) -> Result<Vec<Robot>, StoreError> {
         super::alerts::robots(&self.conn)
     }
@@ -588,6 +647,7 @@ fn hit_filters(q: &HitQuery, f: &mut Filter, strategy: bool) {
     f.and_opt("corp_id = ?", s(&q.corp_id))
         .and_opt("msg_time >= ?", ms(q.since_ms))
         .and_opt("msg_time < ?", ms(q.until_ms))
+        .and_opt("msg_id = ?", s(&q.msg_id))
         .and_opt(
             if strategy {
                 "from_id = ?"
@@ -596,6 +656,11 @@ fn hit_filters(q: &HitQuery, f: &mut Filter, strategy: bool) {
             },
             s(&q.from_id),
         );
+    let id = if strategy {
+        "strategy_id"
+    } else {
+        "toInt64(sensitive_act_id)"
+    };
     if strategy {
         f.and_opt("strategy_id = ?", q.strategy_id.map(Value::I64))
             .and_opt("room_id = ?", s(&q.room_id))
@@ -603,6 +668,34 @@ fn hit_filters(q: &HitQuery, f: &mut Filter, strategy: bool) {
                 "send_status = ?",
                 q.send_status.map(|v| Value::U64(u64::from(v))),
             )
-            .and_opt("has(splitByChar(',', pattern_words), ?)", s(&q.word));
+            .and_opt("has(splitByChar(',', pattern_words), ?)", s(&q.word))
+            .and_opt("has(splitByChar(',', to_list), ?)", s(&q.to_id));
+        if let Some(ids) = &q.strategy_ids {
+            // Integers, written in: 18.16 binds no numeric arrays.
+            let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+            f.push(&format!(" AND has([{}], strategy_id)", list.join(", ")), []);
+        }
+    } else {
+        f.and_opt(
+            "sensitive_act_id = ?",
+            q.act_id.map(|v| Value::U64(v.max(0) as u64)),
+        );
+        if let Some(ids) = &q.operator_ids {
+            if ids.is_empty() {
+                f.push(" AND 0", []);
+            } else {
+                f.push(" AND has(?, operator_id)", [Value::Strs(ids.clone())]);
+            }
+        }
+    }
+    if let Some(c) = &q.after {
+        let t = Value::U64(c.msg_time.max(0) as u64);
+        let m = Value::Str(c.msg_id.clone());
+        f.push(
+            &format!(
+                " AND (msg_time < ? OR (msg_time = ? AND (msg_id < ? OR (msg_id = ? AND {id} > ?))))"
+            ),
+            [t.clone(), t, m.clone(), m, Value::I64(c.id)],
+        );
     }
 }

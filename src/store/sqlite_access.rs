@@ -1,0 +1,103 @@
+//! The SQLite side of the workspace's access: accounts and the operation log.
+
+use rusqlite::{Connection, params};
+
+use super::StoreError;
+use super::access::{Account, OperLog, Role};
+
+fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sqlite { context, source }
+}
+
+pub(super) fn accounts(conn: &Connection) -> Result<Vec<Account>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT user_name, we_user_id, role, secret_hash, status, create_time
+             FROM msgaudit_account ORDER BY user_name",
+        )
+        .map_err(sql("preparing the account list"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            let role: String = r.get(2)?;
+            Ok(Account {
+                user_name: r.get(0)?,
+                we_user_id: r.get(1)?,
+                role: Role::parse(&role).unwrap_or(Role::Auditor),
+                secret_hash: r.get(3)?,
+                disabled: r.get::<_, i64>(4)? != 0,
+                create_time_ms: r.get(5)?,
+            })
+        })
+        .map_err(sql("listing accounts"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(sql("reading accounts"))
+}
+
+pub(super) fn save_account(conn: &Connection, a: &Account) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO msgaudit_account (user_name, we_user_id, role, secret_hash, status, create_time)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (user_name) DO UPDATE SET we_user_id = excluded.we_user_id,
+             role = excluded.role, secret_hash = excluded.secret_hash, status = excluded.status,
+             update_time = CAST(unixepoch('subsec') * 1000 AS INTEGER)",
+        params![
+            a.user_name,
+            a.we_user_id,
+            a.role.as_str(),
+            a.secret_hash,
+            i64::from(a.disabled),
+            a.create_time_ms
+        ],
+    )
+    .map_err(sql("saving an account"))?;
+    Ok(())
+}
+
+pub(super) fn log_operation(conn: &Connection, op: &OperLog) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO sys_oper_log (title, method, request_method, oper_name, oper_url, oper_ip,
+             oper_param, status, oper_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            op.title,
+            op.method,
+            op.request_method,
+            op.oper_name,
+            op.oper_url,
+            op.oper_ip,
+            op.oper_param,
+            op.status,
+            op.oper_time_ms
+        ])
+    })
+    .map_err(sql("recording an operation"))?;
+    Ok(())
+}
+
+pub(super) fn operations(conn: &Connection, limit: u32) -> Result<Vec<OperLog>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT title, method, request_method, oper_name, oper_url, oper_ip, oper_param, status,
+                    oper_time
+             FROM sys_oper_log ORDER BY oper_time DESC, oper_id DESC LIMIT ?1",
+        )
+        .map_err(sql("preparing the operation log"))?;
+    let rows = stmt
+        .query_map([limit.max(1)], |r| {
+            Ok(OperLog {
+                title: r.get(0)?,
+                method: r.get(1)?,
+                request_method: r.get(2)?,
+                oper_name: r.get(3)?,
+                oper_url: r.get(4)?,
+                oper_ip: r.get(5)?,
+                oper_param: r.get(6)?,
+                status: r.get(7)?,
+                oper_time_ms: r.get(8)?,
+            })
+        })
+        .map_err(sql("reading the operation log"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(sql("reading the operation log"))
+}

@@ -1,0 +1,207 @@
+//! The auditors' workspace: `msgaudit serve`, an HTTP API and a web page over either store, with
+//! per-auditor visibility ([`visibility`]), sign-in and sessions ([`auth`]), and the handlers
+//! ([`api`]). The page is one HTML file compiled into the binary; no front-end build step.
+
+pub mod api;
+pub mod auth;
+pub mod visibility;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use axum::routing::{get, post, put};
+
+use crate::audit::RuleSet;
+use crate::store::Store;
+
+/// The OpenAPI document served at `/api/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+/// The web page.
+const PAGE: &str = include_str!("page.html");
+
+/// Every route: (method, path) as the OpenAPI document names them. A test checks both agree.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/session"),
+    ("delete", "/api/session"),
+    ("get", "/api/me"),
+    ("get", "/api/hits"),
+    ("get", "/api/hits/{corp}/{msg_id}/{strategy}"),
+    ("get", "/api/behaviour-hits"),
+    ("get", "/api/stats/daily"),
+    ("get", "/api/strategies"),
+    ("post", "/api/strategies"),
+    ("put", "/api/strategies/{id}"),
+    ("get", "/api/export.csv"),
+    ("get", "/api/openapi.json"),
+];
+
+/// Shared state.
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub sessions: auth::Sessions,
+    pub attempts: auth::Attempts,
+    /// A hash nobody's secret matches, checked for unknown users so timing does not tell.
+    pub dummy_hash: String,
+    rules: Mutex<Option<(u64, Arc<RuleSet>)>>,
+    /// Active account names, read again every few seconds (accounts change from the CLI).
+    active: Mutex<Option<(std::time::Instant, std::collections::HashSet<String>)>>,
+}
+
+impl App {
+    pub fn new(store: Arc<dyn Store>) -> Result<App, openssl::error::ErrorStack> {
+        Ok(App {
+            store,
+            sessions: auth::Sessions::default(),
+            attempts: auth::Attempts::default(),
+            dummy_hash: auth::hash_secret(&auth::random_token())?,
+            rules: Mutex::new(None),
+            active: Mutex::new(None),
+        })
+    }
+
+    /// Whether an account exists and is not disabled (checked against the store every 5 s).
+    pub fn is_active(&self, user_name: &str) -> Result<bool, api::ApiError> {
+        let mut cached = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = cached
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < std::time::Duration::from_secs(5));
+        if !fresh {
+            let names = self
+                .store
+                .accounts()?
+                .into_iter()
+                .filter(|a| !a.disabled)
+                .map(|a| a.user_name)
+                .collect();
+            *cached = Some((std::time::Instant::now(), names));
+        }
+        Ok(cached
+            .as_ref()
+            .is_some_and(|(_, names)| names.contains(user_name)))
+    }
+
+    /// The current rules, loaded again when their version moved.
+    pub fn rules(&self) -> Result<Arc<RuleSet>, api::ApiError> {
+        let version = self.store.rules_version()?;
+        let mut cached = self.rules.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((v, rules)) = cached.as_ref()
+            && *v == version
+        {
+            return Ok(rules.clone());
+        }
+        let rules = Arc::new(self.store.load_rules()?);
+        *cached = Some((version, rules.clone()));
+        Ok(rules)
+    }
+
+    /// Drops the cached rules (after a write).
+    pub fn forget_rules(&self) {
+        *self.rules.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+async fn page() -> impl IntoResponse {
+    (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+            ),
+        ],
+        Html(PAGE),
+    )
+}
+
+/// The router over `app`.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/api/session", post(api::sign_in).delete(api::sign_out))
+        .route("/api/me", get(api::me))
+        .route("/api/hits", get(api::hits))
+        .route(
+            "/api/hits/{corp}/{msg_id}/{strategy}",
+            get(api::hit_context),
+        )
+        .route("/api/behaviour-hits", get(api::behaviour_hits))
+        .route("/api/stats/daily", get(api::daily))
+        .route(
+            "/api/strategies",
+            get(api::strategies).post(api::create_strategy),
+        )
+        .route("/api/strategies/{id}", put(api::update_strategy))
+        .route("/api/export.csv", get(api::export_csv))
+        .route("/api/openapi.json", get(api::openapi))
+        .with_state(app)
+}
+
+/// The server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "cannot listen on {addr}: {source} (is another server using it? try --listen 127.0.0.1:8081)"
+    )]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the server's runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot make the server's secrets: {0}")]
+    Crypto(#[from] openssl::error::ErrorStack),
+    #[error("the server stopped: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A bound server, not yet running (so callers learn the address before it serves).
+pub struct Bound {
+    pub addr: SocketAddr,
+    listener: std::net::TcpListener,
+    app: Arc<App>,
+}
+
+/// Binds `addr` (port 0 picks a free one).
+pub fn bind(store: Arc<dyn Store>, addr: SocketAddr) -> Result<Bound, ServeError> {
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|source| ServeError::Bind { addr, source })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    Ok(Bound {
+        addr,
+        listener,
+        app: Arc::new(App::new(store)?),
+    })
+}
+
+impl Bound {
+    /// Serves until `shutdown` is requested.
+    pub fn serve(self, shutdown: crate::pipeline::Shutdown) -> Result<(), ServeError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(ServeError::Runtime)?;
+        runtime.block_on(async move {
+            let listener =
+                tokio::net::TcpListener::from_std(self.listener).map_err(ServeError::Serve)?;
+            let service = router(self.app).into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, service)
+                .with_graceful_shutdown(async move {
+                    while !shutdown.is_requested() {
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                })
+                .await
+                .map_err(ServeError::Serve)
+        })
+    }
+}

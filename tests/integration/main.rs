@@ -15,3 +15,4 @@ mod sdk_media;
 mod store_contract;
 mod support;
 mod vendor_sdk;
+mod workspace;

@@ -16,3 +16,4 @@ mod store_contract;
 mod support;
 mod vendor_sdk;
 mod workspace;
+mod workspace_browser;

@@ -256,7 +256,40 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         "      msgaudit dead-letters list --config {}",
         config_path.display()
     );
+    let tokens = workspace_accounts(done.store.as_ref())?;
+    println!(
+        "\nthe auditors' workspace on the demo data:\n  msgaudit serve --config {}\n  then open http://127.0.0.1:8080/ and sign in",
+        config_path.display()
+    );
+    for (user, role, token) in tokens {
+        println!("    as {user:<7} ({role}) with the token {token}");
+    }
     Ok(())
+}
+
+/// Demo accounts for the workspace: the demo rules' auditor and an administrator, each with a
+/// fresh token (printed once; `msgaudit users add` replaces them).
+fn workspace_accounts(
+    store: &dyn crate::store::Store,
+) -> anyhow::Result<Vec<(&'static str, &'static str, String)>> {
+    use crate::store::{Account, Role};
+    let mut out = Vec::new();
+    for (user, role) in [("wangwu", Role::Auditor), ("admin", Role::Admin)] {
+        let token = crate::web::auth::random_token();
+        if token.is_empty() {
+            bail!("the system's random generator failed; no demo accounts made");
+        }
+        store.save_account(&Account {
+            user_name: user.into(),
+            we_user_id: user.into(),
+            role,
+            secret_hash: crate::web::auth::hash_secret(&token)?,
+            disabled: false,
+            create_time_ms: crate::timefmt::now_ms(),
+        })?;
+        out.push((user, role.as_str(), token));
+    }
+    Ok(out)
 }
 
 /// Prints what happened to the demo's alerts; without a webhook, returns the post the first of

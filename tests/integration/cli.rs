@@ -43,6 +43,11 @@ fn demo_stores_every_good_message_and_dead_letters_every_bad_one() {
         stdout.contains("alerts waiting") && stdout.contains("【敏感词告警汇总】"),
         "without --webhook the demo shows what it would post:\n{stdout}"
     );
+    assert!(
+        stdout.contains("msgaudit serve --config")
+            && stdout.contains("as wangwu  (auditor) with the token"),
+        "the demo ends with how to open the workspace:\n{stdout}"
+    );
 }
 
 #[test]

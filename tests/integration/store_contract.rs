@@ -531,6 +531,151 @@ fn the_alert_outbox_claims_records_and_settles(s: &dyn Store) {
     );
 }
 
+fn workspace_queries_filter_page_count_and_log(s: &dyn Store) {
+    use msgaudit::store::{Account, HitCursor, OperLog, Role};
+    let mut hits = Vec::new();
+    for i in 0..12i64 {
+        let mut h = hit(
+            "ww1",
+            &format!("w{i:02}"),
+            1 + i % 3,
+            &["私下"],
+            i * 3_600_000 * 10,
+        );
+        h.to_list = if i % 2 == 0 {
+            "lisi,wangwu".into()
+        } else {
+            "zhaoliu".into()
+        };
+        hits.push(h);
+    }
+    let acts = vec![
+        act("ww1", "w00", 3, "发送手机号", 0),
+        act("ww1", "w01", 4, "发送邮箱", 36_000_000),
+    ];
+    s.store_hits(&hits, &acts).expect("hits");
+    let ids = |q: &HitQuery| -> Vec<String> {
+        s.hits(q)
+            .expect("hits")
+            .into_iter()
+            .map(|h| h.hit.msg_id)
+            .collect()
+    };
+    let all = HitQuery {
+        limit: 100,
+        ..HitQuery::default()
+    };
+    assert_eq!(ids(&all).len(), 12);
+    let only = |f: fn(&mut HitQuery)| {
+        let mut q = all.clone();
+        f(&mut q);
+        ids(&q)
+    };
+    assert_eq!(
+        only(|q| q.strategy_ids = Some(vec![])),
+        Vec::<String>::new()
+    );
+    assert_eq!(only(|q| q.strategy_ids = Some(vec![1, 3])).len(), 8);
+    assert_eq!(only(|q| q.to_id = Some("wangwu".into())).len(), 6);
+    assert_eq!(
+        only(|q| q.to_id = Some("wang".into())).len(),
+        0,
+        "whole ids only"
+    );
+    assert_eq!(only(|q| q.msg_id = Some("w05".into())), ["w05"]);
+    // Keyset pages of 5 visit every hit once, newest first.
+    let mut seen = Vec::new();
+    let mut q = HitQuery {
+        limit: 5,
+        ..HitQuery::default()
+    };
+    loop {
+        let page = s.hits(&q).expect("page");
+        seen.extend(page.iter().map(|h| h.hit.msg_id.clone()));
+        match page.last() {
+            Some(last) if page.len() == 5 => {
+                q.after = Some(HitCursor {
+                    msg_time: last.hit.msg_time,
+                    msg_id: last.hit.msg_id.clone(),
+                    id: last.hit.strategy_id,
+                })
+            }
+            _ => break,
+        }
+    }
+    let expected: Vec<String> = (0..12).rev().map(|i| format!("w{i:02}")).collect();
+    assert_eq!(seen, expected);
+    let act_ids = |q: &HitQuery| -> Vec<i64> {
+        s.act_hits(q)
+            .expect("acts")
+            .into_iter()
+            .map(|a| a.sensitive_act_id)
+            .collect()
+    };
+    assert_eq!(act_ids(&all), [4, 3]);
+    let mut q = all.clone();
+    q.act_id = Some(3);
+    assert_eq!(act_ids(&q), [3]);
+    q.act_id = None;
+    q.operator_ids = Some(vec!["someone".into()]);
+    assert_eq!(act_ids(&q), Vec::<i64>::new());
+    q.operator_ids = Some(vec!["zhangsan".into()]);
+    assert_eq!(act_ids(&q).len(), 2);
+
+    let days = s.daily_counts(&all).expect("daily");
+    let strategy_total: u64 = days
+        .iter()
+        .filter(|d| d.kind == "strategy")
+        .map(|d| d.count)
+        .sum();
+    assert_eq!(strategy_total, 12);
+    assert_eq!(days.iter().filter(|d| d.kind == "behaviour").count(), 2);
+    for kind in ["strategy", "behaviour"] {
+        let of_kind: Vec<&str> = days
+            .iter()
+            .filter(|d| d.kind == kind)
+            .map(|d| d.day.as_str())
+            .collect();
+        assert!(of_kind.windows(2).all(|w| w[0] <= w[1]), "{days:?}");
+    }
+    assert_eq!(days[0].day, "2023-11-14");
+
+    let account = Account {
+        user_name: "wangwu".into(),
+        we_user_id: "wangwu".into(),
+        role: Role::Auditor,
+        secret_hash: "scrypt$15$AAAA$BBBB".into(),
+        disabled: false,
+        create_time_ms: 5,
+    };
+    s.save_account(&account).expect("account");
+    s.save_account(&Account {
+        disabled: true,
+        ..account.clone()
+    })
+    .expect("disable");
+    assert_eq!(
+        s.accounts().expect("accounts"),
+        [Account {
+            disabled: true,
+            ..account
+        }]
+    );
+    let op = OperLog {
+        title: "导出命中".into(),
+        method: "export_csv".into(),
+        request_method: "GET".into(),
+        oper_name: "wangwu".into(),
+        oper_url: "/api/export.csv".into(),
+        oper_ip: "127.0.0.1".into(),
+        oper_param: "strategy=1".into(),
+        status: 0,
+        oper_time_ms: 42,
+    };
+    s.log_operation(&op).expect("log");
+    assert_eq!(s.operations(5).expect("ops"), [op]);
+}
+
 /// One `#[test]` per check and backend.
 macro_rules! contract {
     ($($check:ident),* $(,)?) => {
@@ -569,4 +714,5 @@ contract!(
     context_reads_the_conversation_around_a_message,
     rules_round_trip_as_whole_versions,
     the_alert_outbox_claims_records_and_settles,
+    workspace_queries_filter_page_count_and_log,
 );

@@ -82,7 +82,10 @@ impl Driver {
         let base = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
         while agent.get(format!("{base}/status")).call().is_err() {
-            assert!(started.elapsed() < Duration::from_secs(20), "chromedriver did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "chromedriver did not start"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         let caps = json!({"capabilities": {"alwaysMatch": {
@@ -94,7 +97,10 @@ impl Driver {
             }
         }}});
         let session = call(&agent, "POST", &format!("{base}/session"), Some(caps));
-        let session = session["sessionId"].as_str().expect("session id").to_owned();
+        let session = session["sessionId"]
+            .as_str()
+            .expect("session id")
+            .to_owned();
         Driver {
             child,
             agent,
@@ -108,7 +114,12 @@ impl Driver {
     }
 
     fn go(&self, url: &str) {
-        call(&self.agent, "POST", &self.url("/url"), Some(json!({ "url": url })));
+        call(
+            &self.agent,
+            "POST",
+            &self.url("/url"),
+            Some(json!({ "url": url })),
+        );
     }
 
     fn find(&self, css: &str) -> String {
@@ -118,7 +129,10 @@ impl Driver {
             &self.url("/element"),
             Some(json!({"using": "css selector", "value": css})),
         );
-        v[ELEMENT].as_str().unwrap_or_else(|| panic!("{css}: {v}")).to_owned()
+        v[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("{css}: {v}"))
+            .to_owned()
     }
 
     fn type_into(&self, css: &str, text: &str) {
@@ -133,7 +147,12 @@ impl Driver {
 
     fn click(&self, css: &str) {
         let e = self.find(css);
-        call(&self.agent, "POST", &self.url(&format!("/element/{e}/click")), None);
+        call(
+            &self.agent,
+            "POST",
+            &self.url(&format!("/element/{e}/click")),
+            None,
+        );
     }
 
     fn script(&self, js: &str) -> Value {
@@ -152,7 +171,10 @@ impl Driver {
             if !v.is_null() && v != json!(false) {
                 return v;
             }
-            assert!(started.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {what}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -177,7 +199,10 @@ fn an_auditor_signs_in_filters_and_reads_a_conversation_in_chromium() {
     let server = Server::start(store.clone());
     let driver = Driver::start();
     driver.go(&format!("{}/", server.base));
-    driver.wait_for("the sign-in form", "return !document.querySelector('#signin').hidden");
+    driver.wait_for(
+        "the sign-in form",
+        "return !document.querySelector('#signin').hidden",
+    );
     driver.type_into("#signin-form input[name=user]", "wangwu");
     driver.type_into("#signin-form input[name=secret]", "wangwu-secret-1");
     driver.click("#signin-form button[type=submit]");
@@ -221,7 +246,10 @@ fn an_auditor_signs_in_filters_and_reads_a_conversation_in_chromium() {
 
     // Open the conversation around the first (newest) of them.
     driver.click("#hit-rows tr.row");
-    driver.wait_for("the conversation", "return document.querySelector('#context').open");
+    driver.wait_for(
+        "the conversation",
+        "return document.querySelector('#context').open",
+    );
     let title = driver.script("return document.querySelector('#context-title').textContent");
     assert_eq!(title, json!("会话上下文 · 敏感词测试"));
     let bubbles = driver.script(
@@ -234,7 +262,10 @@ fn an_auditor_signs_in_filters_and_reads_a_conversation_in_chromium() {
         .filter(|b| b[0].as_str().is_some_and(|c| c.contains("hit")))
         .collect();
     assert_eq!(hit.len(), 1, "exactly the hit is highlighted: {bubbles:?}");
-    assert!(hit[0][1].as_str().is_some_and(|t| t.contains("消息 29")), "{hit:?}");
+    assert!(
+        hit[0][1].as_str().is_some_and(|t| t.contains("消息 29")),
+        "{hit:?}"
+    );
 
     driver.screenshot(&root().join("target/test-artefacts/workspace-context.png"));
     // The look was recorded.

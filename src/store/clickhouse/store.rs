@@ -671,9 +671,13 @@ fn hit_filters(q: &HitQuery, f: &mut Filter, strategy: bool) {
             .and_opt("has(splitByChar(',', pattern_words), ?)", s(&q.word))
             .and_opt("has(splitByChar(',', to_list), ?)", s(&q.to_id));
         if let Some(ids) = &q.strategy_ids {
-            // Integers, written in: 18.16 binds no numeric arrays.
+            // Integers, written in: 18.16 binds no numeric arrays (nor takes `has([], x)`).
             let list: Vec<String> = ids.iter().map(i64::to_string).collect();
-            f.push(&format!(" AND has([{}], strategy_id)", list.join(", ")), []);
+            if list.is_empty() {
+                f.push(" AND 0", []);
+            } else {
+                f.push(&format!(" AND strategy_id IN ({})", list.join(", ")), []);
+            }
         }
     } else {
         f.and_opt(

@@ -142,6 +142,7 @@ fn me_json(s: &Session) -> Value {
 pub async fn sign_in(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Json(body): Json<SignIn>,
 ) -> ApiResult<Response> {
     let now = Instant::now();
@@ -176,7 +177,14 @@ pub async fn sign_in(
         .sessions
         .start(&account)
         .ok_or_else(|| ApiError::Internal("no randomness for a session id".into()))?;
-    let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=28800");
+    // Behind a TLS-terminating proxy the cookie is also marked Secure.
+    let secure = headers
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    let cookie = format!(
+        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=28800{}",
+        if secure { "; Secure" } else { "" }
+    );
     let mut response = Json(me_json(&session)).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,

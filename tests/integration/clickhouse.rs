@@ -18,7 +18,7 @@ struct Applied {
 #[test]
 fn migrate_creates_every_table_once_and_is_idempotent() {
     let url = support::clickhouse_url("migrate");
-    for expected in ["3 migration(s) applied", "0 migration(s) applied"] {
+    for expected in ["4 migration(s) applied", "0 migration(s) applied"] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_msgaudit"))
             .args(["migrate", "--store", &url])
             .output()
@@ -62,6 +62,8 @@ fn migrate_creates_every_table_once_and_is_idempotent() {
         "we_group_robot_info",
         "we_group_robot_msg",
         "we_group_robot_msg_hit",
+        "msgaudit_account",
+        "sys_oper_log",
     ] {
         assert!(
             tables.iter().any(|t| t == table),
@@ -80,7 +82,8 @@ fn migrate_creates_every_table_once_and_is_idempotent() {
         [
             (1, "messages".into()),
             (2, "audit".into()),
-            (3, "alerts".into())
+            (3, "alerts".into()),
+            (4, "workspace".into())
         ]
     );
     let acts = conn

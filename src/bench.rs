@@ -181,7 +181,12 @@ pub fn rsa_ceiling(
 
 /// The process's peak resident set, MiB (Linux `VmHWM`).
 pub fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    peak_rss_mb_of("self")
+}
+
+/// The peak resident set of process `pid` (or `self`), MiB; 0 when it cannot be read.
+pub fn peak_rss_mb_of(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()

@@ -274,15 +274,6 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn status_name(s: u8) -> &'static str {
-    match s {
-        0 => "pending",
-        1 => "sent",
-        2 => "failed",
-        _ => "none",
-    }
-}
-
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -311,7 +302,7 @@ fn print_hit(out: &mut impl Write, h: &StoredHit, format: Format) -> std::io::Re
                     r.room_id.clone()
                 },
                 r.direction.clone(),
-                status_name(r.send_status).to_owned(),
+                r.send_status_name().to_owned(),
                 r.content.clone(),
                 r.msg_id.clone(),
             ]
@@ -327,7 +318,7 @@ fn print_hit(out: &mut impl Write, h: &StoredHit, format: Format) -> std::io::Re
             r.strategy_name,
             r.words.join("、"),
             r.from_id,
-            status_name(r.send_status),
+            r.send_status_name(),
             r.content.replace('\n', " ")
         ),
     }

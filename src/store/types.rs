@@ -231,6 +231,18 @@ pub struct HitRow {
     pub rules_version: u64,
 }
 
+impl HitRow {
+    /// The alert status in words: `pending`, `sent`, `failed` or `none` (no alert wanted).
+    pub fn send_status_name(&self) -> &'static str {
+        match self.send_status {
+            0 => "pending",
+            1 => "sent",
+            2 => "failed",
+            _ => "none",
+        }
+    }
+}
+
 /// One row of `we_sensitive_act_hit`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ActHitRow {

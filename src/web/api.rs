@@ -259,6 +259,21 @@ fn encode_cursor(c: &HitCursor) -> String {
     B64.encode(format!("{}|{}|{}", c.msg_time, c.id, c.msg_id))
 }
 
+/// The cursor after a full page: its last row's (time, msgid, id); none after a short page.
+fn next_cursor<T>(
+    page: &[T],
+    limit: usize,
+    key: impl Fn(&T) -> (i64, &str, i64),
+) -> Option<String> {
+    let last = page.last().filter(|_| page.len() == limit)?;
+    let (msg_time, msg_id, id) = key(last);
+    Some(encode_cursor(&HitCursor {
+        msg_time,
+        msg_id: msg_id.to_owned(),
+        id,
+    }))
+}
+
 fn decode_cursor(s: &str) -> ApiResult<HitCursor> {
     let bad = || ApiError::BadRequest("cursor: not one this API gave".into());
     let text = String::from_utf8(B64.decode(s).map_err(|_| bad())?).map_err(|_| bad())?;
@@ -318,17 +333,8 @@ fn hit_json(h: &StoredHit) -> Value {
         "content": h.content, "from_id": h.from_id,
         "to_list": crate::store::split_list(&h.to_list), "room_id": h.room_id,
         "msg_time": h.msg_time, "time": format_ms(h.msg_time), "direction": h.direction,
-        "audit_user_id": h.audit_user_id, "send_status": status_name(h.send_status),
+        "audit_user_id": h.audit_user_id, "send_status": h.send_status_name(),
     })
-}
-
-fn status_name(s: u8) -> &'static str {
-    match s {
-        0 => "pending",
-        1 => "sent",
-        2 => "failed",
-        _ => "none",
-    }
 }
 
 pub async fn hits(
@@ -342,16 +348,9 @@ pub async fn hits(
     let store = app.store.clone();
     let limit = q.limit as usize;
     let found = blocking(move || Ok(store.hits(&q)?)).await?;
-    let next = (found.len() == limit)
-        .then(|| found.last())
-        .flatten()
-        .map(|h| {
-            encode_cursor(&HitCursor {
-                msg_time: h.hit.msg_time,
-                msg_id: h.hit.msg_id.clone(),
-                id: h.hit.strategy_id,
-            })
-        });
+    let next = next_cursor(&found, limit, |h| {
+        (h.hit.msg_time, h.hit.msg_id.as_str(), h.hit.strategy_id)
+    });
     Ok(Json(json!({
         "items": found.iter().map(hit_json).collect::<Vec<_>>(),
         "next_cursor": next,
@@ -369,16 +368,9 @@ pub async fn behaviour_hits(
     let store = app.store.clone();
     let limit = q.limit as usize;
     let found = blocking(move || Ok(store.act_hits(&q)?)).await?;
-    let next = (found.len() == limit)
-        .then(|| found.last())
-        .flatten()
-        .map(|a| {
-            encode_cursor(&HitCursor {
-                msg_time: a.msg_time,
-                msg_id: a.msg_id.clone(),
-                id: a.sensitive_act_id,
-            })
-        });
+    let next = next_cursor(&found, limit, |a| {
+        (a.msg_time, a.msg_id.as_str(), a.sensitive_act_id)
+    });
     let items: Vec<Value> = found
         .iter()
         .map(|a| {
@@ -651,7 +643,7 @@ pub async fn export_csv(
                     h.to_list.clone(),
                     h.room_id.clone(),
                     h.content.clone(),
-                    status_name(h.send_status).to_owned(),
+                    h.send_status_name().to_owned(),
                     h.msg_id.clone(),
                 ];
                 let line: Vec<String> = row.iter().map(|c| cell(c)).collect();

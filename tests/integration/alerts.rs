@@ -130,6 +130,19 @@ pub fn deliveries(store: &dyn Store, server: &FakeWeCom, path: &str) -> HashMap<
     out
 }
 
+/// How many stored hits want an alert (every `send_status` but 3).
+pub fn alerting_hits(store: &dyn Store) -> usize {
+    store
+        .hits(&msgaudit::store::HitQuery {
+            limit: 100_000,
+            ..Default::default()
+        })
+        .expect("hits")
+        .into_iter()
+        .filter(|h| h.hit.send_status != 3)
+        .count()
+}
+
 fn backlog(store: &dyn Store) -> u64 {
     store.alert_backlog().expect("backlog")
 }
@@ -470,15 +483,7 @@ fn a_daemon_killed_with_alerts_pending_resumes_them_without_duplicates() {
     let status = wait_exit(&mut child, Duration::from_secs(90));
     assert!(status.success(), "{status}");
     assert_eq!(backlog(store.as_ref()), 0, "every alert settled");
-    let alerting = store
-        .hits(&msgaudit::store::HitQuery {
-            limit: 100_000,
-            ..Default::default()
-        })
-        .expect("hits")
-        .into_iter()
-        .filter(|h| h.hit.send_status != 3)
-        .count();
+    let alerting = alerting_hits(store.as_ref());
     let delivered = deliveries(store.as_ref(), &server, WEBHOOK);
     assert_eq!(delivered.len(), alerting, "every alert delivered");
     assert!(

@@ -558,16 +558,7 @@ fn a_100000_hit_csv_streams_from_the_real_server_in_bounded_memory() {
         .trim_start_matches("msgaudit workspace on ")
         .trim_end_matches('/')
         .to_owned();
-    let peak_mb = |pid: u32| {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            })
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
+    let peak_mb = |pid: u32| msgaudit::bench::peak_rss_mb_of(&pid.to_string());
     let mut admin = Client::new(&base);
     assert_eq!(admin.sign_in("admin", "admin-secret-1"), 200, "{base}");
     // A first small export warms the server up (pools, caches) before the baseline is read.

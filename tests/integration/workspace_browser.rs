@@ -268,6 +268,23 @@ fn an_auditor_signs_in_filters_and_reads_a_conversation_in_chromium() {
     );
 
     driver.screenshot(&root().join("target/test-artefacts/workspace-context.png"));
+
+    // On a phone-sized window the page fits its width; only the table scrolls sideways.
+    driver.script("document.querySelector('#context').close()");
+    call(
+        &driver.agent,
+        "POST",
+        &driver.url("/window/rect"),
+        Some(json!({"width": 390, "height": 844})),
+    );
+    let overflow = driver.script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+    );
+    assert!(
+        overflow.as_i64().is_some_and(|o| o <= 0),
+        "page wider than a phone by {overflow}"
+    );
+    driver.screenshot(&root().join("target/test-artefacts/workspace-phone.png"));
     // The look was recorded.
     assert!(
         store

@@ -67,7 +67,16 @@ pub struct RawConfig {
     #[serde(default)]
     pub alerts: RawAlerts,
     #[serde(default)]
+    pub metrics: RawMetrics,
+    #[serde(default)]
     pub corps: Vec<RawCorp>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Serve Prometheus metrics at http://LISTEN/metrics (e.g. `127.0.0.1:9464`; default off).
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -320,6 +329,8 @@ pub struct Config {
     pub corps_from_store: bool,
     pub corps: Vec<CorpConfig>,
     pub alerts: AlertConfig,
+    /// Where to serve `/metrics`, if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Config {
@@ -433,6 +444,7 @@ impl Config {
             corps_from_store: raw.corps_from_store,
             corps,
             alerts: alerts(&raw.alerts)?,
+            metrics_listen: raw.metrics.listen,
         })
     }
 

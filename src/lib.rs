@@ -24,6 +24,7 @@ pub mod cli;
 pub mod config;
 pub mod emulator;
 pub mod message;
+pub mod metrics;
 pub mod pipeline;
 pub mod redrive;
 pub mod sdk;

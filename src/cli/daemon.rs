@@ -100,6 +100,11 @@ pub fn run_config(config: &Config, once: bool, style: Style) -> anyhow::Result<F
         .context("installing the SIGINT/SIGTERM handlers")?;
     let stats = Arc::new(Stats::default());
     let alert_stop = Shutdown::new();
+    if let Some(addr) = config.metrics_listen {
+        let bound = crate::metrics::serve(addr, stats.clone(), store.clone(), alert_stop.clone())
+            .with_context(|| format!("serving metrics on {addr} ([metrics] listen)"))?;
+        tracing::info!(url = %format!("http://{bound}/metrics"), "metrics");
+    }
     let sender = if config.alerts.enabled {
         Some(spawn_sender(
             store.clone(),

@@ -8,6 +8,7 @@ mod daemon;
 mod demo;
 mod progress;
 mod query;
+mod status;
 mod workspace;
 
 use std::path::PathBuf;
@@ -57,6 +58,8 @@ pub enum Commands {
     },
     /// The alert outbox: alerts waiting, and recent posts with their state.
     Alerts(alerts::AlertsArgs),
+    /// How far each corp is stored, what is stuck, and the running daemon's live figures.
+    Status(status::StatusArgs),
     /// Serve the auditors' workspace: the web page and its HTTP API.
     Serve(workspace::ServeArgs),
     /// Workspace accounts: add, list, disable.
@@ -190,6 +193,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Robots { command } => alerts::robots(command),
         Commands::Alerts(args) => alerts::alerts(args),
         Commands::Serve(args) => workspace::serve(args),
+        Commands::Status(args) => status::run(args),
         Commands::Users { command } => workspace::users(command),
         Commands::Migrate(args) => {
             let url = args.store.url()?;

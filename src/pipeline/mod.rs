@@ -21,7 +21,7 @@ mod writer;
 pub use decode::{decode_batch, decode_message};
 pub use puller::{CorpFailure, PullSettings};
 pub use shutdown::Shutdown;
-pub use stats::Stats;
+pub use stats::{CorpStats, Stats};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -150,6 +150,10 @@ pub fn run(
             keys: c.keys.clone(),
         });
         tracing::info!(corp = %c.corp_id, from_seq = from.unwrap_or(0), "corp starts");
+        stats.corp(&c.corp_id, |s| {
+            s.stored_seq = from.unwrap_or(0);
+            s.pulled_seq = from.unwrap_or(0);
+        });
         cursors.push(CorpCursor::new(context, session, from.unwrap_or(0)));
     }
     let workers = match settings.pull.pull.workers {

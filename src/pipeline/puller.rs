@@ -103,8 +103,14 @@ pub fn run_puller(
             Ok(batch) => {
                 cursor.failures = 0;
                 let short = batch.len() < limit as usize;
+                let n = batch.len() as u64;
+                stats.corp(&cursor.corp.corp_id, |c| c.catching_up = !short);
                 if let Some(last) = batch.last_seq().filter(|l| *l > cursor.next_seq) {
-                    Stats::add(&stats.pulled, batch.len() as u64);
+                    Stats::add(&stats.pulled, n);
+                    stats.corp(&cursor.corp.corp_id, |c| {
+                        c.pulled_seq = last;
+                        c.pulled += n;
+                    });
                     cursor.next_seq = last;
                     let pulled = PulledBatch {
                         corp: cursor.corp.clone(),
@@ -124,6 +130,9 @@ pub fn run_puller(
             Err(e) if e.is_transient() => {
                 cursor.failures += 1;
                 Stats::add(&stats.transient_errors, 1);
+                stats.corp(&cursor.corp.corp_id, |c| {
+                    *c.sdk_errors.entry(e.code().unwrap_or(0)).or_default() += 1
+                });
                 let wait = backoff(cursor.failures, settings.pull.max_backoff);
                 tracing::warn!(corp = %cursor.corp.corp_id, seq = cursor.next_seq, error = %e,
                     retry_in_ms = wait.as_millis() as u64, "transient SDK error");
@@ -132,6 +141,9 @@ pub fn run_puller(
             Err(e) => {
                 cursor.failures += 1;
                 Stats::add(&stats.other_errors, 1);
+                stats.corp(&cursor.corp.corp_id, |c| {
+                    *c.sdk_errors.entry(e.code().unwrap_or(0)).or_default() += 1
+                });
                 tracing::error!(corp = %cursor.corp.corp_id, seq = cursor.next_seq, error = %e,
                     "SDK error; fix the cause (secret, IP allow-list, keys) — retrying at the longest back-off");
                 cursor.next_call = Instant::now() + settings.pull.max_backoff;

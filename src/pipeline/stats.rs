@@ -1,6 +1,8 @@
 //! Counters the stages update and the CLI, logs and bench read: lock-free atomics, no per-message
 //! locking on the hot path (stages add a batch's totals at once).
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -28,6 +30,27 @@ pub struct Stats {
     /// Of `decode_nanos`, the part spent in the audit stage.
     pub audit_nanos: AtomicU64,
     pub store_nanos: AtomicU64,
+    /// Per corp, for the operator (`/metrics`): updated once per batch or error, never per message.
+    pub corps: Mutex<BTreeMap<String, CorpStats>>,
+}
+
+/// One corp's progress.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CorpStats {
+    /// The last seq pulled from the SDK.
+    pub pulled_seq: u64,
+    /// The last seq stored (the checkpoint).
+    pub stored_seq: u64,
+    pub pulled: u64,
+    pub stored: u64,
+    /// `msgtime` of the newest message stored, epoch ms (0: none yet).
+    pub newest_stored_ms: i64,
+    /// Whether the last pull came back full (the corp is still catching up).
+    pub catching_up: bool,
+    /// Dead letters stored, by reason name.
+    pub dead: BTreeMap<&'static str, u64>,
+    /// SDK errors by code (0 when the error had none).
+    pub sdk_errors: BTreeMap<i64, u64>,
 }
 
 impl Stats {
@@ -65,5 +88,19 @@ impl Stats {
 
     pub fn dead_total(&self) -> u64 {
         self.dead.iter().map(Stats::get).sum()
+    }
+
+    /// Updates one corp's progress.
+    pub fn corp(&self, corp_id: &str, f: impl FnOnce(&mut CorpStats)) {
+        let mut corps = self.corps.lock().unwrap_or_else(|p| p.into_inner());
+        match corps.get_mut(corp_id) {
+            Some(c) => f(c),
+            None => f(corps.entry(corp_id.to_owned()).or_default()),
+        }
+    }
+
+    /// A copy of every corp's progress.
+    pub fn corps(&self) -> BTreeMap<String, CorpStats> {
+        self.corps.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }

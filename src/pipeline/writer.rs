@@ -44,6 +44,15 @@ pub fn run_writer_stage(
                     for d in &batch.dead_letters {
                         Stats::add(stats.dead_of(d.reason), 1);
                     }
+                    let newest = batch.messages.iter().map(|m| m.msg_time).max();
+                    stats.corp(&corp_id, |c| {
+                        c.stored_seq = c.stored_seq.max(batch.checkpoint);
+                        c.stored += outcome.inserted;
+                        c.newest_stored_ms = c.newest_stored_ms.max(newest.unwrap_or(0));
+                        for d in &batch.dead_letters {
+                            *c.dead.entry(d.reason.as_str()).or_default() += 1;
+                        }
+                    });
                     tracing::debug!(corp = %corp_id, checkpoint = batch.checkpoint, inserted = outcome.inserted,
                         dead = batch.dead_letters.len(), "batch stored");
                     break;

@@ -27,9 +27,9 @@ pub use outbox::{AlertPost, Destination, HitKey, PendingAlert, PostLink, PostSta
 pub use sqlite::SqliteStore;
 pub use types::split_list;
 pub use types::{
-    ActHitRow, BatchOutcome, ContextQuery, CorpAccount, DailyCount, DeadLetter, DeadLetterQuery,
-    DeadReason, HitCounts, HitCursor, HitQuery, HitRow, MessageQuery, PostQuery, Redrive,
-    SeqCursor, StoreBatch, StoredDeadLetter, StoredHit, StoredMessage,
+    ActHitRow, BatchOutcome, ContextQuery, CorpAccount, CorpProgress, DailyCount, DeadLetter,
+    DeadLetterQuery, DeadReason, HitCounts, HitCursor, HitQuery, HitRow, MessageQuery, PostQuery,
+    Redrive, SeqCursor, StoreBatch, StoredDeadLetter, StoredHit, StoredMessage,
 };
 
 use std::path::PathBuf;
@@ -153,6 +153,9 @@ pub trait Store: Send + Sync {
     /// Records the outcome of re-driving dead letters: resolved ones are stored as messages
     /// (idempotently) and marked resolved; the others get their new reason and one more attempt.
     fn record_redrive(&self, outcomes: &[Redrive]) -> Result<(), StoreError>;
+
+    /// Every corp with a checkpoint: how far it is stored, and its pending dead letters.
+    fn corp_progress(&self) -> Result<Vec<CorpProgress>, StoreError>;
 
     /// Corps configured in `we_corp_account` (not deleted).
     fn corp_accounts(&self) -> Result<Vec<CorpAccount>, StoreError>;

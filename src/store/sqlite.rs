@@ -262,6 +262,51 @@ impl Store for SqliteStore {
             .map_err(sql("reading a checkpoint"))
     }
 
+    fn corp_progress(&self) -> Result<Vec<CorpProgress>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT c.corp_id, c.seq,
+                        COALESCE((SELECT MAX(msg_time) FROM we_chat_contact_msg m WHERE m.corp_id = c.corp_id), 0)
+                 FROM we_chat_msg_checkpoint c ORDER BY c.corp_id",
+            )
+            .map_err(sql("preparing the progress query"))?;
+        let mut out: Vec<CorpProgress> = stmt
+            .query_map([], |r| {
+                Ok(CorpProgress {
+                    corp_id: r.get(0)?,
+                    checkpoint: r.get::<_, i64>(1)?.max(0) as u64,
+                    newest_msg_ms: r.get(2)?,
+                    pending_dead: Vec::new(),
+                })
+            })
+            .map_err(sql("reading progress"))?
+            .collect::<Result<_, _>>()
+            .map_err(sql("reading progress"))?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT corp_id, reason, COUNT(*) FROM we_chat_msg_dead_letter WHERE status = 0
+                 GROUP BY corp_id, reason ORDER BY corp_id, reason",
+            )
+            .map_err(sql("preparing the dead-letter counts"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?.max(0) as u64,
+                ))
+            })
+            .map_err(sql("counting dead letters"))?;
+        for row in rows {
+            let (corp, reason, n) = row.map_err(sql("counting dead letters"))?;
+            if let Some(p) = out.iter_mut().find(|p| p.corp_id == corp) {
+                p.pending_dead.push((reason, n));
+            }
+        }
+        Ok(out)
+    }
+
     fn messages(&self, q: &MessageQuery) -> Result<Vec<StoredMessage>, StoreError> {
         let mut w = Where::new(format!(
             "SELECT {MESSAGE_COLUMNS} FROM we_chat_contact_msg WHERE del_flg = 0"

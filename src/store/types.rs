@@ -343,3 +343,15 @@ pub struct PostQuery {
     pub destination: Option<super::outbox::Destination>,
     pub limit: u32,
 }
+
+/// How far one corp's archive is stored, for `msgaudit status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CorpProgress {
+    pub corp_id: String,
+    /// The checkpoint: the last seq stored.
+    pub checkpoint: u64,
+    /// `msgtime` of the newest stored message, epoch ms (0: none).
+    pub newest_msg_ms: i64,
+    /// Dead letters not yet re-driven, by reason name.
+    pub pending_dead: Vec<(String, u64)>,
+}

@@ -91,3 +91,67 @@ fn sigterm_stops_the_daemon_gracefully_with_the_checkpoint_at_the_store() {
         "the checkpoint is exactly what is stored"
     );
 }
+
+#[test]
+fn metrics_and_status_show_each_corps_progress_while_the_daemon_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let opts = "messages=3000&seed=8&bad_json_every=50&delay_ms=20";
+    let config = write_config(
+        dir.path(),
+        opts,
+        &[1, 2],
+        &format!("batch_limit = 200\n[metrics]\nlisten = \"127.0.0.1:{port}\""),
+    );
+    let corp = corp_id(opts);
+    let mut child = spawn(&config, false);
+    let scrape = || -> String {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return String::new();
+        };
+        let _ = write!(s, "GET /metrics HTTP/1.1\r\nconnection: close\r\n\r\n");
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        text
+    };
+    let stored = format!("msgaudit_corp_stored_seq{{corp=\"{corp}\"}} 3000");
+    wait_until(
+        "the corp fully stored, seen in /metrics",
+        Duration::from_secs(60),
+        || scrape().contains(&stored),
+    );
+    let text = scrape();
+    for line in [
+        format!("msgaudit_corp_pulled_seq{{corp=\"{corp}\"}} 3000"),
+        format!("msgaudit_corp_lag_messages{{corp=\"{corp}\"}} 0"),
+        format!("msgaudit_corp_catching_up{{corp=\"{corp}\"}} 0"),
+        format!("msgaudit_corp_dead_letters_total{{corp=\"{corp}\",reason=\"broken_json\"}} 60"),
+        "msgaudit_alert_backlog 0".to_owned(),
+    ] {
+        assert!(text.contains(&line), "{line} missing:\n{text}");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_msgaudit"))
+        .args(["status", "--config"])
+        .arg(&config)
+        .output()
+        .expect("status");
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{status}");
+    for part in [
+        "daemon: running",
+        &format!("corp {corp}"),
+        "stored up to seq    3000",
+        "pulled up to seq    3000 (0 in flight, drained)",
+        "60 broken_json",
+        "alerts waiting       0",
+    ] {
+        assert!(status.contains(part), "{part} missing:\n{status}");
+    }
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+}

@@ -68,6 +68,31 @@ fn a_replayed_batch_changes_nothing(s: &dyn Store) {
     assert_eq!(s.checkpoint("ww2").expect("checkpoint"), None);
 }
 
+fn progress_names_each_corps_checkpoint_newest_message_and_stuck_letters(s: &dyn Store) {
+    s.store_batch(&StoreBatch {
+        corp_id: "ww1".into(),
+        messages: vec![row("ww1", "a", 1), row("ww1", "b", 2)],
+        dead_letters: vec![dead("ww1", 3)],
+        checkpoint: 3,
+        ..Default::default()
+    })
+    .expect("batch");
+    s.store_batch(&StoreBatch {
+        corp_id: "ww2".into(),
+        messages: vec![row("ww2", "c", 9)],
+        checkpoint: 9,
+        ..Default::default()
+    })
+    .expect("batch");
+    let p = s.corp_progress().expect("progress");
+    assert_eq!(p.len(), 2);
+    assert_eq!((p[0].corp_id.as_str(), p[0].checkpoint), ("ww1", 3));
+    assert_eq!(p[0].newest_msg_ms, row("ww1", "b", 2).msg_time);
+    assert_eq!(p[0].pending_dead.len(), 1);
+    assert_eq!(p[0].pending_dead[0].1, 1);
+    assert_eq!((p[1].checkpoint, p[1].pending_dead.len()), (9, 0));
+}
+
 fn the_checkpoint_never_moves_backwards(s: &dyn Store) {
     for cp in [10, 5] {
         s.store_batch(&StoreBatch {
@@ -715,4 +740,5 @@ contract!(
     rules_round_trip_as_whole_versions,
     the_alert_outbox_claims_records_and_settles,
     workspace_queries_filter_page_count_and_log,
+    progress_names_each_corps_checkpoint_newest_message_and_stuck_letters,
 );

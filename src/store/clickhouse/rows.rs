@@ -304,6 +304,14 @@ pub struct DayCount {
     pub value: u64,
 }
 
+/// A count per corp and reason.
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct CorpReasonCount {
+    pub corp_id: String,
+    pub reason: String,
+    pub value: u64,
+}
+
 /// A count by id, with a name.
 #[derive(Debug, Clone, Row, Deserialize)]
 pub struct NamedCount {

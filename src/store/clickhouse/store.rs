@@ -19,8 +19,8 @@ use std::sync::Mutex;
 use super::Connection;
 use super::filter::{Filter, Value, ms, s};
 use super::rows::{
-    ActHitChRow, CheckpointRow, CorpRow, Count, DayCount, DeadRow, HitChRow, HitKey, MsgRow,
-    NamedCount, Text,
+    ActHitChRow, CheckpointRow, CorpReasonCount, CorpRow, Count, DayCount, DeadRow, HitChRow,
+    HitKey, MsgRow, NamedCount, Text,
 };
 use crate::audit::RuleSet;
 use crate::message::MessageRow;
@@ -288,6 +288,41 @@ impl Store for ClickHouseStore {
             .bind(corp_id);
         let found: Vec<Count> = self.conn.fetch("reading a checkpoint", q)?;
         Ok(found.first().map(|r| r.value))
+    }
+
+    fn corp_progress(&self) -> Result<Vec<CorpProgress>, StoreError> {
+        let checkpoints: Vec<NamedCount> = self.conn.fetch_all(
+            "reading checkpoints",
+            "SELECT toInt64(0) AS id, corp_id AS name, max(seq) AS value \
+             FROM we_chat_msg_checkpoint GROUP BY corp_id ORDER BY corp_id",
+        )?;
+        let newest: Vec<NamedCount> = self.conn.fetch_all(
+            "reading the newest messages",
+            "SELECT toInt64(0) AS id, corp_id AS name, max(msg_time) AS value \
+             FROM we_chat_contact_msg GROUP BY corp_id",
+        )?;
+        let dead: Vec<CorpReasonCount> = self.conn.fetch_all(
+            "counting dead letters",
+            "SELECT corp_id, reason, count() AS value \
+             FROM we_chat_msg_dead_letter FINAL WHERE status = 0 \
+             GROUP BY corp_id, reason ORDER BY corp_id, reason",
+        )?;
+        Ok(checkpoints
+            .into_iter()
+            .map(|c| CorpProgress {
+                newest_msg_ms: newest
+                    .iter()
+                    .find(|n| n.name == c.name)
+                    .map_or(0, |n| n.value as i64),
+                pending_dead: dead
+                    .iter()
+                    .filter(|d| d.corp_id == c.name)
+                    .map(|d| (d.reason.clone(), d.value))
+                    .collect(),
+                checkpoint: c.value,
+                corp_id: c.name,
+            })
+            .collect())
     }
 
     fn messages(&self, q: &MessageQuery) -> Result<Vec<StoredMessage>, StoreError> {

@@ -1,0 +1,129 @@
+//! `msgaudit status`: how far each corp is stored and what is stuck, for a terminal. It reads the
+//! store (so it works while the daemon runs, or without it) and, when the config has
+//! `[metrics] listen`, the running daemon's live figures.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::StoreArgs;
+use crate::timefmt::{format_ms, now_ms};
+
+/// WeCom keeps archived messages for about five days.
+const RETENTION_MS: i64 = 5 * 24 * 3600 * 1000;
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// The `[metrics] listen` of a config file, without validating the rest.
+fn metrics_addr(path: &std::path::Path) -> Option<SocketAddr> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: toml::Value = toml::from_str(&text).ok()?;
+    v.get("metrics")?.get("listen")?.as_str()?.parse().ok()
+}
+
+/// The daemon's metrics text, if it answers.
+fn scrape(addr: SocketAddr) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
+}
+
+/// The value of `name{corp="…"}` in a metrics text.
+fn metric(text: &str, name: &str, corp: &str) -> Option<f64> {
+    let prefix = format!("{name}{{corp=\"{corp}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.parse().ok())
+}
+
+fn age(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        7200..=172_799 => format!("{:.1} h", s as f64 / 3600.0),
+        _ => format!("{:.1} days", s as f64 / 86_400.0),
+    }
+}
+
+pub fn run(args: StatusArgs) -> anyhow::Result<()> {
+    let url = args.store.url()?;
+    let store = crate::store::open(&url)
+        .with_context(|| format!("opening the store {}", crate::store::redact_url(&url)))?;
+    let live = args
+        .store
+        .config
+        .as_deref()
+        .and_then(metrics_addr)
+        .map(|addr| (addr, scrape(addr)));
+    let progress = store.corp_progress()?;
+    println!("store {}", crate::store::redact_url(&url));
+    match &live {
+        Some((addr, Some(_))) => println!("daemon: running, metrics at http://{addr}/metrics"),
+        Some((addr, None)) => println!("daemon: not answering at http://{addr}/metrics"),
+        None => println!("daemon: no [metrics] listen in the config; showing the store only"),
+    }
+    if progress.is_empty() {
+        println!("no corp has stored anything yet");
+    }
+    let now = now_ms();
+    for p in &progress {
+        let behind = if p.newest_msg_ms > 0 {
+            now - p.newest_msg_ms
+        } else {
+            0
+        };
+        println!("\ncorp {}", p.corp_id);
+        println!("  stored up to seq    {}", p.checkpoint);
+        if p.newest_msg_ms > 0 {
+            println!(
+                "  newest message      {} UTC ({} ago{})",
+                format_ms(p.newest_msg_ms),
+                age(behind),
+                if behind > RETENTION_MS * 4 / 5 {
+                    " — close to WeCom's 5-day retention: catch up now or lose messages"
+                } else {
+                    ""
+                }
+            );
+        }
+        if let Some((_, Some(text))) = &live {
+            if let Some(pulled) = metric(text, "msgaudit_corp_pulled_seq", &p.corp_id) {
+                let lag = metric(text, "msgaudit_corp_lag_messages", &p.corp_id).unwrap_or(0.0);
+                let catching_up =
+                    metric(text, "msgaudit_corp_catching_up", &p.corp_id).unwrap_or(0.0) > 0.0;
+                println!(
+                    "  pulled up to seq    {pulled} ({lag} in flight{})",
+                    if catching_up {
+                        ", catching up"
+                    } else {
+                        ", drained"
+                    }
+                );
+            }
+        }
+        if p.pending_dead.is_empty() {
+            println!("  dead letters        none pending");
+        }
+        for (reason, n) in &p.pending_dead {
+            let advice = crate::store::DeadReason::parse(reason).map_or("", |r| r.advice());
+            println!("  dead letters        {n} {reason} → {advice}");
+        }
+    }
+    println!("\nalerts waiting       {}", store.alert_backlog()?);
+    Ok(())
+}

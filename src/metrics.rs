@@ -1,0 +1,271 @@
+//! The operator's view: the daemon's counters in Prometheus's text format, served at `/metrics` on
+//! a small HTTP listener of its own (a plain thread: one short answer per scrape), and the same
+//! figures for `msgaudit status`.
+//!
+//! Per corp: the last seq pulled and stored, messages in flight (pulled, not yet stored), whether it
+//! is still catching up, the age of the newest stored message (how far behind the archive it is,
+//! against WeCom's five-day retention), messages pulled and stored, dead letters by reason and SDK
+//! errors by code. Overall: the alert backlog and the outbox's posts.
+
+use std::fmt::Write;
+use std::io::{BufRead, BufReader, Write as IoWrite};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::pipeline::{Shutdown, Stats};
+use crate::store::Store;
+use crate::timefmt::now_ms;
+
+/// Prometheus label value escaping.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// The metrics text for `stats` (and the alert backlog, when the store could say).
+pub fn render(stats: &Stats, alert_backlog: Option<u64>) -> String {
+    let corps = stats.corps();
+    let now = now_ms();
+    let mut out = String::with_capacity(4096);
+    let per_corp: [(
+        &str,
+        &str,
+        &str,
+        fn(&crate::pipeline::CorpStats, i64) -> f64,
+    ); 7] = [
+        (
+            "msgaudit_corp_pulled_seq",
+            "gauge",
+            "Last seq pulled from the SDK.",
+            |c, _| c.pulled_seq as f64,
+        ),
+        (
+            "msgaudit_corp_stored_seq",
+            "gauge",
+            "Last seq stored (the checkpoint).",
+            |c, _| c.stored_seq as f64,
+        ),
+        (
+            "msgaudit_corp_lag_messages",
+            "gauge",
+            "Messages pulled but not yet stored.",
+            |c, _| c.pulled_seq.saturating_sub(c.stored_seq) as f64,
+        ),
+        (
+            "msgaudit_corp_catching_up",
+            "gauge",
+            "1 while the last pull came back full (more is waiting in the archive).",
+            |c, _| f64::from(u8::from(c.catching_up)),
+        ),
+        (
+            "msgaudit_corp_lag_seconds",
+            "gauge",
+            "Age of the newest stored message; WeCom keeps about 5 days (432000 s).",
+            |c, now| {
+                if c.newest_stored_ms > 0 {
+                    ((now - c.newest_stored_ms).max(0) as f64) / 1000.0
+                } else {
+                    0.0
+                }
+            },
+        ),
+        (
+            "msgaudit_corp_messages_pulled_total",
+            "counter",
+            "Messages pulled since start.",
+            |c, _| c.pulled as f64,
+        ),
+        (
+            "msgaudit_corp_messages_stored_total",
+            "counter",
+            "Messages newly stored since start (use rate() for messages/s).",
+            |c, _| c.stored as f64,
+        ),
+    ];
+    for (name, kind, help, value) in per_corp {
+        family(&mut out, name, kind, help);
+        for (corp, c) in &corps {
+            let _ = writeln!(out, "{name}{{corp=\"{}\"}} {}", label(corp), value(c, now));
+        }
+    }
+    family(
+        &mut out,
+        "msgaudit_corp_dead_letters_total",
+        "counter",
+        "Dead letters stored since start, by reason.",
+    );
+    for (corp, c) in &corps {
+        for (reason, n) in &c.dead {
+            let _ = writeln!(
+                out,
+                "msgaudit_corp_dead_letters_total{{corp=\"{}\",reason=\"{reason}\"}} {n}",
+                label(corp)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "msgaudit_corp_sdk_errors_total",
+        "counter",
+        "SDK errors since start, by code (10001-10003 are transient).",
+    );
+    for (corp, c) in &corps {
+        for (code, n) in &c.sdk_errors {
+            let _ = writeln!(
+                out,
+                "msgaudit_corp_sdk_errors_total{{corp=\"{}\",code=\"{code}\"}} {n}",
+                label(corp)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "msgaudit_spool_bytes",
+        "gauge",
+        "Bytes waiting in the on-disk spool (no spool yet: always 0).",
+    );
+    let _ = writeln!(out, "msgaudit_spool_bytes 0");
+    family(
+        &mut out,
+        "msgaudit_store_retries_total",
+        "counter",
+        "Failed attempts to store a batch (the store slow or down).",
+    );
+    let _ = writeln!(
+        out,
+        "msgaudit_store_retries_total {}",
+        Stats::get(&stats.store_retries)
+    );
+    family(
+        &mut out,
+        "msgaudit_hits_total",
+        "counter",
+        "Strategy hits newly stored since start.",
+    );
+    let _ = writeln!(out, "msgaudit_hits_total {}", Stats::get(&stats.hits));
+    family(
+        &mut out,
+        "msgaudit_behaviour_hits_total",
+        "counter",
+        "Behaviour hits newly stored since start.",
+    );
+    let _ = writeln!(
+        out,
+        "msgaudit_behaviour_hits_total {}",
+        Stats::get(&stats.act_hits)
+    );
+    if let Some(n) = alert_backlog {
+        family(
+            &mut out,
+            "msgaudit_alert_backlog",
+            "gauge",
+            "Hits whose alert is not settled yet (send_status 0).",
+        );
+        let _ = writeln!(out, "msgaudit_alert_backlog {n}");
+    }
+    out
+}
+
+/// Serves `/metrics` on `addr` until `shutdown`; returns the bound address.
+pub fn serve(
+    addr: SocketAddr,
+    stats: Arc<Stats>,
+    store: Arc<dyn Store>,
+    shutdown: Shutdown,
+) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    let bound = listener.local_addr()?;
+    std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || {
+            while !shutdown.is_requested() {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        if let Err(e) = answer(stream, &stats, store.as_ref()) {
+                            tracing::debug!(error = %e, "a metrics scrape failed");
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        shutdown.sleep(Duration::from_millis(50));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "metrics listener");
+                        shutdown.sleep(Duration::from_millis(200));
+                    }
+                }
+            }
+        })?;
+    Ok(bound)
+}
+
+fn answer(stream: TcpStream, stats: &Stats, store: &dyn Store) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request = String::new();
+    reader.read_line(&mut request)?;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
+            break;
+        }
+    }
+    let path = request.split_whitespace().nth(1).unwrap_or("/");
+    let (status, body) = if path == "/metrics" || path.starts_with("/metrics?") {
+        ("200 OK", render(stats, store.alert_backlog().ok()))
+    } else {
+        ("404 Not Found", "see /metrics\n".to_owned())
+    };
+    let mut out = &stream;
+    write!(
+        out,
+        "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_corp_figures_render_in_the_text_format() {
+        let stats = Stats::default();
+        stats.corp("ww\"1", |c| {
+            c.pulled_seq = 120;
+            c.stored_seq = 100;
+            c.newest_stored_ms = now_ms() - 3_600_000;
+            c.catching_up = true;
+            c.dead.insert("broken_json", 2);
+            c.sdk_errors.insert(10001, 3);
+        });
+        let text = render(&stats, Some(7));
+        assert!(
+            text.contains("msgaudit_corp_lag_messages{corp=\"ww\\\"1\"} 20"),
+            "{text}"
+        );
+        assert!(text.contains("msgaudit_corp_catching_up{corp=\"ww\\\"1\"} 1"));
+        assert!(text.contains("reason=\"broken_json\"} 2"));
+        assert!(text.contains("code=\"10001\"} 3"));
+        assert!(text.contains("msgaudit_alert_backlog 7"));
+        let lag: f64 = text
+            .lines()
+            .find(|l| l.starts_with("msgaudit_corp_lag_seconds{"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .expect("lag line");
+        assert!((3599.0..3700.0).contains(&lag), "{lag}");
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            assert_eq!(line.split(' ').count(), 2, "{line}");
+        }
+    }
+}

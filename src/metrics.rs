@@ -29,17 +29,20 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// One per-corp gauge or counter: name, type, help, and how to read it (given the time in ms).
+type CorpMetric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&crate::pipeline::CorpStats, i64) -> f64,
+);
+
 /// The metrics text for `stats` (and the alert backlog, when the store could say).
 pub fn render(stats: &Stats, alert_backlog: Option<u64>) -> String {
     let corps = stats.corps();
     let now = now_ms();
     let mut out = String::with_capacity(4096);
-    let per_corp: [(
-        &str,
-        &str,
-        &str,
-        fn(&crate::pipeline::CorpStats, i64) -> f64,
-    ); 7] = [
+    let per_corp: [CorpMetric; 7] = [
         (
             "msgaudit_corp_pulled_seq",
             "gauge",

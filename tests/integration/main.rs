@@ -12,6 +12,7 @@ mod fake_wecom;
 mod pipeline;
 mod sdk_emulator;
 mod sdk_media;
+mod secrets;
 mod store_contract;
 mod support;
 mod vendor_sdk;

@@ -104,7 +104,7 @@ impl Running {
 }
 
 /// The post id an accepted request carried (its alert number).
-fn post_id(body: &str) -> i64 {
+pub fn post_id(body: &str) -> i64 {
     let at = body.find("告警编号：#").expect("alert number in the post") + "告警编号：#".len();
     i64::from_str_radix(&body[at..at + 16], 16).expect("hex number")
 }

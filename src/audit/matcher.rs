@@ -362,4 +362,44 @@ mod tests {
             assert_eq!(got, want, "{text}");
         }
     }
+
+    /// Property: every hit's span is a substring of the original text (on character boundaries)
+    /// that normalises to exactly its word, whatever noise, width, script or emoji surrounds it.
+    #[test]
+    fn every_span_maps_back_to_a_substring_that_normalises_to_its_word() {
+        let words = ["私下转账", "微信", "vx", "发票", "ab12", "敏感词"];
+        let s = strategy(&words, &[], true);
+        let matcher = Matcher::build(&[&s]).expect("build");
+        let pieces = [
+            "私", "下", "轉", "转", "賬", "账", "微", "信", "V", "ｘ", "X", "發", "票", "敏", "感",
+            "詞", "词", "A", "ｂ", "１", "2", " ", "*", "·", "😀", "👍🏻", "\u{200B}", "\u{FE0F}",
+            "é", "\n", "【", "】",
+        ];
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut checked = 0;
+        for _ in 0..3_000 {
+            let mut text = String::new();
+            for _ in 0..16 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            for m in matcher.find(&text) {
+                let (a, b) = m.span;
+                assert!(
+                    a < b && text.is_char_boundary(a) && text.is_char_boundary(b),
+                    "{text:?} {a}..{b}"
+                );
+                assert_eq!(
+                    normalize(&text[a..b]).text,
+                    normalize(words[m.word]).text,
+                    "{text:?}: span {a}..{b} = {:?}",
+                    &text[a..b]
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 100, "only {checked} hits checked");
+    }
 }

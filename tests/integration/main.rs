@@ -10,6 +10,7 @@ mod clickhouse_cluster;
 mod crash;
 mod daemon;
 mod fake_wecom;
+mod faults;
 mod pipeline;
 mod sdk_emulator;
 mod sdk_media;

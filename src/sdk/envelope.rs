@@ -22,13 +22,39 @@ pub struct EncryptedMessage {
 
 /// The parsed envelope of one `GetChatData` call.
 #[derive(Debug, Deserialize)]
-pub(crate) struct Envelope {
+pub struct Envelope {
     #[serde(default)]
     pub errcode: i64,
     #[serde(default)]
     pub errmsg: String,
     #[serde(default)]
     pub chatdata: Vec<EncryptedMessage>,
+}
+
+/// What an envelope said instead of messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvelopeError {
+    /// Not the JSON `GetChatData` writes.
+    Json(String),
+    /// WeCom's `errcode` (48002 and friends arrive with return code 0).
+    Api { errcode: i64, errmsg: String },
+}
+
+impl Envelope {
+    /// Parses `GetChatData`'s output into a batch in seq order.
+    pub fn parse(bytes: &[u8]) -> Result<ChatBatch, EnvelopeError> {
+        let envelope: Envelope =
+            serde_json::from_slice(bytes).map_err(|e| EnvelopeError::Json(e.to_string()))?;
+        if envelope.errcode != 0 {
+            return Err(EnvelopeError::Api {
+                errcode: envelope.errcode,
+                errmsg: envelope.errmsg,
+            });
+        }
+        let mut messages = envelope.chatdata;
+        messages.sort_by_key(|m| m.seq);
+        Ok(ChatBatch { messages })
+    }
 }
 
 /// One batch of encrypted messages, in seq order.

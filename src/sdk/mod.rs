@@ -40,7 +40,7 @@ mod media;
 mod session;
 
 pub use decrypt::Decryptor;
-pub use envelope::{ChatBatch, EncryptedMessage};
+pub use envelope::{ChatBatch, EncryptedMessage, Envelope, EnvelopeError};
 pub use error::{LoadError, SdkError};
 pub use keys::{KeyError, KeyRing, PrivateKey, RandomKey};
 pub use library::FinanceLibrary;

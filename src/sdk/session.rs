@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::buffers::SliceGuard;
-use super::envelope::{ChatBatch, Envelope};
+use super::envelope::{ChatBatch, Envelope, EnvelopeError};
 use super::error::{SdkError, check};
 use super::library::{FinanceLibrary, Loaded};
 use crate::secret::Secret;
@@ -183,22 +183,18 @@ impl Session {
             )
         };
         check("GetChatData", rc, context)?;
-        let envelope: Envelope =
-            serde_json::from_slice(slice.bytes()).map_err(|e| SdkError::BadResponse {
+        Envelope::parse(slice.bytes()).map_err(|e| match e {
+            EnvelopeError::Json(reason) => SdkError::BadResponse {
                 call: "GetChatData",
                 context: context(),
-                reason: e.to_string(),
-            })?;
-        if envelope.errcode != 0 {
-            return Err(SdkError::Api {
-                errcode: envelope.errcode,
-                errmsg: envelope.errmsg,
+                reason,
+            },
+            EnvelopeError::Api { errcode, errmsg } => SdkError::Api {
+                errcode,
+                errmsg,
                 context: context(),
-            });
-        }
-        let mut messages = envelope.chatdata;
-        messages.sort_by_key(|m| m.seq);
-        Ok(ChatBatch { messages })
+            },
+        })
     }
 }
 

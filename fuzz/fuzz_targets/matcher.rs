@@ -1,0 +1,52 @@
+//! Normaliser + matcher over any text: every hit's span lies on character boundaries of the text
+//! and normalises to exactly its word.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use msgaudit::audit::Strategy;
+use msgaudit::audit::matcher::Matcher;
+use msgaudit::audit::normalize::normalize;
+
+const WORDS: [&str; 8] = [
+    "私下转账",
+    "微信",
+    "vx",
+    "发票",
+    "ab12",
+    "敏感词",
+    "返现",
+    "QQ",
+];
+
+fn matcher() -> &'static Matcher {
+    static M: OnceLock<Matcher> = OnceLock::new();
+    M.get_or_init(|| {
+        let s = Strategy {
+            id: 1,
+            name: "fuzz".into(),
+            words: WORDS.iter().map(|w| w.to_string()).collect(),
+            allow_words: vec!["微信支付".into()],
+            scope: Vec::new(),
+            audit_user_id: String::new(),
+            audit_user_name: String::new(),
+            enabled: true,
+            alert: false,
+            normalize: true,
+            audit_received: false,
+        };
+        Matcher::build(&[&s]).expect("the fuzz words build")
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for m in matcher().find(text) {
+        let (a, b) = m.span;
+        assert!(a < b && text.is_char_boundary(a) && text.is_char_boundary(b));
+        assert_eq!(normalize(&text[a..b]).text, normalize(WORDS[m.word]).text);
+    }
+});

@@ -11,7 +11,7 @@ use msgaudit::store::clickhouse::{ClickHouseUrl, Connection};
 
 use crate::support;
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -19,20 +19,28 @@ fn free_port() -> u16 {
 }
 
 /// A throwaway server, stopped when dropped.
-struct Server {
+pub struct Server {
     dir: tempfile::TempDir,
     http: u16,
+    tcp: u16,
 }
 
 impl Server {
-    fn start(http: u16, tcp: u16, cluster_xml: &str) -> Server {
+    pub fn start(http: u16, tcp: u16, cluster_xml: &str) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("config.d")).expect("config.d");
         std::fs::write(dir.path().join("config.d/cluster.xml"), cluster_xml).expect("cluster xml");
+        let server = Server { dir, http, tcp };
+        server.resume();
+        server
+    }
+
+    /// Starts the server (again) on its directory and ports; its data is kept.
+    pub fn resume(&self) {
         let out = Command::new(support::root().join("scripts/clickhouse-local"))
-            .args(["start", dir.path().to_str().expect("utf-8 path")])
-            .env("CLICKHOUSE_HTTP_PORT", http.to_string())
-            .env("CLICKHOUSE_TCP_PORT", tcp.to_string())
+            .args(["start", self.dir.path().to_str().expect("utf-8 path")])
+            .env("CLICKHOUSE_HTTP_PORT", self.http.to_string())
+            .env("CLICKHOUSE_TCP_PORT", self.tcp.to_string())
             .output()
             .expect("run scripts/clickhouse-local");
         assert!(
@@ -40,19 +48,23 @@ impl Server {
             "server did not start: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        Server { dir, http }
     }
 
-    fn url(&self) -> String {
+    /// Stops the server and waits for it to exit.
+    pub fn stop(&self) {
+        let _ = Command::new(support::root().join("scripts/clickhouse-local"))
+            .args(["stop", &self.dir.path().to_string_lossy()])
+            .status();
+    }
+
+    pub fn url(&self) -> String {
         format!("clickhouse://default@127.0.0.1:{}/msgaudit", self.http)
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new(support::root().join("scripts/clickhouse-local"))
-            .args(["stop", &self.dir.path().to_string_lossy()])
-            .status();
+        self.stop();
     }
 }
 

@@ -7,6 +7,7 @@ mod audit;
 mod cli;
 mod clickhouse;
 mod clickhouse_cluster;
+mod clickhouse_outage;
 mod crash;
 mod daemon;
 mod fake_wecom;

@@ -3,20 +3,13 @@
 //! drains four corps through the first server, and every message is stored once, on its corp's shard,
 //! and visible through the Distributed tables from either server.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use msgaudit::store::clickhouse::{ClickHouseUrl, Connection};
 
 use crate::support;
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+use crate::support::free_port;
 
 /// A throwaway server, stopped when dropped.
 pub struct Server {

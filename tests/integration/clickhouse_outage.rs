@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use msgaudit::store::clickhouse::{ClickHouseUrl, Connection};
 
-use crate::clickhouse_cluster::{Server, free_port};
-use crate::support::{emulator_path, key_path, spawn, wait_exit, wait_until};
+use crate::clickhouse_cluster::Server;
+use crate::support::{emulator_path, free_port, key_path, spawn, wait_exit, wait_until};
 
 fn metric(port: u16, name: &str) -> Option<f64> {
     use std::io::{Read, Write};

@@ -15,7 +15,7 @@ use msgaudit::store::{SqliteStore, Store};
 
 use crate::alerts::{alerting_hits, deliveries, post_id};
 use crate::fake_wecom::FakeWeCom;
-use crate::support::{archive, corp_id, root, spawn, wait_exit, write_config};
+use crate::support::{archive, corp_id, rules_and_robot, spawn, wait_exit, write_config};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -54,23 +54,7 @@ fn the_daemon_survives_seeded_sigkills_storing_and_alerting_everything_exactly_o
                  poll_ms = 100\ndrain_secs = 60";
     let config = write_config(dir.path(), &opts, &[1, 2], extra);
     let db = dir.path().join("store.db");
-    {
-        let store = SqliteStore::open(&db).expect("store");
-        let rules = std::fs::read_to_string(root().join("fixtures/rules.json")).expect("rules");
-        store
-            .save_rules(&msgaudit::audit::RuleSet::from_json(&rules).expect("rules"))
-            .expect("rules saved");
-        store
-            .add_robot(&msgaudit::store::Robot {
-                id: 0,
-                group_name: "合规群".into(),
-                web_hook_url: format!("{}/cgi-bin/webhook/send?key=K", server.base),
-                corp_id: String::new(),
-                strategy_ids: Vec::new(),
-                msg_type: "markdown".into(),
-            })
-            .expect("robot");
-    }
+    rules_and_robot(&db, &server.base);
     let corp = corp_id(&opts);
     let mut state = seed | 1;
     let mut next = move || {

@@ -1,21 +1,11 @@
 //! The real daemon process: killed mid-drain with SIGKILL and restarted, stopped with SIGTERM.
 
-use std::path::Path;
 use std::time::Duration;
 
-use crate::support::{archive, corp_id, spawn, stored_msgids, wait_exit, wait_until, write_config};
-
-fn checkpoint(db: &Path, corp: &str) -> u64 {
-    let Ok(conn) = rusqlite::Connection::open(db) else {
-        return 0;
-    };
-    conn.query_row(
-        "SELECT seq FROM we_chat_msg_checkpoint WHERE corp_id = ?1",
-        [corp],
-        |r| r.get::<_, i64>(0),
-    )
-    .map_or(0, |s| s as u64)
-}
+use crate::support::{
+    archive, checkpoint, corp_id, free_port, scrape_metrics, spawn, stored_msgids, wait_exit,
+    wait_until, write_config,
+};
 
 #[test]
 fn a_daemon_killed_mid_drain_resumes_without_loss_or_duplicates() {
@@ -95,10 +85,7 @@ fn sigterm_stops_the_daemon_gracefully_with_the_checkpoint_at_the_store() {
 #[test]
 fn metrics_and_status_show_each_corps_progress_while_the_daemon_runs() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = free_port();
     let opts = "messages=3000&seed=8&bad_json_every=50&delay_ms=20";
     let config = write_config(
         dir.path(),
@@ -108,16 +95,7 @@ fn metrics_and_status_show_each_corps_progress_while_the_daemon_runs() {
     );
     let corp = corp_id(opts);
     let mut child = spawn(&config, false);
-    let scrape = || -> String {
-        use std::io::{Read, Write};
-        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-            return String::new();
-        };
-        let _ = write!(s, "GET /metrics HTTP/1.1\r\nconnection: close\r\n\r\n");
-        let mut text = String::new();
-        let _ = s.read_to_string(&mut text);
-        text
-    };
+    let scrape = || scrape_metrics(port);
     let stored = format!("msgaudit_corp_stored_seq{{corp=\"{corp}\"}} 3000");
     wait_until(
         "the corp fully stored, seen in /metrics",

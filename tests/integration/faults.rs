@@ -10,39 +10,9 @@ use msgaudit::store::{SqliteStore, Store};
 use crate::alerts::{alerting_hits, deliveries};
 use crate::fake_wecom::{Answer, FakeWeCom};
 use crate::support::{
-    corp_id, emulator_path, key_path, root, spawn, stored_msgids, wait_exit, wait_until,
-    write_config,
+    checkpoint, corp_id, emulator_path, free_port, key_path, rules_and_robot, scrape_metrics,
+    spawn, stored_msgids, wait_exit, wait_until, write_config,
 };
-
-fn scrape(port: u16) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = write!(s, "GET /metrics HTTP/1.1\r\nconnection: close\r\n\r\n");
-    let mut text = String::new();
-    let _ = s.read_to_string(&mut text);
-    text
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-fn checkpoint(db: &std::path::Path, corp: &str) -> u64 {
-    rusqlite::Connection::open(db)
-        .and_then(|c| {
-            c.query_row(
-                "SELECT seq FROM we_chat_msg_checkpoint WHERE corp_id = ?1",
-                [corp],
-                |r| r.get::<_, i64>(0),
-            )
-        })
-        .map_or(0, |s| s as u64)
-}
 
 #[test]
 fn a_store_locked_past_its_busy_timeout_delays_batches_and_loses_none() {
@@ -78,7 +48,7 @@ fn a_store_locked_past_its_busy_timeout_delays_batches_and_loses_none() {
         Duration::from_secs(60),
         || checkpoint(&db, &corp) == 4000,
     );
-    let text = scrape(port);
+    let text = scrape_metrics(port);
     let retries: u64 = text
         .lines()
         .find_map(|l| l.strip_prefix("msgaudit_store_retries_total "))
@@ -183,23 +153,7 @@ fn a_hanging_webhook_never_holds_up_ingestion_and_gets_everything_once_later() {
     let opts = "messages=2000&seed=9";
     let config = write_config(dir.path(), opts, &[1, 2], extra);
     let db = dir.path().join("store.db");
-    {
-        let store = SqliteStore::open(&db).expect("store");
-        let rules = std::fs::read_to_string(root().join("fixtures/rules.json")).expect("rules");
-        store
-            .save_rules(&msgaudit::audit::RuleSet::from_json(&rules).expect("rules"))
-            .expect("rules saved");
-        store
-            .add_robot(&msgaudit::store::Robot {
-                id: 0,
-                group_name: "合规群".into(),
-                web_hook_url: format!("{}/cgi-bin/webhook/send?key=K", server.base),
-                corp_id: String::new(),
-                strategy_ids: Vec::new(),
-                msg_type: "markdown".into(),
-            })
-            .expect("robot");
-    }
+    rules_and_robot(&db, &server.base);
     let corp = corp_id(opts);
     let mut child = spawn(&config, false);
     wait_until(

@@ -196,3 +196,57 @@ pub fn wait_exit(
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// A corp's checkpoint in a SQLite store (0 when there is none or the file is busy).
+pub fn checkpoint(db: &Path, corp: &str) -> u64 {
+    let Ok(conn) = rusqlite::Connection::open(db) else {
+        return 0;
+    };
+    conn.query_row(
+        "SELECT seq FROM we_chat_msg_checkpoint WHERE corp_id = ?1",
+        [corp],
+        |r| r.get::<_, i64>(0),
+    )
+    .map_or(0, |s| s as u64)
+}
+
+/// A free port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// The daemon's `/metrics` text on `port` (empty when it does not answer).
+pub fn scrape_metrics(port: u16) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = write!(s, "GET /metrics HTTP/1.1\r\nconnection: close\r\n\r\n");
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text
+}
+
+/// Puts the demo rules (`fixtures/rules.json`) and one markdown robot posting to `webhook_base`
+/// into the SQLite store at `db`.
+pub fn rules_and_robot(db: &Path, webhook_base: &str) {
+    use msgaudit::store::Store;
+    let store = msgaudit::store::SqliteStore::open(db).expect("store");
+    let rules = std::fs::read_to_string(root().join("fixtures/rules.json")).expect("rules");
+    store
+        .save_rules(&msgaudit::audit::RuleSet::from_json(&rules).expect("rules parse"))
+        .expect("rules saved");
+    store
+        .add_robot(&msgaudit::store::Robot {
+            id: 0,
+            group_name: "合规群".into(),
+            web_hook_url: format!("{webhook_base}/cgi-bin/webhook/send?key=K"),
+            corp_id: String::new(),
+            strategy_ids: Vec::new(),
+            msg_type: "markdown".into(),
+        })
+        .expect("robot");
+}

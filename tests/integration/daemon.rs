@@ -97,10 +97,15 @@ fn metrics_and_status_show_each_corps_progress_while_the_daemon_runs() {
     let mut child = spawn(&config, false);
     let scrape = || scrape_metrics(port);
     let stored = format!("msgaudit_corp_stored_seq{{corp=\"{corp}\"}} 3000");
+    // Drained: the last pull came back short (the one after the last full batch).
+    let drained = format!("msgaudit_corp_catching_up{{corp=\"{corp}\"}} 0");
     wait_until(
-        "the corp fully stored, seen in /metrics",
+        "the corp fully stored and drained, seen in /metrics",
         Duration::from_secs(60),
-        || scrape().contains(&stored),
+        || {
+            let text = scrape();
+            text.contains(&stored) && text.contains(&drained)
+        },
     );
     let text = scrape();
     for line in [

@@ -18,7 +18,7 @@ use crate::support::{
 fn a_store_locked_past_its_busy_timeout_delays_batches_and_loses_none() {
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
-    let opts = "messages=4000&seed=21&delay_ms=25";
+    let opts = "messages=4000&seed=21&delay_ms=150";
     let config = write_config(
         dir.path(),
         opts,

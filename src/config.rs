@@ -520,11 +520,16 @@ fn keys_from(
     Ok(ring)
 }
 
+/// The most posts a minute a destination can be given: far above any WeCom limit.
+const MAX_POSTS_PER_MINUTE: usize = 10_000;
+
 fn alerts(raw: &RawAlerts) -> Result<AlertConfig, ConfigError> {
-    if raw.max_posts_per_minute == 0 {
+    if !(1..=MAX_POSTS_PER_MINUTE).contains(&raw.max_posts_per_minute) {
         return Err(field(
             "alerts.max_posts_per_minute",
-            "must be at least 1 (WeCom allows a robot about 20)",
+            format!(
+                "must be between 1 and {MAX_POSTS_PER_MINUTE} (WeCom allows a robot about 20)"
+            ),
         ));
     }
     if raw.max_attempts == 0 {
@@ -744,6 +749,10 @@ mod tests {
             (
                 format!("[alerts]\nmax_posts_per_minute = 0\n{GOOD}"),
                 "alerts.max_posts_per_minute",
+            ),
+            (
+                format!("[alerts]\nmax_posts_per_minute = 4294967296\n{GOOD}"),
+                "between 1 and 10000",
             ),
             (
                 format!("[alerts]\napi_base = \"qyapi\"\n{GOOD}"),

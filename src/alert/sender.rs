@@ -314,7 +314,8 @@ impl Sender {
                 self.open.push(post);
             }
         }
-        let spacing = RATE_WINDOW / self.settings.max_posts_per_minute.max(1) as u32;
+        let per_minute = u32::try_from(self.settings.max_posts_per_minute).unwrap_or(u32::MAX);
+        let spacing = RATE_WINDOW / per_minute.max(1);
         let mut waiting = 0u64;
         for (d, hits) in queues {
             if self.open.iter().any(|p| p.destination == d) {

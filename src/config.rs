@@ -527,9 +527,7 @@ fn alerts(raw: &RawAlerts) -> Result<AlertConfig, ConfigError> {
     if !(1..=MAX_POSTS_PER_MINUTE).contains(&raw.max_posts_per_minute) {
         return Err(field(
             "alerts.max_posts_per_minute",
-            format!(
-                "must be between 1 and {MAX_POSTS_PER_MINUTE} (WeCom allows a robot about 20)"
-            ),
+            format!("must be between 1 and {MAX_POSTS_PER_MINUTE} (WeCom allows a robot about 20)"),
         ));
     }
     if raw.max_attempts == 0 {

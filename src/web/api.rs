@@ -125,7 +125,7 @@ fn same_token(a: &str, b: &str) -> bool {
 
 /// The user's view under the current rules.
 fn view(app: &App, s: &Session) -> ApiResult<View> {
-    Ok(View::of(s, &*app.rules()?))
+    app.view(s)
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,21 +152,21 @@ pub async fn sign_in(
         return Err(ApiError::TooManyAttempts);
     }
     let store = app.store.clone();
-    let name = body.user.clone();
-    let account =
-        blocking(move || Ok(store.accounts()?.into_iter().find(|a| a.user_name == name))).await?;
-    // Verify against a dummy hash for unknown users too, so timing does not tell them apart.
-    let secret = body.secret.clone();
-    let dummy = app.dummy_hash.clone();
-    let ok = {
-        let account = account.clone();
-        blocking(move || {
-            let hash = account.as_ref().map_or(dummy.as_str(), |a| &a.secret_hash);
-            Ok(verify_secret(&secret, hash) && account.is_some_and(|a| !a.disabled))
-        })
-        .await?
-    };
-    let Some(account) = account.filter(|_| ok) else {
+    let (name, secret, dummy) = (
+        body.user.clone(),
+        body.secret.clone(),
+        app.dummy_hash.clone(),
+    );
+    // One trip to the blocking pool: find the account and check the secret. Unknown users are
+    // checked against a dummy hash too, so timing does not tell them apart.
+    let account = blocking(move || {
+        let account = store.accounts()?.into_iter().find(|a| a.user_name == name);
+        let hash = account.as_ref().map_or(dummy.as_str(), |a| &a.secret_hash);
+        let ok = verify_secret(&secret, hash);
+        Ok(account.filter(|a| ok && !a.disabled))
+    })
+    .await?;
+    let Some(account) = account else {
         app.attempts.failed(&ip, now);
         app.attempts.failed(&user_key, now);
         tracing::warn!(user = %body.user, from = %ip, "failed sign-in");
@@ -497,7 +497,7 @@ pub async fn strategies(
 ) -> ApiResult<Json<Value>> {
     let s = session(&app, &headers, &method)?;
     let rules = app.rules()?;
-    let v = View::of(&s, &rules);
+    let v = app.view(&s)?;
     let visible: Vec<&Strategy> = rules
         .strategies
         .iter()

@@ -38,6 +38,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/openapi.json"),
 ];
 
+/// The rules of one version, and the views resolved under them (scope resolution walks the
+/// organisation, so it is done once per auditor and version, not per request).
+struct RulesCache {
+    version: u64,
+    rules: Arc<RuleSet>,
+    views: std::collections::HashMap<String, visibility::View>,
+}
+
 /// Shared state.
 pub struct App {
     pub store: Arc<dyn Store>,
@@ -45,7 +53,7 @@ pub struct App {
     pub attempts: auth::Attempts,
     /// A hash nobody's secret matches, checked for unknown users so timing does not tell.
     pub dummy_hash: String,
-    rules: Mutex<Option<(u64, Arc<RuleSet>)>>,
+    rules: Mutex<Option<RulesCache>>,
     /// Active account names, read again every few seconds (accounts change from the CLI).
     active: Mutex<Option<(std::time::Instant, std::collections::HashSet<String>)>>,
 }
@@ -85,16 +93,35 @@ impl App {
 
     /// The current rules, loaded again when their version moved.
     pub fn rules(&self) -> Result<Arc<RuleSet>, api::ApiError> {
+        self.with_rules(|c| c.rules.clone())
+    }
+
+    /// What `session` may see under the current rules.
+    pub fn view(&self, session: &auth::Session) -> Result<visibility::View, api::ApiError> {
+        self.with_rules(|c| {
+            let key = format!("{}\u{0}{}", session.role.as_str(), session.we_user_id);
+            c.views
+                .entry(key)
+                .or_insert_with(|| visibility::View::of(session, &c.rules))
+                .clone()
+        })
+    }
+
+    /// Runs `f` on the cached rules, loading them again when their version moved.
+    fn with_rules<T>(&self, f: impl FnOnce(&mut RulesCache) -> T) -> Result<T, api::ApiError> {
         let version = self.store.rules_version()?;
         let mut cached = self.rules.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((v, rules)) = cached.as_ref()
-            && *v == version
-        {
-            return Ok(rules.clone());
+        if cached.as_ref().is_none_or(|c| c.version != version) {
+            *cached = Some(RulesCache {
+                version,
+                rules: Arc::new(self.store.load_rules()?),
+                views: Default::default(),
+            });
         }
-        let rules = Arc::new(self.store.load_rules()?);
-        *cached = Some((version, rules.clone()));
-        Ok(rules)
+        match cached.as_mut() {
+            Some(c) => Ok(f(c)),
+            None => Err(api::ApiError::Internal("rules cache empty".into())),
+        }
     }
 
     /// Drops the cached rules (after a write).

@@ -1,5 +1,6 @@
 //! Normaliser + matcher over any text: every hit's span lies on character boundaries of the text
-//! and normalises to exactly its word.
+//! and its normalised form holds its word. (Holds, not equals: a span covers whole characters, and
+//! one character can fold to several, e.g. `㏴` to `21日`, of which a word may use only the first.)
 #![no_main]
 
 use std::sync::OnceLock;
@@ -47,6 +48,8 @@ fuzz_target!(|data: &[u8]| {
     for m in matcher().find(text) {
         let (a, b) = m.span;
         assert!(a < b && text.is_char_boundary(a) && text.is_char_boundary(b));
-        assert_eq!(normalize(&text[a..b]).text, normalize(WORDS[m.word]).text);
+        let span = normalize(&text[a..b]).text;
+        let word = normalize(WORDS[m.word]).text;
+        assert!(span.contains(&word), "{span:?} does not hold {word:?}");
     }
 });

@@ -8,6 +8,8 @@
 //! - [`pipeline`]: pull → decrypt+parse (+ audit) → store → checkpoint, with graceful shutdown.
 //! - [`audit`]: sensitive-word strategies and behaviours: normalisation, matching, scopes, hits.
 //! - [`alert`]: what alerts to auditors say and how often a robot may be posted to (in progress).
+//! - [`spool`]: the durable on-disk queue of pulled batches between the pullers and the decode
+//!   stage (the store can be slow or down without pulling stopping).
 //! - [`store`]: the `Store` trait and its SQLite and ClickHouse backends, migrations.
 //! - [`config`]: the TOML configuration, raw and validated.
 //! - [`redrive`]: decoding dead letters again once their cause is fixed.
@@ -29,6 +31,7 @@ pub mod pipeline;
 pub mod redrive;
 pub mod sdk;
 pub mod secret;
+pub mod spool;
 pub mod store;
 pub mod timefmt;
 pub mod web;

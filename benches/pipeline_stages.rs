@@ -34,7 +34,9 @@ fn stages(c: &mut Criterion) {
             || PulledBatch {
                 corp: corp.clone(),
                 messages: batch.messages.clone(),
+                from_seq: 0,
                 checkpoint: 1000,
+                spool: None,
             },
             |pulled| decode_batch(&pool, &decryptor, pulled),
             BatchSize::LargeInput,
@@ -47,7 +49,9 @@ fn stages(c: &mut Criterion) {
         PulledBatch {
             corp: corp.clone(),
             messages: batch.messages.clone(),
+            from_seq: 0,
             checkpoint: 1000,
+            spool: None,
         },
     );
     let plaintexts: Vec<Vec<u8>> = wework_finance_archive::Archive::open(

@@ -8,7 +8,9 @@
 //! Per-stage figures are messages per second of each stage's busy time: `pull` is time inside
 //! `GetChatData` (the emulator encrypting), `decrypt_parse` the decode stage's wall time with the
 //! whole pool (RSA, `DecryptData`, parse, audit), `audit` the audit part of it, `store` time inside
-//! `store_batch`. A stage's figure far above `msgs_per_sec` means it is not the bottleneck.
+//! `store_batch`, `spool` time appending to the spool (encode, write, fsync; the daemon's path,
+//! `--no-spool` leaves it out). A stage's figure far above `msgs_per_sec` means it is not the
+//! bottleneck.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -58,12 +60,16 @@ pub struct BenchOptions {
     pub words: usize,
     pub seed: u64,
     pub sdk: PathBuf,
+    /// Put the durable spool in the path, as the daemon does (default true).
+    pub spool: bool,
 }
 
 /// Messages per second of busy time, per stage.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Stages {
     pub pull: f64,
+    /// Appending to the spool: encode, write, fsync (0 without a spool).
+    pub spool: f64,
     pub decrypt_parse: f64,
     pub audit: f64,
     pub store: f64,
@@ -91,6 +97,11 @@ pub struct BenchReport {
     pub stages: Stages,
     /// Each stage's busy time, seconds.
     pub stage_busy_seconds: Stages,
+    /// Whether the spool was in the path, what was written to it, and its write rate over the
+    /// appender's busy time (MiB/s, fsyncs included).
+    pub spool: bool,
+    pub spool_written_mb: f64,
+    pub spool_mb_per_sec: f64,
 }
 
 /// `n` distinct deterministic words of 2–4 common CJK characters, plus a few that occur in generated
@@ -213,6 +224,8 @@ impl Drop for TempDir {
     }
 }
 
+const MIB: f64 = 1024.0 * 1024.0;
+
 fn rate(messages: u64, nanos: u64) -> f64 {
     if nanos == 0 {
         0.0
@@ -248,15 +261,10 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
     let half = Duration::from_millis(1500);
     let before = rsa_ceiling(&keys, &samples, threads, half);
 
-    let mut _temp = None;
+    let temp = TempDir::create()?;
     let url = match &opts.store_url {
         Some(u) => u.clone(),
-        None => {
-            let dir = TempDir::create()?;
-            let url = format!("sqlite://{}", dir.0.join("bench.db").display());
-            _temp = Some(dir);
-            url
-        }
+        None => format!("sqlite://{}", temp.0.join("bench.db").display()),
     };
     let store: Arc<dyn Store> = Arc::from(crate::store::open(&url)?);
     let rules = synthetic_rules(opts.words);
@@ -271,6 +279,9 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
         threads,
         queue_batches: 4,
         max_store_backoff: Duration::from_secs(1),
+        spool: opts
+            .spool
+            .then(|| crate::spool::SpoolSettings::new(temp.0.join("bench.spool"), 2048 << 20)),
     };
     let corp_keys = keys.clone();
     let corp = CorpConfig {
@@ -321,15 +332,20 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
         behaviour_hits: Stats::get(&stats.act_hits),
         stages: Stages {
             pull: rate(messages, nanos(&stats.pull_nanos)),
+            spool: rate(messages, nanos(&stats.spool_nanos)),
             decrypt_parse: rate(messages, decode),
             audit: rate(messages, nanos(&stats.audit_nanos)),
             store: rate(messages, nanos(&stats.store_nanos)),
         },
         stage_busy_seconds: Stages {
             pull: nanos(&stats.pull_nanos) as f64 / 1e9,
+            spool: nanos(&stats.spool_nanos) as f64 / 1e9,
             decrypt_parse: decode as f64 / 1e9,
             audit: nanos(&stats.audit_nanos) as f64 / 1e9,
             store: nanos(&stats.store_nanos) as f64 / 1e9,
         },
+        spool: opts.spool,
+        spool_written_mb: nanos(&stats.spool_written_bytes) as f64 / MIB,
+        spool_mb_per_sec: rate(nanos(&stats.spool_written_bytes), nanos(&stats.spool_nanos)) / MIB,
     })
 }

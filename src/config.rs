@@ -69,8 +69,38 @@ pub struct RawConfig {
     #[serde(default)]
     pub metrics: RawMetrics,
     #[serde(default)]
+    pub spool: RawSpool,
+    #[serde(default)]
     pub corps: Vec<RawCorp>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpool {
+    /// Spool pulled batches on disk, so that pulling goes on while the store is slow or down
+    /// (default true; false passes them on in memory and a store outage pauses pulling).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The spool directory (relative to the config file). Default: beside a SQLite store's file
+    /// (`msgaudit.db` → `msgaudit.spool/`), or `msgaudit-data/DATABASE.spool/` for ClickHouse.
+    pub dir: Option<PathBuf>,
+    /// MiB of batches waiting for the store at which pulling pauses (default 2048).
+    #[serde(default = "default_spool_mb")]
+    pub max_mb: u64,
+}
+
+impl Default for RawSpool {
+    fn default() -> Self {
+        toml::from_str("").unwrap_or_else(|_| unreachable!("every field has a default"))
+    }
+}
+
+fn default_spool_mb() -> u64 {
+    2048
+}
+
+/// The largest spool limit accepted, MiB (1 TiB).
+const MAX_SPOOL_MB: u64 = 1 << 20;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -331,6 +361,8 @@ pub struct Config {
     pub alerts: AlertConfig,
     /// Where to serve `/metrics`, if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The durable spool (None when disabled).
+    pub spool: Option<crate::spool::SpoolSettings>,
 }
 
 impl Config {
@@ -421,6 +453,7 @@ impl Config {
                 "no corps to archive: add a [[corps]] table, or set corps_from_store = true",
             ));
         }
+        let spool = spool(&raw.spool, &store_url, base)?;
         Ok(Config {
             store_url,
             sdk: SdkConfig {
@@ -445,6 +478,7 @@ impl Config {
             corps,
             alerts: alerts(&raw.alerts)?,
             metrics_listen: raw.metrics.listen,
+            spool,
         })
     }
 
@@ -518,6 +552,45 @@ fn keys_from(
         ring.insert(v, key);
     }
     Ok(ring)
+}
+
+/// The spool directory when none is configured: beside a SQLite file, or under `msgaudit-data/`
+/// (relative to `base`) named after a ClickHouse database.
+pub fn default_spool_dir(store_url: &str, base: &Path) -> PathBuf {
+    if let Some(path) = store_url
+        .strip_prefix("sqlite://")
+        .filter(|p| !p.is_empty())
+    {
+        return Path::new(path).with_extension("spool");
+    }
+    let name = crate::store::clickhouse::ClickHouseUrl::parse(store_url)
+        .map_or_else(|_| "store".to_owned(), |u| u.database);
+    base.join("msgaudit-data").join(format!("{name}.spool"))
+}
+
+fn spool(
+    raw: &RawSpool,
+    store_url: &str,
+    base: &Path,
+) -> Result<Option<crate::spool::SpoolSettings>, ConfigError> {
+    if !raw.enabled {
+        return Ok(None);
+    }
+    if !(1..=MAX_SPOOL_MB).contains(&raw.max_mb) {
+        return Err(field(
+            "spool.max_mb",
+            format!("must be between 1 and {MAX_SPOOL_MB} (MiB of batches waiting for the store)"),
+        ));
+    }
+    let dir = match &raw.dir {
+        Some(d) if d.is_absolute() => d.clone(),
+        Some(d) => base.join(d),
+        None => default_spool_dir(store_url, base),
+    };
+    Ok(Some(crate::spool::SpoolSettings::new(
+        dir,
+        raw.max_mb << 20,
+    )))
 }
 
 /// The most posts a minute a destination can be given: far above any WeCom limit.
@@ -713,6 +786,12 @@ mod tests {
                 && c.store_url.ends_with("msgaudit-data/msgaudit.db")
         );
         assert_eq!(c.pull.min_call_interval, Duration::from_millis(100));
+        let spool = c.spool.as_ref().expect("spool on by default");
+        assert!(
+            spool.dir.ends_with("msgaudit-data/msgaudit.spool"),
+            "{spool:?}"
+        );
+        assert_eq!(spool.max_bytes, 2048 << 20);
         assert_eq!(c.corps[0].keys.versions().collect::<Vec<_>>(), [1, 2]);
         assert!(
             !format!("{c:?}").contains(&std::env::var("PATH").expect("PATH")),
@@ -756,6 +835,8 @@ mod tests {
                 format!("[alerts]\napi_base = \"qyapi\"\n{GOOD}"),
                 "alerts.api_base",
             ),
+            (format!("[spool]\nmax_mb = 0\n{GOOD}"), "spool.max_mb"),
+            (format!("[spool]\nmax_bytes = 5\n{GOOD}"), "max_bytes"),
             (
                 format!(
                     "{GOOD}\nalert_app = {{ agent_id = 1, secret_env = \"MSGAUDIT_SURELY_UNSET\" }}"
@@ -774,6 +855,25 @@ mod tests {
             let e = load(&text).expect_err(needle).to_string();
             assert!(e.contains(needle), "{needle}: {e}");
         }
+    }
+
+    #[test]
+    fn the_spool_sits_beside_its_store_unless_told_otherwise() {
+        let base = Path::new("/etc/msgaudit");
+        assert_eq!(
+            default_spool_dir("clickhouse://default@10.0.0.1:8123/archive", base),
+            Path::new("/etc/msgaudit/msgaudit-data/archive.spool")
+        );
+        assert_eq!(
+            default_spool_dir("sqlite:///var/lib/msgaudit/a.db", base),
+            Path::new("/var/lib/msgaudit/a.spool")
+        );
+        let c = load(&format!("[spool]\ndir = \"q\"\nmax_mb = 64\n{GOOD}")).expect("valid");
+        let spool = c.spool.expect("on");
+        assert!(spool.dir.is_absolute() && spool.dir.ends_with("q"));
+        assert_eq!((spool.max_bytes, spool.segment_bytes), (64 << 20, 4 << 20));
+        let off = load(&format!("[spool]\nenabled = false\n{GOOD}")).expect("valid");
+        assert!(off.spool.is_none());
     }
 
     #[test]

@@ -3,14 +3,16 @@
 //! figures for `msgaudit status`.
 //!
 //! Per corp: the last seq pulled and stored, messages in flight (pulled, not yet stored), whether it
-//! is still catching up, the age of the newest stored message (how far behind the archive it is,
-//! against WeCom's five-day retention), messages pulled and stored, dead letters by reason and SDK
-//! errors by code. Overall: the alert backlog and the outbox's posts.
+//! is still catching up, the age of the newest stored message (how far behind the archive it is)
+//! and what is left of WeCom's five-day retention, messages pulled and stored, dead letters by
+//! reason and SDK errors by code. Overall: the spool (bytes waiting, limit, paused, writes), the
+//! alert backlog, store retries and hits.
 
 use std::fmt::Write;
 use std::io::{BufRead, BufReader, Write as IoWrite};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use crate::pipeline::{Shutdown, Stats};
@@ -42,7 +44,7 @@ pub fn render(stats: &Stats, alert_backlog: Option<u64>) -> String {
     let corps = stats.corps();
     let now = now_ms();
     let mut out = String::with_capacity(4096);
-    let per_corp: [CorpMetric; 7] = [
+    let per_corp: [CorpMetric; 8] = [
         (
             "msgaudit_corp_pulled_seq",
             "gauge",
@@ -77,6 +79,19 @@ pub fn render(stats: &Stats, alert_backlog: Option<u64>) -> String {
                 } else {
                     0.0
                 }
+            },
+        ),
+        (
+            "msgaudit_corp_retention_left_seconds",
+            "gauge",
+            "WeCom's 5-day retention minus the age of the newest stored message: at 0 unpulled messages start to expire.",
+            |c, now| {
+                let behind = if c.newest_stored_ms > 0 {
+                    (now - c.newest_stored_ms).max(0)
+                } else {
+                    0
+                };
+                ((crate::pipeline::RETENTION_MS - behind).max(0) as f64) / 1000.0
             },
         ),
         (
@@ -128,13 +143,48 @@ pub fn render(stats: &Stats, alert_backlog: Option<u64>) -> String {
             );
         }
     }
-    family(
-        &mut out,
-        "msgaudit_spool_bytes",
-        "gauge",
-        "Bytes waiting in the on-disk spool (no spool yet: always 0).",
-    );
-    let _ = writeln!(out, "msgaudit_spool_bytes 0");
+    let spool: [(&str, &str, &str, &AtomicU64); 6] = [
+        (
+            "msgaudit_spool_bytes",
+            "gauge",
+            "Bytes of pulled batches in the spool waiting for the store.",
+            &stats.spool_bytes,
+        ),
+        (
+            "msgaudit_spool_limit_bytes",
+            "gauge",
+            "Spool bytes at which pulling pauses ([spool] max_mb; 0 without a spool).",
+            &stats.spool_limit_bytes,
+        ),
+        (
+            "msgaudit_spool_full",
+            "gauge",
+            "1 while pulling is paused because the spool is at its limit.",
+            &stats.spool_full,
+        ),
+        (
+            "msgaudit_spool_written_bytes_total",
+            "counter",
+            "Bytes written to the spool since start (fsync'd).",
+            &stats.spool_written_bytes,
+        ),
+        (
+            "msgaudit_spool_errors_total",
+            "counter",
+            "Failed spool writes (disk full, permissions); retried.",
+            &stats.spool_errors,
+        ),
+        (
+            "msgaudit_spool_replayed_batches_total",
+            "counter",
+            "Batches a previous run left in the spool, replayed to the store.",
+            &stats.spool_replayed,
+        ),
+    ];
+    for (name, kind, help, value) in spool {
+        family(&mut out, name, kind, help);
+        let _ = writeln!(out, "{name} {}", Stats::get(value));
+    }
     family(
         &mut out,
         "msgaudit_store_retries_total",
@@ -260,6 +310,17 @@ mod tests {
         assert!(text.contains("reason=\"broken_json\"} 2"));
         assert!(text.contains("code=\"10001\"} 3"));
         assert!(text.contains("msgaudit_alert_backlog 7"));
+        Stats::set(&stats.spool_bytes, 4096);
+        let text = render(&stats, None);
+        assert!(text.contains("msgaudit_spool_bytes 4096"), "{text}");
+        assert!(text.contains("msgaudit_spool_full 0"), "{text}");
+        let left: f64 = text
+            .lines()
+            .find(|l| l.starts_with("msgaudit_corp_retention_left_seconds{"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .expect("retention line");
+        assert!((428_000.0..428_500.0).contains(&left), "{left}");
         let lag: f64 = text
             .lines()
             .find(|l| l.starts_with("msgaudit_corp_lag_seconds{"))

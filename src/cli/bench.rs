@@ -33,6 +33,9 @@ pub struct BenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Pass batches on in memory instead of through the durable spool (the daemon's default path).
+    #[arg(long)]
+    pub no_spool: bool,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -47,6 +50,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         words: args.words,
         seed: args.seed,
         sdk,
+        spool: !args.no_spool,
     };
     if !args.json {
         eprintln!(
@@ -95,6 +99,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "    pull (GetChatData)    {:>10.0}   {:>7.2} s",
         s.0.pull, s.1.pull
     );
+    if r.spool {
+        println!(
+            "    spool (fsync'd)       {:>10.0}   {:>7.2} s   {:.0} MiB at {:.0} MiB/s",
+            s.0.spool, s.1.spool, r.spool_written_mb, r.spool_mb_per_sec
+        );
+    }
     println!(
         "    decrypt+parse+audit   {:>10.0}   {:>7.2} s",
         s.0.decrypt_parse, s.1.decrypt_parse

@@ -87,6 +87,7 @@ pub fn run_config(config: &Config, once: bool, style: Style) -> anyhow::Result<F
         threads: config.threads,
         queue_batches: config.queue_batches,
         max_store_backoff: config.pull.max_backoff,
+        spool: config.spool.clone(),
     };
     let live = LiveAudit::new(LiveAudit::load(store.as_ref()).context("loading the audit rules")?);
     tracing::info!(rules_version = live.current().version, "audit rules loaded");

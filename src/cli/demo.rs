@@ -93,6 +93,12 @@ fn write_files(
                     .with_context(|| format!("removing the old {}", p.display()))?;
             }
         }
+        // The old run's spool belongs to the old database.
+        let spool = dir.join("demo.spool");
+        if spool.exists() {
+            std::fs::remove_dir_all(&spool)
+                .with_context(|| format!("removing the old {}", spool.display()))?;
+        }
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let o = options(total, seed);
@@ -114,10 +120,10 @@ fn write_files(
         dir.join("emulator.json"),
         serde_json::to_string_pretty(&emulator_json)?,
     )?;
-    std::fs::write(dir.join("demo-secret"), "demo-archive-secret\n")?;
+    crate::secret::write_private_file(&dir.join("demo-secret"), b"demo-archive-secret\n")?;
     let config = format!(
         "# Written by `msgaudit demo`. With the emulator, set WWEMU_CONFIG={emu} to serve the same archive.\n\
-         [store]\nurl = \"{store}\"\n\n[sdk]\nlibrary = \"{sdk}\"\n\n[pull]\npoll_interval_secs = 1\n\n\
+         [store]\nurl = \"{store}\"\n\n[spool]\ndir = \"demo.spool\"\n\n[sdk]\nlibrary = \"{sdk}\"\n\n[pull]\npoll_interval_secs = 1\n\n\
          [alerts]\n{alerts}\n\n\
          [[corps]]\ncorp_id = \"wwdemo\"\nsecret_file = \"demo-secret\"\n\
          # Key version 3 is left out on purpose: add `3 = \"{v3}\"` and run\n\

@@ -8,6 +8,7 @@ mod daemon;
 mod demo;
 mod progress;
 mod query;
+mod spool;
 mod status;
 mod workspace;
 
@@ -60,6 +61,8 @@ pub enum Commands {
     Alerts(alerts::AlertsArgs),
     /// How far each corp is stored, what is stuck, and the running daemon's live figures.
     Status(status::StatusArgs),
+    /// What the durable spool holds (pulled batches waiting for the store), every record checked.
+    Spool(spool::SpoolArgs),
     /// Serve the auditors' workspace: the web page and its HTTP API.
     Serve(workspace::ServeArgs),
     /// Workspace accounts: add, list, disable.
@@ -194,6 +197,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Alerts(args) => alerts::alerts(args),
         Commands::Serve(args) => workspace::serve(args),
         Commands::Status(args) => status::run(args),
+        Commands::Spool(args) => spool::run(args),
         Commands::Users { command } => workspace::users(command),
         Commands::Migrate(args) => {
             let url = args.store.url()?;

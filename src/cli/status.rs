@@ -12,8 +12,7 @@ use clap::Args;
 use super::StoreArgs;
 use crate::timefmt::{format_ms, now_ms};
 
-/// WeCom keeps archived messages for about five days.
-const RETENTION_MS: i64 = 5 * 24 * 3600 * 1000;
+use crate::pipeline::RETENTION_MS;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -40,6 +39,14 @@ fn scrape(addr: SocketAddr) -> Option<String> {
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
+}
+
+/// The value of an unlabelled metric in a metrics text.
+fn global(text: &str, name: &str) -> Option<f64> {
+    let prefix = format!("{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.parse().ok())
 }
 
 /// The value of `name{corp="…"}` in a metrics text.
@@ -125,5 +132,33 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
         }
     }
     println!("\nalerts waiting       {}", store.alert_backlog()?);
+    let dir = super::spool::spool_dir(&args.store, None)?;
+    let (segments, bytes) = super::spool::disk_bytes(&dir);
+    let mib = |b: f64| b / (1024.0 * 1024.0);
+    match &live {
+        Some((_, Some(text)))
+            if global(text, "msgaudit_spool_limit_bytes").unwrap_or(0.0) > 0.0 =>
+        {
+            let waiting = global(text, "msgaudit_spool_bytes").unwrap_or(0.0);
+            let limit = global(text, "msgaudit_spool_limit_bytes").unwrap_or(0.0);
+            let full = global(text, "msgaudit_spool_full").unwrap_or(0.0) > 0.0;
+            println!(
+                "spool                {:.1} of {:.0} MiB waiting for the store{} ({})",
+                mib(waiting),
+                mib(limit),
+                if full {
+                    " — FULL: pulling is paused until the store takes batches"
+                } else {
+                    ""
+                },
+                dir.display()
+            );
+        }
+        _ => println!(
+            "spool                {segments} segment file(s), {:.1} MiB on disk ({}); `msgaudit spool` checks them",
+            mib(bytes as f64),
+            dir.display()
+        ),
+    }
     Ok(())
 }

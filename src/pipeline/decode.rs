@@ -69,7 +69,7 @@ pub fn decode_batch(
     decryptor: &Decryptor,
     batch: PulledBatch,
 ) -> DecodedBatch {
-    let corp = batch.corp;
+    let (corp, spool) = (batch.corp, batch.spool);
     let outcomes: Vec<Result<MessageRow, Box<DeadLetter>>> = pool.install(|| {
         batch
             .messages
@@ -90,7 +90,7 @@ pub fn decode_batch(
             Err(dead) => store.dead_letters.push(*dead),
         }
     }
-    DecodedBatch { corp, store }
+    DecodedBatch { corp, store, spool }
 }
 
 /// The decode stage: runs until the pullers hang up, then drains what is queued and returns.

@@ -1,28 +1,36 @@
-//! The ingestion pipeline: pull → decrypt+parse (+ audit) → store, with the checkpoint moving only
-//! after the store has the batch.
+//! The ingestion pipeline: pull → spool → decrypt+parse (+ audit) → store, with the checkpoint
+//! moving only after the store has the batch.
 //!
 //! ```text
-//!  puller threads (sessions, by seq) ──bounded──► decode thread (rayon pool: RSA → DecryptData →
-//!  parse → audit) ──bounded──► writer thread (store batch + checkpoint, one durable step)
+//!  puller threads (sessions, by seq) ──bounded──► appender thread (spool: fsync'd segments)
+//!  reader thread (spool order) ──bounded──► decode thread (rayon pool: RSA → DecryptData → parse →
+//!  audit) ──bounded──► writer thread (store batch + checkpoint, one durable step; releases the
+//!  batch from the spool)
 //! ```
 //!
 //! Channels hold at most `queue_batches` batches each, so memory is bounded by a handful of batches
-//! whatever the backlog; a slow store slows the pullers down (back-pressure). Each corp's batches stay
-//! in pull order end to end (one decode thread, one writer), which keeps checkpoints monotonic.
-//! Shutdown ([`Shutdown`]) stops the pullers between calls; the stages then drain what is queued.
+//! whatever the backlog. The spool ([`crate::spool`]) takes up a slow or absent store: pulling goes
+//! on until the spool reaches its limit, and only then pauses (back-pressure). Without a spool the
+//! pullers feed the decode stage directly and a slow store slows them at once. Each corp's batches
+//! stay in pull order end to end (one appender, one reader, one decode thread, one writer), which
+//! keeps checkpoints monotonic. Shutdown ([`Shutdown`]) stops the pullers between calls; the stages
+//! then drain what is queued, and what is spooled but unstored waits for the next start.
 
 pub mod audit;
 mod decode;
 mod puller;
 mod shutdown;
+mod spooling;
 mod stats;
 mod writer;
 
 pub use decode::{decode_batch, decode_message};
 pub use puller::{CorpFailure, PullSettings};
 pub use shutdown::Shutdown;
+pub use spooling::RETENTION_MS;
 pub use stats::{CorpStats, Stats};
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,6 +39,7 @@ use puller::CorpCursor;
 
 use crate::config::CorpConfig;
 use crate::sdk::{Decryptor, EncryptedMessage, FinanceLibrary, KeyRing, NetworkOptions, SdkError};
+use crate::spool::{Position, Spool, SpoolError, SpoolSettings};
 use crate::store::{Store, StoreBatch, StoreError};
 
 /// A corp as the stages see it.
@@ -45,8 +54,12 @@ pub struct CorpContext {
 pub struct PulledBatch {
     pub corp: Arc<CorpContext>,
     pub messages: Vec<EncryptedMessage>,
+    /// The pull asked for messages after this seq.
+    pub from_seq: u64,
     /// The largest seq of the batch.
     pub checkpoint: u64,
+    /// Where the batch is in the spool (None when it came straight from a puller).
+    pub spool: Option<Position>,
 }
 
 /// A batch decoded into rows and dead letters.
@@ -56,6 +69,8 @@ pub struct DecodedBatch {
     /// What the writer stores: rows and dead letters from decoding, hits from the audit stage, and
     /// the corp's checkpoint after this batch.
     pub store: StoreBatch,
+    /// Where the batch is in the spool, to release it once stored.
+    pub spool: Option<Position>,
 }
 
 /// How to run.
@@ -68,6 +83,8 @@ pub struct PipelineSettings {
     pub queue_batches: usize,
     /// Longest wait between retries of a failing store.
     pub max_store_backoff: Duration,
+    /// The durable spool between pulling and decoding (None: batches go straight on in memory).
+    pub spool: Option<SpoolSettings>,
 }
 
 /// What a run did.
@@ -101,6 +118,8 @@ pub enum PipelineError {
     Thread(#[from] std::io::Error),
     #[error("a pipeline thread panicked: {0}; the checkpoint did not move past unstored batches")]
     Panicked(&'static str),
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
 }
 
 /// The decrypt thread pool (`threads` = 0: all cores).
@@ -131,14 +150,55 @@ pub fn run(
     shutdown: Shutdown,
 ) -> Result<RunSummary, PipelineError> {
     let started = Instant::now();
+    let spool = settings.spool.clone().map(Spool::open).transpose()?;
     let mut cursors = Vec::with_capacity(corps.len());
+    let mut stored = HashMap::new();
+    let mut contexts = HashMap::new();
     for c in corps {
         let from = store
             .checkpoint(&c.corp_id)
             .map_err(|source| PipelineError::Checkpoint {
                 corp_id: c.corp_id.clone(),
                 source,
-            })?;
+            })?
+            .unwrap_or(0);
+        stored.insert(c.corp_id.clone(), from);
+    }
+    if let Some(spool) = &spool {
+        let found = spool.recovered();
+        let others: Vec<String> = found
+            .corps
+            .keys()
+            .filter(|c| !stored.contains_key(*c))
+            .cloned()
+            .collect();
+        for corp_id in &others {
+            let from = store
+                .checkpoint(corp_id)
+                .map_err(|source| PipelineError::Checkpoint {
+                    corp_id: corp_id.clone(),
+                    source,
+                })?;
+            stored.insert(corp_id.clone(), from.unwrap_or(0));
+        }
+        found.check_against(&|c| stored.get(c).copied().unwrap_or(0), &|c| {
+            corps.iter().any(|k| k.corp_id == c)
+        })?;
+        let waiting = found.bytes();
+        if waiting > 0 {
+            tracing::info!(dir = %found.dir.display(), bytes = waiting, batches = found.records.len(),
+                "spool: replaying batches a previous run left, before pulling on");
+        }
+        Stats::set(&stats.spool_limit_bytes, spool.settings().max_bytes);
+    }
+    for c in corps {
+        let from = stored.get(&c.corp_id).copied().unwrap_or(0);
+        // Pulling resumes after what is spooled, which may be ahead of what is stored.
+        let spooled = spool
+            .as_ref()
+            .and_then(|s| s.recovered().corps.get(&c.corp_id))
+            .map_or(0, |s| s.checkpoint);
+        let pull_from = from.max(spooled);
         let session = lib
             .session(&c.corp_id, &c.secret, &settings.network)
             .map_err(|source| PipelineError::Init {
@@ -149,12 +209,13 @@ pub fn run(
             corp_id: c.corp_id.clone(),
             keys: c.keys.clone(),
         });
-        tracing::info!(corp = %c.corp_id, from_seq = from.unwrap_or(0), "corp starts");
+        contexts.insert(c.corp_id.clone(), context.clone());
+        tracing::info!(corp = %c.corp_id, stored_seq = from, from_seq = pull_from, "corp starts");
         stats.corp(&c.corp_id, |s| {
-            s.stored_seq = from.unwrap_or(0);
-            s.pulled_seq = from.unwrap_or(0);
+            s.stored_seq = from;
+            s.pulled_seq = pull_from;
         });
-        cursors.push(CorpCursor::new(context, session, from.unwrap_or(0)));
+        cursors.push(CorpCursor::new(context, session, pull_from));
     }
     let workers = match settings.pull.pull.workers {
         0 => cursors.len().clamp(1, 8),
@@ -168,20 +229,61 @@ pub fn run(
     let queue = settings.queue_batches.max(1);
     let (pulled_tx, pulled_rx) = crossbeam_channel::bounded::<PulledBatch>(queue);
     let (decoded_tx, decoded_rx) = crossbeam_channel::bounded::<DecodedBatch>(queue);
+    let failure = spooling::SpoolFailure::default();
 
     let writer = {
         let (store, stats, shutdown) = (store.clone(), stats.clone(), shutdown.clone());
         let backoff = settings.max_store_backoff;
+        let acker = spool.as_ref().map(Spool::acker);
         std::thread::Builder::new()
             .name("writer".into())
-            .spawn(move || writer::run_writer_stage(store, stats, shutdown, decoded_rx, backoff))?
+            .spawn(move || {
+                writer::run_writer_stage(store, stats, shutdown, decoded_rx, backoff, acker)
+            })?
+    };
+    // With a spool: pullers → appender ⇢ files ⇢ reader → decode. Without: pullers → decode.
+    let (decode_rx, spool_threads) = match &spool {
+        Some(spool) => {
+            let (spooled_tx, spooled_rx) = crossbeam_channel::bounded::<PulledBatch>(queue);
+            let appender = {
+                let (appender, stats, shutdown) =
+                    (spool.appender(), stats.clone(), shutdown.clone());
+                let limit = spool.settings().max_bytes;
+                std::thread::Builder::new()
+                    .name("spool-append".into())
+                    .spawn(move || {
+                        spooling::run_appender_stage(appender, limit, stats, shutdown, pulled_rx)
+                    })?
+            };
+            let reader = {
+                let stage = spooling::ReaderStage {
+                    reader: spool.reader(),
+                    acker: spool.acker(),
+                    dir: spool.settings().dir.clone(),
+                    corps: contexts,
+                    stored,
+                    recovered: spool.recovered().records.len(),
+                };
+                let (stats, shutdown, failure) = (stats.clone(), shutdown.clone(), failure.clone());
+                std::thread::Builder::new()
+                    .name("spool-read".into())
+                    .spawn(move || {
+                        spooling::run_reader_stage(stage, stats, shutdown, failure, spooled_tx)
+                    })?
+            };
+            (
+                spooled_rx,
+                vec![("spool appender", appender), ("spool reader", reader)],
+            )
+        }
+        None => (pulled_rx, Vec::new()),
     };
     let decoder = {
         let stats = stats.clone();
         std::thread::Builder::new()
             .name("decode".into())
             .spawn(move || {
-                decode::run_decode_stage(pool, decryptor, audit, stats, pulled_rx, decoded_tx)
+                decode::run_decode_stage(pool, decryptor, audit, stats, decode_rx, decoded_tx)
             })?
     };
     let mut pullers = Vec::new();
@@ -207,6 +309,11 @@ pub fn run(
             Err(_) => panicked = Some("puller"),
         }
     }
+    for (name, t) in spool_threads {
+        if t.join().is_err() {
+            panicked = Some(name);
+        }
+    }
     if decoder.join().is_err() {
         panicked = Some("decode");
     }
@@ -219,6 +326,13 @@ pub fn run(
     };
     if let Some(stage) = panicked {
         return Err(PipelineError::Panicked(stage));
+    }
+    if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        return Err(e.into());
+    }
+    if let Some(spool) = &spool {
+        spool.tidy()?;
+        Stats::set(&stats.spool_bytes, spool.backlog_bytes());
     }
     Ok(RunSummary {
         elapsed: started.elapsed(),

@@ -111,12 +111,14 @@ pub fn run_puller(
                         c.pulled_seq = last;
                         c.pulled += n;
                     });
-                    cursor.next_seq = last;
                     let pulled = PulledBatch {
                         corp: cursor.corp.clone(),
                         messages: batch.messages,
+                        from_seq: cursor.next_seq,
                         checkpoint: last,
+                        spool: None,
                     };
+                    cursor.next_seq = last;
                     if output.send(pulled).is_err() {
                         tracing::error!("the decode stage stopped; pulling ends");
                         break;

@@ -30,6 +30,17 @@ pub struct Stats {
     /// Of `decode_nanos`, the part spent in the audit stage.
     pub audit_nanos: AtomicU64,
     pub store_nanos: AtomicU64,
+    /// The spool (all zero without one): bytes of batches waiting for the store, its limit, 1 while
+    /// pulling is paused at the limit, append busy time (encode, write, fsync), bytes and records
+    /// written, failed appends, and records replayed from before a restart.
+    pub spool_bytes: AtomicU64,
+    pub spool_limit_bytes: AtomicU64,
+    pub spool_full: AtomicU64,
+    pub spool_nanos: AtomicU64,
+    pub spool_written_bytes: AtomicU64,
+    pub spool_records: AtomicU64,
+    pub spool_errors: AtomicU64,
+    pub spool_replayed: AtomicU64,
     /// Per corp, for the operator (`/metrics`): updated once per batch or error, never per message.
     pub corps: Mutex<BTreeMap<String, CorpStats>>,
 }
@@ -67,6 +78,11 @@ impl Stats {
 
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+
+    /// Sets a gauge.
+    pub fn set(gauge: &AtomicU64, v: u64) {
+        gauge.store(v, Ordering::Relaxed);
     }
 
     pub fn dead_of(&self, reason: DeadReason) -> &AtomicU64 {

@@ -1,7 +1,9 @@
 //! The writer stage: stores each decoded batch (messages, dead letters and the checkpoint in one
 //! durable step) in the order the corp's batches were pulled. A failing store is retried with
 //! back-off for as long as it takes — a batch is never skipped — unless shutdown is requested, in
-//! which case the unstored batch is abandoned with its checkpoint unmoved and pulled again next start.
+//! which case the unstored batch is abandoned with its checkpoint unmoved: it stays in the spool and
+//! is stored next start (without a spool, it is pulled again). Each stored batch is released from
+//! the spool, so that its segment can go.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +13,7 @@ use crossbeam_channel::Receiver;
 use super::DecodedBatch;
 use super::shutdown::Shutdown;
 use super::stats::Stats;
+use crate::spool::Acker;
 use crate::store::Store;
 
 /// Runs until the decode stage hangs up. Returns the number of batches abandoned at shutdown.
@@ -20,6 +23,7 @@ pub fn run_writer_stage(
     shutdown: Shutdown,
     input: Receiver<DecodedBatch>,
     max_backoff: Duration,
+    spool: Option<Acker>,
 ) -> u64 {
     let mut abandoned = 0;
     // Corps with an abandoned batch: their later batches must not move the checkpoint past it.
@@ -55,6 +59,12 @@ pub fn run_writer_stage(
                     });
                     tracing::debug!(corp = %corp_id, checkpoint = batch.checkpoint, inserted = outcome.inserted,
                         dead = batch.dead_letters.len(), "batch stored");
+                    if let (Some(acker), Some(at)) = (&spool, decoded.spool) {
+                        if let Err(e) = acker.stored(at) {
+                            tracing::warn!(error = %e, "cannot delete a stored spool segment; trying again later");
+                        }
+                        Stats::set(&stats.spool_bytes, acker.backlog_bytes());
+                    }
                     break;
                 }
                 Err(e) => {
@@ -67,7 +77,7 @@ pub fn run_writer_stage(
                         "storing a batch failed; retrying (check the store's disk, permissions, or server)");
                     if !shutdown.sleep(wait) {
                         tracing::warn!(corp = %corp_id, checkpoint = batch.checkpoint,
-                            "shutdown with a batch unstored; its checkpoint was not moved, it is pulled again next start");
+                            "shutdown with a batch unstored; its checkpoint was not moved, it is stored (or pulled again) next start");
                         abandoned += 1;
                         stalled.insert(corp_id.clone());
                         break;

@@ -63,9 +63,15 @@ impl Appender {
         s.backlog() < limit
     }
 
+    /// Bytes of records not yet stored.
+    pub fn backlog_bytes(&self) -> u64 {
+        self.shared.backlog_bytes()
+    }
+
     /// Makes `records` durable: written, fsync'd and then visible to the reader, in order. Returns
-    /// the bytes written. On an error nothing of this call is visible and the segment is cut back to
-    /// what was committed.
+    /// the bytes written. On an error the segment is cut back to what was committed; records
+    /// committed before a segment roll in this call stay, and a retry writes them again (the reader
+    /// passes over a batch whose seqs it has already handed on).
     pub fn append(&mut self, records: &[SpoolRecord]) -> Result<u64, SpoolError> {
         let mut written = 0;
         for r in records {

@@ -59,6 +59,7 @@ fn hits_are_stored_with_their_batch_and_reprocessing_never_doubles_them() {
         threads: 0,
         queue_batches: 2,
         max_store_backoff: Duration::from_millis(50),
+        spool: None,
     };
     let go = |stats: Arc<msgaudit::pipeline::Stats>| {
         msgaudit::pipeline::run(

@@ -37,6 +37,7 @@ fn settings(once: bool, limit: u32) -> PipelineSettings {
         threads: 0,
         queue_batches: 4,
         max_store_backoff: Duration::from_millis(50),
+        spool: None,
     }
 }
 

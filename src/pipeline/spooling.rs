@@ -1,0 +1,214 @@
+//! The two stages around the spool, each on a thread of its own:
+//!
+//! - the **appender stage** takes pulled batches from the pullers, waits while the spool is at its
+//!   limit (the pullers then block: pulling pauses), and makes each group of batches durable with
+//!   one fsync. While paused it tells the operator, every 30 s, how far behind each corp is against
+//!   WeCom's 5-day retention. A failed write (disk full, say) is retried with back-off, never dropped.
+//! - the **reader stage** hands spooled batches to the decode stage in spool order, first the ones a
+//!   previous run left unstored. A batch the store already has (its checkpoint is not beyond the
+//!   corp's) is released at once, not decoded again. Damage stops the pipeline with the file and
+//!   offset.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::shutdown::Shutdown;
+use super::stats::Stats;
+use super::{CorpContext, PulledBatch};
+use crate::spool::record::SpoolRecord;
+use crate::spool::{Acker, Appender, ReadOutcome, Reader, SpoolError};
+use crate::timefmt::now_ms;
+
+/// WeCom keeps archived messages for about five days.
+pub const RETENTION_MS: i64 = 5 * 24 * 3600 * 1000;
+
+/// Batches made durable by one fsync, at most.
+const GROUP: usize = 16;
+
+/// How often a paused appender repeats its warning.
+const FULL_WARNING_EVERY: Duration = Duration::from_secs(30);
+
+fn record(batch: PulledBatch, pulled_at_ms: i64) -> SpoolRecord {
+    SpoolRecord {
+        corp_id: batch.corp.corp_id.clone(),
+        from_seq: batch.from_seq,
+        checkpoint: batch.checkpoint,
+        pulled_at_ms,
+        count: u32::try_from(batch.messages.len()).unwrap_or(u32::MAX),
+        messages: batch.messages.into_iter().map(Into::into).collect(),
+    }
+}
+
+/// Tells the operator that pulling is paused, and how far behind the corps furthest behind are.
+fn warn_full(stats: &Stats, limit: u64) {
+    let now = now_ms();
+    tracing::warn!(
+        spool_bytes = Stats::get(&stats.spool_bytes),
+        limit_bytes = limit,
+        "spool full: pulling is paused until the store takes batches again (check the store; raise [spool] max_mb if the disk allows)"
+    );
+    let mut corps: Vec<_> = stats.corps().into_iter().collect();
+    corps.sort_by_key(|(_, c)| c.newest_stored_ms);
+    for (corp, c) in corps.iter().take(5) {
+        let behind_ms = if c.newest_stored_ms > 0 {
+            (now - c.newest_stored_ms).max(0)
+        } else {
+            0
+        };
+        tracing::warn!(
+            corp = %corp,
+            pulled_seq = c.pulled_seq,
+            stored_seq = c.stored_seq,
+            behind_hours = format!("{:.1}", behind_ms as f64 / 3_600_000.0),
+            retention_left_hours = format!("{:.1}", (RETENTION_MS - behind_ms).max(0) as f64 / 3_600_000.0),
+            "corp behind while the spool is full: messages older than WeCom's 5-day retention are lost"
+        );
+    }
+}
+
+/// The appender stage: runs until the pullers hang up, then closes the spool for writing.
+pub fn run_appender_stage(
+    mut appender: Appender,
+    limit: u64,
+    stats: Arc<Stats>,
+    shutdown: Shutdown,
+    input: Receiver<PulledBatch>,
+) {
+    let mut group: Vec<PulledBatch> = Vec::with_capacity(GROUP);
+    while let Ok(first) = input.recv() {
+        group.push(first);
+        while group.len() < GROUP {
+            match input.try_recv() {
+                Ok(b) => group.push(b),
+                Err(_) => break,
+            }
+        }
+        let mut warned: Option<Instant> = None;
+        while !appender.wait_for_room(Duration::from_millis(200)) && !shutdown.is_requested() {
+            Stats::set(&stats.spool_full, 1);
+            if warned.is_none_or(|w| w.elapsed() >= FULL_WARNING_EVERY) {
+                warn_full(&stats, limit);
+                warned = Some(Instant::now());
+            }
+        }
+        Stats::set(&stats.spool_full, 0);
+        if shutdown.is_requested() {
+            // Not durable, so not pulled: the next start pulls these again.
+            group.clear();
+            continue;
+        }
+        let pulled_at = now_ms();
+        let records: Vec<SpoolRecord> = group.drain(..).map(|b| record(b, pulled_at)).collect();
+        let mut attempt: u32 = 0;
+        loop {
+            let started = Instant::now();
+            match appender.append(&records) {
+                Ok(bytes) => {
+                    Stats::add_time(&stats.spool_nanos, started.elapsed());
+                    Stats::add(&stats.spool_written_bytes, bytes);
+                    Stats::add(&stats.spool_records, records.len() as u64);
+                    Stats::set(&stats.spool_bytes, appender.backlog_bytes());
+                    break;
+                }
+                Err(e) => {
+                    attempt += 1;
+                    Stats::add(&stats.spool_errors, 1);
+                    let wait = Duration::from_millis(200)
+                        .saturating_mul(1 << attempt.min(8))
+                        .min(Duration::from_secs(30));
+                    tracing::error!(error = %e, attempt, retry_in_ms = wait.as_millis() as u64,
+                        "cannot write the spool; pulling waits (free disk space or fix permissions)");
+                    if !shutdown.sleep(wait) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    appender.close();
+}
+
+/// Where the reader stage stops on damage.
+pub type SpoolFailure = Arc<Mutex<Option<SpoolError>>>;
+
+/// What the reader stage works from.
+pub struct ReaderStage {
+    pub reader: Reader,
+    pub acker: Acker,
+    pub dir: std::path::PathBuf,
+    /// The configured corps.
+    pub corps: HashMap<String, Arc<CorpContext>>,
+    /// Each corp's stored checkpoint when the run began.
+    pub stored: HashMap<String, u64>,
+    /// Records a previous run left (read first).
+    pub recovered: usize,
+}
+
+/// The reader stage: runs until the spool is closed and read (or shutdown, leaving the rest for the
+/// next start).
+pub fn run_reader_stage(
+    stage: ReaderStage,
+    stats: Arc<Stats>,
+    shutdown: Shutdown,
+    failure: SpoolFailure,
+    output: Sender<PulledBatch>,
+) {
+    let ReaderStage {
+        mut reader,
+        acker,
+        dir,
+        corps,
+        mut stored,
+        mut recovered,
+    } = stage;
+    let fail = |e: SpoolError| {
+        tracing::error!(error = %e, "the spool cannot be read; the daemon stops");
+        *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+        shutdown.request();
+    };
+    while !shutdown.is_requested() {
+        let (at, record) = match reader.next(Duration::from_millis(100)) {
+            Ok(ReadOutcome::Record(at, r)) => (at, r),
+            Ok(ReadOutcome::Waiting) => continue,
+            Ok(ReadOutcome::Finished) => break,
+            Err(e) => return fail(e),
+        };
+        let replay = recovered > 0;
+        recovered = recovered.saturating_sub(1);
+        let last = stored.entry(record.corp_id.clone()).or_insert(0);
+        if record.checkpoint <= *last {
+            // Stored before a restart (or written twice after a failed write): release it.
+            if let Err(e) = acker.stored(at) {
+                tracing::warn!(error = %e, "cannot delete a stored spool segment; trying again later");
+            }
+            continue;
+        }
+        *last = record.checkpoint;
+        let Some(corp) = corps.get(&record.corp_id) else {
+            return fail(SpoolError::UnknownCorp {
+                dir,
+                corp_id: record.corp_id,
+                batches: 1,
+                from_seq: record.from_seq,
+                checkpoint: record.checkpoint,
+            });
+        };
+        if replay {
+            Stats::add(&stats.spool_replayed, 1);
+        }
+        let batch = PulledBatch {
+            corp: corp.clone(),
+            from_seq: record.from_seq,
+            checkpoint: record.checkpoint,
+            messages: record.messages.into_iter().map(Into::into).collect(),
+            spool: Some(at),
+        };
+        if output.send(batch).is_err() {
+            tracing::error!("the decode stage stopped; the rest stays in the spool");
+            return;
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! ClickHouse stopped for two minutes in the middle of a 100,000-message run: the daemon keeps
-//! retrying (pulling pauses once its bounded queues are full), `/metrics` shows the lag rise while
-//! the store is away and fall once it is back, and every message ends up stored exactly once.
+//! retrying the store while pulling goes on into the spool (the whole archive is pulled during the
+//! outage), `/metrics` shows the lag and the spool rise while the store is away and fall once it is
+//! back, and every message ends up stored exactly once.
 //!
 //! `MSGAUDIT_OUTAGE_SECS` (default 120) and `MSGAUDIT_OUTAGE_MESSAGES` (default 100,000) change the
 //! run.
@@ -67,6 +68,8 @@ fn clickhouse_stopped_mid_run_delays_storage_and_loses_nothing() {
     )
     .expect("config");
     let stored = || metric(metrics_port, "msgaudit_corp_stored_seq{").unwrap_or(0.0) as u64;
+    let pulled = || metric(metrics_port, "msgaudit_corp_pulled_seq{").unwrap_or(0.0) as u64;
+    let spooled = || metric(metrics_port, "msgaudit_spool_bytes ").unwrap_or(0.0);
     let lag = || metric(metrics_port, "msgaudit_corp_lag_seconds{").unwrap_or(0.0);
     let mut child = spawn(&config, false);
     wait_until("a tenth stored", Duration::from_secs(120), || {
@@ -78,6 +81,7 @@ fn clickhouse_stopped_mid_run_delays_storage_and_loses_nothing() {
     let lag_at_stop = lag();
     let stopped = Instant::now();
     let mut peak_lag = lag_at_stop;
+    let mut peak_spool: f64 = 0.0;
     while stopped.elapsed() < outage {
         std::thread::sleep(Duration::from_secs(5));
         assert_eq!(
@@ -86,7 +90,14 @@ fn clickhouse_stopped_mid_run_delays_storage_and_loses_nothing() {
             "nothing can be stored while the server is down"
         );
         peak_lag = peak_lag.max(lag());
+        peak_spool = peak_spool.max(spooled());
     }
+    let pulled_in_outage = pulled();
+    assert_eq!(
+        pulled_in_outage, messages,
+        "pulling went on into the spool while the store was away"
+    );
+    assert!(peak_spool > 0.0, "the spool held the batches");
     let retries = metric(metrics_port, "msgaudit_store_retries_total").unwrap_or(0.0);
     assert!(retries >= 1.0, "the outage was reported as failed attempts");
     assert!(
@@ -101,6 +112,9 @@ fn clickhouse_stopped_mid_run_delays_storage_and_loses_nothing() {
         || stored() == messages,
     );
     let final_lag = lag();
+    wait_until("the spool drained", Duration::from_secs(30), || {
+        spooled() == 0.0
+    });
     assert!(
         final_lag < peak_lag && final_lag < 600.0,
         "the lag fell once the store was back: peak {peak_lag}, now {final_lag}"
@@ -122,8 +136,10 @@ fn clickhouse_stopped_mid_run_delays_storage_and_loses_nothing() {
         "every message stored exactly once"
     );
     eprintln!(
-        "ClickHouse outage: {messages} messages, stopped {}s at {at_stop} stored, {retries} retries, \
-         lag {lag_at_stop:.0}s → {peak_lag:.0}s → {final_lag:.0}s",
-        outage.as_secs()
+        "ClickHouse outage: {messages} messages, stopped {}s at {at_stop} stored, all {pulled_in_outage} \
+         pulled meanwhile ({:.1} MiB spooled at the peak), {retries} retries, lag {lag_at_stop:.0}s → \
+         {peak_lag:.0}s → {final_lag:.0}s",
+        outage.as_secs(),
+        peak_spool / 1_048_576.0
     );
 }

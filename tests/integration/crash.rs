@@ -1,8 +1,10 @@
 //! The crash harness: the real daemon over the emulator (an archive with dead letters, rules with
 //! hits and behaviour hits, alerts to a local fake WeCom robot), killed with SIGKILL at seeded random
 //! moments and restarted, then drained. At every kill the checkpoint must cover exactly what is
-//! stored; at the end every message must be stored once, every hit and behaviour hit stored (a
-//! re-audit finds nothing new), and every alerting hit carried by exactly one accepted post.
+//! stored, and the spool must be readable (at most a torn tail in its newest segment) and carry on
+//! from the checkpoint without a gap; at the end every message must be stored once, every hit and
+//! behaviour hit stored (a re-audit finds nothing new), and every alerting hit carried by exactly
+//! one accepted post.
 //!
 //! `MSGAUDIT_CRASH_SEED`, `MSGAUDIT_CRASH_KILLS` (default 20) and `MSGAUDIT_CRASH_MESSAGES`
 //! (default 100,000) give the longer manual forms.
@@ -63,6 +65,8 @@ fn the_daemon_survives_seeded_sigkills_storing_and_alerting_everything_exactly_o
         state ^= state << 17;
         state
     };
+    let spool_dir = dir.path().join("store.spool");
+    let (mut torn_tails, mut spooled_at_kill) = (0, 0);
     for k in 0..kills {
         let mut child = spawn(&config, false);
         std::thread::sleep(Duration::from_millis(300 + next() % 2_200));
@@ -73,11 +77,30 @@ fn the_daemon_survives_seeded_sigkills_storing_and_alerting_everything_exactly_o
             max_seq <= checkpoint && stored + dead == checkpoint,
             "kill {k}: checkpoint {checkpoint} but {stored} stored + {dead} dead, largest seq {max_seq}"
         );
+        let spool = msgaudit::spool::recover::inspect(&spool_dir)
+            .unwrap_or_else(|e| panic!("kill {k}: the spool is damaged beyond a torn tail: {e}"));
+        spool
+            .check_against(&|_| checkpoint, &|_| true)
+            .unwrap_or_else(|e| {
+                panic!("kill {k}: the spool does not follow on from the store: {e}")
+            });
+        torn_tails += usize::from(spool.torn.is_some());
+        let ahead = spool
+            .corps
+            .get(&corp)
+            .map_or(0, |c| c.checkpoint.saturating_sub(checkpoint));
+        spooled_at_kill += usize::from(ahead > 0);
     }
     let mut child = spawn(&config, true);
     assert!(wait_exit(&mut child, Duration::from_secs(600)).success());
 
     let (checkpoint, stored, dead, _) = progress(&db, &corp);
+    assert!(
+        msgaudit::spool::recover::segment_ids(&spool_dir)
+            .expect("spool")
+            .is_empty(),
+        "a drained run leaves an empty spool"
+    );
     let expected = archive(&opts);
     assert_eq!(checkpoint, expected.len());
     let counts = crate::support::stored_msgids(&db);
@@ -132,7 +155,8 @@ fn the_daemon_survives_seeded_sigkills_storing_and_alerting_everything_exactly_o
     );
     let resent = accepted_by_post.values().filter(|&&n| n > 1).count();
     eprintln!(
-        "crash harness (seed {seed}): {kills} kills survived; {messages} messages, {stored} stored, \
+        "crash harness (seed {seed}): {kills} kills survived ({spooled_at_kill} with spooled batches \
+         ahead of the store, {torn_tails} torn spool tails); {messages} messages, {stored} stored, \
          {dead} dead letters, {alerting} alerts in {} posts ({resent} accepted twice in the crash window)",
         accepted_by_post.len()
     );

@@ -16,6 +16,7 @@ mod pipeline;
 mod sdk_emulator;
 mod sdk_media;
 mod secrets;
+mod spool;
 mod store_contract;
 mod support;
 mod vendor_sdk;

@@ -32,7 +32,7 @@ fn run_once(config: &Path, env: &[(&str, &str)]) -> String {
 }
 
 /// Fragments of the private keys' PEM bodies: any of them in a log or the store is a leak.
-fn key_fragments() -> Vec<String> {
+pub fn key_fragments() -> Vec<String> {
     let mut out = Vec::new();
     for v in [1, 2, 3] {
         let pem = std::fs::read_to_string(key_path(v)).expect("key");

@@ -8,11 +8,14 @@ use msgaudit::sdk::{ChatBatch, FinanceLibrary, KeyRing, NetworkOptions, PrivateK
 use msgaudit::secret::Secret;
 
 pub struct Fixture {
+    /// Not every bench decrypts (the `spool` bench only needs the batch).
+    #[allow(dead_code)]
     pub lib: FinanceLibrary,
     /// Still open on the archive (the `sdk_boundary` bench pulls more batches).
     #[allow(dead_code)]
     pub session: Session,
     pub batch: ChatBatch,
+    #[allow(dead_code)]
     pub keys: KeyRing,
 }
 

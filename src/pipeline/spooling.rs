@@ -25,8 +25,8 @@ use crate::timefmt::now_ms;
 /// WeCom keeps archived messages for about five days.
 pub const RETENTION_MS: i64 = 5 * 24 * 3600 * 1000;
 
-/// Batches made durable by one fsync, at most.
-const GROUP: usize = 16;
+/// Batches made durable by one fsync, at most (they are in memory meanwhile: a handful).
+const GROUP: usize = 4;
 
 /// How often a paused appender repeats its warning.
 const FULL_WARNING_EVERY: Duration = Duration::from_secs(30);

@@ -8,7 +8,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::record::{SpoolRecord, encode_frame};
+use prost::Message;
+
+use super::record::{FRAME_HEADER, SpoolRecord, encode_frame};
 use super::segment::{self, HEADER_LEN};
 use super::shared::Shared;
 use super::{SpoolError, io};
@@ -75,8 +77,7 @@ impl Appender {
     pub fn append(&mut self, records: &[SpoolRecord]) -> Result<u64, SpoolError> {
         let mut written = 0;
         for r in records {
-            self.buf.clear();
-            let frame = encode_frame(r, &mut self.buf) as u64;
+            let frame = (FRAME_HEADER + r.encoded_len()) as u64;
             let roll = self.active.as_ref().is_none_or(|a| {
                 a.len > HEADER_LEN && a.len + frame > self.shared.settings.segment_bytes
             });
@@ -84,6 +85,9 @@ impl Appender {
                 self.commit()?;
                 self.start_segment()?;
             }
+            let synced = self.active.as_ref().map_or(HEADER_LEN, |a| a.committed);
+            self.buf.clear();
+            encode_frame(r, synced, &mut self.buf);
             let active = self.active.as_mut().ok_or_else(|| SpoolError::Io {
                 path: self.shared.dir.clone(),
                 action: "writing a record",

@@ -101,11 +101,18 @@ impl Reader {
         let mut head = [0u8; FRAME_HEADER];
         file.read_exact_at(&mut head, at.offset)
             .map_err(io(&path, "reading a record"))?;
-        let len = u64::from(u32::from_le_bytes([head[0], head[1], head[2], head[3]]));
-        let frame_len = FRAME_HEADER as u64 + len;
+        let payload_len = match read_frame(&head) {
+            // The header alone: its checksum holds, only the payload is missing.
+            Frame::Incomplete => {
+                u64::from(u32::from_le_bytes([head[0], head[1], head[2], head[3]]))
+            }
+            Frame::Bad(why) => return Err(corrupt(why.into())),
+            Frame::Good { .. } => 0,
+        };
+        let frame_len = FRAME_HEADER as u64 + payload_len;
         if at.offset + frame_len > end {
             return Err(corrupt(format!(
-                "a record of {len} bytes runs past the {end} committed"
+                "a record of {payload_len} bytes runs past the {end} committed"
             )));
         }
         let mut bytes = vec![0u8; frame_len as usize];

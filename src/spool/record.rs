@@ -5,22 +5,24 @@
 //! (`checkpoint`), and the messages. It is encoded with `prost` and framed as
 //!
 //! ```text
-//! ┌──────────────┬──────────────────────────────┬─────────────────────┐
-//! │ len: u32 LE  │ crc: u32 LE                  │ payload: len bytes  │
-//! │              │ CRC-32C of len ‖ payload     │ (prost SpoolRecord) │
-//! └──────────────┴──────────────────────────────┴─────────────────────┘
+//! ┌────────────┬───────────────┬──────────────────┬──────────────────┬───────────────────┐
+//! │ len u32 LE │ synced u64 LE │ header crc u32   │ payload crc u32  │ payload: len bytes│
+//! │            │               │ CRC-32C of 0..12 │ CRC-32C of payload│ (prost SpoolRecord)│
+//! └────────────┴───────────────┴──────────────────┴──────────────────┴───────────────────┘
 //! ```
 //!
-//! The checksum covers the length too, so a damaged length cannot pass as a shorter record. The
-//! header fields come before the messages in the encoding, so [`RecordSummary`] decodes them
-//! without building the messages.
+//! `synced` is how many bytes of the segment were already fsync'd when the frame was written. After
+//! a crash it tells a torn tail from damage: a frame that a later intact frame says was synced cannot
+//! be torn. The header has its own checksum, so a damaged length is caught as such and a scan can
+//! look for the next intact frame cheaply. The header fields come before the messages in the
+//! payload, so [`RecordSummary`] decodes them without building the messages.
 
 use prost::Message;
 
 use crate::sdk::EncryptedMessage;
 
 /// Bytes of the frame before the payload.
-pub const FRAME_HEADER: usize = 8;
+pub const FRAME_HEADER: usize = 20;
 
 /// The largest payload a record may claim (a 1,000-message batch is a few MiB; anything near this is
 /// damage, not data).
@@ -100,35 +102,43 @@ impl From<SpooledMessage> for EncryptedMessage {
     }
 }
 
-fn checksum(len: [u8; 4], payload: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc32c::crc32c(&len), payload)
-}
-
-/// Appends `record`'s frame to `out`; returns the frame's length.
-pub fn encode_frame(record: &SpoolRecord, out: &mut Vec<u8>) -> usize {
+/// Appends `record`'s frame to `out`, with `synced` bytes of its segment already durable; returns
+/// the frame's length.
+pub fn encode_frame(record: &SpoolRecord, synced: u64, out: &mut Vec<u8>) -> usize {
     let start = out.len();
-    let len = record.encoded_len();
-    out.reserve(FRAME_HEADER + len);
+    out.reserve(FRAME_HEADER + record.encoded_len());
     out.extend_from_slice(&[0; FRAME_HEADER]);
     // Encoding into a Vec cannot run out of room.
     let _ = record.encode(out);
     let payload_len = u32::try_from(out.len() - start - FRAME_HEADER).unwrap_or(u32::MAX);
-    let len_bytes = payload_len.to_le_bytes();
-    let crc = checksum(len_bytes, &out[start + FRAME_HEADER..]);
-    out[start..start + 4].copy_from_slice(&len_bytes);
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    let payload_crc = crc32c::crc32c(&out[start + FRAME_HEADER..]);
+    let header = &mut out[start..start + FRAME_HEADER];
+    header[0..4].copy_from_slice(&payload_len.to_le_bytes());
+    header[4..12].copy_from_slice(&synced.to_le_bytes());
+    let header_crc = crc32c::crc32c(&header[0..12]);
+    header[12..16].copy_from_slice(&header_crc.to_le_bytes());
+    header[16..20].copy_from_slice(&payload_crc.to_le_bytes());
     out.len() - start
 }
 
 /// What is at an offset where a frame should start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame<'a> {
-    /// A whole frame whose checksum holds: its payload and the frame's total length.
-    Good { payload: &'a [u8], frame_len: usize },
+    /// A whole frame whose checksums hold.
+    Good {
+        payload: &'a [u8],
+        frame_len: usize,
+        /// Bytes of the segment durable when it was written.
+        synced: u64,
+    },
     /// The bytes end before the frame does (a torn write, or the end of what is committed).
     Incomplete,
     /// The frame is all there but wrong.
     Bad(&'static str),
+}
+
+fn le32(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
 /// Reads the frame at the start of `bytes`.
@@ -136,24 +146,25 @@ pub fn read_frame(bytes: &[u8]) -> Frame<'_> {
     let Some(header) = bytes.get(..FRAME_HEADER) else {
         return Frame::Incomplete;
     };
-    let len_bytes = [header[0], header[1], header[2], header[3]];
-    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-    let len = u32::from_le_bytes(len_bytes);
-    if len == 0 {
-        return Frame::Bad("a zero length");
+    if crc32c::crc32c(&header[0..12]) != le32(&header[12..16]) {
+        return Frame::Bad("a damaged record header");
     }
-    if len > MAX_PAYLOAD {
-        return Frame::Bad("a length beyond any batch");
+    let len = le32(&header[0..4]);
+    if len == 0 || len > MAX_PAYLOAD {
+        return Frame::Bad("a record length no batch has");
     }
+    let mut synced = [0u8; 8];
+    synced.copy_from_slice(&header[4..12]);
     let Some(payload) = bytes.get(FRAME_HEADER..FRAME_HEADER + len as usize) else {
         return Frame::Incomplete;
     };
-    if checksum(len_bytes, payload) != crc {
+    if crc32c::crc32c(payload) != le32(&header[16..20]) {
         return Frame::Bad("a checksum mismatch");
     }
     Frame::Good {
         payload,
         frame_len: FRAME_HEADER + len as usize,
+        synced: u64::from_le_bytes(synced),
     }
 }
 
@@ -185,12 +196,17 @@ mod tests {
     fn a_frame_round_trips_and_its_summary_skips_the_messages() {
         let r = record(5);
         let mut buf = Vec::new();
-        let n = encode_frame(&r, &mut buf);
+        let n = encode_frame(&r, 4096, &mut buf);
         assert_eq!(n, buf.len());
-        let Frame::Good { payload, frame_len } = read_frame(&buf) else {
+        let Frame::Good {
+            payload,
+            frame_len,
+            synced,
+        } = read_frame(&buf)
+        else {
             panic!("good frame")
         };
-        assert_eq!(frame_len, n);
+        assert_eq!((frame_len, synced), (n, 4096));
         assert_eq!(SpoolRecord::decode(payload).expect("decodes"), r);
         let s = RecordSummary::decode(payload).expect("summary");
         assert_eq!((s.corp_id.as_str(), s.checkpoint, s.count), ("ww1", 5, 5));
@@ -199,7 +215,7 @@ mod tests {
     #[test]
     fn every_cut_is_incomplete_and_every_flipped_bit_is_caught() {
         let mut buf = Vec::new();
-        encode_frame(&record(3), &mut buf);
+        encode_frame(&record(3), 16, &mut buf);
         for cut in 0..buf.len() {
             assert_eq!(read_frame(&buf[..cut]), Frame::Incomplete, "cut at {cut}");
         }
@@ -217,7 +233,7 @@ mod tests {
 
     #[test]
     fn zeros_are_not_a_record() {
-        assert_eq!(read_frame(&[0; 64]), Frame::Bad("a zero length"));
+        assert_eq!(read_frame(&[0; 64]), Frame::Bad("a damaged record header"));
     }
 
     #[test]

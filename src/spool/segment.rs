@@ -3,17 +3,19 @@
 //! ([`super::record`]).
 //!
 //! [`scan`] checks a whole segment when the spool opens. Only the newest segment can end in a torn
-//! write — the records of every older one were fsync'd before the next segment was created — so a
-//! damaged or incomplete frame there, with nothing readable after it, is a torn tail to truncate. A
-//! damaged frame anywhere else, or one followed by intact records, is corruption: the scan stops
-//! with the file and the offset, and nothing is skipped.
+//! write: every older one was fsync'd before the next was created, so damage there is corruption.
+//! In the newest, damage at offset X is corruption when a later intact frame says that X had been
+//! fsync'd before it was written (its `synced` field is past X); otherwise X lies in the last,
+//! unsynced write — a torn tail, truncated there. Truncating is safe even then: nothing after X is
+//! kept, and pulling resumes after the last batch that survives. Corruption stops the scan with the
+//! file and the offset; nothing is ever skipped.
 
 use std::path::{Path, PathBuf};
 
 use prost::Message;
 
 use super::SpoolError;
-use super::record::{Frame, RecordSummary, read_frame};
+use super::record::{FRAME_HEADER, Frame, RecordSummary, read_frame};
 
 /// The segment header.
 pub const MAGIC: &[u8; 8] = b"MSGSPOOL";
@@ -87,28 +89,23 @@ fn corrupt(path: &Path, offset: u64, problem: impl Into<String>) -> SpoolError {
     }
 }
 
-/// Whether any intact frame starts in `rest` at a frame boundary reachable from its start (used to
-/// tell a torn tail from damage in the middle of data).
-fn intact_frame_follows(rest: &[u8]) -> bool {
-    let mut at = 0usize;
-    while at < rest.len() {
-        match read_frame(&rest[at..]) {
-            Frame::Good { .. } => return true,
-            Frame::Incomplete => return false,
-            Frame::Bad(_) => {
-                // Step over the claimed length, if there is one to trust; otherwise look no further.
-                let len = rest
-                    .get(at..at + 4)
-                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-                    .unwrap_or(0);
-                if len == 0 || len > super::record::MAX_PAYLOAD as usize {
-                    return false;
-                }
-                at += super::record::FRAME_HEADER + len;
+/// The largest `synced` of any intact frame starting in `bytes` at or after `from` (looking at
+/// every offset: the header checksum makes a false start all but impossible), or 0.
+fn synced_after(bytes: &[u8], from: usize) -> u64 {
+    let mut best = 0;
+    let mut at = from;
+    while at + FRAME_HEADER <= bytes.len() {
+        match read_frame(&bytes[at..]) {
+            Frame::Good {
+                frame_len, synced, ..
+            } => {
+                best = best.max(synced);
+                at += frame_len;
             }
+            _ => at += 1,
         }
     }
-    false
+    best
 }
 
 /// Checks segment `bytes` (the whole file at `path`). `newest` says whether it is the spool's
@@ -149,7 +146,9 @@ pub fn scan(path: &Path, bytes: &[u8], newest: bool) -> Result<Scan, SpoolError>
     while at < bytes.len() {
         let offset = at as u64;
         let problem = match read_frame(&bytes[at..]) {
-            Frame::Good { payload, frame_len } => {
+            Frame::Good {
+                payload, frame_len, ..
+            } => {
                 let s = RecordSummary::decode(payload).map_err(|e| {
                     corrupt(path, offset, format!("a record that does not decode: {e}"))
                 })?;
@@ -167,26 +166,19 @@ pub fn scan(path: &Path, bytes: &[u8], newest: bool) -> Result<Scan, SpoolError>
             Frame::Incomplete => "an incomplete record",
             Frame::Bad(why) => why,
         };
-        // Damage at `offset`: a torn tail only at the end of the newest segment.
-        let rest = &bytes[at..];
-        let further = match read_frame(rest) {
-            Frame::Bad(_) => {
-                let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-                rest.get(super::record::FRAME_HEADER + len..)
-                    .is_some_and(intact_frame_follows)
-            }
-            _ => false,
-        };
-        if newest && !further {
+        // Damage at `offset`: a torn tail only in the newest segment, and only if no later frame
+        // shows that `offset` had been made durable.
+        if newest && synced_after(bytes, at + 1) <= offset {
             let mut scan = torn_at(offset, problem);
             scan.records = records;
             return Ok(scan);
         }
-        return Err(corrupt(
-            path,
-            offset,
-            format!("{problem} in the middle of the spool"),
-        ));
+        let context = if newest {
+            "in data a later record shows was already durable"
+        } else {
+            "in a segment closed and synced before the next one began"
+        };
+        return Err(corrupt(path, offset, format!("{problem} {context}")));
     }
     Ok(Scan {
         records,
@@ -200,18 +192,23 @@ mod tests {
     use super::super::record::{SpoolRecord, encode_frame};
     use super::*;
 
+    fn record(i: u64) -> SpoolRecord {
+        SpoolRecord {
+            corp_id: "ww1".into(),
+            from_seq: (i - 1) * 10,
+            checkpoint: i * 10,
+            pulled_at_ms: 1,
+            count: 0,
+            messages: Vec::new(),
+        }
+    }
+
+    /// A segment whose every record was its own fsync'd group.
     fn segment(records: u64) -> Vec<u8> {
         let mut bytes = header().to_vec();
         for i in 1..=records {
-            let r = SpoolRecord {
-                corp_id: "ww1".into(),
-                from_seq: (i - 1) * 10,
-                checkpoint: i * 10,
-                pulled_at_ms: 1,
-                count: 0,
-                messages: Vec::new(),
-            };
-            encode_frame(&r, &mut bytes);
+            let synced = bytes.len() as u64;
+            encode_frame(&record(i), synced, &mut bytes);
         }
         bytes
     }
@@ -288,10 +285,82 @@ mod tests {
     }
 
     #[test]
+    fn damage_followed_only_by_unsynced_records_is_a_torn_tail() {
+        // Records 2..=4 written in one group after record 1 was synced; the crash persisted 3 and 4
+        // but not 2 (the kernel may write pages out of order before the fsync).
+        let mut bytes = header().to_vec();
+        encode_frame(&record(1), HEADER_LEN, &mut bytes);
+        let synced = bytes.len() as u64;
+        for i in 2..=4 {
+            encode_frame(&record(i), synced, &mut bytes);
+        }
+        let second = synced as usize;
+        for b in &mut bytes[second..second + 30] {
+            *b = 0;
+        }
+        let s = scan(Path::new("s"), &bytes, true).expect("torn tail");
+        assert_eq!((s.records.len(), s.valid_len), (1, synced));
+        // In an older segment the same is corruption.
+        assert!(scan(Path::new("s"), &bytes, false).is_err());
+    }
+
+    #[test]
+    fn a_damaged_length_is_caught_and_not_taken_for_a_torn_tail() {
+        let mut bytes = segment(4);
+        let third = scan(Path::new("s"), &bytes, false).expect("intact").records[2].offset;
+        bytes[third as usize + 3] ^= 0x40;
+        let e = scan(Path::new("s"), &bytes, true).expect_err("corruption, not a tear");
+        assert!(e.to_string().contains("damaged record header"), "{e}");
+    }
+
+    #[test]
     fn a_torn_tail_in_an_older_segment_is_corruption() {
         let bytes = segment(2);
         let e = scan(Path::new("old.seg"), &bytes[..bytes.len() - 3], false).expect_err("corrupt");
         assert!(e.to_string().contains("incomplete record"), "{e}");
+    }
+
+    /// Whatever the damage, a scan returns an exact prefix of what was written (a torn tail is only
+    /// ever cut from the end) or stops with an error: it never skips or alters a record.
+    #[test]
+    fn random_damage_yields_a_prefix_or_an_error_never_a_skip() {
+        let bytes = segment(12);
+        let whole = scan(Path::new("s"), &bytes, false).expect("intact").records;
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..3000 {
+            let mut damaged = bytes.clone();
+            match round % 3 {
+                0 => {
+                    let i = (next() % damaged.len() as u64) as usize;
+                    damaged[i] ^= 1 << (next() % 8);
+                }
+                1 => damaged.truncate((next() % damaged.len() as u64) as usize),
+                _ => {
+                    let from = (next() % damaged.len() as u64) as usize;
+                    for b in &mut damaged[from..] {
+                        *b = 0;
+                    }
+                }
+            }
+            for newest in [true, false] {
+                if let Ok(s) = scan(Path::new("s"), &damaged, newest) {
+                    assert!(
+                        s.records.len() <= whole.len() && s.records[..] == whole[..s.records.len()],
+                        "round {round}: not a prefix"
+                    );
+                    assert!(
+                        newest || s.torn.is_none(),
+                        "round {round}: torn tail in an old segment"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -170,7 +170,7 @@ fn a_torn_tail_is_truncated_and_the_intact_records_survive() {
     let whole = std::fs::metadata(&path).expect("meta").len();
     // A crash in the middle of the next record's write: half a frame after the intact ones.
     let mut half = Vec::new();
-    record::encode_frame(&batch("ww1", 8, 4, 100), &mut half);
+    record::encode_frame(&batch("ww1", 8, 4, 100), whole, &mut half);
     let mut bytes = std::fs::read(&path).expect("read");
     bytes.extend_from_slice(&half[..half.len() / 2]);
     std::fs::write(&path, &bytes).expect("tear");
@@ -208,6 +208,7 @@ fn damage_in_an_older_segment_stops_the_open_with_file_and_offset() {
         "{text}"
     );
     assert!(text.contains("Nothing was skipped"), "{text}");
+    assert!(text.contains("closed and synced"), "{text}");
 }
 
 #[test]

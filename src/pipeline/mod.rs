@@ -19,6 +19,7 @@
 pub mod audit;
 mod decode;
 mod puller;
+mod retry;
 mod shutdown;
 mod spooling;
 mod stats;

@@ -62,9 +62,7 @@ pub struct CorpFailure {
 }
 
 fn backoff(failures: u32, max: Duration) -> Duration {
-    Duration::from_millis(200)
-        .saturating_mul(1 << failures.min(16))
-        .min(max)
+    super::retry::backoff(Duration::from_millis(400), failures, max)
 }
 
 /// Runs one puller over its corps until shutdown (or, in once mode, until each is drained).

@@ -116,9 +116,11 @@ pub fn run_appender_stage(
                 Err(e) => {
                     attempt += 1;
                     Stats::add(&stats.spool_errors, 1);
-                    let wait = Duration::from_millis(200)
-                        .saturating_mul(1 << attempt.min(8))
-                        .min(Duration::from_secs(30));
+                    let wait = super::retry::backoff(
+                        Duration::from_millis(400),
+                        attempt,
+                        Duration::from_secs(30),
+                    );
                     tracing::error!(error = %e, attempt, retry_in_ms = wait.as_millis() as u64,
                         "cannot write the spool; pulling waits (free disk space or fix permissions)");
                     if !shutdown.sleep(wait) {

@@ -70,9 +70,8 @@ pub fn run_writer_stage(
                 Err(e) => {
                     attempt += 1;
                     Stats::add(&stats.store_retries, 1);
-                    let wait = Duration::from_millis(100)
-                        .saturating_mul(1 << attempt.min(16))
-                        .min(max_backoff);
+                    let wait =
+                        super::retry::backoff(Duration::from_millis(200), attempt, max_backoff);
                     tracing::warn!(corp = %corp_id, checkpoint = batch.checkpoint, attempt, error = %e,
                         "storing a batch failed; retrying (check the store's disk, permissions, or server)");
                     if !shutdown.sleep(wait) {

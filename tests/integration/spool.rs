@@ -79,33 +79,87 @@ fn spool_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// One emulated corp, its daemon config (metrics on a free port) and where everything lands.
+struct Scenario {
+    dir: tempfile::TempDir,
+    port: u16,
+    config: PathBuf,
+    corp: String,
+    db: PathBuf,
+    spool: PathBuf,
+    log: PathBuf,
+}
+
+impl Scenario {
+    /// `opts` are the emulator's; `extra` is TOML appended to `[pull]` (its own sections allowed).
+    fn new(opts: &str, extra: &str) -> Scenario {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let config = write_config(
+            dir.path(),
+            opts,
+            &[1, 2],
+            &format!("{extra}\n[metrics]\nlisten = \"127.0.0.1:{port}\""),
+        );
+        Scenario {
+            port,
+            config,
+            corp: corp_id(opts),
+            db: dir.path().join("store.db"),
+            spool: dir.path().join("store.spool"),
+            log: dir.path().join("daemon.log"),
+            dir,
+        }
+    }
+
+    fn spawn(&self) -> Child {
+        spawn_logged(&self.config, false, &self.log)
+    }
+
+    fn metric(&self, name: &str) -> f64 {
+        metric(self.port, name)
+    }
+
+    fn checkpoint(&self) -> u64 {
+        checkpoint(&self.db, &self.corp)
+    }
+
+    /// The store created and migrated, then held: everything pulled goes to the spool.
+    fn store_down_from_the_start(&self) -> StoreLock {
+        drop(msgaudit::store::SqliteStore::open(&self.db).expect("store"));
+        StoreLock::take(&self.db)
+    }
+
+    /// `msgaudit ARGS --config CONFIG`.
+    fn msgaudit(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_msgaudit"))
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("msgaudit")
+    }
+}
+
 #[test]
 fn a_locked_store_leaves_pulling_running_and_a_restart_replays_the_spool_without_pulling_again() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let opts = "messages=5000&seed=31&delay_ms=20&missing_key_every=211";
-    let config = write_config(
-        dir.path(),
-        opts,
-        &[1, 2],
-        &format!("batch_limit = 250\n[metrics]\nlisten = \"127.0.0.1:{port}\""),
+    let s = Scenario::new(
+        "messages=5000&seed=31&delay_ms=20&missing_key_every=211",
+        "batch_limit = 250",
     );
-    let corp = corp_id(opts);
-    let db = dir.path().join("store.db");
-    let spool = dir.path().join("store.spool");
-    let log = dir.path().join("daemon.log");
-    let mut child = spawn_logged(&config, false, &log);
+    let mut child = s.spawn();
     wait_until("some batches stored", Duration::from_secs(60), || {
-        checkpoint(&db, &corp) >= 500
+        s.checkpoint() >= 500
     });
-    let lock = StoreLock::take(&db);
+    let lock = StoreLock::take(&s.db);
     wait_until(
         "the whole archive pulled into the spool while the store is locked",
         Duration::from_secs(60),
-        || metric(port, "msgaudit_corp_pulled_seq{") >= 5000.0,
+        || s.metric("msgaudit_corp_pulled_seq{") >= 5000.0,
     );
-    let stored_during = metric(port, "msgaudit_corp_stored_seq{");
-    let waiting = metric(port, "msgaudit_spool_bytes");
+    let stored_during = s.metric("msgaudit_corp_stored_seq{");
+    let waiting = s.metric("msgaudit_spool_bytes");
     assert!(
         stored_during < 5000.0,
         "the store was locked: {stored_during}"
@@ -114,9 +168,9 @@ fn a_locked_store_leaves_pulling_running_and_a_restart_replays_the_spool_without
     // Killed while the store is still down: the spool is all there is of those batches.
     kill_hard(&mut child);
     drop(lock);
-    let at_kill = checkpoint(&db, &corp);
+    let at_kill = s.checkpoint();
     assert!(at_kill < 5000);
-    for f in spool_files(&spool) {
+    for f in spool_files(&s.spool) {
         let bytes = std::fs::read(&f).expect("segment");
         let text = String::from_utf8_lossy(&bytes);
         assert!(
@@ -129,24 +183,24 @@ fn a_locked_store_leaves_pulling_running_and_a_restart_replays_the_spool_without
         }
     }
 
-    let mut child = spawn_logged(&config, false, &log);
+    let mut child = s.spawn();
     wait_until(
         "everything stored after the restart",
         Duration::from_secs(60),
-        || checkpoint(&db, &corp) == 5000,
+        || s.checkpoint() == 5000,
     );
     wait_until("the spool drained", Duration::from_secs(10), || {
-        metric(port, "msgaudit_spool_bytes") == 0.0
+        s.metric("msgaudit_spool_bytes") == 0.0
     });
     assert_eq!(
-        metric(port, "msgaudit_corp_messages_pulled_total{"),
+        s.metric("msgaudit_corp_messages_pulled_total{"),
         0.0,
         "the restart took the batches from the spool, not from WeCom"
     );
-    assert!(metric(port, "msgaudit_spool_replayed_batches_total") >= 1.0);
+    assert!(s.metric("msgaudit_spool_replayed_batches_total") >= 1.0);
     sigterm(&mut child);
-    let counts = stored_msgids(&db);
-    let dead: i64 = rusqlite::Connection::open(&db)
+    let counts = stored_msgids(&s.db);
+    let dead: i64 = rusqlite::Connection::open(&s.db)
         .expect("db")
         .query_row("SELECT COUNT(*) FROM we_chat_msg_dead_letter", [], |r| {
             r.get(0)
@@ -160,59 +214,48 @@ fn a_locked_store_leaves_pulling_running_and_a_restart_replays_the_spool_without
     );
     assert!(dead > 0);
     eprintln!(
-        "spool: {} stored before the lock, {waiting} bytes spooled during it, replayed after a SIGKILL",
-        at_kill
+        "spool: {at_kill} stored before the lock, {waiting} bytes spooled during it, replayed after a SIGKILL"
     );
 }
 
 #[test]
 fn a_full_spool_pauses_pulling_says_how_far_behind_and_resumes() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let opts = "messages=6000&seed=32&delay_ms=10";
-    let config = write_config(
-        dir.path(),
-        opts,
-        &[1, 2],
-        &format!(
-            "batch_limit = 100\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n[spool]\nmax_mb = 1"
-        ),
+    let s = Scenario::new(
+        "messages=6000&seed=32&delay_ms=10",
+        "batch_limit = 100\n[spool]\nmax_mb = 1",
     );
-    let corp = corp_id(opts);
-    let db = dir.path().join("store.db");
-    let log = dir.path().join("daemon.log");
-    let mut child = spawn_logged(&config, false, &log);
+    let mut child = s.spawn();
     wait_until("some batches stored", Duration::from_secs(60), || {
-        checkpoint(&db, &corp) >= 300
+        s.checkpoint() >= 300
     });
-    let lock = StoreLock::take(&db);
+    let lock = StoreLock::take(&s.db);
     wait_until("the spool full", Duration::from_secs(60), || {
-        metric(port, "msgaudit_spool_full") == 1.0
+        s.metric("msgaudit_spool_full") == 1.0
     });
-    let pulled = metric(port, "msgaudit_corp_pulled_seq{");
+    let pulled = s.metric("msgaudit_corp_pulled_seq{");
     std::thread::sleep(Duration::from_secs(2));
-    let later = metric(port, "msgaudit_corp_pulled_seq{");
+    let later = s.metric("msgaudit_corp_pulled_seq{");
     assert!(
         later - pulled <= 200.0,
         "pulling paused at the limit (a batch or two in the queues): {pulled} → {later}"
     );
     assert!(later < 6000.0, "the limit held pulling back: {later}");
-    let limit = metric(port, "msgaudit_spool_limit_bytes");
+    let limit = s.metric("msgaudit_spool_limit_bytes");
     assert_eq!(limit, 1_048_576.0);
-    let waiting = metric(port, "msgaudit_spool_bytes");
+    let waiting = s.metric("msgaudit_spool_bytes");
     assert!(
         waiting >= limit && waiting < limit * 2.0,
         "at the limit, by at most a group of batches: {waiting}"
     );
     drop(lock);
     wait_until("everything stored", Duration::from_secs(90), || {
-        checkpoint(&db, &corp) == 6000
+        s.checkpoint() == 6000
     });
     wait_until("the pause over", Duration::from_secs(10), || {
-        metric(port, "msgaudit_spool_full") == 0.0
+        s.metric("msgaudit_spool_full") == 0.0
     });
     sigterm(&mut child);
-    let text = std::fs::read_to_string(&log).expect("log");
+    let text = std::fs::read_to_string(&s.log).expect("log");
     assert!(text.contains("spool full"), "{text}");
     assert!(
         text.contains("retention_left_hours") && text.contains("behind_hours"),
@@ -222,67 +265,41 @@ fn a_full_spool_pauses_pulling_says_how_far_behind_and_resumes() {
         eprintln!("{line}");
     }
     eprintln!("spool at its limit: {waiting} bytes of {limit}, pulled {pulled} → {later} in 2 s");
-    let counts = stored_msgids(&db);
+    let counts = stored_msgids(&s.db);
     assert_eq!(counts.len(), 6000);
     assert!(counts.values().all(|&n| n == 1));
 }
 
 #[test]
 fn a_damaged_spool_stops_the_daemon_with_the_file_and_offset() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let opts = "messages=4000&seed=33";
-    let config = write_config(
-        dir.path(),
-        opts,
-        &[1, 2],
-        &format!(
-            "batch_limit = 200\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n[spool]\nmax_mb = 16"
-        ),
+    let s = Scenario::new(
+        "messages=4000&seed=33",
+        "batch_limit = 200\n[spool]\nmax_mb = 16",
     );
-    let corp = corp_id(opts);
-    let db = dir.path().join("store.db");
-    let spool = dir.path().join("store.spool");
-    let log = dir.path().join("daemon.log");
-    // The store is down from the start (created and migrated first): everything goes to the spool.
-    drop(msgaudit::store::SqliteStore::open(&db).expect("store"));
-    let lock = StoreLock::take(&db);
-    let mut child = spawn_logged(&config, false, &log);
+    let lock = s.store_down_from_the_start();
+    let mut child = s.spawn();
     wait_until("the archive spooled", Duration::from_secs(60), || {
-        metric(port, "msgaudit_corp_pulled_seq{") >= 4000.0
+        s.metric("msgaudit_corp_pulled_seq{") >= 4000.0
     });
     kill_hard(&mut child);
     drop(lock);
-    let files = spool_files(&spool);
+    let files = spool_files(&s.spool);
     assert!(files.len() >= 2, "segments rolled: {files:?}");
     let victim = &files[0];
     let mut bytes = std::fs::read(victim).expect("segment");
-    let offset = 16 + 8 + 100;
-    bytes[offset] ^= 0x5A;
+    // A byte inside the first record's payload (after the segment and frame headers).
+    bytes[16 + 20 + 100] ^= 0x5A;
     std::fs::write(victim, &bytes).expect("damage");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_msgaudit"))
-        .args(["run", "--once", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run");
+    let out = s.msgaudit(&["run", "--once"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the daemon refuses a damaged spool");
     assert!(
         stderr.contains(&victim.display().to_string()) && stderr.contains("offset 16"),
         "the error names the file and the offset: {stderr}"
     );
-    assert_eq!(
-        checkpoint(&db, &corp),
-        0,
-        "nothing was stored past the damage"
-    );
-    let inspect = Command::new(env!("CARGO_BIN_EXE_msgaudit"))
-        .args(["spool", "--config"])
-        .arg(&config)
-        .output()
-        .expect("msgaudit spool");
+    assert_eq!(s.checkpoint(), 0, "nothing was stored past the damage");
+    let inspect = s.msgaudit(&["spool"]);
     let said = String::from_utf8_lossy(&inspect.stderr);
     assert!(
         !inspect.status.success() && said.contains("offset 16"),
@@ -293,52 +310,29 @@ fn a_damaged_spool_stops_the_daemon_with_the_file_and_offset() {
     for f in &files {
         std::fs::rename(f, f.with_extension("aside")).expect("move aside");
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_msgaudit"))
-        .args(["run", "--once", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run");
+    let out = s.msgaudit(&["run", "--once"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(checkpoint(&db, &corp), 4000, "pulled again from WeCom");
+    assert_eq!(s.checkpoint(), 4000, "pulled again from WeCom");
 }
 
 #[test]
 fn msgaudit_spool_reports_what_waits_for_the_store() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let opts = "messages=1200&seed=34";
-    let config = write_config(
-        dir.path(),
-        opts,
-        &[1, 2],
-        &format!("batch_limit = 300\n[metrics]\nlisten = \"127.0.0.1:{port}\""),
-    );
-    let db = dir.path().join("store.db");
-    drop(msgaudit::store::SqliteStore::open(&db).expect("store"));
-    let lock = StoreLock::take(&db);
-    let mut child = spawn_logged(&config, false, &dir.path().join("daemon.log"));
+    let s = Scenario::new("messages=1200&seed=34", "batch_limit = 300");
+    let lock = s.store_down_from_the_start();
+    let mut child = s.spawn();
     wait_until("the archive spooled", Duration::from_secs(60), || {
-        metric(port, "msgaudit_corp_pulled_seq{") >= 1200.0
+        s.metric("msgaudit_corp_pulled_seq{") >= 1200.0
     });
-    let status = Command::new(env!("CARGO_BIN_EXE_msgaudit"))
-        .args(["status", "--config"])
-        .arg(&config)
-        .output()
-        .expect("status");
+    let status = s.msgaudit(&["status"]);
     kill_hard(&mut child);
     drop(lock);
     let said = String::from_utf8_lossy(&status.stdout);
     assert!(said.contains("MiB waiting for the store"), "{said}");
-    let out = Command::new(env!("CARGO_BIN_EXE_msgaudit"))
-        .args(["spool", "--config"])
-        .arg(&config)
-        .output()
-        .expect("msgaudit spool");
+    let out = s.msgaudit(&["spool"]);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -350,12 +344,9 @@ fn msgaudit_spool_reports_what_waits_for_the_store() {
             && said.contains("nothing stored yet, 4 batch(es) waiting"),
         "{said}"
     );
-    let json = Command::new(env!("CARGO_BIN_EXE_msgaudit"))
-        .args(["spool", "--json", "--config"])
-        .arg(&config)
-        .output()
-        .expect("msgaudit spool --json");
+    let json = s.msgaudit(&["spool", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON object");
     assert_eq!(v["records"], 4);
-    assert_eq!(v["corps"][corp_id(opts)]["batches_waiting"], 4);
+    assert_eq!(v["corps"][s.corp.as_str()]["batches_waiting"], 4);
+    assert!(s.dir.path().join("store.spool").is_dir());
 }

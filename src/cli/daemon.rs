@@ -188,7 +188,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if done.summary.abandoned_batches > 0 {
         tracing::warn!(
             batches = done.summary.abandoned_batches,
-            "unstored batches at shutdown will be pulled again next start"
+            "batches unstored at shutdown are stored next start (from the spool, or pulled again without one)"
         );
     }
     if !done.summary.failures.is_empty() {

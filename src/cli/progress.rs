@@ -71,6 +71,8 @@ impl Progress {
                             dead_letters = stats.dead_total(),
                             transient_errors = Stats::get(&stats.transient_errors),
                             errors = Stats::get(&stats.other_errors),
+                            spool_bytes = Stats::get(&stats.spool_bytes),
+                            store_retries = Stats::get(&stats.store_retries),
                             "progress"
                         ),
                     }

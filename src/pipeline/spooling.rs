@@ -78,6 +78,9 @@ pub fn run_appender_stage(
     input: Receiver<PulledBatch>,
 ) {
     let mut group: Vec<PulledBatch> = Vec::with_capacity(GROUP);
+    // One warning per FULL_WARNING_EVERY, however often a store that is slow (not down) lets the
+    // spool fill again.
+    let mut warned: Option<Instant> = None;
     while let Ok(first) = input.recv() {
         group.push(first);
         while group.len() < GROUP {
@@ -86,7 +89,6 @@ pub fn run_appender_stage(
                 Err(_) => break,
             }
         }
-        let mut warned: Option<Instant> = None;
         while !appender.wait_for_room(Duration::from_millis(200)) && !shutdown.is_requested() {
             Stats::set(&stats.spool_full, 1);
             if warned.is_none_or(|w| w.elapsed() >= FULL_WARNING_EVERY) {

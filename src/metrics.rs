@@ -48,7 +48,7 @@ pub fn render(stats: &Stats, alert_backlog: Option<u64>) -> String {
         (
             "msgaudit_corp_pulled_seq",
             "gauge",
-            "Last seq pulled from the SDK.",
+            "Last seq pulled from the SDK (with the spool on: once fsync'd there).",
             |c, _| c.pulled_seq as f64,
         ),
         (

@@ -287,6 +287,7 @@ pub fn run(
                 decode::run_decode_stage(pool, decryptor, audit, stats, decode_rx, decoded_tx)
             })?
     };
+    let spooled = spool.is_some();
     let mut pullers = Vec::new();
     for (i, share) in shares.into_iter().enumerate() {
         let (tx, stats, shutdown, pull) = (
@@ -298,7 +299,7 @@ pub fn run(
         pullers.push(
             std::thread::Builder::new()
                 .name(format!("pull-{i}"))
-                .spawn(move || puller::run_puller(share, pull, stats, shutdown, tx))?,
+                .spawn(move || puller::run_puller(share, pull, stats, shutdown, tx, spooled))?,
         );
     }
     drop(pulled_tx);

@@ -5,9 +5,10 @@
 //! poll interval once drained (a short batch), exponential back-off on transient SDK errors, and the
 //! longest back-off on other errors (which also get logged with what to do).
 //!
-//! The puller's cursor is in memory only; the durable checkpoint moves in the writer, after the store
-//! has the batch. A restart resumes from the stored checkpoint and may pull a batch again, which the
-//! store absorbs idempotently.
+//! The puller's cursor is in memory only. A batch is durable once the spool has fsync'd it, and
+//! stored once the writer has moved the checkpoint; a restart resumes after the newest spooled seq
+//! (or, without a spool, the stored checkpoint) and may pull a batch again, which the store absorbs
+//! idempotently.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,13 +66,16 @@ fn backoff(failures: u32, max: Duration) -> Duration {
     super::retry::backoff(Duration::from_millis(400), failures, max)
 }
 
-/// Runs one puller over its corps until shutdown (or, in once mode, until each is drained).
+/// Runs one puller over its corps until shutdown (or, in once mode, until each is drained). With
+/// `spooled`, a batch counts as pulled (`pulled_seq`) only once the spool has it: the appender says
+/// so; without, as soon as it is handed on.
 pub fn run_puller(
     mut cursors: Vec<CorpCursor>,
     settings: PullSettings,
     stats: Arc<Stats>,
     shutdown: Shutdown,
     output: Sender<PulledBatch>,
+    spooled: bool,
 ) -> Vec<CorpFailure> {
     let mut failures = Vec::new();
     let limit = settings.pull.batch_limit;
@@ -106,7 +110,9 @@ pub fn run_puller(
                 if let Some(last) = batch.last_seq().filter(|l| *l > cursor.next_seq) {
                     Stats::add(&stats.pulled, n);
                     stats.corp(&cursor.corp.corp_id, |c| {
-                        c.pulled_seq = last;
+                        if !spooled {
+                            c.pulled_seq = last;
+                        }
                         c.pulled += n;
                     });
                     let pulled = PulledBatch {

@@ -2,7 +2,7 @@
 //!
 //! - the **appender stage** takes pulled batches from the pullers, waits while the spool is at its
 //!   limit (the pullers then block: pulling pauses), and makes each group of batches durable with
-//!   one fsync. While paused it tells the operator, every 30 s, how far behind each corp is against
+//!   one fsync; only then does a corp's `pulled_seq` move. While paused it tells the operator, every 30 s, how far behind each corp is against
 //!   WeCom's 5-day retention. A failed write (disk full, say) is retried with back-off, never dropped.
 //! - the **reader stage** hands spooled batches to the decode stage in spool order, first the ones a
 //!   previous run left unstored. A batch the store already has (its checkpoint is not beyond the
@@ -104,6 +104,7 @@ pub fn run_appender_stage(
         }
         let pulled_at = now_ms();
         let records: Vec<SpoolRecord> = group.drain(..).map(|b| record(b, pulled_at)).collect();
+        let mut durable = false;
         let mut attempt: u32 = 0;
         loop {
             let started = Instant::now();
@@ -113,6 +114,7 @@ pub fn run_appender_stage(
                     Stats::add(&stats.spool_written_bytes, bytes);
                     Stats::add(&stats.spool_records, records.len() as u64);
                     Stats::set(&stats.spool_bytes, appender.backlog_bytes());
+                    durable = true;
                     break;
                 }
                 Err(e) => {
@@ -129,6 +131,14 @@ pub fn run_appender_stage(
                         break;
                     }
                 }
+            }
+        }
+        if durable {
+            // Pulled now: the batches survive a crash.
+            for r in &records {
+                stats.corp(&r.corp_id, |c| {
+                    c.pulled_seq = c.pulled_seq.max(r.checkpoint)
+                });
             }
         }
     }

@@ -2,7 +2,8 @@
 //! hits and behaviour hits, alerts to a local fake WeCom robot), killed with SIGKILL at seeded random
 //! moments and restarted, then drained. At every kill the checkpoint must cover exactly what is
 //! stored, and the spool must be readable (at most a torn tail in its newest segment) and carry on
-//! from the checkpoint without a gap; at the end every message must be stored once, every hit and
+//! from the checkpoint without a gap; every fifth kill also leaves a torn write, as a power cut
+//! would, for the restart to truncate; at the end every message must be stored once, every hit and
 //! behaviour hit stored (a re-audit finds nothing new), and every alerting hit carried by exactly
 //! one accepted post.
 //!
@@ -51,7 +52,9 @@ fn the_daemon_survives_seeded_sigkills_storing_and_alerting_everything_exactly_o
     let messages = env_or("MSGAUDIT_CRASH_MESSAGES", 100_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let server = FakeWeCom::start();
-    let opts = format!("messages={messages}&seed={seed}&missing_key_every=997&bad_json_every=1009");
+    let opts = format!(
+        "messages={messages}&seed={seed}&missing_key_every=997&bad_json_every=1009&key_pool=256"
+    );
     let extra = "[alerts]\nfirst_retry_ms = 100\nmax_retry_secs = 1\nmax_attempts = 1000\n\
                  poll_ms = 100\ndrain_secs = 60";
     let config = write_config(dir.path(), &opts, &[1, 2], extra);
@@ -66,7 +69,7 @@ fn the_daemon_survives_seeded_sigkills_storing_and_alerting_everything_exactly_o
         state
     };
     let spool_dir = dir.path().join("store.spool");
-    let (mut torn_tails, mut spooled_at_kill) = (0, 0);
+    let (mut torn_tails, mut spooled_at_kill, mut injected) = (0, 0, 0);
     for k in 0..kills {
         let mut child = spawn(&config, false);
         std::thread::sleep(Duration::from_millis(300 + next() % 2_200));
@@ -85,6 +88,25 @@ fn the_daemon_survives_seeded_sigkills_storing_and_alerting_everything_exactly_o
                 panic!("kill {k}: the spool does not follow on from the store: {e}")
             });
         torn_tails += usize::from(spool.torn.is_some());
+        // Every fifth kill also tears the newest segment as a power cut would: half a frame of an
+        // unsynced write after the last record. The next start must truncate it and lose nothing.
+        if k % 5 == 4
+            && let Some(newest) = msgaudit::spool::recover::segment_ids(&spool_dir)
+                .expect("spool")
+                .last()
+        {
+            use std::io::Write;
+            let path = msgaudit::spool::segment::path(&spool_dir, *newest);
+            let garbage: Vec<u8> = (0..700).map(|_| next() as u8).collect();
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .expect("segment");
+            f.write_all(&garbage).expect("tear");
+            let torn = msgaudit::spool::recover::inspect(&spool_dir).expect("a tear, not damage");
+            assert!(torn.torn.is_some(), "kill {k}: the tear is seen as one");
+            injected += 1;
+        }
         let ahead = spool
             .corps
             .get(&corp)
@@ -156,7 +178,8 @@ fn the_daemon_survives_seeded_sigkills_storing_and_alerting_everything_exactly_o
     let resent = accepted_by_post.values().filter(|&&n| n > 1).count();
     eprintln!(
         "crash harness (seed {seed}): {kills} kills survived ({spooled_at_kill} with spooled batches \
-         ahead of the store, {torn_tails} torn spool tails); {messages} messages, {stored} stored, \
+         ahead of the store, {torn_tails} torn spool tails left by the kills, {injected} tears added and \
+         truncated on restart); {messages} messages, {stored} stored, \
          {dead} dead letters, {alerting} alerts in {} posts ({resent} accepted twice in the crash window)",
         accepted_by_post.len()
     );

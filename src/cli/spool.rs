@@ -2,6 +2,7 @@
 //! has. It only reads (no lock, no truncation), so it is safe beside a running daemon; there the
 //! newest segment's last record may be mid-write and show as an unfinished tail.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -81,23 +82,28 @@ pub fn run(args: SpoolArgs) -> anyhow::Result<()> {
         .url()
         .ok()
         .and_then(|u| crate::store::open(&u).ok());
-    let stored = |corp: &str| {
-        store
-            .as_ref()
-            .and_then(|s| s.checkpoint(corp).ok().flatten())
-    };
+    // Per corp, once: its stored checkpoint and how many of its spooled batches go beyond it.
+    let waiting: BTreeMap<&str, (Option<u64>, usize)> = found
+        .corps
+        .keys()
+        .map(|corp| {
+            let stored = store
+                .as_ref()
+                .and_then(|s| s.checkpoint(corp).ok().flatten());
+            let n = found
+                .records
+                .iter()
+                .filter(|(_, r)| r.corp_id == *corp && stored.is_none_or(|s| r.checkpoint > s))
+                .count();
+            (corp.as_str(), (stored, n))
+        })
+        .collect();
     if args.json {
         let corps: serde_json::Map<String, serde_json::Value> = found
             .corps
             .iter()
             .map(|(corp, c)| {
-                let waiting = found
-                    .records
-                    .iter()
-                    .filter(|(_, r)| {
-                        r.corp_id == *corp && stored(corp).is_none_or(|s| r.checkpoint > s)
-                    })
-                    .count();
+                let (stored, n) = waiting[corp.as_str()];
                 (
                     corp.clone(),
                     serde_json::json!({
@@ -105,8 +111,8 @@ pub fn run(args: SpoolArgs) -> anyhow::Result<()> {
                         "messages": c.messages,
                         "from_seq": c.from_seq,
                         "to_seq": c.checkpoint,
-                        "stored_seq": stored(corp),
-                        "batches_waiting": waiting,
+                        "stored_seq": stored,
+                        "batches_waiting": n,
                         "oldest_pulled_ms": c.oldest_pulled_ms,
                     }),
                 )
@@ -143,15 +149,13 @@ pub fn run(args: SpoolArgs) -> anyhow::Result<()> {
         found.records.len()
     );
     for (corp, c) in &found.corps {
-        let waiting = found
-            .records
-            .iter()
-            .filter(|(_, r)| r.corp_id == *corp && stored(corp).is_none_or(|s| r.checkpoint > s))
-            .count();
-        let stored_text = match stored(corp) {
-            Some(s) => format!("stored up to seq {s}, {waiting} batch(es) waiting for the store"),
-            None if store.is_some() => format!("nothing stored yet, {waiting} batch(es) waiting"),
-            None => "store not readable here".to_owned(),
+        let (stored, n) = waiting[corp.as_str()];
+        let stored_text = match stored {
+            Some(s) => format!("stored up to seq {s}, {n} batch(es) waiting for the store"),
+            None if store.is_some() => format!("nothing stored yet, {n} batch(es) waiting"),
+            None => {
+                "the store could not be opened (give --config or --store to compare)".to_owned()
+            }
         };
         println!(
             "  corp {corp}: {} batch(es), {} message(s), seqs {}..={}; {stored_text}; oldest pulled {} UTC",

@@ -2,8 +2,9 @@
 //!
 //! - the **appender stage** takes pulled batches from the pullers, waits while the spool is at its
 //!   limit (the pullers then block: pulling pauses), and makes each group of batches durable with
-//!   one fsync; only then does a corp's `pulled_seq` move. While paused it tells the operator, every 30 s, how far behind each corp is against
-//!   WeCom's 5-day retention. A failed write (disk full, say) is retried with back-off, never dropped.
+//!   one fsync; only then does a corp's `pulled_seq` move. While paused it tells the operator,
+//!   every 30 s, how far behind each corp is against WeCom's 5-day retention. A failed write (disk
+//!   full, say) is retried with back-off, never dropped.
 //! - the **reader stage** hands spooled batches to the decode stage in spool order, first the ones a
 //!   previous run left unstored. A batch the store already has (its checkpoint is not beyond the
 //!   corp's) is released at once, not decoded again. Damage stops the pipeline with the file and
@@ -51,19 +52,31 @@ fn warn_full(stats: &Stats, limit: u64) {
         "spool full: pulling is paused until the store takes batches again (check the store; raise [spool] max_mb if the disk allows)"
     );
     let mut corps: Vec<_> = stats.corps().into_iter().collect();
-    corps.sort_by_key(|(_, c)| c.newest_stored_ms);
-    for (corp, c) in corps.iter().take(5) {
-        let behind_ms = if c.newest_stored_ms > 0 {
-            (now - c.newest_stored_ms).max(0)
+    // Furthest behind first; a corp with nothing stored yet has no age to report, so it comes last.
+    corps.sort_by_key(|(_, c)| {
+        if c.newest_stored_ms > 0 {
+            c.newest_stored_ms
         } else {
-            0
+            i64::MAX
+        }
+    });
+    let hours = |ms: i64| format!("{:.1}", ms as f64 / 3_600_000.0);
+    for (corp, c) in corps.iter().take(5) {
+        let (behind, left) = if c.newest_stored_ms > 0 {
+            let behind_ms = (now - c.newest_stored_ms).max(0);
+            (hours(behind_ms), hours((RETENTION_MS - behind_ms).max(0)))
+        } else {
+            (
+                "unknown (nothing stored yet)".to_owned(),
+                "unknown".to_owned(),
+            )
         };
         tracing::warn!(
             corp = %corp,
             pulled_seq = c.pulled_seq,
             stored_seq = c.stored_seq,
-            behind_hours = format!("{:.1}", behind_ms as f64 / 3_600_000.0),
-            retention_left_hours = format!("{:.1}", (RETENTION_MS - behind_ms).max(0) as f64 / 3_600_000.0),
+            behind_hours = behind,
+            retention_left_hours = left,
             "corp behind while the spool is full: messages older than WeCom's 5-day retention are lost"
         );
     }
@@ -196,7 +209,7 @@ pub fn run_reader_stage(
         if record.checkpoint <= *last {
             // Stored before a restart (or written twice after a failed write): release it.
             if let Err(e) = acker.stored(at) {
-                tracing::warn!(error = %e, "cannot delete a stored spool segment; trying again later");
+                tracing::warn!(error = %e, "cannot delete a stored spool segment; trying again after the next batch");
             }
             continue;
         }

@@ -60,10 +60,11 @@ pub fn run_writer_stage(
                     tracing::debug!(corp = %corp_id, checkpoint = batch.checkpoint, inserted = outcome.inserted,
                         dead = batch.dead_letters.len(), "batch stored");
                     if let (Some(acker), Some(at)) = (&spool, decoded.spool) {
-                        if let Err(e) = acker.stored(at) {
-                            tracing::warn!(error = %e, "cannot delete a stored spool segment; trying again later");
+                        match acker.stored(at) {
+                            Ok(waiting) => Stats::set(&stats.spool_bytes, waiting),
+                            Err(e) => tracing::warn!(error = %e,
+                                "cannot delete a stored spool segment; trying again after the next batch"),
                         }
-                        Stats::set(&stats.spool_bytes, acker.backlog_bytes());
                     }
                     break;
                 }

@@ -78,21 +78,22 @@ impl Appender {
         let mut written = 0;
         for r in records {
             let frame = (FRAME_HEADER + r.encoded_len()) as u64;
-            let roll = self.active.as_ref().is_none_or(|a| {
+            let full = self.active.as_ref().is_some_and(|a| {
                 a.len > HEADER_LEN && a.len + frame > self.shared.settings.segment_bytes
             });
-            if roll {
+            if full {
                 self.commit()?;
-                self.start_segment()?;
+                self.active = None;
             }
-            let synced = self.active.as_ref().map_or(HEADER_LEN, |a| a.committed);
+            let active = match self.active {
+                Some(ref mut a) => a,
+                None => {
+                    let next = self.start_segment()?;
+                    self.active.insert(next)
+                }
+            };
             self.buf.clear();
-            encode_frame(r, synced, &mut self.buf);
-            let active = self.active.as_mut().ok_or_else(|| SpoolError::Io {
-                path: self.shared.dir.clone(),
-                action: "writing a record",
-                source: std::io::Error::other("no segment to write to"),
-            })?;
+            encode_frame(r, active.committed, &mut self.buf);
             if let Err(e) = active.file.write_all(&self.buf) {
                 let path = segment::path(&self.shared.dir, active.id);
                 self.cut_back();
@@ -144,7 +145,7 @@ impl Appender {
     }
 
     /// Creates the next segment: header written and fsync'd, the directory fsync'd, then listed.
-    fn start_segment(&mut self) -> Result<(), SpoolError> {
+    fn start_segment(&mut self) -> Result<Active, SpoolError> {
         let id = self.next_id;
         let path = segment::path(&self.shared.dir, id);
         let mut file = std::fs::OpenOptions::new()
@@ -162,13 +163,12 @@ impl Appender {
         }
         self.next_id += 1;
         self.shared.lock().segments.insert(id, HEADER_LEN);
-        self.active = Some(Active {
+        Ok(Active {
             id,
             file,
             len: HEADER_LEN,
             committed: HEADER_LEN,
-        });
-        Ok(())
+        })
     }
 
     /// No more records: the reader finishes once it has read everything.

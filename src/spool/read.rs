@@ -84,15 +84,11 @@ impl Reader {
     /// Reads and checks the frame at `at`, which must end by `end` (the committed length).
     fn read_at(&mut self, at: Position, end: u64) -> Result<(SpoolRecord, u64), SpoolError> {
         let path = segment::path(&self.shared.dir, at.segment);
-        if self.file.as_ref().is_none_or(|(id, _)| *id != at.segment) {
-            let file = File::open(&path).map_err(io(&path, "opening a segment to read"))?;
-            self.file = Some((at.segment, file));
-        }
-        let Some((_, file)) = self.file.as_ref() else {
-            return Err(io(&path, "opening a segment to read")(
-                std::io::Error::other("no file"),
-            ));
+        let file = match self.file.take() {
+            Some((id, file)) if id == at.segment => file,
+            _ => File::open(&path).map_err(io(&path, "opening a segment to read"))?,
         };
+        let (_, file) = self.file.insert((at.segment, file));
         let corrupt = |problem: String| SpoolError::Corrupt {
             path: path.clone(),
             offset: at.offset,

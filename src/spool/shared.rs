@@ -96,7 +96,7 @@ impl Shared {
     }
 
     /// Deletes segment files (already removed from the map).
-    fn delete(&self, ids: &[u64]) -> Result<(), SpoolError> {
+    pub fn delete(&self, ids: &[u64]) -> Result<(), SpoolError> {
         for &id in ids {
             let path = segment::path(&self.dir, id);
             match std::fs::remove_file(&path) {
@@ -106,12 +106,6 @@ impl Shared {
             }
         }
         Ok(())
-    }
-
-    /// Deletes the segments before the frontier.
-    pub fn release(&self) -> Result<(), SpoolError> {
-        let gone = self.lock().release();
-        self.delete(&gone)
     }
 
     pub fn tidy(&self) -> Result<(), SpoolError> {
@@ -150,15 +144,16 @@ impl Acker {
         Acker { shared }
     }
 
-    /// The record at `at` is stored (or was already): it no longer holds its segment.
-    pub fn stored(&self, at: Position) -> Result<(), SpoolError> {
-        self.shared.lock().in_flight.remove(&at);
+    /// The record at `at` is stored (or was already): it no longer holds its segment, which goes
+    /// once nothing before the frontier is left in it. Returns the bytes still waiting.
+    pub fn stored(&self, at: Position) -> Result<u64, SpoolError> {
+        let (gone, backlog) = {
+            let mut s = self.shared.lock();
+            s.in_flight.remove(&at);
+            (s.release(), s.backlog())
+        };
         self.shared.changed.notify_all();
-        self.shared.release()
-    }
-
-    /// Bytes of records not yet stored.
-    pub fn backlog_bytes(&self) -> u64 {
-        self.shared.backlog_bytes()
+        self.shared.delete(&gone)?;
+        Ok(backlog)
     }
 }

@@ -67,7 +67,12 @@ fn records_come_back_in_order_across_segments_and_stored_segments_go() {
     assert!(backlog > 20 * 10 * 844, "{backlog}");
     let acker = spool.acker();
     for (at, _) in &read[..10] {
-        acker.stored(*at).expect("ack");
+        let waiting = acker.stored(*at).expect("ack");
+        assert_eq!(
+            waiting,
+            spool.backlog_bytes(),
+            "the ack says what still waits"
+        );
     }
     assert!(spool.backlog_bytes() < backlog);
     let left = segments(dir.path());

@@ -1,4 +1,4 @@
-//! The bench harness behind `msgaudit bench`: one end-to-end run of the real pipeline — the SDK
+//! The bench harness behind `msgaudit bench`: one end-to-end run of the real daemon — the SDK
 //! through FFI (the emulator), decrypt+parse, the audit with a synthetic 10,000-word strategy, the
 //! store — over a generated archive, and, in the same process around it, the machine's ceiling: raw
 //! RSA-2048 PKCS#1 v1.5 private decryptions per second on the same threads with the same keys,
@@ -19,13 +19,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::audit::{Auditor, LiveAudit, RuleSet};
-use crate::config::{CorpConfig, PullConfig};
+use crate::audit::RuleSet;
+use crate::config::{AlertConfig, Config, CorpConfig, PullConfig, SdkConfig};
+use crate::daemon::Daemon;
 use crate::emulator::fixture_key;
-use crate::pipeline::{self, PipelineSettings, PullSettings, Shutdown, Stats};
+use crate::runtime::Stats;
 use crate::sdk::{EncryptedMessage, FinanceLibrary, KeyRing, NetworkOptions, PrivateKey};
 use crate::secret::Secret;
-use crate::store::Store;
 
 /// The bench could not run.
 #[derive(Debug, thiserror::Error)]
@@ -39,13 +39,17 @@ pub enum BenchError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
-    Pipeline(#[from] crate::pipeline::PipelineError),
-    #[error(transparent)]
-    Rules(#[from] crate::audit::matcher::BuildError),
+    Daemon(Box<crate::daemon::DaemonError>),
     #[error("bench I/O: {0}")]
     Io(#[from] std::io::Error),
     #[error("the bench corp stopped on an SDK error: {0}")]
     Corp(String),
+}
+
+impl From<crate::daemon::DaemonError> for BenchError {
+    fn from(e: crate::daemon::DaemonError) -> BenchError {
+        BenchError::Daemon(Box::new(e))
+    }
 }
 
 /// What to run.
@@ -266,44 +270,45 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
         Some(u) => u.clone(),
         None => format!("sqlite://{}", temp.0.join("bench.db").display()),
     };
-    let store: Arc<dyn Store> = Arc::from(crate::store::open(&url)?);
     let rules = synthetic_rules(opts.words);
-    let live = LiveAudit::new(Auditor::build(&rules, 1)?);
-    let settings = PipelineSettings {
-        pull: PullSettings {
-            pull: PullConfig::default(),
+    let corp_keys = keys.clone();
+    let config = Config {
+        store_url: url,
+        sdk: SdkConfig {
+            library: opts.sdk.clone(),
+            network: NetworkOptions::default(),
             timeout: Duration::from_secs(10),
-            once: true,
+            serialize_decrypt: false,
         },
-        network: NetworkOptions::default(),
+        pull: PullConfig::default(),
         threads,
         queue_batches: 4,
-        max_store_backoff: Duration::from_secs(1),
+        corps_from_store: false,
+        corps: vec![CorpConfig {
+            corp_id,
+            secret,
+            keys,
+            alert_app: None,
+        }],
+        alerts: AlertConfig {
+            enabled: false,
+            settings: Default::default(),
+            drain: Duration::ZERO,
+        },
+        metrics_listen: None,
         spool: opts
             .spool
             .then(|| crate::spool::SpoolSettings::new(temp.0.join("bench.spool"), 2048 << 20)),
     };
-    let corp_keys = keys.clone();
-    let corp = CorpConfig {
-        corp_id,
-        secret,
-        keys,
-        alert_app: None,
-    };
-    let summary = pipeline::run(
-        &lib,
-        lib.decryptor(),
-        store.clone(),
-        &[corp],
-        &settings,
-        live,
-        stats.clone(),
-        Shutdown::new(),
-    )?;
+    let done = Daemon::open(&config)?
+        .with_fixed_rules(rules.clone())
+        .with_stats(stats.clone())
+        .run(true)?;
+    let summary = done.summary;
+    drop(done.store);
     if let Some(f) = summary.failures.first() {
         return Err(BenchError::Corp(f.error.to_string()));
     }
-    drop(store);
     let after = rsa_ceiling(&corp_keys, &samples, threads, half);
     let ceiling = (before + after) / 2.0;
     let seconds = summary.elapsed.as_secs_f64();

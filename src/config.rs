@@ -24,6 +24,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::alert::{AlertSettings, AppCredentials};
+pub use crate::pipeline::PullConfig;
 use crate::sdk::{KeyRing, NetworkOptions, PrivateKey};
 use crate::secret::Secret;
 use crate::store::CorpAccount;
@@ -307,6 +308,17 @@ pub struct CorpConfig {
     pub alert_app: Option<AppCredentials>,
 }
 
+impl CorpConfig {
+    /// The corp as the pipeline pulls it.
+    pub fn pull_source(&self) -> crate::pipeline::Corp {
+        crate::pipeline::Corp {
+            corp_id: self.corp_id.clone(),
+            secret: self.secret.clone(),
+            keys: self.keys.clone(),
+        }
+    }
+}
+
 /// Alert sending.
 #[derive(Debug, Clone)]
 pub struct AlertConfig {
@@ -323,29 +335,6 @@ pub struct SdkConfig {
     pub network: NetworkOptions,
     pub timeout: Duration,
     pub serialize_decrypt: bool,
-}
-
-/// Pull scheduling.
-#[derive(Debug, Clone)]
-pub struct PullConfig {
-    pub batch_limit: u32,
-    /// Minimum time between two calls for one corp (60 s / max_calls_per_minute).
-    pub min_call_interval: Duration,
-    pub poll_interval: Duration,
-    pub max_backoff: Duration,
-    pub workers: usize,
-}
-
-impl Default for PullConfig {
-    fn default() -> Self {
-        PullConfig {
-            batch_limit: default_limit(),
-            min_call_interval: Duration::from_millis(100),
-            poll_interval: Duration::from_secs(default_poll()),
-            max_backoff: Duration::from_secs(default_backoff()),
-            workers: 0,
-        }
-    }
 }
 
 /// The validated configuration.

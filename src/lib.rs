@@ -12,7 +12,8 @@
 //!   stage (the store can be slow or down without pulling stopping).
 //! - [`store`]: the `Store` trait and its SQLite and ClickHouse backends, migrations.
 //! - [`config`]: the TOML configuration, raw and validated.
-//! - [`redrive`]: decoding dead letters again once their cause is fixed.
+//! - [`reprocess`]: re-audit stored messages and re-drive dead letters (engines beside the
+//!   pipeline).
 //! - [`timefmt`]: UTC timestamps for display and command-line filters.
 //! - [`secret`]: a string that never shows itself in logs and is wiped on drop.
 //! - [`emulator`]: finding (and building) the bundled SDK emulator for demo, bench and tests.
@@ -24,11 +25,12 @@ pub mod audit;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod emulator;
 pub mod message;
-pub mod metrics;
 pub mod pipeline;
-pub mod redrive;
+pub mod reprocess;
+pub mod runtime;
 pub mod sdk;
 pub mod secret;
 pub mod spool;

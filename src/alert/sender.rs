@@ -21,7 +21,7 @@ use super::channel::{AppCredentials, Channels};
 use super::compose::{self, Format, Post};
 use super::http::WeComHttp;
 use super::limit::Window;
-use crate::pipeline::{Shutdown, Stats};
+use crate::runtime::{Shutdown, Stats};
 use crate::store::{
     AlertPost, Destination, HitKey, HitRow, PendingAlert, PostQuery, PostStatus, Robot, Store,
     StoreError,
@@ -526,18 +526,17 @@ impl Sender {
     }
 
     /// Steps until nothing is in flight or waiting, or `timeout` passes (for `run --once` and the
-    /// demo). Store errors end it early.
-    pub fn drain(&mut self, timeout: Duration, shutdown: &Shutdown) -> Result<(), StoreError> {
+    /// demo, once the process's shutdown has stopped everything else: a signal now exits at once,
+    /// leaving what is unsent in the outbox). Store errors end it early.
+    pub fn drain(&mut self, timeout: Duration) -> Result<(), StoreError> {
         let deadline = Instant::now() + timeout;
         loop {
             let wait = self.step()?;
             let now = Instant::now();
-            if !self.busy || now >= deadline || shutdown.is_requested() {
+            if !self.busy || now >= deadline {
                 return Ok(());
             }
-            if !shutdown.sleep(wait.min(deadline - now)) {
-                return Ok(());
-            }
+            std::thread::sleep(wait.min(deadline - now));
         }
     }
 

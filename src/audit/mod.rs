@@ -9,8 +9,11 @@
 //! - [`scope`]: department subtrees and members resolved once per rules version;
 //! - [`behaviour`]: the behaviour catalogue (card, red packet, phone, e-mail, ID number, bank card,
 //!   recall);
-//! - [`auditor`]: a compiled rules version and the per-message audit;
-//! - [`stage`]: the pipeline's audit stage, with hot reload of the rules from the store.
+//! - [`auditor`]: a compiled rules version and the per-message audit, hits as values.
+//!
+//! The core is pure: it imports neither the store, the pipeline, the SDK nor the web side (the
+//! architecture test holds it to that). The live part — applying it to batches, hits → rows, hot
+//! reload — is the pipeline's ([`crate::pipeline::live_audit`]).
 
 pub mod alphabet;
 pub mod auditor;
@@ -19,10 +22,8 @@ pub mod matcher;
 pub mod normalize;
 pub mod rules;
 pub mod scope;
-pub mod stage;
 pub mod start_filter;
 
 pub use auditor::{ActHit, Auditor, Direction, Hit};
 pub use behaviour::Act;
 pub use rules::{RuleSet, RulesError, Strategy};
-pub use stage::{LiveAudit, audit_row, audit_rows};

@@ -3,15 +3,15 @@
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::{RangeArgs, StoreArgs};
-use crate::audit::{Auditor, RuleSet, audit_rows};
+use crate::audit::{Auditor, RuleSet};
 use crate::message::{ChatMessage, MessageRow};
-use crate::store::{ContextQuery, HitQuery, MessageQuery, SeqCursor, Store, StoredHit};
+use crate::reprocess::ReauditOptions;
+use crate::store::{ContextQuery, HitQuery, Store, StoredHit};
 use crate::timefmt::format_ms;
 
 #[derive(Debug, Subcommand)]
@@ -412,52 +412,31 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
 
 pub fn reaudit(args: ReauditArgs) -> anyhow::Result<()> {
     let store = open(&args.store)?;
-    let mut rules = store.load_rules()?;
-    if let Some(id) = args.strategy {
-        rules.strategies.retain(|s| s.id == id);
-        if rules.strategies.is_empty() {
-            bail!("no strategy {id}; `msgaudit rules list` shows the ids");
-        }
-    }
-    let auditor = Auditor::build(&rules, store.rules_version()?)?;
-    let pool = crate::pipeline::decode_pool(0)?;
     let (since_ms, until_ms) = args.range.bounds()?;
-    let mut query = MessageQuery {
+    let options = ReauditOptions {
         corp_id: args.range.corp.clone(),
         since_ms,
         until_ms,
-        by_seq: Some(Default::default()),
-        limit: 2000,
-        ..Default::default()
+        strategy: args.strategy,
     };
-    let total = store.count_messages(args.range.corp.as_deref())?;
-    let started = Instant::now();
-    let (mut scanned, mut new_hits, mut new_acts) = (0u64, 0u64, 0u64);
-    loop {
-        let page = store.messages(&query)?;
-        let Some(last) = page.last() else { break };
-        query.by_seq = Some(SeqCursor::after(&last.row.corp_id, last.row.seq));
-        let rows: Vec<MessageRow> = page.into_iter().map(|m| m.row).collect();
-        let (hits, acts) = pool.install(|| audit_rows(&auditor, &rows));
-        let acts = if args.strategy.is_some() {
-            Vec::new()
-        } else {
-            acts
-        };
-        let (h, a) = store.store_hits(&hits, &acts)?;
-        scanned += rows.len() as u64;
-        new_hits += h;
-        new_acts += a;
+    let done = crate::reprocess::reaudit(store.as_ref(), &options, |p| {
         eprint!(
-            "\rre-audited {scanned}/{total} messages · {new_hits} new hits · {new_acts} new behaviour hits · {:.0} msg/s   ",
-            scanned as f64 / started.elapsed().as_secs_f64().max(1e-3)
+            "\rre-audited {}/{} messages · {} new hits · {} new behaviour hits · {:.0} msg/s   ",
+            p.scanned,
+            p.total,
+            p.new_hits,
+            p.new_act_hits,
+            p.per_second()
         );
-    }
+    })?;
     eprintln!();
     println!(
-        "re-audit done: {scanned} messages in {:.1} s ({:.0} msg/s), {new_hits} new hits, {new_acts} new behaviour hits (existing ones kept)",
-        started.elapsed().as_secs_f64(),
-        scanned as f64 / started.elapsed().as_secs_f64().max(1e-3)
+        "re-audit done: {} messages in {:.1} s ({:.0} msg/s), {} new hits, {} new behaviour hits (existing ones kept)",
+        done.scanned,
+        done.seconds,
+        done.per_second(),
+        done.new_hits,
+        done.new_act_hits
     );
     Ok(())
 }

@@ -9,7 +9,7 @@ use clap::Args;
 use super::progress::{Progress, Style};
 use crate::bench::{BenchOptions, run as run_bench};
 use crate::emulator::bundled_emulator;
-use crate::pipeline::Stats;
+use crate::runtime::Stats;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {

@@ -15,8 +15,8 @@ use super::daemon::run_config;
 use super::progress::Style;
 use crate::config::Config;
 use crate::emulator::{bundled_emulator, fixture_key};
-use crate::pipeline::Stats;
-use crate::store::DeadReason;
+use crate::message::DeadReason;
+use crate::runtime::Stats;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -301,7 +301,7 @@ fn workspace_accounts(
 /// Prints what happened to the demo's alerts; without a webhook, returns the post the first of
 /// them would make.
 fn alert_summary(
-    done: &super::daemon::Finished,
+    done: &crate::daemon::Finished,
     webhook: Option<&str>,
     rules: &crate::audit::RuleSet,
 ) -> anyhow::Result<Option<String>> {

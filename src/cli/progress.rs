@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::pipeline::Stats;
+use crate::runtime::Stats;
 
 /// A background thread printing progress until dropped.
 pub struct Progress {

@@ -177,8 +177,13 @@ pub fn dead_letters(command: DeadLetterCommands) -> anyhow::Result<()> {
                 bail!("corp {c} is not in the configuration; its keys are needed to retry");
             }
             let lib = FinanceLibrary::load(&config.sdk.library)?;
-            let report =
-                crate::redrive::redrive(store.as_ref(), &lib.decryptor(), &corps, corp.as_deref())?;
+            let corps: Vec<_> = corps.iter().map(|c| c.pull_source()).collect();
+            let report = crate::reprocess::redrive(
+                store.as_ref(),
+                &lib.decryptor(),
+                &corps,
+                corp.as_deref(),
+            )?;
             println!(
                 "re-drove dead letters: {} stored, {} still dead, {} of unconfigured corps skipped",
                 report.resolved, report.still_dead, report.skipped

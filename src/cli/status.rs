@@ -127,7 +127,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
             println!("  dead letters        none pending");
         }
         for (reason, n) in &p.pending_dead {
-            let advice = crate::store::DeadReason::parse(reason).map_or("", |r| r.advice());
+            let advice = crate::message::DeadReason::parse(reason).map_or("", |r| r.advice());
             println!("  dead letters        {n} {reason} → {advice}");
         }
     }

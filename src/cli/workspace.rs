@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::StoreArgs;
-use crate::pipeline::Shutdown;
+use crate::runtime::Shutdown;
 use crate::store::{Account, Role, Store};
 use crate::timefmt::{format_ms, now_ms};
 use crate::web::auth::{hash_secret, random_token};

@@ -10,11 +10,12 @@ use crossbeam_channel::{Receiver, Sender};
 use rayon::prelude::*;
 
 use super::audit::AuditStage;
-use super::stats::Stats;
 use super::{DecodedBatch, PulledBatch};
+use crate::message::DeadReason;
 use crate::message::{ChatMessage, MessageRow, ParseError};
+use crate::runtime::Stats;
 use crate::sdk::{Decryptor, EncryptedMessage, KeyError, KeyRing};
-use crate::store::{DeadLetter, DeadReason, StoreBatch};
+use crate::store::{DeadLetter, StoreBatch};
 
 /// Decodes one encrypted message of `corp_id`.
 pub fn decode_message(

@@ -13,23 +13,23 @@
 //! on until the spool reaches its limit, and only then pauses (back-pressure). Without a spool the
 //! pullers feed the decode stage directly and a slow store slows them at once. Each corp's batches
 //! stay in pull order end to end (one appender, one reader, one decode thread, one writer), which
-//! keeps checkpoints monotonic. Shutdown ([`Shutdown`]) stops the pullers between calls; the stages
-//! then drain what is queued, and what is spooled but unstored waits for the next start.
+//! keeps checkpoints monotonic. The process's shutdown token ([`Shutdown`]) stops the pullers between
+//! calls; the stages then drain what is queued, and what is spooled but unstored waits for the next
+//! start. [`stages`] starts the threads and joins them.
 
 pub mod audit;
 mod decode;
+pub mod live_audit;
 mod puller;
 mod retry;
-mod shutdown;
 mod spooling;
-mod stats;
+mod stages;
 mod writer;
 
 pub use decode::{decode_batch, decode_message};
-pub use puller::{CorpFailure, PullSettings};
-pub use shutdown::Shutdown;
+pub use live_audit::{LiveAudit, ReloadError, audit_row, audit_rows};
+pub use puller::{CorpFailure, PullConfig, PullSettings};
 pub use spooling::RETENTION_MS;
-pub use stats::{CorpStats, Stats};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,10 +38,19 @@ use std::time::{Duration, Instant};
 use audit::AuditStage;
 use puller::CorpCursor;
 
-use crate::config::CorpConfig;
+use crate::runtime::{Shutdown, Stats};
 use crate::sdk::{Decryptor, EncryptedMessage, FinanceLibrary, KeyRing, NetworkOptions, SdkError};
+use crate::secret::Secret;
 use crate::spool::{Position, Spool, SpoolError, SpoolSettings};
 use crate::store::{Store, StoreBatch, StoreError};
+
+/// A corp to archive: who it is, the secret its SDK session opens with, and its private keys.
+#[derive(Debug, Clone)]
+pub struct Corp {
+    pub corp_id: String,
+    pub secret: Secret,
+    pub keys: Arc<KeyRing>,
+}
 
 /// A corp as the stages see it.
 #[derive(Debug)]
@@ -137,201 +146,33 @@ pub fn decode_pool(threads: usize) -> Result<rayon::ThreadPool, PipelineError> {
         .map_err(|e| PipelineError::Pool(e.to_string()))
 }
 
-/// Runs the pipeline over `corps` until `shutdown` (or, with `settings.pull.once`, until every corp
+/// What the pipeline runs with: the parts a daemon builds once and hands over.
+pub struct Parts<'a> {
+    pub lib: &'a FinanceLibrary,
+    pub decryptor: Decryptor,
+    pub store: Arc<dyn Store>,
+    pub audit: Arc<dyn AuditStage>,
+    pub stats: Arc<Stats>,
+    pub shutdown: Shutdown,
+}
+
+/// Runs the pipeline over `corps` until shutdown (or, with `settings.pull.once`, until every corp
 /// is drained).
-#[allow(clippy::too_many_arguments)]
 pub fn run(
-    lib: &FinanceLibrary,
-    decryptor: Decryptor,
-    store: Arc<dyn Store>,
-    corps: &[CorpConfig],
+    parts: Parts<'_>,
+    corps: &[Corp],
     settings: &PipelineSettings,
-    audit: Arc<dyn AuditStage>,
-    stats: Arc<Stats>,
-    shutdown: Shutdown,
 ) -> Result<RunSummary, PipelineError> {
     let started = Instant::now();
+    let stats = parts.stats.clone();
     let spool = settings.spool.clone().map(Spool::open).transpose()?;
-    let mut cursors = Vec::with_capacity(corps.len());
-    let mut stored = HashMap::new();
-    let mut contexts = HashMap::new();
-    for c in corps {
-        let from = store
-            .checkpoint(&c.corp_id)
-            .map_err(|source| PipelineError::Checkpoint {
-                corp_id: c.corp_id.clone(),
-                source,
-            })?
-            .unwrap_or(0);
-        stored.insert(c.corp_id.clone(), from);
-    }
+    let stored = stored_seqs(parts.store.as_ref(), corps, spool.as_ref())?;
     if let Some(spool) = &spool {
-        let found = spool.recovered();
-        let others: Vec<String> = found
-            .corps
-            .keys()
-            .filter(|c| !stored.contains_key(*c))
-            .cloned()
-            .collect();
-        for corp_id in &others {
-            let from = store
-                .checkpoint(corp_id)
-                .map_err(|source| PipelineError::Checkpoint {
-                    corp_id: corp_id.clone(),
-                    source,
-                })?;
-            stored.insert(corp_id.clone(), from.unwrap_or(0));
-        }
-        found.check_against(&|c| stored.get(c).copied().unwrap_or(0), &|c| {
-            corps.iter().any(|k| k.corp_id == c)
-        })?;
-        let waiting = found.bytes();
-        if waiting > 0 {
-            tracing::info!(dir = %found.dir.display(), bytes = waiting, batches = found.records.len(),
-                "spool: replaying batches a previous run left, before pulling on");
-        }
-        Stats::set(&stats.spool_limit_bytes, spool.settings().max_bytes);
+        check_spool(spool, &stored, corps, &stats)?;
     }
-    for c in corps {
-        let from = stored.get(&c.corp_id).copied().unwrap_or(0);
-        // Pulling resumes after what is spooled, which may be ahead of what is stored.
-        let spooled = spool
-            .as_ref()
-            .and_then(|s| s.recovered().corps.get(&c.corp_id))
-            .map_or(0, |s| s.checkpoint);
-        let pull_from = from.max(spooled);
-        let session = lib
-            .session(&c.corp_id, &c.secret, &settings.network)
-            .map_err(|source| PipelineError::Init {
-                corp_id: c.corp_id.clone(),
-                source,
-            })?;
-        let context = Arc::new(CorpContext {
-            corp_id: c.corp_id.clone(),
-            keys: c.keys.clone(),
-        });
-        contexts.insert(c.corp_id.clone(), context.clone());
-        tracing::info!(corp = %c.corp_id, stored_seq = from, from_seq = pull_from, "corp starts");
-        stats.corp(&c.corp_id, |s| {
-            s.stored_seq = from;
-            s.pulled_seq = pull_from;
-        });
-        cursors.push(CorpCursor::new(context, session, pull_from));
-    }
-    let workers = match settings.pull.pull.workers {
-        0 => cursors.len().clamp(1, 8),
-        n => n.min(cursors.len().max(1)),
-    };
-    let mut shares: Vec<Vec<CorpCursor>> = (0..workers).map(|_| Vec::new()).collect();
-    for (i, c) in cursors.into_iter().enumerate() {
-        shares[i % workers].push(c);
-    }
-    let pool = Arc::new(decode_pool(settings.threads)?);
-    let queue = settings.queue_batches.max(1);
-    let (pulled_tx, pulled_rx) = crossbeam_channel::bounded::<PulledBatch>(queue);
-    let (decoded_tx, decoded_rx) = crossbeam_channel::bounded::<DecodedBatch>(queue);
-    let failure = spooling::SpoolFailure::default();
-
-    let writer = {
-        let (store, stats, shutdown) = (store.clone(), stats.clone(), shutdown.clone());
-        let backoff = settings.max_store_backoff;
-        let acker = spool.as_ref().map(Spool::acker);
-        std::thread::Builder::new()
-            .name("writer".into())
-            .spawn(move || {
-                writer::run_writer_stage(store, stats, shutdown, decoded_rx, backoff, acker)
-            })?
-    };
-    // With a spool: pullers → appender ⇢ files ⇢ reader → decode. Without: pullers → decode.
-    let (decode_rx, spool_threads) = match &spool {
-        Some(spool) => {
-            let (spooled_tx, spooled_rx) = crossbeam_channel::bounded::<PulledBatch>(queue);
-            let appender = {
-                let (appender, stats, shutdown) =
-                    (spool.appender(), stats.clone(), shutdown.clone());
-                let limit = spool.settings().max_bytes;
-                std::thread::Builder::new()
-                    .name("spool-append".into())
-                    .spawn(move || {
-                        spooling::run_appender_stage(appender, limit, stats, shutdown, pulled_rx)
-                    })?
-            };
-            let reader = {
-                let stage = spooling::ReaderStage {
-                    reader: spool.reader(),
-                    acker: spool.acker(),
-                    dir: spool.settings().dir.clone(),
-                    corps: contexts,
-                    stored,
-                    recovered: spool.recovered().records.len(),
-                };
-                let (stats, shutdown, failure) = (stats.clone(), shutdown.clone(), failure.clone());
-                std::thread::Builder::new()
-                    .name("spool-read".into())
-                    .spawn(move || {
-                        spooling::run_reader_stage(stage, stats, shutdown, failure, spooled_tx)
-                    })?
-            };
-            (
-                spooled_rx,
-                vec![("spool appender", appender), ("spool reader", reader)],
-            )
-        }
-        None => (pulled_rx, Vec::new()),
-    };
-    let decoder = {
-        let stats = stats.clone();
-        std::thread::Builder::new()
-            .name("decode".into())
-            .spawn(move || {
-                decode::run_decode_stage(pool, decryptor, audit, stats, decode_rx, decoded_tx)
-            })?
-    };
-    let spooled = spool.is_some();
-    let mut pullers = Vec::new();
-    for (i, share) in shares.into_iter().enumerate() {
-        let (tx, stats, shutdown, pull) = (
-            pulled_tx.clone(),
-            stats.clone(),
-            shutdown.clone(),
-            settings.pull.clone(),
-        );
-        pullers.push(
-            std::thread::Builder::new()
-                .name(format!("pull-{i}"))
-                .spawn(move || puller::run_puller(share, pull, stats, shutdown, tx, spooled))?,
-        );
-    }
-    drop(pulled_tx);
-    let mut failures = Vec::new();
-    let mut panicked = None;
-    for p in pullers {
-        match p.join() {
-            Ok(f) => failures.extend(f),
-            Err(_) => panicked = Some("puller"),
-        }
-    }
-    for (name, t) in spool_threads {
-        if t.join().is_err() {
-            panicked = Some(name);
-        }
-    }
-    if decoder.join().is_err() {
-        panicked = Some("decode");
-    }
-    let abandoned_batches = match writer.join() {
-        Ok(n) => n,
-        Err(_) => {
-            panicked = Some("writer");
-            0
-        }
-    };
-    if let Some(stage) = panicked {
-        return Err(PipelineError::Panicked(stage));
-    }
-    if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        return Err(e.into());
-    }
+    let opened = open_corps(&parts, corps, settings, &stored, spool.as_ref())?;
+    let threads = stages::spawn(parts, settings, spool.as_ref(), opened, stored)?;
+    let (abandoned_batches, failures) = threads.join()?;
     if let Some(spool) = &spool {
         spool.tidy()?;
         Stats::set(&stats.spool_bytes, spool.backlog_bytes());
@@ -341,4 +182,99 @@ pub fn run(
         abandoned_batches,
         failures,
     })
+}
+
+/// The stored checkpoint of every configured corp, and of every corp the spool holds batches of.
+fn stored_seqs(
+    store: &dyn Store,
+    corps: &[Corp],
+    spool: Option<&Spool>,
+) -> Result<HashMap<String, u64>, PipelineError> {
+    let spooled = spool.map(|s| s.recovered().corps.keys().cloned().collect::<Vec<_>>());
+    let ids = corps
+        .iter()
+        .map(|c| c.corp_id.clone())
+        .chain(spooled.into_iter().flatten());
+    let mut stored = HashMap::new();
+    for corp_id in ids {
+        if stored.contains_key(&corp_id) {
+            continue;
+        }
+        let seq = store
+            .checkpoint(&corp_id)
+            .map_err(|source| PipelineError::Checkpoint {
+                corp_id: corp_id.clone(),
+                source,
+            })?;
+        stored.insert(corp_id, seq.unwrap_or(0));
+    }
+    Ok(stored)
+}
+
+/// Checks what a previous run left in the spool against the store (no gap, no unconfigured corp).
+fn check_spool(
+    spool: &Spool,
+    stored: &HashMap<String, u64>,
+    corps: &[Corp],
+    stats: &Stats,
+) -> Result<(), PipelineError> {
+    let found = spool.recovered();
+    found.check_against(&|c| stored.get(c).copied().unwrap_or(0), &|c| {
+        corps.iter().any(|k| k.corp_id == c)
+    })?;
+    let waiting = found.bytes();
+    if waiting > 0 {
+        tracing::info!(dir = %found.dir.display(), bytes = waiting, batches = found.records.len(),
+            "spool: replaying batches a previous run left, before pulling on");
+    }
+    Stats::set(&stats.spool_limit_bytes, spool.settings().max_bytes);
+    Ok(())
+}
+
+/// Every corp with its SDK session and where pulling resumes.
+struct OpenedCorps {
+    cursors: Vec<CorpCursor>,
+    contexts: HashMap<String, Arc<CorpContext>>,
+}
+
+fn open_corps(
+    parts: &Parts<'_>,
+    corps: &[Corp],
+    settings: &PipelineSettings,
+    stored: &HashMap<String, u64>,
+    spool: Option<&Spool>,
+) -> Result<OpenedCorps, PipelineError> {
+    let mut opened = OpenedCorps {
+        cursors: Vec::with_capacity(corps.len()),
+        contexts: HashMap::new(),
+    };
+    for c in corps {
+        let from = stored.get(&c.corp_id).copied().unwrap_or(0);
+        // Pulling resumes after what is spooled, which may be ahead of what is stored.
+        let spooled = spool
+            .and_then(|s| s.recovered().corps.get(&c.corp_id))
+            .map_or(0, |s| s.checkpoint);
+        let pull_from = from.max(spooled);
+        let session = parts
+            .lib
+            .session(&c.corp_id, &c.secret, &settings.network)
+            .map_err(|source| PipelineError::Init {
+                corp_id: c.corp_id.clone(),
+                source,
+            })?;
+        let context = Arc::new(CorpContext {
+            corp_id: c.corp_id.clone(),
+            keys: c.keys.clone(),
+        });
+        opened.contexts.insert(c.corp_id.clone(), context.clone());
+        tracing::info!(corp = %c.corp_id, stored_seq = from, from_seq = pull_from, "corp starts");
+        parts.stats.corp(&c.corp_id, |s| {
+            s.stored_seq = from;
+            s.pulled_seq = pull_from;
+        });
+        opened
+            .cursors
+            .push(CorpCursor::new(context, session, pull_from));
+    }
+    Ok(opened)
 }

@@ -15,10 +15,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use super::shutdown::Shutdown;
-use super::stats::Stats;
 use super::{CorpContext, PulledBatch};
-use crate::config::PullConfig;
+use crate::runtime::Shutdown;
+use crate::runtime::Stats;
 use crate::sdk::{SdkError, Session};
 
 /// One corp's pull state.
@@ -42,6 +41,31 @@ impl CorpCursor {
             next_call: Instant::now(),
             failures: 0,
             finished: false,
+        }
+    }
+}
+
+/// Pull scheduling (the `[pull]` section, validated).
+#[derive(Debug, Clone)]
+pub struct PullConfig {
+    /// Messages per `GetChatData` call (1..=1000).
+    pub batch_limit: u32,
+    /// Minimum time between two calls for one corp (60 s / max_calls_per_minute).
+    pub min_call_interval: Duration,
+    pub poll_interval: Duration,
+    pub max_backoff: Duration,
+    /// Puller threads (0: one per corp, at most 8).
+    pub workers: usize,
+}
+
+impl Default for PullConfig {
+    fn default() -> Self {
+        PullConfig {
+            batch_limit: 1000,
+            min_call_interval: Duration::from_millis(100),
+            poll_interval: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(60),
+            workers: 0,
         }
     }
 }

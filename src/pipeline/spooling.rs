@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::shutdown::Shutdown;
-use super::stats::Stats;
 use super::{CorpContext, PulledBatch};
+use crate::runtime::Shutdown;
+use crate::runtime::Stats;
 use crate::spool::record::SpoolRecord;
 use crate::spool::{Acker, Appender, ReadOutcome, Reader, SpoolError};
 use crate::timefmt::now_ms;

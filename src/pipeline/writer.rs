@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 
 use super::DecodedBatch;
-use super::shutdown::Shutdown;
-use super::stats::Stats;
+use crate::runtime::Shutdown;
+use crate::runtime::Stats;
 use crate::spool::Acker;
 use crate::store::Store;
 

@@ -28,8 +28,8 @@ pub use sqlite::SqliteStore;
 pub use types::split_list;
 pub use types::{
     ActHitRow, BatchOutcome, ContextQuery, CorpAccount, CorpProgress, DailyCount, DeadLetter,
-    DeadLetterQuery, DeadReason, HitCounts, HitCursor, HitQuery, HitRow, MessageQuery, PostQuery,
-    Redrive, SeqCursor, StoreBatch, StoredDeadLetter, StoredHit, StoredMessage,
+    DeadLetterQuery, HitCounts, HitCursor, HitQuery, HitRow, MessageQuery, PostQuery, Redrive,
+    SeqCursor, StoreBatch, StoredDeadLetter, StoredHit, StoredMessage,
 };
 
 use std::path::PathBuf;

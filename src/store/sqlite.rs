@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::migrate::migrate_sqlite;
 use super::types::*;
 use super::{Store, StoreError};
-use crate::message::MessageRow;
+use crate::message::{DeadReason, MessageRow};
 
 /// The SQLite store.
 pub struct SqliteStore {

@@ -211,7 +211,7 @@ pub fn bind(store: Arc<dyn Store>, addr: SocketAddr) -> Result<Bound, ServeError
 
 impl Bound {
     /// Serves until `shutdown` is requested.
-    pub fn serve(self, shutdown: crate::pipeline::Shutdown) -> Result<(), ServeError> {
+    pub fn serve(self, shutdown: crate::runtime::Shutdown) -> Result<(), ServeError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -222,11 +222,7 @@ impl Bound {
                 tokio::net::TcpListener::from_std(self.listener).map_err(ServeError::Serve)?;
             let service = router(self.app).into_make_service_with_connect_info::<SocketAddr>();
             axum::serve(listener, service)
-                .with_graceful_shutdown(async move {
-                    while !shutdown.is_requested() {
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                })
+                .with_graceful_shutdown(async move { shutdown.requested().await })
                 .await
                 .map_err(ServeError::Serve)
         })

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use msgaudit::alert::{AlertSettings, AppCredentials, Sender};
-use msgaudit::pipeline::{Shutdown, Stats};
+use msgaudit::runtime::{Shutdown, Stats};
 use msgaudit::secret::Secret;
 use msgaudit::store::{
     AlertPost, HitKey, HitRow, PostQuery, PostStatus, Robot, SqliteStore, Store,

@@ -5,8 +5,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use msgaudit::audit::RuleSet;
 use msgaudit::audit::normalize::normalize;
-use msgaudit::audit::{LiveAudit, RuleSet};
+use msgaudit::pipeline::LiveAudit;
 use msgaudit::store::{HitQuery, SqliteStore, Store};
 
 use crate::support::{corp_id, root, write_config};
@@ -40,15 +41,14 @@ fn hits_are_stored_with_their_batch_and_reprocessing_never_doubles_them() {
     store.save_rules(&rules()).expect("save rules");
     let live = LiveAudit::new(LiveAudit::load(store.as_ref()).expect("load rules"));
     let lib = crate::support::emulator();
-    let corp = msgaudit::config::CorpConfig {
+    let corp = msgaudit::pipeline::Corp {
         corp_id: corp_id(opts),
         secret: msgaudit::secret::Secret::new("s"),
         keys: Arc::new(crate::support::keys(&[1, 2])),
-        alert_app: None,
     };
     let settings = msgaudit::pipeline::PipelineSettings {
         pull: msgaudit::pipeline::PullSettings {
-            pull: msgaudit::config::PullConfig {
+            pull: msgaudit::pipeline::PullConfig {
                 batch_limit: 500,
                 ..Default::default()
             },
@@ -61,16 +61,18 @@ fn hits_are_stored_with_their_batch_and_reprocessing_never_doubles_them() {
         max_store_backoff: Duration::from_millis(50),
         spool: None,
     };
-    let go = |stats: Arc<msgaudit::pipeline::Stats>| {
+    let go = |stats: Arc<msgaudit::runtime::Stats>| {
         msgaudit::pipeline::run(
-            &lib,
-            lib.decryptor(),
-            store.clone(),
+            msgaudit::pipeline::Parts {
+                lib: &lib,
+                decryptor: lib.decryptor(),
+                store: store.clone(),
+                audit: live.clone(),
+                stats,
+                shutdown: msgaudit::runtime::Shutdown::new(),
+            },
             std::slice::from_ref(&corp),
             &settings,
-            live.clone(),
-            stats,
-            msgaudit::pipeline::Shutdown::new(),
         )
         .expect("pipeline")
     };
@@ -110,10 +112,10 @@ fn hits_are_stored_with_their_batch_and_reprocessing_never_doubles_them() {
     // Replay everything: no second row for any (corp, msgid, strategy) or behaviour.
     conn.execute("UPDATE we_chat_msg_checkpoint SET seq = 0", [])
         .expect("rewind");
-    let stats = Arc::new(msgaudit::pipeline::Stats::default());
+    let stats = Arc::new(msgaudit::runtime::Stats::default());
     go(stats.clone());
     assert_eq!(store.hit_counts(None).expect("counts"), counts);
-    assert_eq!(msgaudit::pipeline::Stats::get(&stats.hits), 0);
+    assert_eq!(msgaudit::runtime::Stats::get(&stats.hits), 0);
 }
 
 #[test]

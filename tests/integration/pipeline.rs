@@ -4,12 +4,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use msgaudit::config::{CorpConfig, PullConfig};
+use msgaudit::message::DeadReason;
 use msgaudit::pipeline::{
-    self, PipelineSettings, PullSettings, RunSummary, Shutdown, Stats, audit::NoAudit,
+    self, Corp, PipelineSettings, PullConfig, PullSettings, RunSummary, audit::NoAudit,
 };
+use msgaudit::runtime::{Shutdown, Stats};
 use msgaudit::secret::Secret;
-use msgaudit::store::{DeadLetterQuery, DeadReason, SqliteStore, Store};
+use msgaudit::store::{DeadLetterQuery, SqliteStore, Store};
 use wework_finance_archive::{Archive, Faults};
 
 use crate::support::{archive, corp_id, emulator, keys, stored_msgids};
@@ -41,12 +42,11 @@ fn settings(once: bool, limit: u32) -> PipelineSettings {
     }
 }
 
-fn corp(options: &str, versions: &[u32]) -> CorpConfig {
-    CorpConfig {
+fn corp(options: &str, versions: &[u32]) -> Corp {
+    Corp {
         corp_id: corp_id(options),
         secret: Secret::new("test-secret"),
         keys: Arc::new(keys(versions)),
-        alert_app: None,
     }
 }
 
@@ -55,14 +55,16 @@ fn run_once(db: &std::path::Path, options: &str, versions: &[u32], limit: u32) -
     let lib = emulator();
     let stats = Arc::new(Stats::default());
     let summary = pipeline::run(
-        &lib,
-        lib.decryptor(),
-        store.clone(),
+        pipeline::Parts {
+            lib: &lib,
+            decryptor: lib.decryptor(),
+            store: store.clone(),
+            audit: Arc::new(NoAudit),
+            stats: stats.clone(),
+            shutdown: Shutdown::new(),
+        },
         &[corp(options, versions)],
         &settings(true, limit),
-        Arc::new(NoAudit),
-        stats.clone(),
-        Shutdown::new(),
     )
     .expect("pipeline runs");
     Run {
@@ -198,7 +200,7 @@ fn redriving_after_adding_the_missing_key_stores_them() {
     let run = run_once(&db, opts, &[1, 2], 1000);
     assert_eq!(run.stats.dead_total(), 40);
     let lib = emulator();
-    let still = msgaudit::redrive::redrive(
+    let still = msgaudit::reprocess::redrive(
         run.store.as_ref(),
         &lib.decryptor(),
         &[corp(opts, &[1, 2])],
@@ -210,7 +212,7 @@ fn redriving_after_adding_the_missing_key_stores_them() {
         (0, 40),
         "without the key nothing changes"
     );
-    let fixed = msgaudit::redrive::redrive(
+    let fixed = msgaudit::reprocess::redrive(
         run.store.as_ref(),
         &lib.decryptor(),
         &[corp(opts, &[1, 2, 3])],
@@ -269,14 +271,16 @@ fn shutdown_stops_a_polling_pipeline_with_the_checkpoint_at_the_store() {
         })
     };
     let summary = pipeline::run(
-        &lib,
-        lib.decryptor(),
-        store.clone(),
+        pipeline::Parts {
+            lib: &lib,
+            decryptor: lib.decryptor(),
+            store: store.clone(),
+            audit: Arc::new(NoAudit),
+            stats: stats.clone(),
+            shutdown,
+        },
         &[corp(opts, &[1, 2])],
         &settings(false, 200),
-        Arc::new(NoAudit),
-        stats.clone(),
-        shutdown,
     )
     .expect("pipeline runs");
     stopper.join().expect("stopper");
@@ -331,19 +335,21 @@ fn many_corps_in_one_process_each_get_their_own_archive_and_checkpoint() {
         "messages=1300&seed=102&missing_key_every=100",
         "messages=50&seed=103",
     ];
-    let corps: Vec<CorpConfig> = options.iter().map(|o| corp(o, &[1, 2])).collect();
+    let corps: Vec<Corp> = options.iter().map(|o| corp(o, &[1, 2])).collect();
     let mut s = settings(true, 200);
     s.pull.pull.workers = 2;
     let stats = Arc::new(Stats::default());
     pipeline::run(
-        &lib,
-        lib.decryptor(),
-        store.clone(),
+        pipeline::Parts {
+            lib: &lib,
+            decryptor: lib.decryptor(),
+            store: store.clone(),
+            audit: Arc::new(NoAudit),
+            stats: stats.clone(),
+            shutdown: Shutdown::new(),
+        },
         &corps,
         &s,
-        Arc::new(NoAudit),
-        stats.clone(),
-        Shutdown::new(),
     )
     .expect("pipeline runs");
     for o in options {

@@ -1,12 +1,12 @@
 //! The store contract, one suite run against every backend: SQLite (a temp file) and ClickHouse (a
 //! fresh database on the suite's server). Each check is written once, against `&dyn Store`.
 
-use msgaudit::message::MessageRow;
+use msgaudit::message::{DeadReason, MessageRow};
 
 use crate::support::message_row as row;
 use msgaudit::store::{
-    ActHitRow, BatchOutcome, ContextQuery, DeadLetter, DeadLetterQuery, DeadReason, HitQuery,
-    HitRow, MessageQuery, Redrive, SeqCursor, Store, StoreBatch, StoreError,
+    ActHitRow, BatchOutcome, ContextQuery, DeadLetter, DeadLetterQuery, HitQuery, HitRow,
+    MessageQuery, Redrive, SeqCursor, Store, StoreBatch, StoreError,
 };
 
 fn dead(corp: &str, seq: u64) -> DeadLetter {

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
 use msgaudit::audit::RuleSet;
-use msgaudit::pipeline::Shutdown;
+use msgaudit::runtime::Shutdown;
 use msgaudit::store::{Account, HitRow, Role, SqliteStore, Store, StoreBatch};
 use serde_json::{Value, json};
 

@@ -5,9 +5,10 @@
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
+use crate::message::DeadReason;
 use crate::message::MessageRow;
 use crate::store::types::split_list;
-use crate::store::{ActHitRow, DeadLetter, DeadReason, HitRow, StoredDeadLetter};
+use crate::store::{ActHitRow, DeadLetter, HitRow, StoredDeadLetter};
 
 fn ms(v: i64) -> u64 {
     v.max(0) as u64

@@ -1,4 +1,4 @@
-//! Counters the stages update and the CLI, logs and bench read: lock-free atomics, no per-message
+//! Counters the stages update and the CLI, logs, metrics and bench read: lock-free atomics, no per-message
 //! locking on the hot path (stages add a batch's totals at once).
 
 use std::collections::BTreeMap;
@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::store::DeadReason;
+use crate::message::DeadReason;
 
 /// Pipeline counters. All monotonic.
 #[derive(Debug, Default)]

@@ -1,4 +1,5 @@
-//! The pipeline's audit stage and hot reload.
+//! The pipeline's live audit: the pure audit core ([`crate::audit`]) applied to decoded batches,
+//! its hits turned into the rows the store keeps, and hot reload of the rules from the store.
 //!
 //! [`LiveAudit`] holds the current compiled rules version behind an `Arc` that is swapped whole: a
 //! batch takes the `Arc` once, so every message of it sees one rules version, and a reload never
@@ -12,10 +13,11 @@ use std::time::Duration;
 
 use rayon::prelude::*;
 
-use super::auditor::Auditor;
+use super::DecodedBatch;
+use super::audit::AuditStage;
+use crate::audit::Auditor;
 use crate::message::MessageRow;
-use crate::pipeline::audit::AuditStage;
-use crate::pipeline::{DecodedBatch, Shutdown};
+use crate::runtime::Shutdown;
 use crate::store::{ActHitRow, HitRow, Store, StoreError};
 
 /// The rules could not be loaded or compiled.
@@ -24,7 +26,7 @@ pub enum ReloadError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Build(#[from] super::matcher::BuildError),
+    Build(#[from] crate::audit::matcher::BuildError),
 }
 
 /// The stored form of one message's audit.

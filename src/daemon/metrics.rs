@@ -1,6 +1,6 @@
-//! The operator's view: the daemon's counters in Prometheus's text format, served at `/metrics` on
-//! a small HTTP listener of its own (a plain thread: one short answer per scrape), and the same
-//! figures for `msgaudit status`.
+//! The operator's view: the daemon's counters in Prometheus's text format, served at `/metrics` by
+//! axum on a listener of its own (one thread, one short answer per scrape), and the same figures
+//! for `msgaudit status`.
 //!
 //! Per corp: the last seq pulled and stored, messages in flight (pulled, not yet stored), whether it
 //! is still catching up, the age of the newest stored message (how far behind the archive it is)
@@ -9,13 +9,17 @@
 //! alert backlog, store retries and hits.
 
 use std::fmt::Write;
-use std::io::{BufRead, BufReader, Write as IoWrite};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::Duration;
 
-use crate::pipeline::{Shutdown, Stats};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::runtime::{Shutdown, Stats};
 use crate::store::Store;
 use crate::timefmt::now_ms;
 
@@ -36,7 +40,7 @@ type CorpMetric = (
     &'static str,
     &'static str,
     &'static str,
-    fn(&crate::pipeline::CorpStats, i64) -> f64,
+    fn(&crate::runtime::CorpStats, i64) -> f64,
 );
 
 /// The metrics text for `stats` (and the alert backlog, when the store could say).
@@ -226,64 +230,61 @@ pub fn render(stats: &Stats, alert_backlog: Option<u64>) -> String {
     out
 }
 
-/// Serves `/metrics` on `addr` until `shutdown`; returns the bound address.
+/// Serves `/metrics` on `addr` until `shutdown`, on a thread of its own with a one-thread tokio
+/// runtime (axum); returns the bound address once the socket is listening.
 pub fn serve(
     addr: SocketAddr,
     stats: Arc<Stats>,
     store: Arc<dyn Store>,
     shutdown: Shutdown,
 ) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr)?;
+    let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let app = Router::new()
+        .route("/metrics", get(scrape))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "see /metrics\n") })
+        .with_state(Scrape { stats, store });
     std::thread::Builder::new()
         .name("metrics".into())
         .spawn(move || {
-            while !shutdown.is_requested() {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        if let Err(e) = answer(stream, &stats, store.as_ref()) {
-                            tracing::debug!(error = %e, "a metrics scrape failed");
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        shutdown.sleep(Duration::from_millis(50));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "metrics listener");
-                        shutdown.sleep(Duration::from_millis(200));
-                    }
-                }
+            let served = runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { shutdown.requested().await })
+                    .await
+            });
+            if let Err(e) = served {
+                tracing::warn!(error = %e, "the metrics listener stopped");
             }
         })?;
     Ok(bound)
 }
 
-fn answer(stream: TcpStream, stats: &Stats, store: &dyn Store) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request = String::new();
-    reader.read_line(&mut request)?;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
-            break;
-        }
-    }
-    let path = request.split_whitespace().nth(1).unwrap_or("/");
-    let (status, body) = if path == "/metrics" || path.starts_with("/metrics?") {
-        ("200 OK", render(stats, store.alert_backlog().ok()))
-    } else {
-        ("404 Not Found", "see /metrics\n".to_owned())
-    };
-    let mut out = &stream;
-    write!(
-        out,
-        "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    out.flush()
+/// What a scrape reads.
+#[derive(Clone)]
+struct Scrape {
+    stats: Arc<Stats>,
+    store: Arc<dyn Store>,
+}
+
+async fn scrape(State(s): State<Scrape>) -> impl IntoResponse {
+    // The store is synchronous (and ClickHouse's runs its own runtime): ask it off this one.
+    let store = s.store.clone();
+    let backlog = tokio::task::spawn_blocking(move || store.alert_backlog().ok())
+        .await
+        .ok()
+        .flatten();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(&s.stats, backlog),
+    )
 }
 
 #[cfg(test)]

@@ -5,8 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::config::CorpConfig;
-use crate::pipeline::decode_message;
+use crate::pipeline::{Corp, decode_message};
 use crate::sdk::{Decryptor, EncryptedMessage};
 use crate::store::{DeadLetterQuery, Redrive, SeqCursor, Store, StoreError};
 
@@ -23,10 +22,10 @@ pub struct RedriveReport {
 pub fn redrive(
     store: &dyn Store,
     decryptor: &Decryptor,
-    corps: &[CorpConfig],
+    corps: &[Corp],
     only: Option<&str>,
 ) -> Result<RedriveReport, StoreError> {
-    let by_id: HashMap<&str, &CorpConfig> = corps.iter().map(|c| (c.corp_id.as_str(), c)).collect();
+    let by_id: HashMap<&str, &Corp> = corps.iter().map(|c| (c.corp_id.as_str(), c)).collect();
     let mut report = RedriveReport::default();
     let mut after = SeqCursor::default();
     loop {

@@ -1,0 +1,257 @@
+//! The running daemon: the one place that builds a daemon from a validated [`Config`] and runs it.
+//!
+//! [`Daemon::open`] opens what the configuration names — the store, the corps (configured and, when
+//! asked, from `we_corp_account`), the SDK library — and [`Daemon::run`] starts the rest around the
+//! pipeline: the rules (loaded, then reloaded as they change), the signal handlers, the metrics
+//! endpoint and the alert sender, all under the process's one [`Shutdown`] token. When the pipeline
+//! returns (a signal, or every corp drained in once mode) the token stops every other part; in once
+//! mode the alert sender then drains what is still pending. `msgaudit run`, `demo` and `bench` all
+//! come through here.
+
+pub mod metrics;
+mod settings;
+
+pub use settings::pipeline_settings;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::alert::{Sender, SenderReport};
+use crate::audit::{Auditor, RuleSet};
+use crate::config::{Config, CorpConfig};
+use crate::pipeline::{self, LiveAudit, Parts, RunSummary};
+use crate::runtime::{Shutdown, Stats};
+use crate::sdk::FinanceLibrary;
+use crate::store::{Store, StoreError};
+
+/// How often the daemon looks for rules changes (they apply within this plus the build time).
+const RULES_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The daemon could not start, or a part of it failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("opening the store {url}: {source}")]
+    Store {
+        /// Redacted.
+        url: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("reading the corps of we_corp_account: {0}")]
+    Accounts(#[source] StoreError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("no corps to archive: add [[corps]] to the config or rows to we_corp_account")]
+    NoCorps,
+    #[error(transparent)]
+    Load(#[from] crate::sdk::LoadError),
+    #[error("loading the audit rules: {0}")]
+    Rules(#[source] pipeline::ReloadError),
+    #[error("starting the {what}: {source}")]
+    Start {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("serving metrics on {addr} ([metrics] listen): {source}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("starting the alert sender: {0}")]
+    Sender(#[source] crate::alert::SenderError),
+    #[error("the alert sender panicked; pending alerts stay in the outbox")]
+    SenderPanicked,
+    #[error(transparent)]
+    Pipeline(#[from] pipeline::PipelineError),
+}
+
+/// What a run left behind, for the caller's summary.
+pub struct Finished {
+    pub summary: RunSummary,
+    pub stats: Arc<Stats>,
+    pub store: Arc<dyn Store>,
+    /// What the alert sender did (None when alerts are disabled).
+    pub alerts: Option<SenderReport>,
+}
+
+/// A daemon opened from its configuration, ready to run.
+pub struct Daemon {
+    config: Config,
+    store: Arc<dyn Store>,
+    lib: FinanceLibrary,
+    corps: Vec<CorpConfig>,
+    stats: Arc<Stats>,
+    shutdown: Shutdown,
+    /// Rules fixed for the whole run instead of the store's (the bench's synthetic strategy).
+    fixed_rules: Option<RuleSet>,
+}
+
+impl Daemon {
+    /// Opens the store, the corps and the SDK library the configuration names.
+    pub fn open(config: &Config) -> Result<Daemon, DaemonError> {
+        let url = crate::store::redact_url(&config.store_url);
+        let store: Arc<dyn Store> = Arc::from(
+            crate::store::open(&config.store_url)
+                .map_err(|source| DaemonError::Store { url, source })?,
+        );
+        let accounts = if config.corps_from_store {
+            store.corp_accounts().map_err(DaemonError::Accounts)?
+        } else {
+            Vec::new()
+        };
+        let corps = config.with_store_corps(&accounts)?;
+        if corps.is_empty() {
+            return Err(DaemonError::NoCorps);
+        }
+        Ok(Daemon {
+            lib: FinanceLibrary::load(&config.sdk.library)?,
+            config: config.clone(),
+            store,
+            corps,
+            stats: Arc::new(Stats::default()),
+            shutdown: Shutdown::new(),
+            fixed_rules: None,
+        })
+    }
+
+    /// Audits with `rules` for the whole run, ignoring (and never reloading) the store's.
+    pub fn with_fixed_rules(mut self, rules: RuleSet) -> Daemon {
+        self.fixed_rules = Some(rules);
+        self
+    }
+
+    /// Counts into `stats` (the caller's, already shown as progress) instead of fresh counters.
+    pub fn with_stats(mut self, stats: Arc<Stats>) -> Daemon {
+        self.stats = stats;
+        self
+    }
+
+    /// The counters the run updates (for progress display).
+    pub fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
+    /// The process's shutdown token.
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Runs until SIGINT/SIGTERM or, with `once`, until every corp is drained; then stops every
+    /// part and (once) lets the alert sender finish what is pending.
+    pub fn run(self, once: bool) -> Result<Finished, DaemonError> {
+        let live = self.audit()?;
+        let reloader = match &self.fixed_rules {
+            Some(_) => None,
+            None => Some(
+                live.spawn_reloader(
+                    self.store.clone(),
+                    self.shutdown.clone(),
+                    RULES_RELOAD_INTERVAL,
+                )
+                .map_err(|source| DaemonError::Start {
+                    what: "rules reloader",
+                    source,
+                })?,
+            ),
+        };
+        self.shutdown
+            .install_signal_handlers()
+            .map_err(|source| DaemonError::Start {
+                what: "SIGINT/SIGTERM handlers",
+                source,
+            })?;
+        if let Some(addr) = self.config.metrics_listen {
+            let bound = metrics::serve(
+                addr,
+                self.stats.clone(),
+                self.store.clone(),
+                self.shutdown.clone(),
+            )
+            .map_err(|source| DaemonError::Metrics { addr, source })?;
+            tracing::info!(url = %format!("http://{bound}/metrics"), "metrics");
+        }
+        let sender = self.spawn_sender()?;
+        let summary = self.run_pipeline(live, once);
+        let interrupted = self.shutdown.is_requested();
+        self.shutdown.request();
+        if let Some(r) = reloader {
+            let _ = r.join();
+        }
+        let alerts = match sender.map(JoinHandle::join) {
+            Some(Ok(mut sender)) => {
+                if once && !interrupted {
+                    if let Err(e) = sender.drain(self.config.alerts.drain) {
+                        tracing::warn!(error = %e, "alerts could not all be sent; they stay pending for the next run");
+                    }
+                }
+                Some(sender.report)
+            }
+            Some(Err(_)) => return Err(DaemonError::SenderPanicked),
+            None => None,
+        };
+        Ok(Finished {
+            summary: summary?,
+            stats: self.stats,
+            store: self.store,
+            alerts,
+        })
+    }
+
+    /// The audit stage: the fixed rules, or the store's current ones.
+    fn audit(&self) -> Result<Arc<LiveAudit>, DaemonError> {
+        let auditor = match &self.fixed_rules {
+            Some(rules) => Auditor::build(rules, 1)
+                .map_err(|e| DaemonError::Rules(pipeline::ReloadError::Build(e)))?,
+            None => LiveAudit::load(self.store.as_ref()).map_err(DaemonError::Rules)?,
+        };
+        tracing::info!(rules_version = auditor.version, "audit rules loaded");
+        Ok(LiveAudit::new(auditor))
+    }
+
+    /// Starts the alert sender on its own thread (unless alerts are disabled); it runs until the
+    /// shutdown token, then hands itself back.
+    fn spawn_sender(&self) -> Result<Option<JoinHandle<Sender>>, DaemonError> {
+        if !self.config.alerts.enabled {
+            tracing::info!("alerts are disabled ([alerts] enabled = false): hits stay pending");
+            return Ok(None);
+        }
+        let settings = self.config.alert_settings(&self.corps);
+        let mut sender = Sender::new(self.store.clone(), settings).map_err(DaemonError::Sender)?;
+        let (stop, stats) = (self.shutdown.clone(), self.stats.clone());
+        std::thread::Builder::new()
+            .name("alerts".into())
+            .spawn(move || {
+                sender.run(&stop, Some(stats));
+                sender
+            })
+            .map(Some)
+            .map_err(|source| DaemonError::Start {
+                what: "alert sender",
+                source,
+            })
+    }
+
+    fn run_pipeline(
+        &self,
+        live: Arc<LiveAudit>,
+        once: bool,
+    ) -> Result<RunSummary, pipeline::PipelineError> {
+        let mut decryptor = self.lib.decryptor();
+        if self.config.sdk.serialize_decrypt {
+            decryptor = decryptor.serialized();
+        }
+        let corps: Vec<_> = self.corps.iter().map(CorpConfig::pull_source).collect();
+        let parts = Parts {
+            lib: &self.lib,
+            decryptor,
+            store: self.store.clone(),
+            audit: live,
+            stats: self.stats.clone(),
+            shutdown: self.shutdown.clone(),
+        };
+        pipeline::run(parts, &corps, &pipeline_settings(&self.config, once))
+    }
+}

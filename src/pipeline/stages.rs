@@ -1,0 +1,175 @@
+//! Starting the pipeline's threads and joining them: the writer, the spool's appender and reader
+//! (when there is a spool), the decode thread and the pullers, joined by bounded channels.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use super::puller::{self, CorpCursor};
+use super::{
+    CorpFailure, DecodedBatch, OpenedCorps, Parts, PipelineError, PipelineSettings, PulledBatch,
+    decode, decode_pool, spooling, writer,
+};
+use crate::spool::Spool;
+
+/// The running threads.
+pub(super) struct Running {
+    pullers: Vec<JoinHandle<Vec<CorpFailure>>>,
+    spool: Vec<(&'static str, JoinHandle<()>)>,
+    decoder: JoinHandle<()>,
+    writer: JoinHandle<u64>,
+    failure: spooling::SpoolFailure,
+}
+
+fn thread<T: Send + 'static>(
+    name: impl Into<String>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<JoinHandle<T>> {
+    std::thread::Builder::new().name(name.into()).spawn(f)
+}
+
+/// Shares the corps' cursors among at most `workers` puller threads (0: one per corp, at most 8).
+fn shares(cursors: Vec<CorpCursor>, workers: usize) -> Vec<Vec<CorpCursor>> {
+    let workers = match workers {
+        0 => cursors.len().clamp(1, 8),
+        n => n.min(cursors.len().max(1)),
+    };
+    let mut shares: Vec<Vec<CorpCursor>> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, c) in cursors.into_iter().enumerate() {
+        shares[i % workers].push(c);
+    }
+    shares
+}
+
+/// Starts every stage. With a spool: pullers → appender ⇢ files ⇢ reader → decode → writer.
+/// Without: pullers → decode → writer.
+pub(super) fn spawn(
+    parts: Parts<'_>,
+    settings: &PipelineSettings,
+    spool: Option<&Spool>,
+    opened: OpenedCorps,
+    stored: HashMap<String, u64>,
+) -> Result<Running, PipelineError> {
+    let Parts {
+        decryptor,
+        store,
+        audit,
+        stats,
+        shutdown,
+        ..
+    } = parts;
+    let pool = Arc::new(decode_pool(settings.threads)?);
+    let queue = settings.queue_batches.max(1);
+    let (pulled_tx, pulled_rx) = crossbeam_channel::bounded::<PulledBatch>(queue);
+    let (decoded_tx, decoded_rx) = crossbeam_channel::bounded::<DecodedBatch>(queue);
+    let failure = spooling::SpoolFailure::default();
+
+    let writer = {
+        let (stats, shutdown) = (stats.clone(), shutdown.clone());
+        let backoff = settings.max_store_backoff;
+        let acker = spool.map(Spool::acker);
+        thread("writer", move || {
+            writer::run_writer_stage(store, stats, shutdown, decoded_rx, backoff, acker)
+        })?
+    };
+    let (decode_rx, spool_threads) = match spool {
+        Some(spool) => {
+            let (spooled_tx, spooled_rx) = crossbeam_channel::bounded::<PulledBatch>(queue);
+            let appender = {
+                let (appender, stats, shutdown) =
+                    (spool.appender(), stats.clone(), shutdown.clone());
+                let limit = spool.settings().max_bytes;
+                thread("spool-append", move || {
+                    spooling::run_appender_stage(appender, limit, stats, shutdown, pulled_rx)
+                })?
+            };
+            let stage = spooling::ReaderStage {
+                reader: spool.reader(),
+                acker: spool.acker(),
+                dir: spool.settings().dir.clone(),
+                corps: opened.contexts,
+                stored,
+                recovered: spool.recovered().records.len(),
+            };
+            let reader = {
+                let (stats, shutdown, failure) = (stats.clone(), shutdown.clone(), failure.clone());
+                thread("spool-read", move || {
+                    spooling::run_reader_stage(stage, stats, shutdown, failure, spooled_tx)
+                })?
+            };
+            (
+                spooled_rx,
+                vec![("spool appender", appender), ("spool reader", reader)],
+            )
+        }
+        None => (pulled_rx, Vec::new()),
+    };
+    let decoder = {
+        let stats = stats.clone();
+        thread("decode", move || {
+            decode::run_decode_stage(pool, decryptor, audit, stats, decode_rx, decoded_tx)
+        })?
+    };
+    let spooled = spool.is_some();
+    let mut pullers = Vec::new();
+    for (i, share) in shares(opened.cursors, settings.pull.pull.workers)
+        .into_iter()
+        .enumerate()
+    {
+        let (tx, stats, shutdown, pull) = (
+            pulled_tx.clone(),
+            stats.clone(),
+            shutdown.clone(),
+            settings.pull.clone(),
+        );
+        pullers.push(thread(format!("pull-{i}"), move || {
+            puller::run_puller(share, pull, stats, shutdown, tx, spooled)
+        })?);
+    }
+    Ok(Running {
+        pullers,
+        spool: spool_threads,
+        decoder,
+        writer,
+        failure,
+    })
+}
+
+impl Running {
+    /// Waits for every stage (pullers first: closing their channel is how the stages after them
+    /// learn they are done). Returns the batches abandoned at shutdown and the corps that failed.
+    pub(super) fn join(self) -> Result<(u64, Vec<CorpFailure>), PipelineError> {
+        let mut failures = Vec::new();
+        let mut panicked = None;
+        for p in self.pullers {
+            match p.join() {
+                Ok(f) => failures.extend(f),
+                Err(_) => panicked = Some("puller"),
+            }
+        }
+        for (name, t) in self.spool {
+            if t.join().is_err() {
+                panicked = Some(name);
+            }
+        }
+        if self.decoder.join().is_err() {
+            panicked = Some("decode");
+        }
+        let abandoned = self.writer.join().unwrap_or_else(|_| {
+            panicked = Some("writer");
+            0
+        });
+        if let Some(stage) = panicked {
+            return Err(PipelineError::Panicked(stage));
+        }
+        if let Some(e) = self
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            return Err(e.into());
+        }
+        Ok((abandoned, failures))
+    }
+}

@@ -1,0 +1,12 @@
+//! What every long-running part of msgaudit shares: the process's one shutdown token
+//! ([`Shutdown`]) and the counters the stages update and the operator reads ([`Stats`]).
+//!
+//! This layer sits at the bottom: it imports nothing of msgaudit but the message values it counts,
+//! so the pipeline, the alert sender, the web workspace and the metrics endpoint can all take it
+//! without depending on one another.
+
+mod shutdown;
+mod stats;
+
+pub use shutdown::Shutdown;
+pub use stats::{CorpStats, Stats};

@@ -10,7 +10,8 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use msgaudit::message::{ChatMessage, MessageRow};
 use msgaudit::pipeline::{CorpContext, PulledBatch, decode_batch, decode_pool};
-use msgaudit::store::{SqliteStore, Store, StoreBatch};
+use msgaudit::store::prelude::*;
+use msgaudit::store::{SqliteStore, StoreBatch};
 
 #[path = "common/mod.rs"]
 mod common;

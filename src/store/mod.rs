@@ -1,4 +1,6 @@
-//! Where messages, dead letters and checkpoints are kept: the [`Store`] trait and its backends.
+//! Where messages, dead letters and checkpoints are kept: one trait per concern — [`IngestStore`],
+//! [`RulesStore`], [`HitStore`], [`OutboxStore`], [`AccessStore`] — that both backends implement
+//! (`sqlite/` and `clickhouse/`, file for file), and [`Store`], all of them together.
 //!
 //! The contract every backend keeps (and the shared store tests check):
 //! - [`Store::store_batch`] is idempotent on (corp_id, msg_id) for messages and (corp_id, seq) for
@@ -14,12 +16,8 @@
 
 mod access;
 pub mod clickhouse;
-mod migrate;
 mod outbox;
 mod sqlite;
-mod sqlite_access;
-mod sqlite_alert;
-mod sqlite_audit;
 mod types;
 
 pub use access::{Account, OperLog, Role};
@@ -132,8 +130,8 @@ impl StoreError {
     }
 }
 
-/// The operations the pipeline, the CLI and the web workspace need from a store.
-pub trait Store: Send + Sync {
+/// Ingestion and checkpoints: what the pipeline's writer, the re-drive and `status` need.
+pub trait IngestStore: Send + Sync {
     /// Stores a batch's messages and dead letters and moves the corp's checkpoint to the batch's,
     /// as one durable step (see the module docs for what that means per backend).
     fn store_batch(&self, batch: &StoreBatch) -> Result<BatchOutcome, StoreError>;
@@ -141,8 +139,11 @@ pub trait Store: Send + Sync {
     /// The last seq stored for a corp, if any.
     fn checkpoint(&self, corp_id: &str) -> Result<Option<u64>, StoreError>;
 
+    /// Every corp with a checkpoint: how far it is stored, and its pending dead letters.
+    fn corp_progress(&self) -> Result<Vec<CorpProgress>, StoreError>;
+
     /// Messages matching a query, oldest first.
-    fn messages(&self, query: &MessageQuery) -> Result<Vec<types::StoredMessage>, StoreError>;
+    fn messages(&self, query: &MessageQuery) -> Result<Vec<StoredMessage>, StoreError>;
 
     /// Number of messages stored (for one corp, or all).
     fn count_messages(&self, corp_id: Option<&str>) -> Result<u64, StoreError>;
@@ -154,12 +155,12 @@ pub trait Store: Send + Sync {
     /// (idempotently) and marked resolved; the others get their new reason and one more attempt.
     fn record_redrive(&self, outcomes: &[Redrive]) -> Result<(), StoreError>;
 
-    /// Every corp with a checkpoint: how far it is stored, and its pending dead letters.
-    fn corp_progress(&self) -> Result<Vec<CorpProgress>, StoreError>;
-
     /// Corps configured in `we_corp_account` (not deleted).
     fn corp_accounts(&self) -> Result<Vec<CorpAccount>, StoreError>;
+}
 
+/// The audit rules: what the live audit's reloader, the CLI and the workspace's editor need.
+pub trait RulesStore: Send + Sync {
     /// The rules version, bumped by every rules change.
     fn rules_version(&self) -> Result<u64, StoreError>;
 
@@ -168,7 +169,10 @@ pub trait Store: Send + Sync {
 
     /// Replaces the whole rule set and bumps the rules version, in one step; returns the new version.
     fn save_rules(&self, rules: &crate::audit::RuleSet) -> Result<u64, StoreError>;
+}
 
+/// Hits and their queries: what the re-audit, the CLI and the workspace need.
+pub trait HitStore: Send + Sync {
     /// Stores hits found by a re-audit (idempotent, like a batch's).
     fn store_hits(&self, hits: &[HitRow], act_hits: &[ActHitRow])
     -> Result<(u64, u64), StoreError>;
@@ -189,7 +193,10 @@ pub trait Store: Send + Sync {
     /// A message and up to `around` messages before and after it in the same conversation (room, or
     /// the same pair of people), oldest first.
     fn context(&self, query: &ContextQuery) -> Result<Vec<StoredMessage>, StoreError>;
+}
 
+/// The alert outbox: what the alert sender and the `alerts` commands need.
+pub trait OutboxStore: Send + Sync {
     /// Group robots (not removed), by id.
     fn robots(&self) -> Result<Vec<Robot>, StoreError>;
 
@@ -215,6 +222,13 @@ pub trait Store: Send + Sync {
     /// hits the sender settles again.
     fn record_post(&self, post: &AlertPost, settled: &[(HitRow, u8)]) -> Result<(), StoreError>;
 
+    /// Settles hits whose every destination is done (after a crash between a post's result and
+    /// its hits, or when a hit's destinations changed).
+    fn settle_alerts(&self, settled: &[(HitRow, u8)]) -> Result<(), StoreError>;
+}
+
+/// Workspace accounts and the operation log (`sys_user`, `sys_oper_log`).
+pub trait AccessStore: Send + Sync {
     /// Workspace accounts, by user name.
     fn accounts(&self) -> Result<Vec<Account>, StoreError>;
 
@@ -226,10 +240,17 @@ pub trait Store: Send + Sync {
 
     /// The operation log, newest first.
     fn operations(&self, limit: u32) -> Result<Vec<OperLog>, StoreError>;
+}
 
-    /// Settles hits whose every destination is done (after a crash between a post's result and
-    /// its hits, or when a hit's destinations changed).
-    fn settle_alerts(&self, settled: &[(HitRow, u8)]) -> Result<(), StoreError>;
+/// A whole store: every concern, as both backends provide it. Parts that need one concern take
+/// that trait; `Arc<dyn Store>` upcasts to any of them.
+pub trait Store: IngestStore + RulesStore + HitStore + OutboxStore + AccessStore {}
+
+impl<T: IngestStore + RulesStore + HitStore + OutboxStore + AccessStore> Store for T {}
+
+/// Every store trait, for callers that use several concerns through `dyn Store`.
+pub mod prelude {
+    pub use super::{AccessStore, HitStore, IngestStore, OutboxStore, RulesStore, Store};
 }
 
 /// Opens the store a URL names: `sqlite://PATH`, `sqlite:PATH`, a plain path ending in `.db`,

@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 use msgaudit::alert::{AlertSettings, AppCredentials, Sender};
 use msgaudit::runtime::{Shutdown, Stats};
 use msgaudit::secret::Secret;
-use msgaudit::store::{
-    AlertPost, HitKey, HitRow, PostQuery, PostStatus, Robot, SqliteStore, Store,
-};
+use msgaudit::store::prelude::*;
+use msgaudit::store::{AlertPost, HitKey, HitRow, PostQuery, PostStatus, Robot, SqliteStore};
 
 use crate::fake_wecom::{Answer, FakeWeCom};
 use crate::support::{clickhouse_url, spawn, wait_exit, wait_until, write_config};

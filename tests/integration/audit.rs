@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use msgaudit::audit::RuleSet;
 use msgaudit::audit::normalize::normalize;
 use msgaudit::pipeline::LiveAudit;
-use msgaudit::store::{HitQuery, SqliteStore, Store};
+use msgaudit::store::prelude::*;
+use msgaudit::store::{HitQuery, SqliteStore};
 
 use crate::support::{corp_id, root, write_config};
 

@@ -173,8 +173,9 @@ fn the_demo_runs_end_to_end_on_clickhouse_and_the_query_commands_read_it() {
 
 #[test]
 fn a_batch_replayed_by_a_restarted_writer_is_stored_once() {
+    use msgaudit::store::StoreBatch;
     use msgaudit::store::clickhouse::ClickHouseStore;
-    use msgaudit::store::{Store, StoreBatch};
+    use msgaudit::store::prelude::*;
     let url = support::clickhouse_url("replay");
     let row = |seq: u64| support::message_row("ww1", &format!("m{seq}"), seq);
     let batch = |seqs: std::ops::RangeInclusive<u64>| StoreBatch {

@@ -220,7 +220,7 @@ fn a_two_shard_cluster_stores_every_message_once_on_its_corps_shard() {
     assert!(acts.iter().all(|a| a.value == 1));
     // Every alert went out once, from the sharded outbox.
     let store = msgaudit::store::clickhouse::ClickHouseStore::open(&two.url()).expect("store");
-    use msgaudit::store::Store;
+    use msgaudit::store::prelude::*;
     assert_eq!(store.alert_backlog().expect("backlog"), 0);
     let alerting = crate::alerts::alerting_hits(&store);
     assert!(alerting > 0);

@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use msgaudit::store::{SqliteStore, Store};
+use msgaudit::store::SqliteStore;
+use msgaudit::store::prelude::*;
 
 use crate::alerts::{alerting_hits, deliveries, post_id};
 use crate::fake_wecom::FakeWeCom;

@@ -5,7 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use msgaudit::store::{SqliteStore, Store};
+use msgaudit::store::SqliteStore;
+use msgaudit::store::prelude::*;
 
 use crate::alerts::{alerting_hits, deliveries};
 use crate::fake_wecom::{Answer, FakeWeCom};

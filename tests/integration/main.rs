@@ -3,6 +3,7 @@
 
 mod alert_http;
 mod alerts;
+mod architecture;
 mod audit;
 mod cli;
 mod clickhouse;

@@ -10,7 +10,8 @@ use msgaudit::pipeline::{
 };
 use msgaudit::runtime::{Shutdown, Stats};
 use msgaudit::secret::Secret;
-use msgaudit::store::{DeadLetterQuery, SqliteStore, Store};
+use msgaudit::store::prelude::*;
+use msgaudit::store::{DeadLetterQuery, SqliteStore};
 use wework_finance_archive::{Archive, Faults};
 
 use crate::support::{archive, corp_id, emulator, keys, stored_msgids};

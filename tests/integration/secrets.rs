@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use msgaudit::store::{Robot, SqliteStore, Store};
+use msgaudit::store::prelude::*;
+use msgaudit::store::{Robot, SqliteStore};
 
 use crate::fake_wecom::FakeWeCom;
 use crate::support::{key_path, root, write_config};

@@ -233,7 +233,7 @@ pub fn scrape_metrics(port: u16) -> String {
 /// Puts the demo rules (`fixtures/rules.json`) and one markdown robot posting to `webhook_base`
 /// into the SQLite store at `db`.
 pub fn rules_and_robot(db: &Path, webhook_base: &str) {
-    use msgaudit::store::Store;
+    use msgaudit::store::prelude::*;
     let store = msgaudit::store::SqliteStore::open(db).expect("store");
     let rules = std::fs::read_to_string(root().join("fixtures/rules.json")).expect("rules");
     store

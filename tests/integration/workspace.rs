@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use msgaudit::audit::RuleSet;
 use msgaudit::runtime::Shutdown;
-use msgaudit::store::{Account, HitRow, Role, SqliteStore, Store, StoreBatch};
+use msgaudit::store::prelude::*;
+use msgaudit::store::{Account, HitRow, Role, SqliteStore, StoreBatch};
 use serde_json::{Value, json};
 
 use crate::support::{message_row, root};

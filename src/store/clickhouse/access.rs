@@ -3,9 +3,9 @@
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
-use super::Connection;
-use crate::store::StoreError;
+use super::{ClickHouseStore, Connection};
 use crate::store::access::{Account, OperLog, Role};
+use crate::store::{AccessStore, StoreError};
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
 struct AccountRow {
@@ -55,7 +55,7 @@ pub fn save_account(conn: &Connection, a: &Account) -> Result<(), StoreError> {
         secret_hash: a.secret_hash.clone(),
         status: u8::from(a.disabled),
         create_time: a.create_time_ms.max(0) as u64,
-        update_time: super::alerts::next_version(),
+        update_time: super::next_version(),
     };
     conn.insert("saving an account", "msgaudit_account", &[row])
 }
@@ -94,4 +94,22 @@ pub fn operations(conn: &Connection, limit: u32) -> Result<Vec<OperLog>, StoreEr
             oper_time_ms: r.oper_time as i64,
         })
         .collect())
+}
+
+impl AccessStore for ClickHouseStore {
+    fn accounts(&self) -> Result<Vec<crate::store::Account>, StoreError> {
+        accounts(&self.conn)
+    }
+
+    fn save_account(&self, account: &crate::store::Account) -> Result<(), StoreError> {
+        save_account(&self.conn, account)
+    }
+
+    fn log_operation(&self, op: &crate::store::OperLog) -> Result<(), StoreError> {
+        log_operation(&self.conn, op)
+    }
+
+    fn operations(&self, limit: u32) -> Result<Vec<crate::store::OperLog>, StoreError> {
+        operations(&self.conn, limit)
+    }
 }

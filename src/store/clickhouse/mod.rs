@@ -5,18 +5,20 @@
 //! it.
 
 mod access;
-mod alerts;
 mod cluster;
 mod filter;
+mod hits;
+mod ingest;
 mod migrate;
+mod outbox;
 mod rows;
 mod rules;
-mod store;
 mod url;
 
-pub use store::ClickHouseStore;
-
 pub use url::{ClickHouseUrl, redact};
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use clickhouse::{Client, RowOwned, RowRead, RowWrite};
 
@@ -206,4 +208,69 @@ pub fn migrate_cluster(
         cluster::migrate(&entry, cluster, cluster::Reach::PerShard(&conns))?,
         false,
     ))
+}
+
+/// The ClickHouse store.
+#[derive(Debug)]
+pub struct ClickHouseStore {
+    conn: Connection,
+    /// Per corp, the seq up to which this process stored every batch successfully: a batch wholly
+    /// past it cannot be stored yet (one writer per corp), so its read-back is skipped.
+    frontier: Mutex<HashMap<String, u64>>,
+}
+
+pub(super) fn now() -> u64 {
+    crate::timefmt::now_ms().max(0) as u64
+}
+
+/// A row version after every one this process handed out before: the clock in ms, or one more
+/// than the last version when the clock has not moved on (a post's states can follow each other
+/// within a millisecond).
+pub(super) fn next_version() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now().max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
+}
+
+impl ClickHouseStore {
+    /// Connects to the database `url` names and brings its schema up to date.
+    pub fn open(url: &str) -> Result<ClickHouseStore, StoreError> {
+        let conn = Connection::new(ClickHouseUrl::parse(url)?)?;
+        migrate::migrate(&conn)?;
+        Ok(ClickHouseStore {
+            conn,
+            frontier: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Drops the whole database (for tests on a shared server).
+    pub fn drop_database(&self) -> Result<(), StoreError> {
+        self.conn.execute_on_server(
+            "dropping the database",
+            &format!("DROP DATABASE IF EXISTS {}", self.conn.database()),
+        )
+    }
+}
+
+/// `items` grouped by corp, in first-seen order.
+pub(super) fn by_corp<'a, T>(
+    items: &'a [T],
+    corp: impl Fn(&T) -> &String,
+) -> Vec<(&'a str, Vec<&'a T>)> {
+    let mut groups: Vec<(&'a str, Vec<&'a T>)> = Vec::new();
+    for item in items {
+        let c = corp(item).as_str();
+        match groups.iter_mut().find(|g| g.0 == c) {
+            Some(g) => g.1.push(item),
+            None => groups.push((c, vec![item])),
+        }
+    }
+    groups
 }

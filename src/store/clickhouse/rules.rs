@@ -5,12 +5,12 @@
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
-use super::Connection;
 use super::rows::Count;
+use super::{ClickHouseStore, Connection};
 use crate::audit::RuleSet;
 use crate::audit::rules::{ActSwitch, Department, Member, ScopeRow, Strategy};
-use crate::store::StoreError;
 use crate::store::types::split_list;
+use crate::store::{RulesStore, StoreError};
 
 #[derive(Row, Serialize, Deserialize)]
 struct VersionRow {
@@ -289,4 +289,18 @@ pub(super) fn save(conn: &Connection, rules: &RuleSet) -> Result<u64, StoreError
         }],
     )?;
     Ok(v)
+}
+
+impl RulesStore for ClickHouseStore {
+    fn rules_version(&self) -> Result<u64, StoreError> {
+        version(&self.conn)
+    }
+
+    fn load_rules(&self) -> Result<RuleSet, StoreError> {
+        load(&self.conn)
+    }
+
+    fn save_rules(&self, rules: &RuleSet) -> Result<u64, StoreError> {
+        save(&self.conn, rules)
+    }
 }

@@ -2,12 +2,8 @@
 
 use rusqlite::{Connection, params};
 
-use super::StoreError;
-use super::access::{Account, OperLog, Role};
-
-fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Sqlite { context, source }
-}
+use super::{SqliteStore, sql};
+use crate::store::{AccessStore, Account, OperLog, Role, StoreError};
 
 pub(super) fn accounts(conn: &Connection) -> Result<Vec<Account>, StoreError> {
     let mut stmt = conn
@@ -100,4 +96,22 @@ pub(super) fn operations(conn: &Connection, limit: u32) -> Result<Vec<OperLog>, 
         .map_err(sql("reading the operation log"))?;
     rows.collect::<Result<_, _>>()
         .map_err(sql("reading the operation log"))
+}
+
+impl AccessStore for SqliteStore {
+    fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        accounts(&self.conn())
+    }
+
+    fn save_account(&self, account: &Account) -> Result<(), StoreError> {
+        save_account(&self.conn(), account)
+    }
+
+    fn log_operation(&self, op: &OperLog) -> Result<(), StoreError> {
+        log_operation(&self.conn(), op)
+    }
+
+    fn operations(&self, limit: u32) -> Result<Vec<OperLog>, StoreError> {
+        operations(&self.conn(), limit)
+    }
 }

@@ -3,34 +3,34 @@
 
 use rusqlite::Connection;
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// (version, name, SQL), ascending.
 pub(crate) const SQLITE: &[(u32, &str, &str)] = &[
     (
         1,
         "messages",
-        include_str!("../../migrations/sqlite/0001_messages.sql"),
+        include_str!("../../../migrations/sqlite/0001_messages.sql"),
     ),
     (
         2,
         "audit",
-        include_str!("../../migrations/sqlite/0002_audit.sql"),
+        include_str!("../../../migrations/sqlite/0002_audit.sql"),
     ),
     (
         3,
         "alerts",
-        include_str!("../../migrations/sqlite/0003_alerts.sql"),
+        include_str!("../../../migrations/sqlite/0003_alerts.sql"),
     ),
     (
         4,
         "time_ordered_keys",
-        include_str!("../../migrations/sqlite/0004_time_ordered_keys.sql"),
+        include_str!("../../../migrations/sqlite/0004_time_ordered_keys.sql"),
     ),
     (
         5,
         "workspace",
-        include_str!("../../migrations/sqlite/0005_workspace.sql"),
+        include_str!("../../../migrations/sqlite/0005_workspace.sql"),
     ),
 ];
 

@@ -1,130 +1,17 @@
-//! The embedded default store: one SQLite file (bundled SQLite, WAL mode, `synchronous=FULL`).
-//!
-//! A batch is one transaction: messages (`INSERT … ON CONFLICT DO NOTHING`), dead letters and the
-//! checkpoint commit together or not at all, so the checkpoint can never get ahead of the rows.
-//! One connection behind a mutex serves the writer and the CLI; WAL lets other processes read while
-//! the daemon writes.
+//! Ingestion: a batch's messages, dead letters, hits and checkpoint in one transaction; checkpoints
+//! and per-corp progress; stored messages and dead letters; re-drive outcomes; `we_corp_account`.
 
-use std::path::Path;
-use std::sync::Mutex;
-use std::time::Duration;
+use rusqlite::{OptionalExtension, params};
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
-
-use super::migrate::migrate_sqlite;
-use super::types::*;
-use super::{Store, StoreError};
-use crate::message::{DeadReason, MessageRow};
-
-/// The SQLite store.
-pub struct SqliteStore {
-    conn: Mutex<Connection>,
-}
-
-impl std::fmt::Debug for SqliteStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").finish_non_exhaustive()
-    }
-}
-
-fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Sqlite { context, source }
-}
-
+use super::filter::Where;
+use super::rows::{MESSAGE_COLUMNS, dead_letter_from, message_from};
+use super::{SqliteStore, hits, sql, to_i64};
+use crate::message::MessageRow;
+use crate::store::{
+    BatchOutcome, CorpAccount, CorpProgress, DeadLetterQuery, IngestStore, MessageQuery, Redrive,
+    StoreBatch, StoreError, StoredDeadLetter, StoredMessage,
+};
 use crate::timefmt::now_ms;
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-impl SqliteStore {
-    /// Opens (creating if needed) the database file and migrates it.
-    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
-        let path = path.as_ref();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
-                path: path.to_owned(),
-                source: rusqlite::Error::InvalidPath(
-                    format!("cannot create {}: {e}", dir.display()).into(),
-                ),
-            })?;
-        }
-        let open_err = |source| StoreError::Open {
-            path: path.to_owned(),
-            source,
-        };
-        let mut conn = Connection::open(path).map_err(open_err)?;
-        conn.busy_timeout(Duration::from_secs(5))
-            .map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(open_err)?;
-        migrate_sqlite(&mut conn)?;
-        Ok(SqliteStore {
-            conn: Mutex::new(conn),
-        })
-    }
-
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A poisoned lock means a panic mid-call; SQLite rolled the transaction back, the
-        // connection itself is still sound.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// A `WHERE` clause built from optional filters: `?` in each clause becomes the next parameter.
-pub(super) struct Where {
-    pub sql: String,
-    pub args: Vec<rusqlite::types::Value>,
-}
-
-impl Where {
-    pub fn new(select: String) -> Where {
-        Where {
-            sql: select,
-            args: Vec::new(),
-        }
-    }
-
-    /// Adds ` AND clause` with `value` bound to its `?`, when there is a value.
-    pub fn and_opt<V: Into<rusqlite::types::Value>>(&mut self, clause: &str, value: Option<V>) {
-        if let Some(v) = value {
-            self.args.push(v.into());
-            let n = self.args.len();
-            self.sql.push_str(" AND ");
-            self.sql
-                .push_str(&clause.replacen('?', &format!("?{n}"), 1));
-        }
-    }
-
-    /// Adds ` AND clause`, each `?` in it bound to the next of `values`.
-    pub fn and_all(&mut self, clause: &str, values: Vec<rusqlite::types::Value>) {
-        let mut out = String::with_capacity(clause.len() + 8);
-        let mut values = values.into_iter().peekable();
-        for c in clause.chars() {
-            match (c, values.next_if(|_| c == '?')) {
-                ('?', Some(v)) => {
-                    self.args.push(v);
-                    out.push_str(&format!("?{}", self.args.len()));
-                }
-                _ => out.push(c),
-            }
-        }
-        self.sql.push_str(" AND ");
-        self.sql.push_str(&out);
-    }
-
-    /// Adds ` AND` rows after `cursor` in (corp_id, seq) order.
-    pub fn and_after(&mut self, cursor: &SeqCursor) {
-        self.args.push(cursor.corp_id.clone().into());
-        self.args.push(to_i64(cursor.seq).into());
-        let (c, s) = (self.args.len() - 1, self.args.len());
-        self.sql.push_str(&format!(
-            " AND (corp_id > ?{c} OR (corp_id = ?{c} AND seq > ?{s}))"
-        ));
-    }
-}
 
 const INSERT_MESSAGE: &str = "INSERT INTO we_chat_contact_msg
     (corp_id, msg_id, seq, publickey_ver, from_id, to_list, room_id, action, msg_type, msg_time,
@@ -153,50 +40,7 @@ fn insert_message(
     ])
 }
 
-const MESSAGE_COLUMNS: &str = "corp_id, msg_id, seq, publickey_ver, from_id, to_list, room_id, action, \
-    msg_type, msg_time, contact, is_external, plain_text";
-
-fn message_from(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
-    Ok(StoredMessage {
-        row: MessageRow {
-            corp_id: row.get(0)?,
-            msg_id: row.get(1)?,
-            seq: row.get::<_, i64>(2)?.max(0) as u64,
-            publickey_ver: row.get(3)?,
-            from_id: row.get(4)?,
-            to_list: row.get(5)?,
-            room_id: row.get(6)?,
-            action: row.get(7)?,
-            msg_type: row.get(8)?,
-            msg_time: row.get(9)?,
-            contact: row.get(10)?,
-            is_external: row.get(11)?,
-            plain_text: row.get(12)?,
-        },
-    })
-}
-
-fn dead_letter_from(row: &Row<'_>) -> rusqlite::Result<StoredDeadLetter> {
-    let reason: String = row.get(7)?;
-    Ok(StoredDeadLetter {
-        letter: DeadLetter {
-            corp_id: row.get(0)?,
-            seq: row.get::<_, i64>(1)?.max(0) as u64,
-            msg_id: row.get(2)?,
-            publickey_ver: row.get(3)?,
-            encrypt_random_key: row.get(4)?,
-            encrypt_chat_msg: row.get(5)?,
-            detail: row.get(6)?,
-            reason: DeadReason::parse(&reason).unwrap_or(DeadReason::InvalidMessage),
-        },
-        resolved: row.get::<_, i64>(8)? == 1,
-        attempts: row.get(9)?,
-        create_time: row.get(10)?,
-        update_time: row.get(11)?,
-    })
-}
-
-impl Store for SqliteStore {
+impl IngestStore for SqliteStore {
     fn store_batch(&self, batch: &StoreBatch) -> Result<BatchOutcome, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(sql("starting a batch"))?;
@@ -237,8 +81,8 @@ impl Store for SqliteStore {
                     ])
                     .map_err(sql("inserting a dead letter"))? as u64;
             }
-            outcome.hits = super::sqlite_audit::insert_hits(&tx, &batch.hits)?;
-            outcome.act_hits = super::sqlite_audit::insert_act_hits(&tx, &batch.act_hits)?;
+            outcome.hits = hits::insert_hits(&tx, &batch.hits)?;
+            outcome.act_hits = hits::insert_act_hits(&tx, &batch.act_hits)?;
             tx.execute(
                 "INSERT INTO we_chat_msg_checkpoint (corp_id, seq, update_time) VALUES (?1, ?2, ?3)
                  ON CONFLICT (corp_id) DO UPDATE SET seq = MAX(seq, excluded.seq), update_time = excluded.update_time",
@@ -432,115 +276,6 @@ impl Store for SqliteStore {
         tx.commit().map_err(sql("committing a re-drive"))
     }
 
-    fn rules_version(&self) -> Result<u64, StoreError> {
-        super::sqlite_audit::rules_version(&self.conn())
-    }
-
-    fn load_rules(&self) -> Result<crate::audit::RuleSet, StoreError> {
-        super::sqlite_audit::load_rules(&self.conn())
-    }
-
-    fn save_rules(&self, rules: &crate::audit::RuleSet) -> Result<u64, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(sql("starting a rules change"))?;
-        let version = super::sqlite_audit::save_rules(&tx, rules)?;
-        tx.commit().map_err(sql("committing a rules change"))?;
-        Ok(version)
-    }
-
-    fn store_hits(
-        &self,
-        hits: &[HitRow],
-        act_hits: &[ActHitRow],
-    ) -> Result<(u64, u64), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(sql("starting a hit insert"))?;
-        let n = super::sqlite_audit::insert_hits(&tx, hits)?;
-        let m = super::sqlite_audit::insert_act_hits(&tx, act_hits)?;
-        tx.commit().map_err(sql("committing hits"))?;
-        Ok((n, m))
-    }
-
-    fn hits(&self, query: &HitQuery) -> Result<Vec<StoredHit>, StoreError> {
-        super::sqlite_audit::query_hits(&self.conn(), query)
-    }
-
-    fn act_hits(&self, query: &HitQuery) -> Result<Vec<ActHitRow>, StoreError> {
-        super::sqlite_audit::query_act_hits(&self.conn(), query)
-    }
-
-    fn hit_counts(&self, corp_id: Option<&str>) -> Result<HitCounts, StoreError> {
-        super::sqlite_audit::hit_counts(&self.conn(), corp_id)
-    }
-
-    fn daily_counts(&self, query: &HitQuery) -> Result<Vec<DailyCount>, StoreError> {
-        super::sqlite_audit::daily_counts(&self.conn(), query)
-    }
-
-    fn context(&self, query: &ContextQuery) -> Result<Vec<StoredMessage>, StoreError> {
-        super::sqlite_audit::context(&self.conn(), query, MESSAGE_COLUMNS, message_from)
-    }
-
-    fn robots(&self) -> Result<Vec<super::Robot>, StoreError> {
-        super::sqlite_alert::robots(&self.conn())
-    }
-
-    fn add_robot(&self, robot: &super::Robot) -> Result<i64, StoreError> {
-        super::sqlite_alert::add_robot(&self.conn(), robot)
-    }
-
-    fn remove_robot(&self, id: i64) -> Result<(), StoreError> {
-        super::sqlite_alert::remove_robot(&self.conn(), id)
-    }
-
-    fn pending_alerts(&self, limit: u32) -> Result<Vec<super::PendingAlert>, StoreError> {
-        super::sqlite_alert::pending_alerts(&self.conn(), limit)
-    }
-
-    fn alert_backlog(&self) -> Result<u64, StoreError> {
-        super::sqlite_alert::alert_backlog(&self.conn())
-    }
-
-    fn posts(&self, query: &PostQuery) -> Result<Vec<super::AlertPost>, StoreError> {
-        super::sqlite_alert::posts(&self.conn(), query)
-    }
-
-    fn record_post(
-        &self,
-        post: &super::AlertPost,
-        settled: &[(HitRow, u8)],
-    ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(sql("starting a post update"))?;
-        super::sqlite_alert::record_post(&tx, post, settled)?;
-        tx.commit().map_err(sql("committing a post update"))
-    }
-
-    fn settle_alerts(&self, settled: &[(HitRow, u8)]) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction()
-            .map_err(sql("starting to settle alerts"))?;
-        super::sqlite_alert::settle(&tx, settled)?;
-        tx.commit().map_err(sql("committing settled alerts"))
-    }
-
-    fn accounts(&self) -> Result<Vec<super::Account>, StoreError> {
-        super::sqlite_access::accounts(&self.conn())
-    }
-
-    fn save_account(&self, account: &super::Account) -> Result<(), StoreError> {
-        super::sqlite_access::save_account(&self.conn(), account)
-    }
-
-    fn log_operation(&self, op: &super::OperLog) -> Result<(), StoreError> {
-        super::sqlite_access::log_operation(&self.conn(), op)
-    }
-
-    fn operations(&self, limit: u32) -> Result<Vec<super::OperLog>, StoreError> {
-        super::sqlite_access::operations(&self.conn(), limit)
-    }
-
     fn corp_accounts(&self) -> Result<Vec<CorpAccount>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
@@ -560,20 +295,5 @@ impl Store for SqliteStore {
             })
             .map_err(sql("querying corps"))?;
         rows.collect::<Result<_, _>>().map_err(sql("reading corps"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    //! The backend-neutral contract is checked for every backend in `tests/integration/store_contract.rs`.
-    use super::*;
-
-    #[test]
-    fn reopening_runs_no_migration_twice() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("t.db");
-        drop(SqliteStore::open(&path).expect("first open"));
-        let mut conn = Connection::open(&path).expect("raw open");
-        assert_eq!(migrate_sqlite(&mut conn).expect("migrate"), 0);
     }
 }

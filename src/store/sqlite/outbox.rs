@@ -1,30 +1,15 @@
 //! The SQLite side of the alert outbox: robots, posts and their links to hits, and settling hits'
 //! `send_status`. A post's state, its links and the hits it settles commit in one transaction.
 
-use rusqlite::{Connection, Row, Transaction, params};
+use rusqlite::{Connection, Transaction, params};
 
-use super::StoreError;
-use super::outbox::{AlertPost, Destination, PendingAlert, PostLink, PostStatus, Robot};
-use super::sqlite::Where;
-use super::types::{HitRow, PostQuery, split_list};
-
-fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Sqlite { context, source }
-}
-
-fn robot_from(r: &Row<'_>) -> rusqlite::Result<Robot> {
-    Ok(Robot {
-        id: r.get(0)?,
-        group_name: r.get(1)?,
-        web_hook_url: r.get(2)?,
-        corp_id: r.get(3)?,
-        strategy_ids: split_list(&r.get::<_, String>(4)?)
-            .iter()
-            .filter_map(|s| s.parse().ok())
-            .collect(),
-        msg_type: r.get(5)?,
-    })
-}
+use super::filter::Where;
+use super::rows::{post_from, robot_from};
+use super::{SqliteStore, sql};
+use crate::store::{
+    AlertPost, Destination, HitRow, OutboxStore, PendingAlert, PostLink, PostQuery, PostStatus,
+    Robot, StoreError,
+};
 
 pub(super) fn robots(conn: &Connection) -> Result<Vec<Robot>, StoreError> {
     let mut stmt = conn
@@ -79,7 +64,7 @@ pub(super) fn pending_alerts(
     conn: &Connection,
     limit: u32,
 ) -> Result<Vec<PendingAlert>, StoreError> {
-    let hits = super::sqlite_audit::query_hits_where(
+    let hits = super::hits::query_hits_where(
         conn,
         "send_status = 0 AND del_flag = 0",
         &format!(
@@ -137,31 +122,6 @@ pub(super) fn alert_backlog(conn: &Connection) -> Result<u64, StoreError> {
 const POST_COLUMNS: &str =
     "id, destination, msg_title, msg_type, content, hit_keys, status, attempts,
      next_attempt, last_error, send_time, create_time";
-
-fn post_from(r: &Row<'_>) -> rusqlite::Result<Option<AlertPost>> {
-    let destination: String = r.get(1)?;
-    let keys: String = r.get(5)?;
-    let (Some(destination), Some(status)) = (
-        Destination::parse(&destination),
-        PostStatus::from_code(r.get(6)?),
-    ) else {
-        return Ok(None);
-    };
-    Ok(Some(AlertPost {
-        id: r.get(0)?,
-        destination,
-        title: r.get(2)?,
-        msg_type: r.get(3)?,
-        content: r.get(4)?,
-        hits: serde_json::from_str(&keys).unwrap_or_default(),
-        status,
-        attempts: r.get(7)?,
-        next_attempt_ms: r.get(8)?,
-        last_error: r.get(9)?,
-        send_time_ms: r.get(10)?,
-        create_time_ms: r.get(11)?,
-    }))
-}
 
 pub(super) fn posts(conn: &Connection, q: &PostQuery) -> Result<Vec<AlertPost>, StoreError> {
     let mut w = Where::new(format!(
@@ -267,4 +227,46 @@ pub(super) fn settle(tx: &Transaction<'_>, settled: &[(HitRow, u8)]) -> Result<(
         .map_err(sql("settling a hit's alert status"))?;
     }
     Ok(())
+}
+
+impl OutboxStore for SqliteStore {
+    fn robots(&self) -> Result<Vec<Robot>, StoreError> {
+        robots(&self.conn())
+    }
+
+    fn add_robot(&self, robot: &Robot) -> Result<i64, StoreError> {
+        add_robot(&self.conn(), robot)
+    }
+
+    fn remove_robot(&self, id: i64) -> Result<(), StoreError> {
+        remove_robot(&self.conn(), id)
+    }
+
+    fn pending_alerts(&self, limit: u32) -> Result<Vec<PendingAlert>, StoreError> {
+        pending_alerts(&self.conn(), limit)
+    }
+
+    fn alert_backlog(&self) -> Result<u64, StoreError> {
+        alert_backlog(&self.conn())
+    }
+
+    fn posts(&self, query: &PostQuery) -> Result<Vec<AlertPost>, StoreError> {
+        posts(&self.conn(), query)
+    }
+
+    fn record_post(&self, post: &AlertPost, settled: &[(HitRow, u8)]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql("starting a post update"))?;
+        record_post(&tx, post, settled)?;
+        tx.commit().map_err(sql("committing a post update"))
+    }
+
+    fn settle_alerts(&self, settled: &[(HitRow, u8)]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction()
+            .map_err(sql("starting to settle alerts"))?;
+        settle(&tx, settled)?;
+        tx.commit().map_err(sql("committing settled alerts"))
+    }
 }

@@ -9,34 +9,14 @@ use std::collections::HashMap;
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
-use super::Connection;
 use super::filter::{Filter, Value};
 use super::rows::{Count, HitChRow};
-use crate::store::StoreError;
+use super::{ClickHouseStore, Connection, next_version};
 use crate::store::outbox::{
     AlertPost, Destination, HitKey, PendingAlert, PostLink, PostStatus, Robot,
 };
 use crate::store::types::{HitRow, PostQuery, split_list};
-
-fn now() -> u64 {
-    crate::timefmt::now_ms().max(0) as u64
-}
-
-/// A row version after every one this process handed out before: the clock in ms, or one more
-/// than the last version when the clock has not moved on (a post's states can follow each other
-/// within a millisecond).
-pub(super) fn next_version() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static LAST: AtomicU64 = AtomicU64::new(0);
-    let mut last = LAST.load(Ordering::Relaxed);
-    loop {
-        let next = now().max(last + 1);
-        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return next,
-            Err(seen) => last = seen,
-        }
-    }
-}
+use crate::store::{OutboxStore, StoreError};
 
 /// `we_group_robot_info`.
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
@@ -345,4 +325,38 @@ pub fn settle(conn: &Connection, settled: &[(HitRow, u8)]) -> Result<(), StoreEr
         "we_chat_contact_sensitive_msg",
         &rows,
     )
+}
+
+impl OutboxStore for ClickHouseStore {
+    fn robots(&self) -> Result<Vec<Robot>, StoreError> {
+        robots(&self.conn)
+    }
+
+    fn add_robot(&self, robot: &Robot) -> Result<i64, StoreError> {
+        add_robot(&self.conn, robot)
+    }
+
+    fn remove_robot(&self, id: i64) -> Result<(), StoreError> {
+        remove_robot(&self.conn, id)
+    }
+
+    fn pending_alerts(&self, limit: u32) -> Result<Vec<PendingAlert>, StoreError> {
+        pending_alerts(&self.conn, limit)
+    }
+
+    fn alert_backlog(&self) -> Result<u64, StoreError> {
+        alert_backlog(&self.conn)
+    }
+
+    fn posts(&self, q: &PostQuery) -> Result<Vec<AlertPost>, StoreError> {
+        posts(&self.conn, q)
+    }
+
+    fn record_post(&self, post: &AlertPost, settled: &[(HitRow, u8)]) -> Result<(), StoreError> {
+        record_post(&self.conn, post, settled)
+    }
+
+    fn settle_alerts(&self, settled: &[(HitRow, u8)]) -> Result<(), StoreError> {
+        settle(&self.conn, settled)
+    }
 }

@@ -1,20 +1,15 @@
-//! The SQLite side of auditing: rules (`we_sensitive` and friends) with their version, strategy hits,
-//! behaviour hits, and conversation context. Functions over a connection or transaction, called by
-//! [`SqliteStore`](super::SqliteStore) so that hits commit in the same transaction as their batch.
+//! Hits: strategy and behaviour hit rows (inserted idempotently, with a batch or by a re-audit),
+//! their queries, counts per strategy and per day, and a hit's conversation context.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::StoreError;
-use super::sqlite::Where;
-use super::types::{
-    ActHitRow, ContextQuery, DailyCount, HitCounts, HitQuery, HitRow, StoredHit, StoredMessage,
-    split_list,
+use super::filter::Where;
+use super::rows::{MESSAGE_COLUMNS, hit_from, message_from};
+use super::{SqliteStore, sql};
+use crate::store::{
+    ActHitRow, ContextQuery, DailyCount, HitCounts, HitQuery, HitRow, HitStore, StoreError,
+    StoredHit, StoredMessage,
 };
-use crate::audit::rules::{ActSwitch, Department, Member, RuleSet, ScopeRow, Strategy};
-
-fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Sqlite { context, source }
-}
 
 /// Inserts strategy hits, ignoring ones already stored; returns how many were new.
 pub(super) fn insert_hits(conn: &Connection, hits: &[HitRow]) -> Result<u64, StoreError> {
@@ -82,216 +77,6 @@ pub(super) fn insert_act_hits(conn: &Connection, hits: &[ActHitRow]) -> Result<u
             .map_err(sql("inserting a behaviour hit"))? as u64;
     }
     Ok(n)
-}
-
-pub(super) fn rules_version(conn: &Connection) -> Result<u64, StoreError> {
-    conn.query_row(
-        "SELECT version FROM msgaudit_rules_version WHERE id = 1",
-        [],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|v| v.max(0) as u64)
-    .map_err(sql("reading the rules version"))
-}
-
-pub(super) fn load_rules(conn: &Connection) -> Result<RuleSet, StoreError> {
-    let mut rules = RuleSet::default();
-    let mut stmt = conn
-        .prepare("SELECT dept_id, parent_id, dept_name FROM sys_dept WHERE del_flag = '0' ORDER BY dept_id")
-        .map_err(sql("preparing the department query"))?;
-    rules.departments = stmt
-        .query_map([], |r| {
-            Ok(Department {
-                id: r.get(0)?,
-                parent_id: r.get(1)?,
-                name: r.get(2)?,
-            })
-        })
-        .map_err(sql("reading departments"))?
-        .collect::<Result<_, _>>()
-        .map_err(sql("reading departments"))?;
-    let mut stmt = conn
-        .prepare(
-            "SELECT u.we_user_id, u.user_name, COALESCE(GROUP_CONCAT(d.dept_id), '')
-             FROM sys_user u LEFT JOIN sys_user_dept d ON d.user_id = u.user_id
-             WHERE u.del_flag = '0' GROUP BY u.user_id ORDER BY u.user_id",
-        )
-        .map_err(sql("preparing the member query"))?;
-    rules.members = stmt
-        .query_map([], |r| {
-            let depts: String = r.get(2)?;
-            Ok(Member {
-                userid: r.get(0)?,
-                name: r.get(1)?,
-                departments: depts.split(',').filter_map(|d| d.parse().ok()).collect(),
-            })
-        })
-        .map_err(sql("reading members"))?
-        .collect::<Result<_, _>>()
-        .map_err(sql("reading members"))?;
-    let mut stmt = conn
-        .prepare(
-            "SELECT id, strategy_name, pattern_words, allow_words, audit_user_id, audit_user_name, alert_flag,
-                    enable_flag, normalize_flag, audit_received
-             FROM we_sensitive WHERE del_flag = 0 ORDER BY id",
-        )
-        .map_err(sql("preparing the strategy query"))?;
-    let strategies: Vec<Strategy> = stmt
-        .query_map([], |r| {
-            Ok(Strategy {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                words: split_list(&r.get::<_, String>(2)?),
-                allow_words: split_list(&r.get::<_, String>(3)?),
-                scope: Vec::new(),
-                audit_user_id: r.get(4)?,
-                audit_user_name: r.get(5)?,
-                alert: r.get::<_, i64>(6)? == 1,
-                enabled: r.get::<_, i64>(7)? == 1,
-                normalize: r.get::<_, i64>(8)? == 1,
-                audit_received: r.get::<_, i64>(9)? == 1,
-            })
-        })
-        .map_err(sql("reading strategies"))?
-        .collect::<Result<_, _>>()
-        .map_err(sql("reading strategies"))?;
-    rules.strategies = strategies;
-    let mut stmt = conn
-        .prepare(
-            "SELECT sensitive_id, scope_type, audit_scope_id, audit_scope_name FROM we_sensitive_audit_scope
-             WHERE del_flag = 0 ORDER BY id",
-        )
-        .map_err(sql("preparing the scope query"))?;
-    let scopes: Vec<(i64, ScopeRow)> = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                ScopeRow {
-                    kind: r.get::<_, i64>(1)? as u8,
-                    id: r.get(2)?,
-                    name: r.get(3)?,
-                },
-            ))
-        })
-        .map_err(sql("reading scopes"))?
-        .collect::<Result<_, _>>()
-        .map_err(sql("reading scopes"))?;
-    for (sid, row) in scopes {
-        if let Some(s) = rules.strategies.iter_mut().find(|s| s.id == sid) {
-            s.scope.push(row);
-        }
-    }
-    let mut stmt = conn
-        .prepare("SELECT id, act_name, enable_flag FROM we_sensitive_act WHERE del_flag = 0 ORDER BY order_num, id")
-        .map_err(sql("preparing the behaviour query"))?;
-    rules.acts = stmt
-        .query_map([], |r| {
-            Ok(ActSwitch {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                enabled: r.get::<_, i64>(2)? == 1,
-            })
-        })
-        .map_err(sql("reading behaviours"))?
-        .collect::<Result<_, _>>()
-        .map_err(sql("reading behaviours"))?;
-    Ok(rules)
-}
-
-/// Replaces the rule set inside `tx` and bumps the version; returns the new version.
-pub(super) fn save_rules(tx: &Connection, rules: &RuleSet) -> Result<u64, StoreError> {
-    let e = sql("saving rules");
-    tx.execute_batch(
-        "DELETE FROM we_sensitive_audit_scope; DELETE FROM we_sensitive; DELETE FROM sys_user_dept;
-         DELETE FROM sys_user; DELETE FROM sys_dept;",
-    )
-    .map_err(e)?;
-    for d in &rules.departments {
-        tx.execute(
-            "INSERT INTO sys_dept (dept_id, parent_id, dept_name) VALUES (?1, ?2, ?3)",
-            params![d.id, d.parent_id, d.name],
-        )
-        .map_err(sql("saving a department"))?;
-    }
-    for (i, m) in rules.members.iter().enumerate() {
-        let uid = i as i64 + 1;
-        tx.execute(
-            "INSERT INTO sys_user (user_id, we_user_id, user_name) VALUES (?1, ?2, ?3)",
-            params![uid, m.userid, m.name],
-        )
-        .map_err(sql("saving a member"))?;
-        for d in &m.departments {
-            tx.execute(
-                "INSERT INTO sys_user_dept (user_id, dept_id, we_user_id) VALUES (?1, ?2, ?3)",
-                params![uid, d, m.userid],
-            )
-            .map_err(sql("saving a member's department"))?;
-        }
-    }
-    for s in &rules.strategies {
-        tx.execute(
-            "INSERT INTO we_sensitive (id, strategy_name, pattern_words, allow_words, audit_user_id, audit_user_name,
-                 alert_flag, enable_flag, normalize_flag, audit_received, update_time)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CAST(unixepoch('subsec') * 1000 AS INTEGER))",
-            params![
-                s.id,
-                s.name,
-                s.words.join(","),
-                s.allow_words.join(","),
-                s.audit_user_id,
-                s.audit_user_name,
-                s.alert as i64,
-                s.enabled as i64,
-                s.normalize as i64,
-                s.audit_received as i64
-            ],
-        )
-        .map_err(sql("saving a strategy"))?;
-        for r in &s.scope {
-            tx.execute(
-                "INSERT INTO we_sensitive_audit_scope (sensitive_id, scope_type, audit_scope_id, audit_scope_name)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![s.id, r.kind, r.id, r.name],
-            )
-            .map_err(sql("saving a scope row"))?;
-        }
-    }
-    for a in &rules.acts {
-        tx.execute(
-            "UPDATE we_sensitive_act SET enable_flag = ?2 WHERE id = ?1",
-            params![a.id, a.enabled as i64],
-        )
-        .map_err(sql("saving a behaviour switch"))?;
-    }
-    tx.execute(
-        "UPDATE msgaudit_rules_version SET version = version + 1 WHERE id = 1",
-        [],
-    )
-    .map_err(sql("bumping the rules version"))?;
-    rules_version(tx)
-}
-
-fn hit_from(r: &Row<'_>) -> rusqlite::Result<StoredHit> {
-    let spans: String = r.get(5)?;
-    Ok(StoredHit {
-        hit: HitRow {
-            corp_id: r.get(0)?,
-            msg_id: r.get(1)?,
-            strategy_id: r.get(2)?,
-            strategy_name: r.get(3)?,
-            words: split_list(&r.get::<_, String>(4)?),
-            spans: serde_json::from_str(&spans).unwrap_or_default(),
-            content: r.get(6)?,
-            from_id: r.get(7)?,
-            to_list: r.get(8)?,
-            room_id: r.get(9)?,
-            msg_time: r.get(10)?,
-            direction: r.get(11)?,
-            audit_user_id: r.get(12)?,
-            send_status: r.get::<_, i64>(13)? as u8,
-            rules_version: r.get::<_, i64>(14)?.max(0) as u64,
-        },
-    })
 }
 
 /// The filters of a hit query (`strategy` = the strategy-hit table, else the behaviour-hit table).
@@ -567,4 +352,39 @@ pub(super) fn hit_counts(
         .collect::<Result<_, _>>()
         .map_err(sql("counting behaviour hits"))?;
     Ok(HitCounts { strategies, acts })
+}
+
+impl HitStore for SqliteStore {
+    fn store_hits(
+        &self,
+        hits: &[HitRow],
+        act_hits: &[ActHitRow],
+    ) -> Result<(u64, u64), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql("starting a hit insert"))?;
+        let n = insert_hits(&tx, hits)?;
+        let m = insert_act_hits(&tx, act_hits)?;
+        tx.commit().map_err(sql("committing hits"))?;
+        Ok((n, m))
+    }
+
+    fn hits(&self, query: &HitQuery) -> Result<Vec<StoredHit>, StoreError> {
+        query_hits(&self.conn(), query)
+    }
+
+    fn act_hits(&self, query: &HitQuery) -> Result<Vec<ActHitRow>, StoreError> {
+        query_act_hits(&self.conn(), query)
+    }
+
+    fn hit_counts(&self, corp_id: Option<&str>) -> Result<HitCounts, StoreError> {
+        hit_counts(&self.conn(), corp_id)
+    }
+
+    fn daily_counts(&self, query: &HitQuery) -> Result<Vec<DailyCount>, StoreError> {
+        daily_counts(&self.conn(), query)
+    }
+
+    fn context(&self, query: &ContextQuery) -> Result<Vec<StoredMessage>, StoreError> {
+        context(&self.conn(), query, MESSAGE_COLUMNS, message_from)
+    }
 }

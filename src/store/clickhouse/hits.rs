@@ -1,0 +1,322 @@
+//! Hits on ClickHouse: strategy and behaviour hit rows (read back before inserting, so a replay adds
+//! nothing), their queries, counts per strategy and per day, and a hit's conversation context.
+
+use std::collections::HashSet;
+
+use super::filter::{Filter, Value, ms, s};
+use super::rows::{ActHitChRow, DayCount, HitChRow, HitKey, MsgRow, NamedCount};
+use super::{ClickHouseStore, by_corp, now};
+use crate::store::types::*;
+use crate::store::{HitStore, StoreError};
+
+impl ClickHouseStore {
+    /// Inserts hits and behaviour hits, skipping stored ones (read back when `verify`); returns
+    /// how many were new.
+    pub(super) fn insert_hits(
+        &self,
+        hits: &[HitRow],
+        act_hits: &[ActHitRow],
+        verify: bool,
+    ) -> Result<(u64, u64), StoreError> {
+        let now = now();
+        let mut new_hits = Vec::new();
+        for (corp, group) in by_corp(hits, |h| &h.corp_id) {
+            let ids = group.iter().map(|h| h.msg_id.as_str());
+            let mut seen = self.stored_keys(
+                verify,
+                "reading which hits are stored",
+                "SELECT msg_id, strategy_id AS id FROM we_chat_contact_sensitive_msg \
+                 WHERE corp_id = ? AND has(?, msg_id)",
+                corp,
+                ids,
+            )?;
+            new_hits.extend(
+                group
+                    .into_iter()
+                    .filter(|h| seen.insert((h.msg_id.clone(), h.strategy_id)))
+                    .map(|h| HitChRow::new(h, now)),
+            );
+        }
+        let mut new_acts = Vec::new();
+        for (corp, group) in by_corp(act_hits, |a| &a.corp_id) {
+            let ids = group.iter().map(|a| a.msg_id.as_str());
+            let mut seen = self.stored_keys(
+                verify,
+                "reading which behaviour hits are stored",
+                "SELECT msg_id, toInt64(sensitive_act_id) AS id FROM we_sensitive_act_hit \
+                 WHERE corp_id = ? AND has(?, msg_id)",
+                corp,
+                ids,
+            )?;
+            new_acts.extend(
+                group
+                    .into_iter()
+                    .filter(|a| seen.insert((a.msg_id.clone(), a.sensitive_act_id)))
+                    .map(|a| ActHitChRow::new(a, now)),
+            );
+        }
+        self.conn
+            .insert("inserting hits", "we_chat_contact_sensitive_msg", &new_hits)?;
+        self.conn.insert(
+            "inserting behaviour hits",
+            "we_sensitive_act_hit",
+            &new_acts,
+        )?;
+        Ok((new_hits.len() as u64, new_acts.len() as u64))
+    }
+
+    /// The (msgid, id) keys a query finds among `ids` of a corp; nothing when not `verify`.
+    fn stored_keys<'a>(
+        &self,
+        verify: bool,
+        context: &'static str,
+        sql: &str,
+        corp: &str,
+        ids: impl Iterator<Item = &'a str>,
+    ) -> Result<HashSet<(String, i64)>, StoreError> {
+        if !verify {
+            return Ok(HashSet::new());
+        }
+        let ids: Vec<&str> = ids.collect();
+        let q = self.conn.query(sql).bind(corp).bind(ids.as_slice());
+        let found: Vec<HitKey> = self.conn.fetch(context, q)?;
+        Ok(found.into_iter().map(|k| (k.msg_id, k.id)).collect())
+    }
+}
+
+impl HitStore for ClickHouseStore {
+    fn store_hits(
+        &self,
+        hits: &[HitRow],
+        act_hits: &[ActHitRow],
+    ) -> Result<(u64, u64), StoreError> {
+        self.insert_hits(hits, act_hits, true)
+    }
+
+    fn hits(&self, q: &HitQuery) -> Result<Vec<StoredHit>, StoreError> {
+        let mut f =
+            Filter::new("SELECT ?fields FROM we_chat_contact_sensitive_msg FINAL WHERE 1 = 1");
+        hit_filters(q, &mut f, true);
+        f.sql.push_str(&format!(
+            " ORDER BY msg_time DESC, msg_id DESC, strategy_id LIMIT {}",
+            q.limit.max(1)
+        ));
+        let rows: Vec<HitChRow> = self
+            .conn
+            .fetch("querying hits", f.bind(self.conn.query(&f.sql)))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredHit { hit: r.into_hit() })
+            .collect())
+    }
+
+    fn act_hits(&self, q: &HitQuery) -> Result<Vec<ActHitRow>, StoreError> {
+        let mut f = Filter::new("SELECT ?fields FROM we_sensitive_act_hit FINAL WHERE 1 = 1");
+        hit_filters(q, &mut f, false);
+        f.sql.push_str(&format!(
+            " ORDER BY msg_time DESC, msg_id DESC, sensitive_act_id LIMIT {}",
+            q.limit.max(1)
+        ));
+        let rows: Vec<ActHitChRow> = self
+            .conn
+            .fetch("querying behaviour hits", f.bind(self.conn.query(&f.sql)))?;
+        Ok(rows.into_iter().map(ActHitChRow::into_act_hit).collect())
+    }
+
+    fn hit_counts(&self, corp_id: Option<&str>) -> Result<HitCounts, StoreError> {
+        let corp = corp_id.map(|c| Value::Str(c.to_owned()));
+        let mut f = Filter::new(
+            "SELECT strategy_id AS id, any(strategy_name) AS name, count() AS value \
+             FROM we_chat_contact_sensitive_msg FINAL WHERE 1 = 1",
+        );
+        f.and_opt("corp_id = ?", corp.clone());
+        f.sql.push_str(" GROUP BY strategy_id ORDER BY strategy_id");
+        let strategies: Vec<NamedCount> = self
+            .conn
+            .fetch("counting hits", f.bind(self.conn.query(&f.sql)))?;
+        let mut f = Filter::new(
+            "SELECT toInt64(sensitive_act_id) AS id, any(sensitive_act) AS name, count() AS value \
+             FROM we_sensitive_act_hit FINAL WHERE 1 = 1",
+        );
+        f.and_opt("corp_id = ?", corp);
+        f.sql
+            .push_str(" GROUP BY sensitive_act_id ORDER BY sensitive_act_id");
+        let acts: Vec<NamedCount> = self
+            .conn
+            .fetch("counting behaviour hits", f.bind(self.conn.query(&f.sql)))?;
+        Ok(HitCounts {
+            strategies: strategies
+                .into_iter()
+                .map(|c| (c.id, c.name, c.value))
+                .collect(),
+            acts: acts.into_iter().map(|c| (c.name, c.value)).collect(),
+        })
+    }
+
+    fn daily_counts(&self, q: &HitQuery) -> Result<Vec<DailyCount>, StoreError> {
+        let day = "formatDateTime(toDateTime(intDiv(msg_time, 1000), 'UTC'), '%Y-%m-%d') AS day";
+        let mut out = Vec::new();
+        for (strategy, select, group) in [
+            (
+                true,
+                format!(
+                    "SELECT {day}, strategy_id AS id, any(strategy_name) AS name, count() AS value \
+                     FROM we_chat_contact_sensitive_msg FINAL WHERE 1 = 1"
+                ),
+                " GROUP BY day, id ORDER BY day, id",
+            ),
+            (
+                false,
+                format!(
+                    "SELECT {day}, toInt64(sensitive_act_id) AS id, any(sensitive_act) AS name, \
+                     count() AS value FROM we_sensitive_act_hit FINAL WHERE 1 = 1"
+                ),
+                " GROUP BY day, id ORDER BY day, id",
+            ),
+        ] {
+            let mut f = Filter::new(select);
+            let q = HitQuery {
+                after: None,
+                ..q.clone()
+            };
+            hit_filters(&q, &mut f, strategy);
+            f.sql.push_str(group);
+            let rows: Vec<DayCount> = self
+                .conn
+                .fetch("counting hits per day", f.bind(self.conn.query(&f.sql)))?;
+            out.extend(rows.into_iter().map(|r| DailyCount {
+                day: r.day,
+                kind: if strategy { "strategy" } else { "behaviour" },
+                id: r.id,
+                name: r.name,
+                count: r.value,
+            }));
+        }
+        Ok(out)
+    }
+
+    fn context(&self, q: &ContextQuery) -> Result<Vec<StoredMessage>, StoreError> {
+        let center = self.conn.fetch::<MsgRow>(
+            "finding the message",
+            self.conn
+                .query(
+                    "SELECT ?fields FROM we_chat_contact_msg \
+                     WHERE corp_id = ? AND msg_time = ? AND msg_id = ? LIMIT 1",
+                )
+                .bind(q.corp_id.as_str())
+                .bind(q.msg_time.max(0) as u64)
+                .bind(q.msg_id.as_str()),
+        )?;
+        let Some(center) = center.into_iter().next() else {
+            return Err(StoreError::NotFound {
+                what: "message",
+                key: format!("{} {}", q.corp_id, q.msg_id),
+            });
+        };
+        let side = |before: bool| -> Result<Vec<MsgRow>, StoreError> {
+            let (cmp, order) = if before { ("<", "DESC") } else { (">", "ASC") };
+            let mut f = Filter::new("SELECT ?fields FROM we_chat_contact_msg WHERE 1 = 1");
+            f.and_opt("corp_id = ?", Some(Value::Str(q.corp_id.clone())));
+            if center.room_id.is_empty() {
+                f.push(
+                    " AND room_id = '' AND ((from_id = ? AND to_list = ?) OR (from_id = ? AND to_list = ?))",
+                    [
+                        Value::Str(center.from_id.clone()),
+                        Value::Str(center.to_list.clone()),
+                        Value::Str(center.to_list.clone()),
+                        Value::Str(center.from_id.clone()),
+                    ],
+                );
+            } else {
+                f.push(" AND room_id = ?", [Value::Str(center.room_id.clone())]);
+            }
+            f.push(
+                &format!(" AND (msg_time {cmp} ? OR (msg_time = ? AND seq {cmp} ?))"),
+                [
+                    Value::U64(center.msg_time),
+                    Value::U64(center.msg_time),
+                    Value::U64(center.seq),
+                ],
+            );
+            f.sql.push_str(&format!(
+                " ORDER BY msg_time {order}, seq {order} LIMIT {}",
+                q.around
+            ));
+            self.conn
+                .fetch("querying context", f.bind(self.conn.query(&f.sql)))
+        };
+        let mut rows = side(true)?;
+        rows.reverse();
+        let after = side(false)?;
+        rows.push(center);
+        rows.extend(after);
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredMessage {
+                row: r.into_message(),
+            })
+            .collect())
+    }
+}
+
+/// The filters of a hit query (`strategy` = the strategy-hit table, else the behaviour-hit table).
+fn hit_filters(q: &HitQuery, f: &mut Filter, strategy: bool) {
+    f.and_opt("corp_id = ?", s(&q.corp_id))
+        .and_opt("msg_time >= ?", ms(q.since_ms))
+        .and_opt("msg_time < ?", ms(q.until_ms))
+        .and_opt("msg_id = ?", s(&q.msg_id))
+        .and_opt(
+            if strategy {
+                "from_id = ?"
+            } else {
+                "operator_id = ?"
+            },
+            s(&q.from_id),
+        );
+    let id = if strategy {
+        "strategy_id"
+    } else {
+        "toInt64(sensitive_act_id)"
+    };
+    if strategy {
+        f.and_opt("strategy_id = ?", q.strategy_id.map(Value::I64))
+            .and_opt("room_id = ?", s(&q.room_id))
+            .and_opt(
+                "send_status = ?",
+                q.send_status.map(|v| Value::U64(u64::from(v))),
+            )
+            .and_opt("has(splitByChar(',', pattern_words), ?)", s(&q.word))
+            .and_opt("has(splitByChar(',', to_list), ?)", s(&q.to_id));
+        if let Some(ids) = &q.strategy_ids {
+            // Integers, written in: 18.16 binds no numeric arrays (nor takes `has([], x)`).
+            let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+            if list.is_empty() {
+                f.push(" AND 0", []);
+            } else {
+                f.push(&format!(" AND strategy_id IN ({})", list.join(", ")), []);
+            }
+        }
+    } else {
+        f.and_opt(
+            "sensitive_act_id = ?",
+            q.act_id.map(|v| Value::U64(v.max(0) as u64)),
+        );
+        if let Some(ids) = &q.operator_ids {
+            if ids.is_empty() {
+                f.push(" AND 0", []);
+            } else {
+                f.push(" AND has(?, operator_id)", [Value::Strs(ids.clone())]);
+            }
+        }
+    }
+    if let Some(c) = &q.after {
+        let t = Value::U64(c.msg_time.max(0) as u64);
+        let m = Value::Str(c.msg_id.clone());
+        f.push(
+            &format!(
+                " AND (msg_time < ? OR (msg_time = ? AND (msg_id < ? OR (msg_id = ? AND {id} > ?))))"
+            ),
+            [t.clone(), t, m.clone(), m, Value::I64(c.id)],
+        );
+    }
+}

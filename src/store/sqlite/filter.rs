@@ -1,0 +1,57 @@
+//! `WHERE` clauses built from optional filters, with numbered parameters.
+
+use super::to_i64;
+use crate::store::SeqCursor;
+
+/// A `WHERE` clause built from optional filters: `?` in each clause becomes the next parameter.
+pub(crate) struct Where {
+    pub sql: String,
+    pub args: Vec<rusqlite::types::Value>,
+}
+
+impl Where {
+    pub fn new(select: String) -> Where {
+        Where {
+            sql: select,
+            args: Vec::new(),
+        }
+    }
+
+    /// Adds ` AND clause` with `value` bound to its `?`, when there is a value.
+    pub fn and_opt<V: Into<rusqlite::types::Value>>(&mut self, clause: &str, value: Option<V>) {
+        if let Some(v) = value {
+            self.args.push(v.into());
+            let n = self.args.len();
+            self.sql.push_str(" AND ");
+            self.sql
+                .push_str(&clause.replacen('?', &format!("?{n}"), 1));
+        }
+    }
+
+    /// Adds ` AND clause`, each `?` in it bound to the next of `values`.
+    pub fn and_all(&mut self, clause: &str, values: Vec<rusqlite::types::Value>) {
+        let mut out = String::with_capacity(clause.len() + 8);
+        let mut values = values.into_iter().peekable();
+        for c in clause.chars() {
+            match (c, values.next_if(|_| c == '?')) {
+                ('?', Some(v)) => {
+                    self.args.push(v);
+                    out.push_str(&format!("?{}", self.args.len()));
+                }
+                _ => out.push(c),
+            }
+        }
+        self.sql.push_str(" AND ");
+        self.sql.push_str(&out);
+    }
+
+    /// Adds ` AND` rows after `cursor` in (corp_id, seq) order.
+    pub fn and_after(&mut self, cursor: &SeqCursor) {
+        self.args.push(cursor.corp_id.clone().into());
+        self.args.push(to_i64(cursor.seq).into());
+        let (c, s) = (self.args.len() - 1, self.args.len());
+        self.sql.push_str(&format!(
+            " AND (corp_id > ?{c} OR (corp_id = ?{c} AND seq > ?{s}))"
+        ));
+    }
+}

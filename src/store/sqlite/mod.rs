@@ -1,0 +1,101 @@
+//! The embedded default store: one SQLite file (bundled SQLite, WAL mode, `synchronous=FULL`).
+//!
+//! A batch is one transaction: messages (`INSERT … ON CONFLICT DO NOTHING`), dead letters and the
+//! checkpoint commit together or not at all, so the checkpoint can never get ahead of the rows.
+//! One connection behind a mutex serves the writer and the CLI; WAL lets other processes read while
+//! the daemon writes.
+//!
+//! One file per concern, mirroring `store/clickhouse/`: [`ingest`] (batches, checkpoints, dead
+//! letters), [`rules`], [`hits`] (hit rows and their queries), [`outbox`] (robots, posts, settling),
+//! [`access`] (accounts, operation log); [`filter`] builds `WHERE` clauses and [`rows`] reads rows
+//! back into values.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::StoreError;
+use migrate::migrate_sqlite;
+
+mod access;
+mod filter;
+mod hits;
+mod ingest;
+pub(crate) mod migrate;
+mod outbox;
+mod rows;
+mod rules;
+
+/// The SQLite store.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+/// Maps a rusqlite error to the store's, saying what was being done.
+pub(super) fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sqlite { context, source }
+}
+
+/// A seq or count as SQLite's integer.
+pub(super) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and migrates it.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: path.to_owned(),
+                source: rusqlite::Error::InvalidPath(
+                    format!("cannot create {}: {e}", dir.display()).into(),
+                ),
+            })?;
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        migrate_sqlite(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    pub(super) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A poisoned lock means a panic mid-call; SQLite rolled the transaction back, the
+        // connection itself is still sound.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The backend-neutral contract is checked for every backend in `tests/integration/store_contract.rs`.
+    use super::*;
+
+    #[test]
+    fn reopening_runs_no_migration_twice() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.db");
+        drop(SqliteStore::open(&path).expect("first open"));
+        let mut conn = Connection::open(&path).expect("raw open");
+        assert_eq!(migrate_sqlite(&mut conn).expect("migrate"), 0);
+    }
+}

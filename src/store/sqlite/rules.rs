@@ -1,0 +1,213 @@
+//! The rule set: strategies, scopes, organisation and behaviour switches, and the rules version
+//! every change bumps in the same transaction.
+
+use rusqlite::{Connection, params};
+
+use super::{SqliteStore, sql};
+use crate::audit::rules::{ActSwitch, Department, Member, RuleSet, ScopeRow, Strategy};
+use crate::store::{RulesStore, StoreError, split_list};
+
+fn rules_version(conn: &Connection) -> Result<u64, StoreError> {
+    conn.query_row(
+        "SELECT version FROM msgaudit_rules_version WHERE id = 1",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|v| v.max(0) as u64)
+    .map_err(sql("reading the rules version"))
+}
+
+fn load_rules(conn: &Connection) -> Result<RuleSet, StoreError> {
+    let mut rules = RuleSet::default();
+    let mut stmt = conn
+        .prepare("SELECT dept_id, parent_id, dept_name FROM sys_dept WHERE del_flag = '0' ORDER BY dept_id")
+        .map_err(sql("preparing the department query"))?;
+    rules.departments = stmt
+        .query_map([], |r| {
+            Ok(Department {
+                id: r.get(0)?,
+                parent_id: r.get(1)?,
+                name: r.get(2)?,
+            })
+        })
+        .map_err(sql("reading departments"))?
+        .collect::<Result<_, _>>()
+        .map_err(sql("reading departments"))?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT u.we_user_id, u.user_name, COALESCE(GROUP_CONCAT(d.dept_id), '')
+             FROM sys_user u LEFT JOIN sys_user_dept d ON d.user_id = u.user_id
+             WHERE u.del_flag = '0' GROUP BY u.user_id ORDER BY u.user_id",
+        )
+        .map_err(sql("preparing the member query"))?;
+    rules.members = stmt
+        .query_map([], |r| {
+            let depts: String = r.get(2)?;
+            Ok(Member {
+                userid: r.get(0)?,
+                name: r.get(1)?,
+                departments: depts.split(',').filter_map(|d| d.parse().ok()).collect(),
+            })
+        })
+        .map_err(sql("reading members"))?
+        .collect::<Result<_, _>>()
+        .map_err(sql("reading members"))?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT id, strategy_name, pattern_words, allow_words, audit_user_id, audit_user_name, alert_flag,
+                    enable_flag, normalize_flag, audit_received
+             FROM we_sensitive WHERE del_flag = 0 ORDER BY id",
+        )
+        .map_err(sql("preparing the strategy query"))?;
+    let strategies: Vec<Strategy> = stmt
+        .query_map([], |r| {
+            Ok(Strategy {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                words: split_list(&r.get::<_, String>(2)?),
+                allow_words: split_list(&r.get::<_, String>(3)?),
+                scope: Vec::new(),
+                audit_user_id: r.get(4)?,
+                audit_user_name: r.get(5)?,
+                alert: r.get::<_, i64>(6)? == 1,
+                enabled: r.get::<_, i64>(7)? == 1,
+                normalize: r.get::<_, i64>(8)? == 1,
+                audit_received: r.get::<_, i64>(9)? == 1,
+            })
+        })
+        .map_err(sql("reading strategies"))?
+        .collect::<Result<_, _>>()
+        .map_err(sql("reading strategies"))?;
+    rules.strategies = strategies;
+    let mut stmt = conn
+        .prepare(
+            "SELECT sensitive_id, scope_type, audit_scope_id, audit_scope_name FROM we_sensitive_audit_scope
+             WHERE del_flag = 0 ORDER BY id",
+        )
+        .map_err(sql("preparing the scope query"))?;
+    let scopes: Vec<(i64, ScopeRow)> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                ScopeRow {
+                    kind: r.get::<_, i64>(1)? as u8,
+                    id: r.get(2)?,
+                    name: r.get(3)?,
+                },
+            ))
+        })
+        .map_err(sql("reading scopes"))?
+        .collect::<Result<_, _>>()
+        .map_err(sql("reading scopes"))?;
+    for (sid, row) in scopes {
+        if let Some(s) = rules.strategies.iter_mut().find(|s| s.id == sid) {
+            s.scope.push(row);
+        }
+    }
+    let mut stmt = conn
+        .prepare("SELECT id, act_name, enable_flag FROM we_sensitive_act WHERE del_flag = 0 ORDER BY order_num, id")
+        .map_err(sql("preparing the behaviour query"))?;
+    rules.acts = stmt
+        .query_map([], |r| {
+            Ok(ActSwitch {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                enabled: r.get::<_, i64>(2)? == 1,
+            })
+        })
+        .map_err(sql("reading behaviours"))?
+        .collect::<Result<_, _>>()
+        .map_err(sql("reading behaviours"))?;
+    Ok(rules)
+}
+
+/// Replaces the rule set inside `tx` and bumps the version; returns the new version.
+fn save_rules(tx: &Connection, rules: &RuleSet) -> Result<u64, StoreError> {
+    let e = sql("saving rules");
+    tx.execute_batch(
+        "DELETE FROM we_sensitive_audit_scope; DELETE FROM we_sensitive; DELETE FROM sys_user_dept;
+         DELETE FROM sys_user; DELETE FROM sys_dept;",
+    )
+    .map_err(e)?;
+    for d in &rules.departments {
+        tx.execute(
+            "INSERT INTO sys_dept (dept_id, parent_id, dept_name) VALUES (?1, ?2, ?3)",
+            params![d.id, d.parent_id, d.name],
+        )
+        .map_err(sql("saving a department"))?;
+    }
+    for (i, m) in rules.members.iter().enumerate() {
+        let uid = i as i64 + 1;
+        tx.execute(
+            "INSERT INTO sys_user (user_id, we_user_id, user_name) VALUES (?1, ?2, ?3)",
+            params![uid, m.userid, m.name],
+        )
+        .map_err(sql("saving a member"))?;
+        for d in &m.departments {
+            tx.execute(
+                "INSERT INTO sys_user_dept (user_id, dept_id, we_user_id) VALUES (?1, ?2, ?3)",
+                params![uid, d, m.userid],
+            )
+            .map_err(sql("saving a member's department"))?;
+        }
+    }
+    for s in &rules.strategies {
+        tx.execute(
+            "INSERT INTO we_sensitive (id, strategy_name, pattern_words, allow_words, audit_user_id, audit_user_name,
+                 alert_flag, enable_flag, normalize_flag, audit_received, update_time)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CAST(unixepoch('subsec') * 1000 AS INTEGER))",
+            params![
+                s.id,
+                s.name,
+                s.words.join(","),
+                s.allow_words.join(","),
+                s.audit_user_id,
+                s.audit_user_name,
+                s.alert as i64,
+                s.enabled as i64,
+                s.normalize as i64,
+                s.audit_received as i64
+            ],
+        )
+        .map_err(sql("saving a strategy"))?;
+        for r in &s.scope {
+            tx.execute(
+                "INSERT INTO we_sensitive_audit_scope (sensitive_id, scope_type, audit_scope_id, audit_scope_name)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![s.id, r.kind, r.id, r.name],
+            )
+            .map_err(sql("saving a scope row"))?;
+        }
+    }
+    for a in &rules.acts {
+        tx.execute(
+            "UPDATE we_sensitive_act SET enable_flag = ?2 WHERE id = ?1",
+            params![a.id, a.enabled as i64],
+        )
+        .map_err(sql("saving a behaviour switch"))?;
+    }
+    tx.execute(
+        "UPDATE msgaudit_rules_version SET version = version + 1 WHERE id = 1",
+        [],
+    )
+    .map_err(sql("bumping the rules version"))?;
+    rules_version(tx)
+}
+
+impl RulesStore for SqliteStore {
+    fn rules_version(&self) -> Result<u64, StoreError> {
+        rules_version(&self.conn())
+    }
+
+    fn load_rules(&self) -> Result<crate::audit::RuleSet, StoreError> {
+        load_rules(&self.conn())
+    }
+
+    fn save_rules(&self, rules: &crate::audit::RuleSet) -> Result<u64, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql("starting a rules change"))?;
+        let version = save_rules(&tx, rules)?;
+        tx.commit().map_err(sql("committing a rules change"))?;
+        Ok(version)
+    }
+}

@@ -1,0 +1,278 @@
+//! The architecture test: reads the table of forbidden imports in `ARCHITECTURE.md` and fails with
+//! the file and line of every `crate::…` reference (in `src/`) or `msgaudit` dependency (in `ffi/`)
+//! that crosses a layer the wrong way. The checker itself is tested on a deliberate break.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// For each module, the modules it must never name.
+type Rules = BTreeMap<String, Vec<String>>;
+
+/// One forbidden reference.
+#[derive(Debug, PartialEq, Eq)]
+struct Violation {
+    file: String,
+    line: usize,
+    from: String,
+    to: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}: {} must never import {}",
+            self.file, self.line, self.from, self.to
+        )
+    }
+}
+
+/// The table's rows: `| module | a, b, c |` after the header.
+fn parse_rules(markdown: &str) -> Rules {
+    let mut rules = Rules::new();
+    for line in markdown.lines() {
+        let cells: Vec<&str> = line.trim().trim_matches('|').split('|').collect();
+        if cells.len() != 2 || !line.trim_start().starts_with('|') {
+            continue;
+        }
+        let (module, banned) = (cells[0].trim(), cells[1].trim());
+        if module == "module" || module.starts_with('-') {
+            continue;
+        }
+        rules.insert(
+            module.to_owned(),
+            banned.split(',').map(|s| s.trim().to_owned()).collect(),
+        );
+    }
+    rules
+}
+
+/// The module of a file under `src/`: its first path component (`audit/matcher.rs` → `audit`).
+fn module_of(relative: &Path) -> Option<String> {
+    let first = relative.components().next()?.as_os_str().to_str()?;
+    Some(first.trim_end_matches(".rs").to_owned())
+}
+
+/// Code without its line comment (doc comments and examples name other layers freely).
+fn code_of(line: &str) -> &str {
+    match line.find("//") {
+        Some(i) => &line[..i],
+        None => line,
+    }
+}
+
+/// Every `crate::X` a source names, with its line.
+fn crate_references(source: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (i, line) in source.lines().enumerate() {
+        let code = code_of(line);
+        let mut rest = code;
+        while let Some(at) = rest.find("crate::") {
+            let before = rest[..at].chars().last();
+            rest = &rest[at + "crate::".len()..];
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                continue;
+            }
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                out.push((i + 1, name));
+            }
+        }
+    }
+    out
+}
+
+/// Checks one source file of module `from` against the rules.
+fn check_source(rules: &Rules, file: &str, from: &str, source: &str) -> Vec<Violation> {
+    let Some(banned) = rules.get(from) else {
+        return Vec::new();
+    };
+    crate_references(source)
+        .into_iter()
+        .filter(|(_, to)| banned.contains(to))
+        .map(|(line, to)| Violation {
+            file: file.to_owned(),
+            line,
+            from: from.to_owned(),
+            to,
+        })
+        .collect()
+}
+
+/// Checks a workspace crate that must not depend on msgaudit: its manifest and its sources.
+fn check_crate(root: &Path, krate: &str) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let dir = root.join(krate);
+    let mut files = vec![dir.join("Cargo.toml")];
+    files.extend(rust_files(&dir.join("src")));
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        for (i, line) in text.lines().enumerate() {
+            let code = code_of(line);
+            if code.contains("msgaudit") {
+                out.push(Violation {
+                    file: file
+                        .strip_prefix(root)
+                        .unwrap_or(&file)
+                        .display()
+                        .to_string(),
+                    line: i + 1,
+                    from: krate.to_owned(),
+                    to: "msgaudit".to_owned(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|x| x == "rs") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every violation in the repository at `root`.
+fn check_repository(root: &Path, rules: &Rules) -> Vec<Violation> {
+    let src = root.join("src");
+    let mut out = Vec::new();
+    for file in rust_files(&src) {
+        let relative = file.strip_prefix(&src).expect("under src");
+        let Some(from) = module_of(relative) else {
+            continue;
+        };
+        let source = std::fs::read_to_string(&file).expect("read source");
+        let name = format!("src/{}", relative.display());
+        out.extend(check_source(rules, &name, &from, &source));
+    }
+    for krate in rules.keys().filter(|k| k.starts_with("ffi/")) {
+        out.extend(check_crate(root, krate));
+    }
+    out
+}
+
+#[test]
+fn no_module_imports_across_a_forbidden_arrow() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let table = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let rules = parse_rules(&table);
+    for (module, must_not) in [
+        ("audit", ["store", "pipeline", "sdk", "web"].as_slice()),
+        ("message", &["sdk", "store"]),
+        ("store", &["pipeline"]),
+        ("sdk", &["store"]),
+        ("web", &["pipeline", "sdk"]),
+        ("ffi/emulator", &["msgaudit"]),
+        ("ffi/archive", &["msgaudit"]),
+    ] {
+        let banned = rules
+            .get(module)
+            .unwrap_or_else(|| panic!("no row for {module}"));
+        for m in must_not {
+            assert!(
+                banned.iter().any(|b| b == m),
+                "{module} → {m} is not forbidden"
+            );
+        }
+    }
+    let violations = check_repository(root, &rules);
+    let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
+    assert!(
+        violations.is_empty(),
+        "imports across a forbidden arrow (see ARCHITECTURE.md):\n  {}",
+        list.join("\n  ")
+    );
+}
+
+#[test]
+fn the_checker_reports_a_deliberate_break_with_file_and_line() {
+    let rules = parse_rules(
+        "| module | must never import |\n|---|---|\n| audit | store, pipeline |\n| web | sdk |\n",
+    );
+    let source = "//! The matcher.\n\
+                  use crate::message::MessageRow;\n\
+                  // crate::store in a comment is no import\n\
+                  use crate::store::{HitRow, Store};\n\
+                  fn f() { let _ = crate::pipeline::decode_pool(0); }\n\
+                  fn g() { let _ = my_crate::store::x(); }\n";
+    let found = check_source(&rules, "src/audit/matcher.rs", "audit", source);
+    assert_eq!(
+        found,
+        vec![
+            Violation {
+                file: "src/audit/matcher.rs".into(),
+                line: 4,
+                from: "audit".into(),
+                to: "store".into(),
+            },
+            Violation {
+                file: "src/audit/matcher.rs".into(),
+                line: 5,
+                from: "audit".into(),
+                to: "pipeline".into(),
+            },
+        ]
+    );
+    assert_eq!(
+        found[0].to_string(),
+        "src/audit/matcher.rs:4: audit must never import store"
+    );
+    // A module the table does not constrain, and an allowed arrow, pass.
+    assert!(check_source(&rules, "src/cli/mod.rs", "cli", source).is_empty());
+    assert!(
+        check_source(
+            &rules,
+            "src/web/api.rs",
+            "web",
+            "use crate::store::Store;\n"
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        check_source(
+            &rules,
+            "src/web/mod.rs",
+            "web",
+            "\n\nuse crate::sdk::Session;\n"
+        )[0]
+        .line,
+        3
+    );
+}
+
+#[test]
+fn a_workspace_crate_that_depends_on_the_daemon_is_reported() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let krate = dir.path().join("ffi/emulator");
+    std::fs::create_dir_all(krate.join("src")).expect("mkdir");
+    std::fs::write(
+        krate.join("Cargo.toml"),
+        "[package]\nname = \"e\"\n\n[dependencies]\nmsgaudit = { path = \"../..\" }\n",
+    )
+    .expect("write");
+    std::fs::write(
+        krate.join("src/lib.rs"),
+        "//! msgaudit's emulator\npub fn f() {}\n",
+    )
+    .expect("write");
+    let found = check_crate(dir.path(), "ffi/emulator");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        found[0].to_string(),
+        "ffi/emulator/Cargo.toml:5: ffi/emulator must never import msgaudit"
+    );
+}

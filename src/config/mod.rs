@@ -1,0 +1,260 @@
+//! Configuration in two stages, one small file per section: [`RawConfig`] is the TOML file as written (unknown fields rejected,
+//! defaults documented on each field), [`Config`] is what the daemon runs on — paths resolved against
+//! the file's directory, durations typed, secrets read, private keys parsed — built before any socket
+//! or database is opened. Every error names the field and says what to do.
+//!
+//! ```toml
+//! [store]
+//! url = "sqlite://./msgaudit-data/msgaudit.db"
+//!
+//! [sdk]
+//! library = "/opt/wework/libWeWorkFinanceSdk_C.so"
+//!
+//! [[corps]]
+//! corp_id = "ww0123456789abcdef"
+//! secret_env = "MSGAUDIT_SECRET_WW0123"
+//! keys = { 1 = "keys/v1.pem", 2 = "keys/v2.pem" }
+//! ```
+
+mod alerts;
+mod corps;
+mod metrics;
+mod pull;
+mod sdk;
+mod spool;
+mod store;
+#[cfg(test)]
+mod tests;
+
+pub use alerts::{AlertConfig, RawAlertApp, RawAlerts};
+pub use corps::{CorpConfig, RawCorp, corp_from_account};
+pub use metrics::RawMetrics;
+pub use pull::{RawPipeline, RawPull};
+pub use sdk::{RawSdk, SdkConfig};
+pub use spool::{RawSpool, default_spool_dir};
+pub use store::{RawStore, resolve_store_url};
+
+pub use crate::pipeline::PullConfig;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::alert::AlertSettings;
+use crate::sdk::NetworkOptions;
+use crate::secret::Secret;
+use crate::store::CorpAccount;
+
+/// The configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config `{field}`: {problem}")]
+    Field { field: String, problem: String },
+}
+
+/// `#[serde(default = "yes")]`: on unless switched off.
+pub(crate) fn yes() -> bool {
+    true
+}
+
+pub(crate) fn field(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Field {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+/// The TOML file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub store: RawStore,
+    pub sdk: RawSdk,
+    #[serde(default)]
+    pub pull: RawPull,
+    #[serde(default)]
+    pub pipeline: RawPipeline,
+    /// Also archive the corps listed in the store's `we_corp_account` table (default false).
+    #[serde(default)]
+    pub corps_from_store: bool,
+    #[serde(default)]
+    pub alerts: RawAlerts,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+    #[serde(default)]
+    pub spool: RawSpool,
+    #[serde(default)]
+    pub corps: Vec<RawCorp>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub store_url: String,
+    pub sdk: SdkConfig,
+    pub pull: PullConfig,
+    pub threads: usize,
+    pub queue_batches: usize,
+    pub corps_from_store: bool,
+    pub corps: Vec<CorpConfig>,
+    pub alerts: AlertConfig,
+    /// Where to serve `/metrics`, if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The durable spool (None when disabled).
+    pub spool: Option<crate::spool::SpoolSettings>,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::validate(raw, base)
+    }
+
+    /// Validates a raw configuration; relative paths resolve against `base`.
+    pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_owned()
+            } else {
+                base.join(p)
+            }
+        };
+        let store_url = resolve_store_url(&raw.store.url, base);
+        if raw.sdk.library.as_os_str().is_empty() {
+            return Err(field(
+                "sdk.library",
+                "set it to the path of libWeWorkFinanceSdk_C.so",
+            ));
+        }
+        let library = resolve(&raw.sdk.library);
+        if raw.sdk.timeout_secs == 0 {
+            return Err(field("sdk.timeout_secs", "must be at least 1"));
+        }
+        let proxy_password = match &raw.sdk.proxy_password_env {
+            Some(var) => Some(Secret::new(std::env::var(var).map_err(|_| {
+                field(
+                    "sdk.proxy_password_env",
+                    format!("environment variable {var} is not set"),
+                )
+            })?)),
+            None => None,
+        };
+        if let Some(p) = &raw.sdk.proxy
+            && !(p.starts_with("socks5://")
+                || p.starts_with("http://")
+                || p.starts_with("https://"))
+        {
+            return Err(field(
+                "sdk.proxy",
+                format!("`{p}` should look like socks5://host:port or http://host:port"),
+            ));
+        }
+        if !(1..=crate::sdk::MAX_LIMIT).contains(&raw.pull.batch_limit) {
+            return Err(field(
+                "pull.batch_limit",
+                "must be between 1 and 1000 (the SDK refuses more)",
+            ));
+        }
+        if raw.pull.max_calls_per_minute == 0 {
+            return Err(field(
+                "pull.max_calls_per_minute",
+                "must be at least 1 (WeCom allows about 600)",
+            ));
+        }
+        let queue_batches = raw.pipeline.queue_batches.unwrap_or(4);
+        if queue_batches == 0 {
+            return Err(field("pipeline.queue_batches", "must be at least 1"));
+        }
+        let mut corps = Vec::with_capacity(raw.corps.len());
+        for (i, c) in raw.corps.iter().enumerate() {
+            corps.push(corps::corp(c, i, base)?);
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = corps.iter().find(|c| !seen.insert(c.corp_id.clone())) {
+            return Err(field(
+                "corps",
+                format!("corp {} is listed twice", dup.corp_id),
+            ));
+        }
+        if corps.is_empty() && !raw.corps_from_store {
+            return Err(field(
+                "corps",
+                "no corps to archive: add a [[corps]] table, or set corps_from_store = true",
+            ));
+        }
+        let spool = spool::spool(&raw.spool, &store_url, base)?;
+        Ok(Config {
+            store_url,
+            sdk: SdkConfig {
+                library,
+                network: NetworkOptions {
+                    proxy: raw.sdk.proxy.clone(),
+                    proxy_password,
+                },
+                timeout: Duration::from_secs(raw.sdk.timeout_secs),
+                serialize_decrypt: raw.sdk.serialize_decrypt,
+            },
+            pull: PullConfig {
+                batch_limit: raw.pull.batch_limit,
+                min_call_interval: Duration::from_secs(60) / raw.pull.max_calls_per_minute,
+                poll_interval: Duration::from_secs(raw.pull.poll_interval_secs.max(1)),
+                max_backoff: Duration::from_secs(raw.pull.max_backoff_secs.max(1)),
+                workers: raw.pull.workers,
+            },
+            threads: raw.pipeline.threads,
+            queue_batches,
+            corps_from_store: raw.corps_from_store,
+            corps,
+            alerts: alerts::alerts(&raw.alerts)?,
+            metrics_listen: raw.metrics.listen,
+            spool,
+        })
+    }
+
+    /// The alert settings with the apps of `corps`.
+    pub fn alert_settings(&self, corps: &[CorpConfig]) -> AlertSettings {
+        let mut settings = self.alerts.settings.clone();
+        settings.apps = corps
+            .iter()
+            .filter_map(|c| Some((c.corp_id.clone(), c.alert_app.clone()?)))
+            .collect();
+        settings
+    }
+
+    /// The configured corps plus, when `corps_from_store` is set, those of `we_corp_account` that
+    /// are not configured already.
+    pub fn with_store_corps(
+        &self,
+        accounts: &[CorpAccount],
+    ) -> Result<Vec<CorpConfig>, ConfigError> {
+        let mut corps = self.corps.clone();
+        if self.corps_from_store {
+            for a in accounts {
+                if !corps.iter().any(|c| c.corp_id == a.corp_id) {
+                    corps.push(corp_from_account(a)?);
+                }
+            }
+        }
+        Ok(corps)
+    }
+}

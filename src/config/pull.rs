@@ -1,0 +1,58 @@
+//! `[pull]` and `[pipeline]`: pull scheduling and the pipeline's threads and queues.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPull {
+    /// Messages per `GetChatData` call, 1..=1000 (default 1000).
+    #[serde(default = "default_limit")]
+    pub batch_limit: u32,
+    /// `GetChatData` calls per minute per corp (default 600, WeCom's limit).
+    #[serde(default = "default_calls")]
+    pub max_calls_per_minute: u32,
+    /// Wait between polls of a corp whose archive is drained, seconds (default 5).
+    #[serde(default = "default_poll")]
+    pub poll_interval_secs: u64,
+    /// Longest back-off after SDK errors, seconds (default 60).
+    #[serde(default = "default_backoff")]
+    pub max_backoff_secs: u64,
+    /// Puller threads (0 = one per corp, at most 8; default 0).
+    #[serde(default)]
+    pub workers: usize,
+}
+
+impl Default for RawPull {
+    fn default() -> Self {
+        RawPull {
+            batch_limit: default_limit(),
+            max_calls_per_minute: default_calls(),
+            poll_interval_secs: default_poll(),
+            max_backoff_secs: default_backoff(),
+            workers: 0,
+        }
+    }
+}
+
+pub(super) fn default_limit() -> u32 {
+    1000
+}
+pub(super) fn default_calls() -> u32 {
+    600
+}
+pub(super) fn default_poll() -> u64 {
+    5
+}
+pub(super) fn default_backoff() -> u64 {
+    60
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPipeline {
+    /// Decrypt+parse threads (0 = all cores; default 0).
+    #[serde(default)]
+    pub threads: usize,
+    /// Batches that may wait between two stages (default 4): bounds memory whatever the backlog.
+    pub queue_batches: Option<usize>,
+}

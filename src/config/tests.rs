@@ -1,0 +1,189 @@
+//! The configuration's validation, section by section, and the shipped example files.
+
+mod validation {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use crate::config::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let keys = crate::emulator::source_dir().join("fixtures/keys");
+        let text = text.replace("KEYS", &keys.display().to_string());
+        let path = dir.path().join("msgaudit.toml");
+        std::fs::write(&path, text).expect("write");
+        Config::load(&path)
+    }
+
+    const GOOD: &str = r#"
+        [sdk]
+        library = "lib/libWeWorkFinanceSdk_C.so"
+        [[corps]]
+        corp_id = "ww1"
+        secret_env = "PATH"
+        keys = { 1 = "KEYS/v1_private.pem", 2 = "KEYS/v2_private.pem" }
+    "#;
+
+    #[test]
+    fn a_minimal_config_validates_with_defaults() {
+        let c = load(GOOD).expect("valid");
+        assert!(
+            c.sdk.library.ends_with("lib/libWeWorkFinanceSdk_C.so") && c.sdk.library.is_absolute()
+        );
+        assert!(
+            c.store_url.starts_with("sqlite:///")
+                && c.store_url.ends_with("msgaudit-data/msgaudit.db")
+        );
+        assert_eq!(c.pull.min_call_interval, Duration::from_millis(100));
+        let spool = c.spool.as_ref().expect("spool on by default");
+        assert!(
+            spool.dir.ends_with("msgaudit-data/msgaudit.spool"),
+            "{spool:?}"
+        );
+        assert_eq!(spool.max_bytes, 2048 << 20);
+        assert_eq!(c.corps[0].keys.versions().collect::<Vec<_>>(), [1, 2]);
+        assert!(
+            !format!("{c:?}").contains(&std::env::var("PATH").expect("PATH")),
+            "secret in Debug"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (GOOD.replace("[sdk]", "[sdk]\nlibary = \"x\""), "libary"),
+            (
+                GOOD.replace(
+                    "secret_env = \"PATH\"",
+                    "secret_env = \"MSGAUDIT_SURELY_UNSET\"",
+                ),
+                "corps[0].secret_env",
+            ),
+            (
+                GOOD.replace("secret_env = \"PATH\"", ""),
+                "secret_env or secret_file",
+            ),
+            (
+                GOOD.replace("v2_private.pem", "missing.pem"),
+                "corps[0].keys.2",
+            ),
+            (GOOD.replace("1 = ", "one = "), "key versions are numbers"),
+            (
+                format!("[pull]\nbatch_limit = 1001\n{GOOD}"),
+                "pull.batch_limit",
+            ),
+            (
+                format!("[alerts]\nmax_posts_per_minute = 0\n{GOOD}"),
+                "alerts.max_posts_per_minute",
+            ),
+            (
+                format!("[alerts]\nmax_posts_per_minute = 4294967296\n{GOOD}"),
+                "between 1 and 10000",
+            ),
+            (
+                format!("[alerts]\napi_base = \"qyapi\"\n{GOOD}"),
+                "alerts.api_base",
+            ),
+            (format!("[spool]\nmax_mb = 0\n{GOOD}"), "spool.max_mb"),
+            (format!("[spool]\nmax_bytes = 5\n{GOOD}"), "max_bytes"),
+            (
+                format!(
+                    "{GOOD}\nalert_app = {{ agent_id = 1, secret_env = \"MSGAUDIT_SURELY_UNSET\" }}"
+                ),
+                "corps[0].alert_app.secret_env",
+            ),
+            (
+                format!(
+                    "{GOOD}\n{}",
+                    &GOOD[GOOD.find("[[corps]]").expect("corps")..]
+                ),
+                "ww1 is listed twice",
+            ),
+        ];
+        for (text, needle) in cases {
+            let e = load(&text).expect_err(needle).to_string();
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_spool_sits_beside_its_store_unless_told_otherwise() {
+        let base = Path::new("/etc/msgaudit");
+        assert_eq!(
+            default_spool_dir("clickhouse://default@10.0.0.1:8123/archive", base),
+            Path::new("/etc/msgaudit/msgaudit-data/archive.spool")
+        );
+        assert_eq!(
+            default_spool_dir("sqlite:///var/lib/msgaudit/a.db", base),
+            Path::new("/var/lib/msgaudit/a.spool")
+        );
+        let c = load(&format!("[spool]\ndir = \"q\"\nmax_mb = 64\n{GOOD}")).expect("valid");
+        let spool = c.spool.expect("on");
+        assert!(spool.dir.is_absolute() && spool.dir.ends_with("q"));
+        assert_eq!((spool.max_bytes, spool.segment_bytes), (64 << 20, 4 << 20));
+        let off = load(&format!("[spool]\nenabled = false\n{GOOD}")).expect("valid");
+        assert!(off.spool.is_none());
+    }
+
+    #[test]
+    fn alert_apps_come_with_their_corps() {
+        let c = load(&format!(
+            "[alerts]\nmax_posts_per_minute = 5\n{GOOD}\nalert_app = {{ agent_id = 1000002, secret_env = \"PATH\" }}"
+        ))
+        .expect("valid");
+        let settings = c.alert_settings(&c.corps);
+        assert_eq!(settings.max_posts_per_minute, 5);
+        assert_eq!(settings.apps["ww1"].agent_id, 1000002);
+        assert_eq!(settings.first_retry, Duration::from_secs(5));
+        assert!(c.alerts.enabled);
+    }
+
+    #[test]
+    fn store_corps_need_secret_references() {
+        let account = CorpAccount {
+            corp_id: "ww9".into(),
+            company_name: String::new(),
+            chat_secret_ref: "plain-secret".into(),
+            private_keys_ref: String::new(),
+        };
+        let e = corp_from_account(&account)
+            .expect_err("plain secret refused")
+            .to_string();
+        assert!(
+            e.contains("never kept in the store") && !e.contains("plain-secret"),
+            "{e}"
+        );
+        let keys = crate::emulator::source_dir().join("fixtures/keys");
+        let ok = CorpAccount {
+            chat_secret_ref: "env:PATH".into(),
+            private_keys_ref: format!(
+                "1={}, 3={}",
+                keys.join("v1_private.pem").display(),
+                keys.join("v3_private.pem").display()
+            ),
+            ..account
+        };
+        assert_eq!(
+            corp_from_account(&ok)
+                .expect("valid")
+                .keys
+                .versions()
+                .collect::<Vec<_>>(),
+            [1, 3]
+        );
+    }
+}
+
+mod examples {
+    /// The shipped example must stay valid.
+    #[test]
+    fn fixtures_example_config_validates() {
+        let path = crate::emulator::source_dir().join("fixtures/msgaudit.toml");
+        let text = std::fs::read_to_string(&path).expect("example config");
+        let text = text.replace("MSGAUDIT_SECRET_WWEXAMPLE", "PATH");
+        let dir = crate::emulator::source_dir().join("fixtures");
+        let raw: crate::config::RawConfig = toml::from_str(&text).expect("parses");
+        let c = crate::config::Config::validate(raw, &dir).expect("validates");
+        assert_eq!(c.corps[0].corp_id, "wwexample");
+    }
+}

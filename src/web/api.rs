@@ -22,7 +22,8 @@ use super::auth::{Session, verify_secret};
 use super::visibility::View;
 use crate::audit::Strategy;
 use crate::store::{
-    ContextQuery, HitCursor, HitQuery, OperLog, Role, StoreError, StoredHit, StoredMessage,
+    ActHitRow, ContextQuery, HitCursor, HitQuery, OperLog, Role, Store, StoreError, StoredHit,
+    StoredMessage,
 };
 use crate::timefmt::{format_ms, now_ms, parse_ms};
 
@@ -337,24 +338,53 @@ fn hit_json(h: &StoredHit) -> Value {
     })
 }
 
+fn act_hit_json(a: &ActHitRow) -> Value {
+    json!({
+        "corp_id": a.corp_id, "msg_id": a.msg_id, "behaviour_id": a.sensitive_act_id,
+        "behaviour": a.sensitive_act, "operator_id": a.operator_id, "operator": a.operator,
+        "target_id": a.operate_target_id, "target": a.operate_target, "detail": a.detail,
+        "msg_time": a.msg_time, "time": format_ms(a.msg_time),
+    })
+}
+
+/// One page of hits of either kind, within what the session may see: the rows `fetch` finds for
+/// the query, each as `to_json`, and the cursor after the last (by `key`) when the page is full.
+async fn hit_page<T: Send + 'static>(
+    app: Arc<App>,
+    method: &Method,
+    headers: &HeaderMap,
+    p: &HitParams,
+    fetch: fn(&dyn Store, &HitQuery) -> Result<Vec<T>, StoreError>,
+    key: fn(&T) -> (i64, &str, i64),
+    to_json: fn(&T) -> Value,
+) -> ApiResult<Json<Value>> {
+    let s = session(&app, headers, method)?;
+    let q = p.query(&view(&app, &s)?)?;
+    let store = app.store.clone();
+    let limit = q.limit as usize;
+    let found = blocking(move || Ok(fetch(store.as_ref(), &q)?)).await?;
+    Ok(Json(json!({
+        "items": found.iter().map(to_json).collect::<Vec<_>>(),
+        "next_cursor": next_cursor(&found, limit, key),
+    })))
+}
+
 pub async fn hits(
     State(app): State<Arc<App>>,
     method: Method,
     headers: HeaderMap,
     Query(p): Query<HitParams>,
 ) -> ApiResult<Json<Value>> {
-    let s = session(&app, &headers, &method)?;
-    let q = p.query(&view(&app, &s)?)?;
-    let store = app.store.clone();
-    let limit = q.limit as usize;
-    let found = blocking(move || Ok(store.hits(&q)?)).await?;
-    let next = next_cursor(&found, limit, |h| {
-        (h.hit.msg_time, h.hit.msg_id.as_str(), h.hit.strategy_id)
-    });
-    Ok(Json(json!({
-        "items": found.iter().map(hit_json).collect::<Vec<_>>(),
-        "next_cursor": next,
-    })))
+    hit_page(
+        app,
+        &method,
+        &headers,
+        &p,
+        |store, q| store.hits(q),
+        |h| (h.hit.msg_time, h.hit.msg_id.as_str(), h.hit.strategy_id),
+        hit_json,
+    )
+    .await
 }
 
 pub async fn behaviour_hits(
@@ -363,26 +393,16 @@ pub async fn behaviour_hits(
     headers: HeaderMap,
     Query(p): Query<HitParams>,
 ) -> ApiResult<Json<Value>> {
-    let s = session(&app, &headers, &method)?;
-    let q = p.query(&view(&app, &s)?)?;
-    let store = app.store.clone();
-    let limit = q.limit as usize;
-    let found = blocking(move || Ok(store.act_hits(&q)?)).await?;
-    let next = next_cursor(&found, limit, |a| {
-        (a.msg_time, a.msg_id.as_str(), a.sensitive_act_id)
-    });
-    let items: Vec<Value> = found
-        .iter()
-        .map(|a| {
-            json!({
-                "corp_id": a.corp_id, "msg_id": a.msg_id, "behaviour_id": a.sensitive_act_id,
-                "behaviour": a.sensitive_act, "operator_id": a.operator_id, "operator": a.operator,
-                "target_id": a.operate_target_id, "target": a.operate_target, "detail": a.detail,
-                "msg_time": a.msg_time, "time": format_ms(a.msg_time),
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "items": items, "next_cursor": next })))
+    hit_page(
+        app,
+        &method,
+        &headers,
+        &p,
+        |store, q| store.act_hits(q),
+        |a| (a.msg_time, a.msg_id.as_str(), a.sensitive_act_id),
+        act_hit_json,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,6 +9,7 @@ use msgaudit::pipeline::{
     self, Corp, PipelineSettings, PullConfig, PullSettings, RunSummary, audit::NoAudit,
 };
 use msgaudit::runtime::{Shutdown, Stats};
+use msgaudit::sdk::FinanceLibrary;
 use msgaudit::secret::Secret;
 use msgaudit::store::prelude::*;
 use msgaudit::store::{DeadLetterQuery, SqliteStore};
@@ -51,19 +52,29 @@ fn corp(options: &str, versions: &[u32]) -> Corp {
     }
 }
 
+/// The pipeline's parts over `store`, without an audit.
+fn unaudited(
+    lib: &FinanceLibrary,
+    store: Arc<SqliteStore>,
+    stats: Arc<Stats>,
+    shutdown: Shutdown,
+) -> pipeline::Parts<'_> {
+    pipeline::Parts {
+        lib,
+        decryptor: lib.decryptor(),
+        store,
+        audit: Arc::new(NoAudit),
+        stats,
+        shutdown,
+    }
+}
+
 fn run_once(db: &std::path::Path, options: &str, versions: &[u32], limit: u32) -> Run {
     let store = Arc::new(SqliteStore::open(db).expect("open store"));
     let lib = emulator();
     let stats = Arc::new(Stats::default());
     let summary = pipeline::run(
-        pipeline::Parts {
-            lib: &lib,
-            decryptor: lib.decryptor(),
-            store: store.clone(),
-            audit: Arc::new(NoAudit),
-            stats: stats.clone(),
-            shutdown: Shutdown::new(),
-        },
+        unaudited(&lib, store.clone(), stats.clone(), Shutdown::new()),
         &[corp(options, versions)],
         &settings(true, limit),
     )
@@ -272,14 +283,7 @@ fn shutdown_stops_a_polling_pipeline_with_the_checkpoint_at_the_store() {
         })
     };
     let summary = pipeline::run(
-        pipeline::Parts {
-            lib: &lib,
-            decryptor: lib.decryptor(),
-            store: store.clone(),
-            audit: Arc::new(NoAudit),
-            stats: stats.clone(),
-            shutdown,
-        },
+        unaudited(&lib, store.clone(), stats.clone(), shutdown),
         &[corp(opts, &[1, 2])],
         &settings(false, 200),
     )
@@ -341,14 +345,7 @@ fn many_corps_in_one_process_each_get_their_own_archive_and_checkpoint() {
     s.pull.pull.workers = 2;
     let stats = Arc::new(Stats::default());
     pipeline::run(
-        pipeline::Parts {
-            lib: &lib,
-            decryptor: lib.decryptor(),
-            store: store.clone(),
-            audit: Arc::new(NoAudit),
-            stats: stats.clone(),
-            shutdown: Shutdown::new(),
-        },
+        unaudited(&lib, store.clone(), stats.clone(), Shutdown::new()),
         &corps,
         &s,
     )

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::http::{PostError, WeComHttp};
+use crate::alert::{AlertPost, Destination, Robot};
 use crate::secret::Secret;
-use crate::store::{AlertPost, Destination, Robot};
 
 /// WeCom's API, for application messages and tokens.
 pub const DEFAULT_API_BASE: &str = "https://qyapi.weixin.qq.com";

@@ -1,12 +1,17 @@
 //! Alerts to auditors: what a post says ([`compose`]), how often a destination may be posted to
 //! ([`limit`]), the HTTP client for WeCom's APIs ([`http`]), delivery to robots and application
-//! messages ([`channel`]), and the sender that drains the durable outbox ([`sender`]).
+//! messages ([`channel`]), the outbox's values ([`outbox`]: robots, destinations, posts) and the
+//! sender that drains the durable outbox ([`sender`]).
 
 pub mod channel;
 pub mod compose;
 pub mod http;
 pub mod limit;
+pub mod outbox;
 pub mod sender;
 
 pub use channel::AppCredentials;
+pub use outbox::{
+    AlertPost, Destination, HitKey, PendingAlert, PostLink, PostQuery, PostStatus, Robot,
+};
 pub use sender::{AlertSettings, Sender, SenderError, SenderReport};

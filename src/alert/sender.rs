@@ -21,11 +21,10 @@ use super::channel::{AppCredentials, Channels};
 use super::compose::{self, Format, Post};
 use super::http::WeComHttp;
 use super::limit::Window;
+use super::outbox::PostQuery;
+use crate::alert::{AlertPost, Destination, HitKey, PendingAlert, PostStatus, Robot};
 use crate::runtime::{Shutdown, Stats};
-use crate::store::{
-    AlertPost, Destination, HitKey, HitRow, PendingAlert, PostQuery, PostStatus, Robot, Store,
-    StoreError,
-};
+use crate::store::{HitRow, Store, StoreError};
 use crate::timefmt::now_ms;
 
 /// Pending hits read per step.

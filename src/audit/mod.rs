@@ -9,7 +9,8 @@
 //! - [`scope`]: department subtrees and members resolved once per rules version;
 //! - [`behaviour`]: the behaviour catalogue (card, red packet, phone, e-mail, ID number, bank card,
 //!   recall);
-//! - [`auditor`]: a compiled rules version and the per-message audit, hits as values.
+//! - [`auditor`]: a compiled rules version and the per-message audit, hits as values;
+//! - [`rows`]: hits as the store keeps them (`we_chat_contact_sensitive_msg`, `we_sensitive_act_hit`).
 //!
 //! The core is pure: it imports neither the store, the pipeline, the SDK nor the web side (the
 //! architecture test holds it to that). The live part — applying it to batches, hits → rows, hot
@@ -20,10 +21,12 @@ pub mod auditor;
 pub mod behaviour;
 pub mod matcher;
 pub mod normalize;
+pub mod rows;
 pub mod rules;
 pub mod scope;
 pub mod start_filter;
 
 pub use auditor::{ActHit, Auditor, Direction, Hit};
 pub use behaviour::Act;
+pub use rows::{ActHitRow, HitRow};
 pub use rules::{RuleSet, RulesError, Strategy};

@@ -5,8 +5,9 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::StoreArgs;
+use crate::alert::PostQuery;
 use crate::alert::http::redact_query;
-use crate::store::{PostQuery, PostStatus, Robot};
+use crate::alert::{PostStatus, Robot};
 use crate::timefmt::format_ms;
 
 #[derive(Debug, Subcommand)]

@@ -16,21 +16,21 @@
 
 mod access;
 pub mod clickhouse;
-mod outbox;
 mod sqlite;
 mod types;
 
 pub use access::{Account, OperLog, Role};
-pub use outbox::{AlertPost, Destination, HitKey, PendingAlert, PostLink, PostStatus, Robot};
 pub use sqlite::SqliteStore;
 pub use types::split_list;
 pub use types::{
     ActHitRow, BatchOutcome, ContextQuery, CorpAccount, CorpProgress, DailyCount, DeadLetter,
-    DeadLetterQuery, HitCounts, HitCursor, HitQuery, HitRow, MessageQuery, PostQuery, Redrive,
-    SeqCursor, StoreBatch, StoredDeadLetter, StoredHit, StoredMessage,
+    DeadLetterQuery, HitCounts, HitCursor, HitQuery, HitRow, MessageQuery, Redrive, SeqCursor,
+    StoreBatch, StoredDeadLetter, StoredHit, StoredMessage,
 };
 
 use std::path::PathBuf;
+
+use crate::alert::outbox::{AlertPost, PendingAlert, PostQuery, Robot};
 
 /// A store URL fit for logs and messages: any password replaced by `***`.
 pub use clickhouse::redact as redact_url;

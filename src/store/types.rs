@@ -1,5 +1,6 @@
 //! The values that cross the [`Store`](super::Store) boundary.
 
+pub use crate::audit::{ActHitRow, HitRow};
 use crate::message::{DeadReason, MessageRow};
 
 /// A comma-separated list column (words, receivers) as its items: trimmed, empties dropped.
@@ -140,57 +141,6 @@ pub struct CorpAccount {
     pub private_keys_ref: String,
 }
 
-/// One row of `we_chat_contact_sensitive_msg`: a strategy's hit on a message.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct HitRow {
-    pub corp_id: String,
-    pub msg_id: String,
-    pub strategy_id: i64,
-    pub strategy_name: String,
-    /// The words that hit, as configured, each once.
-    pub words: Vec<String>,
-    /// Byte spans into the message's visible text.
-    pub spans: Vec<(usize, usize)>,
-    /// The snippet, the first hit marked 【】.
-    pub content: String,
-    pub from_id: String,
-    pub to_list: String,
-    pub room_id: String,
-    pub msg_time: i64,
-    pub direction: String,
-    pub audit_user_id: String,
-    /// 0 pending, 1 sent, 2 failed, 3 no alert wanted.
-    pub send_status: u8,
-    pub rules_version: u64,
-}
-
-impl HitRow {
-    /// The alert status in words: `pending`, `sent`, `failed` or `none` (no alert wanted).
-    pub fn send_status_name(&self) -> &'static str {
-        match self.send_status {
-            0 => "pending",
-            1 => "sent",
-            2 => "failed",
-            _ => "none",
-        }
-    }
-}
-
-/// One row of `we_sensitive_act_hit`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ActHitRow {
-    pub corp_id: String,
-    pub msg_id: String,
-    pub sensitive_act_id: i64,
-    pub sensitive_act: String,
-    pub operator_id: String,
-    pub operator: String,
-    pub operate_target_id: String,
-    pub operate_target: String,
-    pub detail: String,
-    pub msg_time: i64,
-}
-
 /// A stored hit (identified by corp, msgid and strategy).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StoredHit {
@@ -265,16 +215,6 @@ pub struct HitCounts {
     pub strategies: Vec<(i64, String, u64)>,
     /// (behaviour name, hits)
     pub acts: Vec<(String, u64)>,
-}
-
-/// A listing of alert posts, newest first. Empty fields do not filter.
-#[derive(Debug, Clone, Default)]
-pub struct PostQuery {
-    /// Posts created at or after this, epoch ms.
-    pub since_ms: Option<i64>,
-    pub status: Option<super::outbox::PostStatus>,
-    pub destination: Option<super::outbox::Destination>,
-    pub limit: u32,
 }
 
 /// How far one corp's archive is stored, for `msgaudit status`.

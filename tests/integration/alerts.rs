@@ -7,11 +7,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use msgaudit::alert::PostQuery;
+use msgaudit::alert::{AlertPost, HitKey, PostStatus, Robot};
 use msgaudit::alert::{AlertSettings, AppCredentials, Sender};
 use msgaudit::runtime::{Shutdown, Stats};
 use msgaudit::secret::Secret;
 use msgaudit::store::prelude::*;
-use msgaudit::store::{AlertPost, HitKey, HitRow, PostQuery, PostStatus, Robot, SqliteStore};
+use msgaudit::store::{HitRow, SqliteStore};
 
 use crate::fake_wecom::{Answer, FakeWeCom};
 use crate::support::{clickhouse_url, spawn, wait_exit, wait_until, write_config};

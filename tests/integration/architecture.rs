@@ -47,10 +47,24 @@ fn parse_rules(markdown: &str) -> Rules {
     rules
 }
 
-/// The module of a file under `src/`: its first path component (`audit/matcher.rs` → `audit`).
-fn module_of(relative: &Path) -> Option<String> {
-    let first = relative.components().next()?.as_os_str().to_str()?;
-    Some(first.trim_end_matches(".rs").to_owned())
+/// The node a module path belongs to: a finer node the table names (`alert/outbox`), else its first
+/// component (`audit/matcher` → `audit`).
+fn node_of(path: &[&str], rules: &Rules) -> String {
+    if path.len() >= 2 {
+        let finer = format!("{}/{}", path[0], path[1]);
+        if rules.contains_key(&finer) {
+            return finer;
+        }
+    }
+    path.first().copied().unwrap_or_default().to_owned()
+}
+
+/// The node of a file under `src/` (`audit/matcher.rs` → `audit`, `alert/outbox.rs` →
+/// `alert/outbox` when the table names it).
+fn module_of(relative: &Path, rules: &Rules) -> Option<String> {
+    let path = module_path(relative);
+    let parts: Vec<&str> = path.iter().map(String::as_str).collect();
+    (!parts.is_empty()).then(|| node_of(&parts, rules))
 }
 
 /// Code without its line comment (doc comments and examples name other layers freely).
@@ -61,38 +75,91 @@ fn code_of(line: &str) -> &str {
     }
 }
 
-/// Every `crate::X` a source names, with its line.
-fn crate_references(source: &str) -> Vec<(usize, String)> {
+/// The module path of a file under `src/` (`store/sqlite/mod.rs` → `store::sqlite`).
+fn module_path(relative: &Path) -> Vec<String> {
+    let mut path: Vec<String> = relative
+        .components()
+        .filter_map(|c| c.as_os_str().to_str())
+        .map(|s| s.trim_end_matches(".rs").to_owned())
+        .collect();
+    if path.last().is_some_and(|l| l == "mod") {
+        path.pop();
+    }
+    path
+}
+
+/// Every module path a source names — `crate::a::b…`, or `super::…` resolved against `module` (the
+/// file's own module path) — as the node it belongs to, with its line.
+fn crate_references(source: &str, module: &[String], rules: &Rules) -> Vec<(usize, String)> {
     let mut out = Vec::new();
+    // Inline `mod name {` blocks (tests, mostly) nest the module path `super::` counts from.
+    let mut inline: Vec<(String, i32)> = Vec::new();
+    let mut depth = 0i32;
     for (i, line) in source.lines().enumerate() {
         let code = code_of(line);
-        let mut rest = code;
-        while let Some(at) = rest.find("crate::") {
-            let before = rest[..at].chars().last();
-            rest = &rest[at + "crate::".len()..];
-            if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
-                continue;
-            }
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if !name.is_empty() {
-                out.push((i + 1, name));
+        let opened = code
+            .trim_start()
+            .trim_start_matches("pub ")
+            .strip_prefix("mod ");
+        if let Some(name) = opened.and_then(|rest| rest.trim_end().strip_suffix('{')) {
+            inline.push((name.trim().to_owned(), depth));
+        }
+        depth += code.matches('{').count() as i32 - code.matches('}').count() as i32;
+        while inline.last().is_some_and(|(_, at)| depth <= *at) {
+            inline.pop();
+        }
+        let module: Vec<String> = module
+            .iter()
+            .cloned()
+            .chain(inline.iter().map(|(name, _)| name.clone()))
+            .collect();
+        for (marker, base) in [("crate::", 0usize), ("super::", 1)] {
+            let mut rest = code;
+            while let Some(at) = rest.find(marker) {
+                let before = rest[..at].chars().last();
+                let tail = &rest[at + marker.len()..];
+                rest = tail;
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                    continue;
+                }
+                let path: String = tail
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                    .collect();
+                let mut segments: Vec<&str> = if base == 0 {
+                    Vec::new()
+                } else {
+                    // super:: counts from the file's parent module.
+                    let mut up = 1 + path.matches("super::").count();
+                    let mut parent: Vec<&str> = module.iter().map(String::as_str).collect();
+                    while up > 0 && !parent.is_empty() {
+                        parent.pop();
+                        up -= 1;
+                    }
+                    parent
+                };
+                segments.extend(
+                    path.split("::")
+                        .filter(|s| !s.is_empty() && *s != "super" && *s != "{"),
+                );
+                if !segments.is_empty() {
+                    out.push((i + 1, node_of(&segments, rules)));
+                }
             }
         }
     }
     out
 }
 
-/// Checks one source file of module `from` against the rules.
+/// Checks one source file (`src/…`) of node `from` against the rules.
 fn check_source(rules: &Rules, file: &str, from: &str, source: &str) -> Vec<Violation> {
     let Some(banned) = rules.get(from) else {
         return Vec::new();
     };
-    crate_references(source)
+    let module = module_path(Path::new(file.strip_prefix("src/").unwrap_or(file)));
+    crate_references(source, &module, rules)
         .into_iter()
-        .filter(|(_, to)| banned.contains(to))
+        .filter(|(_, to)| to != from && banned.contains(to))
         .map(|(line, to)| Violation {
             file: file.to_owned(),
             line,
@@ -152,7 +219,7 @@ fn check_repository(root: &Path, rules: &Rules) -> Vec<Violation> {
     let mut out = Vec::new();
     for file in rust_files(&src) {
         let relative = file.strip_prefix(&src).expect("under src");
-        let Some(from) = module_of(relative) else {
+        let Some(from) = module_of(relative, rules) else {
             continue;
         };
         let source = std::fs::read_to_string(&file).expect("read source");
@@ -252,6 +319,39 @@ fn the_checker_reports_a_deliberate_break_with_file_and_line() {
         .line,
         3
     );
+}
+
+#[test]
+fn a_finer_node_is_told_apart_from_its_parent() {
+    let rules = parse_rules(
+        "| module | must never import |\n|---|---|\n| store | alert |\n| alert/outbox | store, alert |\n",
+    );
+    let store_file = "use crate::alert::outbox::{AlertPost, Robot};\nuse crate::alert::Sender;\n";
+    let found = check_source(&rules, "src/store/sqlite/outbox.rs", "store", store_file);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        found[0].to_string(),
+        "src/store/sqlite/outbox.rs:2: store must never import alert"
+    );
+    let outbox = module_of(Path::new("alert/outbox.rs"), &rules).expect("node");
+    assert_eq!(outbox, "alert/outbox");
+    assert_eq!(
+        module_of(Path::new("alert/sender.rs"), &rules).as_deref(),
+        Some("alert")
+    );
+    let found = check_source(
+        &rules,
+        "src/alert/outbox.rs",
+        &outbox,
+        "use crate::store::HitRow;\nuse crate::audit::HitRow;\nuse super::sender::x;\n",
+    );
+    let lines: Vec<(usize, &str)> = found.iter().map(|v| (v.line, v.to.as_str())).collect();
+    assert_eq!(lines, [(1, "store"), (3, "alert")], "{found:?}");
+    // `super` inside an inline test module is the file's own module, not its parent.
+    let tests = "pub struct Robot;\n#[cfg(test)]\nmod tests {\n    use super::*;\n}\nuse super::sender::x;\n";
+    let found = check_source(&rules, "src/alert/outbox.rs", &outbox, tests);
+    let lines: Vec<usize> = found.iter().map(|v| v.line).collect();
+    assert_eq!(lines, [6], "{found:?}");
 }
 
 #[test]

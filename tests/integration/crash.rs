@@ -158,12 +158,12 @@ fn the_daemon_survives_seeded_sigkills_storing_and_alerting_everything_exactly_o
         *accepted_by_post.entry(post_id(&r.body)).or_default() += 1;
     }
     let posts = store
-        .posts(&msgaudit::store::PostQuery {
+        .posts(&msgaudit::alert::PostQuery {
             limit: 100_000,
             ..Default::default()
         })
         .expect("posts");
-    let mut posts_per_hit: HashMap<msgaudit::store::HitKey, u32> = HashMap::new();
+    let mut posts_per_hit: HashMap<msgaudit::alert::HitKey, u32> = HashMap::new();
     for p in posts
         .iter()
         .filter(|p| accepted_by_post.contains_key(&p.id))

@@ -6,8 +6,9 @@
 use std::path::Path;
 use std::process::Command;
 
+use msgaudit::alert::Robot;
+use msgaudit::store::SqliteStore;
 use msgaudit::store::prelude::*;
-use msgaudit::store::{Robot, SqliteStore};
 
 use crate::fake_wecom::FakeWeCom;
 use crate::support::{key_path, root, write_config};

@@ -430,7 +430,8 @@ fn rules_round_trip_as_whole_versions(s: &dyn Store) {
 }
 
 fn the_alert_outbox_claims_records_and_settles(s: &dyn Store) {
-    use msgaudit::store::{AlertPost, Destination, HitKey, PostQuery, PostStatus, Robot};
+    use msgaudit::alert::PostQuery;
+    use msgaudit::alert::{AlertPost, Destination, HitKey, PostStatus, Robot};
     let hits = vec![
         hit("ww1", "a", 1, &["私下"], 1),
         hit("ww1", "b", 3, &["转账"], 2),

@@ -240,7 +240,7 @@ pub fn rules_and_robot(db: &Path, webhook_base: &str) {
         .save_rules(&msgaudit::audit::RuleSet::from_json(&rules).expect("rules parse"))
         .expect("rules saved");
     store
-        .add_robot(&msgaudit::store::Robot {
+        .add_robot(&msgaudit::alert::Robot {
             id: 0,
             group_name: "合规群".into(),
             web_hook_url: format!("{webhook_base}/cgi-bin/webhook/send?key=K"),

@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use super::filter::{Filter, Value};
 use super::rows::{Count, HitChRow};
 use super::{ClickHouseStore, Connection, next_version};
-use crate::store::outbox::{
-    AlertPost, Destination, HitKey, PendingAlert, PostLink, PostStatus, Robot,
+use crate::alert::outbox::{
+    AlertPost, Destination, HitKey, PendingAlert, PostLink, PostQuery, PostStatus, Robot,
 };
-use crate::store::types::{HitRow, PostQuery, split_list};
+use crate::store::types::{HitRow, split_list};
 use crate::store::{OutboxStore, StoreError};
 
 /// `we_group_robot_info`.

@@ -6,10 +6,10 @@ use rusqlite::{Connection, Transaction, params};
 use super::filter::Where;
 use super::rows::{post_from, robot_from};
 use super::{SqliteStore, sql};
-use crate::store::{
-    AlertPost, Destination, HitRow, OutboxStore, PendingAlert, PostLink, PostQuery, PostStatus,
-    Robot, StoreError,
+use crate::alert::outbox::{
+    AlertPost, Destination, PendingAlert, PostLink, PostQuery, PostStatus, Robot,
 };
+use crate::store::{HitRow, OutboxStore, StoreError};
 
 pub(super) fn robots(conn: &Connection) -> Result<Vec<Robot>, StoreError> {
     let mut stmt = conn

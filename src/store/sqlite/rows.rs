@@ -2,11 +2,9 @@
 
 use rusqlite::Row;
 
+use crate::alert::outbox::{AlertPost, Destination, PostStatus, Robot};
 use crate::message::{DeadReason, MessageRow};
-use crate::store::{
-    AlertPost, DeadLetter, Destination, HitRow, PostStatus, Robot, StoredDeadLetter, StoredHit,
-    StoredMessage, split_list,
-};
+use crate::store::{DeadLetter, HitRow, StoredDeadLetter, StoredHit, StoredMessage, split_list};
 
 /// The columns `message_from` reads, in order.
 pub(super) const MESSAGE_COLUMNS: &str = "corp_id, msg_id, seq, publickey_ver, from_id, to_list, room_id, action, \

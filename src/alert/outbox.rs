@@ -1,4 +1,4 @@
-//! The alert outbox's values as the store keeps them: group robots (`we_group_robot_info`), where an
+//! The alert outbox's values, which the store keeps (`OutboxStore`) and the sender works on: group robots (`we_group_robot_info`), where an
 //! alert goes ([`Destination`]), posts (`we_group_robot_msg`, status 1 pending, 2 sent, 3 failed)
 //! and which hits each post carries (`we_group_robot_msg_hit`).
 //!
@@ -7,7 +7,7 @@
 //! post is sent), sends it, records the result, and settles each hit once every destination it has
 //! is done.
 
-use super::types::HitRow;
+use crate::audit::HitRow;
 
 /// A hit's identity: one row of `we_chat_contact_sensitive_msg`.
 #[derive(
@@ -169,6 +169,16 @@ pub struct PostLink {
 pub struct PendingAlert {
     pub hit: HitRow,
     pub links: Vec<PostLink>,
+}
+
+/// A listing of alert posts, newest first. Empty fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct PostQuery {
+    /// Posts created at or after this, epoch ms.
+    pub since_ms: Option<i64>,
+    pub status: Option<PostStatus>,
+    pub destination: Option<Destination>,
+    pub limit: u32,
 }
 
 #[cfg(test)]

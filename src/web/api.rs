@@ -260,19 +260,10 @@ fn encode_cursor(c: &HitCursor) -> String {
     B64.encode(format!("{}|{}|{}", c.msg_time, c.id, c.msg_id))
 }
 
-/// The cursor after a full page: its last row's (time, msgid, id); none after a short page.
-fn next_cursor<T>(
-    page: &[T],
-    limit: usize,
-    key: impl Fn(&T) -> (i64, &str, i64),
-) -> Option<String> {
-    let last = page.last().filter(|_| page.len() == limit)?;
-    let (msg_time, msg_id, id) = key(last);
-    Some(encode_cursor(&HitCursor {
-        msg_time,
-        msg_id: msg_id.to_owned(),
-        id,
-    }))
+/// The cursor after a full page: its last row's; none after a short page.
+fn next_cursor(page: &[Listed], limit: usize) -> Option<String> {
+    let (last, _) = page.last().filter(|_| page.len() == limit)?;
+    Some(encode_cursor(last))
 }
 
 fn decode_cursor(s: &str) -> ApiResult<HitCursor> {
@@ -347,62 +338,69 @@ fn act_hit_json(a: &ActHitRow) -> Value {
     })
 }
 
-/// One page of hits of either kind, within what the session may see: the rows `fetch` finds for
-/// the query, each as `to_json`, and the cursor after the last (by `key`) when the page is full.
-async fn hit_page<T: Send + 'static>(
-    app: Arc<App>,
-    method: &Method,
-    headers: &HeaderMap,
-    p: &HitParams,
-    fetch: fn(&dyn Store, &HitQuery) -> Result<Vec<T>, StoreError>,
-    key: fn(&T) -> (i64, &str, i64),
-    to_json: fn(&T) -> Value,
+/// A kind of hit the API lists (strategy hits or behaviour hits): one query's rows, each with its
+/// cursor key (time, msgid, strategy or behaviour id) and its JSON.
+pub trait HitKind {
+    fn page(store: &dyn Store, q: &HitQuery) -> Result<Vec<Listed>, StoreError>;
+}
+
+/// A listed row: its cursor key and its JSON.
+type Listed = (HitCursor, Value);
+
+fn key(msg_time: i64, msg_id: &str, id: i64) -> HitCursor {
+    HitCursor {
+        msg_time,
+        msg_id: msg_id.to_owned(),
+        id,
+    }
+}
+
+/// `GET /api/hits`.
+pub struct StrategyHits;
+
+impl HitKind for StrategyHits {
+    fn page(store: &dyn Store, q: &HitQuery) -> Result<Vec<Listed>, StoreError> {
+        let listed = |h: StoredHit| {
+            (
+                key(h.hit.msg_time, &h.hit.msg_id, h.hit.strategy_id),
+                hit_json(&h),
+            )
+        };
+        Ok(store.hits(q)?.into_iter().map(listed).collect())
+    }
+}
+
+/// `GET /api/behaviour-hits`: each row of `we_sensitive_act_hit` under its behaviour's id.
+pub struct BehaviourHits;
+
+impl HitKind for BehaviourHits {
+    fn page(store: &dyn Store, q: &HitQuery) -> Result<Vec<Listed>, StoreError> {
+        let listed = |a: ActHitRow| {
+            (
+                key(a.msg_time, &a.msg_id, a.sensitive_act_id),
+                act_hit_json(&a),
+            )
+        };
+        Ok(store.act_hits(q)?.into_iter().map(listed).collect())
+    }
+}
+
+/// One page of hits of kind `K`, within what the session may see, and the cursor after it when
+/// the page is full.
+pub async fn hits<K: HitKind>(
+    State(app): State<Arc<App>>,
+    method: Method,
+    headers: HeaderMap,
+    Query(p): Query<HitParams>,
 ) -> ApiResult<Json<Value>> {
-    let s = session(&app, headers, method)?;
+    let s = session(&app, &headers, &method)?;
     let q = p.query(&view(&app, &s)?)?;
     let store = app.store.clone();
     let limit = q.limit as usize;
-    let found = blocking(move || Ok(fetch(store.as_ref(), &q)?)).await?;
-    Ok(Json(json!({
-        "items": found.iter().map(to_json).collect::<Vec<_>>(),
-        "next_cursor": next_cursor(&found, limit, key),
-    })))
-}
-
-pub async fn hits(
-    State(app): State<Arc<App>>,
-    method: Method,
-    headers: HeaderMap,
-    Query(p): Query<HitParams>,
-) -> ApiResult<Json<Value>> {
-    hit_page(
-        app,
-        &method,
-        &headers,
-        &p,
-        |store, q| store.hits(q),
-        |h| (h.hit.msg_time, h.hit.msg_id.as_str(), h.hit.strategy_id),
-        hit_json,
-    )
-    .await
-}
-
-pub async fn behaviour_hits(
-    State(app): State<Arc<App>>,
-    method: Method,
-    headers: HeaderMap,
-    Query(p): Query<HitParams>,
-) -> ApiResult<Json<Value>> {
-    hit_page(
-        app,
-        &method,
-        &headers,
-        &p,
-        |store, q| store.act_hits(q),
-        |a| (a.msg_time, a.msg_id.as_str(), a.sensitive_act_id),
-        act_hit_json,
-    )
-    .await
+    let found = blocking(move || Ok(K::page(store.as_ref(), &q)?)).await?;
+    let next = next_cursor(&found, limit);
+    let items: Vec<&Value> = found.iter().map(|(_, json)| json).collect();
+    Ok(Json(json!({ "items": items, "next_cursor": next })))
 }
 
 #[derive(Debug, Deserialize)]

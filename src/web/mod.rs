@@ -149,12 +149,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", get(page))
         .route("/api/session", post(api::sign_in).delete(api::sign_out))
         .route("/api/me", get(api::me))
-        .route("/api/hits", get(api::hits))
+        .route("/api/hits", get(api::hits::<api::StrategyHits>))
         .route(
             "/api/hits/{corp}/{msg_id}/{strategy}",
             get(api::hit_context),
         )
-        .route("/api/behaviour-hits", get(api::behaviour_hits))
+        .route("/api/behaviour-hits", get(api::hits::<api::BehaviourHits>))
         .route("/api/stats/daily", get(api::daily))
         .route(
             "/api/strategies",

@@ -1,7 +1,10 @@
 //! `WHERE` clauses built from optional filters, with numbered parameters.
 
-use super::to_i64;
+use rusqlite::{Connection, Row};
+
+use super::{select, to_i64};
 use crate::store::SeqCursor;
+use crate::store::StoreError;
 
 /// A `WHERE` clause built from optional filters: `?` in each clause becomes the next parameter.
 pub(crate) struct Where {
@@ -53,5 +56,21 @@ impl Where {
         self.sql.push_str(&format!(
             " AND (corp_id > ?{c} OR (corp_id = ?{c} AND seq > ?{s}))"
         ));
+    }
+
+    /// Runs the query and reads every row with `map`; `what` names it in errors.
+    pub fn fetch<T>(
+        self,
+        conn: &Connection,
+        what: &'static str,
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        select(
+            conn,
+            &self.sql,
+            rusqlite::params_from_iter(self.args),
+            what,
+            map,
+        )
     }
 }

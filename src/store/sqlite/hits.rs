@@ -220,11 +220,7 @@ pub(super) fn query_hits(conn: &Connection, q: &HitQuery) -> Result<Vec<StoredHi
         " ORDER BY msg_time DESC, msg_id DESC, strategy_id LIMIT {}",
         q.limit.max(1)
     ));
-    let mut stmt = conn.prepare(&w.sql).map_err(sql("preparing a hit query"))?;
-    let rows = stmt
-        .query_map(rusqlite::params_from_iter(w.args), hit_from)
-        .map_err(sql("querying hits"))?;
-    rows.collect::<Result<_, _>>().map_err(sql("reading hits"))
+    w.fetch(conn, "querying hits", hit_from)
 }
 
 pub(super) fn query_act_hits(
@@ -242,27 +238,20 @@ pub(super) fn query_act_hits(
         " ORDER BY msg_time DESC, msg_id DESC, sensitive_act_id LIMIT {}",
         q.limit.max(1)
     ));
-    let mut stmt = conn
-        .prepare(&w.sql)
-        .map_err(sql("preparing a behaviour-hit query"))?;
-    let rows = stmt
-        .query_map(rusqlite::params_from_iter(w.args), |r| {
-            Ok(ActHitRow {
-                corp_id: r.get(0)?,
-                msg_id: r.get(1)?,
-                sensitive_act_id: r.get(2)?,
-                sensitive_act: r.get(3)?,
-                operator_id: r.get(4)?,
-                operator: r.get(5)?,
-                operate_target_id: r.get(6)?,
-                operate_target: r.get(7)?,
-                detail: r.get(8)?,
-                msg_time: r.get(9)?,
-            })
+    w.fetch(conn, "querying behaviour hits", |r| {
+        Ok(ActHitRow {
+            corp_id: r.get(0)?,
+            msg_id: r.get(1)?,
+            sensitive_act_id: r.get(2)?,
+            sensitive_act: r.get(3)?,
+            operator_id: r.get(4)?,
+            operator: r.get(5)?,
+            operate_target_id: r.get(6)?,
+            operate_target: r.get(7)?,
+            detail: r.get(8)?,
+            msg_time: r.get(9)?,
         })
-        .map_err(sql("querying behaviour hits"))?;
-    rows.collect::<Result<_, _>>()
-        .map_err(sql("reading behaviour hits"))
+    })
 }
 
 pub(super) fn context(

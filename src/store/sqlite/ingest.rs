@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::filter::Where;
 use super::rows::{MESSAGE_COLUMNS, dead_letter_from, message_from};
-use super::{SqliteStore, hits, sql, to_i64};
+use super::{SqliteStore, hits, select, sql, to_i64};
 use crate::message::MessageRow;
 use crate::store::{
     BatchOutcome, CorpAccount, CorpProgress, DeadLetterQuery, IngestStore, MessageQuery, Redrive,
@@ -172,14 +172,7 @@ impl IngestStore for SqliteStore {
         w.sql
             .push_str(&format!(" ORDER BY {order} LIMIT {}", q.limit.max(1)));
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare(&w.sql)
-            .map_err(sql("preparing a message query"))?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(w.args), message_from)
-            .map_err(sql("querying messages"))?;
-        rows.collect::<Result<_, _>>()
-            .map_err(sql("reading messages"))
+        w.fetch(&conn, "querying messages", message_from)
     }
 
     fn count_messages(&self, corp_id: Option<&str>) -> Result<u64, StoreError> {
@@ -278,22 +271,20 @@ impl IngestStore for SqliteStore {
 
     fn corp_accounts(&self) -> Result<Vec<CorpAccount>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT corp_id, company_name, chat_secret, finance_private_key FROM we_corp_account
+        select(
+            &conn,
+            "SELECT corp_id, company_name, chat_secret, finance_private_key FROM we_corp_account
                  WHERE del_flag = 0 ORDER BY corp_id",
-            )
-            .map_err(sql("preparing the corp query"))?;
-        let rows = stmt
-            .query_map([], |r| {
+            [],
+            "querying corps",
+            |r| {
                 Ok(CorpAccount {
                     corp_id: r.get(0)?,
                     company_name: r.get(1)?,
                     chat_secret_ref: r.get(2)?,
                     private_keys_ref: r.get(3)?,
                 })
-            })
-            .map_err(sql("querying corps"))?;
-        rows.collect::<Result<_, _>>().map_err(sql("reading corps"))
+            },
+        )
     }
 }

@@ -44,6 +44,19 @@ pub(super) fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> Stor
     move |source| StoreError::Sqlite { context, source }
 }
 
+/// Runs `query` with `params` and reads every row with `map`; `what` names the query in errors.
+pub(super) fn select<T, P: rusqlite::Params>(
+    conn: &Connection,
+    query: &str,
+    params: P,
+    what: &'static str,
+    map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare(query).map_err(sql(what))?;
+    let rows = stmt.query_map(params, map).map_err(sql(what))?;
+    rows.collect::<Result<_, _>>().map_err(sql(what))
+}
+
 /// A seq or count as SQLite's integer.
 pub(super) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)

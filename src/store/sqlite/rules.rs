@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, params};
 
-use super::{SqliteStore, sql};
+use super::{SqliteStore, select, sql};
 use crate::audit::rules::{ActSwitch, Department, Member, RuleSet, ScopeRow, Strategy};
 use crate::store::{RulesStore, StoreError, split_list};
 
@@ -18,40 +18,35 @@ fn rules_version(conn: &Connection) -> Result<u64, StoreError> {
 }
 
 fn load_rules(conn: &Connection) -> Result<RuleSet, StoreError> {
-    let mut rules = RuleSet::default();
-    let mut stmt = conn
-        .prepare("SELECT dept_id, parent_id, dept_name FROM sys_dept WHERE del_flag = '0' ORDER BY dept_id")
-        .map_err(sql("preparing the department query"))?;
-    rules.departments = stmt
-        .query_map([], |r| {
+    let departments = select(
+        conn,
+        "SELECT dept_id, parent_id, dept_name FROM sys_dept WHERE del_flag = '0' ORDER BY dept_id",
+        [],
+        "reading departments",
+        |r| {
             Ok(Department {
                 id: r.get(0)?,
                 parent_id: r.get(1)?,
                 name: r.get(2)?,
             })
-        })
-        .map_err(sql("reading departments"))?
-        .collect::<Result<_, _>>()
-        .map_err(sql("reading departments"))?;
-    let mut stmt = conn
-        .prepare(
-            "SELECT u.we_user_id, u.user_name, COALESCE(GROUP_CONCAT(d.dept_id), '')
+        },
+    )?;
+    let members = select(
+        conn,
+        "SELECT u.we_user_id, u.user_name, COALESCE(GROUP_CONCAT(d.dept_id), '')
              FROM sys_user u LEFT JOIN sys_user_dept d ON d.user_id = u.user_id
              WHERE u.del_flag = '0' GROUP BY u.user_id ORDER BY u.user_id",
-        )
-        .map_err(sql("preparing the member query"))?;
-    rules.members = stmt
-        .query_map([], |r| {
+        [],
+        "reading members",
+        |r| {
             let depts: String = r.get(2)?;
             Ok(Member {
                 userid: r.get(0)?,
                 name: r.get(1)?,
                 departments: depts.split(',').filter_map(|d| d.parse().ok()).collect(),
             })
-        })
-        .map_err(sql("reading members"))?
-        .collect::<Result<_, _>>()
-        .map_err(sql("reading members"))?;
+        },
+    )?;
     let mut stmt = conn
         .prepare(
             "SELECT id, strategy_name, pattern_words, allow_words, audit_user_id, audit_user_name, alert_flag,
@@ -59,7 +54,7 @@ fn load_rules(conn: &Connection) -> Result<RuleSet, StoreError> {
              FROM we_sensitive WHERE del_flag = 0 ORDER BY id",
         )
         .map_err(sql("preparing the strategy query"))?;
-    let strategies: Vec<Strategy> = stmt
+    let mut strategies: Vec<Strategy> = stmt
         .query_map([], |r| {
             Ok(Strategy {
                 id: r.get(0)?,
@@ -78,7 +73,6 @@ fn load_rules(conn: &Connection) -> Result<RuleSet, StoreError> {
         .map_err(sql("reading strategies"))?
         .collect::<Result<_, _>>()
         .map_err(sql("reading strategies"))?;
-    rules.strategies = strategies;
     let mut stmt = conn
         .prepare(
             "SELECT sensitive_id, scope_type, audit_scope_id, audit_scope_name FROM we_sensitive_audit_scope
@@ -100,25 +94,29 @@ fn load_rules(conn: &Connection) -> Result<RuleSet, StoreError> {
         .collect::<Result<_, _>>()
         .map_err(sql("reading scopes"))?;
     for (sid, row) in scopes {
-        if let Some(s) = rules.strategies.iter_mut().find(|s| s.id == sid) {
+        if let Some(s) = strategies.iter_mut().find(|s| s.id == sid) {
             s.scope.push(row);
         }
     }
-    let mut stmt = conn
-        .prepare("SELECT id, act_name, enable_flag FROM we_sensitive_act WHERE del_flag = 0 ORDER BY order_num, id")
-        .map_err(sql("preparing the behaviour query"))?;
-    rules.acts = stmt
-        .query_map([], |r| {
+    let acts = select(
+        conn,
+        "SELECT id, act_name, enable_flag FROM we_sensitive_act WHERE del_flag = 0 ORDER BY order_num, id",
+        [],
+        "reading behaviours",
+        |r| {
             Ok(ActSwitch {
                 id: r.get(0)?,
                 name: r.get(1)?,
                 enabled: r.get::<_, i64>(2)? == 1,
             })
-        })
-        .map_err(sql("reading behaviours"))?
-        .collect::<Result<_, _>>()
-        .map_err(sql("reading behaviours"))?;
-    Ok(rules)
+        },
+    )?;
+    Ok(RuleSet {
+        departments,
+        members,
+        strategies,
+        acts,
+    })
 }
 
 /// Replaces the rule set inside `tx` and bumps the version; returns the new version.

@@ -1,0 +1,251 @@
+//! Hits and their queries (`HitStore`): idempotent inserts, filters, paging, counts, context.
+
+use super::*;
+use msgaudit::message::MessageRow;
+
+use crate::support::message_row as row;
+use msgaudit::store::{ContextQuery, HitQuery, Store, StoreBatch, StoreError};
+
+pub(super) fn hits_are_idempotent_filterable_and_counted(s: &dyn Store) {
+    let hits = vec![
+        hit("ww1", "a", 1, &["私下", "转账"], 1),
+        hit("ww1", "a", 2, &["转账"], 1),
+        hit("ww1", "b", 1, &["加我微信"], 2),
+        hit("ww2", "c", 1, &["私下"], 3),
+    ];
+    let acts = vec![
+        act("ww1", "a", 3, "发送手机号", 1),
+        act("ww2", "c", 4, "发送邮箱", 3),
+    ];
+    assert_eq!(s.store_hits(&hits, &acts).expect("store"), (4, 2));
+    assert_eq!(s.store_hits(&hits, &acts).expect("again"), (0, 0));
+    // Through a batch too: hits already stored are not doubled.
+    let batch = StoreBatch {
+        corp_id: "ww1".into(),
+        messages: vec![row("ww1", "a", 1)],
+        hits: hits[..2].to_vec(),
+        act_hits: acts[..1].to_vec(),
+        checkpoint: 1,
+        ..Default::default()
+    };
+    let outcome = s.store_batch(&batch).expect("batch");
+    assert_eq!((outcome.hits, outcome.act_hits), (0, 0));
+    let found = |f: fn(&mut HitQuery)| {
+        let mut q = HitQuery {
+            limit: 100,
+            ..Default::default()
+        };
+        f(&mut q);
+        s.hits(&q)
+            .expect("hits")
+            .into_iter()
+            .map(|h| (h.hit.msg_id, h.hit.strategy_id))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        found(|_| {}),
+        [
+            ("c".into(), 1),
+            ("b".into(), 1),
+            ("a".into(), 1),
+            ("a".into(), 2)
+        ]
+    );
+    assert_eq!(found(|q| q.corp_id = Some("ww2".into())), [("c".into(), 1)]);
+    assert_eq!(found(|q| q.strategy_id = Some(2)), [("a".into(), 2)]);
+    assert_eq!(
+        found(|q| q.word = Some("转账".into())),
+        [("a".into(), 1), ("a".into(), 2)]
+    );
+    assert_eq!(found(|q| q.word = Some("转".into())), []);
+    assert_eq!(found(|q| q.room_id = Some("wr1".into())), [("a".into(), 2)]);
+    assert_eq!(found(|q| q.send_status = Some(3)), [("a".into(), 2)]);
+    assert_eq!(
+        found(|q| {
+            q.since_ms = Some(1_700_000_000_002);
+            q.until_ms = Some(1_700_000_000_003)
+        }),
+        [("b".into(), 1)]
+    );
+    let stored = s
+        .hits(&HitQuery {
+            corp_id: Some("ww1".into()),
+            strategy_id: Some(1),
+            word: Some("私下".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .expect("hits");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].hit, hits[0]);
+    let acts_found = s
+        .act_hits(&HitQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .expect("acts");
+    assert_eq!(acts_found, [acts[1].clone(), acts[0].clone()]);
+    let counts = s.hit_counts(None).expect("counts");
+    assert_eq!(
+        counts.strategies,
+        [(1, "策略1".to_string(), 3), (2, "策略2".to_string(), 1)]
+    );
+    assert_eq!(
+        counts.acts,
+        [("发送手机号".to_string(), 1), ("发送邮箱".to_string(), 1)]
+    );
+    let ww2 = s.hit_counts(Some("ww2")).expect("counts");
+    assert_eq!(ww2.strategies, [(1, "策略1".to_string(), 1)]);
+}
+
+pub(super) fn context_reads_the_conversation_around_a_message(s: &dyn Store) {
+    let mut messages: Vec<MessageRow> = (1..=7).map(|q| row("ww1", &format!("m{q}"), q)).collect();
+    // A reply in the other direction belongs to the same conversation; another chat does not.
+    messages[3].from_id = "lisi".into();
+    messages[3].to_list = "zhangsan".into();
+    messages[5].to_list = "wangwu".into();
+    let mut room = row("ww1", "room", 8);
+    room.room_id = "wr1".into();
+    messages.push(room);
+    s.store_batch(&StoreBatch {
+        corp_id: "ww1".into(),
+        messages,
+        checkpoint: 8,
+        ..Default::default()
+    })
+    .expect("store");
+    let ids = |around| {
+        s.context(&ContextQuery {
+            corp_id: "ww1".into(),
+            msg_id: "m4".into(),
+            msg_time: row("ww1", "m4", 4).msg_time,
+            around,
+        })
+        .expect("context")
+        .into_iter()
+        .map(|m| m.row.msg_id)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(2), ["m2", "m3", "m4", "m5", "m7"]);
+    assert_eq!(ids(10), ["m1", "m2", "m3", "m4", "m5", "m7"]);
+    let missing = s.context(&ContextQuery {
+        corp_id: "ww1".into(),
+        msg_id: "nope".into(),
+        msg_time: row("ww1", "m4", 4).msg_time,
+        around: 2,
+    });
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { .. })),
+        "{missing:?}"
+    );
+}
+
+pub(super) fn workspace_queries_filter_page_and_count(s: &dyn Store) {
+    use msgaudit::store::HitCursor;
+    let mut hits = Vec::new();
+    for i in 0..12i64 {
+        let mut h = hit(
+            "ww1",
+            &format!("w{i:02}"),
+            1 + i % 3,
+            &["私下"],
+            i * 3_600_000 * 10,
+        );
+        h.to_list = if i % 2 == 0 {
+            "lisi,wangwu".into()
+        } else {
+            "zhaoliu".into()
+        };
+        hits.push(h);
+    }
+    let acts = vec![
+        act("ww1", "w00", 3, "发送手机号", 0),
+        act("ww1", "w01", 4, "发送邮箱", 36_000_000),
+    ];
+    s.store_hits(&hits, &acts).expect("hits");
+    let ids = |q: &HitQuery| -> Vec<String> {
+        s.hits(q)
+            .expect("hits")
+            .into_iter()
+            .map(|h| h.hit.msg_id)
+            .collect()
+    };
+    let all = HitQuery {
+        limit: 100,
+        ..HitQuery::default()
+    };
+    assert_eq!(ids(&all).len(), 12);
+    let only = |f: fn(&mut HitQuery)| {
+        let mut q = all.clone();
+        f(&mut q);
+        ids(&q)
+    };
+    assert_eq!(
+        only(|q| q.strategy_ids = Some(vec![])),
+        Vec::<String>::new()
+    );
+    assert_eq!(only(|q| q.strategy_ids = Some(vec![1, 3])).len(), 8);
+    assert_eq!(only(|q| q.to_id = Some("wangwu".into())).len(), 6);
+    assert_eq!(
+        only(|q| q.to_id = Some("wang".into())).len(),
+        0,
+        "whole ids only"
+    );
+    assert_eq!(only(|q| q.msg_id = Some("w05".into())), ["w05"]);
+    // Keyset pages of 5 visit every hit once, newest first.
+    let mut seen = Vec::new();
+    let mut q = HitQuery {
+        limit: 5,
+        ..HitQuery::default()
+    };
+    loop {
+        let page = s.hits(&q).expect("page");
+        seen.extend(page.iter().map(|h| h.hit.msg_id.clone()));
+        match page.last() {
+            Some(last) if page.len() == 5 => {
+                q.after = Some(HitCursor {
+                    msg_time: last.hit.msg_time,
+                    msg_id: last.hit.msg_id.clone(),
+                    id: last.hit.strategy_id,
+                })
+            }
+            _ => break,
+        }
+    }
+    let expected: Vec<String> = (0..12).rev().map(|i| format!("w{i:02}")).collect();
+    assert_eq!(seen, expected);
+    let act_ids = |q: &HitQuery| -> Vec<i64> {
+        s.act_hits(q)
+            .expect("acts")
+            .into_iter()
+            .map(|a| a.sensitive_act_id)
+            .collect()
+    };
+    assert_eq!(act_ids(&all), [4, 3]);
+    let mut q = all.clone();
+    q.act_id = Some(3);
+    assert_eq!(act_ids(&q), [3]);
+    q.act_id = None;
+    q.operator_ids = Some(vec!["someone".into()]);
+    assert_eq!(act_ids(&q), Vec::<i64>::new());
+    q.operator_ids = Some(vec!["zhangsan".into()]);
+    assert_eq!(act_ids(&q).len(), 2);
+
+    let days = s.daily_counts(&all).expect("daily");
+    let strategy_total: u64 = days
+        .iter()
+        .filter(|d| d.kind == "strategy")
+        .map(|d| d.count)
+        .sum();
+    assert_eq!(strategy_total, 12);
+    assert_eq!(days.iter().filter(|d| d.kind == "behaviour").count(), 2);
+    for kind in ["strategy", "behaviour"] {
+        let of_kind: Vec<&str> = days
+            .iter()
+            .filter(|d| d.kind == kind)
+            .map(|d| d.day.as_str())
+            .collect();
+        assert!(of_kind.windows(2).all(|w| w[0] <= w[1]), "{days:?}");
+    }
+    assert_eq!(days[0].day, "2023-11-14");
+}

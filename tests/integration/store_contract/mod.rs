@@ -1,0 +1,117 @@
+//! The store contract, one suite run against every backend: SQLite (a temp file) and ClickHouse (a
+//! fresh database on the suite's server), organised by the store's concerns (one file each, as the
+//! traits and the backends are). Each check is written once, against `&dyn Store`.
+
+mod access;
+mod hits;
+mod ingest;
+mod outbox;
+mod rules;
+
+use msgaudit::message::DeadReason;
+use msgaudit::store::{ActHitRow, DeadLetter, HitRow};
+
+pub fn dead(corp: &str, seq: u64) -> DeadLetter {
+    DeadLetter {
+        corp_id: corp.into(),
+        seq,
+        msg_id: format!("d{seq}"),
+        publickey_ver: 3,
+        encrypt_random_key: "k".into(),
+        encrypt_chat_msg: "m".into(),
+        reason: DeadReason::UnknownKeyVersion,
+        detail: "no key for version 3".into(),
+    }
+}
+
+pub fn hit(corp: &str, msg: &str, strategy: i64, words: &[&str], t: i64) -> HitRow {
+    HitRow {
+        corp_id: corp.into(),
+        msg_id: msg.into(),
+        strategy_id: strategy,
+        strategy_name: format!("策略{strategy}"),
+        words: words.iter().map(|w| w.to_string()).collect(),
+        spans: vec![(0, 6)],
+        content: "【私下】转账".into(),
+        from_id: "zhangsan".into(),
+        to_list: "lisi".into(),
+        room_id: if strategy == 2 {
+            "wr1".into()
+        } else {
+            String::new()
+        },
+        msg_time: 1_700_000_000_000 + t,
+        direction: "sent".into(),
+        audit_user_id: "wangwu".into(),
+        send_status: if strategy == 2 { 3 } else { 0 },
+        rules_version: 1,
+    }
+}
+
+pub fn act(corp: &str, msg: &str, id: i64, name: &str, t: i64) -> ActHitRow {
+    ActHitRow {
+        corp_id: corp.into(),
+        msg_id: msg.into(),
+        sensitive_act_id: id,
+        sensitive_act: name.into(),
+        operator_id: "zhangsan".into(),
+        operator: "张三".into(),
+        operate_target_id: "lisi".into(),
+        operate_target: "李四".into(),
+        detail: "13800138000".into(),
+        msg_time: 1_700_000_000_000 + t,
+    }
+}
+
+/// One `#[test]` per check and backend, in a module per concern:
+/// `store_contract::sqlite::ingest::a_replayed_batch_changes_nothing`, and the same under
+/// `clickhouse`.
+macro_rules! contract {
+    ($($concern:ident: [$($check:ident),* $(,)?]),* $(,)?) => {
+        mod sqlite {
+            $(mod $concern {
+                $(
+                    #[test]
+                    fn $check() {
+                        let dir = tempfile::tempdir().expect("temp dir");
+                        let store = msgaudit::store::SqliteStore::open(dir.path().join("t.db"))
+                            .expect("open");
+                        super::super::$concern::$check(&store);
+                    }
+                )*
+            })*
+        }
+        mod clickhouse {
+            $(mod $concern {
+                $(
+                    #[test]
+                    fn $check() {
+                        let url = crate::support::clickhouse_url(stringify!($check));
+                        let store = msgaudit::store::clickhouse::ClickHouseStore::open(&url)
+                            .expect("open");
+                        super::super::$concern::$check(&store);
+                        store.drop_database().expect("drop the test database");
+                    }
+                )*
+            })*
+        }
+    };
+}
+
+contract!(
+    ingest: [
+        a_replayed_batch_changes_nothing,
+        the_checkpoint_never_moves_backwards,
+        paging_by_seq_visits_every_message_of_every_corp_once,
+        queries_filter_and_redrive_resolves,
+        progress_names_each_corps_checkpoint_newest_message_and_stuck_letters,
+    ],
+    hits: [
+        hits_are_idempotent_filterable_and_counted,
+        context_reads_the_conversation_around_a_message,
+        workspace_queries_filter_page_and_count,
+    ],
+    rules: [rules_round_trip_as_whole_versions],
+    outbox: [the_alert_outbox_claims_records_and_settles],
+    access: [accounts_replace_by_name_and_the_operation_log_reads_newest_first],
+);

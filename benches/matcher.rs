@@ -41,12 +41,12 @@ fn corpus() -> Vec<String> {
 }
 
 fn strategy(words: &[String], normalize: bool) -> Strategy {
-    let mut s: Strategy =
-        serde_json::from_value(serde_json::json!({"id": 1, "name": "bench"})).expect("strategy");
-    s.words = words.to_vec();
-    s.allow_words = vec!["微信支付".into()];
-    s.normalize = normalize;
-    s
+    Strategy {
+        words: words.to_vec(),
+        allow_words: vec!["微信支付".into()],
+        normalize,
+        ..Strategy::new(1, "bench")
+    }
 }
 
 fn matcher(c: &mut Criterion) {

@@ -135,17 +135,10 @@ pub fn synthetic_words(n: usize) -> Vec<String> {
 pub fn synthetic_rules(words: usize) -> RuleSet {
     let mut rules = RuleSet::default();
     rules.strategies.push(crate::audit::Strategy {
-        id: 1,
-        name: "bench".into(),
         words: synthetic_words(words),
         allow_words: vec!["微信支付".into()],
-        scope: Vec::new(),
-        audit_user_id: String::new(),
-        audit_user_name: String::new(),
-        enabled: true,
         alert: false,
-        normalize: true,
-        audit_received: false,
+        ..crate::audit::Strategy::new(1, "bench")
     });
     rules
 }

@@ -25,17 +25,10 @@ fn matcher() -> &'static Matcher {
     static M: OnceLock<Matcher> = OnceLock::new();
     M.get_or_init(|| {
         let s = Strategy {
-            id: 1,
-            name: "fuzz".into(),
             words: WORDS.iter().map(|w| w.to_string()).collect(),
             allow_words: vec!["微信支付".into()],
-            scope: Vec::new(),
-            audit_user_id: String::new(),
-            audit_user_name: String::new(),
-            enabled: true,
             alert: false,
-            normalize: true,
-            audit_received: false,
+            ..Strategy::new(1, "fuzz")
         };
         Matcher::build(&[&s]).expect("the fuzz words build")
     })

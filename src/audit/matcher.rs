@@ -237,12 +237,12 @@ mod tests {
     use super::*;
 
     fn strategy(words: &[&str], allow: &[&str], normalize: bool) -> Strategy {
-        let mut s: Strategy =
-            serde_json::from_value(serde_json::json!({"id": 1, "name": "s"})).expect("strategy");
-        s.words = words.iter().map(|w| w.to_string()).collect();
-        s.allow_words = allow.iter().map(|w| w.to_string()).collect();
-        s.normalize = normalize;
-        s
+        Strategy {
+            words: words.iter().map(|w| w.to_string()).collect(),
+            allow_words: allow.iter().map(|w| w.to_string()).collect(),
+            normalize,
+            ..Strategy::new(1, "s")
+        }
     }
 
     fn words_found(s: &Strategy, text: &str) -> Vec<String> {

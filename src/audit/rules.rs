@@ -81,6 +81,26 @@ pub struct Strategy {
     pub audit_received: bool,
 }
 
+impl Strategy {
+    /// A strategy with the defaults a rules file gives one that names only its id and name:
+    /// enabled, alerting, matching normalised text, no words yet, every member in scope.
+    pub fn new(id: i64, name: impl Into<String>) -> Strategy {
+        Strategy {
+            id,
+            name: name.into(),
+            words: Vec::new(),
+            allow_words: Vec::new(),
+            scope: Vec::new(),
+            audit_user_id: String::new(),
+            audit_user_name: String::new(),
+            enabled: true,
+            alert: true,
+            normalize: true,
+            audit_received: false,
+        }
+    }
+}
+
 /// A behaviour detector's switch (`we_sensitive_act`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActSwitch {

@@ -131,12 +131,10 @@ mod tests {
     }
 
     fn strategy(scope: Vec<ScopeRow>) -> Strategy {
-        serde_json::from_value(serde_json::json!({"id": 1, "name": "s"}))
-            .map(|mut s: Strategy| {
-                s.scope = scope;
-                s
-            })
-            .expect("strategy")
+        Strategy {
+            scope,
+            ..Strategy::new(1, "s")
+        }
     }
 
     #[test]

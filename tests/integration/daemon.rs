@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use crate::support::{
-    archive, checkpoint, corp_id, free_port, scrape_metrics, spawn, stored_msgids, wait_exit,
-    wait_until, write_config,
+    archive, checkpoint, corp_id, scrape_metrics, spawn, stored_msgids, wait_exit, wait_until,
+    write_config, write_config_with_metrics,
 };
 
 #[test]
@@ -85,14 +85,8 @@ fn sigterm_stops_the_daemon_gracefully_with_the_checkpoint_at_the_store() {
 #[test]
 fn metrics_and_status_show_each_corps_progress_while_the_daemon_runs() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
     let opts = "messages=3000&seed=8&bad_json_every=50&delay_ms=20";
-    let config = write_config(
-        dir.path(),
-        opts,
-        &[1, 2],
-        &format!("batch_limit = 200\n[metrics]\nlisten = \"127.0.0.1:{port}\""),
-    );
+    let (config, port) = write_config_with_metrics(dir.path(), opts, &[1, 2], "batch_limit = 200");
     let corp = corp_id(opts);
     let mut child = spawn(&config, false);
     let scrape = || scrape_metrics(port);

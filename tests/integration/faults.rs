@@ -11,21 +11,15 @@ use msgaudit::store::prelude::*;
 use crate::alerts::{alerting_hits, deliveries};
 use crate::fake_wecom::{Answer, FakeWeCom};
 use crate::support::{
-    checkpoint, corp_id, emulator_path, free_port, key_path, rules_and_robot, scrape_metrics,
-    spawn, stored_msgids, wait_exit, wait_until, write_config,
+    checkpoint, corp_id, emulator_path, key_path, rules_and_robot, scrape_metrics, spawn,
+    stored_msgids, wait_exit, wait_until, write_config, write_config_with_metrics,
 };
 
 #[test]
 fn a_store_locked_past_its_busy_timeout_delays_batches_and_loses_none() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
     let opts = "messages=4000&seed=21&delay_ms=150";
-    let config = write_config(
-        dir.path(),
-        opts,
-        &[1, 2],
-        &format!("batch_limit = 200\n[metrics]\nlisten = \"127.0.0.1:{port}\""),
-    );
+    let (config, port) = write_config_with_metrics(dir.path(), opts, &[1, 2], "batch_limit = 200");
     let corp = corp_id(opts);
     let db = dir.path().join("store.db");
     let mut child = spawn(&config, false);

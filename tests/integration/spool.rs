@@ -13,8 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::support::{
-    checkpoint, corp_id, free_port, scrape_metrics, stored_msgids, wait_exit, wait_until,
-    write_config,
+    checkpoint, corp_id, scrape_metrics, stored_msgids, wait_exit, wait_until,
+    write_config_with_metrics,
 };
 
 /// Starts the daemon with its log (warnings and up) in `log`.
@@ -94,13 +94,7 @@ impl Scenario {
     /// `opts` are the emulator's; `extra` is TOML appended to `[pull]` (its own sections allowed).
     fn new(opts: &str, extra: &str) -> Scenario {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let config = write_config(
-            dir.path(),
-            opts,
-            &[1, 2],
-            &format!("{extra}\n[metrics]\nlisten = \"127.0.0.1:{port}\""),
-        );
+        let (config, port) = write_config_with_metrics(dir.path(), opts, &[1, 2], extra);
         Scenario {
             port,
             config,

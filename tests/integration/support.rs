@@ -62,6 +62,19 @@ pub fn write_config(dir: &Path, options: &str, key_versions: &[u32], extra: &str
     write_config_for(dir, "sqlite://store.db", options, key_versions, extra)
 }
 
+/// [`write_config`] with `pull` settings and `/metrics` on a free port; returns the config and the
+/// port.
+pub fn write_config_with_metrics(
+    dir: &Path,
+    options: &str,
+    key_versions: &[u32],
+    pull: &str,
+) -> (PathBuf, u16) {
+    let port = free_port();
+    let extra = format!("{pull}\n[metrics]\nlisten = \"127.0.0.1:{port}\"");
+    (write_config(dir, options, key_versions, &extra), port)
+}
+
 /// [`write_config`] with another store.
 pub fn write_config_for(
     dir: &Path,

@@ -203,3 +203,31 @@ pub fn corp_from_account(a: &CorpAccount) -> Result<CorpConfig, ConfigError> {
         alert_app: None,
     })
 }
+
+/// Validates every `[[corps]]` table: each readable, none listed twice, and at least one unless
+/// the corps come from the store.
+pub(super) fn corps(
+    raw: &[RawCorp],
+    from_store: bool,
+    base: &Path,
+) -> Result<Vec<CorpConfig>, ConfigError> {
+    let corps = raw
+        .iter()
+        .enumerate()
+        .map(|(i, c)| corp(c, i, base))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = corps.iter().find(|c| !seen.insert(c.corp_id.clone())) {
+        return Err(field(
+            "corps",
+            format!("corp {} is listed twice", dup.corp_id),
+        ));
+    }
+    if corps.is_empty() && !from_store {
+        return Err(field(
+            "corps",
+            "no corps to archive: add a [[corps]] table, or set corps_from_store = true",
+        ));
+    }
+    Ok(corps)
+}

@@ -37,13 +37,10 @@ pub use store::{RawStore, resolve_store_url};
 pub use crate::pipeline::PullConfig;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::alert::AlertSettings;
-use crate::sdk::NetworkOptions;
-use crate::secret::Secret;
 use crate::store::CorpAccount;
 
 /// The configuration is unusable.
@@ -132,95 +129,16 @@ impl Config {
 
     /// Validates a raw configuration; relative paths resolve against `base`.
     pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
-        let resolve = |p: &Path| {
-            if p.is_absolute() {
-                p.to_owned()
-            } else {
-                base.join(p)
-            }
-        };
         let store_url = resolve_store_url(&raw.store.url, base);
-        if raw.sdk.library.as_os_str().is_empty() {
-            return Err(field(
-                "sdk.library",
-                "set it to the path of libWeWorkFinanceSdk_C.so",
-            ));
-        }
-        let library = resolve(&raw.sdk.library);
-        if raw.sdk.timeout_secs == 0 {
-            return Err(field("sdk.timeout_secs", "must be at least 1"));
-        }
-        let proxy_password = match &raw.sdk.proxy_password_env {
-            Some(var) => Some(Secret::new(std::env::var(var).map_err(|_| {
-                field(
-                    "sdk.proxy_password_env",
-                    format!("environment variable {var} is not set"),
-                )
-            })?)),
-            None => None,
-        };
-        if let Some(p) = &raw.sdk.proxy
-            && !(p.starts_with("socks5://")
-                || p.starts_with("http://")
-                || p.starts_with("https://"))
-        {
-            return Err(field(
-                "sdk.proxy",
-                format!("`{p}` should look like socks5://host:port or http://host:port"),
-            ));
-        }
-        if !(1..=crate::sdk::MAX_LIMIT).contains(&raw.pull.batch_limit) {
-            return Err(field(
-                "pull.batch_limit",
-                "must be between 1 and 1000 (the SDK refuses more)",
-            ));
-        }
-        if raw.pull.max_calls_per_minute == 0 {
-            return Err(field(
-                "pull.max_calls_per_minute",
-                "must be at least 1 (WeCom allows about 600)",
-            ));
-        }
-        let queue_batches = raw.pipeline.queue_batches.unwrap_or(4);
-        if queue_batches == 0 {
-            return Err(field("pipeline.queue_batches", "must be at least 1"));
-        }
-        let mut corps = Vec::with_capacity(raw.corps.len());
-        for (i, c) in raw.corps.iter().enumerate() {
-            corps.push(corps::corp(c, i, base)?);
-        }
-        let mut seen = std::collections::HashSet::new();
-        if let Some(dup) = corps.iter().find(|c| !seen.insert(c.corp_id.clone())) {
-            return Err(field(
-                "corps",
-                format!("corp {} is listed twice", dup.corp_id),
-            ));
-        }
-        if corps.is_empty() && !raw.corps_from_store {
-            return Err(field(
-                "corps",
-                "no corps to archive: add a [[corps]] table, or set corps_from_store = true",
-            ));
-        }
+        let sdk = sdk::sdk(&raw.sdk, base)?;
+        let pull = pull::pull(&raw.pull)?;
+        let queue_batches = pull::queue_batches(&raw.pipeline)?;
+        let corps = corps::corps(&raw.corps, raw.corps_from_store, base)?;
         let spool = spool::spool(&raw.spool, &store_url, base)?;
         Ok(Config {
             store_url,
-            sdk: SdkConfig {
-                library,
-                network: NetworkOptions {
-                    proxy: raw.sdk.proxy.clone(),
-                    proxy_password,
-                },
-                timeout: Duration::from_secs(raw.sdk.timeout_secs),
-                serialize_decrypt: raw.sdk.serialize_decrypt,
-            },
-            pull: PullConfig {
-                batch_limit: raw.pull.batch_limit,
-                min_call_interval: Duration::from_secs(60) / raw.pull.max_calls_per_minute,
-                poll_interval: Duration::from_secs(raw.pull.poll_interval_secs.max(1)),
-                max_backoff: Duration::from_secs(raw.pull.max_backoff_secs.max(1)),
-                workers: raw.pull.workers,
-            },
+            sdk,
+            pull,
             threads: raw.pipeline.threads,
             queue_batches,
             corps_from_store: raw.corps_from_store,

@@ -1,6 +1,11 @@
 //! `[pull]` and `[pipeline]`: pull scheduling and the pipeline's threads and queues.
 
+use std::time::Duration;
+
 use serde::Deserialize;
+
+use super::{ConfigError, field};
+use crate::pipeline::PullConfig;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,4 +60,35 @@ pub struct RawPipeline {
     pub threads: usize,
     /// Batches that may wait between two stages (default 4): bounds memory whatever the backlog.
     pub queue_batches: Option<usize>,
+}
+
+/// Validates `[pull]`.
+pub(super) fn pull(raw: &RawPull) -> Result<PullConfig, ConfigError> {
+    if !(1..=crate::sdk::MAX_LIMIT).contains(&raw.batch_limit) {
+        return Err(field(
+            "pull.batch_limit",
+            "must be between 1 and 1000 (the SDK refuses more)",
+        ));
+    }
+    if raw.max_calls_per_minute == 0 {
+        return Err(field(
+            "pull.max_calls_per_minute",
+            "must be at least 1 (WeCom allows about 600)",
+        ));
+    }
+    Ok(PullConfig {
+        batch_limit: raw.batch_limit,
+        min_call_interval: Duration::from_secs(60) / raw.max_calls_per_minute,
+        poll_interval: Duration::from_secs(raw.poll_interval_secs.max(1)),
+        max_backoff: Duration::from_secs(raw.max_backoff_secs.max(1)),
+        workers: raw.workers,
+    })
+}
+
+/// Validates `[pipeline] queue_batches` (default 4).
+pub(super) fn queue_batches(raw: &RawPipeline) -> Result<usize, ConfigError> {
+    match raw.queue_batches.unwrap_or(4) {
+        0 => Err(field("pipeline.queue_batches", "must be at least 1")),
+        n => Ok(n),
+    }
 }

@@ -412,11 +412,8 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
 
 pub fn reaudit(args: ReauditArgs) -> anyhow::Result<()> {
     let store = open(&args.store)?;
-    let (since_ms, until_ms) = args.range.bounds()?;
     let options = ReauditOptions {
-        corp_id: args.range.corp.clone(),
-        since_ms,
-        until_ms,
+        messages: args.range.messages()?,
         strategy: args.strategy,
     };
     let done = crate::reprocess::reaudit(store.as_ref(), &options, |p| {

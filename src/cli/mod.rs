@@ -129,6 +129,17 @@ pub struct RangeArgs {
 }
 
 impl RangeArgs {
+    /// The messages of this corp and time range (no other filter, no limit yet).
+    pub fn messages(&self) -> anyhow::Result<crate::store::MessageQuery> {
+        let (since_ms, until_ms) = self.bounds()?;
+        Ok(crate::store::MessageQuery {
+            corp_id: self.corp.clone(),
+            since_ms,
+            until_ms,
+            ..Default::default()
+        })
+    }
+
     /// `(since, until)` in epoch milliseconds.
     pub fn bounds(&self) -> anyhow::Result<(Option<i64>, Option<i64>)> {
         Ok((

@@ -82,16 +82,12 @@ fn cell(text: &str, max: usize) -> String {
 
 pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {
     let store = crate::store::open(&args.store.url()?)?;
-    let (since_ms, until_ms) = args.range.bounds()?;
     let query = MessageQuery {
-        corp_id: args.range.corp.clone(),
-        since_ms,
-        until_ms,
         from_id: args.from.clone(),
         room_id: args.room.clone(),
         text: args.text.clone(),
-        by_seq: None,
         limit: args.limit,
+        ..args.range.messages()?
     };
     let found = store.messages(&query)?;
     if args.json {

@@ -12,11 +12,8 @@ use crate::store::{MessageQuery, SeqCursor, Store, StoreError};
 /// Which messages to re-audit, and against what.
 #[derive(Debug, Clone, Default)]
 pub struct ReauditOptions {
-    /// One corp (None: every corp).
-    pub corp_id: Option<String>,
-    /// Message times, epoch ms, inclusive.
-    pub since_ms: Option<i64>,
-    pub until_ms: Option<i64>,
+    /// The messages (its paging and limit are the engine's: every message it selects, by seq).
+    pub messages: MessageQuery,
     /// Only this strategy (behaviours are then left alone).
     pub strategy: Option<i64>,
 }
@@ -67,16 +64,13 @@ pub fn reaudit(
     let auditor = Auditor::build(&rules, store.rules_version()?)?;
     let pool = decode_pool(0)?;
     let mut query = MessageQuery {
-        corp_id: options.corp_id.clone(),
-        since_ms: options.since_ms,
-        until_ms: options.until_ms,
         by_seq: Some(Default::default()),
         limit: 2000,
-        ..Default::default()
+        ..options.messages.clone()
     };
     let started = Instant::now();
     let mut done = ReauditProgress {
-        total: store.count_messages(options.corp_id.as_deref())?,
+        total: store.count_messages(query.corp_id.as_deref())?,
         ..Default::default()
     };
     loop {

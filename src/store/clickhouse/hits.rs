@@ -9,7 +9,42 @@ use super::{ClickHouseStore, by_corp, now};
 use crate::store::types::*;
 use crate::store::{HitStore, StoreError};
 
+/// The two hit tables, as a page of them is read.
+#[derive(Clone, Copy)]
+enum HitTable {
+    Strategy,
+    Behaviour,
+}
+
 impl ClickHouseStore {
+    /// One page of a hit table under `q`'s filters: newest first, then by msgid descending, then by
+    /// strategy or behaviour.
+    fn hit_page<R: clickhouse::RowOwned + clickhouse::RowRead>(
+        &self,
+        table: HitTable,
+        q: &HitQuery,
+    ) -> Result<Vec<R>, StoreError> {
+        let (name, id, what) = match table {
+            HitTable::Strategy => (
+                "we_chat_contact_sensitive_msg",
+                "strategy_id",
+                "querying hits",
+            ),
+            HitTable::Behaviour => (
+                "we_sensitive_act_hit",
+                "sensitive_act_id",
+                "querying behaviour hits",
+            ),
+        };
+        let mut f = Filter::new(format!("SELECT ?fields FROM {name} FINAL WHERE 1 = 1"));
+        hit_filters(q, &mut f, matches!(table, HitTable::Strategy));
+        f.sql.push_str(&format!(
+            " ORDER BY msg_time DESC, msg_id DESC, {id} LIMIT {}",
+            q.limit.max(1)
+        ));
+        self.conn.fetch(what, f.bind(self.conn.query(&f.sql)))
+    }
+
     /// Inserts hits and behaviour hits, skipping stored ones (read back when `verify`); returns
     /// how many were new.
     pub(super) fn insert_hits(
@@ -94,16 +129,7 @@ impl HitStore for ClickHouseStore {
     }
 
     fn hits(&self, q: &HitQuery) -> Result<Vec<StoredHit>, StoreError> {
-        let mut f =
-            Filter::new("SELECT ?fields FROM we_chat_contact_sensitive_msg FINAL WHERE 1 = 1");
-        hit_filters(q, &mut f, true);
-        f.sql.push_str(&format!(
-            " ORDER BY msg_time DESC, msg_id DESC, strategy_id LIMIT {}",
-            q.limit.max(1)
-        ));
-        let rows: Vec<HitChRow> = self
-            .conn
-            .fetch("querying hits", f.bind(self.conn.query(&f.sql)))?;
+        let rows: Vec<HitChRow> = self.hit_page(HitTable::Strategy, q)?;
         Ok(rows
             .into_iter()
             .map(|r| StoredHit { hit: r.into_hit() })
@@ -111,15 +137,7 @@ impl HitStore for ClickHouseStore {
     }
 
     fn act_hits(&self, q: &HitQuery) -> Result<Vec<ActHitRow>, StoreError> {
-        let mut f = Filter::new("SELECT ?fields FROM we_sensitive_act_hit FINAL WHERE 1 = 1");
-        hit_filters(q, &mut f, false);
-        f.sql.push_str(&format!(
-            " ORDER BY msg_time DESC, msg_id DESC, sensitive_act_id LIMIT {}",
-            q.limit.max(1)
-        ));
-        let rows: Vec<ActHitChRow> = self
-            .conn
-            .fetch("querying behaviour hits", f.bind(self.conn.query(&f.sql)))?;
+        let rows: Vec<ActHitChRow> = self.hit_page(HitTable::Behaviour, q)?;
         Ok(rows.into_iter().map(ActHitChRow::into_act_hit).collect())
     }
 

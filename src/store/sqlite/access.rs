@@ -2,6 +2,7 @@
 
 use rusqlite::{Connection, params};
 
+use super::rows::from_columns;
 use super::{SqliteStore, sql};
 use crate::store::{AccessStore, Account, OperLog, Role, StoreError};
 
@@ -14,15 +15,11 @@ pub(super) fn accounts(conn: &Connection) -> Result<Vec<Account>, StoreError> {
         .map_err(sql("preparing the account list"))?;
     let rows = stmt
         .query_map([], |r| {
-            let role: String = r.get(2)?;
-            Ok(Account {
-                user_name: r.get(0)?,
-                we_user_id: r.get(1)?,
-                role: Role::parse(&role).unwrap_or(Role::Auditor),
-                secret_hash: r.get(3)?,
-                disabled: r.get::<_, i64>(4)? != 0,
-                create_time_ms: r.get(5)?,
-            })
+            let role = |name: String| Role::parse(&name).unwrap_or(Role::Auditor);
+            Ok(from_columns!(r => Account {
+                user_name, we_user_id, role as role, secret_hash,
+                disabled as |status: i64| status != 0, create_time_ms,
+            }))
         })
         .map_err(sql("listing accounts"))?;
     rows.collect::<Result<_, _>>()
@@ -81,17 +78,10 @@ pub(super) fn operations(conn: &Connection, limit: u32) -> Result<Vec<OperLog>, 
         .map_err(sql("preparing the operation log"))?;
     let rows = stmt
         .query_map([limit.max(1)], |r| {
-            Ok(OperLog {
-                title: r.get(0)?,
-                method: r.get(1)?,
-                request_method: r.get(2)?,
-                oper_name: r.get(3)?,
-                oper_url: r.get(4)?,
-                oper_ip: r.get(5)?,
-                oper_param: r.get(6)?,
-                status: r.get(7)?,
-                oper_time_ms: r.get(8)?,
-            })
+            Ok(from_columns!(r => OperLog {
+                title, method, request_method, oper_name, oper_url, oper_ip, oper_param, status,
+                oper_time_ms,
+            }))
         })
         .map_err(sql("reading the operation log"))?;
     rows.collect::<Result<_, _>>()

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::filter::Where;
-use super::rows::{MESSAGE_COLUMNS, hit_from, message_from};
+use super::rows::{MESSAGE_COLUMNS, from_columns, hit_from, message_from};
 use super::{SqliteStore, sql};
 use crate::store::{
     ActHitRow, ContextQuery, DailyCount, HitCounts, HitQuery, HitRow, HitStore, StoreError,
@@ -239,18 +239,10 @@ pub(super) fn query_act_hits(
         q.limit.max(1)
     ));
     w.fetch(conn, "querying behaviour hits", |r| {
-        Ok(ActHitRow {
-            corp_id: r.get(0)?,
-            msg_id: r.get(1)?,
-            sensitive_act_id: r.get(2)?,
-            sensitive_act: r.get(3)?,
-            operator_id: r.get(4)?,
-            operator: r.get(5)?,
-            operate_target_id: r.get(6)?,
-            operate_target: r.get(7)?,
-            detail: r.get(8)?,
-            msg_time: r.get(9)?,
-        })
+        Ok(from_columns!(r => ActHitRow {
+            corp_id, msg_id, sensitive_act_id, sensitive_act, operator_id, operator,
+            operate_target_id, operate_target, detail, msg_time,
+        }))
     })
 }
 

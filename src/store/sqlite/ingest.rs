@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::filter::Where;
-use super::rows::{MESSAGE_COLUMNS, dead_letter_from, message_from};
+use super::rows::{MESSAGE_COLUMNS, dead_letter_from, from_columns, message_from};
 use super::{SqliteStore, hits, select, sql, to_i64};
 use crate::message::MessageRow;
 use crate::store::{
@@ -278,12 +278,9 @@ impl IngestStore for SqliteStore {
             [],
             "querying corps",
             |r| {
-                Ok(CorpAccount {
-                    corp_id: r.get(0)?,
-                    company_name: r.get(1)?,
-                    chat_secret_ref: r.get(2)?,
-                    private_keys_ref: r.get(3)?,
-                })
+                Ok(from_columns!(r => CorpAccount {
+                    corp_id, company_name, chat_secret_ref, private_keys_ref,
+                }))
             },
         )
     }

@@ -1,6 +1,44 @@
 //! Reading rows back into values: messages, dead letters, hits, robots and posts.
+//!
+//! [`from_columns!`] builds a value from a row's columns in `SELECT` order, so no mapper keeps
+//! column indexes by hand: each field reads the next column, through a conversion where the stored
+//! form differs (`seq as unsigned`).
 
 use rusqlite::Row;
+
+/// `from_columns!(row => Type { a, b as conv, c })` reads column 0 into `a`, column 1 through
+/// `conv` into `b`, column 2 into `c`; `from_columns!(row, 8 => …)` starts at column 8. Returns
+/// early with the row's error, like `?`.
+macro_rules! from_columns {
+    ($row:expr => $ty:ident { $($field:ident $(as $conv:expr)?),* $(,)? }) => {
+        from_columns!($row, 0 => $ty { $($field $(as $conv)?),* })
+    };
+    ($row:expr, $first:expr => $ty:ident { $($field:ident $(as $conv:expr)?),* $(,)? }) => {{
+        let mut next: usize = $first;
+        let mut column = || {
+            next += 1;
+            next - 1
+        };
+        $ty { $($field: from_columns!(@read $row, column() $(, $conv)?)),* }
+    }};
+    (@read $row:expr, $i:expr) => {
+        $row.get($i)?
+    };
+    (@read $row:expr, $i:expr, $conv:expr) => {
+        ($conv)($row.get($i)?)
+    };
+}
+pub(super) use from_columns;
+
+/// An unsigned count or seq stored as SQLite's signed integer.
+pub(super) fn unsigned(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+/// A comma-separated list column as its items.
+pub(super) fn list(v: String) -> Vec<String> {
+    split_list(&v)
+}
 
 use crate::alert::outbox::{AlertPost, Destination, PostStatus, Robot};
 use crate::message::{DeadReason, MessageRow};
@@ -11,38 +49,21 @@ pub(super) const MESSAGE_COLUMNS: &str = "corp_id, msg_id, seq, publickey_ver, f
     msg_type, msg_time, contact, is_external, plain_text";
 
 pub(super) fn message_from(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
-    Ok(StoredMessage {
-        row: MessageRow {
-            corp_id: row.get(0)?,
-            msg_id: row.get(1)?,
-            seq: row.get::<_, i64>(2)?.max(0) as u64,
-            publickey_ver: row.get(3)?,
-            from_id: row.get(4)?,
-            to_list: row.get(5)?,
-            room_id: row.get(6)?,
-            action: row.get(7)?,
-            msg_type: row.get(8)?,
-            msg_time: row.get(9)?,
-            contact: row.get(10)?,
-            is_external: row.get(11)?,
-            plain_text: row.get(12)?,
-        },
-    })
+    let row = from_columns!(row => MessageRow {
+        corp_id, msg_id, seq as unsigned, publickey_ver, from_id, to_list, room_id, action,
+        msg_type, msg_time, contact, is_external, plain_text,
+    });
+    Ok(StoredMessage { row })
 }
 
 pub(super) fn dead_letter_from(row: &Row<'_>) -> rusqlite::Result<StoredDeadLetter> {
-    let reason: String = row.get(7)?;
+    let reason = |name: String| DeadReason::parse(&name).unwrap_or(DeadReason::InvalidMessage);
+    let letter = from_columns!(row => DeadLetter {
+        corp_id, seq as unsigned, msg_id, publickey_ver, encrypt_random_key, encrypt_chat_msg,
+        detail, reason as reason,
+    });
     Ok(StoredDeadLetter {
-        letter: DeadLetter {
-            corp_id: row.get(0)?,
-            seq: row.get::<_, i64>(1)?.max(0) as u64,
-            msg_id: row.get(2)?,
-            publickey_ver: row.get(3)?,
-            encrypt_random_key: row.get(4)?,
-            encrypt_chat_msg: row.get(5)?,
-            detail: row.get(6)?,
-            reason: DeadReason::parse(&reason).unwrap_or(DeadReason::InvalidMessage),
-        },
+        letter,
         resolved: row.get::<_, i64>(8)? == 1,
         attempts: row.get(9)?,
         create_time: row.get(10)?,
@@ -51,40 +72,25 @@ pub(super) fn dead_letter_from(row: &Row<'_>) -> rusqlite::Result<StoredDeadLett
 }
 
 pub(super) fn hit_from(r: &Row<'_>) -> rusqlite::Result<StoredHit> {
-    let spans: String = r.get(5)?;
-    Ok(StoredHit {
-        hit: HitRow {
-            corp_id: r.get(0)?,
-            msg_id: r.get(1)?,
-            strategy_id: r.get(2)?,
-            strategy_name: r.get(3)?,
-            words: split_list(&r.get::<_, String>(4)?),
-            spans: serde_json::from_str(&spans).unwrap_or_default(),
-            content: r.get(6)?,
-            from_id: r.get(7)?,
-            to_list: r.get(8)?,
-            room_id: r.get(9)?,
-            msg_time: r.get(10)?,
-            direction: r.get(11)?,
-            audit_user_id: r.get(12)?,
-            send_status: r.get::<_, i64>(13)? as u8,
-            rules_version: r.get::<_, i64>(14)?.max(0) as u64,
-        },
-    })
+    let spans = |json: String| serde_json::from_str(&json).unwrap_or_default();
+    let hit = from_columns!(r => HitRow {
+        corp_id, msg_id, strategy_id, strategy_name, words as list, spans as spans, content,
+        from_id, to_list, room_id, msg_time, direction, audit_user_id,
+        send_status as |v: i64| v as u8, rules_version as unsigned,
+    });
+    Ok(StoredHit { hit })
 }
 
 pub(super) fn robot_from(r: &Row<'_>) -> rusqlite::Result<Robot> {
-    Ok(Robot {
-        id: r.get(0)?,
-        group_name: r.get(1)?,
-        web_hook_url: r.get(2)?,
-        corp_id: r.get(3)?,
-        strategy_ids: split_list(&r.get::<_, String>(4)?)
+    let ids = |list: String| {
+        split_list(&list)
             .iter()
             .filter_map(|s| s.parse().ok())
-            .collect(),
-        msg_type: r.get(5)?,
-    })
+            .collect()
+    };
+    Ok(from_columns!(r => Robot {
+        id, group_name, web_hook_url, corp_id, strategy_ids as ids, msg_type,
+    }))
 }
 
 pub(super) fn post_from(r: &Row<'_>) -> rusqlite::Result<Option<AlertPost>> {

@@ -3,6 +3,7 @@
 
 use rusqlite::{Connection, params};
 
+use super::rows::from_columns;
 use super::{SqliteStore, select, sql};
 use crate::audit::rules::{ActSwitch, Department, Member, RuleSet, ScopeRow, Strategy};
 use crate::store::{RulesStore, StoreError, split_list};
@@ -23,13 +24,7 @@ fn load_rules(conn: &Connection) -> Result<RuleSet, StoreError> {
         "SELECT dept_id, parent_id, dept_name FROM sys_dept WHERE del_flag = '0' ORDER BY dept_id",
         [],
         "reading departments",
-        |r| {
-            Ok(Department {
-                id: r.get(0)?,
-                parent_id: r.get(1)?,
-                name: r.get(2)?,
-            })
-        },
+        |r| Ok(from_columns!(r => Department { id, parent_id, name })),
     )?;
     let members = select(
         conn,
@@ -39,12 +34,8 @@ fn load_rules(conn: &Connection) -> Result<RuleSet, StoreError> {
         [],
         "reading members",
         |r| {
-            let depts: String = r.get(2)?;
-            Ok(Member {
-                userid: r.get(0)?,
-                name: r.get(1)?,
-                departments: depts.split(',').filter_map(|d| d.parse().ok()).collect(),
-            })
+            let ids = |list: String| list.split(',').filter_map(|d| d.parse().ok()).collect();
+            Ok(from_columns!(r => Member { userid, name, departments as ids }))
         },
     )?;
     let mut stmt = conn
@@ -103,13 +94,7 @@ fn load_rules(conn: &Connection) -> Result<RuleSet, StoreError> {
         "SELECT id, act_name, enable_flag FROM we_sensitive_act WHERE del_flag = 0 ORDER BY order_num, id",
         [],
         "reading behaviours",
-        |r| {
-            Ok(ActSwitch {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                enabled: r.get::<_, i64>(2)? == 1,
-            })
-        },
+        |r| Ok(from_columns!(r => ActSwitch { id, name, enabled as |flag: i64| flag == 1 })),
     )?;
     Ok(RuleSet {
         departments,

@@ -88,14 +88,13 @@ fn module_path(relative: &Path) -> Vec<String> {
     path
 }
 
-/// Every module path a source names — `crate::a::b…`, or `super::…` resolved against `module` (the
-/// file's own module path) — as the node it belongs to, with its line.
-fn crate_references(source: &str, module: &[String], rules: &Rules) -> Vec<(usize, String)> {
-    let mut out = Vec::new();
-    // Inline `mod name {` blocks (tests, mostly) nest the module path `super::` counts from.
+/// The module path in force on each line: the file's, plus any inline `mod name {` blocks (tests,
+/// mostly) the line sits in, which `super::` counts from.
+fn line_modules(lines: &[&str], module: &[String]) -> Vec<Vec<String>> {
     let mut inline: Vec<(String, i32)> = Vec::new();
     let mut depth = 0i32;
-    for (i, line) in source.lines().enumerate() {
+    let mut out = Vec::with_capacity(lines.len());
+    for line in lines {
         let code = code_of(line);
         let opened = code
             .trim_start()
@@ -108,46 +107,118 @@ fn crate_references(source: &str, module: &[String], rules: &Rules) -> Vec<(usiz
         while inline.last().is_some_and(|(_, at)| depth <= *at) {
             inline.pop();
         }
-        let module: Vec<String> = module
-            .iter()
-            .cloned()
-            .chain(inline.iter().map(|(name, _)| name.clone()))
-            .collect();
-        for (marker, base) in [("crate::", 0usize), ("super::", 1)] {
-            let mut rest = code;
-            while let Some(at) = rest.find(marker) {
-                let before = rest[..at].chars().last();
-                let tail = &rest[at + marker.len()..];
-                rest = tail;
-                if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
-                    continue;
+        out.push(
+            module
+                .iter()
+                .cloned()
+                .chain(inline.iter().map(|(name, _)| name.clone()))
+                .collect(),
+        );
+    }
+    out
+}
+
+/// The index just past the `}` that closes the `{` at `open`.
+fn closing_brace(code: &str, open: usize) -> usize {
+    let mut depth = 0;
+    for (k, b) in code.bytes().enumerate().skip(open) {
+        match b {
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return k + 1;
                 }
-                let path: String = tail
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
-                    .collect();
-                let mut segments: Vec<&str> = if base == 0 {
-                    Vec::new()
-                } else {
-                    // super:: counts from the file's parent module.
-                    let mut up = 1 + path.matches("super::").count();
-                    let mut parent: Vec<&str> = module.iter().map(String::as_str).collect();
-                    while up > 0 && !parent.is_empty() {
-                        parent.pop();
-                        up -= 1;
+            }
+            _ => {}
+        }
+    }
+    code.len()
+}
+
+/// The paths a path or `use` tree starting at byte `i` names, each with the byte it starts at:
+/// `a::b` → `prefix::a::b`; `{a::x, b::{y, z}}` → each item; `super` steps out, `self` stays.
+fn paths(code: &str, i: usize, prefix: Vec<String>) -> Vec<(usize, Vec<String>)> {
+    let bytes = code.as_bytes();
+    let mut path = prefix;
+    let mut j = i;
+    loop {
+        if bytes.get(j) == Some(&b'{') {
+            let end = closing_brace(code, j) - 1;
+            let mut out = Vec::new();
+            let (mut item, mut depth) = (j + 1, 0);
+            for k in j + 1..=end {
+                match bytes[k] {
+                    b'{' => depth += 1,
+                    b'}' if depth > 0 => depth -= 1,
+                    b',' | b'}' if depth == 0 => {
+                        let from = item + code[item..k].len() - code[item..k].trim_start().len();
+                        if from < k {
+                            out.extend(paths(code, from, path.clone()));
+                        }
+                        item = k + 1;
                     }
-                    parent
-                };
-                segments.extend(
-                    path.split("::")
-                        .filter(|s| !s.is_empty() && *s != "super" && *s != "{"),
-                );
+                    _ => {}
+                }
+            }
+            return out;
+        }
+        let start = j;
+        while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_') {
+            j += 1;
+        }
+        match &code[start..j] {
+            "" | "self" => {}
+            "super" => {
+                path.pop();
+            }
+            ident => path.push(ident.to_owned()),
+        }
+        if !code[j..].starts_with("::") {
+            return vec![(i, path)];
+        }
+        j += 2;
+    }
+}
+
+/// Every module path a source names — `crate::…`, or `super::…` resolved against the module in
+/// force, grouped `use` trees (over several lines too) item by item — as the node it belongs to,
+/// with its line.
+fn crate_references(source: &str, module: &[String], rules: &Rules) -> Vec<(usize, String)> {
+    let lines: Vec<&str> = source.lines().collect();
+    let modules = line_modules(&lines, module);
+    // Comments blanked out, so that offsets still fall on the same lines.
+    let code: String = lines
+        .iter()
+        .map(|l| format!("{}{}", code_of(l), " ".repeat(l.len() - code_of(l).len())))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let line_of = |offset: usize| code[..offset].matches('\n').count();
+    let mut out = Vec::new();
+    for (marker, relative) in [("crate::", false), ("super::", true)] {
+        for (at, _) in code.match_indices(marker) {
+            let before = code[..at].chars().last();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            let base = if relative {
+                // `super::` counts from the parent of the module in force.
+                let mut parent = modules[line_of(at)].clone();
+                parent.pop();
+                parent
+            } else {
+                Vec::new()
+            };
+            for (offset, path) in paths(&code, at + marker.len(), base) {
+                let segments: Vec<&str> = path.iter().map(String::as_str).collect();
                 if !segments.is_empty() {
-                    out.push((i + 1, node_of(&segments, rules)));
+                    out.push((line_of(offset) + 1, node_of(&segments, rules)));
                 }
             }
         }
     }
+    out.sort();
+    out.dedup();
     out
 }
 
@@ -352,6 +423,23 @@ fn a_finer_node_is_told_apart_from_its_parent() {
     let found = check_source(&rules, "src/alert/outbox.rs", &outbox, tests);
     let lines: Vec<usize> = found.iter().map(|v| v.line).collect();
     assert_eq!(lines, [6], "{found:?}");
+}
+
+#[test]
+fn grouped_and_multi_line_imports_are_read_item_by_item() {
+    let rules = parse_rules(
+        "| module | must never import |\n|---|---|\n| audit | store, pipeline, sdk |\n",
+    );
+    let source = "use crate::{message::MessageRow, store::Store};\n\
+                  use crate::{\n    message::{self, ChatMessage},\n    pipeline::{decode_pool, Parts},\n};\n\
+                  use super::super::sdk::Session;\n";
+    let found = check_source(&rules, "src/audit/matcher.rs", "audit", source);
+    let lines: Vec<(usize, &str)> = found.iter().map(|v| (v.line, v.to.as_str())).collect();
+    assert_eq!(
+        lines,
+        [(1, "store"), (4, "pipeline"), (6, "sdk")],
+        "{found:?}"
+    );
 }
 
 #[test]

@@ -119,6 +119,21 @@ fn session(app: &App, headers: &HeaderMap, method: &Method) -> ApiResult<Session
     Ok(s)
 }
 
+/// The signed-in session of a request: a handler that takes it answers 401 without one, and 403
+/// to a write without the session's CSRF token (see [`session`]).
+pub struct SignedIn(pub Session);
+
+impl axum::extract::FromRequestParts<Arc<App>> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &Arc<App>,
+    ) -> Result<SignedIn, ApiError> {
+        session(app, &parts.headers, &parts.method).map(SignedIn)
+    }
+}
+
 /// Constant-time equality of two tokens (unequal lengths are simply unequal).
 fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len() && ::openssl::memcmp::eq(a.as_bytes(), b.as_bytes())
@@ -211,12 +226,8 @@ pub async fn sign_out(
     Ok(response)
 }
 
-pub async fn me(
-    State(app): State<Arc<App>>,
-    method: Method,
-    headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(me_json(&session(&app, &headers, &method)?)))
+pub async fn me(SignedIn(s): SignedIn) -> ApiResult<Json<Value>> {
+    Ok(Json(me_json(&s)))
 }
 
 /// Query parameters shared by the hit listings and the export.
@@ -389,11 +400,9 @@ impl HitKind for BehaviourHits {
 /// the page is full.
 pub async fn hits<K: HitKind>(
     State(app): State<Arc<App>>,
-    method: Method,
-    headers: HeaderMap,
+    SignedIn(s): SignedIn,
     Query(p): Query<HitParams>,
 ) -> ApiResult<Json<Value>> {
-    let s = session(&app, &headers, &method)?;
     let q = p.query(&view(&app, &s)?)?;
     let store = app.store.clone();
     let limit = q.limit as usize;
@@ -431,14 +440,12 @@ fn log_op(
 
 pub async fn hit_context(
     State(app): State<Arc<App>>,
+    SignedIn(s): SignedIn,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
     uri: Uri,
-    headers: HeaderMap,
     Path((corp, msg_id, strategy)): Path<(String, String, i64)>,
     Query(p): Query<ContextParams>,
 ) -> ApiResult<Json<Value>> {
-    let s = session(&app, &headers, &method)?;
     let v = view(&app, &s)?;
     if !v.sees_strategy(strategy) {
         return Err(ApiError::NotFound);
@@ -496,11 +503,9 @@ pub async fn hit_context(
 
 pub async fn daily(
     State(app): State<Arc<App>>,
-    method: Method,
-    headers: HeaderMap,
+    SignedIn(s): SignedIn,
     Query(p): Query<HitParams>,
 ) -> ApiResult<Json<Value>> {
-    let s = session(&app, &headers, &method)?;
     let mut q = p.query(&view(&app, &s)?)?;
     q.after = None;
     let store = app.store.clone();
@@ -510,10 +515,8 @@ pub async fn daily(
 
 pub async fn strategies(
     State(app): State<Arc<App>>,
-    method: Method,
-    headers: HeaderMap,
+    SignedIn(s): SignedIn,
 ) -> ApiResult<Json<Value>> {
-    let s = session(&app, &headers, &method)?;
     let rules = app.rules()?;
     let v = app.view(&s)?;
     let visible: Vec<&Strategy> = rules
@@ -577,22 +580,18 @@ async fn write_strategy(
 
 pub async fn update_strategy(
     State(app): State<Arc<App>>,
-    method: Method,
-    headers: HeaderMap,
+    SignedIn(s): SignedIn,
     Path(id): Path<i64>,
     Json(strategy): Json<Strategy>,
 ) -> ApiResult<Json<Value>> {
-    let s = session(&app, &headers, &method)?;
     write_strategy(app, s, Some(id), strategy).await
 }
 
 pub async fn create_strategy(
     State(app): State<Arc<App>>,
-    method: Method,
-    headers: HeaderMap,
+    SignedIn(s): SignedIn,
     Json(strategy): Json<Strategy>,
 ) -> ApiResult<Json<Value>> {
-    let s = session(&app, &headers, &method)?;
     write_strategy(app, s, None, strategy).await
 }
 
@@ -612,13 +611,11 @@ fn cell(s: &str) -> String {
 
 pub async fn export_csv(
     State(app): State<Arc<App>>,
+    SignedIn(s): SignedIn,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
     uri: Uri,
-    headers: HeaderMap,
     Query(p): Query<HitParams>,
 ) -> ApiResult<Response> {
-    let s = session(&app, &headers, &method)?;
     let mut q = p.query(&view(&app, &s)?)?;
     q.limit = 1000;
     q.after = None;

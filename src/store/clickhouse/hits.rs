@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use super::filter::{Filter, Value, ms, s};
 use super::rows::{ActHitChRow, DayCount, HitChRow, HitKey, MsgRow, NamedCount};
 use super::{ClickHouseStore, by_corp, now};
+use crate::message::MessageRow;
 use crate::store::types::*;
 use crate::store::{HitStore, StoreError};
 
@@ -214,7 +215,7 @@ impl HitStore for ClickHouseStore {
     }
 
     fn context(&self, q: &ContextQuery) -> Result<Vec<StoredMessage>, StoreError> {
-        let center = self.conn.fetch::<MsgRow>(
+        let center = self.conn.fetch_map::<MsgRow<'static>, _>(
             "finding the message",
             self.conn
                 .query(
@@ -224,6 +225,7 @@ impl HitStore for ClickHouseStore {
                 .bind(q.corp_id.as_str())
                 .bind(q.msg_time.max(0) as u64)
                 .bind(q.msg_id.as_str()),
+            |r| r.to_message(),
         )?;
         let Some(center) = center.into_iter().next() else {
             return Err(StoreError::NotFound {
@@ -231,7 +233,7 @@ impl HitStore for ClickHouseStore {
                 key: format!("{} {}", q.corp_id, q.msg_id),
             });
         };
-        let side = |before: bool| -> Result<Vec<MsgRow>, StoreError> {
+        let side = |before: bool| -> Result<Vec<MessageRow>, StoreError> {
             let (cmp, order) = if before { ("<", "DESC") } else { (">", "ASC") };
             let mut f = Filter::new("SELECT ?fields FROM we_chat_contact_msg WHERE 1 = 1");
             f.and_opt("corp_id = ?", Some(Value::Str(q.corp_id.clone())));
@@ -251,8 +253,8 @@ impl HitStore for ClickHouseStore {
             f.push(
                 &format!(" AND (msg_time {cmp} ? OR (msg_time = ? AND seq {cmp} ?))"),
                 [
-                    Value::U64(center.msg_time),
-                    Value::U64(center.msg_time),
+                    Value::U64(center.msg_time.max(0) as u64),
+                    Value::U64(center.msg_time.max(0) as u64),
                     Value::U64(center.seq),
                 ],
             );
@@ -260,20 +262,18 @@ impl HitStore for ClickHouseStore {
                 " ORDER BY msg_time {order}, seq {order} LIMIT {}",
                 q.around
             ));
-            self.conn
-                .fetch("querying context", f.bind(self.conn.query(&f.sql)))
+            self.conn.fetch_map::<MsgRow<'static>, _>(
+                "querying context",
+                f.bind(self.conn.query(&f.sql)),
+                |r| r.to_message(),
+            )
         };
         let mut rows = side(true)?;
         rows.reverse();
         let after = side(false)?;
         rows.push(center);
         rows.extend(after);
-        Ok(rows
-            .into_iter()
-            .map(|r| StoredMessage {
-                row: r.into_message(),
-            })
-            .collect())
+        Ok(rows.into_iter().map(|row| StoredMessage { row }).collect())
     }
 }
 

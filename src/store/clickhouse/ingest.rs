@@ -98,8 +98,11 @@ impl ClickHouseStore {
             .map(|d| DeadRow::new(d, now))
             .collect();
         outcome.dead_letters = dead.len() as u64;
-        self.conn
-            .insert("inserting dead letters", "we_chat_msg_dead_letter", &dead)?;
+        self.conn.insert_borrowed::<DeadRow<'static>>(
+            "inserting dead letters",
+            "we_chat_msg_dead_letter",
+            &dead,
+        )?;
 
         if !batch.hits.is_empty() || !batch.act_hits.is_empty() {
             let (h, a) = self.insert_hits(&batch.hits, &batch.act_hits, verify)?;
@@ -137,8 +140,11 @@ impl ClickHouseStore {
             .filter(|m| seen.insert(m.msg_id.clone()))
             .map(|m| MsgRow::new(m, now))
             .collect();
-        self.conn
-            .insert("inserting messages", "we_chat_contact_msg", &rows)?;
+        self.conn.insert_borrowed::<MsgRow<'static>>(
+            "inserting messages",
+            "we_chat_contact_msg",
+            &rows,
+        )?;
         let inserted = rows.len() as u64;
         Ok((inserted, messages.len() as u64 - inserted))
     }
@@ -237,15 +243,13 @@ impl IngestStore for ClickHouseStore {
         };
         f.sql
             .push_str(&format!(" ORDER BY {order} LIMIT {}", q.limit.max(1)));
-        let rows: Vec<MsgRow> = self
-            .conn
-            .fetch("querying messages", f.bind(self.conn.query(&f.sql)))?;
-        Ok(rows
-            .into_iter()
-            .map(|r| StoredMessage {
-                row: r.into_message(),
-            })
-            .collect())
+        self.conn.fetch_map::<MsgRow<'static>, _>(
+            "querying messages",
+            f.bind(self.conn.query(&f.sql)),
+            |r| StoredMessage {
+                row: r.to_message(),
+            },
+        )
     }
 
     fn count_messages(&self, corp_id: Option<&str>) -> Result<u64, StoreError> {
@@ -268,10 +272,11 @@ impl IngestStore for ClickHouseStore {
         f.and_after(&q.after);
         f.sql
             .push_str(&format!(" ORDER BY corp_id, seq LIMIT {}", q.limit.max(1)));
-        let rows: Vec<DeadRow> = self
-            .conn
-            .fetch("querying dead letters", f.bind(self.conn.query(&f.sql)))?;
-        Ok(rows.into_iter().map(DeadRow::into_stored).collect())
+        self.conn.fetch_map::<DeadRow<'static>, _>(
+            "querying dead letters",
+            f.bind(self.conn.query(&f.sql)),
+            |r| r.to_stored(),
+        )
     }
 
     fn record_redrive(&self, outcomes: &[Redrive]) -> Result<(), StoreError> {
@@ -292,8 +297,8 @@ impl IngestStore for ClickHouseStore {
             if resolved {
                 next.status = 1;
             } else if let Redrive::StillDead { reason, detail, .. } = o {
-                next.reason = reason.as_str().to_owned();
-                next.detail = detail.clone();
+                next.reason = reason.as_str();
+                next.detail = detail;
             }
             letters.push(next);
         }
@@ -302,8 +307,11 @@ impl IngestStore for ClickHouseStore {
             let rows: Vec<MessageRow> = group.into_iter().cloned().collect();
             self.insert_messages(corp, &rows, true, now)?;
         }
-        self.conn
-            .insert("recording a re-drive", "we_chat_msg_dead_letter", &letters)
+        self.conn.insert_borrowed::<DeadRow<'static>>(
+            "recording a re-drive",
+            "we_chat_msg_dead_letter",
+            &letters,
+        )
     }
 
     fn corp_accounts(&self) -> Result<Vec<CorpAccount>, StoreError> {

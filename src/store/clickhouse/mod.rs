@@ -142,6 +142,53 @@ impl Connection {
             .map_err(self.failed(context))
     }
 
+    /// Fetches every row of a bound query as a borrowed `T` (straight from the response buffer) and
+    /// keeps what `map` makes of each.
+    pub(crate) fn fetch_map<T, U>(
+        &self,
+        context: &'static str,
+        query: clickhouse::query::Query,
+        mut map: impl FnMut(&T::Value<'_>) -> U,
+    ) -> Result<Vec<U>, StoreError>
+    where
+        T: RowRead,
+    {
+        self.runtime
+            .block_on(async {
+                let mut cursor = query.fetch::<T>()?;
+                let mut out = Vec::new();
+                while let Some(row) = cursor.next().await? {
+                    out.push(map(&row));
+                }
+                Ok(out)
+            })
+            .map_err(self.failed(context))
+    }
+
+    /// Inserts borrowed rows (`T` is the row type, any lifetime) into `table` in one INSERT.
+    pub(crate) fn insert_borrowed<T>(
+        &self,
+        context: &'static str,
+        table: &str,
+        rows: &[T::Value<'_>],
+    ) -> Result<(), StoreError>
+    where
+        T: RowWrite,
+    {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.runtime
+            .block_on(async {
+                let mut insert = self.client.insert::<T>(table).await?;
+                for row in rows {
+                    insert.write(row).await?;
+                }
+                insert.end().await
+            })
+            .map_err(self.failed(context))
+    }
+
     /// Inserts rows into `table` in one INSERT.
     pub fn insert<T>(
         &self,

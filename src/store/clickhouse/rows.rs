@@ -18,62 +18,64 @@ fn signed(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// `we_chat_contact_msg`.
+/// `we_chat_contact_msg`, borrowed both ways: a message goes in straight from its
+/// [`MessageRow`], without copying a field, and comes back out of the response buffer, copied once
+/// into a `MessageRow`. Times are the table's `UInt64`; `create_time` versions the row.
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
-pub struct MsgRow {
-    pub corp_id: String,
-    pub msg_id: String,
+pub struct MsgRow<'a> {
+    pub corp_id: &'a str,
+    pub msg_id: &'a str,
     pub seq: u64,
     pub publickey_ver: u32,
-    pub from_id: String,
-    pub to_list: String,
-    pub room_id: String,
-    pub action: String,
-    pub msg_type: String,
+    pub from_id: &'a str,
+    pub to_list: &'a str,
+    pub room_id: &'a str,
+    pub action: &'a str,
+    pub msg_type: &'a str,
     pub msg_time: u64,
-    pub contact: String,
+    pub contact: &'a str,
     pub is_external: u8,
-    pub plain_text: String,
+    pub plain_text: &'a str,
     pub create_time: u64,
     pub del_flg: u8,
 }
 
-impl MsgRow {
-    pub fn new(r: &MessageRow, now: u64) -> MsgRow {
+impl<'a> MsgRow<'a> {
+    pub fn new(r: &'a MessageRow, now: u64) -> MsgRow<'a> {
         MsgRow {
-            corp_id: r.corp_id.clone(),
-            msg_id: r.msg_id.clone(),
+            corp_id: &r.corp_id,
+            msg_id: &r.msg_id,
             seq: r.seq,
             publickey_ver: r.publickey_ver,
-            from_id: r.from_id.clone(),
-            to_list: r.to_list.clone(),
-            room_id: r.room_id.clone(),
-            action: r.action.clone(),
-            msg_type: r.msg_type.clone(),
+            from_id: &r.from_id,
+            to_list: &r.to_list,
+            room_id: &r.room_id,
+            action: &r.action,
+            msg_type: &r.msg_type,
             msg_time: ms(r.msg_time),
-            contact: r.contact.clone(),
+            contact: &r.contact,
             is_external: r.is_external,
-            plain_text: r.plain_text.clone(),
+            plain_text: &r.plain_text,
             create_time: now,
             del_flg: 0,
         }
     }
 
-    pub fn into_message(self) -> MessageRow {
+    pub fn to_message(&self) -> MessageRow {
         MessageRow {
-            corp_id: self.corp_id,
-            msg_id: self.msg_id,
+            corp_id: self.corp_id.to_owned(),
+            msg_id: self.msg_id.to_owned(),
             seq: self.seq,
             publickey_ver: self.publickey_ver,
-            from_id: self.from_id,
-            to_list: self.to_list,
-            room_id: self.room_id,
-            action: self.action,
-            msg_type: self.msg_type,
+            from_id: self.from_id.to_owned(),
+            to_list: self.to_list.to_owned(),
+            room_id: self.room_id.to_owned(),
+            action: self.action.to_owned(),
+            msg_type: self.msg_type.to_owned(),
             msg_time: signed(self.msg_time),
-            contact: self.contact,
+            contact: self.contact.to_owned(),
             is_external: self.is_external,
-            plain_text: self.plain_text,
+            plain_text: self.plain_text.to_owned(),
         }
     }
 }
@@ -87,33 +89,35 @@ pub struct CheckpointRow {
 }
 
 /// `we_chat_msg_dead_letter`: every change is a new version of the row (by `update_time`).
+/// Borrowed both ways, like [`MsgRow`]: written from a [`DeadLetter`] without copying its
+/// ciphertexts, read back out of the response buffer.
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
-pub struct DeadRow {
-    pub corp_id: String,
+pub struct DeadRow<'a> {
+    pub corp_id: &'a str,
     pub seq: u64,
-    pub msg_id: String,
+    pub msg_id: &'a str,
     pub publickey_ver: u32,
-    pub encrypt_random_key: String,
-    pub encrypt_chat_msg: String,
-    pub reason: String,
-    pub detail: String,
+    pub encrypt_random_key: &'a str,
+    pub encrypt_chat_msg: &'a str,
+    pub reason: &'a str,
+    pub detail: &'a str,
     pub status: u8,
     pub attempts: u32,
     pub create_time: u64,
     pub update_time: u64,
 }
 
-impl DeadRow {
-    pub fn new(d: &DeadLetter, now: u64) -> DeadRow {
+impl<'a> DeadRow<'a> {
+    pub fn new(d: &'a DeadLetter, now: u64) -> DeadRow<'a> {
         DeadRow {
-            corp_id: d.corp_id.clone(),
+            corp_id: &d.corp_id,
             seq: d.seq,
-            msg_id: d.msg_id.clone(),
+            msg_id: &d.msg_id,
             publickey_ver: d.publickey_ver,
-            encrypt_random_key: d.encrypt_random_key.clone(),
-            encrypt_chat_msg: d.encrypt_chat_msg.clone(),
-            reason: d.reason.as_str().to_owned(),
-            detail: d.detail.clone(),
+            encrypt_random_key: &d.encrypt_random_key,
+            encrypt_chat_msg: &d.encrypt_chat_msg,
+            reason: d.reason.as_str(),
+            detail: &d.detail,
             status: 0,
             attempts: 1,
             create_time: now,
@@ -121,7 +125,7 @@ impl DeadRow {
         }
     }
 
-    pub fn from_stored(d: &StoredDeadLetter) -> DeadRow {
+    pub fn from_stored(d: &'a StoredDeadLetter) -> DeadRow<'a> {
         DeadRow {
             status: u8::from(d.resolved),
             attempts: d.attempts,
@@ -131,17 +135,17 @@ impl DeadRow {
         }
     }
 
-    pub fn into_stored(self) -> StoredDeadLetter {
+    pub fn to_stored(&self) -> StoredDeadLetter {
         StoredDeadLetter {
             letter: DeadLetter {
-                reason: DeadReason::parse(&self.reason).unwrap_or(DeadReason::InvalidMessage),
-                corp_id: self.corp_id,
+                reason: DeadReason::parse(self.reason).unwrap_or(DeadReason::InvalidMessage),
+                corp_id: self.corp_id.to_owned(),
                 seq: self.seq,
-                msg_id: self.msg_id,
+                msg_id: self.msg_id.to_owned(),
                 publickey_ver: self.publickey_ver,
-                encrypt_random_key: self.encrypt_random_key,
-                encrypt_chat_msg: self.encrypt_chat_msg,
-                detail: self.detail,
+                encrypt_random_key: self.encrypt_random_key.to_owned(),
+                encrypt_chat_msg: self.encrypt_chat_msg.to_owned(),
+                detail: self.detail.to_owned(),
             },
             resolved: self.status == 1,
             attempts: self.attempts,

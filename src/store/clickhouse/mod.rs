@@ -199,18 +199,7 @@ impl Connection {
     where
         T: RowOwned + RowWrite,
     {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        self.runtime
-            .block_on(async {
-                let mut insert = self.client.insert::<T>(table).await?;
-                for row in rows {
-                    insert.write(row).await?;
-                }
-                insert.end().await
-            })
-            .map_err(self.failed(context))
+        self.insert_borrowed::<T>(context, table, rows)
     }
 }
 

@@ -1,24 +1,30 @@
 //! msgaudit: pulls WeCom chat archives through the vendor's finance SDK, decrypts and parses every
 //! message, stores it, and audits it.
 //!
-//! Module map:
+//! Module map, lowest layer first (`ARCHITECTURE.md` has the picture and the imports that must
+//! never exist, which a test enforces):
+//! - [`runtime`]: the process's one shutdown token and the counters every long-running part shares.
+//! - [`message`]: the typed message model, lenient parsing, visible text, the stored row, the
+//!   reasons a message becomes a dead letter.
+//! - [`audit`]: PURE sensitive-word strategies and behaviours: normalisation, matching, scopes,
+//!   hits as values and the rows they are kept as.
 //! - [`sdk`]: the safe wrapper over `libWeWorkFinanceSdk_C.so` (loading, sessions, decryption,
 //!   media, private keys).
-//! - [`message`]: the typed message model, lenient parsing, visible text, the stored row.
-//! - [`pipeline`]: pull → decrypt+parse (+ audit) → store → checkpoint, with graceful shutdown.
-//! - [`audit`]: sensitive-word strategies and behaviours: normalisation, matching, scopes, hits.
-//! - [`alert`]: what alerts to auditors say and how often a robot may be posted to (in progress).
 //! - [`spool`]: the durable on-disk queue of pulled batches between the pullers and the decode
 //!   stage (the store can be slow or down without pulling stopping).
-//! - [`store`]: the `Store` trait and its SQLite and ClickHouse backends, migrations.
-//! - [`config`]: the TOML configuration, raw and validated.
+//! - [`store`]: one trait per concern (ingest, rules, hits, outbox, access) and the SQLite and
+//!   ClickHouse backends, file for file.
+//! - [`pipeline`]: pull → spool → decrypt+parse + live audit → store → checkpoint.
+//! - [`alert`]: the outbox's values and the sender that posts alerts to robots and auditors.
+//! - [`config`]: the TOML configuration, raw and validated, one file per section.
 //! - [`reprocess`]: re-audit stored messages and re-drive dead letters (engines beside the
 //!   pipeline).
-//! - [`timefmt`]: UTC timestamps for display and command-line filters.
-//! - [`secret`]: a string that never shows itself in logs and is wiped on drop.
+//! - [`web`]: the auditors' API and page (reads the store).
+//! - [`daemon`]: builds and runs a daemon from a `Config` (run, demo and bench use it), `/metrics`.
+//! - [`timefmt`], [`secret`]: UTC timestamps; a string that never shows itself and is wiped on drop.
 //! - [`emulator`]: finding (and building) the bundled SDK emulator for demo, bench and tests.
 //! - [`bench`]: the end-to-end throughput harness behind `msgaudit bench`.
-//! - [`cli`]: the command line (the binary is a thin shell over it).
+//! - [`cli`]: the command line, which parses and prints (the binary is a thin shell over it).
 
 pub mod alert;
 pub mod audit;

@@ -23,7 +23,7 @@
 //! - [`daemon`]: builds and runs a daemon from a `Config` (run, demo and bench use it), `/metrics`.
 //! - [`timefmt`], [`secret`]: UTC timestamps; a string that never shows itself and is wiped on drop.
 //! - [`emulator`]: finding (and building) the bundled SDK emulator for demo, bench and tests.
-//! - [`bench`]: the end-to-end throughput harness behind `msgaudit bench`.
+//! - [`bench`](mod@bench): the end-to-end throughput harness behind `msgaudit bench`.
 //! - [`cli`]: the command line, which parses and prints (the binary is a thin shell over it).
 
 pub mod alert;

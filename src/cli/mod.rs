@@ -75,7 +75,7 @@ pub enum Commands {
 /// Which store to read: a config file's, or a URL.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
-    /// Config file whose [store] to use.
+    /// Config file whose `[store]` to use.
     #[arg(long, short = 'c', conflicts_with = "store")]
     pub config: Option<PathBuf>,
     /// Store URL, e.g. sqlite://./msgaudit-data/msgaudit.db (default: the config's, or that one).

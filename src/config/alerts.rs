@@ -35,7 +35,7 @@ pub struct RawAlerts {
     /// How often the outbox is looked at while hits come in, ms (default 500).
     #[serde(default = "default_alert_poll")]
     pub poll_ms: u64,
-    /// WeCom's API for application messages and tokens (default https://qyapi.weixin.qq.com).
+    /// WeCom's API for application messages and tokens (default `https://qyapi.weixin.qq.com`).
     #[serde(default = "default_api_base")]
     pub api_base: String,
     /// With `run --once`: how long to keep sending after the archive is drained (default 30 s).

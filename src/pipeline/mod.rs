@@ -15,7 +15,7 @@
 //! stay in pull order end to end (one appender, one reader, one decode thread, one writer), which
 //! keeps checkpoints monotonic. The process's shutdown token ([`Shutdown`]) stops the pullers between
 //! calls; the stages then drain what is queued, and what is spooled but unstored waits for the next
-//! start. [`stages`] starts the threads and joins them.
+//! start. `stages.rs` starts the threads and joins them.
 
 pub mod audit;
 mod decode;

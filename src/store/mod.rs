@@ -3,7 +3,7 @@
 //! (`sqlite/` and `clickhouse/`, file for file), and [`Store`], all of them together.
 //!
 //! The contract every backend keeps (and the shared store tests check):
-//! - [`Store::store_batch`] is idempotent on (corp_id, msg_id) for messages and (corp_id, seq) for
+//! - [`IngestStore::store_batch`] is idempotent on (corp_id, msg_id) for messages and (corp_id, seq) for
 //!   dead letters: replaying a batch changes nothing. SQLite keys messages as (corp_id, msg_time,
 //!   msg_id): a message's time never changes, and time order keeps inserts cheap;
 //! - the checkpoint a batch carries becomes visible only once the batch's rows are durable, so a

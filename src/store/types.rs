@@ -51,7 +51,7 @@ pub enum Redrive {
     },
 }
 
-/// One corp's batch for [`Store::store_batch`](super::Store::store_batch).
+/// One corp's batch for [`IngestStore::store_batch`](super::IngestStore::store_batch).
 #[derive(Debug, Clone, Default)]
 pub struct StoreBatch {
     pub corp_id: String,

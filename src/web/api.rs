@@ -120,7 +120,7 @@ fn session(app: &App, headers: &HeaderMap, method: &Method) -> ApiResult<Session
 }
 
 /// The signed-in session of a request: a handler that takes it answers 401 without one, and 403
-/// to a write without the session's CSRF token (see [`session`]).
+/// to a write without the session's CSRF token (see `session`).
 pub struct SignedIn(pub Session);
 
 impl axum::extract::FromRequestParts<Arc<App>> for SignedIn {

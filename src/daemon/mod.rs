@@ -77,6 +77,10 @@ pub struct Finished {
     pub alerts: Option<SenderReport>,
 }
 
+/// The threads running beside the pipeline that the daemon joins: the rules reloader and the alert
+/// sender (each absent when not wanted).
+type Beside = (Option<JoinHandle<()>>, Option<JoinHandle<Sender>>);
+
 /// A daemon opened from its configuration, ready to run.
 pub struct Daemon {
     config: Config,
@@ -143,6 +147,39 @@ impl Daemon {
     /// part and (once) lets the alert sender finish what is pending.
     pub fn run(self, once: bool) -> Result<Finished, DaemonError> {
         let live = self.audit()?;
+        // A part that cannot start stops the ones already running before the error is returned.
+        let (reloader, sender) = self
+            .start_parts(&live)
+            .inspect_err(|_| self.shutdown.request())?;
+        let summary = self.run_pipeline(live, once);
+        let interrupted = self.shutdown.is_requested();
+        self.shutdown.request();
+        if let Some(r) = reloader {
+            let _ = r.join();
+        }
+        let alerts = match sender.map(JoinHandle::join) {
+            Some(Ok(mut sender)) => {
+                if once && !interrupted {
+                    if let Err(e) = sender.drain(self.config.alerts.drain) {
+                        tracing::warn!(error = %e, "alerts could not all be sent; they stay pending for the next run");
+                    }
+                }
+                Some(sender.report)
+            }
+            Some(Err(_)) => return Err(DaemonError::SenderPanicked),
+            None => None,
+        };
+        Ok(Finished {
+            summary: summary?,
+            stats: self.stats,
+            store: self.store,
+            alerts,
+        })
+    }
+
+    /// Starts what runs beside the pipeline: the rules reloader (unless the rules are fixed), the
+    /// signal handlers, the metrics endpoint and the alert sender.
+    fn start_parts(&self, live: &Arc<LiveAudit>) -> Result<Beside, DaemonError> {
         let reloader = match &self.fixed_rules {
             Some(_) => None,
             None => Some(
@@ -173,31 +210,7 @@ impl Daemon {
             .map_err(|source| DaemonError::Metrics { addr, source })?;
             tracing::info!(url = %format!("http://{bound}/metrics"), "metrics");
         }
-        let sender = self.spawn_sender()?;
-        let summary = self.run_pipeline(live, once);
-        let interrupted = self.shutdown.is_requested();
-        self.shutdown.request();
-        if let Some(r) = reloader {
-            let _ = r.join();
-        }
-        let alerts = match sender.map(JoinHandle::join) {
-            Some(Ok(mut sender)) => {
-                if once && !interrupted {
-                    if let Err(e) = sender.drain(self.config.alerts.drain) {
-                        tracing::warn!(error = %e, "alerts could not all be sent; they stay pending for the next run");
-                    }
-                }
-                Some(sender.report)
-            }
-            Some(Err(_)) => return Err(DaemonError::SenderPanicked),
-            None => None,
-        };
-        Ok(Finished {
-            summary: summary?,
-            stats: self.stats,
-            store: self.store,
-            alerts,
-        })
+        Ok((reloader, self.spawn_sender()?))
     }
 
     /// The audit stage: the fixed rules, or the store's current ones.

@@ -271,6 +271,7 @@ mod tests {
                 1
             },
             plain_text: text.into(),
+            attachments: Vec::new(),
         }
     }
 

@@ -230,6 +230,7 @@ mod tests {
             contact: String::new(),
             is_external: 0,
             plain_text: text.into(),
+            attachments: Vec::new(),
         }
     }
 

@@ -1,12 +1,15 @@
 //! WeCom messages after decryption: lenient JSON ([`lenient`]), the typed model ([`ChatMessage`]),
-//! the human-visible text ([`visible_text`]) and the stored row ([`MessageRow`]).
+//! the human-visible text ([`visible_text`]), the stored row ([`MessageRow`]) and the attachments
+//! to fetch ([`attachments`]).
 
+mod attachment;
 mod dead;
 pub mod lenient;
 mod model;
 mod row;
 mod text;
 
+pub use attachment::{Attachment, MediaKind, attachments};
 pub use dead::DeadReason;
 pub use model::{
     Action, Body, ChatMessage, CollectDetail, Media, NestedItem, NewsItem, ParseError,

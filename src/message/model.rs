@@ -563,20 +563,6 @@ impl ChatMessage {
             contact,
         })
     }
-
-    /// Media attachments this message references (to fetch separately).
-    pub fn media(&self) -> Vec<&Media> {
-        match &self.body {
-            Body::Image { media }
-            | Body::Voice { media, .. }
-            | Body::Video { media, .. }
-            | Body::Emotion { media, .. }
-            | Body::File { media, .. }
-            | Body::MeetingVoiceCall { media, .. }
-            | Body::VoipDocShare { media, .. } => vec![media],
-            _ => Vec::new(),
-        }
-    }
 }
 
 /// An id of an external contact (`wo…`/`wm…`). Robots (`wb…`) and members are not external.
@@ -665,7 +651,7 @@ mod tests {
             r#"{"msgid":"1","action":"send","msgtype":"meeting_voice_call","voiceid":"grb1","meeting_voice_call":{"endtime":1,"sdkfileid":"f"}}"#,
         );
         assert_eq!(m.contact["voiceid"], "grb1");
-        assert_eq!(m.media().len(), 1);
+        assert_eq!(crate::message::attachments(&m).len(), 1);
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The stored form of a message: a `we_chat_contact_msg` row (LinkWeChat's columns, extended with
 //! what correctness needs: corp, key version, extracted text).
 
+use super::attachment::{Attachment, attachments};
 use super::model::{ChatMessage, is_external_id};
 use super::text::visible_text;
 
 /// One row of `we_chat_contact_msg`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct MessageRow {
     pub corp_id: String,
     pub msg_id: String,
@@ -25,6 +26,10 @@ pub struct MessageRow {
     pub is_external: u8,
     /// Human-visible text, for audit and search.
     pub plain_text: String,
+    /// The media this message carries: the store writes one media job per attachment in the same
+    /// durable step as the row.
+    #[serde(skip)]
+    pub attachments: Vec<Attachment>,
 }
 
 impl MessageRow {
@@ -52,6 +57,7 @@ impl MessageRow {
             contact: m.contact.to_string(),
             is_external: if external { 0 } else { 1 },
             plain_text: visible_text(m),
+            attachments: attachments(m),
         }
     }
 }

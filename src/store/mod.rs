@@ -1,10 +1,11 @@
 //! Where messages, dead letters and checkpoints are kept: one trait per concern — [`IngestStore`],
-//! [`RulesStore`], [`HitStore`], [`OutboxStore`], [`AccessStore`] — that both backends implement
+//! [`RulesStore`], [`HitStore`], [`OutboxStore`], [`AccessStore`], [`MediaJobStore`] — that both backends implement
 //! (`sqlite/` and `clickhouse/`, file for file), and [`Store`], all of them together.
 //!
 //! The contract every backend keeps (and the shared store tests check):
-//! - [`IngestStore::store_batch`] is idempotent on (corp_id, msg_id) for messages and (corp_id, seq) for
-//!   dead letters: replaying a batch changes nothing. SQLite keys messages as (corp_id, msg_time,
+//! - [`IngestStore::store_batch`] is idempotent on (corp_id, msg_id) for messages, (corp_id, seq) for
+//!   dead letters and (corp_id, msg_id, item) for the media jobs of the messages' attachments, which
+//!   it writes in the same step: replaying a batch changes nothing (a done job stays done). SQLite keys messages as (corp_id, msg_time,
 //!   msg_id): a message's time never changes, and time order keeps inserts cheap;
 //! - the checkpoint a batch carries becomes visible only once the batch's rows are durable, so a
 //!   crash at any point leaves the checkpoint at or behind what is stored, never ahead;
@@ -16,10 +17,15 @@
 
 mod access;
 pub mod clickhouse;
+mod media;
 mod sqlite;
 mod types;
 
 pub use access::{Account, OperLog, Role};
+pub use media::{
+    MediaDeadReason, MediaFile, MediaJob, MediaJobKey, MediaJobQuery, MediaJobStore, MediaOutcome,
+    MediaStatus, MediaSummary,
+};
 pub use sqlite::SqliteStore;
 pub use types::split_list;
 pub use types::{
@@ -244,13 +250,21 @@ pub trait AccessStore: Send + Sync {
 
 /// A whole store: every concern, as both backends provide it. Parts that need one concern take
 /// that trait; `Arc<dyn Store>` upcasts to any of them.
-pub trait Store: IngestStore + RulesStore + HitStore + OutboxStore + AccessStore {}
+pub trait Store:
+    IngestStore + RulesStore + HitStore + OutboxStore + AccessStore + MediaJobStore
+{
+}
 
-impl<T: IngestStore + RulesStore + HitStore + OutboxStore + AccessStore> Store for T {}
+impl<T: IngestStore + RulesStore + HitStore + OutboxStore + AccessStore + MediaJobStore> Store
+    for T
+{
+}
 
 /// Every store trait, for callers that use several concerns through `dyn Store`.
 pub mod prelude {
-    pub use super::{AccessStore, HitStore, IngestStore, OutboxStore, RulesStore, Store};
+    pub use super::{
+        AccessStore, HitStore, IngestStore, MediaJobStore, OutboxStore, RulesStore, Store,
+    };
 }
 
 /// Opens the store a URL names: `sqlite://PATH`, `sqlite:PATH`, a plain path ending in `.db`,

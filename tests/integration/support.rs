@@ -167,6 +167,7 @@ pub fn message_row(corp: &str, id: &str, seq: u64) -> msgaudit::message::Message
         contact: "{}".into(),
         is_external: 1,
         plain_text: format!("消息 {seq}"),
+        attachments: Vec::new(),
     }
 }
 

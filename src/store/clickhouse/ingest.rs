@@ -20,8 +20,9 @@ use super::filter::{Filter, Value, ms, s};
 use super::rows::{
     CheckpointRow, CorpReasonCount, CorpRow, Count, DeadRow, MsgRow, NamedCount, Text,
 };
-use super::{ClickHouseStore, by_corp, now};
+use super::{ClickHouseStore, by_corp, media, now};
 use crate::message::MessageRow;
+use crate::store::MediaJob;
 use crate::store::types::*;
 use crate::store::{IngestStore, StoreError};
 
@@ -135,6 +136,10 @@ impl ClickHouseStore {
         } else {
             HashSet::new()
         };
+        // Every message's jobs go in first, version 0: a message stored by an earlier attempt whose
+        // jobs were lost gets them now, and a job already further along keeps its later version.
+        let jobs: Vec<MediaJob> = MediaJob::of_messages(messages).collect();
+        media::insert_jobs(&self.conn, &jobs)?;
         let rows: Vec<MsgRow> = messages
             .iter()
             .filter(|m| seen.insert(m.msg_id.clone()))

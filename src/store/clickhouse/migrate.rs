@@ -31,6 +31,11 @@ pub(crate) const CLICKHOUSE: &[(u32, &str, &str)] = &[
         "workspace",
         include_str!("../../../migrations/clickhouse/0004_workspace.sql"),
     ),
+    (
+        5,
+        "media",
+        include_str!("../../../migrations/clickhouse/0005_media.sql"),
+    ),
 ];
 
 /// The statements of one migration file: `--` comment lines dropped, split at `;` ending a line.

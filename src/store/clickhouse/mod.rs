@@ -9,6 +9,7 @@ mod cluster;
 mod filter;
 mod hits;
 mod ingest;
+mod media;
 mod migrate;
 mod outbox;
 mod rows;

@@ -76,6 +76,7 @@ impl<'a> MsgRow<'a> {
             contact: self.contact.to_owned(),
             is_external: self.is_external,
             plain_text: self.plain_text.to_owned(),
+            attachments: Vec::new(),
         }
     }
 }

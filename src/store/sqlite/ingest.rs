@@ -1,15 +1,16 @@
-//! Ingestion: a batch's messages, dead letters, hits and checkpoint in one transaction; checkpoints
+//! Ingestion: a batch's messages, their media jobs, dead letters, hits and checkpoint in one
+//! transaction; checkpoints
 //! and per-corp progress; stored messages and dead letters; re-drive outcomes; `we_corp_account`.
 
 use rusqlite::{OptionalExtension, params};
 
 use super::filter::Where;
 use super::rows::{MESSAGE_COLUMNS, dead_letter_from, from_columns, message_from};
-use super::{SqliteStore, hits, select, sql, to_i64};
+use super::{SqliteStore, hits, media, select, sql, to_i64};
 use crate::message::MessageRow;
 use crate::store::{
-    BatchOutcome, CorpAccount, CorpProgress, DeadLetterQuery, IngestStore, MessageQuery, Redrive,
-    StoreBatch, StoreError, StoredDeadLetter, StoredMessage,
+    BatchOutcome, CorpAccount, CorpProgress, DeadLetterQuery, IngestStore, MediaJob, MessageQuery,
+    Redrive, StoreBatch, StoreError, StoredDeadLetter, StoredMessage,
 };
 use crate::timefmt::now_ms;
 
@@ -81,6 +82,7 @@ impl IngestStore for SqliteStore {
                     ])
                     .map_err(sql("inserting a dead letter"))? as u64;
             }
+            media::insert_jobs(&tx, MediaJob::of_messages(&batch.messages))?;
             outcome.hits = hits::insert_hits(&tx, &batch.hits)?;
             outcome.act_hits = hits::insert_act_hits(&tx, &batch.act_hits)?;
             tx.execute(
@@ -242,6 +244,7 @@ impl IngestStore for SqliteStore {
                     Redrive::Resolved { letter, row } => {
                         insert_message(&mut insert, row)
                             .map_err(sql("inserting a re-driven message"))?;
+                        media::insert_jobs(&tx, MediaJob::of_messages(std::slice::from_ref(row)))?;
                         let key = &letter.letter;
                         resolve
                             .execute(params![key.corp_id, to_i64(key.seq), now])

@@ -32,6 +32,11 @@ pub(crate) const SQLITE: &[(u32, &str, &str)] = &[
         "workspace",
         include_str!("../../../migrations/sqlite/0005_workspace.sql"),
     ),
+    (
+        6,
+        "media",
+        include_str!("../../../migrations/sqlite/0006_media.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen yet; returns how many ran.

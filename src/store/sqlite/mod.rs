@@ -7,7 +7,7 @@
 //!
 //! One file per concern, mirroring `store/clickhouse/`: [`ingest`] (batches, checkpoints, dead
 //! letters), [`rules`], [`hits`] (hit rows and their queries), [`outbox`] (robots, posts, settling),
-//! [`access`] (accounts, operation log); [`filter`] builds `WHERE` clauses and [`rows`] reads rows
+//! [`access`] (accounts, operation log), [`media`] (media jobs and files); [`filter`] builds `WHERE` clauses and [`rows`] reads rows
 //! back into values.
 
 use std::path::Path;
@@ -23,6 +23,7 @@ mod access;
 mod filter;
 mod hits;
 mod ingest;
+mod media;
 pub(crate) mod migrate;
 mod outbox;
 mod rows;

@@ -7,19 +7,19 @@
 use rusqlite::Row;
 
 /// `from_columns!(row => Type { a, b as conv, c })` reads column 0 into `a`, column 1 through
-/// `conv` into `b`, column 2 into `c`; `from_columns!(row, 8 => …)` starts at column 8. Returns
-/// early with the row's error, like `?`.
+/// `conv` into `b`, column 2 into `c`; `from_columns!(row, 8 => …)` starts at column 8; a trailing
+/// `; ..rest` fills the fields no column holds. Returns early with the row's error, like `?`.
 macro_rules! from_columns {
-    ($row:expr => $ty:ident { $($field:ident $(as $conv:expr)?),* $(,)? }) => {
-        from_columns!($row, 0 => $ty { $($field $(as $conv)?),* })
+    ($row:expr => $ty:ident { $($field:ident $(as $conv:expr)?),* $(,)? $(; ..$rest:expr)? }) => {
+        from_columns!($row, 0 => $ty { $($field $(as $conv)?),* $(; ..$rest)? })
     };
-    ($row:expr, $first:expr => $ty:ident { $($field:ident $(as $conv:expr)?),* $(,)? }) => {{
+    ($row:expr, $first:expr => $ty:ident { $($field:ident $(as $conv:expr)?),* $(,)? $(; ..$rest:expr)? }) => {{
         let mut next: usize = $first;
         let mut column = || {
             next += 1;
             next - 1
         };
-        $ty { $($field: from_columns!(@read $row, column() $(, $conv)?)),* }
+        $ty { $($field: from_columns!(@read $row, column() $(, $conv)?)),* $(, ..$rest)? }
     }};
     (@read $row:expr, $i:expr) => {
         $row.get($i)?
@@ -51,7 +51,7 @@ pub(super) const MESSAGE_COLUMNS: &str = "corp_id, msg_id, seq, publickey_ver, f
 pub(super) fn message_from(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
     let row = from_columns!(row => MessageRow {
         corp_id, msg_id, seq as unsigned, publickey_ver, from_id, to_list, room_id, action,
-        msg_type, msg_time, contact, is_external, plain_text,
+        msg_type, msg_time, contact, is_external, plain_text; ..MessageRow::default()
     });
     Ok(StoredMessage { row })
 }

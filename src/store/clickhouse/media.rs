@@ -1,0 +1,304 @@
+//! Media jobs and files on ClickHouse. A job's first row (version 0) goes in with its message; every
+//! later state is a new version of the whole row, so readers use `FINAL` and a replayed batch's
+//! version-0 row can never undo a done or dead job.
+
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+
+use super::filter::{Filter, Value, s};
+use super::rows::Count;
+use super::{ClickHouseStore, Connection, next_version};
+use crate::message::MediaKind;
+use crate::store::{
+    MediaFile, MediaJob, MediaJobKey, MediaJobQuery, MediaJobStore, MediaOutcome, MediaStatus,
+    MediaSummary, StoreError,
+};
+
+/// `we_chat_media_job`, in column order.
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct MediaJobRow {
+    pub corp_id: String,
+    pub msg_id: String,
+    pub item: u32,
+    pub msg_time: u64,
+    pub kind: String,
+    pub sdkfileid: String,
+    pub md5sum: String,
+    pub size: u64,
+    pub file_name: String,
+    pub from_id: String,
+    pub to_list: String,
+    pub room_id: String,
+    pub status: u8,
+    pub attempts: u32,
+    pub next_attempt: u64,
+    pub last_error: String,
+    pub dead_reason: String,
+    pub file_md5: String,
+    pub file_size: u64,
+    pub note: String,
+    pub update_time: u64,
+}
+
+impl MediaJobRow {
+    pub fn new(j: &MediaJob, version: u64) -> MediaJobRow {
+        MediaJobRow {
+            corp_id: j.key.corp_id.clone(),
+            msg_id: j.key.msg_id.clone(),
+            item: j.key.item,
+            msg_time: j.msg_time.max(0) as u64,
+            kind: j.kind.as_str().to_owned(),
+            sdkfileid: j.sdkfileid.clone(),
+            md5sum: j.md5sum.clone(),
+            size: j.size,
+            file_name: j.file_name.clone(),
+            from_id: j.from_id.clone(),
+            to_list: j.to_list.clone(),
+            room_id: j.room_id.clone(),
+            status: j.status.code(),
+            attempts: j.attempts,
+            next_attempt: j.next_attempt.max(0) as u64,
+            last_error: j.last_error.clone(),
+            dead_reason: j.dead_reason.clone(),
+            file_md5: j.file_md5.clone(),
+            file_size: j.file_size,
+            note: j.note.clone(),
+            update_time: version,
+        }
+    }
+
+    fn to_job(&self) -> MediaJob {
+        let signed = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        MediaJob {
+            key: MediaJobKey {
+                corp_id: self.corp_id.clone(),
+                msg_id: self.msg_id.clone(),
+                item: self.item,
+            },
+            msg_time: signed(self.msg_time),
+            kind: MediaKind::parse(&self.kind).unwrap_or(MediaKind::File),
+            sdkfileid: self.sdkfileid.clone(),
+            md5sum: self.md5sum.clone(),
+            size: self.size,
+            file_name: self.file_name.clone(),
+            from_id: self.from_id.clone(),
+            to_list: self.to_list.clone(),
+            room_id: self.room_id.clone(),
+            status: MediaStatus::from_code(self.status),
+            attempts: self.attempts,
+            next_attempt: signed(self.next_attempt),
+            last_error: self.last_error.clone(),
+            dead_reason: self.dead_reason.clone(),
+            file_md5: self.file_md5.clone(),
+            file_size: self.file_size,
+            note: self.note.clone(),
+            update_time: signed(self.update_time),
+        }
+    }
+}
+
+/// `we_chat_media_file`, in column order.
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct MediaFileRow {
+    pub md5: String,
+    pub size: u64,
+    pub content_type: String,
+    pub playable_type: String,
+    pub create_time: u64,
+}
+
+/// Inserts the first (version 0) row of each job; a job already stored keeps its later versions.
+pub(super) fn insert_jobs(conn: &Connection, jobs: &[MediaJob]) -> Result<(), StoreError> {
+    let rows: Vec<MediaJobRow> = jobs.iter().map(|j| MediaJobRow::new(j, 0)).collect();
+    conn.insert("inserting media jobs", "we_chat_media_job", &rows)
+}
+
+fn job_filter(select: &str, q: &MediaJobQuery) -> Filter {
+    let mut f = Filter::new(select);
+    f.and_opt("corp_id = ?", s(&q.corp_id));
+    f.and_opt("msg_id = ?", s(&q.msg_id));
+    f.and_opt(
+        "status = ?",
+        q.status.map(|st| Value::U64(u64::from(st.code()))),
+    );
+    f.and_opt(
+        "dead_reason = ?",
+        q.dead_reason.map(|r| Value::Str(r.as_str().to_owned())),
+    );
+    f
+}
+
+impl ClickHouseStore {
+    fn fetch_jobs(&self, f: &Filter, what: &'static str) -> Result<Vec<MediaJob>, StoreError> {
+        let rows: Vec<MediaJobRow> = self.conn.fetch(what, f.bind(self.conn.query(&f.sql)))?;
+        Ok(rows.iter().map(MediaJobRow::to_job).collect())
+    }
+}
+
+impl MediaJobStore for ClickHouseStore {
+    fn due_media_jobs(&self, now_ms: i64, limit: u32) -> Result<Vec<MediaJob>, StoreError> {
+        let mut f = Filter::new(
+            "SELECT ?fields FROM we_chat_media_job FINAL WHERE status = 0 AND next_attempt <= ?",
+        );
+        f.push(
+            " ORDER BY msg_time, msg_id, item LIMIT ?",
+            [
+                Value::U64(now_ms.max(0) as u64),
+                Value::U64(u64::from(limit.max(1))),
+            ],
+        );
+        self.fetch_jobs(&f, "reading due media jobs")
+    }
+
+    fn record_media_outcome(
+        &self,
+        job: &MediaJob,
+        outcome: &MediaOutcome,
+    ) -> Result<(), StoreError> {
+        let mut next = job.clone();
+        next.attempts += 1;
+        match outcome {
+            MediaOutcome::Done { file, note } => {
+                let known = self.media_file(&file.md5, file.size)?;
+                if known
+                    .is_none_or(|k| k.playable_type.is_empty() && !file.playable_type.is_empty())
+                {
+                    self.conn.insert(
+                        "recording a media file",
+                        "we_chat_media_file",
+                        &[MediaFileRow {
+                            md5: file.md5.clone(),
+                            size: file.size,
+                            content_type: file.content_type.clone(),
+                            playable_type: file.playable_type.clone(),
+                            create_time: next_version(),
+                        }],
+                    )?;
+                }
+                next.status = MediaStatus::Done;
+                next.last_error.clear();
+                next.dead_reason.clear();
+                next.file_md5 = file.md5.clone();
+                next.file_size = file.size;
+                next.note = note.clone();
+            }
+            MediaOutcome::Retry {
+                next_attempt,
+                error,
+            } => {
+                next.next_attempt = *next_attempt;
+                next.last_error = error.clone();
+            }
+            MediaOutcome::Dead { reason, error } => {
+                next.status = MediaStatus::Dead;
+                next.last_error = error.clone();
+                next.dead_reason = reason.as_str().to_owned();
+            }
+        }
+        self.conn.insert(
+            "recording a media outcome",
+            "we_chat_media_job",
+            &[MediaJobRow::new(&next, next_version())],
+        )
+    }
+
+    fn media_file(&self, md5: &str, size: u64) -> Result<Option<MediaFile>, StoreError> {
+        let q = self
+            .conn
+            .query("SELECT ?fields FROM we_chat_media_file FINAL WHERE md5 = ? AND size = ?")
+            .bind(md5)
+            .bind(size);
+        let rows: Vec<MediaFileRow> = self.conn.fetch("reading a media file", q)?;
+        Ok(rows.into_iter().next().map(|r| MediaFile {
+            md5: r.md5,
+            size: r.size,
+            content_type: r.content_type,
+            playable_type: r.playable_type,
+            create_time: i64::try_from(r.create_time).unwrap_or(i64::MAX),
+        }))
+    }
+
+    fn media_jobs(&self, q: &MediaJobQuery) -> Result<Vec<MediaJob>, StoreError> {
+        let mut f = job_filter("SELECT ?fields FROM we_chat_media_job FINAL WHERE 1 = 1", q);
+        f.push(
+            " ORDER BY msg_time, msg_id, item LIMIT ?",
+            [Value::U64(u64::from(q.limit.max(1)))],
+        );
+        self.fetch_jobs(&f, "listing media jobs")
+    }
+
+    fn retry_media_jobs(&self, q: &MediaJobQuery) -> Result<u64, StoreError> {
+        let dead = MediaJobQuery {
+            status: Some(MediaStatus::Dead),
+            limit: u32::MAX,
+            ..q.clone()
+        };
+        let jobs = self.media_jobs(&dead)?;
+        let version = next_version();
+        let rows: Vec<MediaJobRow> = jobs
+            .iter()
+            .map(|j| {
+                let mut next = j.clone();
+                next.status = MediaStatus::Pending;
+                next.attempts = 0;
+                next.next_attempt = 0;
+                next.dead_reason.clear();
+                MediaJobRow::new(&next, version)
+            })
+            .collect();
+        self.conn
+            .insert("retrying media jobs", "we_chat_media_job", &rows)?;
+        Ok(rows.len() as u64)
+    }
+
+    fn media_summary(&self) -> Result<MediaSummary, StoreError> {
+        #[derive(Debug, Row, Deserialize)]
+        struct StatusCount {
+            status: u8,
+            n: u64,
+            oldest: u64,
+            bytes: u64,
+        }
+        #[derive(Debug, Row, Deserialize)]
+        struct ReasonCount {
+            reason: String,
+            n: u64,
+        }
+        let mut s = MediaSummary::default();
+        let by_status: Vec<StatusCount> = self.conn.fetch_all(
+            "counting media jobs",
+            "SELECT status, count() AS n, min(msg_time) AS oldest, sum(file_size) AS bytes \
+             FROM we_chat_media_job FINAL GROUP BY status",
+        )?;
+        for c in by_status {
+            match MediaStatus::from_code(c.status) {
+                MediaStatus::Pending => {
+                    s.pending = c.n;
+                    s.oldest_pending_ms = Some(i64::try_from(c.oldest).unwrap_or(i64::MAX));
+                }
+                MediaStatus::Done => {
+                    s.done = c.n;
+                    s.job_bytes = c.bytes;
+                }
+                MediaStatus::Dead => s.dead = c.n,
+            }
+        }
+        let reasons: Vec<ReasonCount> = self.conn.fetch_all(
+            "counting dead media",
+            "SELECT dead_reason AS reason, count() AS n FROM we_chat_media_job FINAL \
+             WHERE status = 2 GROUP BY dead_reason ORDER BY dead_reason",
+        )?;
+        s.dead_by_reason = reasons.into_iter().map(|r| (r.reason, r.n)).collect();
+        let files: Vec<Count> = self.conn.fetch_all(
+            "counting media files",
+            "SELECT count() AS value FROM we_chat_media_file FINAL",
+        )?;
+        let bytes: Vec<Count> = self.conn.fetch_all(
+            "summing media files",
+            "SELECT sum(size) AS value FROM we_chat_media_file FINAL",
+        )?;
+        s.files = files.first().map_or(0, |c| c.value);
+        s.bytes = bytes.first().map_or(0, |c| c.value);
+        Ok(s)
+    }
+}

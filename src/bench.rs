@@ -292,6 +292,7 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
         spool: opts
             .spool
             .then(|| crate::spool::SpoolSettings::new(temp.0.join("bench.spool"), 2048 << 20)),
+        media: None,
     };
     let done = Daemon::open(&config)?
         .with_fixed_rules(rules.clone())

@@ -33,6 +33,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod emulator;
+pub mod media;
 pub mod message;
 pub mod pipeline;
 pub mod reprocess;

@@ -33,9 +33,17 @@ CREATE TABLE IF NOT EXISTS we_chat_media_file (
     size          UInt64,
     content_type  String,
     playable_type String,
+    qr_codes      String,
     create_time   UInt64
 ) ENGINE = ReplacingMergeTree(create_time)
 ORDER BY (md5, size);
 
 INSERT INTO we_sensitive_act (id, act_name, order_num, enable_flag, update_time) VALUES
     (8, '发送二维码', 8, 1, 0);
+
+-- The rules' `url_allow`, versioned with the rest of the rules.
+CREATE TABLE IF NOT EXISTS msgaudit_url_allow (
+    rules_version UInt64,
+    domain        String
+) ENGINE = MergeTree
+ORDER BY (rules_version, domain);

@@ -38,8 +38,14 @@ CREATE TABLE we_chat_media_file (
     size          INTEGER NOT NULL,
     content_type  TEXT    NOT NULL DEFAULT '',
     playable_type TEXT    NOT NULL DEFAULT '',
+    qr_codes      TEXT    NOT NULL DEFAULT '',   -- what the QR codes in an image say, one per line
     create_time   INTEGER NOT NULL,
     PRIMARY KEY (md5, size)
 );
 
 INSERT INTO we_sensitive_act (id, act_name, order_num) VALUES (8, '发送二维码', 8);
+
+-- The rules' `url_allow`: domains (with their subdomains) whose URLs no behaviour reports.
+CREATE TABLE msgaudit_url_allow (
+    domain TEXT PRIMARY KEY
+);

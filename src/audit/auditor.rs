@@ -67,6 +67,7 @@ pub struct Auditor {
     matcher: Matcher,
     acts: HashSet<Act>,
     names: HashMap<String, String>,
+    url_allow: Vec<String>,
 }
 
 impl std::fmt::Debug for Auditor {
@@ -133,6 +134,7 @@ impl Auditor {
             .map(|m| (m.userid.clone(), m.name.clone()))
             .collect();
         Ok(Auditor {
+            url_allow: rules.url_allow.clone(),
             version,
             strategies,
             matcher,
@@ -210,28 +212,49 @@ impl Auditor {
         if !behaviour::applies(row) {
             return Vec::new();
         }
+        behaviour::detect(row)
+            .into_iter()
+            .filter(|f| self.acts.contains(&f.act))
+            .map(|f| self.act_hit(row, f.act, f.detail))
+            .collect()
+    }
+
+    /// 发送二维码 for an image of `row` holding QR codes that say `codes`: one hit whose detail is
+    /// what the codes say, unless behaviour detection does not apply, the behaviour is off, or every
+    /// code is a URL on the rules' `url_allow`.
+    pub fn qr_hits(&self, row: &MessageRow, codes: &[String]) -> Vec<ActHit> {
+        if !behaviour::applies(row) || !self.acts.contains(&Act::QrCode) {
+            return Vec::new();
+        }
+        let reported: Vec<&str> = codes
+            .iter()
+            .map(String::as_str)
+            .filter(|c| !behaviour::url_allowed(c, &self.url_allow))
+            .collect();
+        if reported.is_empty() {
+            return Vec::new();
+        }
+        vec![self.act_hit(row, Act::QrCode, reported.join("\n"))]
+    }
+
+    fn act_hit(&self, row: &MessageRow, act: Act, detail: String) -> ActHit {
         let target_id = if !row.room_id.is_empty() {
-            row.room_id.clone()
+            row.room_id.as_str()
         } else {
             row.to_list
                 .split(',')
                 .find(|t| is_external_id(t))
                 .or_else(|| row.to_list.split(',').next())
                 .unwrap_or("")
-                .to_owned()
         };
-        behaviour::detect(row)
-            .into_iter()
-            .filter(|f| self.acts.contains(&f.act))
-            .map(|f| ActHit {
-                act: f.act,
-                operator_id: row.from_id.clone(),
-                operator: self.name_of(&row.from_id),
-                target: self.name_of(&target_id),
-                target_id: target_id.clone(),
-                detail: f.detail,
-            })
-            .collect()
+        ActHit {
+            act,
+            operator_id: row.from_id.clone(),
+            operator: self.name_of(&row.from_id),
+            target: self.name_of(target_id),
+            target_id: target_id.to_owned(),
+            detail,
+        }
     }
 }
 

@@ -16,10 +16,12 @@ pub enum Act {
     IdNumber = 5,
     BankCard = 6,
     Recall = 7,
+    /// Found in fetched images, not in text: see [`crate::audit::Auditor::qr_hits`].
+    QrCode = 8,
 }
 
 impl Act {
-    pub const ALL: [Act; 7] = [
+    pub const ALL: [Act; 8] = [
         Act::Card,
         Act::RedPacket,
         Act::Phone,
@@ -27,6 +29,7 @@ impl Act {
         Act::IdNumber,
         Act::BankCard,
         Act::Recall,
+        Act::QrCode,
     ];
 
     pub fn id(self) -> i64 {
@@ -43,6 +46,7 @@ impl Act {
             Act::IdNumber => "发送身份证号",
             Act::BankCard => "发送银行卡号",
             Act::Recall => "撤回消息",
+            Act::QrCode => "发送二维码",
         }
     }
 
@@ -172,6 +176,32 @@ fn emails(text: &str) -> Vec<String> {
     out
 }
 
+/// The host of a URL-like text (`https://a.b/x`, `a.b/x`, `www.a.b`), lower-cased; `None` when
+/// the text has no host part (`wxp://…` has one: its host is what follows the scheme).
+fn host_of(text: &str) -> Option<String> {
+    let t = text.trim();
+    let rest = t.split_once("://").map_or(t, |(_, r)| r);
+    let host = rest
+        .split(['/', '?', '#'])
+        .next()?
+        .rsplit('@')
+        .next()?
+        .split(':')
+        .next()?;
+    (!host.is_empty() && host.contains('.')).then(|| host.to_ascii_lowercase())
+}
+
+/// Whether `text` is a URL on one of the `allow` domains or their subdomains.
+pub fn url_allowed(text: &str, allow: &[String]) -> bool {
+    let Some(host) = host_of(text) else {
+        return false;
+    };
+    allow.iter().any(|d| {
+        let d = d.trim().trim_start_matches('.').to_ascii_lowercase();
+        !d.is_empty() && (host == d || host.ends_with(&format!(".{d}")))
+    })
+}
+
 /// Whether behaviour detection applies: an internal sender, toward an external contact or in a room.
 pub fn applies(row: &MessageRow) -> bool {
     is_internal_id(&row.from_id) && (row.is_external == 0 || !row.room_id.is_empty())
@@ -214,6 +244,18 @@ pub fn detect(row: &MessageRow) -> Vec<ActFinding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowed_urls_are_the_domains_and_their_subdomains() {
+        let allow = vec!["corp.example.com".to_owned()];
+        assert!(url_allowed("https://corp.example.com/join?x=1", &allow));
+        assert!(url_allowed("http://www.corp.example.com", &allow));
+        assert!(url_allowed("corp.example.com/a", &allow));
+        assert!(!url_allowed("https://evilcorp.example.com.cn/", &allow));
+        assert!(!url_allowed("https://notcorp.example.com/", &allow));
+        assert!(!url_allowed("wxp://f2f0abc", &allow));
+        assert!(!url_allowed("加我微信 zhang888", &allow));
+    }
 
     fn row(text: &str) -> MessageRow {
         MessageRow {

@@ -122,6 +122,10 @@ pub struct RuleSet {
     /// Behaviour switches; behaviours not listed are enabled.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acts: Vec<ActSwitch>,
+    /// Domains (and their subdomains) whose URLs no behaviour reports: a QR code or link to the
+    /// corp's own site is not a hit (`"url_allow": ["corp.example.com"]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub url_allow: Vec<String>,
 }
 
 /// Splits a word list on `,` `，` `、` `;` `；` and newlines, trims blanks, drops empties and

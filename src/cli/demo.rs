@@ -93,11 +93,13 @@ fn write_files(
                     .with_context(|| format!("removing the old {}", p.display()))?;
             }
         }
-        // The old run's spool belongs to the old database.
-        let spool = dir.join("demo.spool");
-        if spool.exists() {
-            std::fs::remove_dir_all(&spool)
-                .with_context(|| format!("removing the old {}", spool.display()))?;
+        // The old run's spool and media belong to the old database.
+        for d in ["demo.spool", "media"] {
+            let old = dir.join(d);
+            if old.exists() {
+                std::fs::remove_dir_all(&old)
+                    .with_context(|| format!("removing the old {}", old.display()))?;
+            }
         }
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

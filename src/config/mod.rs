@@ -18,6 +18,7 @@
 
 mod alerts;
 mod corps;
+mod media;
 mod metrics;
 mod pull;
 mod sdk;
@@ -28,6 +29,7 @@ mod tests;
 
 pub use alerts::{AlertConfig, RawAlertApp, RawAlerts};
 pub use corps::{CorpConfig, RawCorp, corp_from_account};
+pub use media::{MediaConfig, RawMedia, default_media_dir};
 pub use metrics::RawMetrics;
 pub use pull::{RawPipeline, RawPull};
 pub use sdk::{RawSdk, SdkConfig};
@@ -91,6 +93,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub spool: RawSpool,
     #[serde(default)]
+    pub media: RawMedia,
+    #[serde(default)]
     pub corps: Vec<RawCorp>,
 }
 
@@ -109,6 +113,8 @@ pub struct Config {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// The durable spool (None when disabled).
     pub spool: Option<crate::spool::SpoolSettings>,
+    /// The media archive (None when disabled).
+    pub media: Option<MediaConfig>,
 }
 
 impl Config {
@@ -135,6 +141,7 @@ impl Config {
         let queue_batches = pull::queue_batches(&raw.pipeline)?;
         let corps = corps::corps(&raw.corps, raw.corps_from_store, base)?;
         let spool = spool::spool(&raw.spool, &store_url, base)?;
+        let media = media::media(&raw.media, &store_url, base)?;
         Ok(Config {
             store_url,
             sdk,
@@ -146,6 +153,7 @@ impl Config {
             alerts: alerts::alerts(&raw.alerts)?,
             metrics_listen: raw.metrics.listen,
             spool,
+            media,
         })
     }
 

@@ -3,11 +3,13 @@
 //! [`Daemon::open`] opens what the configuration names — the store, the corps (configured and, when
 //! asked, from `we_corp_account`), the SDK library — and [`Daemon::run`] starts the rest around the
 //! pipeline: the rules (loaded, then reloaded as they change), the signal handlers, the metrics
-//! endpoint and the alert sender, all under the process's one [`Shutdown`] token. When the pipeline
+//! endpoint, the alert sender and the media fetchers, all under the process's one [`Shutdown`]
+//! token. When the pipeline
 //! returns (a signal, or every corp drained in once mode) the token stops every other part; in once
 //! mode the alert sender then drains what is still pending. `msgaudit run`, `demo` and `bench` all
 //! come through here.
 
+mod media;
 pub mod metrics;
 mod settings;
 
@@ -66,6 +68,8 @@ pub enum DaemonError {
     SenderPanicked,
     #[error(transparent)]
     Pipeline(#[from] pipeline::PipelineError),
+    #[error("opening the media store ([media] store): {0}")]
+    Media(#[source] crate::media::MediaStoreError),
 }
 
 /// What a run left behind, for the caller's summary.
@@ -151,7 +155,19 @@ impl Daemon {
         let (reloader, sender) = self
             .start_parts(&live)
             .inspect_err(|_| self.shutdown.request())?;
+        let fetchers = self
+            .spawn_fetchers(&live)
+            .inspect_err(|_| self.shutdown.request())?;
         let summary = self.run_pipeline(live, once);
+        if let Some(f) = fetchers {
+            // Once: the fetchers finish what the archive brought, then stop (or at a signal).
+            if !once || summary.is_err() {
+                self.shutdown.request();
+            }
+            f.ingest_done
+                .store(true, std::sync::atomic::Ordering::Release);
+            let _ = f.handle.join();
+        }
         let interrupted = self.shutdown.is_requested();
         self.shutdown.request();
         if let Some(r) = reloader {

@@ -21,7 +21,6 @@ pub mod audit;
 mod decode;
 pub mod live_audit;
 mod puller;
-mod retry;
 mod spooling;
 mod stages;
 mod writer;

@@ -87,7 +87,7 @@ pub struct CorpFailure {
 }
 
 fn backoff(failures: u32, max: Duration) -> Duration {
-    super::retry::backoff(Duration::from_millis(400), failures, max)
+    crate::runtime::backoff(Duration::from_millis(400), failures, max)
 }
 
 /// Runs one puller over its corps until shutdown (or, in once mode, until each is drained). With

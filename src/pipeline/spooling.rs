@@ -23,8 +23,7 @@ use crate::spool::record::SpoolRecord;
 use crate::spool::{Acker, Appender, ReadOutcome, Reader, SpoolError};
 use crate::timefmt::now_ms;
 
-/// WeCom keeps archived messages for about five days.
-pub const RETENTION_MS: i64 = 5 * 24 * 3600 * 1000;
+pub use crate::sdk::RETENTION_MS;
 
 /// Batches made durable by one fsync, at most (they are in memory meanwhile: a handful).
 const GROUP: usize = 4;
@@ -133,7 +132,7 @@ pub fn run_appender_stage(
                 Err(e) => {
                     attempt += 1;
                     Stats::add(&stats.spool_errors, 1);
-                    let wait = super::retry::backoff(
+                    let wait = crate::runtime::backoff(
                         Duration::from_millis(400),
                         attempt,
                         Duration::from_secs(30),

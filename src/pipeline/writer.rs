@@ -72,7 +72,7 @@ pub fn run_writer_stage(
                     attempt += 1;
                     Stats::add(&stats.store_retries, 1);
                     let wait =
-                        super::retry::backoff(Duration::from_millis(200), attempt, max_backoff);
+                        crate::runtime::backoff(Duration::from_millis(200), attempt, max_backoff);
                     tracing::warn!(corp = %corp_id, checkpoint = batch.checkpoint, attempt, error = %e,
                         "storing a batch failed; retrying (check the store's disk, permissions, or server)");
                     if !shutdown.sleep(wait) {

@@ -43,6 +43,31 @@ pub struct Stats {
     pub spool_replayed: AtomicU64,
     /// Per corp, for the operator (`/metrics`): updated once per batch or error, never per message.
     pub corps: Mutex<BTreeMap<String, CorpStats>>,
+    /// The media fetchers (see [`MediaStats`]).
+    pub media: MediaStats,
+}
+
+/// Media fetcher counters: all monotonic but the gauges `paused` and `stored_bytes`.
+#[derive(Debug, Default)]
+pub struct MediaStats {
+    /// Jobs done by downloading a new file, and its bytes.
+    pub files: AtomicU64,
+    pub bytes: AtomicU64,
+    /// Jobs done without storing anything new (the same md5 and size was already stored).
+    pub deduplicated: AtomicU64,
+    /// Attempts that will be retried, and jobs given up.
+    pub retries: AtomicU64,
+    pub dead: AtomicU64,
+    /// 发送二维码 hits newly stored.
+    pub qr_hits: AtomicU64,
+    /// Voice given a playable copy.
+    pub playable: AtomicU64,
+    /// Time spent in downloads and everything after them, summed over fetchers (ns).
+    pub busy_nanos: AtomicU64,
+    /// 1 while fetching is paused at the quota.
+    pub paused: AtomicU64,
+    /// Bytes in the media store (as the store's file rows count them).
+    pub stored_bytes: AtomicU64,
 }
 
 /// One corp's progress.

@@ -47,3 +47,6 @@ pub use library::FinanceLibrary;
 pub use media::{MediaDownload, MediaError, RetryPolicy};
 pub use session::{NetworkOptions, Session};
 pub use wework_finance_sys::{LIBRARY_FILE_NAME, MAX_LIMIT, code};
+
+/// WeCom keeps archived messages (and their media) for about five days.
+pub const RETENTION_MS: i64 = 5 * 24 * 3600 * 1000;

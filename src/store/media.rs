@@ -199,6 +199,8 @@ pub struct MediaFile {
     pub content_type: String,
     /// The MIME type of a browser-playable copy kept beside it (voice), else empty.
     pub playable_type: String,
+    /// What the QR codes in an image say, one per line (empty: none, or not an image).
+    pub qr_codes: String,
     pub create_time: i64,
 }
 

@@ -104,6 +104,7 @@ pub struct MediaFileRow {
     pub size: u64,
     pub content_type: String,
     pub playable_type: String,
+    pub qr_codes: String,
     pub create_time: u64,
 }
 
@@ -171,6 +172,7 @@ impl MediaJobStore for ClickHouseStore {
                             size: file.size,
                             content_type: file.content_type.clone(),
                             playable_type: file.playable_type.clone(),
+                            qr_codes: file.qr_codes.clone(),
                             create_time: next_version(),
                         }],
                     )?;
@@ -214,6 +216,7 @@ impl MediaJobStore for ClickHouseStore {
             size: r.size,
             content_type: r.content_type,
             playable_type: r.playable_type,
+            qr_codes: r.qr_codes,
             create_time: i64::try_from(r.create_time).unwrap_or(i64::MAX),
         }))
     }

@@ -68,6 +68,12 @@ struct ScopeChRow {
 }
 
 #[derive(Row, Serialize, Deserialize)]
+struct UrlAllowRow {
+    rules_version: u64,
+    domain: String,
+}
+
+#[derive(Row, Serialize, Deserialize)]
 struct ActRow {
     id: u32,
     act_name: String,
@@ -129,7 +135,10 @@ pub(super) fn load(conn: &Connection) -> Result<RuleSet, StoreError> {
         "reading behaviours",
         conn.query("SELECT ?fields FROM we_sensitive_act FINAL ORDER BY order_num, id"),
     )?;
+    let url_allow: Vec<UrlAllowRow> =
+        rows_of(conn, "reading url_allow", "msgaudit_url_allow", v, "domain")?;
     let mut rules = RuleSet {
+        url_allow: url_allow.into_iter().map(|u| u.domain).collect(),
         departments: departments
             .into_iter()
             .map(|d| Department {
@@ -280,6 +289,15 @@ pub(super) fn save(conn: &Connection, rules: &RuleSet) -> Result<u64, StoreError
     conn.insert("saving strategies", "we_sensitive", &strategies)?;
     conn.insert("saving scopes", "we_sensitive_audit_scope", &scopes)?;
     conn.insert("saving behaviour switches", "we_sensitive_act", &acts)?;
+    let url_allow: Vec<UrlAllowRow> = rules
+        .url_allow
+        .iter()
+        .map(|d| UrlAllowRow {
+            rules_version: v,
+            domain: d.clone(),
+        })
+        .collect();
+    conn.insert("saving url_allow", "msgaudit_url_allow", &url_allow)?;
     conn.insert(
         "recording the rules version",
         "msgaudit_rules_version",

@@ -88,7 +88,8 @@ fn file_from(r: &Row<'_>) -> rusqlite::Result<MediaFile> {
         size: r.get::<_, i64>(1)?.max(0) as u64,
         content_type: r.get(2)?,
         playable_type: r.get(3)?,
-        create_time: r.get(4)?,
+        qr_codes: r.get(4)?,
+        create_time: r.get(5)?,
     })
 }
 
@@ -132,12 +133,20 @@ impl MediaJobStore for SqliteStore {
         match outcome {
             MediaOutcome::Done { file, note } => {
                 tx.execute(
-                    "INSERT INTO we_chat_media_file (md5, size, content_type, playable_type, create_time)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
+                    "INSERT INTO we_chat_media_file (md5, size, content_type, playable_type, qr_codes,
+                       create_time)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (md5, size) DO UPDATE SET
                        playable_type = CASE WHEN excluded.playable_type <> '' THEN excluded.playable_type
                                             ELSE playable_type END",
-                    params![file.md5, to_i64(file.size), file.content_type, file.playable_type, now],
+                    params![
+                        file.md5,
+                        to_i64(file.size),
+                        file.content_type,
+                        file.playable_type,
+                        file.qr_codes,
+                        now
+                    ],
                 )
                 .map_err(sql("recording a media file"))?;
                 tx.execute(
@@ -177,7 +186,7 @@ impl MediaJobStore for SqliteStore {
         let conn = self.conn();
         Ok(select(
             &conn,
-            "SELECT md5, size, content_type, playable_type, create_time FROM we_chat_media_file
+            "SELECT md5, size, content_type, playable_type, qr_codes, create_time FROM we_chat_media_file
              WHERE md5 = ?1 AND size = ?2",
             params![md5, to_i64(size)],
             "reading a media file",

@@ -96,11 +96,19 @@ fn load_rules(conn: &Connection) -> Result<RuleSet, StoreError> {
         "reading behaviours",
         |r| Ok(from_columns!(r => ActSwitch { id, name, enabled as |flag: i64| flag == 1 })),
     )?;
+    let url_allow = select(
+        conn,
+        "SELECT domain FROM msgaudit_url_allow ORDER BY domain",
+        [],
+        "reading url_allow",
+        |r| r.get(0),
+    )?;
     Ok(RuleSet {
         departments,
         members,
         strategies,
         acts,
+        url_allow,
     })
 }
 
@@ -109,7 +117,7 @@ fn save_rules(tx: &Connection, rules: &RuleSet) -> Result<u64, StoreError> {
     let e = sql("saving rules");
     tx.execute_batch(
         "DELETE FROM we_sensitive_audit_scope; DELETE FROM we_sensitive; DELETE FROM sys_user_dept;
-         DELETE FROM sys_user; DELETE FROM sys_dept;",
+         DELETE FROM sys_user; DELETE FROM sys_dept; DELETE FROM msgaudit_url_allow;",
     )
     .map_err(e)?;
     for d in &rules.departments {
@@ -161,6 +169,13 @@ fn save_rules(tx: &Connection, rules: &RuleSet) -> Result<u64, StoreError> {
             )
             .map_err(sql("saving a scope row"))?;
         }
+    }
+    for d in &rules.url_allow {
+        tx.execute(
+            "INSERT INTO msgaudit_url_allow (domain) VALUES (?1) ON CONFLICT DO NOTHING",
+            [d],
+        )
+        .map_err(sql("saving url_allow"))?;
     }
     for a in &rules.acts {
         tx.execute(

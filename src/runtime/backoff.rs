@@ -1,4 +1,4 @@
-//! One back-off rule for the stages' retries (SDK calls, store batches, spool writes): the first
+//! One back-off rule for retries (SDK calls, store batches, spool writes, media jobs): the first
 //! wait doubled on each further attempt, up to a longest wait.
 
 use std::time::Duration;

@@ -1,0 +1,397 @@
+//! The media fetchers: a dispatcher and a bounded pool of workers beside the pipeline, each worker
+//! with its own SDK sessions (one per corp, never shared), taking due jobs oldest message first so
+//! that what expires soonest is fetched first. The text pipeline never waits for them: jobs are
+//! rows in the store, and the fetchers only read and update those rows.
+//!
+//! Exactly once: the dispatcher hands a job to one worker at a time (an in-memory in-flight set);
+//! a worker stores the file (content-addressed, so a second put of the same file changes nothing),
+//! then any 发送二维码 hit (idempotent), then the job's outcome. A crash before the outcome leaves
+//! the job pending, and it is simply fetched again.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
+
+use super::fetch::{Attempt, AttemptContext, AttemptPolicy, attempt};
+use super::object::MediaStore;
+use super::voice::Transcoder;
+use crate::audit::Auditor;
+use crate::message::{MediaKind, MessageRow, is_external_id};
+use crate::runtime::{Shutdown, Stats};
+use crate::sdk::{FinanceLibrary, NetworkOptions, Session};
+use crate::secret::Secret;
+use crate::store::{ActHitRow, MediaJob, MediaJobKey, MediaOutcome, Store};
+use crate::timefmt::now_ms;
+
+/// How the fetchers run.
+#[derive(Debug, Clone)]
+pub struct FetcherSettings {
+    /// Concurrent downloads (workers), at least 1.
+    pub concurrency: usize,
+    /// Bytes of media at which fetching pauses (None: no limit).
+    pub quota_bytes: Option<u64>,
+    /// How often to look for due jobs when there were none.
+    pub poll: Duration,
+    pub policy: AttemptPolicy,
+}
+
+impl Default for FetcherSettings {
+    fn default() -> Self {
+        FetcherSettings {
+            concurrency: 4,
+            quota_bytes: None,
+            poll: Duration::from_millis(500),
+            policy: AttemptPolicy::default(),
+        }
+    }
+}
+
+/// The current audit rules, for the QR behaviour (the daemon passes its live rules).
+pub type CurrentRules = Arc<dyn Fn() -> Arc<Auditor> + Send + Sync>;
+
+/// What the fetchers need.
+pub struct FetcherParts {
+    pub lib: FinanceLibrary,
+    pub network: NetworkOptions,
+    /// Each corp's id and archive secret.
+    pub corps: Vec<(String, Secret)>,
+    pub store: Arc<dyn Store>,
+    pub media: Arc<dyn MediaStore>,
+    pub rules: CurrentRules,
+    pub transcoder: Transcoder,
+    pub stats: Arc<Stats>,
+    /// Stops the fetchers (a signal, or the daemon stopping).
+    pub shutdown: Shutdown,
+    /// Set once no more jobs can arrive (once mode: the pipeline is done); the fetchers then stop
+    /// when nothing is pending.
+    pub ingest_done: Arc<AtomicBool>,
+}
+
+/// Shared by the dispatcher and the workers.
+struct Shared {
+    parts: FetcherParts,
+    settings: FetcherSettings,
+    secrets: HashMap<String, Secret>,
+    in_flight: Mutex<HashSet<MediaJobKey>>,
+}
+
+impl Shared {
+    fn release(&self, key: &MediaJobKey) {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    fn in_flight(&self) -> usize {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+}
+
+/// Starts the dispatcher (which starts the workers); it returns when stopped.
+pub fn spawn(parts: FetcherParts, settings: FetcherSettings) -> std::io::Result<JoinHandle<()>> {
+    let secrets = parts.corps.iter().cloned().collect();
+    let shared = Arc::new(Shared {
+        parts,
+        settings,
+        secrets,
+        in_flight: Mutex::new(HashSet::new()),
+    });
+    std::thread::Builder::new()
+        .name("media-dispatch".into())
+        .spawn(move || dispatch(shared))
+}
+
+fn dispatch(shared: Arc<Shared>) {
+    let n = shared.settings.concurrency.max(1);
+    let (tx, rx) = crossbeam_channel::bounded::<MediaJob>(n);
+    let workers: Vec<JoinHandle<()>> = (0..n)
+        .filter_map(|i| {
+            let (shared, rx) = (shared.clone(), rx.clone());
+            std::thread::Builder::new()
+                .name(format!("media-{i}"))
+                .spawn(move || work(&shared, &rx))
+                .inspect_err(|e| tracing::error!(error = %e, "cannot start a media fetcher thread"))
+                .ok()
+        })
+        .collect();
+    drop(rx);
+    if let Ok(s) = shared.parts.store.media_summary() {
+        Stats::set(&shared.parts.stats.media.stored_bytes, s.bytes);
+    }
+    let mut quota_logged: Option<Instant> = None;
+    let stop = &shared.parts.shutdown;
+    while !stop.is_requested() {
+        if over_quota(&shared, &mut quota_logged) {
+            stop.sleep(shared.settings.poll);
+            continue;
+        }
+        let sent = match send_due(&shared, &tx) {
+            Ok(sent) => sent,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read due media jobs; trying again");
+                0
+            }
+        };
+        if sent == 0 {
+            if finished(&shared) {
+                break;
+            }
+            stop.sleep(shared.settings.poll);
+        }
+    }
+    drop(tx);
+    for w in workers {
+        let _ = w.join();
+    }
+}
+
+/// Hands due jobs not in flight to the workers; returns how many.
+fn send_due(shared: &Shared, tx: &Sender<MediaJob>) -> Result<usize, crate::store::StoreError> {
+    let n = shared.settings.concurrency.max(1);
+    let limit = u32::try_from(n * 4 + shared.in_flight()).unwrap_or(u32::MAX);
+    let due = shared.parts.store.due_media_jobs(now_ms(), limit)?;
+    let mut sent = 0;
+    for job in due {
+        let fresh = shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(job.key.clone());
+        if !fresh {
+            continue;
+        }
+        let key = job.key.clone();
+        let mut job = job;
+        loop {
+            match tx.send_timeout(job, Duration::from_millis(200)) {
+                Ok(()) => {
+                    sent += 1;
+                    break;
+                }
+                Err(SendTimeoutError::Timeout(back)) if !shared.parts.shutdown.is_requested() => {
+                    job = back;
+                }
+                Err(_) => {
+                    shared.release(&key);
+                    return Ok(sent);
+                }
+            }
+        }
+    }
+    Ok(sent)
+}
+
+/// Once mode: ingestion is over, nothing is in flight and no job is pending.
+fn finished(shared: &Shared) -> bool {
+    shared.parts.ingest_done.load(Ordering::Acquire)
+        && shared.in_flight() == 0
+        && shared
+            .parts
+            .store
+            .media_summary()
+            .is_ok_and(|s| s.pending == 0)
+}
+
+/// Whether the media store is at its quota (logging that, and how much retention is left, at most
+/// once a minute).
+fn over_quota(shared: &Shared, logged: &mut Option<Instant>) -> bool {
+    let stats = &shared.parts.stats.media;
+    let Some(quota) = shared.settings.quota_bytes else {
+        return false;
+    };
+    let used = Stats::get(&stats.stored_bytes);
+    let over = used >= quota;
+    Stats::set(&stats.paused, u64::from(over));
+    if over && logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+        *logged = Some(Instant::now());
+        let oldest = shared
+            .parts
+            .store
+            .media_summary()
+            .ok()
+            .and_then(|s| s.oldest_pending_ms);
+        let left = oldest.map(|t| {
+            let age = now_ms().saturating_sub(t);
+            let left_ms = crate::sdk::RETENTION_MS.saturating_sub(age).max(0);
+            format!("{:.1} h", left_ms as f64 / 3_600_000.0)
+        });
+        tracing::warn!(
+            used_bytes = used,
+            quota_bytes = quota,
+            retention_left = left.as_deref().unwrap_or("unknown (nothing pending)"),
+            "the media quota is reached: fetching is paused (text ingestion goes on); raise [media] quota_mb or free space before the oldest pending media expires at WeCom"
+        );
+    }
+    over
+}
+
+fn work(shared: &Shared, rx: &Receiver<MediaJob>) {
+    let mut sessions: HashMap<String, Session> = HashMap::new();
+    loop {
+        let job = match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        let started = Instant::now();
+        handle(shared, &mut sessions, &job);
+        Stats::add_time(&shared.parts.stats.media.busy_nanos, started.elapsed());
+        shared.release(&job.key);
+    }
+}
+
+/// One job: open the corp's session if needed, attempt, store any QR hit, record the outcome.
+fn handle(shared: &Shared, sessions: &mut HashMap<String, Session>, job: &MediaJob) {
+    let p = &shared.parts;
+    let corp = &job.key.corp_id;
+    let now = now_ms();
+    if !sessions.contains_key(corp) {
+        let Some(secret) = shared.secrets.get(corp) else {
+            // A corp no longer configured: leave its jobs pending for when it is.
+            tracing::debug!(corp = %corp, "media job of a corp not configured; left pending");
+            return;
+        };
+        match p.lib.session(corp, secret, &p.network) {
+            Ok(s) => {
+                sessions.insert(corp.clone(), s);
+            }
+            Err(e) => {
+                let outcome = MediaOutcome::Retry {
+                    next_attempt: now + 30_000,
+                    error: format!("cannot open an SDK session for media: {e}"),
+                };
+                record(shared, job, &outcome);
+                return;
+            }
+        }
+    }
+    let Some(session) = sessions.get_mut(corp) else {
+        return;
+    };
+    let cx = AttemptContext {
+        media: p.media.as_ref(),
+        jobs: p.store.as_ref(),
+        transcoder: &p.transcoder,
+        policy: &shared.settings.policy,
+        now_ms: now,
+    };
+    let result = attempt(session, job, &cx);
+    count(shared, job, &result);
+    if matches!(result.outcome, MediaOutcome::Done { .. }) && !result.qr_codes.is_empty() {
+        if let Err(e) = store_qr_hits(shared, job, &result.qr_codes) {
+            // Keep the job pending so that the hit is not lost: it is fetched (deduplicated) again.
+            tracing::warn!(corp = %corp, msgid = %job.key.msg_id, error = %e, "cannot store a QR-code hit; the job is tried again");
+            return;
+        }
+    }
+    record(shared, job, &result.outcome);
+}
+
+fn count(shared: &Shared, job: &MediaJob, a: &Attempt) {
+    let m = &shared.parts.stats.media;
+    match &a.outcome {
+        MediaOutcome::Done { file, .. } => {
+            if a.deduplicated {
+                Stats::add(&m.deduplicated, 1);
+            } else {
+                Stats::add(&m.files, 1);
+                Stats::add(&m.stored_bytes, file.size);
+                if !file.playable_type.is_empty() {
+                    Stats::add(&m.playable, 1);
+                }
+            }
+            Stats::add(&m.bytes, a.fetched_bytes);
+        }
+        MediaOutcome::Retry { error, .. } => {
+            Stats::add(&m.retries, 1);
+            tracing::debug!(corp = %job.key.corp_id, msgid = %job.key.msg_id, item = job.key.item, error = %error, "media download failed; retrying later");
+        }
+        MediaOutcome::Dead { reason, error } => {
+            Stats::add(&m.dead, 1);
+            tracing::warn!(corp = %job.key.corp_id, msgid = %job.key.msg_id, item = job.key.item,
+                reason = reason.as_str(), error = %error, advice = reason.advice(), "media given up");
+        }
+    }
+}
+
+/// The message an image came in, as the behaviour detectors read it.
+fn message_of(job: &MediaJob) -> MessageRow {
+    let external = job.key.msg_id.ends_with("_external")
+        || is_external_id(&job.from_id)
+        || job.to_list.split(',').any(is_external_id);
+    MessageRow {
+        corp_id: job.key.corp_id.clone(),
+        msg_id: job.key.msg_id.clone(),
+        from_id: job.from_id.clone(),
+        to_list: job.to_list.clone(),
+        room_id: job.room_id.clone(),
+        action: "send".into(),
+        msg_type: MediaKind::Image.as_str().into(),
+        msg_time: job.msg_time,
+        is_external: u8::from(!external),
+        ..MessageRow::default()
+    }
+}
+
+fn store_qr_hits(
+    shared: &Shared,
+    job: &MediaJob,
+    codes: &[String],
+) -> Result<(), crate::store::StoreError> {
+    let row = message_of(job);
+    let auditor = (shared.parts.rules)();
+    let acts: Vec<ActHitRow> = auditor
+        .qr_hits(&row, codes)
+        .into_iter()
+        .map(|a| ActHitRow {
+            corp_id: row.corp_id.clone(),
+            msg_id: row.msg_id.clone(),
+            sensitive_act_id: a.act.id(),
+            sensitive_act: a.act.name().to_owned(),
+            operator_id: a.operator_id,
+            operator: a.operator,
+            operate_target_id: a.target_id,
+            operate_target: a.target,
+            detail: a.detail,
+            msg_time: row.msg_time,
+        })
+        .collect();
+    if acts.is_empty() {
+        return Ok(());
+    }
+    let (_, new) = shared.parts.store.store_hits(&[], &acts)?;
+    Stats::add(&shared.parts.stats.media.qr_hits, new);
+    Stats::add(&shared.parts.stats.act_hits, new);
+    Ok(())
+}
+
+/// Records an outcome, retrying a failing store until it works or the fetchers stop.
+fn record(shared: &Shared, job: &MediaJob, outcome: &MediaOutcome) {
+    let mut attempt = 0;
+    loop {
+        match shared.parts.store.record_media_outcome(job, outcome) {
+            Ok(()) => return,
+            Err(e) => {
+                attempt += 1;
+                tracing::warn!(corp = %job.key.corp_id, msgid = %job.key.msg_id, attempt, error = %e,
+                    "cannot record a media job's outcome; retrying (the job stays pending until it is recorded)");
+                let wait = crate::runtime::backoff(
+                    Duration::from_millis(200),
+                    attempt,
+                    Duration::from_secs(10),
+                );
+                if !shared.parts.shutdown.sleep(wait) {
+                    return;
+                }
+            }
+        }
+    }
+}

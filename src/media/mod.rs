@@ -1,0 +1,39 @@
+//! The media archive: every attachment of a stored message fetched, verified and kept once.
+//!
+//! - jobs are rows the store writes with their messages ([`crate::store::MediaJobStore`]);
+//! - [`fetcher`] runs a bounded pool beside the pipeline, oldest message first, each worker with
+//!   its own SDK sessions; [`fetch`] is one attempt at one job (download into a staged file,
+//!   verify, sniff, QR scan, playable voice, put);
+//! - [`object`] is the content-addressed store's interface, with a local directory ([`local`]) and
+//!   S3-compatible object storage ([`s3`]) behind it;
+//! - [`qr`] finds QR codes in images (发送二维码), [`voice`] makes AMR playable with ffmpeg,
+//!   [`sniff`] tells a file's type from its bytes.
+
+pub mod fetch;
+pub mod fetcher;
+pub mod local;
+pub mod object;
+pub mod qr;
+pub mod sniff;
+pub mod voice;
+
+pub use fetch::AttemptPolicy;
+pub use fetcher::{CurrentRules, FetcherParts, FetcherSettings};
+pub use local::LocalMediaStore;
+pub use object::{MediaStore, MediaStoreError, ObjectKey, Variant};
+pub use voice::Transcoder;
+
+/// Opens the media store a location names: a directory path (the default
+/// `msgaudit-data/media/`), or `s3://bucket/prefix` with its settings.
+pub fn open_store(location: &str) -> Result<Box<dyn MediaStore>, MediaStoreError> {
+    if location.contains("://") && !location.starts_with("file://") {
+        return Err(MediaStoreError::Url {
+            url: location.to_owned(),
+            reason:
+                "only a directory is supported here; use [media] store = \"./msgaudit-data/media\""
+                    .into(),
+        });
+    }
+    let path = location.strip_prefix("file://").unwrap_or(location);
+    Ok(Box::new(LocalMediaStore::open(path)?))
+}

@@ -42,11 +42,7 @@ impl Write for Recorder {
 fn a_6_mib_file_is_reassembled_and_verified_with_one_chunk_failing_once() {
     let lib = emulator();
     let mut s = session(&lib, "messages=1&media_fail_chunk=5");
-    let file = MediaFile {
-        seed: 1,
-        file_no: 77,
-        size: SIX_MIB,
-    };
+    let file = MediaFile::raw(1, 77, SIX_MIB);
     let mut out = Recorder::default();
     let got = s
         .download_media(
@@ -82,11 +78,7 @@ fn a_6_mib_file_is_reassembled_and_verified_with_one_chunk_failing_once() {
 fn tiny_empty_md5_and_mismatching_md5_files() {
     let lib = emulator();
     let mut s = session(&lib, "messages=1");
-    let tiny = MediaFile {
-        seed: 2,
-        file_no: 1,
-        size: 3,
-    };
+    let tiny = MediaFile::raw(2, 1, 3);
     let mut out = Vec::new();
     let got = s
         .download_media(
@@ -142,11 +134,7 @@ fn a_bad_sdkfileid_is_10005_and_not_retried() {
 fn a_chunk_failing_beyond_the_budget_names_its_index() {
     let lib = emulator();
     let mut s = session(&lib, "messages=1&media_fail_rate=1");
-    let file = MediaFile {
-        seed: 1,
-        file_no: 5,
-        size: 1000,
-    };
+    let file = MediaFile::raw(1, 5, 1000);
     let e = s
         .download_media(
             &file.sdkfileid(1, 0),

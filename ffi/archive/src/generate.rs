@@ -9,7 +9,7 @@
 
 use serde_json::{Value, json};
 
-use crate::media::{MediaFile, POOL_FILES, pool_file};
+use crate::media::{Class, MediaFile, POOL_FILES, pool_file};
 use crate::options::{ArchiveOptions, every};
 use crate::rng::{Rng, mix64};
 
@@ -322,15 +322,25 @@ struct BodyContext<'a> {
 }
 
 impl BodyContext<'_> {
-    fn media(&self, rng: &mut Rng, idx: u64, out: &mut Vec<MediaRef>) -> MediaRef {
-        let file = pool_file(self.opts.seed, rng.below(POOL_FILES), self.opts.max_media);
+    fn media(&self, rng: &mut Rng, idx: u64, class: Class, out: &mut Vec<MediaRef>) -> MediaRef {
+        let file = pool_file(
+            self.opts.seed,
+            class,
+            rng.below(POOL_FILES),
+            self.opts.max_media,
+        );
+        let o = self.opts;
         let md5sum = if rng.chance(0.05) {
             String::new()
         } else {
             file.md5_hex()
         };
+        let mut sdkfileid = file.sdkfileid(self.seq, idx);
+        if every(o.media_bad_id_every, self.seq, 0) {
+            sdkfileid.push_str("-unknown");
+        }
         let r = MediaRef {
-            sdkfileid: file.sdkfileid(self.seq, idx),
+            sdkfileid,
             file,
             md5sum,
         };
@@ -365,7 +375,7 @@ fn body(
     match kind {
         "text" => ("text", json!({ "content": text(rng) })),
         "image" => {
-            let m = ctx.media(rng, 0, media);
+            let m = ctx.media(rng, 0, Class::Image, media);
             (
                 "image",
                 json!({"md5sum": m.md5sum, "filesize": m.file.size, "sdkfileid": m.sdkfileid}),
@@ -385,15 +395,15 @@ fn body(
             json!({"userid": rng.pick(EXTERNAL), "disagree_time": t}),
         ),
         "voice" => {
-            let m = ctx.media(rng, 0, media);
+            let m = ctx.media(rng, 0, Class::Voice, media);
             (
                 "voice",
                 json!({"md5sum": m.md5sum, "voice_size": m.file.size,
-                             "play_length": 1 + rng.below(60), "sdkfileid": m.sdkfileid}),
+                             "play_length": m.file.voice_seconds(), "sdkfileid": m.sdkfileid}),
             )
         }
         "video" => {
-            let m = ctx.media(rng, 0, media);
+            let m = ctx.media(rng, 0, Class::Video, media);
             (
                 "video",
                 json!({"md5sum": m.md5sum, "filesize": m.file.size,
@@ -410,21 +420,21 @@ fn body(
             "address": "北京市东城区东长安街", "title": "天安门广场", "zoom": 15}),
         ),
         "emotion" => {
-            let m = ctx.media(rng, 0, media);
+            let m = ctx.media(rng, 0, Class::Emotion, media);
             (
                 "emotion",
-                json!({"type": 1 + rng.below(2), "width": 240, "height": 240,
+                json!({"type": 2, "width": 240, "height": 240,
                 "imagesize": m.file.size, "md5sum": m.md5sum, "sdkfileid": m.sdkfileid}),
             )
         }
         "file" => {
-            let m = ctx.media(rng, 0, media);
-            let (name, ext) = rng.pick(&[
-                ("报价单", "xlsx"),
-                ("合同草案", "docx"),
-                ("产品手册", "pdf"),
-                ("logo", "png"),
+            let (name, ext, class) = rng.pick(&[
+                ("报价单", "csv", Class::Csv),
+                ("合同草案", "pdf", Class::Pdf),
+                ("产品手册", "pdf", Class::Pdf),
+                ("logo", "png", Class::Png),
             ]);
+            let m = ctx.media(rng, 0, class, media);
             (
                 "file",
                 json!({"md5sum": m.md5sum, "filename": format!("{name}.{ext}"),
@@ -444,7 +454,15 @@ fn body(
         "chatrecord" => {
             let items: Vec<Value> = (0..1 + rng.below(3))
                 .map(|i| {
-                    json!({"type": "ChatRecordText", "msgtime": t / 1000 - 60 * i,
+                    let at = t / 1000 - 60 * i;
+                    if i == 1 && rng.chance(0.5) {
+                        // A forwarded picture, fetched like any other.
+                        let m = ctx.media(rng, i, Class::Image, media);
+                        let img = json!({"md5sum": m.md5sum, "filesize": m.file.size, "sdkfileid": m.sdkfileid});
+                        return json!({"type": "ChatRecordImage", "msgtime": at,
+                            "content": img.to_string(), "from_chatroom": false});
+                    }
+                    json!({"type": "ChatRecordText", "msgtime": at,
                     "content": json!({"content": text(rng)}).to_string(), "from_chatroom": false})
                 })
                 .collect();
@@ -508,7 +526,7 @@ fn body(
             "endtime": t / 1000 + 90_000, "place": "客户公司", "remarks": rng.pick(SENTENCES)}),
         ),
         "mixed" => {
-            let m = ctx.media(rng, 1, media);
+            let m = ctx.media(rng, 1, Class::Image, media);
             let img =
                 json!({"md5sum": m.md5sum, "filesize": m.file.size, "sdkfileid": m.sdkfileid});
             let items = json!([
@@ -519,7 +537,7 @@ fn body(
             ("mixed", json!({ "item": items }))
         }
         "meeting_voice_call" => {
-            let m = ctx.media(rng, 0, media);
+            let m = ctx.media(rng, 0, Class::Voice, media);
             top["voiceid"] = json!(format!("grb8a4c48a3c094a70982c518d55e{:x}", ctx.seq));
             (
                 "meeting_voice_call",
@@ -529,7 +547,7 @@ fn body(
             )
         }
         "voip_doc_share" => {
-            let m = ctx.media(rng, 0, media);
+            let m = ctx.media(rng, 0, Class::Pdf, media);
             top["voipid"] = json!(format!("gr2751c98b19300571f8afb3b74514bd{:x}", ctx.seq));
             (
                 "voip_doc_share",

@@ -7,13 +7,15 @@
 
 mod corpus;
 mod generate;
+mod formats;
 mod media;
 mod options;
 pub mod rng;
 
 pub use corpus::{CorpusError, read_corpus};
 pub use generate::{ArchiveMessage, Faults, MediaRef, all_types, faults, generated_message};
-pub use media::{MediaFile, to_hex};
+pub use formats::{ALLOWED_DOMAIN, QR_PAYLOADS, qr_text};
+pub use media::{Class, Format, MediaFile, POOL_FILES, pool_file, to_hex};
 pub use options::{ArchiveOptions, OptionsError, every};
 
 /// Why an archive could not be opened.

@@ -61,6 +61,15 @@ pub struct ArchiveOptions {
     /// Messages with seq below this are past retention: pulling from before it gives 10010
     /// (`expire_before_seq`, 0 = nothing expired).
     pub expire_before_seq: u64,
+    /// Media of messages with seq below this is past retention: `GetMediaData` gives 10010
+    /// (`media_expire_before_seq`, 0 = nothing expired).
+    pub media_expire_before_seq: u64,
+    /// The media of every n-th message arrives corrupted (one byte flipped), so its md5 never
+    /// matches, as through a broken proxy (`media_corrupt_every`, 0 = never).
+    pub media_corrupt_every: u64,
+    /// Every n-th message carries an sdkfileid the server does not know: 10005
+    /// (`media_bad_id_every`, 0 = never).
+    pub media_bad_id_every: u64,
     /// Largest generated media file in bytes (`max_media`, default 8 MiB).
     pub max_media: u64,
     /// `msgtime` of seq 1, UTC epoch milliseconds (`start_ms`, default 2025-11-20T00:00:00Z).
@@ -90,6 +99,9 @@ impl Default for ArchiveOptions {
             media_fail_chunk: None,
             delay_ms: 0,
             expire_before_seq: 0,
+            media_expire_before_seq: 0,
+            media_corrupt_every: 0,
+            media_bad_id_every: 0,
             max_media: 8 * 1024 * 1024,
             start_ms: 1_763_596_800_000,
             key_pool: 0,
@@ -159,6 +171,9 @@ impl ArchiveOptions {
             "media_fail_chunk" => self.media_fail_chunk = Some(int(key, value)?),
             "delay_ms" => self.delay_ms = int(key, value)?,
             "expire_before_seq" => self.expire_before_seq = int(key, value)?,
+            "media_expire_before_seq" => self.media_expire_before_seq = int(key, value)?,
+            "media_corrupt_every" => self.media_corrupt_every = int(key, value)?,
+            "media_bad_id_every" => self.media_bad_id_every = int(key, value)?,
             "max_media" => self.max_media = int(key, value)?.max(1),
             "start_ms" => self.start_ms = int(key, value)?,
             "key_pool" => self.key_pool = int(key, value)?,

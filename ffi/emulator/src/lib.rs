@@ -342,13 +342,16 @@ pub unsafe extern "C" fn GetMediaData(
         }
         // SAFETY: NUL-terminated or NULL per contract.
         let (index, fileid) = unsafe { (text(indexbuf).unwrap_or(""), text(sdkfileid)) };
-        let Some(file) = fileid.and_then(MediaFile::parse) else {
+        let Some((file, seq)) = fileid.and_then(MediaFile::parse_with_seq) else {
             return code::BAD_FILE_ID;
         };
         let Some(offset) = chunk_offset(index).filter(|o| *o <= file.size) else {
             return code::BAD_PARAMETERS;
         };
         let o = archive.options();
+        if seq < o.media_expire_before_seq {
+            return code::DATA_EXPIRED;
+        }
         let chunk_no = offset / sys::MEDIA_CHUNK_SIZE as u64;
         if o.media_fail_chunk == Some(chunk_no) && emu.failed_chunks.insert((file, chunk_no)) {
             return code::NETWORK_ERROR;
@@ -356,7 +359,13 @@ pub unsafe extern "C" fn GetMediaData(
         if unlucky(emu, o.seed ^ 0x6d65, o.media_fail_rate) {
             return code::NETWORK_ERROR;
         }
-        let data = file.bytes(offset, sys::MEDIA_CHUNK_SIZE);
+        let mut data = file.bytes(offset, sys::MEDIA_CHUNK_SIZE);
+        if offset == 0 && every(o.media_corrupt_every, seq, 0) {
+            // A broken path flips a byte: the md5 never matches.
+            if let Some(b) = data.last_mut() {
+                *b ^= 0x5a;
+            }
+        }
         let next = offset + data.len() as u64;
         let finished = next >= file.size;
         let next_index = if finished {

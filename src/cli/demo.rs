@@ -232,6 +232,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     for (name, n) in &counts.acts {
         println!("        {name:<18}{n:>6}");
     }
+    print_media(&done)?;
     let preview = alert_summary(&done, args.webhook.as_deref(), &rules)?;
     println!("  elapsed              {secs:>8.2} s");
     println!(
@@ -264,6 +265,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         "      msgaudit dead-letters list --config {}",
         config_path.display()
     );
+    println!(
+        "      msgaudit media list --config {} --limit 20",
+        config_path.display()
+    );
     let tokens = workspace_accounts(done.store.as_ref())?;
     println!(
         "\nthe auditors' workspace on the demo data:\n  msgaudit serve --config {}\n  then open http://127.0.0.1:8080/ and sign in",
@@ -272,6 +277,44 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     for (user, role, token) in tokens {
         println!("    as {user:<7} ({role}) with the token {token}");
     }
+    Ok(())
+}
+
+/// The media archive's part of the summary: files, bytes, what dedup saved, dead media, QR codes.
+fn print_media(done: &crate::daemon::Finished) -> anyhow::Result<()> {
+    let m = done.store.media_summary()?;
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    println!(
+        "  media files          {:>8}   ({:.1} MiB stored for {} attachments, {:.1} MiB referenced)",
+        m.files,
+        mib(m.bytes),
+        m.done,
+        mib(m.job_bytes)
+    );
+    println!(
+        "    saved by dedup     {:>8}   files ({:.1} MiB) not stored twice",
+        m.done.saturating_sub(m.files),
+        mib(m.job_bytes.saturating_sub(m.bytes))
+    );
+    println!(
+        "    voice playable     {:>8}   (MP3 copies beside the AMR originals)",
+        Stats::get(&done.stats.media.playable)
+    );
+    println!("    dead media         {:>8}", m.dead);
+    for (reason, n) in &m.dead_by_reason {
+        let advice = crate::store::MediaDeadReason::parse(reason).map_or("", |r| r.advice());
+        println!("      {reason:<20}{n:>6}  → {advice}");
+    }
+    if m.pending > 0 {
+        println!(
+            "    still pending      {:>8}   (the next run fetches them)",
+            m.pending
+        );
+    }
+    println!(
+        "  QR-code hits         {:>8}   (发送二维码 in images; corp.example.com is allowed)",
+        Stats::get(&done.stats.media.qr_hits)
+    );
     Ok(())
 }
 

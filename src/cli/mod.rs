@@ -6,6 +6,7 @@ mod audit;
 mod bench;
 mod daemon;
 mod demo;
+mod media;
 mod progress;
 mod query;
 mod spool;
@@ -65,6 +66,11 @@ pub enum Commands {
     Spool(spool::SpoolArgs),
     /// Serve the auditors' workspace: the web page and its HTTP API.
     Serve(workspace::ServeArgs),
+    /// The media archive: list media jobs, retry dead ones, get a stored file.
+    Media {
+        #[command(subcommand)]
+        command: media::MediaCommands,
+    },
     /// Workspace accounts: add, list, disable.
     Users {
         #[command(subcommand)]
@@ -213,6 +219,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Status(args) => status::run(args),
         Commands::Spool(args) => spool::run(args),
         Commands::Users { command } => workspace::users(command),
+        Commands::Media { command } => media::run(command),
         Commands::Migrate(args) => {
             let url = args.store.url()?;
             let shown = crate::store::redact_url(&url);

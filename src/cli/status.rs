@@ -132,6 +132,10 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
         }
     }
     println!("\nalerts waiting       {}", store.alert_backlog()?);
+    print_media(
+        store.as_ref(),
+        live.as_ref().and_then(|(_, t)| t.as_deref()),
+    )?;
     let dir = super::spool::spool_dir(&args.store, None)?;
     let (segments, bytes) = super::spool::disk_bytes(&dir);
     let mib = |b: f64| b / (1024.0 * 1024.0);
@@ -159,6 +163,67 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
             mib(bytes as f64),
             dir.display()
         ),
+    }
+    Ok(())
+}
+
+/// The media archive's state: jobs, what is stored, what failed and why.
+fn print_media(store: &dyn crate::store::Store, live: Option<&str>) -> anyhow::Result<()> {
+    let m = store.media_summary()?;
+    if m.pending + m.done + m.dead == 0 {
+        println!("media                no media jobs yet");
+        return Ok(());
+    }
+    let oldest = m.oldest_pending_ms.map_or(String::new(), |t| {
+        let behind = now_ms() - t;
+        format!(
+            " (oldest {} old, {} of WeCom's retention left{})",
+            age(behind),
+            age(RETENTION_MS - behind),
+            if behind > RETENTION_MS * 4 / 5 {
+                " — fetch faster (more [media] concurrency) or lose them"
+            } else {
+                ""
+            }
+        )
+    });
+    println!(
+        "media                {} pending{oldest}, {} done, {} dead",
+        m.pending, m.done, m.dead
+    );
+    let ratio = if m.bytes > 0 {
+        m.job_bytes as f64 / m.bytes as f64
+    } else {
+        1.0
+    };
+    println!(
+        "                     {} files, {:.1} MiB stored; dedup {ratio:.2}× ({:.1} MiB referenced)",
+        m.files,
+        m.bytes as f64 / (1024.0 * 1024.0),
+        m.job_bytes as f64 / (1024.0 * 1024.0)
+    );
+    for (reason, n) in &m.dead_by_reason {
+        let advice = crate::store::MediaDeadReason::parse(reason).map_or("", |r| r.advice());
+        println!("                     dead {n} {reason} → {advice}");
+    }
+    if let Some(text) = live {
+        if global(text, "msgaudit_media_paused").unwrap_or(0.0) > 0.0 {
+            println!(
+                "                     PAUSED at the [media] quota: text ingestion goes on; raise quota_mb or free space"
+            );
+        }
+        if let Some(files) = global(text, "msgaudit_media_fetched_files_total") {
+            println!(
+                "                     this run: {files} files, {:.1} MiB fetched",
+                global(text, "msgaudit_media_fetched_bytes_total").unwrap_or(0.0)
+                    / (1024.0 * 1024.0)
+            );
+        }
+    }
+    if m.dead > 0 {
+        println!(
+            "                     `msgaudit media list --status dead`, then `msgaudit media retry` once fixed"
+        );
     }
     Ok(())
 }

@@ -166,3 +166,47 @@ pub(super) fn media(
         },
     }))
 }
+
+/// The `[media]` of a config file, resolved, without validating the rest (commands that read media
+/// need neither secrets nor keys). `store_url` is the file's store, resolved.
+pub fn media_of_file(path: &Path, store_url: &str) -> Result<Option<MediaConfig>, ConfigError> {
+    #[derive(Deserialize)]
+    struct OnlyMedia {
+        #[serde(default)]
+        media: RawMedia,
+    }
+    #[derive(Deserialize)]
+    struct Loose {
+        #[serde(default)]
+        media: Option<toml::Value>,
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let syntax = |e: toml::de::Error| ConfigError::Syntax {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let loose: Loose = toml::from_str(&text).map_err(syntax)?;
+    let only: OnlyMedia = match loose.media {
+        Some(v) => OnlyMedia {
+            media: v.try_into().map_err(syntax)?,
+        },
+        None => OnlyMedia {
+            media: RawMedia::default(),
+        },
+    };
+    media(
+        &only.media,
+        store_url,
+        path.parent().unwrap_or(Path::new(".")),
+    )
+}
+
+/// `[media]` with every default, for commands given a store URL instead of a config file.
+pub fn media_of_file_default(store_url: &str) -> Option<MediaConfig> {
+    media(&RawMedia::default(), store_url, Path::new("."))
+        .ok()
+        .flatten()
+}

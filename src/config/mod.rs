@@ -29,7 +29,7 @@ mod tests;
 
 pub use alerts::{AlertConfig, RawAlertApp, RawAlerts};
 pub use corps::{CorpConfig, RawCorp, corp_from_account};
-pub use media::{MediaConfig, RawMedia, default_media_dir};
+pub use media::{MediaConfig, RawMedia, default_media_dir, media_of_file, media_of_file_default};
 pub use metrics::RawMetrics;
 pub use pull::{RawPipeline, RawPull};
 pub use sdk::{RawSdk, SdkConfig};

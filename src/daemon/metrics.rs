@@ -6,7 +6,9 @@
 //! is still catching up, the age of the newest stored message (how far behind the archive it is)
 //! and what is left of WeCom's five-day retention, messages pulled and stored, dead letters by
 //! reason and SDK errors by code. Overall: the spool (bytes waiting, limit, paused, writes), the
-//! alert backlog, store retries and hits.
+//! alert backlog, store retries and hits, and the media archive (jobs by state, the oldest pending
+//! against retention, files and bytes stored, the dedup ratio, failures by reason, what the
+//! fetchers did).
 
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -20,7 +22,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::runtime::{Shutdown, Stats};
-use crate::store::Store;
+use crate::store::{MediaSummary, Store};
 use crate::timefmt::now_ms;
 
 /// Prometheus label value escaping.
@@ -43,8 +45,16 @@ type CorpMetric = (
     fn(&crate::runtime::CorpStats, i64) -> f64,
 );
 
-/// The metrics text for `stats` (and the alert backlog, when the store could say).
-pub fn render(stats: &Stats, alert_backlog: Option<u64>) -> String {
+/// What a scrape reads from the store (each `None` when the store could not say).
+#[derive(Debug, Clone, Default)]
+pub struct StoreFigures {
+    pub alert_backlog: Option<u64>,
+    pub media: Option<MediaSummary>,
+}
+
+/// The metrics text for `stats` and the store's figures.
+pub fn render(stats: &Stats, store: &StoreFigures) -> String {
+    let alert_backlog = store.alert_backlog;
     let corps = stats.corps();
     let now = now_ms();
     let mut out = String::with_capacity(4096);
@@ -227,7 +237,123 @@ pub fn render(stats: &Stats, alert_backlog: Option<u64>) -> String {
         );
         let _ = writeln!(out, "msgaudit_alert_backlog {n}");
     }
+    render_media(&mut out, stats, store.media.as_ref());
     out
+}
+
+/// The media archive's figures: the fetchers' counters, and the store's summary when known.
+fn render_media(out: &mut String, stats: &Stats, summary: Option<&MediaSummary>) {
+    let m = &stats.media;
+    let counters: [(&str, &str, &str, &AtomicU64); 8] = [
+        (
+            "msgaudit_media_fetched_files_total",
+            "counter",
+            "Media files downloaded and stored since start (new content).",
+            &m.files,
+        ),
+        (
+            "msgaudit_media_fetched_bytes_total",
+            "counter",
+            "Media bytes downloaded since start (use rate() for the fetch rate).",
+            &m.bytes,
+        ),
+        (
+            "msgaudit_media_deduplicated_total",
+            "counter",
+            "Media jobs done without storing anything new (same md5 and size already stored).",
+            &m.deduplicated,
+        ),
+        (
+            "msgaudit_media_retries_total",
+            "counter",
+            "Media attempts that failed and will be retried.",
+            &m.retries,
+        ),
+        (
+            "msgaudit_media_dead_total",
+            "counter",
+            "Media jobs given up since start (see msgaudit_media_dead_jobs by reason).",
+            &m.dead,
+        ),
+        (
+            "msgaudit_media_qr_hits_total",
+            "counter",
+            "发送二维码 hits found in images since start.",
+            &m.qr_hits,
+        ),
+        (
+            "msgaudit_media_playable_total",
+            "counter",
+            "Voice files given a browser-playable copy since start.",
+            &m.playable,
+        ),
+        (
+            "msgaudit_media_paused",
+            "gauge",
+            "1 while fetching is paused at the media quota.",
+            &m.paused,
+        ),
+    ];
+    for (name, kind, help, value) in counters {
+        family(out, name, kind, help);
+        let _ = writeln!(out, "{name} {}", Stats::get(value));
+    }
+    let Some(s) = summary else {
+        return;
+    };
+    family(out, "msgaudit_media_jobs", "gauge", "Media jobs by state.");
+    for (state, n) in [("pending", s.pending), ("done", s.done), ("dead", s.dead)] {
+        let _ = writeln!(out, "msgaudit_media_jobs{{status=\"{state}\"}} {n}");
+    }
+    family(
+        out,
+        "msgaudit_media_dead_jobs",
+        "gauge",
+        "Dead media jobs by reason (msgaudit media list --status dead).",
+    );
+    for (reason, n) in &s.dead_by_reason {
+        let _ = writeln!(
+            out,
+            "msgaudit_media_dead_jobs{{reason=\"{}\"}} {n}",
+            label(reason)
+        );
+    }
+    let age = s.oldest_pending_ms.map_or(0, |t| (now_ms() - t).max(0));
+    let gauges: [(&str, &str, f64); 5] = [
+        (
+            "msgaudit_media_oldest_pending_age_seconds",
+            "Age of the message of the oldest pending media job (0: none pending).",
+            age as f64 / 1000.0,
+        ),
+        (
+            "msgaudit_media_retention_left_seconds",
+            "WeCom's 5-day retention minus the oldest pending job's age: at 0 its media starts to expire.",
+            (crate::sdk::RETENTION_MS - age).max(0) as f64 / 1000.0,
+        ),
+        (
+            "msgaudit_media_stored_files",
+            "Distinct media files stored (one per md5 and size).",
+            s.files as f64,
+        ),
+        (
+            "msgaudit_media_stored_bytes",
+            "Bytes of media stored.",
+            s.bytes as f64,
+        ),
+        (
+            "msgaudit_media_dedup_ratio",
+            "Bytes the done jobs point at over bytes stored (1: no duplicates).",
+            if s.bytes > 0 {
+                s.job_bytes as f64 / s.bytes as f64
+            } else {
+                1.0
+            },
+        ),
+    ];
+    for (name, help, v) in gauges {
+        family(out, name, "gauge", help);
+        let _ = writeln!(out, "{name} {v}");
+    }
 }
 
 /// Serves `/metrics` on `addr` until `shutdown`, on a thread of its own with a one-thread tokio
@@ -274,16 +400,18 @@ struct Scrape {
 async fn scrape(State(s): State<Scrape>) -> impl IntoResponse {
     // The store is synchronous (and ClickHouse's runs its own runtime): ask it off this one.
     let store = s.store.clone();
-    let backlog = tokio::task::spawn_blocking(move || store.alert_backlog().ok())
-        .await
-        .ok()
-        .flatten();
+    let figures = tokio::task::spawn_blocking(move || StoreFigures {
+        alert_backlog: store.alert_backlog().ok(),
+        media: store.media_summary().ok(),
+    })
+    .await
+    .unwrap_or_default();
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        render(&s.stats, backlog),
+        render(&s.stats, &figures),
     )
 }
 
@@ -302,7 +430,13 @@ mod tests {
             c.dead.insert("broken_json", 2);
             c.sdk_errors.insert(10001, 3);
         });
-        let text = render(&stats, Some(7));
+        let text = render(
+            &stats,
+            &StoreFigures {
+                alert_backlog: Some(7),
+                media: None,
+            },
+        );
         assert!(
             text.contains("msgaudit_corp_lag_messages{corp=\"ww\\\"1\"} 20"),
             "{text}"
@@ -312,7 +446,7 @@ mod tests {
         assert!(text.contains("code=\"10001\"} 3"));
         assert!(text.contains("msgaudit_alert_backlog 7"));
         Stats::set(&stats.spool_bytes, 4096);
-        let text = render(&stats, None);
+        let text = render(&stats, &StoreFigures::default());
         assert!(text.contains("msgaudit_spool_bytes 4096"), "{text}");
         assert!(text.contains("msgaudit_spool_full 0"), "{text}");
         let left: f64 = text
@@ -332,5 +466,44 @@ mod tests {
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert_eq!(line.split(' ').count(), 2, "{line}");
         }
+    }
+
+    #[test]
+    fn media_figures_render_with_the_dedup_ratio_and_retention() {
+        let stats = Stats::default();
+        Stats::add(&stats.media.files, 3);
+        let summary = MediaSummary {
+            pending: 2,
+            done: 10,
+            dead: 1,
+            dead_by_reason: vec![("expired".into(), 1)],
+            oldest_pending_ms: Some(now_ms() - 86_400_000),
+            files: 4,
+            bytes: 1000,
+            job_bytes: 2500,
+        };
+        let text = render(
+            &stats,
+            &StoreFigures {
+                alert_backlog: None,
+                media: Some(summary),
+            },
+        );
+        assert!(
+            text.contains("msgaudit_media_fetched_files_total 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("msgaudit_media_jobs{status=\"pending\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("msgaudit_media_dead_jobs{reason=\"expired\"} 1"));
+        assert!(text.contains("msgaudit_media_dedup_ratio 2.5"), "{text}");
+        let left: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("msgaudit_media_retention_left_seconds "))
+            .and_then(|v| v.parse().ok())
+            .expect("retention line");
+        assert!((345_000.0..345_700.0).contains(&left), "{left}");
     }
 }

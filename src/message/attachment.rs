@@ -9,6 +9,7 @@ use super::model::{Body, ChatMessage, Media, NestedItem};
 
 /// What kind of file an attachment is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MediaKind {
     Image,
     Voice,

@@ -34,7 +34,11 @@ struct Picture {
 
 /// A soft photo-like gradient with a few shapes.
 fn photo(rng: &mut Rng, w: u32, h: u32) -> Picture {
-    let (r0, g0, b0) = (rng.below(200) as i64, rng.below(200) as i64, rng.below(200) as i64);
+    let (r0, g0, b0) = (
+        rng.below(200) as i64,
+        rng.below(200) as i64,
+        rng.below(200) as i64,
+    );
     let (cx, cy, rad) = (
         rng.below(u64::from(w)) as i64,
         rng.below(u64::from(h)) as i64,
@@ -122,7 +126,10 @@ fn png(p: &Picture, fast: bool) -> Vec<u8> {
 fn jpeg(p: &Picture) -> Vec<u8> {
     let mut out = Vec::new();
     let enc = jpeg_encoder::Encoder::new(&mut out, 85);
-    let (w, h) = (p.w.min(u32::from(u16::MAX)) as u16, p.h.min(u32::from(u16::MAX)) as u16);
+    let (w, h) = (
+        p.w.min(u32::from(u16::MAX)) as u16,
+        p.h.min(u32::from(u16::MAX)) as u16,
+    );
     let _ = enc.encode(&p.rgb, w, h, jpeg_encoder::ColorType::Rgb);
     out
 }
@@ -235,7 +242,12 @@ pub fn pdf(rng: &mut Rng, title: &str, padding: u64) -> Vec<u8> {
 pub fn csv(rng: &mut Rng) -> Vec<u8> {
     let mut out = String::from("产品,数量,单价\n");
     for i in 0..1 + rng.below(20) {
-        out.push_str(&format!("型号{},{},{}\n", i + 1, 1 + rng.below(50), 100 + rng.below(900)));
+        out.push_str(&format!(
+            "型号{},{},{}\n",
+            i + 1,
+            1 + rng.below(50),
+            100 + rng.below(900)
+        ));
     }
     out.into_bytes()
 }

@@ -6,15 +6,15 @@
 //! media exist — while the daemon only ever sees the archive through the emulator's C ABI.
 
 mod corpus;
-mod generate;
 mod formats;
+mod generate;
 mod media;
 mod options;
 pub mod rng;
 
 pub use corpus::{CorpusError, read_corpus};
-pub use generate::{ArchiveMessage, Faults, MediaRef, all_types, faults, generated_message};
 pub use formats::{ALLOWED_DOMAIN, QR_PAYLOADS, qr_text};
+pub use generate::{ArchiveMessage, Faults, MediaRef, all_types, faults, generated_message};
 pub use media::{Class, Format, MediaFile, POOL_FILES, pool_file, to_hex};
 pub use options::{ArchiveOptions, OptionsError, every};
 

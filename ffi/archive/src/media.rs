@@ -283,7 +283,11 @@ fn generate(seed: u64, format: Format, file_no: u64, target: u64) -> Vec<u8> {
         Format::QrJpeg => formats::qr_image(&formats::qr_text(seed, file_no), true),
         Format::Amr => formats::amr(&mut rng, target.saturating_sub(6) / 32),
         Format::Mp4 => formats::mp4(&mut rng, target),
-        Format::Pdf => formats::pdf(&mut rng, &format!("msgaudit emulator document {file_no}"), target),
+        Format::Pdf => formats::pdf(
+            &mut rng,
+            &format!("msgaudit emulator document {file_no}"),
+            target,
+        ),
         Format::Csv => formats::csv(&mut rng),
     }
 }

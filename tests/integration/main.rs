@@ -13,6 +13,7 @@ mod crash;
 mod daemon;
 mod fake_wecom;
 mod faults;
+mod media;
 mod pipeline;
 mod sdk_emulator;
 mod sdk_media;

@@ -84,12 +84,18 @@ pub fn write_config_for(
     extra: &str,
 ) -> PathBuf {
     std::fs::write(dir.join("secret"), "test-secret\n").expect("write secret");
+    // Tests of other parts leave media alone (tests/integration/media.rs covers it).
+    let media = if extra.contains("[media]") {
+        ""
+    } else {
+        "[media]\nenabled = false\n"
+    };
     let keys: Vec<String> = key_versions
         .iter()
         .map(|v| format!("{v} = \"{}\"", key_path(*v).display()))
         .collect();
     let text = format!(
-        "[store]\nurl = \"{store}\"\n[sdk]\nlibrary = \"{}\"\ntimeout_secs = 5\n[pull]\npoll_interval_secs = 1\nmax_backoff_secs = 1\n{extra}\n\
+        "[store]\nurl = \"{store}\"\n[sdk]\nlibrary = \"{}\"\ntimeout_secs = 5\n[pull]\npoll_interval_secs = 1\nmax_backoff_secs = 1\n{extra}\n{media}\
          [[corps]]\ncorp_id = \"wwtest?{options}\"\nsecret_file = \"secret\"\nkeys = {{ {} }}\n",
         emulator_path().display(),
         keys.join(", ")

@@ -216,7 +216,7 @@ pub fn media_store(store: &StoreArgs, url: &str) -> anyhow::Result<Box<dyn Media
         None => crate::config::media_of_file_default(url),
     }
     .context("the config has [media] enabled = false: no media store")?;
-    crate::media::open_store(&config.store)
+    crate::media::open_store(&config.store, config.s3.as_ref())
         .with_context(|| format!("opening the media store {}", config.store))
 }
 

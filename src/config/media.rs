@@ -7,8 +7,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{ConfigError, field, yes};
+use crate::media::s3::S3Settings;
 use crate::media::{AttemptPolicy, FetcherSettings};
 use crate::sdk::RetryPolicy;
+use crate::secret::Secret;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,6 +54,28 @@ pub struct RawMedia {
     /// as AMR only, and the job says so).
     #[serde(default = "default_ffmpeg")]
     pub ffmpeg: String,
+    /// How to reach the bucket when `store` is `s3://bucket/prefix`.
+    #[serde(default)]
+    pub s3: RawS3,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawS3 {
+    /// An S3-compatible server (`http://127.0.0.1:9000`); omit for AWS.
+    pub endpoint: Option<String>,
+    /// Default `us-east-1`.
+    pub region: Option<String>,
+    /// The access key id, or the environment variable holding it (default `AWS_ACCESS_KEY_ID`).
+    pub access_key_id: Option<String>,
+    pub access_key_id_env: Option<String>,
+    /// The environment variable holding the secret key (default `AWS_SECRET_ACCESS_KEY`), or a
+    /// file holding it (relative to the config file). Never the secret itself.
+    pub secret_access_key_env: Option<String>,
+    pub secret_access_key_file: Option<std::path::PathBuf>,
+    /// Where downloads are staged before upload (default `msgaudit-data/media-staging/` beside the
+    /// store).
+    pub staging_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for RawMedia {
@@ -91,8 +115,10 @@ fn default_ffmpeg() -> String {
 /// The validated `[media]`.
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
-    /// Where files are kept (a directory path, resolved).
+    /// Where files are kept (a directory path, resolved, or `s3://…`).
     pub store: String,
+    /// The bucket's settings, for an `s3://` store.
+    pub s3: Option<S3Settings>,
     pub fetcher: FetcherSettings,
     pub ffmpeg: String,
 }
@@ -139,13 +165,24 @@ pub(super) fn media(
     }
     let store = match raw.store.as_deref() {
         None | Some("") => default_media_dir(store_url, base),
-        Some(s) if s.contains("://") => s.to_owned(),
+        Some(s) if s.contains("://") => s.trim_end_matches('/').to_owned(),
         Some(s) if Path::new(s).is_absolute() => s.to_owned(),
         Some(s) => base.join(s).display().to_string(),
+    };
+    let s3 = if store.starts_with("s3://") {
+        Some(s3(&raw.s3, &store, store_url, base)?)
+    } else if store.contains("://") {
+        return Err(field(
+            "media.store",
+            format!("`{store}`: use a directory path or s3://bucket/prefix"),
+        ));
+    } else {
+        None
     };
     let first = Duration::from_millis(raw.first_retry_ms.max(1));
     Ok(Some(MediaConfig {
         store,
+        s3,
         ffmpeg: raw.ffmpeg.clone(),
         fetcher: FetcherSettings {
             concurrency: raw.concurrency,
@@ -209,4 +246,63 @@ pub fn media_of_file_default(store_url: &str) -> Option<MediaConfig> {
     media(&RawMedia::default(), store_url, Path::new("."))
         .ok()
         .flatten()
+}
+
+/// Resolves `[media.s3]`: credentials from the environment or a file, never from the config text.
+fn s3(raw: &RawS3, url: &str, store_url: &str, base: &Path) -> Result<S3Settings, ConfigError> {
+    crate::media::s3::parse_url(url).map_err(|e| field("media.store", e.to_string()))?;
+    let env = |name: &str, what: &str| {
+        std::env::var(name).map_err(|_| {
+            field(
+                what,
+                format!(
+                    "environment variable {name} is not set (it must hold the bucket's {what})"
+                ),
+            )
+        })
+    };
+    let access_key_id = match (&raw.access_key_id, &raw.access_key_id_env) {
+        (Some(id), _) => id.clone(),
+        (None, Some(var)) => env(var, "media.s3.access_key_id_env")?,
+        (None, None) => env("AWS_ACCESS_KEY_ID", "media.s3.access_key_id")?,
+    };
+    let secret = match (&raw.secret_access_key_file, &raw.secret_access_key_env) {
+        (Some(file), _) => {
+            let path = if file.is_absolute() {
+                file.clone()
+            } else {
+                base.join(file)
+            };
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                field(
+                    "media.s3.secret_access_key_file",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            text.trim().to_owned()
+        }
+        (None, Some(var)) => env(var, "media.s3.secret_access_key_env")?,
+        (None, None) => env("AWS_SECRET_ACCESS_KEY", "media.s3.secret_access_key_env")?,
+    };
+    if let Some(e) = &raw.endpoint {
+        if !(e.starts_with("http://") || e.starts_with("https://")) {
+            return Err(field(
+                "media.s3.endpoint",
+                format!("`{e}`: use http://host:port or https://host"),
+            ));
+        }
+    }
+    let staging = match &raw.staging_dir {
+        Some(d) if d.is_absolute() => d.clone(),
+        Some(d) => base.join(d),
+        None => Path::new(&default_media_dir(store_url, base)).with_file_name("media-staging"),
+    };
+    Ok(S3Settings {
+        url: url.to_owned(),
+        endpoint: raw.endpoint.clone(),
+        region: raw.region.clone().unwrap_or_else(|| "us-east-1".into()),
+        access_key_id,
+        secret_access_key: Secret::new(secret),
+        staging,
+    })
 }

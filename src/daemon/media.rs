@@ -62,7 +62,7 @@ impl Daemon {
 }
 
 fn open_media_store(config: &MediaConfig) -> Result<Arc<dyn MediaStore>, DaemonError> {
-    media::open_store(&config.store)
+    media::open_store(&config.store, config.s3.as_ref())
         .map(Arc::from)
         .map_err(DaemonError::Media)
 }

@@ -14,6 +14,7 @@ pub mod fetcher;
 pub mod local;
 pub mod object;
 pub mod qr;
+pub mod s3;
 pub mod sniff;
 pub mod voice;
 
@@ -25,15 +26,22 @@ pub use voice::Transcoder;
 
 /// Opens the media store a location names: a directory path (the default
 /// `msgaudit-data/media/`), or `s3://bucket/prefix` with its settings.
-pub fn open_store(location: &str) -> Result<Box<dyn MediaStore>, MediaStoreError> {
-    if location.contains("://") && !location.starts_with("file://") {
+pub fn open_store(
+    location: &str,
+    s3: Option<&s3::S3Settings>,
+) -> Result<Box<dyn MediaStore>, MediaStoreError> {
+    if location.starts_with("s3://") {
+        let settings = s3.ok_or_else(|| MediaStoreError::Url {
+            url: location.to_owned(),
+            reason: "an s3:// media store needs its [media.s3] settings".into(),
+        })?;
+        return Ok(Box::new(s3::S3MediaStore::open(settings)?));
+    }
+    if location.contains("://") {
         return Err(MediaStoreError::Url {
             url: location.to_owned(),
-            reason:
-                "only a directory is supported here; use [media] store = \"./msgaudit-data/media\""
-                    .into(),
+            reason: "use a directory path or s3://bucket/prefix".into(),
         });
     }
-    let path = location.strip_prefix("file://").unwrap_or(location);
-    Ok(Box::new(LocalMediaStore::open(path)?))
+    Ok(Box::new(LocalMediaStore::open(location)?))
 }

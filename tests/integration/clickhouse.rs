@@ -18,7 +18,7 @@ struct Applied {
 #[test]
 fn migrate_creates_every_table_once_and_is_idempotent() {
     let url = support::clickhouse_url("migrate");
-    for expected in ["4 migration(s) applied", "0 migration(s) applied"] {
+    for expected in ["5 migration(s) applied", "0 migration(s) applied"] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_msgaudit"))
             .args(["migrate", "--store", &url])
             .output()
@@ -64,6 +64,9 @@ fn migrate_creates_every_table_once_and_is_idempotent() {
         "we_group_robot_msg_hit",
         "msgaudit_account",
         "sys_oper_log",
+        "we_chat_media_job",
+        "we_chat_media_file",
+        "msgaudit_url_allow",
     ] {
         assert!(
             tables.iter().any(|t| t == table),
@@ -83,7 +86,8 @@ fn migrate_creates_every_table_once_and_is_idempotent() {
             (1, "messages".into()),
             (2, "audit".into()),
             (3, "alerts".into()),
-            (4, "workspace".into())
+            (4, "workspace".into()),
+            (5, "media".into())
         ]
     );
     let acts = conn
@@ -92,7 +96,7 @@ fn migrate_creates_every_table_once_and_is_idempotent() {
             "SELECT act_name AS name FROM we_sensitive_act FINAL ORDER BY id",
         )
         .expect("acts");
-    assert_eq!(acts.len(), 7);
+    assert_eq!(acts.len(), 8, "the catalogue, 发送二维码 included");
     assert_eq!(acts[2].name, "发送手机号");
     conn.execute_on_server(
         "dropping the test database",

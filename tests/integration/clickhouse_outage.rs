@@ -57,7 +57,7 @@ fn clickhouse_stopped_mid_run_delays_storage_and_loses_nothing() {
         format!(
             "[store]\nurl = \"{}\"\n[sdk]\nlibrary = \"{}\"\ntimeout_secs = 5\n\
              [pull]\nbatch_limit = 1000\nmax_backoff_secs = 2\npoll_interval_secs = 1\n\
-             [metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\
+             [metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n[media]\nenabled = false\n\
              [[corps]]\ncorp_id = \"{corp}\"\nsecret_file = \"secret\"\n\
              keys = {{ 1 = \"{}\", 2 = \"{}\" }}\n",
             server.url(),

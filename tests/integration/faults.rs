@@ -91,7 +91,7 @@ fn an_sdk_storm_beside_a_refused_secret_stores_the_good_corp_whole() {
         &config,
         format!(
             "[store]\nurl = \"sqlite://store.db\"\n[sdk]\nlibrary = \"{}\"\ntimeout_secs = 5\n\
-             [pull]\nbatch_limit = 500\nmax_backoff_secs = 1\n\
+             [pull]\nbatch_limit = 500\nmax_backoff_secs = 1\n[media]\nenabled = false\n\
              [[corps]]\ncorp_id = \"{storm}\"\nsecret_file = \"secret\"\n{keys}\n\
              [[corps]]\ncorp_id = \"wwrefused\"\nsecret_file = \"secret\"\n{keys}\n",
             emulator_path().display()

@@ -14,6 +14,7 @@ mod daemon;
 mod fake_wecom;
 mod faults;
 mod media;
+mod media_store;
 mod pipeline;
 mod sdk_emulator;
 mod sdk_media;

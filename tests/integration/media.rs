@@ -589,7 +589,7 @@ fn fetching_8_mib_files_keeps_peak_memory_bounded() {
         jobs.values().filter(|j| j.status == 1).count() as u64,
         FILES
     );
-    let fetched_mib = FILES * SIZE >> 20;
+    let fetched_mib = (FILES * SIZE) >> 20;
     eprintln!(
         "peak RSS {} MiB while fetching {fetched_mib} MiB in 8 MiB files",
         peak / 1024

@@ -70,7 +70,7 @@ fn noise(rng: &mut Rng, w: u32, h: u32) -> Picture {
 /// A QR code of `text` on a white card with a border, like a screenshot of one.
 fn qr_picture(text: &str) -> Picture {
     let code = qrcode::QrCode::new(text.as_bytes())
-        .unwrap_or_else(|_| qrcode::QrCode::new(b"msgaudit").expect("a short text always fits"));
+        .unwrap_or_else(|_| qrcode::QrCode::new(b"wwemu").expect("a short text always fits"));
     let modules = code.width() as u32;
     let scale = 6;
     let quiet = 4;
@@ -221,14 +221,14 @@ pub fn pdf(rng: &mut Rng, title: &str, padding: u64) -> Vec<u8> {
     let mut offsets = Vec::new();
     for (i, body) in objects.iter().enumerate() {
         offsets.push(out.len());
-        let _ = write!(out, "{} 0 obj\n", i + 1);
+        let _ = writeln!(out, "{} 0 obj", i + 1);
         out.extend_from_slice(body);
         out.extend_from_slice(b"\nendobj\n");
     }
     let xref = out.len();
     let _ = write!(out, "xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1);
     for o in offsets {
-        let _ = write!(out, "{o:010} 00000 n \n");
+        let _ = writeln!(out, "{o:010} 00000 n ");
     }
     let _ = write!(
         out,

@@ -285,7 +285,7 @@ fn generate(seed: u64, format: Format, file_no: u64, target: u64) -> Vec<u8> {
         Format::Mp4 => formats::mp4(&mut rng, target),
         Format::Pdf => formats::pdf(
             &mut rng,
-            &format!("msgaudit emulator document {file_no}"),
+            &format!("WeCom emulator document {file_no}"),
             target,
         ),
         Format::Csv => formats::csv(&mut rng),

@@ -5,6 +5,7 @@
 mod access;
 mod hits;
 mod ingest;
+mod media;
 mod outbox;
 mod rules;
 
@@ -114,4 +115,8 @@ contract!(
     rules: [rules_round_trip_as_whole_versions],
     outbox: [the_alert_outbox_claims_records_and_settles],
     access: [accounts_replace_by_name_and_the_operation_log_reads_newest_first],
+    media: [
+        jobs_are_written_with_their_messages_and_keep_their_state_across_replays,
+        dead_jobs_are_listed_by_reason_retried_and_summed_up,
+    ],
 );

@@ -13,7 +13,8 @@ pub(super) fn rules_round_trip_as_whole_versions(s: &dyn Store) {
                             "audit_user_id": "wangwu", "audit_user_name": "王五",
                             "enabled": true, "alert": true, "normalize": true, "audit_received": false},
                            {"id": 2, "name": "发票", "words": ["发票"], "enabled": false, "alert": false}],
-            "acts": [{"id": 3, "name": "发送手机号", "enabled": false}]}"#,
+            "acts": [{"id": 3, "name": "发送手机号", "enabled": false}],
+            "url_allow": ["corp.example.com", "example.org"]}"#,
     )
     .expect("rules");
     let v1 = s.save_rules(&rules).expect("save");
@@ -25,7 +26,8 @@ pub(super) fn rules_round_trip_as_whole_versions(s: &dyn Store) {
     let mut want = rules.strategies.clone();
     want.sort_by_key(|st| st.id);
     assert_eq!(loaded.strategies, want);
-    assert_eq!(loaded.acts.len(), 7);
+    assert_eq!(loaded.acts.len(), 8, "the catalogue, 发送二维码 included");
+    assert_eq!(loaded.url_allow, rules.url_allow);
     for a in &loaded.acts {
         assert_eq!(a.enabled, a.id != 3, "{a:?}");
     }
@@ -40,4 +42,9 @@ pub(super) fn rules_round_trip_as_whole_versions(s: &dyn Store) {
     assert_eq!(loaded.strategies, smaller.strategies);
     assert_eq!(loaded.members, smaller.members);
     assert!(loaded.acts.iter().all(|a| a.enabled));
+    // Older rule files without url_allow clear it.
+    let mut none = smaller.clone();
+    none.url_allow.clear();
+    s.save_rules(&none).expect("save");
+    assert!(s.load_rules().expect("load").url_allow.is_empty());
 }

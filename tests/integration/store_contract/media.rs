@@ -1,0 +1,244 @@
+//! Media jobs and files (`MediaJobStore`): jobs written with their messages, idempotently; due jobs
+//! oldest message first; outcomes; a replay never undoes a later state; files once per md5 and
+//! size; listing, retry and the summary.
+
+use msgaudit::message::{Attachment, MediaKind};
+use msgaudit::store::{
+    MediaDeadReason, MediaFile, MediaJobQuery, MediaOutcome, MediaStatus, Store, StoreBatch,
+};
+
+use crate::support::message_row;
+
+fn batch_with_media(corp: &str, seqs: std::ops::RangeInclusive<u64>) -> StoreBatch {
+    let messages = seqs
+        .clone()
+        .map(|seq| {
+            let mut m = message_row(corp, &format!("m{seq}"), seq);
+            m.msg_type = "mixed".into();
+            m.attachments = (0..2)
+                .map(|item| Attachment {
+                    item,
+                    kind: if item == 0 {
+                        MediaKind::Image
+                    } else {
+                        MediaKind::Voice
+                    },
+                    sdkfileid: format!("F{seq}.{item}"),
+                    md5sum: format!("{:032x}", seq * 10 + u64::from(item)),
+                    size: 100 + seq,
+                    file_name: String::new(),
+                })
+                .collect();
+            m
+        })
+        .collect();
+    StoreBatch {
+        corp_id: corp.into(),
+        messages,
+        checkpoint: *seqs.end(),
+        ..StoreBatch::default()
+    }
+}
+
+fn file(md5: &str, size: u64) -> MediaFile {
+    MediaFile {
+        md5: md5.into(),
+        size,
+        content_type: "image/png".into(),
+        playable_type: String::new(),
+        qr_codes: "wxp://f2f0".into(),
+        create_time: 1,
+    }
+}
+
+pub(super) fn jobs_are_written_with_their_messages_and_keep_their_state_across_replays(
+    s: &dyn Store,
+) {
+    let batch = batch_with_media("ww1", 1..=3);
+    s.store_batch(&batch).expect("store");
+    let due = s.due_media_jobs(i64::MAX, 100).expect("due");
+    assert_eq!(due.len(), 6, "two attachments per message");
+    let order: Vec<(String, u32)> = due
+        .iter()
+        .map(|j| (j.key.msg_id.clone(), j.key.item))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("m1", 0),
+            ("m1", 1),
+            ("m2", 0),
+            ("m2", 1),
+            ("m3", 0),
+            ("m3", 1)
+        ]
+        .map(|(m, i)| (m.to_owned(), i))
+        .to_vec(),
+        "oldest message first"
+    );
+    assert_eq!(due[1].kind, MediaKind::Voice);
+    assert_eq!(
+        (due[0].from_id.as_str(), due[0].to_list.as_str()),
+        ("zhangsan", "lisi")
+    );
+
+    // Done, retried and dead states, then the whole batch replayed: nothing changes.
+    let f = file(&due[0].md5sum, due[0].size);
+    s.record_media_outcome(
+        &due[0],
+        &MediaOutcome::Done {
+            file: f.clone(),
+            note: "ok".into(),
+        },
+    )
+    .expect("done");
+    s.record_media_outcome(
+        &due[1],
+        &MediaOutcome::Retry {
+            next_attempt: 5_000,
+            error: "10001 network".into(),
+        },
+    )
+    .expect("retry");
+    s.record_media_outcome(
+        &due[2],
+        &MediaOutcome::Dead {
+            reason: MediaDeadReason::Expired,
+            error: "10010 expired".into(),
+        },
+    )
+    .expect("dead");
+    s.store_batch(&batch).expect("replay");
+    let all = s
+        .media_jobs(&MediaJobQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .expect("list");
+    assert_eq!(all.len(), 6, "a replay creates no second job");
+    let by = |m: &str, i: u32| {
+        all.iter()
+            .find(|j| j.key.msg_id == m && j.key.item == i)
+            .cloned()
+            .expect("job")
+    };
+    let done = by("m1", 0);
+    assert_eq!(
+        (done.status, done.file_md5.as_str(), done.attempts),
+        (MediaStatus::Done, f.md5.as_str(), 1)
+    );
+    assert_eq!(done.note, "ok");
+    let retry = by("m1", 1);
+    assert_eq!(
+        (retry.status, retry.next_attempt, retry.attempts),
+        (MediaStatus::Pending, 5_000, 1)
+    );
+    assert_eq!(retry.last_error, "10001 network");
+    let dead = by("m2", 0);
+    assert_eq!(
+        (dead.status, dead.dead_reason.as_str()),
+        (MediaStatus::Dead, "expired")
+    );
+
+    // Due now: not the done, the dead, or the one waiting until 5 s.
+    let due_now: Vec<(String, u32)> = s
+        .due_media_jobs(4_000, 100)
+        .expect("due")
+        .into_iter()
+        .map(|j| (j.key.msg_id, j.key.item))
+        .collect();
+    assert_eq!(
+        due_now,
+        vec![("m2".into(), 1), ("m3".into(), 0), ("m3".into(), 1)]
+    );
+    assert_eq!(s.due_media_jobs(6_000, 100).expect("due").len(), 4);
+
+    // The file once, with what its image says.
+    let stored = s.media_file(&f.md5, f.size).expect("file").expect("stored");
+    assert_eq!(
+        (stored.content_type.as_str(), stored.qr_codes.as_str()),
+        ("image/png", "wxp://f2f0")
+    );
+    assert!(s.media_file(&f.md5, f.size + 1).expect("file").is_none());
+}
+
+pub(super) fn dead_jobs_are_listed_by_reason_retried_and_summed_up(s: &dyn Store) {
+    s.store_batch(&batch_with_media("ww2", 1..=4))
+        .expect("store");
+    let due = s.due_media_jobs(i64::MAX, 100).expect("due");
+    let shared = file("aa".repeat(16).as_str(), 1000);
+    for j in &due[..4] {
+        // Four attachments, one file: dedup.
+        s.record_media_outcome(
+            j,
+            &MediaOutcome::Done {
+                file: shared.clone(),
+                note: String::new(),
+            },
+        )
+        .expect("done");
+    }
+    s.record_media_outcome(
+        &due[4],
+        &MediaOutcome::Dead {
+            reason: MediaDeadReason::Expired,
+            error: "10010".into(),
+        },
+    )
+    .expect("dead");
+    s.record_media_outcome(
+        &due[5],
+        &MediaOutcome::Dead {
+            reason: MediaDeadReason::Md5Mismatch,
+            error: "md5".into(),
+        },
+    )
+    .expect("dead");
+    let sum = s.media_summary().expect("summary");
+    assert_eq!((sum.pending, sum.done, sum.dead), (2, 4, 2));
+    assert_eq!(
+        (sum.files, sum.bytes, sum.job_bytes),
+        (1, 1000, 4000),
+        "one file for four jobs"
+    );
+    assert_eq!(
+        sum.dead_by_reason,
+        vec![("expired".to_owned(), 1), ("md5_mismatch".to_owned(), 1)]
+    );
+    assert!(sum.oldest_pending_ms.is_some());
+
+    let expired = MediaJobQuery {
+        dead_reason: Some(MediaDeadReason::Expired),
+        limit: 10,
+        ..Default::default()
+    };
+    let listed = s.media_jobs(&expired).expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].key.msg_id, due[4].key.msg_id);
+    assert_eq!(s.retry_media_jobs(&expired).expect("retry"), 1);
+    let back = s
+        .media_jobs(&MediaJobQuery {
+            msg_id: Some(due[4].key.msg_id.clone()),
+            limit: 10,
+            ..Default::default()
+        })
+        .expect("list");
+    let back = back
+        .iter()
+        .find(|j| j.key.item == due[4].key.item)
+        .expect("job");
+    assert_eq!(
+        (back.status, back.attempts, back.dead_reason.as_str()),
+        (MediaStatus::Pending, 0, "")
+    );
+    assert_eq!(
+        s.retry_media_jobs(&MediaJobQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .expect("retry"),
+        1,
+        "the other dead job; done jobs are never retried"
+    );
+    assert_eq!(s.media_summary().expect("summary").dead, 0);
+}

@@ -174,6 +174,72 @@ mod validation {
     }
 }
 
+mod media {
+    use crate::config::*;
+
+    fn load(extra: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let keys = crate::emulator::source_dir().join("fixtures/keys");
+        let text = format!(
+            "[sdk]\nlibrary = \"lib.so\"\n{extra}\n[[corps]]\ncorp_id = \"ww1\"\nsecret_env = \"PATH\"\n\
+             keys = {{ 1 = \"{}\" }}\n",
+            keys.join("v1_private.pem").display()
+        );
+        let path = dir.path().join("msgaudit.toml");
+        std::fs::write(&path, text).expect("write");
+        Config::load(&path)
+    }
+
+    fn problem(extra: &str) -> String {
+        load(extra).expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn media_is_on_by_default_beside_the_store() {
+        let c = load("").expect("valid");
+        let m = c.media.expect("on by default");
+        assert!(m.store.ends_with("msgaudit-data/media"), "{}", m.store);
+        assert!(m.s3.is_none());
+        assert_eq!(m.fetcher.concurrency, 4);
+        assert!(m.fetcher.quota_bytes.is_none());
+        let off = load("[media]\nenabled = false").expect("valid");
+        assert!(off.media.is_none());
+        let quota = load("[media]\nquota_mb = 10").expect("valid");
+        assert_eq!(quota.media.expect("on").fetcher.quota_bytes, Some(10 << 20));
+    }
+
+    #[test]
+    fn bad_media_settings_name_the_field_and_the_fix() {
+        assert!(problem("[media]\nconcurrency = 0").contains("media.concurrency"));
+        assert!(problem("[media]\nstore = \"ftp://x\"").contains("s3://bucket/prefix"));
+        let e = problem(
+            "[media]\nstore = \"s3://b/p\"\n[media.s3]\naccess_key_id = \"AK\"\n\
+             secret_access_key_env = \"MSGAUDIT_NO_SUCH_VARIABLE\"",
+        );
+        assert!(e.contains("MSGAUDIT_NO_SUCH_VARIABLE is not set"), "{e}");
+        let e = problem(
+            "[media]\nstore = \"s3://b\"\n[media.s3]\nendpoint = \"127.0.0.1:9000\"\n\
+             access_key_id = \"AK\"\nsecret_access_key_env = \"PATH\"",
+        );
+        assert!(e.contains("media.s3.endpoint"), "{e}");
+    }
+
+    #[test]
+    fn an_s3_store_reads_its_secret_from_the_environment_and_never_shows_it() {
+        let c = load(
+            "[media]\nstore = \"s3://bucket/prefix/\"\n[media.s3]\nendpoint = \"http://127.0.0.1:9000\"\n\
+             access_key_id = \"AK\"\nsecret_access_key_env = \"PATH\"",
+        )
+        .expect("valid");
+        let m = c.media.expect("on");
+        assert_eq!(m.store, "s3://bucket/prefix");
+        let s3 = m.s3.expect("s3 settings");
+        assert_eq!(s3.secret_access_key.expose(), std::env::var("PATH").expect("PATH"));
+        assert!(!format!("{s3:?}").contains(s3.secret_access_key.expose()));
+        assert!(s3.staging.ends_with("msgaudit-data/media-staging"), "{}", s3.staging.display());
+    }
+}
+
 mod examples {
     /// The shipped example must stay valid.
     #[test]

@@ -11,6 +11,10 @@
 //! `store_batch`, `spool` time appending to the spool (encode, write, fsync; the daemon's path,
 //! `--no-spool` leaves it out). A stage's figure far above `msgs_per_sec` means it is not the
 //! bottleneck.
+//!
+//! Media is fetched beside the pipeline as the daemon does (`--no-media` leaves it out): the text
+//! figures are the pipeline's alone, and the media part is reported separately — files, MiB, the
+//! time the fetchers needed after the text was done, and MiB/s over the whole media time.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,6 +70,32 @@ pub struct BenchOptions {
     pub sdk: PathBuf,
     /// Put the durable spool in the path, as the daemon does (default true).
     pub spool: bool,
+    /// Fetch media beside the pipeline, as the daemon does (default true).
+    pub media: bool,
+}
+
+/// What the media fetchers did in a bench run.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct MediaReport {
+    /// Attachments done: by download, and without one (the same file already stored).
+    pub jobs: u64,
+    pub downloaded_files: u64,
+    pub deduplicated: u64,
+    pub dead: u64,
+    pub mb: f64,
+    /// From the pipeline's start until the last attachment was stored.
+    pub seconds: f64,
+    /// Of which after the text pipeline had finished.
+    pub seconds_after_text: f64,
+    pub mb_per_sec: f64,
+    pub qr_hits: u64,
+    pub playable: u64,
+    /// Fetcher busy seconds (summed over fetchers) and their parts.
+    pub busy_seconds: f64,
+    pub download_seconds: f64,
+    pub scan_seconds: f64,
+    pub voice_seconds: f64,
+    pub put_seconds: f64,
 }
 
 /// Messages per second of busy time, per stage.
@@ -106,6 +136,8 @@ pub struct BenchReport {
     pub spool: bool,
     pub spool_written_mb: f64,
     pub spool_mb_per_sec: f64,
+    /// The media part (None with `--no-media`).
+    pub media: Option<MediaReport>,
 }
 
 /// `n` distinct deterministic words of 2–4 common CJK characters, plus a few that occur in generated
@@ -223,6 +255,10 @@ impl Drop for TempDir {
 
 const MIB: f64 = 1024.0 * 1024.0;
 
+/// The bench archive's largest media file: real formats (pictures, AMR, MP4, PDF) of a few bytes to
+/// 2 MiB, so that media costs what it costs without multi-MiB files dominating a short run.
+const BENCH_MAX_MEDIA: u64 = 2 << 20;
+
 fn rate(messages: u64, nanos: u64) -> f64 {
     if nanos == 0 {
         0.0
@@ -244,8 +280,8 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
     // which the bench never downloads) out of the receiving side's figures. Every message's key is
     // still RSA-decrypted by the pipeline.
     let corp_id = format!(
-        "wwbench?messages={}&seed={}&key_pool=256&max_media=65536",
-        opts.messages, opts.seed
+        "wwbench?messages={}&seed={}&key_pool=256&max_media={}",
+        opts.messages, opts.seed, BENCH_MAX_MEDIA
     );
     let secret = Secret::new("bench");
 
@@ -292,12 +328,43 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
         spool: opts
             .spool
             .then(|| crate::spool::SpoolSettings::new(temp.0.join("bench.spool"), 2048 << 20)),
-        media: None,
+        media: opts.media.then(|| crate::config::MediaConfig {
+            store: temp.0.join("media").display().to_string(),
+            s3: None,
+            fetcher: crate::media::FetcherSettings::default(),
+            ffmpeg: "ffmpeg".into(),
+        }),
     };
+    let started = Instant::now();
     let done = Daemon::open(&config)?
         .with_fixed_rules(rules.clone())
         .with_stats(stats.clone())
         .run(true)?;
+    let media_seconds = started.elapsed().as_secs_f64();
+    let media = if opts.media {
+        let m = done.store.media_summary()?;
+        let s = &stats.media;
+        let mb = Stats::get(&s.bytes) as f64 / MIB;
+        Some(MediaReport {
+            jobs: m.done,
+            downloaded_files: Stats::get(&s.files),
+            deduplicated: Stats::get(&s.deduplicated),
+            dead: m.dead,
+            mb,
+            seconds: media_seconds,
+            seconds_after_text: (media_seconds - done.summary.elapsed.as_secs_f64()).max(0.0),
+            mb_per_sec: mb / media_seconds.max(1e-9),
+            qr_hits: Stats::get(&s.qr_hits),
+            playable: Stats::get(&s.playable),
+            busy_seconds: Stats::get(&s.busy_nanos) as f64 / 1e9,
+            download_seconds: Stats::get(&s.download_nanos) as f64 / 1e9,
+            scan_seconds: Stats::get(&s.scan_nanos) as f64 / 1e9,
+            voice_seconds: Stats::get(&s.voice_nanos) as f64 / 1e9,
+            put_seconds: Stats::get(&s.put_nanos) as f64 / 1e9,
+        })
+    } else {
+        None
+    };
     let summary = done.summary;
     drop(done.store);
     if let Some(f) = summary.failures.first() {
@@ -346,5 +413,6 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
         spool: opts.spool,
         spool_written_mb: nanos(&stats.spool_written_bytes) as f64 / MIB,
         spool_mb_per_sec: rate(nanos(&stats.spool_written_bytes), nanos(&stats.spool_nanos)) / MIB,
+        media,
     })
 }

@@ -36,6 +36,10 @@ pub struct BenchArgs {
     /// Pass batches on in memory instead of through the durable spool (the daemon's default path).
     #[arg(long)]
     pub no_spool: bool,
+    /// Leave media out (by default it is fetched beside the pipeline, as the daemon does, and
+    /// reported separately).
+    #[arg(long)]
+    pub no_media: bool,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -51,6 +55,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         seed: args.seed,
         sdk,
         spool: !args.no_spool,
+        media: !args.no_media,
     };
     if !args.json {
         eprintln!(
@@ -117,5 +122,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "    store                 {:>10.0}   {:>7.2} s",
         s.0.store, s.1.store
     );
+    match &r.media {
+        None => println!("  media                   left out (--no-media)"),
+        Some(m) => {
+            println!(
+                "  media                   {:>10.1} MiB/s  ({} attachments: {} files downloaded, {} deduplicated, {} dead; {:.1} MiB)",
+                m.mb_per_sec, m.jobs, m.downloaded_files, m.deduplicated, m.dead, m.mb
+            );
+            println!(
+                "                          {:>10.2} s in all, {:.2} s of it after the text was done; {} QR-code hits, {} voice made playable",
+                m.seconds, m.seconds_after_text, m.qr_hits, m.playable
+            );
+            println!(
+                "                          fetcher busy {:.1} s: download {:.1} s, QR scan {:.1} s, voice {:.1} s, put {:.1} s",
+                m.busy_seconds, m.download_seconds, m.scan_seconds, m.voice_seconds, m.put_seconds
+            );
+        }
+    }
     Ok(())
 }

@@ -50,6 +50,11 @@ pub struct RawMedia {
     /// How often to look for new jobs when idle, ms (default 500).
     #[serde(default = "default_poll")]
     pub poll_ms: u64,
+    /// The fetchers' CPU priority, 0–19 (default 19): 19 runs them `SCHED_IDLE`, on CPU time the
+    /// text pipeline leaves; 1–18 is a nice value; 0 runs them at the daemon's priority (lower it if
+    /// the oldest pending media nears WeCom's retention while text ingestion keeps the CPU busy).
+    #[serde(default = "default_nice")]
+    pub nice: i32,
     /// The ffmpeg that makes voice playable (default `ffmpeg` on PATH; none found: voice is kept
     /// as AMR only, and the job says so).
     #[serde(default = "default_ffmpeg")]
@@ -108,6 +113,9 @@ fn default_chunk_attempts() -> u32 {
 fn default_poll() -> u64 {
     500
 }
+fn default_nice() -> i32 {
+    19
+}
 fn default_ffmpeg() -> String {
     "ffmpeg".into()
 }
@@ -160,6 +168,12 @@ pub(super) fn media(
             return Err(field(name, "must be at least 1"));
         }
     }
+    if !(0..=19).contains(&raw.nice) {
+        return Err(field(
+            "media.nice",
+            "must be between 0 and 19 (0: the daemon's priority)",
+        ));
+    }
     if raw.timeout_secs == 0 {
         return Err(field("media.timeout_secs", "must be at least 1"));
     }
@@ -188,6 +202,7 @@ pub(super) fn media(
             concurrency: raw.concurrency,
             quota_bytes: (raw.quota_mb > 0).then(|| raw.quota_mb.saturating_mul(1 << 20)),
             poll: Duration::from_millis(raw.poll_ms.max(10)),
+            nice: raw.nice,
             policy: AttemptPolicy {
                 timeout: Duration::from_secs(raw.timeout_secs),
                 chunk_retry: RetryPolicy {

@@ -234,9 +234,16 @@ mod media {
         let m = c.media.expect("on");
         assert_eq!(m.store, "s3://bucket/prefix");
         let s3 = m.s3.expect("s3 settings");
-        assert_eq!(s3.secret_access_key.expose(), std::env::var("PATH").expect("PATH"));
+        assert_eq!(
+            s3.secret_access_key.expose(),
+            std::env::var("PATH").expect("PATH")
+        );
         assert!(!format!("{s3:?}").contains(s3.secret_access_key.expose()));
-        assert!(s3.staging.ends_with("msgaudit-data/media-staging"), "{}", s3.staging.display());
+        assert!(
+            s3.staging.ends_with("msgaudit-data/media-staging"),
+            "{}",
+            s3.staging.display()
+        );
     }
 }
 

@@ -29,6 +29,14 @@ impl Daemon {
             return Ok(None);
         };
         let store = open_media_store(config)?;
+        // A connection of their own: the fetchers run at idle priority, and must never hold the
+        // writer's connection (with SQLite, one mutex) while the scheduler has them parked.
+        let jobs: Arc<dyn crate::store::Store> = Arc::from(
+            crate::store::open(&self.config.store_url).map_err(|source| DaemonError::Store {
+                url: crate::store::redact_url(&self.config.store_url),
+                source,
+            })?,
+        );
         tracing::info!(store = %store.location(), concurrency = config.fetcher.concurrency, "media archive");
         let ingest_done = Arc::new(AtomicBool::new(false));
         let live = live.clone();
@@ -40,7 +48,7 @@ impl Daemon {
                 .iter()
                 .map(|c| (c.corp_id.clone(), c.secret.clone()))
                 .collect(),
-            store: self.store.clone(),
+            store: jobs,
             media: store,
             rules: Arc::new(move || live.current()),
             transcoder: Transcoder::find(&config.ffmpeg),

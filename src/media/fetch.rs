@@ -10,6 +10,7 @@ use super::object::{MediaStore, MediaStoreError, ObjectKey, Staged};
 use super::voice::{PLAYABLE_EXT, PLAYABLE_TYPE, Transcoder};
 use super::{qr, sniff};
 use crate::message::MediaKind;
+use crate::runtime::{MediaStats, Stats};
 use crate::sdk::{MediaError, RetryPolicy, SdkError, Session, code};
 use crate::store::{MediaDeadReason, MediaFile, MediaJob, MediaJobStore, MediaOutcome};
 
@@ -67,6 +68,7 @@ impl Attempt {
 /// What one attempt needs besides the session.
 pub struct AttemptContext<'a> {
     pub media: &'a dyn MediaStore,
+    pub stats: &'a MediaStats,
     pub jobs: &'a dyn MediaJobStore,
     pub transcoder: &'a Transcoder,
     pub policy: &'a AttemptPolicy,
@@ -98,6 +100,7 @@ pub fn attempt(session: &mut Session, job: &MediaJob, cx: &AttemptContext<'_>) -
         }
     };
     let mut out = BufWriter::with_capacity(256 * 1024, file);
+    let timer = std::time::Instant::now();
     let got = session.download_media(
         &job.sdkfileid,
         &job.md5sum,
@@ -106,6 +109,7 @@ pub fn attempt(session: &mut Session, job: &MediaJob, cx: &AttemptContext<'_>) -
         &mut out,
     );
     drop(out);
+    Stats::add_time(&cx.stats.download_nanos, timer.elapsed());
     let got = match got {
         Ok(g) => g,
         Err(e) => return Attempt::of(failed(job, cx, e)),
@@ -126,22 +130,29 @@ pub fn attempt(session: &mut Session, job: &MediaJob, cx: &AttemptContext<'_>) -
     let mut notes = Vec::new();
     let mut codes = Vec::new();
     if job.kind == MediaKind::Image && sniff::is_scannable_image(content_type) {
+        let timer = std::time::Instant::now();
         match qr::scan(&staged.path, content_type) {
             Ok(found) => codes = found,
             Err(e) => notes.push(format!("not scanned for QR codes: {e}")),
         }
+        Stats::add_time(&cx.stats.scan_nanos, timer.elapsed());
     }
     let mut playable_type = "";
     if matches!(job.kind, MediaKind::Voice | MediaKind::MeetingVoiceCall)
         || content_type.starts_with("audio/amr")
     {
+        let timer = std::time::Instant::now();
         match playable_copy(&staged, &got.md5, got.bytes, cx) {
             Ok(()) => playable_type = PLAYABLE_TYPE,
             Err(note) => notes.push(note),
         }
+        Stats::add_time(&cx.stats.voice_nanos, timer.elapsed());
     }
     let deduplicated = matches!(cx.media.contains(&key), Ok(true));
-    if let Err(e) = cx.media.put(&staged.path, &key) {
+    let timer = std::time::Instant::now();
+    let put = cx.media.put(&staged.path, &key);
+    Stats::add_time(&cx.stats.put_nanos, timer.elapsed());
+    if let Err(e) = put {
         return Attempt::of(store_failure(job, cx, e));
     }
     Attempt {

@@ -5,8 +5,14 @@
 //!
 //! Exactly once: the dispatcher hands a job to one worker at a time (an in-memory in-flight set);
 //! a worker stores the file (content-addressed, so a second put of the same file changes nothing),
-//! then any 发送二维码 hit (idempotent), then the job's outcome. A crash before the outcome leaves
-//! the job pending, and it is simply fetched again.
+//! then any 发送二维码 hit (idempotent), then hands the outcome to the recorder, which writes the
+//! outcomes of many jobs in one durable step (one fsync, not one per file) and only then lets the
+//! jobs out of the in-flight set. A crash before the outcome is recorded leaves the job pending,
+//! and it is simply fetched again.
+//!
+//! Text first: the fetchers run at the lowest CPU priority (`SCHED_IDLE` by default, inherited by
+//! ffmpeg), so while the pipeline is busy they take only the CPU it leaves, and catch up when it
+//! idles.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +43,8 @@ pub struct FetcherSettings {
     /// How often to look for due jobs when there were none.
     pub poll: Duration,
     pub policy: AttemptPolicy,
+    /// The fetcher threads' priority: 19 = `SCHED_IDLE`, 1–18 a nice value, 0 = the daemon's own.
+    pub nice: i32,
 }
 
 impl Default for FetcherSettings {
@@ -46,9 +54,42 @@ impl Default for FetcherSettings {
             quota_bytes: None,
             poll: Duration::from_millis(500),
             policy: AttemptPolicy::default(),
+            nice: 19,
         }
     }
 }
+
+/// Outcomes recorded in one durable step, at most.
+const RECORD_BATCH: usize = 256;
+
+/// Lowers the calling thread's CPU priority (Linux: per thread; children such as ffmpeg inherit
+/// it): `SCHED_IDLE` for 19, which runs only on CPU time nothing else wants, else the nice value.
+fn lower_priority(nice: i32) {
+    if nice <= 0 {
+        return;
+    }
+    // SAFETY: gettid takes no arguments; sched_setscheduler and setpriority only read their
+    // arguments (a zeroed sched_param is valid for SCHED_IDLE), and with a thread id they change
+    // that thread alone.
+    let failed = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::pid_t;
+        if nice >= 19 {
+            let param: libc::sched_param = std::mem::zeroed();
+            libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) != 0
+        } else {
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) != 0
+        }
+    };
+    if failed {
+        tracing::debug!(
+            nice,
+            "cannot lower the media fetchers' priority; they run at the daemon's"
+        );
+    }
+}
+
+/// A job's outcome on its way to the recorder.
+type Recorded = (MediaJob, MediaOutcome);
 
 /// The current audit rules, for the QR behaviour (the daemon passes its live rules).
 pub type CurrentRules = Arc<dyn Fn() -> Arc<Auditor> + Send + Sync>;
@@ -110,19 +151,34 @@ pub fn spawn(parts: FetcherParts, settings: FetcherSettings) -> std::io::Result<
 }
 
 fn dispatch(shared: Arc<Shared>) {
+    lower_priority(shared.settings.nice);
     let n = shared.settings.concurrency.max(1);
     let (tx, rx) = crossbeam_channel::bounded::<MediaJob>(n);
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<Recorded>(RECORD_BATCH * 2);
+    let recorder = {
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("media-record".into())
+            .spawn(move || record_loop(&shared, &done_rx))
+    };
+    let recorder = match recorder {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the media recorder thread; media is not fetched");
+            return;
+        }
+    };
     let workers: Vec<JoinHandle<()>> = (0..n)
         .filter_map(|i| {
-            let (shared, rx) = (shared.clone(), rx.clone());
+            let (shared, rx, done) = (shared.clone(), rx.clone(), done_tx.clone());
             std::thread::Builder::new()
                 .name(format!("media-{i}"))
-                .spawn(move || work(&shared, &rx))
+                .spawn(move || work(&shared, &rx, &done))
                 .inspect_err(|e| tracing::error!(error = %e, "cannot start a media fetcher thread"))
                 .ok()
         })
         .collect();
-    drop(rx);
+    drop((rx, done_tx));
     if let Ok(s) = shared.parts.store.media_summary() {
         Stats::set(&shared.parts.stats.media.stored_bytes, s.bytes);
     }
@@ -130,6 +186,11 @@ fn dispatch(shared: Arc<Shared>) {
     let stop = &shared.parts.shutdown;
     while !stop.is_requested() {
         if over_quota(&shared, &mut quota_logged) {
+            if shared.parts.ingest_done.load(Ordering::Acquire) && shared.in_flight() == 0 {
+                // Once mode: nothing more can be fetched until space is made; the jobs wait.
+                tracing::warn!("stopping with media pending: the [media] quota is reached");
+                break;
+            }
             stop.sleep(shared.settings.poll);
             continue;
         }
@@ -151,6 +212,7 @@ fn dispatch(shared: Arc<Shared>) {
     for w in workers {
         let _ = w.join();
     }
+    let _ = recorder.join();
 }
 
 /// Hands due jobs not in flight to the workers; returns how many.
@@ -233,7 +295,8 @@ fn over_quota(shared: &Shared, logged: &mut Option<Instant>) -> bool {
     over
 }
 
-fn work(shared: &Shared, rx: &Receiver<MediaJob>) {
+fn work(shared: &Shared, rx: &Receiver<MediaJob>, done: &Sender<Recorded>) {
+    lower_priority(shared.settings.nice);
     let mut sessions: HashMap<String, Session> = HashMap::new();
     loop {
         let job = match rx.recv_timeout(Duration::from_millis(500)) {
@@ -242,14 +305,52 @@ fn work(shared: &Shared, rx: &Receiver<MediaJob>) {
             Err(RecvTimeoutError::Disconnected) => return,
         };
         let started = Instant::now();
-        handle(shared, &mut sessions, &job);
+        let outcome = handle(shared, &mut sessions, &job);
         Stats::add_time(&shared.parts.stats.media.busy_nanos, started.elapsed());
-        shared.release(&job.key);
+        match outcome {
+            Some(outcome) => {
+                if let Err(e) = done.send((job, outcome)) {
+                    // The recorder is gone (stopping): the job stays pending.
+                    shared.release(&e.into_inner().0.key);
+                }
+            }
+            None => shared.release(&job.key),
+        }
     }
 }
 
-/// One job: open the corp's session if needed, attempt, store any QR hit, record the outcome.
-fn handle(shared: &Shared, sessions: &mut HashMap<String, Session>, job: &MediaJob) {
+/// Records outcomes in batches (one durable step each), then lets their jobs out of flight.
+fn record_loop(shared: &Shared, rx: &Receiver<Recorded>) {
+    lower_priority(shared.settings.nice);
+    loop {
+        let first = match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(r) => r,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        let mut batch = vec![first];
+        // Whatever else is ready, and what arrives within a few ms: one fsync for all of it.
+        let until = Instant::now() + Duration::from_millis(20);
+        while batch.len() < RECORD_BATCH {
+            match rx.recv_deadline(until) {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        record(shared, &batch);
+        for (job, _) in &batch {
+            shared.release(&job.key);
+        }
+    }
+}
+
+/// One job: open the corp's session if needed, attempt, store any QR hit; the outcome to record
+/// (None: leave the job pending as it is).
+fn handle(
+    shared: &Shared,
+    sessions: &mut HashMap<String, Session>,
+    job: &MediaJob,
+) -> Option<MediaOutcome> {
     let p = &shared.parts;
     let corp = &job.key.corp_id;
     let now = now_ms();
@@ -257,27 +358,24 @@ fn handle(shared: &Shared, sessions: &mut HashMap<String, Session>, job: &MediaJ
         let Some(secret) = shared.secrets.get(corp) else {
             // A corp no longer configured: leave its jobs pending for when it is.
             tracing::debug!(corp = %corp, "media job of a corp not configured; left pending");
-            return;
+            return None;
         };
         match p.lib.session(corp, secret, &p.network) {
             Ok(s) => {
                 sessions.insert(corp.clone(), s);
             }
             Err(e) => {
-                let outcome = MediaOutcome::Retry {
+                return Some(MediaOutcome::Retry {
                     next_attempt: now + 30_000,
                     error: format!("cannot open an SDK session for media: {e}"),
-                };
-                record(shared, job, &outcome);
-                return;
+                });
             }
         }
     }
-    let Some(session) = sessions.get_mut(corp) else {
-        return;
-    };
+    let session = sessions.get_mut(corp)?;
     let cx = AttemptContext {
         media: p.media.as_ref(),
+        stats: &p.stats.media,
         jobs: p.store.as_ref(),
         transcoder: &p.transcoder,
         policy: &shared.settings.policy,
@@ -289,10 +387,10 @@ fn handle(shared: &Shared, sessions: &mut HashMap<String, Session>, job: &MediaJ
         if let Err(e) = store_qr_hits(shared, job, &result.qr_codes) {
             // Keep the job pending so that the hit is not lost: it is fetched (deduplicated) again.
             tracing::warn!(corp = %corp, msgid = %job.key.msg_id, error = %e, "cannot store a QR-code hit; the job is tried again");
-            return;
+            return None;
         }
     }
-    record(shared, job, &result.outcome);
+    Some(result.outcome)
 }
 
 fn count(shared: &Shared, job: &MediaJob, a: &Attempt) {
@@ -373,16 +471,16 @@ fn store_qr_hits(
     Ok(())
 }
 
-/// Records an outcome, retrying a failing store until it works or the fetchers stop.
-fn record(shared: &Shared, job: &MediaJob, outcome: &MediaOutcome) {
+/// Records outcomes, retrying a failing store until it works or the fetchers stop.
+fn record(shared: &Shared, outcomes: &[Recorded]) {
     let mut attempt = 0;
     loop {
-        match shared.parts.store.record_media_outcome(job, outcome) {
+        match shared.parts.store.record_media_outcomes(outcomes) {
             Ok(()) => return,
             Err(e) => {
                 attempt += 1;
-                tracing::warn!(corp = %job.key.corp_id, msgid = %job.key.msg_id, attempt, error = %e,
-                    "cannot record a media job's outcome; retrying (the job stays pending until it is recorded)");
+                tracing::warn!(jobs = outcomes.len(), attempt, error = %e,
+                    "cannot record media jobs' outcomes; retrying (the jobs stay pending until recorded)");
                 let wait = crate::runtime::backoff(
                     Duration::from_millis(200),
                     attempt,

@@ -62,8 +62,14 @@ pub struct MediaStats {
     pub qr_hits: AtomicU64,
     /// Voice given a playable copy.
     pub playable: AtomicU64,
-    /// Time spent in downloads and everything after them, summed over fetchers (ns).
+    /// Time spent in downloads and everything after them, summed over fetchers (ns), and its
+    /// parts: downloading (GetMediaData, md5, the staging write), scanning images for QR codes,
+    /// making voice playable (ffmpeg), and putting files into the media store.
     pub busy_nanos: AtomicU64,
+    pub download_nanos: AtomicU64,
+    pub scan_nanos: AtomicU64,
+    pub voice_nanos: AtomicU64,
+    pub put_nanos: AtomicU64,
     /// 1 while fetching is paused at the quota.
     pub paused: AtomicU64,
     /// Bytes in the media store (as the store's file rows count them).

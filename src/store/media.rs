@@ -250,12 +250,21 @@ pub trait MediaJobStore: Send + Sync {
     /// Pending jobs due at `now_ms`, oldest message first, at most `limit`.
     fn due_media_jobs(&self, now_ms: i64, limit: u32) -> Result<Vec<MediaJob>, StoreError>;
 
-    /// Records what an attempt at `job` came to (the file row too, once per md5 and size).
+    /// Records what attempts at jobs came to (the file rows too, once per md5 and size), as one
+    /// durable step.
+    fn record_media_outcomes(
+        &self,
+        outcomes: &[(MediaJob, MediaOutcome)],
+    ) -> Result<(), StoreError>;
+
+    /// Records one attempt's outcome.
     fn record_media_outcome(
         &self,
         job: &MediaJob,
         outcome: &MediaOutcome,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.record_media_outcomes(&[(job.clone(), outcome.clone())])
+    }
 
     /// The stored file with this md5 and size, if any.
     fn media_file(&self, md5: &str, size: u64) -> Result<Option<MediaFile>, StoreError>;

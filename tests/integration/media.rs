@@ -600,3 +600,28 @@ fn fetching_8_mib_files_keeps_peak_memory_bounded() {
         peak / 1024
     );
 }
+
+#[test]
+fn at_the_quota_fetching_pauses_and_text_ingestion_goes_on() {
+    let emu = serde_json::json!({"messages": 600, "seed": 15, "max_media": 2 << 20});
+    let s = Setup::new(emu.clone(), "quota_mb = 1\nconcurrency = 1");
+    let mut child = s.spawn(true);
+    let status = wait_exit(&mut child, Duration::from_secs(300));
+    assert!(status.success(), "run --once ends at the quota: {status}");
+    let archive = Archive::open(options(&emu)).expect("archive");
+    let readable = archive.iter().filter(|m| !m.faults.unreadable()).count() as u64;
+    let stored = crate::support::max_seq_and_count(&s.db()).1;
+    assert_eq!(
+        stored, readable,
+        "every message is stored whatever the media quota"
+    );
+    let summary = s.store().media_summary().expect("summary");
+    assert!(summary.pending > 0, "media waits for space: {summary:?}");
+    assert!(
+        summary.bytes >= 1 << 20 && summary.bytes < (1 << 20) + 4 * (2 << 20),
+        "fetching stopped at the quota (give or take the files in flight): {summary:?}"
+    );
+    let out = s.command(&["status"]).output().expect("status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("pending (oldest"), "{text}");
+}

@@ -151,57 +151,62 @@ impl MediaJobStore for ClickHouseStore {
         self.fetch_jobs(&f, "reading due media jobs")
     }
 
-    fn record_media_outcome(
+    fn record_media_outcomes(
         &self,
-        job: &MediaJob,
-        outcome: &MediaOutcome,
+        outcomes: &[(MediaJob, MediaOutcome)],
     ) -> Result<(), StoreError> {
-        let mut next = job.clone();
-        next.attempts += 1;
-        match outcome {
-            MediaOutcome::Done { file, note } => {
-                let known = self.media_file(&file.md5, file.size)?;
-                if known
-                    .is_none_or(|k| k.playable_type.is_empty() && !file.playable_type.is_empty())
-                {
-                    self.conn.insert(
-                        "recording a media file",
-                        "we_chat_media_file",
-                        &[MediaFileRow {
-                            md5: file.md5.clone(),
-                            size: file.size,
-                            content_type: file.content_type.clone(),
-                            playable_type: file.playable_type.clone(),
-                            qr_codes: file.qr_codes.clone(),
-                            create_time: next_version(),
-                        }],
-                    )?;
+        let mut files: Vec<MediaFileRow> = Vec::new();
+        let mut jobs = Vec::with_capacity(outcomes.len());
+        for (job, outcome) in outcomes {
+            let mut next = job.clone();
+            next.attempts += 1;
+            match outcome {
+                MediaOutcome::Done { file, note } => {
+                    let listed = files
+                        .iter()
+                        .any(|f| f.md5 == file.md5 && f.size == file.size);
+                    if !listed {
+                        let known = self.media_file(&file.md5, file.size)?;
+                        if known.is_none_or(|k| {
+                            k.playable_type.is_empty() && !file.playable_type.is_empty()
+                        }) {
+                            files.push(MediaFileRow {
+                                md5: file.md5.clone(),
+                                size: file.size,
+                                content_type: file.content_type.clone(),
+                                playable_type: file.playable_type.clone(),
+                                qr_codes: file.qr_codes.clone(),
+                                create_time: next_version(),
+                            });
+                        }
+                    }
+                    next.status = MediaStatus::Done;
+                    next.last_error.clear();
+                    next.dead_reason.clear();
+                    next.file_md5 = file.md5.clone();
+                    next.file_size = file.size;
+                    next.note = note.clone();
                 }
-                next.status = MediaStatus::Done;
-                next.last_error.clear();
-                next.dead_reason.clear();
-                next.file_md5 = file.md5.clone();
-                next.file_size = file.size;
-                next.note = note.clone();
+                MediaOutcome::Retry {
+                    next_attempt,
+                    error,
+                } => {
+                    next.next_attempt = *next_attempt;
+                    next.last_error = error.clone();
+                }
+                MediaOutcome::Dead { reason, error } => {
+                    next.status = MediaStatus::Dead;
+                    next.last_error = error.clone();
+                    next.dead_reason = reason.as_str().to_owned();
+                }
             }
-            MediaOutcome::Retry {
-                next_attempt,
-                error,
-            } => {
-                next.next_attempt = *next_attempt;
-                next.last_error = error.clone();
-            }
-            MediaOutcome::Dead { reason, error } => {
-                next.status = MediaStatus::Dead;
-                next.last_error = error.clone();
-                next.dead_reason = reason.as_str().to_owned();
-            }
+            jobs.push(MediaJobRow::new(&next, next_version()));
         }
-        self.conn.insert(
-            "recording a media outcome",
-            "we_chat_media_job",
-            &[MediaJobRow::new(&next, next_version())],
-        )
+        // Files first: a job never points at a file row that is not there.
+        self.conn
+            .insert("recording media files", "we_chat_media_file", &files)?;
+        self.conn
+            .insert("recording media outcomes", "we_chat_media_job", &jobs)
     }
 
     fn media_file(&self, md5: &str, size: u64) -> Result<Option<MediaFile>, StoreError> {

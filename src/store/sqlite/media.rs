@@ -103,6 +103,96 @@ fn job_filters(q: &MediaJobQuery, w: &mut Where) {
     );
 }
 
+/// One outcome, inside the caller's transaction.
+fn record(
+    tx: &Connection,
+    job: &MediaJob,
+    outcome: &MediaOutcome,
+    now: i64,
+) -> Result<(), StoreError> {
+    let k = &job.key;
+    match outcome {
+        MediaOutcome::Done { file, note } => {
+            tx.prepare_cached(
+                "INSERT INTO we_chat_media_file (md5, size, content_type, playable_type, qr_codes,
+                   create_time)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (md5, size) DO UPDATE SET
+                   playable_type = CASE WHEN excluded.playable_type <> '' THEN excluded.playable_type
+                                        ELSE playable_type END",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    file.md5,
+                    to_i64(file.size),
+                    file.content_type,
+                    file.playable_type,
+                    file.qr_codes,
+                    now
+                ])
+            })
+            .map_err(sql("recording a media file"))?;
+            tx.prepare_cached(
+                "UPDATE we_chat_media_job SET status = 1, attempts = attempts + 1, last_error = '',
+                   dead_reason = '', file_md5 = ?4, file_size = ?5, note = ?6, update_time = ?7
+                 WHERE corp_id = ?1 AND msg_id = ?2 AND item = ?3",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    k.corp_id,
+                    k.msg_id,
+                    k.item,
+                    file.md5,
+                    to_i64(file.size),
+                    note,
+                    now
+                ])
+            })
+            .map_err(sql("marking a media job done"))?;
+        }
+        MediaOutcome::Retry {
+            next_attempt,
+            error,
+        } => {
+            tx.prepare_cached(
+                "UPDATE we_chat_media_job SET attempts = attempts + 1, next_attempt = ?4,
+                   last_error = ?5, update_time = ?6
+                 WHERE corp_id = ?1 AND msg_id = ?2 AND item = ?3 AND status = 0",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    k.corp_id,
+                    k.msg_id,
+                    k.item,
+                    next_attempt,
+                    error,
+                    now
+                ])
+            })
+            .map_err(sql("scheduling a media retry"))?;
+        }
+        MediaOutcome::Dead { reason, error } => {
+            tx.prepare_cached(
+                "UPDATE we_chat_media_job SET status = 2, attempts = attempts + 1, last_error = ?4,
+                   dead_reason = ?5, update_time = ?6
+                 WHERE corp_id = ?1 AND msg_id = ?2 AND item = ?3 AND status = 0",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    k.corp_id,
+                    k.msg_id,
+                    k.item,
+                    error,
+                    reason.as_str(),
+                    now
+                ])
+            })
+            .map_err(sql("marking a media job dead"))?;
+        }
+    }
+    Ok(())
+}
+
 impl MediaJobStore for SqliteStore {
     fn due_media_jobs(&self, now_ms: i64, limit: u32) -> Result<Vec<MediaJob>, StoreError> {
         let conn = self.conn();
@@ -119,67 +209,17 @@ impl MediaJobStore for SqliteStore {
         )
     }
 
-    fn record_media_outcome(
+    fn record_media_outcomes(
         &self,
-        job: &MediaJob,
-        outcome: &MediaOutcome,
+        outcomes: &[(MediaJob, MediaOutcome)],
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn
-            .transaction()
-            .map_err(sql("starting a media outcome"))?;
+        let tx = conn.transaction().map_err(sql("starting media outcomes"))?;
         let now = now_ms();
-        let k = &job.key;
-        match outcome {
-            MediaOutcome::Done { file, note } => {
-                tx.execute(
-                    "INSERT INTO we_chat_media_file (md5, size, content_type, playable_type, qr_codes,
-                       create_time)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (md5, size) DO UPDATE SET
-                       playable_type = CASE WHEN excluded.playable_type <> '' THEN excluded.playable_type
-                                            ELSE playable_type END",
-                    params![
-                        file.md5,
-                        to_i64(file.size),
-                        file.content_type,
-                        file.playable_type,
-                        file.qr_codes,
-                        now
-                    ],
-                )
-                .map_err(sql("recording a media file"))?;
-                tx.execute(
-                    "UPDATE we_chat_media_job SET status = 1, attempts = attempts + 1, last_error = '',
-                       dead_reason = '', file_md5 = ?4, file_size = ?5, note = ?6, update_time = ?7
-                     WHERE corp_id = ?1 AND msg_id = ?2 AND item = ?3",
-                    params![k.corp_id, k.msg_id, k.item, file.md5, to_i64(file.size), note, now],
-                )
-                .map_err(sql("marking a media job done"))?;
-            }
-            MediaOutcome::Retry {
-                next_attempt,
-                error,
-            } => {
-                tx.execute(
-                    "UPDATE we_chat_media_job SET attempts = attempts + 1, next_attempt = ?4,
-                       last_error = ?5, update_time = ?6
-                     WHERE corp_id = ?1 AND msg_id = ?2 AND item = ?3 AND status = 0",
-                    params![k.corp_id, k.msg_id, k.item, next_attempt, error, now],
-                )
-                .map_err(sql("scheduling a media retry"))?;
-            }
-            MediaOutcome::Dead { reason, error } => {
-                tx.execute(
-                    "UPDATE we_chat_media_job SET status = 2, attempts = attempts + 1, last_error = ?4,
-                       dead_reason = ?5, update_time = ?6
-                     WHERE corp_id = ?1 AND msg_id = ?2 AND item = ?3 AND status = 0",
-                    params![k.corp_id, k.msg_id, k.item, error, reason.as_str(), now],
-                )
-                .map_err(sql("marking a media job dead"))?;
-            }
+        for (job, outcome) in outcomes {
+            record(&tx, job, outcome, now)?;
         }
-        tx.commit().map_err(sql("committing a media outcome"))
+        tx.commit().map_err(sql("committing media outcomes"))
     }
 
     fn media_file(&self, md5: &str, size: u64) -> Result<Option<MediaFile>, StoreError> {

@@ -53,3 +53,21 @@ pub struct ActHitRow {
     pub detail: String,
     pub msg_time: i64,
 }
+
+impl ActHitRow {
+    /// The row of behaviour hit `hit` found in message `row`.
+    pub fn of(row: &crate::message::MessageRow, hit: super::ActHit) -> ActHitRow {
+        ActHitRow {
+            corp_id: row.corp_id.clone(),
+            msg_id: row.msg_id.clone(),
+            sensitive_act_id: hit.act.id(),
+            sensitive_act: hit.act.name().to_owned(),
+            operator_id: hit.operator_id,
+            operator: hit.operator,
+            operate_target_id: hit.target_id,
+            operate_target: hit.target,
+            detail: hit.detail,
+            msg_time: row.msg_time,
+        }
+    }
+}

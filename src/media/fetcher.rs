@@ -449,18 +449,7 @@ fn store_qr_hits(
     let acts: Vec<ActHitRow> = auditor
         .qr_hits(&row, codes)
         .into_iter()
-        .map(|a| ActHitRow {
-            corp_id: row.corp_id.clone(),
-            msg_id: row.msg_id.clone(),
-            sensitive_act_id: a.act.id(),
-            sensitive_act: a.act.name().to_owned(),
-            operator_id: a.operator_id,
-            operator: a.operator,
-            operate_target_id: a.target_id,
-            operate_target: a.target,
-            detail: a.detail,
-            msg_time: row.msg_time,
-        })
+        .map(|a| ActHitRow::of(&row, a))
         .collect();
     if acts.is_empty() {
         return Ok(());

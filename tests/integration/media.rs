@@ -546,15 +546,6 @@ fn voice_gets_a_playable_copy_with_ffmpeg_and_a_clear_note_without() {
     );
 }
 
-/// Peak resident memory of a process, from /proc (VmHWM), in KiB.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
 #[test]
 fn fetching_8_mib_files_keeps_peak_memory_bounded() {
     const FILES: u64 = 40;
@@ -577,7 +568,7 @@ fn fetching_8_mib_files_keeps_peak_memory_bounded() {
     let mut peak = 0;
     let started = std::time::Instant::now();
     while child.try_wait().expect("wait").is_none() {
-        peak = peak.max(peak_rss_kib(pid).unwrap_or(0));
+        peak = peak.max((msgaudit::bench::peak_rss_mb_of(&pid.to_string()) * 1024.0) as u64);
         assert!(
             started.elapsed() < Duration::from_secs(300),
             "took too long"

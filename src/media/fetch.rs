@@ -148,13 +148,13 @@ pub fn attempt(session: &mut Session, job: &MediaJob, cx: &AttemptContext<'_>) -
         }
         Stats::add_time(&cx.stats.voice_nanos, timer.elapsed());
     }
-    let deduplicated = matches!(cx.media.contains(&key), Ok(true));
     let timer = std::time::Instant::now();
     let put = cx.media.put(&staged.path, &key);
     Stats::add_time(&cx.stats.put_nanos, timer.elapsed());
-    if let Err(e) = put {
-        return Attempt::of(store_failure(job, cx, e));
-    }
+    let deduplicated = match put {
+        Ok(new) => !new,
+        Err(e) => return Attempt::of(store_failure(job, cx, e)),
+    };
     Attempt {
         outcome: MediaOutcome::Done {
             file: MediaFile {
@@ -220,6 +220,7 @@ fn playable_copy(
         .map_err(|e| e.to_string())?;
     cx.media
         .put(&copy.path, &ObjectKey::copy(md5, size, PLAYABLE_EXT))
+        .map(|_| ())
         .map_err(|e| format!("no playable copy: {e}"))
 }
 
@@ -253,8 +254,8 @@ fn sdk_failure(
 }
 
 fn store_failure(job: &MediaJob, cx: &AttemptContext<'_>, e: MediaStoreError) -> MediaOutcome {
-    // The media store being unavailable is never the file's fault: retry, however often.
-    let _ = e.is_transient();
+    // The media store failing (a full disk, a bucket unreachable or refusing the key) is never the
+    // file's fault: retry with back-off, however often, until it is fixed; the metrics show it.
     MediaOutcome::Retry {
         next_attempt: cx.now_ms + backoff_ms(cx.policy, job.attempts + 1),
         error: e.to_string(),

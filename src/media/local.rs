@@ -72,11 +72,11 @@ impl MediaStore for LocalMediaStore {
         }
     }
 
-    fn put(&self, staged: &Path, key: &ObjectKey) -> Result<(), MediaStoreError> {
+    fn put(&self, staged: &Path, key: &ObjectKey) -> Result<bool, MediaStoreError> {
         let target = self.object_path(key);
         if self.contains(key)? {
             let _ = std::fs::remove_file(staged);
-            return Ok(());
+            return Ok(false);
         }
         let parent = target.parent().unwrap_or(&self.root).to_owned();
         self.private_dir(&parent)
@@ -89,7 +89,8 @@ impl MediaStore for LocalMediaStore {
         std::fs::rename(staged, &target).map_err(self.io("moving a download into place"))?;
         std::fs::File::open(&parent)
             .and_then(|d| d.sync_all())
-            .map_err(self.io("syncing an object's directory"))
+            .map_err(self.io("syncing an object's directory"))?;
+        Ok(true)
     }
 
     fn get(&self, key: &ObjectKey, out: &mut dyn Write) -> Result<u64, MediaStoreError> {

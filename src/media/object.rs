@@ -99,8 +99,9 @@ pub trait MediaStore: Send + Sync {
     fn contains(&self, key: &ObjectKey) -> Result<bool, MediaStoreError>;
 
     /// Makes the complete, verified file at `staged` visible as `key`, atomically, and removes
-    /// `staged`. Putting a key that exists keeps the existing object.
-    fn put(&self, staged: &Path, key: &ObjectKey) -> Result<(), MediaStoreError>;
+    /// `staged`. Putting a key that exists keeps the existing object. Returns whether the object
+    /// is new (false: it was already stored).
+    fn put(&self, staged: &Path, key: &ObjectKey) -> Result<bool, MediaStoreError>;
 
     /// Writes the object to `out`; returns its length.
     fn get(&self, key: &ObjectKey, out: &mut dyn Write) -> Result<u64, MediaStoreError>;

@@ -243,12 +243,16 @@ impl MediaStore for S3MediaStore {
         }
     }
 
-    fn put(&self, staged: &Path, key: &ObjectKey) -> Result<(), MediaStoreError> {
-        let result = if self.contains(key)? {
-            Ok(())
-        } else {
-            let path = self.object_path(key);
-            self.runtime.block_on(self.upload(staged, &path))
+    fn put(&self, staged: &Path, key: &ObjectKey) -> Result<bool, MediaStoreError> {
+        let result = match self.contains(key) {
+            Ok(true) => Ok(false),
+            Ok(false) => {
+                let path = self.object_path(key);
+                self.runtime
+                    .block_on(self.upload(staged, &path))
+                    .map(|()| true)
+            }
+            Err(e) => Err(e),
         };
         let _ = std::fs::remove_file(staged);
         result

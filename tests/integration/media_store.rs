@@ -108,7 +108,7 @@ fn contract(store: &dyn MediaStore) {
         store.get(&key, &mut out),
         Err(MediaStoreError::NotFound { .. })
     ));
-    store.put(&staged, &key).expect("put");
+    assert!(store.put(&staged, &key).expect("put"), "a new object");
     assert!(!staged.exists(), "the staging file is taken over");
     assert!(store.contains(&key).expect("contains"));
     let mut out = Vec::new();
@@ -117,7 +117,10 @@ fn contract(store: &dyn MediaStore) {
 
     // The same content again: one object, the second staging file removed.
     let (again, _) = stage(store, 100_000, 1);
-    store.put(&again, &key).expect("put again");
+    assert!(
+        !store.put(&again, &key).expect("put again"),
+        "already stored"
+    );
     assert!(!again.exists());
 
     // A copy is another object beside its original.

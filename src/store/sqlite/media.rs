@@ -111,7 +111,7 @@ fn record(
     now: i64,
 ) -> Result<(), StoreError> {
     let k = &job.key;
-    match outcome {
+    let (status, next_attempt, error, reason) = match outcome {
         MediaOutcome::Done { file, note } => {
             tx.prepare_cached(
                 "INSERT INTO we_chat_media_file (md5, size, content_type, playable_type, qr_codes,
@@ -149,47 +149,35 @@ fn record(
                 ])
             })
             .map_err(sql("marking a media job done"))?;
+            return Ok(());
         }
         MediaOutcome::Retry {
             next_attempt,
             error,
-        } => {
-            tx.prepare_cached(
-                "UPDATE we_chat_media_job SET attempts = attempts + 1, next_attempt = ?4,
-                   last_error = ?5, update_time = ?6
-                 WHERE corp_id = ?1 AND msg_id = ?2 AND item = ?3 AND status = 0",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    k.corp_id,
-                    k.msg_id,
-                    k.item,
-                    next_attempt,
-                    error,
-                    now
-                ])
-            })
-            .map_err(sql("scheduling a media retry"))?;
-        }
+        } => (MediaStatus::Pending, *next_attempt, error, ""),
         MediaOutcome::Dead { reason, error } => {
-            tx.prepare_cached(
-                "UPDATE we_chat_media_job SET status = 2, attempts = attempts + 1, last_error = ?4,
-                   dead_reason = ?5, update_time = ?6
-                 WHERE corp_id = ?1 AND msg_id = ?2 AND item = ?3 AND status = 0",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    k.corp_id,
-                    k.msg_id,
-                    k.item,
-                    error,
-                    reason.as_str(),
-                    now
-                ])
-            })
-            .map_err(sql("marking a media job dead"))?;
+            (MediaStatus::Dead, job.next_attempt, error, reason.as_str())
         }
-    }
+    };
+    // A failed attempt: pending again at its next attempt, or dead with its reason.
+    tx.prepare_cached(
+        "UPDATE we_chat_media_job SET status = ?4, attempts = attempts + 1, next_attempt = ?5,
+           last_error = ?6, dead_reason = ?7, update_time = ?8
+         WHERE corp_id = ?1 AND msg_id = ?2 AND item = ?3 AND status = 0",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            k.corp_id,
+            k.msg_id,
+            k.item,
+            status.code(),
+            next_attempt,
+            error,
+            reason,
+            now
+        ])
+    })
+    .map_err(sql("recording a failed media attempt"))?;
     Ok(())
 }
 

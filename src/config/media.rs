@@ -222,33 +222,20 @@ pub(super) fn media(
 /// The `[media]` of a config file, resolved, without validating the rest (commands that read media
 /// need neither secrets nor keys). `store_url` is the file's store, resolved.
 pub fn media_of_file(path: &Path, store_url: &str) -> Result<Option<MediaConfig>, ConfigError> {
+    /// The file with everything but `[media]` ignored (that section is still checked in full).
     #[derive(Deserialize)]
     struct OnlyMedia {
         #[serde(default)]
         media: RawMedia,
     }
-    #[derive(Deserialize)]
-    struct Loose {
-        #[serde(default)]
-        media: Option<toml::Value>,
-    }
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
-    let syntax = |e: toml::de::Error| ConfigError::Syntax {
+    let only: OnlyMedia = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
         path: path.to_owned(),
         message: e.to_string(),
-    };
-    let loose: Loose = toml::from_str(&text).map_err(syntax)?;
-    let only: OnlyMedia = match loose.media {
-        Some(v) => OnlyMedia {
-            media: v.try_into().map_err(syntax)?,
-        },
-        None => OnlyMedia {
-            media: RawMedia::default(),
-        },
-    };
+    })?;
     media(
         &only.media,
         store_url,

@@ -1,6 +1,7 @@
 //! Starting the media fetchers beside the pipeline: the media store the configuration names, the
 //! corps' sessions, the live rules for 发送二维码, ffmpeg for voice.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::thread::JoinHandle;
@@ -47,7 +48,7 @@ impl Daemon {
                 .corps
                 .iter()
                 .map(|c| (c.corp_id.clone(), c.secret.clone()))
-                .collect(),
+                .collect::<HashMap<_, _>>(),
             store: jobs,
             media: store,
             rules: Arc::new(move || live.current()),

@@ -3,15 +3,15 @@
 //! say what became of it ([`Attempt`]). Nothing here touches the job table: the fetcher records the
 //! outcome.
 
-use std::io::{BufWriter, Read};
+use std::io::{BufWriter, Write};
 use std::time::Duration;
 
-use super::object::{MediaStore, MediaStoreError, ObjectKey, Staged};
+use super::object::{MediaStore, ObjectKey, Staged};
 use super::voice::{PLAYABLE_EXT, PLAYABLE_TYPE, Transcoder};
 use super::{qr, sniff};
 use crate::message::MediaKind;
 use crate::runtime::{MediaStats, Stats};
-use crate::sdk::{MediaError, RetryPolicy, SdkError, Session, code};
+use crate::sdk::{MediaError, RetryPolicy, Session, code};
 use crate::store::{MediaDeadReason, MediaFile, MediaJob, MediaJobStore, MediaOutcome};
 
 /// How one attempt is made, and when a failing job is given up.
@@ -43,12 +43,11 @@ impl Default for AttemptPolicy {
     }
 }
 
-/// What an attempt came to: the job's outcome, the QR codes its image holds, and the bytes fetched
-/// from WeCom (0 when the file was already stored).
+/// What an attempt came to: the job's outcome and the bytes fetched from WeCom (0 when nothing was
+/// downloaded).
 #[derive(Debug)]
 pub struct Attempt {
     pub outcome: MediaOutcome,
-    pub qr_codes: Vec<String>,
     pub fetched_bytes: u64,
     /// The file was already stored: nothing was downloaded, or the download was a duplicate.
     pub deduplicated: bool,
@@ -58,9 +57,33 @@ impl Attempt {
     fn of(outcome: MediaOutcome) -> Attempt {
         Attempt {
             outcome,
-            qr_codes: Vec::new(),
             fetched_bytes: 0,
             deduplicated: false,
+        }
+    }
+
+    /// Done with a file already stored (its QR codes and playable copy come with it).
+    fn stored(file: MediaFile, fetched_bytes: u64) -> Attempt {
+        Attempt {
+            outcome: MediaOutcome::Done {
+                file,
+                note: "already stored (the same md5 and size as an earlier file)".into(),
+            },
+            fetched_bytes,
+            deduplicated: true,
+        }
+    }
+
+    /// What the QR codes in the attempt's image say (none unless done).
+    pub fn qr_codes(&self) -> Vec<String> {
+        match &self.outcome {
+            MediaOutcome::Done { file, .. } => file
+                .qr_codes
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
         }
     }
 }
@@ -75,31 +98,46 @@ pub struct AttemptContext<'a> {
     pub now_ms: i64,
 }
 
+/// Bytes kept from the start of a download, for sniffing its type.
+const HEAD: usize = 64;
+
+/// A writer that passes everything on and keeps the first [`HEAD`] bytes.
+struct HeadKeeper<W> {
+    inner: W,
+    head: Vec<u8>,
+}
+
+impl<W: Write> Write for HeadKeeper<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        let room = HEAD.saturating_sub(self.head.len()).min(n);
+        self.head.extend_from_slice(&buf[..room]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Makes one attempt at `job`.
 pub fn attempt(session: &mut Session, job: &MediaJob, cx: &AttemptContext<'_>) -> Attempt {
-    match already_stored(job, cx) {
-        Ok(Some(file)) => {
-            let codes = split_codes(&file.qr_codes);
-            return Attempt {
-                outcome: MediaOutcome::Done {
-                    file,
-                    note: "already stored (the same md5 and size as an earlier file)".into(),
-                },
-                qr_codes: codes,
-                fetched_bytes: 0,
-                deduplicated: true,
-            };
+    // The message names a file already stored: done without a download.
+    if job.md5sum.len() == 32 && job.size > 0 {
+        match stored_file(cx, &job.md5sum, job.size) {
+            Ok(Some(file)) => return Attempt::stored(file, 0),
+            Ok(None) => {}
+            Err(error) => return Attempt::of(later(job, cx, error)),
         }
-        Ok(None) => {}
-        Err(e) => return Attempt::of(retry(job, cx, e.to_string())),
     }
     let (staged, file) = match Staged::create(cx.media.staging_dir()) {
         Ok(s) => s,
-        Err(e) => {
-            return Attempt::of(retry(job, cx, format!("cannot stage a download: {e}")));
-        }
+        Err(e) => return Attempt::of(later(job, cx, format!("cannot stage a download: {e}"))),
     };
-    let mut out = BufWriter::with_capacity(256 * 1024, file);
+    let mut out = HeadKeeper {
+        inner: BufWriter::with_capacity(256 * 1024, file),
+        head: Vec::with_capacity(HEAD),
+    };
     let timer = std::time::Instant::now();
     let got = session.download_media(
         &job.sdkfileid,
@@ -108,7 +146,8 @@ pub fn attempt(session: &mut Session, job: &MediaJob, cx: &AttemptContext<'_>) -
         &cx.policy.chunk_retry,
         &mut out,
     );
-    drop(out);
+    let head = out.head;
+    drop(out.inner);
     Stats::add_time(&cx.stats.download_nanos, timer.elapsed());
     let got = match got {
         Ok(g) => g,
@@ -125,8 +164,13 @@ pub fn attempt(session: &mut Session, job: &MediaJob, cx: &AttemptContext<'_>) -
             ),
         ));
     }
-    let key = ObjectKey::original(&got.md5, got.bytes);
-    let content_type = sniff::content_type(&head(&staged), &job.file_name);
+    // The message did not name it (no md5), but the content is stored: no scan, no copy again.
+    match stored_file(cx, &got.md5, got.bytes) {
+        Ok(Some(file)) => return Attempt::stored(file, got.bytes),
+        Ok(None) => {}
+        Err(error) => return Attempt::of(later(job, cx, error)),
+    }
+    let content_type = sniff::content_type(&head, &job.file_name);
     let mut notes = Vec::new();
     let mut codes = Vec::new();
     if job.kind == MediaKind::Image && sniff::is_scannable_image(content_type) {
@@ -149,11 +193,13 @@ pub fn attempt(session: &mut Session, job: &MediaJob, cx: &AttemptContext<'_>) -
         Stats::add_time(&cx.stats.voice_nanos, timer.elapsed());
     }
     let timer = std::time::Instant::now();
-    let put = cx.media.put(&staged.path, &key);
+    let put = cx
+        .media
+        .put(&staged.path, &ObjectKey::original(&got.md5, got.bytes));
     Stats::add_time(&cx.stats.put_nanos, timer.elapsed());
     let deduplicated = match put {
         Ok(new) => !new,
-        Err(e) => return Attempt::of(store_failure(job, cx, e)),
+        Err(e) => return Attempt::of(later(job, cx, e.to_string())),
     };
     Attempt {
         outcome: MediaOutcome::Done {
@@ -167,44 +213,19 @@ pub fn attempt(session: &mut Session, job: &MediaJob, cx: &AttemptContext<'_>) -
             },
             note: notes.join("; "),
         },
-        qr_codes: codes,
         fetched_bytes: got.bytes,
         deduplicated,
     }
 }
 
-/// The stored file for a job whose message names an md5 and size already stored.
-fn already_stored(
-    job: &MediaJob,
-    cx: &AttemptContext<'_>,
-) -> Result<Option<MediaFile>, Box<dyn std::error::Error>> {
-    if job.md5sum.len() != 32 || job.size == 0 {
-        return Ok(None);
-    }
-    let Some(file) = cx.jobs.media_file(&job.md5sum, job.size)? else {
+/// The stored file with this md5 and size, when both its row and its object are there.
+fn stored_file(cx: &AttemptContext<'_>, md5: &str, size: u64) -> Result<Option<MediaFile>, String> {
+    let Some(file) = cx.jobs.media_file(md5, size).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
-    Ok(cx
-        .media
-        .contains(&ObjectKey::original(&file.md5, file.size))?
-        .then_some(file))
-}
-
-fn split_codes(joined: &str) -> Vec<String> {
-    joined
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-/// The first bytes of a staged file, for sniffing.
-fn head(staged: &Staged) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(64);
-    if let Ok(f) = std::fs::File::open(&staged.path) {
-        let _ = f.take(64).read_to_end(&mut buf);
-    }
-    buf
+    let key = ObjectKey::original(&file.md5, file.size);
+    let there = cx.media.contains(&key).map_err(|e| e.to_string())?;
+    Ok(there.then_some(file))
 }
 
 /// Puts an MP3 copy of the staged voice beside its original; `Err` is the note saying why not.
@@ -227,59 +248,44 @@ fn playable_copy(
 /// The outcome of a failed download.
 fn failed(job: &MediaJob, cx: &AttemptContext<'_>, e: MediaError) -> MediaOutcome {
     let text = e.to_string();
-    let sdk = match &e {
-        MediaError::Chunk { source, .. } | MediaError::Sdk(source) => Some(source),
-        _ => None,
-    };
-    match (&e, sdk) {
-        (MediaError::Md5Mismatch { .. }, _) => md5_failure(job, cx, text),
-        (MediaError::Write { .. }, _) => retry(job, cx, text),
-        (_, Some(s)) => sdk_failure(job, cx, s, text),
-        _ => dead(MediaDeadReason::SdkError, text),
+    match e {
+        MediaError::Md5Mismatch { .. } => md5_failure(job, cx, text),
+        MediaError::Write { .. } => later(job, cx, text),
+        MediaError::Chunk { source, .. } | MediaError::Sdk(source) => match source.code() {
+            Some(c) if c == i64::from(code::DATA_EXPIRED) => dead(MediaDeadReason::Expired, text),
+            Some(c) if c == i64::from(code::BAD_FILE_ID) => dead(MediaDeadReason::BadFileId, text),
+            _ if source.is_transient() => retry(job, cx, text),
+            _ => dead(MediaDeadReason::SdkError, text),
+        },
+        MediaError::Protocol { .. } => dead(MediaDeadReason::SdkError, text),
     }
 }
 
-fn sdk_failure(
-    job: &MediaJob,
-    cx: &AttemptContext<'_>,
-    e: &SdkError,
-    text: String,
-) -> MediaOutcome {
-    match e.code() {
-        Some(c) if c == i64::from(code::DATA_EXPIRED) => dead(MediaDeadReason::Expired, text),
-        Some(c) if c == i64::from(code::BAD_FILE_ID) => dead(MediaDeadReason::BadFileId, text),
-        _ if e.is_transient() => retry(job, cx, text),
-        _ => dead(MediaDeadReason::SdkError, text),
-    }
-}
-
-fn store_failure(job: &MediaJob, cx: &AttemptContext<'_>, e: MediaStoreError) -> MediaOutcome {
-    // The media store failing (a full disk, a bucket unreachable or refusing the key) is never the
-    // file's fault: retry with back-off, however often, until it is fixed; the metrics show it.
+/// Try again after the back-off, however often: for failures that are never the file's fault (our
+/// disk, the staging directory, the store or the bucket), which last until fixed and show in the
+/// metrics.
+fn later(job: &MediaJob, cx: &AttemptContext<'_>, error: String) -> MediaOutcome {
     MediaOutcome::Retry {
         next_attempt: cx.now_ms + backoff_ms(cx.policy, job.attempts + 1),
-        error: e.to_string(),
+        error,
     }
 }
 
+/// A bad transfer: again, up to `md5_attempts`, then dead.
 fn md5_failure(job: &MediaJob, cx: &AttemptContext<'_>, text: String) -> MediaOutcome {
     if job.attempts + 1 >= cx.policy.md5_attempts {
         dead(MediaDeadReason::Md5Mismatch, text)
     } else {
-        MediaOutcome::Retry {
-            next_attempt: cx.now_ms + backoff_ms(cx.policy, job.attempts + 1),
-            error: text,
-        }
+        later(job, cx, text)
     }
 }
 
+/// A transient SDK failure: again, up to `max_attempts`, then dead (`gave_up`).
 fn retry(job: &MediaJob, cx: &AttemptContext<'_>, text: String) -> MediaOutcome {
     if job.attempts + 1 >= cx.policy.max_attempts {
-        return dead(MediaDeadReason::GaveUp, text);
-    }
-    MediaOutcome::Retry {
-        next_attempt: cx.now_ms + backoff_ms(cx.policy, job.attempts + 1),
-        error: text,
+        dead(MediaDeadReason::GaveUp, text)
+    } else {
+        later(job, cx, text)
     }
 }
 

@@ -26,7 +26,7 @@ use super::fetch::{Attempt, AttemptContext, AttemptPolicy, attempt};
 use super::object::MediaStore;
 use super::voice::Transcoder;
 use crate::audit::Auditor;
-use crate::message::{MediaKind, MessageRow, is_external_id};
+use crate::message::{MediaKind, MessageRow, is_external_chat};
 use crate::runtime::{Shutdown, Stats};
 use crate::sdk::{FinanceLibrary, NetworkOptions, Session};
 use crate::secret::Secret;
@@ -98,8 +98,9 @@ pub type CurrentRules = Arc<dyn Fn() -> Arc<Auditor> + Send + Sync>;
 pub struct FetcherParts {
     pub lib: FinanceLibrary,
     pub network: NetworkOptions,
-    /// Each corp's id and archive secret.
-    pub corps: Vec<(String, Secret)>,
+    /// The corps whose media to fetch: each one's archive secret, by corp id. Jobs of other corps
+    /// wait in the store.
+    pub corps: HashMap<String, Secret>,
     pub store: Arc<dyn Store>,
     pub media: Arc<dyn MediaStore>,
     pub rules: CurrentRules,
@@ -116,7 +117,8 @@ pub struct FetcherParts {
 struct Shared {
     parts: FetcherParts,
     settings: FetcherSettings,
-    secrets: HashMap<String, Secret>,
+    /// The ids of `parts.corps`, for the due-job query.
+    corp_ids: Vec<String>,
     in_flight: Mutex<HashSet<MediaJobKey>>,
 }
 
@@ -138,11 +140,11 @@ impl Shared {
 
 /// Starts the dispatcher (which starts the workers); it returns when stopped.
 pub fn spawn(parts: FetcherParts, settings: FetcherSettings) -> std::io::Result<JoinHandle<()>> {
-    let secrets = parts.corps.iter().cloned().collect();
+    let corp_ids = parts.corps.keys().cloned().collect();
     let shared = Arc::new(Shared {
         parts,
         settings,
-        secrets,
+        corp_ids,
         in_flight: Mutex::new(HashSet::new()),
     });
     std::thread::Builder::new()
@@ -219,7 +221,10 @@ fn dispatch(shared: Arc<Shared>) {
 fn send_due(shared: &Shared, tx: &Sender<MediaJob>) -> Result<usize, crate::store::StoreError> {
     let n = shared.settings.concurrency.max(1);
     let limit = u32::try_from(n * 4 + shared.in_flight()).unwrap_or(u32::MAX);
-    let due = shared.parts.store.due_media_jobs(now_ms(), limit)?;
+    let due = shared
+        .parts
+        .store
+        .due_media_jobs(&shared.corp_ids, now_ms(), limit)?;
     let mut sent = 0;
     for job in due {
         let fresh = shared
@@ -251,15 +256,16 @@ fn send_due(shared: &Shared, tx: &Sender<MediaJob>) -> Result<usize, crate::stor
     Ok(sent)
 }
 
-/// Once mode: ingestion is over, nothing is in flight and no job is pending.
+/// Once mode: ingestion is over, nothing is in flight and no job of these corps is pending (due
+/// now or later).
 fn finished(shared: &Shared) -> bool {
     shared.parts.ingest_done.load(Ordering::Acquire)
         && shared.in_flight() == 0
         && shared
             .parts
             .store
-            .media_summary()
-            .is_ok_and(|s| s.pending == 0)
+            .due_media_jobs(&shared.corp_ids, i64::MAX, 1)
+            .is_ok_and(|due| due.is_empty())
 }
 
 /// Whether the media store is at its quota (logging that, and how much retention is left, at most
@@ -355,11 +361,8 @@ fn handle(
     let corp = &job.key.corp_id;
     let now = now_ms();
     if !sessions.contains_key(corp) {
-        let Some(secret) = shared.secrets.get(corp) else {
-            // A corp no longer configured: leave its jobs pending for when it is.
-            tracing::debug!(corp = %corp, "media job of a corp not configured; left pending");
-            return None;
-        };
+        // The due-job query only returns jobs of these corps.
+        let secret = p.corps.get(corp)?;
         match p.lib.session(corp, secret, &p.network) {
             Ok(s) => {
                 sessions.insert(corp.clone(), s);
@@ -383,8 +386,9 @@ fn handle(
     };
     let result = attempt(session, job, &cx);
     count(shared, job, &result);
-    if matches!(result.outcome, MediaOutcome::Done { .. }) && !result.qr_codes.is_empty() {
-        if let Err(e) = store_qr_hits(shared, job, &result.qr_codes) {
+    let codes = result.qr_codes();
+    if !codes.is_empty() {
+        if let Err(e) = store_qr_hits(shared, job, &codes) {
             // Keep the job pending so that the hit is not lost: it is fetched (deduplicated) again.
             tracing::warn!(corp = %corp, msgid = %job.key.msg_id, error = %e, "cannot store a QR-code hit; the job is tried again");
             return None;
@@ -422,9 +426,7 @@ fn count(shared: &Shared, job: &MediaJob, a: &Attempt) {
 
 /// The message an image came in, as the behaviour detectors read it.
 fn message_of(job: &MediaJob) -> MessageRow {
-    let external = job.key.msg_id.ends_with("_external")
-        || is_external_id(&job.from_id)
-        || job.to_list.split(',').any(is_external_id);
+    let external = is_external_chat(&job.key.msg_id, &job.from_id, job.to_list.split(','));
     MessageRow {
         corp_id: job.key.corp_id.clone(),
         msg_id: job.key.msg_id.clone(),

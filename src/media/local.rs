@@ -24,6 +24,10 @@ impl LocalMediaStore {
         let store = LocalMediaStore { root, staging };
         store
             .private_dir(&store.staging)
+            .and_then(|()| {
+                // A root that existed before (made by hand, or by an older version) is tightened too.
+                std::fs::set_permissions(&store.root, std::fs::Permissions::from_mode(0o700))
+            })
             .map_err(store.io("creating the directory"))?;
         let cleared = clear_staging(&store.staging);
         if cleared > 0 {
@@ -46,8 +50,7 @@ impl LocalMediaStore {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(dir)?;
-        std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700))
+            .create(dir)
     }
 
     fn object_path(&self, key: &ObjectKey) -> PathBuf {

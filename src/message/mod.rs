@@ -15,5 +15,5 @@ pub use model::{
     Action, Body, ChatMessage, CollectDetail, Media, NestedItem, NewsItem, ParseError,
     is_external_id,
 };
-pub use row::MessageRow;
+pub use row::{MessageRow, is_external_chat};
 pub use text::visible_text;

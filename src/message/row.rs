@@ -32,6 +32,16 @@ pub struct MessageRow {
     pub attachments: Vec<Attachment>,
 }
 
+/// Whether a message is a chat with an external party: its msgid ends `_external`, or an external
+/// contact is its sender or among its receivers.
+pub fn is_external_chat<'a>(
+    msg_id: &str,
+    from: &str,
+    to: impl IntoIterator<Item = &'a str>,
+) -> bool {
+    msg_id.ends_with("_external") || is_external_id(from) || to.into_iter().any(is_external_id)
+}
+
 impl MessageRow {
     /// Maps a parsed message of `corp_id` pulled at `seq` under key version `publickey_ver`.
     pub fn from_message(
@@ -40,9 +50,7 @@ impl MessageRow {
         publickey_ver: u32,
         m: &ChatMessage,
     ) -> MessageRow {
-        let external = m.msgid.ends_with("_external")
-            || is_external_id(&m.from)
-            || m.tolist.iter().any(|t| is_external_id(t));
+        let external = is_external_chat(&m.msgid, &m.from, m.tolist.iter().map(String::as_str));
         MessageRow {
             corp_id: corp_id.to_owned(),
             msg_id: m.msgid.clone(),

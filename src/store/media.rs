@@ -247,8 +247,14 @@ pub struct MediaSummary {
 
 /// Media jobs and files: what the fetchers, `media` commands and `status` need.
 pub trait MediaJobStore: Send + Sync {
-    /// Pending jobs due at `now_ms`, oldest message first, at most `limit`.
-    fn due_media_jobs(&self, now_ms: i64, limit: u32) -> Result<Vec<MediaJob>, StoreError>;
+    /// Pending jobs of `corps` due at `now_ms`, oldest message first, at most `limit` (the jobs of
+    /// corps not archived now wait, without crowding out the others').
+    fn due_media_jobs(
+        &self,
+        corps: &[String],
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<MediaJob>, StoreError>;
 
     /// Records what attempts at jobs came to (the file rows too, once per md5 and size), as one
     /// durable step.

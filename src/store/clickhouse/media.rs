@@ -137,13 +137,24 @@ impl ClickHouseStore {
 }
 
 impl MediaJobStore for ClickHouseStore {
-    fn due_media_jobs(&self, now_ms: i64, limit: u32) -> Result<Vec<MediaJob>, StoreError> {
+    fn due_media_jobs(
+        &self,
+        corps: &[String],
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<MediaJob>, StoreError> {
+        if corps.is_empty() {
+            // 18.16 cannot type an empty array literal in has().
+            return Ok(Vec::new());
+        }
         let mut f = Filter::new(
-            "SELECT ?fields FROM we_chat_media_job FINAL WHERE status = 0 AND next_attempt <= ?",
+            "SELECT ?fields FROM we_chat_media_job FINAL \
+             WHERE status = 0 AND has(?, corp_id) AND next_attempt <= ?",
         );
         f.push(
             " ORDER BY msg_time, msg_id, item LIMIT ?",
             [
+                Value::Strs(corps.to_vec()),
                 Value::U64(now_ms.max(0) as u64),
                 Value::U64(u64::from(limit.max(1))),
             ],
@@ -155,6 +166,24 @@ impl MediaJobStore for ClickHouseStore {
         &self,
         outcomes: &[(MediaJob, MediaOutcome)],
     ) -> Result<(), StoreError> {
+        // The batch's files already recorded, in one read: a file row is written only when new,
+        // or when it gains a playable copy.
+        let md5s: Vec<&str> = outcomes
+            .iter()
+            .filter_map(|(_, o)| match o {
+                MediaOutcome::Done { file, .. } => Some(file.md5.as_str()),
+                _ => None,
+            })
+            .collect();
+        let mut known: Vec<MediaFileRow> = if md5s.is_empty() {
+            Vec::new()
+        } else {
+            let q = self
+                .conn
+                .query("SELECT ?fields FROM we_chat_media_file FINAL WHERE has(?, md5)")
+                .bind(md5s.as_slice());
+            self.conn.fetch("reading media files", q)?
+        };
         let mut files: Vec<MediaFileRow> = Vec::new();
         let mut jobs = Vec::with_capacity(outcomes.len());
         for (job, outcome) in outcomes {
@@ -162,23 +191,23 @@ impl MediaJobStore for ClickHouseStore {
             next.attempts += 1;
             match outcome {
                 MediaOutcome::Done { file, note } => {
-                    let listed = files
+                    let seen = known
                         .iter()
-                        .any(|f| f.md5 == file.md5 && f.size == file.size);
-                    if !listed {
-                        let known = self.media_file(&file.md5, file.size)?;
-                        if known.is_none_or(|k| {
-                            k.playable_type.is_empty() && !file.playable_type.is_empty()
-                        }) {
-                            files.push(MediaFileRow {
-                                md5: file.md5.clone(),
-                                size: file.size,
-                                content_type: file.content_type.clone(),
-                                playable_type: file.playable_type.clone(),
-                                qr_codes: file.qr_codes.clone(),
-                                create_time: next_version(),
-                            });
-                        }
+                        .find(|k| k.md5 == file.md5 && k.size == file.size);
+                    if seen.is_none_or(|k| {
+                        k.playable_type.is_empty() && !file.playable_type.is_empty()
+                    }) {
+                        let row = MediaFileRow {
+                            md5: file.md5.clone(),
+                            size: file.size,
+                            content_type: file.content_type.clone(),
+                            playable_type: file.playable_type.clone(),
+                            qr_codes: file.qr_codes.clone(),
+                            create_time: next_version(),
+                        };
+                        known.retain(|k| k.md5 != row.md5 || k.size != row.size);
+                        known.push(row.clone());
+                        files.push(row);
                     }
                     next.status = MediaStatus::Done;
                     next.last_error.clear();

@@ -182,16 +182,23 @@ fn record(
 }
 
 impl MediaJobStore for SqliteStore {
-    fn due_media_jobs(&self, now_ms: i64, limit: u32) -> Result<Vec<MediaJob>, StoreError> {
+    fn due_media_jobs(
+        &self,
+        corps: &[String],
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<MediaJob>, StoreError> {
+        let corps = serde_json::to_string(corps).unwrap_or_else(|_| "[]".into());
         let conn = self.conn();
         select(
             &conn,
             &format!(
                 "SELECT {JOB_COLUMNS} FROM we_chat_media_job
                  WHERE status = 0 AND next_attempt <= ?1
+                   AND corp_id IN (SELECT value FROM json_each(?3))
                  ORDER BY msg_time, msg_id, item LIMIT ?2"
             ),
-            params![now_ms, limit.max(1)],
+            params![now_ms, limit.max(1), corps],
             "reading due media jobs",
             job_from,
         )

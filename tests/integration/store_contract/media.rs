@@ -40,6 +40,10 @@ fn batch_with_media(corp: &str, seqs: std::ops::RangeInclusive<u64>) -> StoreBat
     }
 }
 
+fn corps(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|c| c.to_string()).collect()
+}
+
 fn file(md5: &str, size: u64) -> MediaFile {
     MediaFile {
         md5: md5.into(),
@@ -56,7 +60,9 @@ pub(super) fn jobs_are_written_with_their_messages_and_keep_their_state_across_r
 ) {
     let batch = batch_with_media("ww1", 1..=3);
     s.store_batch(&batch).expect("store");
-    let due = s.due_media_jobs(i64::MAX, 100).expect("due");
+    let due = s
+        .due_media_jobs(&corps(&["ww1"]), i64::MAX, 100)
+        .expect("due");
     assert_eq!(due.len(), 6, "two attachments per message");
     let order: Vec<(String, u32)> = due
         .iter()
@@ -142,7 +148,7 @@ pub(super) fn jobs_are_written_with_their_messages_and_keep_their_state_across_r
 
     // Due now: not the done, the dead, or the one waiting until 5 s.
     let due_now: Vec<(String, u32)> = s
-        .due_media_jobs(4_000, 100)
+        .due_media_jobs(&corps(&["ww1"]), 4_000, 100)
         .expect("due")
         .into_iter()
         .map(|j| (j.key.msg_id, j.key.item))
@@ -151,7 +157,34 @@ pub(super) fn jobs_are_written_with_their_messages_and_keep_their_state_across_r
         due_now,
         vec![("m2".into(), 1), ("m3".into(), 0), ("m3".into(), 1)]
     );
-    assert_eq!(s.due_media_jobs(6_000, 100).expect("due").len(), 4);
+    assert_eq!(
+        s.due_media_jobs(&corps(&["ww1"]), 6_000, 100)
+            .expect("due")
+            .len(),
+        4
+    );
+    // Only the corps asked for: another corp's jobs neither show nor crowd these out.
+    s.store_batch(&batch_with_media("ww9", 1..=2))
+        .expect("store");
+    assert_eq!(
+        s.due_media_jobs(&corps(&["ww1"]), 6_000, 100)
+            .expect("due")
+            .len(),
+        4
+    );
+    assert_eq!(
+        s.due_media_jobs(&corps(&["ww9"]), 6_000, 100)
+            .expect("due")
+            .len(),
+        4
+    );
+    assert_eq!(
+        s.due_media_jobs(&corps(&["ww1", "ww9"]), 6_000, 100)
+            .expect("due")
+            .len(),
+        8
+    );
+    assert!(s.due_media_jobs(&[], 6_000, 100).expect("due").is_empty());
 
     // The file once, with what its image says.
     let stored = s.media_file(&f.md5, f.size).expect("file").expect("stored");
@@ -165,7 +198,9 @@ pub(super) fn jobs_are_written_with_their_messages_and_keep_their_state_across_r
 pub(super) fn dead_jobs_are_listed_by_reason_retried_and_summed_up(s: &dyn Store) {
     s.store_batch(&batch_with_media("ww2", 1..=4))
         .expect("store");
-    let due = s.due_media_jobs(i64::MAX, 100).expect("due");
+    let due = s
+        .due_media_jobs(&corps(&["ww2"]), i64::MAX, 100)
+        .expect("due");
     let shared = file("aa".repeat(16).as_str(), 1000);
     for j in &due[..4] {
         // Four attachments, one file: dedup.

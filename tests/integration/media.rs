@@ -616,3 +616,46 @@ fn at_the_quota_fetching_pauses_and_text_ingestion_goes_on() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("pending (oldest"), "{text}");
 }
+
+#[test]
+fn jobs_of_a_corp_no_longer_archived_wait_without_holding_up_the_others() {
+    let emu = serde_json::json!({"messages": 200, "seed": 16, "max_media": 1 << 20});
+    let s = Setup::new(emu.clone(), "concurrency = 1");
+    // An older corp's backlog, older than every message of the configured one.
+    let mut gone = msgaudit::store::StoreBatch {
+        corp_id: "wwgone".into(),
+        checkpoint: 50,
+        ..Default::default()
+    };
+    for seq in 1..=50 {
+        let mut m = crate::support::message_row("wwgone", &format!("g{seq}"), seq);
+        m.msg_time = 1_000 + seq as i64;
+        m.attachments = vec![msgaudit::message::Attachment {
+            item: 0,
+            kind: msgaudit::message::MediaKind::Image,
+            sdkfileid: format!("G{seq}"),
+            md5sum: String::new(),
+            size: 10,
+            file_name: String::new(),
+        }];
+        gone.messages.push(m);
+    }
+    s.store().store_batch(&gone).expect("the old corp's batch");
+    s.run_once();
+    let want = expected(&options(&emu));
+    let jobs = s.jobs();
+    for key in want.keys() {
+        assert_eq!(
+            jobs[key].status, 1,
+            "{key:?}: the configured corp's media is all fetched"
+        );
+    }
+    let waiting = jobs
+        .iter()
+        .filter(|((m, _), j)| m.starts_with('g') && j.status == 0)
+        .count();
+    assert_eq!(
+        waiting, 50,
+        "the other corp's jobs wait, untouched, for when it is archived again"
+    );
+}

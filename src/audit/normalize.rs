@@ -169,6 +169,21 @@ pub fn normalize_into(text: &str, out: &mut Normalized) {
     fold_text(text, out);
 }
 
+/// Text folded only (no offset map): what the search index holds and a normalised search looks
+/// for.
+pub fn fold(text: &str) -> String {
+    struct Folded(String);
+    impl Sink for Folded {
+        #[inline]
+        fn push(&mut self, c: char, _at: u32) {
+            self.0.push(c);
+        }
+    }
+    let mut out = Folded(String::with_capacity(text.len()));
+    fold_text(text, &mut out);
+    out.0
+}
+
 /// Normalises a configured word (no offset map needed).
 pub fn normalize_word(word: &str) -> String {
     normalize(word).text
@@ -177,6 +192,14 @@ pub fn normalize_word(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fold_is_the_normalised_text() {
+        for t in ["私下轉賬 可以", "ＶＸ：sales_zhang", "加 我 微 信", "①②③😂"]
+        {
+            assert_eq!(fold(t), normalize(t).text, "{t}");
+        }
+    }
 
     #[test]
     fn each_normalisation_class() {

@@ -1,8 +1,9 @@
 //! WeCom messages after decryption: lenient JSON ([`lenient`]), the typed model ([`ChatMessage`]),
 //! the human-visible text ([`visible_text`]), the stored row ([`MessageRow`]) and the attachments
-//! to fetch ([`attachments`]).
+//! to fetch ([`attachments`]) and the conversation it belongs to ([`Conversation`]).
 
 mod attachment;
+mod conversation;
 mod dead;
 pub mod lenient;
 mod model;
@@ -10,6 +11,7 @@ mod row;
 mod text;
 
 pub use attachment::{Attachment, MediaKind, attachments};
+pub use conversation::Conversation;
 pub use dead::DeadReason;
 pub use model::{
     Action, Body, ChatMessage, CollectDetail, Media, NestedItem, NewsItem, ParseError,

@@ -2,6 +2,7 @@
 //! what correctness needs: corp, key version, extracted text).
 
 use super::attachment::{Attachment, attachments};
+use super::conversation::Conversation;
 use super::model::{ChatMessage, is_external_id};
 use super::text::visible_text;
 
@@ -43,6 +44,11 @@ pub fn is_external_chat<'a>(
 }
 
 impl MessageRow {
+    /// The conversation this message belongs to, if any (see [`Conversation::of`]).
+    pub fn conversation(&self) -> Option<Conversation> {
+        Conversation::of(&self.from_id, self.to_list.split(','), &self.room_id)
+    }
+
     /// Maps a parsed message of `corp_id` pulled at `seq` under key version `publickey_ver`.
     pub fn from_message(
         corp_id: &str,

@@ -1,5 +1,5 @@
 //! Where messages, dead letters and checkpoints are kept: one trait per concern — [`IngestStore`],
-//! [`RulesStore`], [`HitStore`], [`OutboxStore`], [`AccessStore`], [`MediaJobStore`] — that both backends implement
+//! [`RulesStore`], [`HitStore`], [`OutboxStore`], [`AccessStore`], [`MediaJobStore`], [`ArchiveStore`] — that both backends implement
 //! (`sqlite/` and `clickhouse/`, file for file), and [`Store`], all of them together.
 //!
 //! The contract every backend keeps (and the shared store tests check):
@@ -16,12 +16,17 @@
 //! it without pretending to have transactions.
 
 mod access;
+pub mod archive;
 pub mod clickhouse;
 mod media;
 mod sqlite;
 mod types;
 
 pub use access::{Account, OperLog, Role};
+pub use archive::{
+    ArchiveStore, ConversationMessagesQuery, ConversationQuery, ConversationSummary, MessageCursor,
+    Page, SearchQuery, TextMatch, Visible,
+};
 pub use media::{
     MediaDeadReason, MediaFile, MediaJob, MediaJobKey, MediaJobQuery, MediaJobStore, MediaOutcome,
     MediaStatus, MediaSummary,
@@ -251,19 +256,21 @@ pub trait AccessStore: Send + Sync {
 /// A whole store: every concern, as both backends provide it. Parts that need one concern take
 /// that trait; `Arc<dyn Store>` upcasts to any of them.
 pub trait Store:
-    IngestStore + RulesStore + HitStore + OutboxStore + AccessStore + MediaJobStore
+    IngestStore + RulesStore + HitStore + OutboxStore + AccessStore + MediaJobStore + ArchiveStore
 {
 }
 
-impl<T: IngestStore + RulesStore + HitStore + OutboxStore + AccessStore + MediaJobStore> Store
-    for T
+impl<
+    T: IngestStore + RulesStore + HitStore + OutboxStore + AccessStore + MediaJobStore + ArchiveStore,
+> Store for T
 {
 }
 
 /// Every store trait, for callers that use several concerns through `dyn Store`.
 pub mod prelude {
     pub use super::{
-        AccessStore, HitStore, IngestStore, MediaJobStore, OutboxStore, RulesStore, Store,
+        AccessStore, ArchiveStore, HitStore, IngestStore, MediaJobStore, OutboxStore, RulesStore,
+        Store,
     };
 }
 

@@ -20,7 +20,7 @@ use super::filter::{Filter, Value, ms, s};
 use super::rows::{
     CheckpointRow, CorpReasonCount, CorpRow, Count, DeadRow, MsgRow, NamedCount, Text,
 };
-use super::{ClickHouseStore, by_corp, media, now};
+use super::{ClickHouseStore, archive, by_corp, media, now};
 use crate::message::MessageRow;
 use crate::store::MediaJob;
 use crate::store::types::*;
@@ -145,6 +145,7 @@ impl ClickHouseStore {
             .filter(|m| seen.insert(m.msg_id.clone()))
             .map(|m| MsgRow::new(m, now))
             .collect();
+        archive::insert_folded(&self.conn, &rows)?;
         self.conn.insert_borrowed::<MsgRow<'static>>(
             "inserting messages",
             "we_chat_contact_msg",

@@ -36,6 +36,11 @@ pub(crate) const CLICKHOUSE: &[(u32, &str, &str)] = &[
         "media",
         include_str!("../../../migrations/clickhouse/0005_media.sql"),
     ),
+    (
+        6,
+        "archive",
+        include_str!("../../../migrations/clickhouse/0006_archive.sql"),
+    ),
 ];
 
 /// The statements of one migration file: `--` comment lines dropped, split at `;` ending a line.

@@ -5,6 +5,7 @@
 //! it.
 
 mod access;
+mod archive;
 mod cluster;
 mod filter;
 mod hits;

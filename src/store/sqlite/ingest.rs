@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::filter::Where;
 use super::rows::{MESSAGE_COLUMNS, dead_letter_from, from_columns, message_from};
-use super::{SqliteStore, hits, media, select, sql, to_i64};
+use super::{SqliteStore, archive, hits, media, select, sql, to_i64};
 use crate::message::MessageRow;
 use crate::store::{
     BatchOutcome, CorpAccount, CorpProgress, DeadLetterQuery, IngestStore, MediaJob, MessageQuery,
@@ -16,8 +16,8 @@ use crate::timefmt::now_ms;
 
 const INSERT_MESSAGE: &str = "INSERT INTO we_chat_contact_msg
     (corp_id, msg_id, seq, publickey_ver, from_id, to_list, room_id, action, msg_type, msg_time,
-     contact, is_external, plain_text)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+     contact, is_external, plain_text, conversation)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
     ON CONFLICT (corp_id, msg_time, msg_id) DO NOTHING";
 
 fn insert_message(
@@ -37,7 +37,8 @@ fn insert_message(
         r.msg_time,
         r.contact,
         r.is_external,
-        r.plain_text
+        r.plain_text,
+        archive::conversation_key(r)
     ])
 }
 
@@ -50,13 +51,16 @@ impl IngestStore for SqliteStore {
             let mut insert = tx
                 .prepare_cached(INSERT_MESSAGE)
                 .map_err(sql("preparing the insert"))?;
+            let mut inserted = Vec::with_capacity(batch.messages.len());
             for r in &batch.messages {
                 if insert_message(&mut insert, r).map_err(sql("inserting a message"))? == 1 {
                     outcome.inserted += 1;
+                    inserted.push((tx.last_insert_rowid(), r));
                 } else {
                     outcome.duplicates += 1;
                 }
             }
+            archive::index_messages(&tx, &inserted)?;
             let now = now_ms();
             let mut dead = tx
                 .prepare_cached(
@@ -242,8 +246,12 @@ impl IngestStore for SqliteStore {
             for o in outcomes {
                 match o {
                     Redrive::Resolved { letter, row } => {
-                        insert_message(&mut insert, row)
-                            .map_err(sql("inserting a re-driven message"))?;
+                        if insert_message(&mut insert, row)
+                            .map_err(sql("inserting a re-driven message"))?
+                            == 1
+                        {
+                            archive::index_messages(&tx, &[(tx.last_insert_rowid(), row)])?;
+                        }
                         media::insert_jobs(&tx, MediaJob::of_messages(std::slice::from_ref(row)))?;
                         let key = &letter.letter;
                         resolve

@@ -37,6 +37,11 @@ pub(crate) const SQLITE: &[(u32, &str, &str)] = &[
         "media",
         include_str!("../../../migrations/sqlite/0006_media.sql"),
     ),
+    (
+        7,
+        "archive",
+        include_str!("../../../migrations/sqlite/0007_archive.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen yet; returns how many ran.

@@ -7,7 +7,8 @@
 //!
 //! One file per concern, mirroring `store/clickhouse/`: [`ingest`] (batches, checkpoints, dead
 //! letters), [`rules`], [`hits`] (hit rows and their queries), [`outbox`] (robots, posts, settling),
-//! [`access`] (accounts, operation log), [`media`] (media jobs and files); [`filter`] builds `WHERE` clauses and [`rows`] reads rows
+//! [`access`] (accounts, operation log), [`media`] (media jobs and files), [`archive`]
+//! (conversations, search); [`filter`] builds `WHERE` clauses and [`rows`] reads rows
 //! back into values.
 
 use std::path::Path;
@@ -20,6 +21,7 @@ use super::StoreError;
 use migrate::migrate_sqlite;
 
 mod access;
+mod archive;
 mod filter;
 mod hits;
 mod ingest;
@@ -86,6 +88,7 @@ impl SqliteStore {
             .map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(open_err)?;
+        archive::register_functions(&conn).map_err(open_err)?;
         migrate_sqlite(&mut conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),

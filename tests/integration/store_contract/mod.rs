@@ -3,6 +3,7 @@
 //! traits and the backends are). Each check is written once, against `&dyn Store`.
 
 mod access;
+mod archive;
 mod hits;
 mod ingest;
 mod media;
@@ -115,6 +116,11 @@ contract!(
     rules: [rules_round_trip_as_whole_versions],
     outbox: [the_alert_outbox_claims_records_and_settles],
     access: [accounts_replace_by_name_and_the_operation_log_reads_newest_first],
+    archive: [
+        conversations_are_listed_per_person_and_room_with_counts,
+        a_conversation_pages_both_ways,
+        search_finds_plain_and_normalised_with_filters_and_visibility,
+    ],
     media: [
         jobs_are_written_with_their_messages_and_keep_their_state_across_replays,
         dead_jobs_are_listed_by_reason_retried_and_summed_up,

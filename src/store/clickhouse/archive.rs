@@ -1,0 +1,339 @@
+//! The archive browser on ClickHouse: conversations grouped from the messages themselves (the
+//! conversation rule as an SQL expression, [`CONVERSATION`]), a conversation's messages by its
+//! room or its two people, and search as a scan over the time-partitioned messages — a normalised
+//! search through the folded text the writer keeps beside each message (`we_chat_msg_folded`).
+
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+
+use super::filter::{Filter, Value, ms, s};
+use super::rows::MsgRow;
+use super::{ClickHouseStore, Connection};
+use crate::audit::normalize::fold;
+use crate::message::{Conversation, MessageRow};
+use crate::store::archive::{
+    ArchiveStore, ConversationMessagesQuery, ConversationQuery, ConversationSummary, MessageCursor,
+    Page, SearchQuery, TextMatch, Visible,
+};
+use crate::store::{StoreError, StoredMessage};
+
+/// `message::Conversation::key` as an SQL expression over a message row: `r:ROOM`, `p:A|B` (ids
+/// ascending), or empty.
+pub(super) const CONVERSATION: &str = "if(room_id != '', concat('r:', room_id), \
+     if(from_id != '' AND to_list != '' AND position(to_list, ',') = 0, \
+        if(from_id <= to_list, concat('p:', from_id, '|', to_list), concat('p:', to_list, '|', from_id)), ''))";
+
+/// `we_chat_msg_folded`: a message's folded text, for normalised search.
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub(super) struct FoldedRow {
+    corp_id: String,
+    msg_time: u64,
+    msg_id: String,
+    folded_text: String,
+}
+
+/// Writes the folded text of messages about to be stored (before them: a stored message always
+/// has its folded row; a replay's second copy collapses at merge and reads the same).
+pub(super) fn insert_folded(conn: &Connection, rows: &[MsgRow<'_>]) -> Result<(), StoreError> {
+    let folded: Vec<FoldedRow> = rows
+        .iter()
+        .filter(|r| !r.plain_text.is_empty())
+        .map(|r| FoldedRow {
+            corp_id: r.corp_id.to_owned(),
+            msg_time: r.msg_time,
+            msg_id: r.msg_id.to_owned(),
+            folded_text: fold(r.plain_text),
+        })
+        .collect();
+    conn.insert(
+        "indexing messages for search",
+        "we_chat_msg_folded",
+        &folded,
+    )
+}
+
+#[derive(Debug, Clone, Row, Deserialize)]
+struct ConversationRow {
+    corp_id: String,
+    conversation: String,
+    msg_count: u64,
+    first_msg_time: u64,
+    last_msg_time: u64,
+}
+
+impl ConversationRow {
+    fn summary(self) -> Option<ConversationSummary> {
+        Some(ConversationSummary {
+            conversation: Conversation::parse(&self.conversation)?,
+            corp_id: self.corp_id,
+            msg_count: self.msg_count,
+            first_msg_time: i64::try_from(self.first_msg_time).unwrap_or(i64::MAX),
+            last_msg_time: i64::try_from(self.last_msg_time).unwrap_or(i64::MAX),
+        })
+    }
+}
+
+/// ` AND` the row's conversation (or, with `by_sender`, its sender) is one a visible member took
+/// part in, when visibility is limited.
+fn and_visible(f: &mut Filter, visible: &Visible, by_sender: bool) {
+    let Some(ids) = visible else {
+        return;
+    };
+    if ids.is_empty() {
+        // An empty array literal has no element type on 18.16: nothing is visible.
+        f.push(" AND 0", []);
+        return;
+    }
+    let sender = if by_sender { "has(?, from_id) OR " } else { "" };
+    let mut values = Vec::new();
+    if by_sender {
+        values.push(Value::Strs(ids.clone()));
+    }
+    values.extend([Value::Strs(ids.clone()), Value::Strs(ids.clone())]);
+    f.push(
+        &format!(
+            " AND ({sender}(corp_id, {CONVERSATION}) IN (SELECT corp_id, {CONVERSATION} \
+               FROM we_chat_contact_msg WHERE has(?, from_id) OR hasAny(splitByChar(',', to_list), ?)))"
+        ),
+        values,
+    );
+}
+
+/// ` AND` the row belongs to `c`.
+fn and_conversation(f: &mut Filter, c: &Conversation) {
+    match c {
+        Conversation::Room(room) => {
+            f.push(" AND room_id = ?", [Value::Str(room.clone())]);
+        }
+        Conversation::Pair(a, b) => {
+            f.push(
+                " AND room_id = '' AND ((from_id = ? AND to_list = ?) OR (from_id = ? AND to_list = ?))",
+                [a, b, b, a].map(|v| Value::Str(v.clone())),
+            );
+        }
+    }
+}
+
+fn cursor_values(c: &MessageCursor) -> [Value; 2] {
+    [
+        Value::U64(c.msg_time.max(0) as u64),
+        Value::Str(c.msg_id.clone()),
+    ]
+}
+
+/// Rows read back, without a second copy of any message (should one not be merged away yet).
+fn distinct(rows: Vec<MessageRow>) -> Vec<StoredMessage> {
+    let mut seen = std::collections::HashSet::new();
+    rows.into_iter()
+        .filter(|r| seen.insert((r.corp_id.clone(), r.msg_id.clone())))
+        .map(|row| StoredMessage { row })
+        .collect()
+}
+
+impl ClickHouseStore {
+    fn summaries(
+        &self,
+        context: &'static str,
+        f: &Filter,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        let rows: Vec<ConversationRow> =
+            self.conn.fetch(context, f.bind(self.conn.query(&f.sql)))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(ConversationRow::summary)
+            .collect())
+    }
+
+    fn messages_where(
+        &self,
+        context: &'static str,
+        f: &Filter,
+    ) -> Result<Vec<MessageRow>, StoreError> {
+        self.conn
+            .fetch_map::<MsgRow<'static>, _>(context, f.bind(self.conn.query(&f.sql)), |r| {
+                r.to_message()
+            })
+    }
+}
+
+/// The start of a conversation listing: messages grouped by conversation.
+fn conversation_select() -> Filter {
+    Filter::new(format!(
+        "SELECT corp_id, {CONVERSATION} AS conversation, uniqExact(msg_id) AS msg_count, \
+         min(msg_time) AS first_msg_time, max(msg_time) AS last_msg_time \
+         FROM we_chat_contact_msg WHERE del_flg = 0"
+    ))
+}
+
+impl ArchiveStore for ClickHouseStore {
+    fn conversations(&self, q: &ConversationQuery) -> Result<Vec<ConversationSummary>, StoreError> {
+        let mut f = conversation_select();
+        f.and_opt("corp_id = ?", s(&q.corp_id));
+        f.and_opt("room_id = ?", s(&q.room));
+        if let Some(member) = &q.member {
+            let mut inner = String::from(" AND (corp_id, ");
+            inner.push_str(CONVERSATION);
+            inner.push_str(&format!(
+                ") IN (SELECT corp_id, {CONVERSATION} FROM we_chat_contact_msg \
+                 WHERE from_id = ? OR has(splitByChar(',', to_list), ?))"
+            ));
+            f.push(
+                &inner,
+                [Value::Str(member.clone()), Value::Str(member.clone())],
+            );
+        }
+        and_visible(&mut f, &q.visible, false);
+        f.push(
+            " GROUP BY corp_id, conversation HAVING conversation != ''",
+            [],
+        );
+        if let Some((last, corp, key)) = &q.after {
+            f.push(
+                " AND (last_msg_time, corp_id, conversation) < (?, ?, ?)",
+                [
+                    Value::U64((*last).max(0) as u64),
+                    Value::Str(corp.clone()),
+                    Value::Str(key.clone()),
+                ],
+            );
+        }
+        f.push(
+            &format!(
+                " ORDER BY last_msg_time DESC, corp_id DESC, conversation DESC LIMIT {}",
+                q.limit.max(1)
+            ),
+            [],
+        );
+        self.summaries("listing conversations", &f)
+    }
+
+    fn conversation(
+        &self,
+        corp_id: &str,
+        conversation: &Conversation,
+        visible: &Visible,
+    ) -> Result<Option<ConversationSummary>, StoreError> {
+        let mut f = conversation_select();
+        f.push(" AND corp_id = ?", [Value::Str(corp_id.to_owned())]);
+        and_conversation(&mut f, conversation);
+        and_visible(&mut f, visible, false);
+        f.push(
+            " GROUP BY corp_id, conversation HAVING conversation != ''",
+            [],
+        );
+        Ok(self
+            .summaries("reading a conversation", &f)?
+            .into_iter()
+            .find(|c| &c.conversation == conversation))
+    }
+
+    fn conversation_messages(
+        &self,
+        q: &ConversationMessagesQuery,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut f = Filter::new("SELECT ?fields FROM we_chat_contact_msg WHERE del_flg = 0");
+        f.push(" AND corp_id = ?", [Value::Str(q.corp_id.clone())]);
+        and_conversation(&mut f, &q.conversation);
+        let ascending = match &q.page {
+            Page::Newest => false,
+            Page::Before(c) => {
+                f.push(" AND (msg_time, msg_id) < (?, ?)", cursor_values(c));
+                false
+            }
+            Page::AtOrBefore(c) => {
+                f.push(" AND (msg_time, msg_id) <= (?, ?)", cursor_values(c));
+                false
+            }
+            Page::After(c) => {
+                f.push(" AND (msg_time, msg_id) > (?, ?)", cursor_values(c));
+                true
+            }
+        };
+        let order = if ascending { "ASC" } else { "DESC" };
+        f.push(
+            &format!(
+                " ORDER BY msg_time {order}, msg_id {order} LIMIT {}",
+                q.limit.max(1)
+            ),
+            [],
+        );
+        let mut rows = distinct(self.messages_where("reading a conversation", &f)?);
+        if !ascending {
+            rows.reverse();
+        }
+        Ok(rows)
+    }
+
+    fn message(
+        &self,
+        corp_id: &str,
+        msg_id: &str,
+        visible: &Visible,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let mut f = Filter::new("SELECT ?fields FROM we_chat_contact_msg WHERE del_flg = 0");
+        f.push(
+            " AND corp_id = ? AND msg_id = ?",
+            [
+                Value::Str(corp_id.to_owned()),
+                Value::Str(msg_id.to_owned()),
+            ],
+        );
+        and_visible(&mut f, visible, true);
+        f.push(" LIMIT 1", []);
+        Ok(distinct(self.messages_where("reading a message", &f)?)
+            .into_iter()
+            .next())
+    }
+
+    fn search(&self, q: &SearchQuery) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut f = Filter::new("SELECT ?fields FROM we_chat_contact_msg WHERE del_flg = 0");
+        f.and_opt("corp_id = ?", s(&q.corp_id))
+            .and_opt("msg_time >= ?", ms(q.since_ms))
+            .and_opt("msg_time < ?", ms(q.until_ms))
+            .and_opt("from_id = ?", s(&q.from_id))
+            .and_opt("room_id = ?", s(&q.room_id))
+            .and_opt("has(splitByChar(',', to_list), ?)", s(&q.to_id));
+        if !q.msg_types.is_empty() {
+            f.and_opt("has(?, msg_type)", Some(Value::Strs(q.msg_types.clone())));
+        }
+        if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
+            match q.text_match {
+                TextMatch::Plain => {
+                    f.and_opt("position(plain_text, ?) > 0", Some(Value::Str(text.into())));
+                }
+                TextMatch::Normalised => {
+                    let mut inner = Filter::new(
+                        "(corp_id, msg_id) IN (SELECT corp_id, msg_id FROM we_chat_msg_folded \
+                         WHERE position(folded_text, ?) > 0",
+                    );
+                    let folded = Value::Str(fold(text));
+                    let mut values = vec![folded];
+                    for (clause, v) in [
+                        (" AND corp_id = ?", s(&q.corp_id)),
+                        (" AND msg_time >= ?", ms(q.since_ms)),
+                        (" AND msg_time < ?", ms(q.until_ms)),
+                    ] {
+                        if let Some(v) = v {
+                            inner.sql.push_str(clause);
+                            values.push(v);
+                        }
+                    }
+                    inner.sql.push(')');
+                    f.push(&format!(" AND {}", inner.sql), values);
+                }
+            }
+        }
+        and_visible(&mut f, &q.visible, true);
+        if let Some(c) = &q.before {
+            f.push(" AND (msg_time, msg_id) < (?, ?)", cursor_values(c));
+        }
+        f.push(
+            &format!(
+                " ORDER BY msg_time DESC, msg_id DESC LIMIT {}",
+                q.limit.max(1)
+            ),
+            [],
+        );
+        Ok(distinct(self.messages_where("searching messages", &f)?))
+    }
+}

@@ -1,0 +1,362 @@
+//! The archive browser on SQLite: the conversation tables and the full-text index the writer keeps
+//! in each batch's transaction ([`index_messages`]), and the queries over them.
+//!
+//! Search uses the FTS5 trigram index over folded text when the folded keyword has three or more
+//! characters (a plain search then checks the original text too); shorter keywords — most
+//! two-character Chinese words — scan the messages newest first, which stops at the first page of
+//! matches.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rusqlite::{Connection, Transaction, params};
+
+use super::filter::Where;
+use super::rows::{MESSAGE_COLUMNS, message_from};
+use super::{SqliteStore, sql};
+use crate::audit::normalize::fold;
+use crate::message::{Conversation, MessageRow};
+use crate::store::archive::{
+    ArchiveStore, ConversationMessagesQuery, ConversationQuery, ConversationSummary, Page,
+    SearchQuery, TextMatch, Visible,
+};
+use crate::store::{StoreError, StoredMessage};
+
+/// The SQL function the search index is built with: the audit normaliser's folding.
+pub(super) const FOLD_FUNCTION: &str = "msgaudit_fold";
+
+/// Registers [`FOLD_FUNCTION`] on a connection (before migrating: the migration uses it).
+pub(super) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        FOLD_FUNCTION,
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let text = ctx.get_raw(0).as_str().unwrap_or_default();
+            Ok(fold(text))
+        },
+    )
+}
+
+/// What one batch adds to one conversation.
+struct Added<'a> {
+    row: &'a MessageRow,
+    count: i64,
+    first: i64,
+    last: i64,
+}
+
+/// Keeps the conversation tables and the search index for messages just inserted (`inserted`:
+/// each row with its new rowid), in the caller's transaction.
+pub(super) fn index_messages(
+    tx: &Transaction<'_>,
+    inserted: &[(i64, &MessageRow)],
+) -> Result<(), StoreError> {
+    if inserted.is_empty() {
+        return Ok(());
+    }
+    let mut search = tx
+        .prepare_cached("INSERT INTO we_chat_msg_search (rowid, folded) VALUES (?1, ?2)")
+        .map_err(sql("preparing the search index insert"))?;
+    let mut conversations: BTreeMap<(&str, String), Added<'_>> = BTreeMap::new();
+    let mut lists: BTreeSet<(&str, String, &str)> = BTreeSet::new();
+    for &(id, r) in inserted {
+        if !r.plain_text.is_empty() {
+            search
+                .execute(params![id, fold(&r.plain_text)])
+                .map_err(sql("indexing a message for search"))?;
+        }
+        let Some(key) = r.conversation().map(|c| c.key()) else {
+            continue;
+        };
+        lists.insert((&r.corp_id, key.clone(), &r.from_id));
+        lists.insert((&r.corp_id, key.clone(), &r.to_list));
+        let added = conversations.entry((&r.corp_id, key)).or_insert(Added {
+            row: r,
+            count: 0,
+            first: r.msg_time,
+            last: r.msg_time,
+        });
+        added.count += 1;
+        added.first = added.first.min(r.msg_time);
+        added.last = added.last.max(r.msg_time);
+    }
+    let mut upsert = tx
+        .prepare_cached(
+            "INSERT INTO we_chat_conversation
+             (corp_id, conversation, room_id, peer_a, peer_b, msg_count, first_msg_time, last_msg_time)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (corp_id, conversation) DO UPDATE SET
+                 msg_count = msg_count + excluded.msg_count,
+                 first_msg_time = MIN(first_msg_time, excluded.first_msg_time),
+                 last_msg_time = MAX(last_msg_time, excluded.last_msg_time)",
+        )
+        .map_err(sql("preparing the conversation upsert"))?;
+    for ((corp, key), a) in &conversations {
+        let (room, peer_a, peer_b) = match a.row.conversation() {
+            Some(Conversation::Room(room)) => (room, String::new(), String::new()),
+            Some(Conversation::Pair(x, y)) => (String::new(), x, y),
+            None => continue,
+        };
+        upsert
+            .execute(params![
+                corp, key, room, peer_a, peer_b, a.count, a.first, a.last
+            ])
+            .map_err(sql("counting a conversation's messages"))?;
+    }
+    let mut member = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO we_chat_conversation_member (corp_id, member_id, conversation)
+             VALUES (?1, ?2, ?3)",
+        )
+        .map_err(sql("preparing the conversation member insert"))?;
+    let people: BTreeSet<(&str, &str, &str)> = lists
+        .iter()
+        .flat_map(|(corp, key, list)| {
+            list.split(',')
+                .filter(|id| !id.is_empty())
+                .map(move |id| (*corp, id, key.as_str()))
+        })
+        .collect();
+    for (corp, id, key) in people {
+        member
+            .execute(params![corp, id, key])
+            .map_err(sql("recording who took part in a conversation"))?;
+    }
+    Ok(())
+}
+
+/// The conversation columns, in the order [`summary_from`] reads them.
+const CONVERSATION_COLUMNS: &str =
+    "c.corp_id, c.conversation, c.msg_count, c.first_msg_time, c.last_msg_time";
+
+fn summary_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<ConversationSummary>> {
+    let key: String = row.get(1)?;
+    Ok(
+        Conversation::parse(&key).map(|conversation| ConversationSummary {
+            corp_id: row.get(0).unwrap_or_default(),
+            conversation,
+            msg_count: row.get::<_, i64>(2).unwrap_or(0).max(0) as u64,
+            first_msg_time: row.get(3).unwrap_or(0),
+            last_msg_time: row.get(4).unwrap_or(0),
+        }),
+    )
+}
+
+/// The visible ids as one JSON array parameter.
+fn visible_json(ids: &[String]) -> String {
+    serde_json::Value::from(ids.to_vec()).to_string()
+}
+
+/// ` AND` the conversation `{conv}` (an SQL expression) of corp `{corp}` has one of the visible
+/// members, when visibility is limited.
+fn and_visible(w: &mut Where, visible: &Visible, corp: &str, conv: &str, from: Option<&str>) {
+    if let Some(ids) = visible {
+        let by_sender = from
+            .map(|f| format!("{f} IN (SELECT value FROM json_each(?)) OR "))
+            .unwrap_or_default();
+        let json = visible_json(ids);
+        let mut values = vec![];
+        if from.is_some() {
+            values.push(json.clone().into());
+        }
+        values.push(json.into());
+        w.and_all(
+            &format!(
+                "({by_sender}EXISTS (SELECT 1 FROM we_chat_conversation_member v
+                   WHERE v.member_id IN (SELECT value FROM json_each(?))
+                     AND v.corp_id = {corp} AND v.conversation = {conv}))"
+            ),
+            values,
+        );
+    }
+}
+
+/// The FTS5 query of a phrase: the whole folded keyword, quoted.
+fn phrase(folded: &str) -> String {
+    format!("\"{}\"", folded.replace('"', "\"\""))
+}
+
+impl ArchiveStore for SqliteStore {
+    fn conversations(&self, q: &ConversationQuery) -> Result<Vec<ConversationSummary>, StoreError> {
+        let mut w = Where::new(format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM we_chat_conversation c WHERE 1"
+        ));
+        w.and_opt("c.corp_id = ?", q.corp_id.clone());
+        w.and_opt(
+            "c.conversation IN (SELECT m.conversation FROM we_chat_conversation_member m
+               WHERE m.member_id = ? AND m.corp_id = c.corp_id)",
+            q.member.clone(),
+        );
+        w.and_opt(
+            "c.conversation = ?",
+            q.room.as_ref().map(|r| Conversation::Room(r.clone()).key()),
+        );
+        and_visible(&mut w, &q.visible, "c.corp_id", "c.conversation", None);
+        if let Some((last, corp, key)) = &q.after {
+            w.and_all(
+                "(c.last_msg_time, c.corp_id, c.conversation) < (?, ?, ?)",
+                vec![(*last).into(), corp.clone().into(), key.clone().into()],
+            );
+        }
+        w.sql.push_str(&format!(
+            " ORDER BY c.last_msg_time DESC, c.corp_id DESC, c.conversation DESC LIMIT {}",
+            q.limit.max(1)
+        ));
+        let conn = self.conn();
+        Ok(w.fetch(&conn, "listing conversations", summary_from)?
+            .into_iter()
+            .flatten()
+            .collect())
+    }
+
+    fn conversation(
+        &self,
+        corp_id: &str,
+        conversation: &Conversation,
+        visible: &Visible,
+    ) -> Result<Option<ConversationSummary>, StoreError> {
+        let mut w = Where::new(format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM we_chat_conversation c WHERE 1"
+        ));
+        w.and_opt("c.corp_id = ?", Some(corp_id.to_owned()));
+        w.and_opt("c.conversation = ?", Some(conversation.key()));
+        and_visible(&mut w, visible, "c.corp_id", "c.conversation", None);
+        let conn = self.conn();
+        Ok(w.fetch(&conn, "reading a conversation", summary_from)?
+            .into_iter()
+            .flatten()
+            .next())
+    }
+
+    fn conversation_messages(
+        &self,
+        q: &ConversationMessagesQuery,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut w = Where::new(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM we_chat_contact_msg WHERE del_flg = 0"
+        ));
+        w.and_opt("corp_id = ?", Some(q.corp_id.clone()));
+        w.and_opt("conversation = ?", Some(q.conversation.key()));
+        let cursor = |w: &mut Where, op: &str, c: &crate::store::MessageCursor| {
+            w.and_all(
+                &format!("(msg_time, msg_id) {op} (?, ?)"),
+                vec![c.msg_time.into(), c.msg_id.clone().into()],
+            );
+        };
+        let ascending = match &q.page {
+            Page::Newest => false,
+            Page::Before(c) => {
+                cursor(&mut w, "<", c);
+                false
+            }
+            Page::AtOrBefore(c) => {
+                cursor(&mut w, "<=", c);
+                false
+            }
+            Page::After(c) => {
+                cursor(&mut w, ">", c);
+                true
+            }
+        };
+        let order = if ascending { "ASC" } else { "DESC" };
+        w.sql.push_str(&format!(
+            " ORDER BY msg_time {order}, msg_id {order} LIMIT {}",
+            q.limit.max(1)
+        ));
+        let conn = self.conn();
+        let mut rows = w.fetch(&conn, "reading a conversation", message_from)?;
+        if !ascending {
+            rows.reverse();
+        }
+        Ok(rows)
+    }
+
+    fn message(
+        &self,
+        corp_id: &str,
+        msg_id: &str,
+        visible: &Visible,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let mut w = Where::new(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM we_chat_contact_msg m WHERE del_flg = 0"
+        ));
+        w.and_opt("m.corp_id = ?", Some(corp_id.to_owned()));
+        w.and_opt("m.msg_id = ?", Some(msg_id.to_owned()));
+        and_visible(
+            &mut w,
+            visible,
+            "m.corp_id",
+            "m.conversation",
+            Some("m.from_id"),
+        );
+        let conn = self.conn();
+        Ok(w.fetch(&conn, "reading a message", message_from)?
+            .into_iter()
+            .next())
+    }
+
+    fn search(&self, q: &SearchQuery) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut w = Where::new(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM we_chat_contact_msg m WHERE m.del_flg = 0"
+        ));
+        if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
+            let folded = fold(text);
+            if folded.chars().count() >= 3 {
+                w.and_opt(
+                    "m.id IN (SELECT rowid FROM we_chat_msg_search WHERE we_chat_msg_search MATCH ?)",
+                    Some(phrase(&folded)),
+                );
+            }
+            match q.text_match {
+                TextMatch::Plain => w.and_opt("instr(m.plain_text, ?) > 0", Some(text.to_owned())),
+                TextMatch::Normalised if folded.chars().count() < 3 => w.and_opt(
+                    &format!("instr({FOLD_FUNCTION}(m.plain_text), ?) > 0"),
+                    Some(folded),
+                ),
+                TextMatch::Normalised => {}
+            }
+        }
+        w.and_opt("m.corp_id = ?", q.corp_id.clone());
+        w.and_opt("m.from_id = ?", q.from_id.clone());
+        if let Some(to) = &q.to_id {
+            w.and_all(
+                "(m.to_list = ? OR instr(',' || m.to_list || ',', ',' || ? || ',') > 0)",
+                vec![to.clone().into(), to.clone().into()],
+            );
+        }
+        w.and_opt("m.room_id = ?", q.room_id.clone());
+        if !q.msg_types.is_empty() {
+            w.and_opt(
+                "m.msg_type IN (SELECT value FROM json_each(?))",
+                Some(serde_json::Value::from(q.msg_types.clone()).to_string()),
+            );
+        }
+        w.and_opt("m.msg_time >= ?", q.since_ms);
+        w.and_opt("m.msg_time < ?", q.until_ms);
+        and_visible(
+            &mut w,
+            &q.visible,
+            "m.corp_id",
+            "m.conversation",
+            Some("m.from_id"),
+        );
+        if let Some(c) = &q.before {
+            w.and_all(
+                "(m.msg_time, m.msg_id) < (?, ?)",
+                vec![c.msg_time.into(), c.msg_id.clone().into()],
+            );
+        }
+        w.sql.push_str(&format!(
+            " ORDER BY m.msg_time DESC, m.msg_id DESC LIMIT {}",
+            q.limit.max(1)
+        ));
+        let conn = self.conn();
+        w.fetch(&conn, "searching messages", message_from)
+    }
+}
+
+/// The stored conversation key of a message row (empty when it has none).
+pub(super) fn conversation_key(r: &MessageRow) -> String {
+    r.conversation().map(|c| c.key()).unwrap_or_default()
+}

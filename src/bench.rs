@@ -325,6 +325,7 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
             drain: Duration::ZERO,
         },
         metrics_listen: None,
+        display_zone: crate::timefmt::display_zone().clone(),
         spool: opts
             .spool
             .then(|| crate::spool::SpoolSettings::new(temp.0.join("bench.spool"), 2048 << 20)),

@@ -82,7 +82,7 @@ pub fn single(names: &impl Names, h: &HitRow, reference: &str) -> Post {
         format!("敏感词：{}", truncate(&h.words.join("、"), DIGEST_WORDS)),
         format!("{}：{}", direction, person(names, &h.from_id)),
         format!("会话：{}", chat(names, h)),
-        format!("时间：{} UTC", format_ms(h.msg_time)),
+        format!("时间：{}", format_ms(h.msg_time)),
         format!("内容：{}", h.content),
         format!("msgid：{}", h.msg_id),
         format!("告警编号：{reference}"),
@@ -168,7 +168,7 @@ pub fn digest(
         hits.iter().map(|h| h.msg_time).max()?,
     );
     let header = format!(
-        "【敏感词告警汇总】{} 条命中，{} – {} UTC",
+        "【敏感词告警汇总】{} 条命中，{} – {}",
         hits.len(),
         format_ms(first),
         format_ms(last)

@@ -374,7 +374,7 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
         Format::Table => writeln!(
             out,
             "{:<19}  {:<10} {:<14} {:<16} {:<8} snippet",
-            "time (UTC)", "strategy", "words", "from", "alert"
+            "time", "strategy", "words", "from", "alert"
         )?,
         Format::Json => {}
     }

@@ -31,6 +31,7 @@ pub fn run_config(config: &Config, once: bool, style: Style) -> anyhow::Result<F
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
+    crate::timefmt::set_display_zone(config.display_zone.clone());
     tracing::info!(config = %args.config.display(), corps = config.corps.len(), store = %crate::store::redact_url(&config.store_url), "msgaudit starts");
     let done = run_config(
         &config,

@@ -171,6 +171,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     // start later — so nothing can read the environment concurrently.
     unsafe { std::env::set_var("WWEMU_CONFIG", args.data_dir.join("emulator.json")) };
     let mut config = Config::load(&config_path)?;
+    crate::timefmt::set_display_zone(config.display_zone.clone());
     config.threads = args.threads;
     let rules_path = crate::emulator::source_dir().join("fixtures/rules.json");
     let rules_text = std::fs::read_to_string(&rules_path)

@@ -57,6 +57,7 @@ impl Filter {
             },
             dead_reason,
             limit,
+            ..MediaJobQuery::default()
         })
     }
 }
@@ -146,7 +147,7 @@ fn list(args: ListArgs) -> anyhow::Result<()> {
     }
     println!(
         "{:<19}  {:<40}  {:>4}  {:<18}  {:<7}  {:>3}  what",
-        "message time (UTC)", "msgid", "item", "kind", "status", "try"
+        "message time", "msgid", "item", "kind", "status", "try"
     );
     for j in &jobs {
         println!(
@@ -179,7 +180,7 @@ fn what(j: &MediaJob) -> String {
         }
         MediaStatus::Pending if j.last_error.is_empty() => "waiting to be fetched".into(),
         MediaStatus::Pending => format!(
-            "retry at {} UTC after: {}",
+            "retry at {} after: {}",
             format_ms(j.next_attempt),
             cut(&j.last_error, 120)
         ),

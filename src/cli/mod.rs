@@ -23,6 +23,10 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Commands,
+    /// Time zone every time is shown and typed in (IANA name; default: the config's
+    /// `[display] timezone`, else Asia/Shanghai). Stored times stay UTC.
+    #[arg(long, global = true, env = "MSGAUDIT_TIMEZONE")]
+    pub timezone: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,9 +113,19 @@ fn store_url_of(path: &std::path::Path) -> anyhow::Result<String> {
     struct OnlyStore {
         #[serde(default)]
         store: Option<toml::Value>,
+        #[serde(default)]
+        display: Option<toml::Value>,
     }
     let text = std::fs::read_to_string(path)?;
     let parsed: OnlyStore = toml::from_str(&text)?;
+    if let Some(zone) = parsed
+        .display
+        .as_ref()
+        .and_then(|d| d.get("timezone"))
+        .and_then(|z| z.as_str())
+    {
+        set_zone(zone).map_err(|e| anyhow::anyhow!("[display] timezone: {e}"))?;
+    }
     let url = parsed
         .store
         .and_then(|s| s.get("url").and_then(|u| u.as_str()).map(str::to_owned))
@@ -202,7 +216,16 @@ pub fn init_logging(cli: &Cli) {
         .try_init();
 }
 
+/// Sets the display zone: `--timezone` first (the first zone set wins), then a config's.
+fn set_zone(name: &str) -> anyhow::Result<()> {
+    crate::timefmt::set_display_zone(crate::timefmt::Zone::named(name)?);
+    Ok(())
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(name) = &cli.timezone {
+        set_zone(name)?;
+    }
     match cli.command {
         Commands::Run(args) => daemon::run(args),
         Commands::Demo(args) => demo::run(args),

@@ -98,7 +98,7 @@ pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {
     }
     println!(
         "{:<19}  {:<10} {:<18} {:<24} {:<10} text",
-        "time (UTC)", "corp", "from", "to / room", "type"
+        "time", "corp", "from", "to / room", "type"
     );
     for m in &found {
         let r = &m.row;
@@ -165,6 +165,7 @@ pub fn dead_letters(command: DeadLetterCommands) -> anyhow::Result<()> {
         }
         DeadLetterCommands::Retry { config, corp } => {
             let config = Config::load(&config)?;
+            crate::timefmt::set_display_zone(config.display_zone.clone());
             let store = crate::store::open(&config.store_url)?;
             let corps = config.with_store_corps(&store.corp_accounts()?)?;
             if let Some(c) = &corp

@@ -158,7 +158,7 @@ pub fn run(args: SpoolArgs) -> anyhow::Result<()> {
             }
         };
         println!(
-            "  corp {corp}: {} batch(es), {} message(s), seqs {}..={}; {stored_text}; oldest pulled {} UTC",
+            "  corp {corp}: {} batch(es), {} message(s), seqs {}..={}; {stored_text}; oldest pulled {}",
             c.batches,
             c.messages,
             c.from_seq + 1,

@@ -98,7 +98,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
         println!("  stored up to seq    {}", p.checkpoint);
         if p.newest_msg_ms > 0 {
             println!(
-                "  newest message      {} UTC ({} ago{})",
+                "  newest message      {} ({} ago{})",
                 format_ms(p.newest_msg_ms),
                 age(behind),
                 if behind > RETENTION_MS * 4 / 5 {

@@ -18,6 +18,7 @@
 
 mod alerts;
 mod corps;
+mod display;
 mod media;
 mod metrics;
 mod pull;
@@ -29,6 +30,7 @@ mod tests;
 
 pub use alerts::{AlertConfig, RawAlertApp, RawAlerts};
 pub use corps::{CorpConfig, RawCorp, corp_from_account};
+pub use display::{RawDisplay, display_zone};
 pub use media::{MediaConfig, RawMedia, default_media_dir, media_of_file, media_of_file_default};
 pub use metrics::RawMetrics;
 pub use pull::{RawPipeline, RawPull};
@@ -95,6 +97,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub media: RawMedia,
     #[serde(default)]
+    pub display: RawDisplay,
+    #[serde(default)]
     pub corps: Vec<RawCorp>,
 }
 
@@ -115,6 +119,8 @@ pub struct Config {
     pub spool: Option<crate::spool::SpoolSettings>,
     /// The media archive (None when disabled).
     pub media: Option<MediaConfig>,
+    /// The time zone times are shown and typed in.
+    pub display_zone: crate::timefmt::Zone,
 }
 
 impl Config {
@@ -142,7 +148,9 @@ impl Config {
         let corps = corps::corps(&raw.corps, raw.corps_from_store, base)?;
         let spool = spool::spool(&raw.spool, &store_url, base)?;
         let media = media::media(&raw.media, &store_url, base)?;
+        let display_zone = display::display_zone(&raw.display)?;
         Ok(Config {
+            display_zone,
             store_url,
             sdk,
             pull,

@@ -223,6 +223,8 @@ pub enum MediaOutcome {
 pub struct MediaJobQuery {
     pub corp_id: Option<String>,
     pub msg_id: Option<String>,
+    /// Only the jobs of these messages (a page of a conversation); empty does not filter.
+    pub msg_ids: Vec<String>,
     pub status: Option<MediaStatus>,
     pub dead_reason: Option<MediaDeadReason>,
     pub limit: u32,

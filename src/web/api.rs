@@ -260,7 +260,8 @@ fn time_param(name: &str, v: &Option<String>) -> ApiResult<Option<i64>> {
         .map(|t| {
             parse_ms(&t).ok_or_else(|| {
                 ApiError::BadRequest(format!(
-                    "{name}: use 2025-11-20, \"2025-11-20 08:00\" (UTC) or epoch milliseconds"
+                    "{name}: use 2025-11-20, \"2025-11-20 08:00\" ({}) or epoch milliseconds",
+                    crate::timefmt::display_zone().name()
                 ))
             })
         })
@@ -635,10 +636,9 @@ pub async fn export_csv(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
         // UTF-8 BOM so that Excel reads the Chinese right, then the header row.
-        let mut chunk =
-            "\u{feff}时间(UTC),企业,策略,敏感词,发送人,接收人,群聊,内容,告警状态,msgid\r\n"
-                .as_bytes()
-                .to_vec();
+        let mut chunk = "\u{feff}时间,企业,策略,敏感词,发送人,接收人,群聊,内容,告警状态,msgid\r\n"
+            .as_bytes()
+            .to_vec();
         loop {
             let page = match store.hits(&q) {
                 Ok(p) => p,

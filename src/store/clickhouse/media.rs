@@ -118,6 +118,9 @@ fn job_filter(select: &str, q: &MediaJobQuery) -> Filter {
     let mut f = Filter::new(select);
     f.and_opt("corp_id = ?", s(&q.corp_id));
     f.and_opt("msg_id = ?", s(&q.msg_id));
+    if !q.msg_ids.is_empty() {
+        f.and_opt("has(?, msg_id)", Some(Value::Strs(q.msg_ids.clone())));
+    }
     f.and_opt(
         "status = ?",
         q.status.map(|st| Value::U64(u64::from(st.code()))),

@@ -360,3 +360,152 @@ impl ArchiveStore for SqliteStore {
 pub(super) fn conversation_key(r: &MessageRow) -> String {
     r.conversation().map(|c| c.key()).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::migrate::{SQLITE, migrate_sqlite};
+    use crate::store::{IngestStore, StoreBatch};
+
+    fn row(seq: u64, from: &str, to: &str, room: &str, text: &str) -> MessageRow {
+        MessageRow {
+            corp_id: "ww1".into(),
+            msg_id: format!("m{seq}"),
+            seq,
+            from_id: from.into(),
+            to_list: to.into(),
+            room_id: room.into(),
+            action: "send".into(),
+            msg_type: "text".into(),
+            msg_time: 1_000 * seq as i64,
+            plain_text: text.into(),
+            ..MessageRow::default()
+        }
+    }
+
+    fn rows() -> Vec<MessageRow> {
+        vec![
+            row(1, "zhangsan", "wmC", "", "私下轉賬"),
+            row(2, "wmC", "zhangsan", "", "好的"),
+            row(3, "lisi", "zhangsan,wmC,wangwu", "wrR", "群里 转账"),
+            row(4, "zhangsan", "lisi,wangwu", "", "no conversation"),
+            row(5, "lisi", "zhangsan", "", ""),
+        ]
+    }
+
+    /// What the archive tables hold, in a comparable form.
+    fn snapshot(conn: &Connection) -> Vec<String> {
+        let mut out = Vec::new();
+        for (table, order) in [
+            ("we_chat_conversation", "corp_id, conversation"),
+            (
+                "we_chat_conversation_member",
+                "member_id, corp_id, conversation",
+            ),
+        ] {
+            let mut stmt = conn
+                .prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))
+                .expect("select");
+            let n = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| {
+                    (0..n)
+                        .map(|i| {
+                            r.get::<_, rusqlite::types::Value>(i)
+                                .map(|v| format!("{v:?}"))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .expect("rows");
+            for r in rows {
+                out.push(format!("{table}: {}", r.expect("row").join(" ")));
+            }
+        }
+        let mut stmt = conn
+            .prepare(
+                "SELECT msg_id, conversation FROM we_chat_contact_msg
+                 WHERE id IN (SELECT rowid FROM we_chat_msg_search WHERE we_chat_msg_search MATCH '\"转账\"')
+                    OR conversation <> '' ORDER BY msg_id",
+            )
+            .expect("select");
+        let found = stmt
+            .query_map([], |r| {
+                Ok(format!(
+                    "{}={}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?
+                ))
+            })
+            .expect("rows");
+        out.extend(found.map(|r| r.expect("row")));
+        let mut stmt = conn
+            .prepare(
+                "SELECT m.msg_id FROM we_chat_contact_msg m
+                 WHERE m.id IN (SELECT rowid FROM we_chat_msg_search WHERE we_chat_msg_search MATCH '\"下转账\"')",
+            )
+            .expect("select");
+        let found = stmt.query_map([], |r| r.get::<_, String>(0)).expect("rows");
+        out.extend(found.map(|r| format!("search: {}", r.expect("row"))));
+        out
+    }
+
+    #[test]
+    fn upgrading_an_existing_store_fills_in_what_the_writer_keeps() {
+        // Through the writer.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(dir.path().join("t.db")).expect("open");
+        store
+            .store_batch(&StoreBatch {
+                corp_id: "ww1".into(),
+                messages: rows(),
+                checkpoint: 5,
+                ..StoreBatch::default()
+            })
+            .expect("store");
+        let written = snapshot(&store.conn());
+
+        // Stored before the migration, then upgraded.
+        let mut conn = Connection::open_in_memory().expect("db");
+        register_functions(&conn).expect("functions");
+        conn.execute_batch(
+            "CREATE TABLE msgaudit_schema_migrations (
+                 version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+        )
+        .expect("table");
+        for &(version, name, body) in &SQLITE[..6] {
+            conn.execute_batch(body).expect("old migration");
+            conn.execute(
+                "INSERT INTO msgaudit_schema_migrations VALUES (?1, ?2, 0)",
+                rusqlite::params![version, name],
+            )
+            .expect("record");
+        }
+        for r in rows() {
+            conn.execute(
+                "INSERT INTO we_chat_contact_msg (corp_id, msg_id, seq, from_id, to_list, room_id,
+                 action, msg_type, msg_time, plain_text) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    r.corp_id, r.msg_id, r.seq as i64, r.from_id, r.to_list, r.room_id, r.action,
+                    r.msg_type, r.msg_time, r.plain_text
+                ],
+            )
+            .expect("old row");
+        }
+        migrate_sqlite(&mut conn).expect("upgrade");
+        let upgraded = snapshot(&conn);
+        assert_eq!(upgraded, written);
+        assert!(written.iter().any(|l| l == "search: m1"), "{written:#?}");
+        assert!(
+            !written.iter().any(|l| l.starts_with("m4")),
+            "no conversation: {written:#?}"
+        );
+        assert_eq!(
+            written
+                .iter()
+                .filter(|l| l.starts_with("we_chat_conversation_member"))
+                .count(),
+            // m1/m2: zhangsan, wmC; m3: lisi, zhangsan, wmC, wangwu; m5: lisi, zhangsan.
+            2 + 4 + 2
+        );
+    }
+}

@@ -96,6 +96,12 @@ fn file_from(r: &Row<'_>) -> rusqlite::Result<MediaFile> {
 fn job_filters(q: &MediaJobQuery, w: &mut Where) {
     w.and_opt("corp_id = ?", q.corp_id.clone());
     w.and_opt("msg_id = ?", q.msg_id.clone());
+    if !q.msg_ids.is_empty() {
+        w.and_opt(
+            "msg_id IN (SELECT value FROM json_each(?))",
+            Some(serde_json::Value::from(q.msg_ids.clone()).to_string()),
+        );
+    }
     w.and_opt("status = ?", q.status.map(|s| i64::from(s.code())));
     w.and_opt(
         "dead_reason = ?",

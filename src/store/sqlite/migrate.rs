@@ -47,6 +47,9 @@ pub(crate) const SQLITE: &[(u32, &str, &str)] = &[
 /// Applies every migration the database has not seen yet; returns how many ran.
 pub(crate) fn migrate_sqlite(conn: &mut Connection) -> Result<usize, StoreError> {
     let sql = |context, source| StoreError::Sqlite { context, source };
+    // Migrations may call the store's SQL functions (the search index's folding).
+    super::archive::register_functions(conn)
+        .map_err(|e| sql("registering the store's SQL functions", e))?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS msgaudit_schema_migrations (
              version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",

@@ -1,5 +1,5 @@
 //! Where messages, dead letters and checkpoints are kept: one trait per concern — [`IngestStore`],
-//! [`RulesStore`], [`HitStore`], [`OutboxStore`], [`AccessStore`], [`MediaJobStore`], [`ArchiveStore`] — that both backends implement
+//! [`RulesStore`], [`HitStore`], [`OutboxStore`], [`AccessStore`], [`MediaJobStore`], [`ArchiveStore`], [`DirectoryStore`] — that both backends implement
 //! (`sqlite/` and `clickhouse/`, file for file), and [`Store`], all of them together.
 //!
 //! The contract every backend keeps (and the shared store tests check):
@@ -18,6 +18,7 @@
 mod access;
 pub mod archive;
 pub mod clickhouse;
+pub mod directory;
 mod media;
 mod sqlite;
 mod types;
@@ -27,6 +28,7 @@ pub use archive::{
     ArchiveStore, ConversationMessagesQuery, ConversationQuery, ConversationSummary, MessageCursor,
     Page, SearchQuery, TextMatch, Visible,
 };
+pub use directory::{Customer, DirectoryId, DirectoryStore, Group, GroupMember, GroupSource};
 pub use media::{
     MediaDeadReason, MediaFile, MediaJob, MediaJobKey, MediaJobQuery, MediaJobStore, MediaOutcome,
     MediaStatus, MediaSummary,
@@ -256,12 +258,26 @@ pub trait AccessStore: Send + Sync {
 /// A whole store: every concern, as both backends provide it. Parts that need one concern take
 /// that trait; `Arc<dyn Store>` upcasts to any of them.
 pub trait Store:
-    IngestStore + RulesStore + HitStore + OutboxStore + AccessStore + MediaJobStore + ArchiveStore
+    IngestStore
+    + RulesStore
+    + HitStore
+    + OutboxStore
+    + AccessStore
+    + MediaJobStore
+    + ArchiveStore
+    + DirectoryStore
 {
 }
 
 impl<
-    T: IngestStore + RulesStore + HitStore + OutboxStore + AccessStore + MediaJobStore + ArchiveStore,
+    T: IngestStore
+        + RulesStore
+        + HitStore
+        + OutboxStore
+        + AccessStore
+        + MediaJobStore
+        + ArchiveStore
+        + DirectoryStore,
 > Store for T
 {
 }
@@ -269,8 +285,8 @@ impl<
 /// Every store trait, for callers that use several concerns through `dyn Store`.
 pub mod prelude {
     pub use super::{
-        AccessStore, ArchiveStore, HitStore, IngestStore, MediaJobStore, OutboxStore, RulesStore,
-        Store,
+        AccessStore, ArchiveStore, DirectoryStore, HitStore, IngestStore, MediaJobStore,
+        OutboxStore, RulesStore, Store,
     };
 }
 

@@ -7,6 +7,7 @@
 mod access;
 mod archive;
 mod cluster;
+mod directory;
 mod filter;
 mod hits;
 mod ingest;

@@ -22,6 +22,7 @@ use migrate::migrate_sqlite;
 
 mod access;
 mod archive;
+mod directory;
 mod filter;
 mod hits;
 mod ingest;

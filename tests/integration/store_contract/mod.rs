@@ -4,6 +4,7 @@
 
 mod access;
 mod archive;
+mod directory;
 mod hits;
 mod ingest;
 mod media;
@@ -121,6 +122,7 @@ contract!(
         a_conversation_pages_both_ways,
         search_finds_plain_and_normalised_with_filters_and_visibility,
     ],
+    directory: [names_are_saved_replaced_and_found],
     media: [
         jobs_are_written_with_their_messages_and_keep_their_state_across_replays,
         dead_jobs_are_listed_by_reason_retried_and_summed_up,

@@ -261,7 +261,7 @@ impl DirectoryStore for ClickHouseStore {
             .conn
             .fetch("reading names", f.bind(self.conn.query(&f.sql)))?;
         // Better ranks (0) last, so they win.
-        found.sort_by(|a, b| b.rank.cmp(&a.rank));
+        found.sort_by_key(|r| std::cmp::Reverse(r.rank));
         Ok(found.into_iter().map(|r| (r.id, r.name)).collect())
     }
 

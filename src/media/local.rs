@@ -17,6 +17,18 @@ pub struct LocalMediaStore {
 }
 
 impl LocalMediaStore {
+    /// Opens a stored object for reading.
+    fn open_object(&self, key: &ObjectKey) -> Result<std::fs::File, MediaStoreError> {
+        match std::fs::File::open(self.object_path(key)) {
+            Ok(f) => Ok(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(MediaStoreError::NotFound {
+                location: self.location(),
+                key: key.path(),
+            }),
+            Err(e) => Err(self.io("opening an object")(e)),
+        }
+    }
+
     /// Opens (creating, 0700) the directory and clears what a crash left in its staging area.
     pub fn open(root: impl Into<PathBuf>) -> Result<LocalMediaStore, MediaStoreError> {
         let root = root.into();
@@ -97,16 +109,30 @@ impl MediaStore for LocalMediaStore {
     }
 
     fn get(&self, key: &ObjectKey, out: &mut dyn Write) -> Result<u64, MediaStoreError> {
-        let mut f = match std::fs::File::open(self.object_path(key)) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(MediaStoreError::NotFound {
-                    location: self.location(),
-                    key: key.path(),
-                });
-            }
-            Err(e) => return Err(self.io("opening an object")(e)),
-        };
+        let mut f = self.open_object(key)?;
         std::io::copy(&mut f, out).map_err(self.io("reading an object"))
+    }
+
+    fn object_len(&self, key: &ObjectKey) -> Result<Option<u64>, MediaStoreError> {
+        match std::fs::metadata(self.object_path(key)) {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io("looking for an object")(e)),
+        }
+    }
+
+    fn get_range(
+        &self,
+        key: &ObjectKey,
+        offset: u64,
+        len: u64,
+        out: &mut dyn Write,
+    ) -> Result<u64, MediaStoreError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = self.open_object(key)?;
+        f.seek(SeekFrom::Start(offset))
+            .map_err(self.io("reading an object"))?;
+        std::io::copy(&mut f.take(len), out).map_err(self.io("reading an object"))
     }
 }

@@ -105,6 +105,19 @@ pub trait MediaStore: Send + Sync {
 
     /// Writes the object to `out`; returns its length.
     fn get(&self, key: &ObjectKey, out: &mut dyn Write) -> Result<u64, MediaStoreError>;
+
+    /// The object's length in bytes, if it exists.
+    fn object_len(&self, key: &ObjectKey) -> Result<Option<u64>, MediaStoreError>;
+
+    /// Writes `len` bytes of the object from `offset` to `out` (a range request); returns how
+    /// many were written.
+    fn get_range(
+        &self,
+        key: &ObjectKey,
+        offset: u64,
+        len: u64,
+        out: &mut dyn Write,
+    ) -> Result<u64, MediaStoreError>;
 }
 
 /// A staged download: a new file in the staging directory, removed on drop unless put.

@@ -279,6 +279,41 @@ impl MediaStore for S3MediaStore {
             Ok(n)
         })
     }
+
+    fn object_len(&self, key: &ObjectKey) -> Result<Option<u64>, MediaStoreError> {
+        let path = self.object_path(key);
+        match self.runtime.block_on(self.client.head(&path)) {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.remote("looking for an object", e)),
+        }
+    }
+
+    fn get_range(
+        &self,
+        key: &ObjectKey,
+        offset: u64,
+        len: u64,
+        out: &mut dyn Write,
+    ) -> Result<u64, MediaStoreError> {
+        if len == 0 {
+            return Ok(0);
+        }
+        let path = self.object_path(key);
+        let bytes = self
+            .runtime
+            .block_on(self.client.get_range(&path, offset..offset + len))
+            .map_err(|e| match e {
+                object_store::Error::NotFound { .. } => MediaStoreError::NotFound {
+                    location: self.location.clone(),
+                    key: key.path(),
+                },
+                e => self.remote("reading part of an object", e),
+            })?;
+        out.write_all(&bytes)
+            .map_err(|e| self.io("writing an object out", e))?;
+        Ok(bytes.len() as u64)
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 mod attachment;
 mod conversation;
 mod dead;
+mod labels;
 pub mod lenient;
 mod model;
 mod row;
@@ -13,6 +14,7 @@ mod text;
 pub use attachment::{Attachment, MediaKind, attachments};
 pub use conversation::Conversation;
 pub use dead::DeadReason;
+pub use labels::type_label;
 pub use model::{
     Action, Body, ChatMessage, CollectDetail, Media, NestedItem, NewsItem, ParseError,
     is_external_id,

@@ -164,6 +164,8 @@ pub struct HitQuery {
     pub to_id: Option<String>,
     /// Only the hits on this message.
     pub msg_id: Option<String>,
+    /// Only the hits on these messages (a page of a conversation); empty does not filter.
+    pub msg_ids: Vec<String>,
     /// Only these strategies (an auditor's); `Some(empty)` matches nothing.
     pub strategy_ids: Option<Vec<i64>>,
     /// Behaviour hits: only this behaviour.

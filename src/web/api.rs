@@ -75,10 +75,10 @@ impl From<StoreError> for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(super) type ApiResult<T> = Result<T, ApiError>;
 
 /// Runs a store call on the blocking pool.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> ApiResult<T> {
     tokio::task::spawn_blocking(f)
@@ -249,13 +249,13 @@ pub struct HitParams {
     pub limit: Option<u32>,
 }
 
-fn non_empty(v: &Option<String>) -> Option<String> {
+pub(super) fn non_empty(v: &Option<String>) -> Option<String> {
     v.as_ref()
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
 }
 
-fn time_param(name: &str, v: &Option<String>) -> ApiResult<Option<i64>> {
+pub(super) fn time_param(name: &str, v: &Option<String>) -> ApiResult<Option<i64>> {
     non_empty(v)
         .map(|t| {
             parse_ms(&t).ok_or_else(|| {
@@ -418,7 +418,7 @@ pub struct ContextParams {
     pub around: Option<u32>,
 }
 
-fn log_op(
+pub(super) fn log_op(
     s: &Session,
     title: &str,
     method: &str,

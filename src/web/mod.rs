@@ -3,6 +3,7 @@
 //! ([`api`]). The page is one HTML file compiled into the binary; no front-end build step.
 
 pub mod api;
+pub mod archive;
 pub mod auth;
 pub mod visibility;
 
@@ -35,6 +36,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/strategies"),
     ("put", "/api/strategies/{id}"),
     ("get", "/api/export.csv"),
+    ("get", "/api/conversations"),
+    ("get", "/api/conversations/{id}/messages"),
+    ("get", "/api/messages/{corp}/{msg_id}"),
+    ("get", "/api/search"),
     ("get", "/api/openapi.json"),
 ];
 
@@ -162,6 +167,13 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/api/strategies/{id}", put(api::update_strategy))
         .route("/api/export.csv", get(api::export_csv))
+        .route("/api/conversations", get(archive::conversations))
+        .route(
+            "/api/conversations/{id}/messages",
+            get(archive::conversation_messages),
+        )
+        .route("/api/messages/{corp}/{msg_id}", get(archive::message))
+        .route("/api/search", get(archive::search))
         .route("/api/openapi.json", get(api::openapi))
         .with_state(app)
 }

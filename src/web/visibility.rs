@@ -1,6 +1,7 @@
 //! What a signed-in user may see. An administrator sees everything. An auditor sees the hits of
 //! the strategies whose `audit_user_id` is theirs, the conversations around those hits, and the
-//! behaviour hits of the members those strategies audit. Anything else answers 404, so a request
+//! behaviour hits of the members those strategies audit, and the whole archive of those members:
+//! every conversation one of them took part in, its messages, search results and media. Anything else answers 404, so a request
 //! never tells whether something outside the user's view exists.
 
 use std::collections::BTreeSet;
@@ -54,6 +55,12 @@ impl View {
     pub fn apply(&self, q: &mut HitQuery) {
         q.strategy_ids = self.strategy_ids.clone();
         q.operator_ids = self.operator_ids.clone();
+    }
+
+    /// Whose conversations this view sees: those a member in the resolved scope of one of the
+    /// auditor's strategies took part in (None: every conversation).
+    pub fn conversations(&self) -> crate::store::Visible {
+        self.operator_ids.clone()
     }
 
     /// Whether a strategy is visible.

@@ -4,6 +4,7 @@
 mod alert_http;
 mod alerts;
 mod architecture;
+mod archive_api;
 mod audit;
 mod cli;
 mod clickhouse;

@@ -455,10 +455,25 @@ fn the_openapi_document_matches_the_routes_and_the_answers() {
         ("/api/behaviour-hits?limit=5", "/api/behaviour-hits"),
         ("/api/stats/daily", "/api/stats/daily"),
         ("/api/strategies", "/api/strategies"),
+        ("/api/conversations?member=zhangsan", "/api/conversations"),
+        ("/api/conversations?cursor=junk", "/api/conversations"),
+        ("/api/search?q=%E6%B6%88%E6%81%AF&limit=3", "/api/search"),
+        ("/api/search?mode=fuzzy", "/api/search"),
+        ("/api/messages/ww1/m02", "/api/messages/{corp}/{msg_id}"),
+        ("/api/messages/ww1/none", "/api/messages/{corp}/{msg_id}"),
     ] {
         let (s, v) = admin.get(path);
         check(&v, s, template, "get");
     }
+    let (_, conversations) = admin.get("/api/conversations");
+    let id = conversations["items"][0]["id"]
+        .as_str()
+        .expect("a conversation");
+    let (s, v) = admin.get(&format!("/api/conversations/{id}/messages?limit=5"));
+    assert_eq!(s, 200);
+    check(&v, s, "/api/conversations/{id}/messages", "get");
+    let (s, v) = admin.get("/api/conversations/nope/messages");
+    check(&v, s, "/api/conversations/{id}/messages", "get");
     let strategy =
         json!({"id": 0, "name": "新策略", "words": ["测试词"], "audit_user_id": "wangwu"});
     let csrf = admin.csrf.clone();
@@ -591,7 +606,7 @@ fn a_100000_hit_csv_streams_from_the_real_server_in_bounded_memory() {
         bytes += line.len() as u64;
         line.clear();
     }
-    assert!(header.starts_with("时间(UTC),企业,策略,敏感词"), "{header}");
+    assert!(header.starts_with("时间,企业,策略,敏感词"), "{header}");
     // 100,000 bulk hits and the 10 seeded ones of strategy 1, under the header.
     assert_eq!(lines, 1 + 100_000 + 10);
     let after_mb = peak_mb(child.id());

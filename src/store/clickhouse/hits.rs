@@ -284,6 +284,10 @@ fn hit_filters(q: &HitQuery, f: &mut Filter, strategy: bool) {
         .and_opt("msg_time < ?", ms(q.until_ms))
         .and_opt("msg_id = ?", s(&q.msg_id))
         .and_opt(
+            "has(?, msg_id)",
+            (!q.msg_ids.is_empty()).then(|| Value::Strs(q.msg_ids.clone())),
+        )
+        .and_opt(
             if strategy {
                 "from_id = ?"
             } else {

@@ -79,6 +79,18 @@ impl Connection {
         })
     }
 
+    /// Runs a future on the connection's runtime. Called from a worker of a multi-threaded runtime
+    /// (the workspace's handlers), the worker first hands its other tasks on, so blocking here is
+    /// allowed there too.
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| self.runtime.block_on(f))
+            }
+            _ => self.runtime.block_on(f),
+        }
+    }
+
     /// The database this connection works in.
     pub fn database(&self) -> &str {
         &self.url.database
@@ -96,13 +108,12 @@ impl Connection {
 
     /// Runs a statement in the database, returning the crate's error.
     pub(crate) fn execute_raw(&self, sql: &str) -> Result<(), clickhouse::error::Error> {
-        self.runtime.block_on(self.client.query(sql).execute())
+        self.block_on(self.client.query(sql).execute())
     }
 
     /// Runs a statement outside any database.
     pub fn execute_on_server(&self, context: &'static str, sql: &str) -> Result<(), StoreError> {
-        self.runtime
-            .block_on(self.server.query(sql).execute())
+        self.block_on(self.server.query(sql).execute())
             .map_err(self.failed(context))
     }
 
@@ -111,8 +122,7 @@ impl Connection {
     where
         T: RowOwned + RowRead,
     {
-        self.runtime
-            .block_on(self.client.query(sql).fetch_one::<T>())
+        self.block_on(self.client.query(sql).fetch_one::<T>())
             .map_err(self.failed(context))
     }
 
@@ -121,8 +131,7 @@ impl Connection {
     where
         T: RowOwned + RowRead,
     {
-        self.runtime
-            .block_on(self.client.query(sql).fetch_all::<T>())
+        self.block_on(self.client.query(sql).fetch_all::<T>())
             .map_err(self.failed(context))
     }
 
@@ -140,8 +149,7 @@ impl Connection {
     where
         T: RowOwned + RowRead,
     {
-        self.runtime
-            .block_on(query.fetch_all::<T>())
+        self.block_on(query.fetch_all::<T>())
             .map_err(self.failed(context))
     }
 
@@ -156,16 +164,15 @@ impl Connection {
     where
         T: RowRead,
     {
-        self.runtime
-            .block_on(async {
-                let mut cursor = query.fetch::<T>()?;
-                let mut out = Vec::new();
-                while let Some(row) = cursor.next().await? {
-                    out.push(map(&row));
-                }
-                Ok(out)
-            })
-            .map_err(self.failed(context))
+        self.block_on(async {
+            let mut cursor = query.fetch::<T>()?;
+            let mut out = Vec::new();
+            while let Some(row) = cursor.next().await? {
+                out.push(map(&row));
+            }
+            Ok(out)
+        })
+        .map_err(self.failed(context))
     }
 
     /// Inserts borrowed rows (`T` is the row type, any lifetime) into `table` in one INSERT.
@@ -181,15 +188,14 @@ impl Connection {
         if rows.is_empty() {
             return Ok(());
         }
-        self.runtime
-            .block_on(async {
-                let mut insert = self.client.insert::<T>(table).await?;
-                for row in rows {
-                    insert.write(row).await?;
-                }
-                insert.end().await
-            })
-            .map_err(self.failed(context))
+        self.block_on(async {
+            let mut insert = self.client.insert::<T>(table).await?;
+            for row in rows {
+                insert.write(row).await?;
+            }
+            insert.end().await
+        })
+        .map_err(self.failed(context))
     }
 
     /// Inserts rows into `table` in one INSERT.

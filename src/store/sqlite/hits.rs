@@ -85,6 +85,12 @@ fn hit_filters(q: &HitQuery, w: &mut Where, strategy: bool) {
     w.and_opt("msg_time >= ?", q.since_ms);
     w.and_opt("msg_time < ?", q.until_ms);
     w.and_opt("msg_id = ?", q.msg_id.clone());
+    if !q.msg_ids.is_empty() {
+        w.and_opt(
+            "msg_id IN (SELECT value FROM json_each(?))",
+            Some(serde_json::Value::from(q.msg_ids.clone()).to_string()),
+        );
+    }
     w.and_opt(
         if strategy {
             "from_id = ?"

@@ -1,0 +1,301 @@
+//! The archive browser's API over real HTTP, on both stores: conversations per member, customer
+//! and room with names from the directory; a conversation paged both ways and centred on a
+//! message; search plain and normalised with filters; an auditor's view (404 outside it, 200
+//! inside); every read in `sys_oper_log`.
+
+use std::sync::Arc;
+
+use msgaudit::audit::RuleSet;
+use msgaudit::store::prelude::*;
+use msgaudit::store::{Account, Customer, Group, GroupSource, Role, SqliteStore, StoreBatch};
+use serde_json::{Value, json};
+
+use crate::support::message_row;
+use crate::workspace::{Client, Server};
+
+const CUSTOMER: &str = "wmCustomerWang";
+const CUSTOMER2: &str = "wmCustomerLi";
+const ROOM: &str = "wrHuadong";
+
+fn msg(seq: u64, from: &str, to: &[&str], room: &str, text: &str) -> msgaudit::message::MessageRow {
+    let mut m = message_row("ww1", &format!("m{seq:03}"), seq);
+    m.from_id = from.into();
+    m.to_list = to.join(",");
+    m.room_id = room.into();
+    m.plain_text = text.into();
+    m.contact = json!({ "content": text }).to_string();
+    m.msg_time = 1_764_000_000_000 + seq as i64 * 60_000;
+    m
+}
+
+/// 40 messages: zhangsan ↔ 客户王女士 (1, 5, …), zhangsan → lisi (2, 6, …), the group with
+/// zhangsan, lisi and the customer (3, 7, …), zhaoliu ↔ another customer (4, 8, …).
+fn seed(store: &dyn Store) {
+    let rules = RuleSet::from_json(
+        &json!({
+            "members": [
+                {"userid": "zhangsan", "name": "张三"}, {"userid": "lisi", "name": "李四"},
+                {"userid": "zhaoliu", "name": "赵六"}
+            ],
+            "strategies": [{"id": 1, "name": "飞单", "words": ["私下转账"],
+                "scope": [{"type": 2, "id": "zhaoliu"}], "audit_user_id": "auditor1",
+                "enabled": true, "alert": false, "normalize": true}]
+        })
+        .to_string(),
+    )
+    .expect("rules");
+    store.save_rules(&rules).expect("rules saved");
+    let messages = (0..40u64)
+        .map(|i| {
+            let seq = i + 1;
+            let text = match i {
+                8 => "可以私下转账吗",
+                18 => "私 下 轉 賬 可以打折",
+                21 => "转账记录发群里",
+                _ => "你好",
+            };
+            match i % 4 {
+                0 => msg(seq, "zhangsan", &[CUSTOMER], "", text),
+                1 => msg(seq, "zhangsan", &["lisi"], "", text),
+                2 => msg(seq, "lisi", &["zhangsan", CUSTOMER], ROOM, text),
+                _ => msg(seq, CUSTOMER2, &["zhaoliu"], "", text),
+            }
+        })
+        .collect();
+    store
+        .store_batch(&StoreBatch {
+            corp_id: "ww1".into(),
+            messages,
+            checkpoint: 40,
+            ..StoreBatch::default()
+        })
+        .expect("batch");
+    store
+        .save_customers(&[Customer {
+            corp_id: "ww1".into(),
+            external_userid: CUSTOMER.into(),
+            customer_name: "客户王女士".into(),
+            update_time: 1,
+            ..Customer::default()
+        }])
+        .expect("customer");
+    store
+        .save_group(&Group {
+            corp_id: "ww1".into(),
+            chat_id: ROOM.into(),
+            group_name: "华东大客户群".into(),
+            source: GroupSource::Customer,
+            update_time: 1,
+            ..Group::default()
+        })
+        .expect("group");
+    for (name, role) in [("admin", Role::Admin), ("auditor1", Role::Auditor)] {
+        store
+            .save_account(&Account {
+                user_name: name.into(),
+                we_user_id: name.into(),
+                role,
+                secret_hash: msgaudit::web::auth::hash_secret("secret-123").expect("hash"),
+                disabled: false,
+                create_time_ms: 0,
+            })
+            .expect("account");
+    }
+}
+
+fn items(v: &Value) -> &Vec<Value> {
+    v["items"].as_array().expect("items")
+}
+
+fn msg_ids(v: &Value) -> Vec<String> {
+    items(v)
+        .iter()
+        .map(|m| m["msg_id"].as_str().expect("msg_id").to_owned())
+        .collect()
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn the_archive_browser_api(store: Arc<dyn Store>) {
+    seed(store.as_ref());
+    let server = Server::start(store.clone());
+    let mut anon = Client::new(&server.base);
+    assert_eq!(anon.get("/api/conversations?member=zhangsan").0, 401);
+    assert_eq!(anon.get("/api/search?q=x").0, 401);
+
+    let mut admin = Client::new(&server.base);
+    assert_eq!(admin.sign_in("admin", "secret-123"), 200);
+    // Conversations per member, newest first, with names.
+    let (s, list) = admin.get("/api/conversations?member=zhangsan");
+    assert_eq!(s, 200, "{list}");
+    let titles: Vec<&str> = items(&list)
+        .iter()
+        .map(|c| c["title"].as_str().expect("title"))
+        .collect();
+    assert_eq!(
+        titles,
+        ["「华东大客户群」", "张三 ↔ 李四", "张三 ↔ 客户王女士"],
+        "{list}"
+    );
+    assert!(items(&list).iter().all(|c| c["msg_count"] == 10));
+    assert_eq!(items(&list)[2]["kind"], "customer");
+    assert_eq!(items(&list)[1]["kind"], "colleague");
+    assert_eq!(
+        items(&list)[0]["room"]["label"],
+        format!("华东大客户群 ({ROOM})")
+    );
+    let (_, by_customer) = admin.get(&format!("/api/conversations?customer={CUSTOMER}"));
+    assert_eq!(items(&by_customer).len(), 2);
+    let (_, by_room) = admin.get(&format!("/api/conversations?room={ROOM}"));
+    assert_eq!(items(&by_room).len(), 1);
+    let (_, page1) = admin.get("/api/conversations?member=zhangsan&limit=2");
+    assert_eq!(items(&page1).len(), 2);
+    let cursor = page1["next_cursor"].as_str().expect("cursor");
+    let (_, page2) = admin.get(&format!(
+        "/api/conversations?member=zhangsan&limit=2&cursor={}",
+        enc(cursor)
+    ));
+    assert_eq!(items(&page2)[0]["title"], "张三 ↔ 客户王女士");
+    assert_eq!(
+        admin.get("/api/conversations?member=a&customer=b").0,
+        400,
+        "one of member or customer"
+    );
+
+    // One conversation, paged both ways.
+    let pair = items(&list)[2]["id"].as_str().expect("id").to_owned();
+    let url = |q: &str| format!("/api/conversations/{pair}/messages?{q}");
+    let (s, newest) = admin.get(&url("limit=3"));
+    assert_eq!(s, 200, "{newest}");
+    assert_eq!(msg_ids(&newest), ["m029", "m033", "m037"]);
+    assert_eq!(newest["conversation"]["title"], "张三 ↔ 客户王女士");
+    let m = &items(&newest)[0];
+    assert_eq!(m["from"]["label"], "张三 (zhangsan)");
+    assert_eq!(m["to"][0]["label"], format!("客户王女士 ({CUSTOMER})"));
+    assert_eq!(m["type_label"], "文本");
+    let before = newest["before_cursor"].as_str().expect("cursor");
+    let (_, older) = admin.get(&url(&format!("limit=3&before={}", enc(before))));
+    assert_eq!(msg_ids(&older), ["m017", "m021", "m025"]);
+    let after = older["after_cursor"].as_str().expect("cursor");
+    let (_, newer) = admin.get(&url(&format!("limit=2&after={}", enc(after))));
+    assert_eq!(msg_ids(&newer), ["m029", "m033"]);
+    let (_, around) = admin.get(&url("limit=4&around=m009"));
+    assert_eq!(around["centre"], "m009");
+    assert_eq!(msg_ids(&around), ["m001", "m005", "m009", "m013", "m017"]);
+    let hit = &items(&around)[2];
+    assert_eq!(hit["text"], "可以私下转账吗");
+    assert_eq!(admin.get(&url("around=nope")).0, 404);
+    assert_eq!(
+        admin
+            .get("/api/conversations/bm90LWEtY29udmVyc2F0aW9u/messages")
+            .0,
+        404
+    );
+
+    // Where a message lives.
+    let (s, located) = admin.get("/api/messages/ww1/m009");
+    assert_eq!(s, 200);
+    assert_eq!(located["conversation_id"], pair.as_str());
+
+    // Search: plain, normalised, filters, marked in place.
+    let (s, found) = admin.get(&format!("/api/search?q={}", enc("转账")));
+    assert_eq!(s, 200, "{found}");
+    assert_eq!(msg_ids(&found), ["m022", "m009"]);
+    assert_eq!(
+        items(&found)[1]["marked"],
+        json!([["可以私下", false], ["转账", true], ["吗", false]])
+    );
+    let (_, normalised) = admin.get(&format!(
+        "/api/search?q={}&mode=normalised",
+        enc("私下轉賬")
+    ));
+    assert_eq!(msg_ids(&normalised), ["m019", "m009"]);
+    assert_eq!(
+        items(&normalised)[0]["marked"][0],
+        json!(["私 下 轉 賬", true])
+    );
+    let (_, in_room) = admin.get(&format!(
+        "/api/search?q={}&mode=normalised&room={ROOM}",
+        enc("转账")
+    ));
+    assert_eq!(msg_ids(&in_room), ["m019"]);
+    let (_, from) = admin.get(&format!("/api/search?q={}&from={CUSTOMER2}", enc("你好")));
+    assert!(items(&from).iter().all(|m| m["from"]["id"] == CUSTOMER2));
+    let (_, typed) = admin.get(&format!("/api/search?q={}&type=image", enc("你好")));
+    assert!(items(&typed).is_empty());
+    let (_, timed) = admin.get(&format!(
+        "/api/search?q={}&mode=normalised&since={}",
+        enc("转账"),
+        enc("2025-11-25 00:10")
+    ));
+    // 2025-11-25 00:10 in Asia/Shanghai is 1,764,000,600,000: after m009 (seq 9).
+    assert_eq!(msg_ids(&timed), ["m022", "m019"]);
+    assert_eq!(admin.get("/api/search?q=x&mode=fuzzy").0, 400);
+
+    // An auditor sees zhaoliu's conversations only.
+    let mut auditor = Client::new(&server.base);
+    assert_eq!(auditor.sign_in("auditor1", "secret-123"), 200);
+    let (_, theirs) = auditor.get("/api/conversations?member=zhangsan");
+    assert!(items(&theirs).is_empty(), "{theirs}");
+    let (_, zhaoliu) = auditor.get("/api/conversations?member=zhaoliu");
+    assert_eq!(items(&zhaoliu).len(), 1);
+    let own = items(&zhaoliu)[0]["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        auditor.get(&format!("/api/conversations/{own}/messages")).0,
+        200
+    );
+    assert_eq!(
+        auditor
+            .get(&format!("/api/conversations/{pair}/messages"))
+            .0,
+        404
+    );
+    assert_eq!(auditor.get("/api/messages/ww1/m009").0, 404);
+    assert_eq!(auditor.get("/api/messages/ww1/m004").0, 200);
+    let (_, searched) = auditor.get(&format!("/api/search?q={}", enc("你好")));
+    assert!(
+        items(&searched)
+            .iter()
+            .all(|m| m["to"][0]["id"] == "zhaoliu"),
+        "{searched}"
+    );
+    assert!(!items(&searched).is_empty());
+    let (_, none) = auditor.get(&format!("/api/search?q={}", enc("转账")));
+    assert!(items(&none).is_empty());
+
+    // Every read is in the operation log.
+    let ops = store.operations(1000).expect("ops");
+    for title in ["查看会话列表", "查看会话", "查看消息", "搜索消息"] {
+        assert!(
+            ops.iter()
+                .any(|o| o.title == title && o.oper_name == "auditor1"),
+            "{title} by auditor1"
+        );
+    }
+}
+
+#[test]
+fn the_archive_browser_api_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(dir.path().join("store.db")).expect("store"));
+    the_archive_browser_api(store);
+}
+
+#[test]
+fn the_archive_browser_api_on_clickhouse() {
+    let url = crate::support::clickhouse_url("archive_api");
+    let store = Arc::new(msgaudit::store::clickhouse::ClickHouseStore::open(&url).expect("open"));
+    the_archive_browser_api(store.clone());
+    store.drop_database().expect("drop the test database");
+}

@@ -152,7 +152,15 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if store.accounts()?.is_empty() {
         tracing::warn!("no accounts yet: add one with `msgaudit users add NAME --role admin`");
     }
-    let bound = crate::web::bind(store, args.listen)?;
+    let mut bound = crate::web::bind(store, args.listen)?;
+    let url = args.store.url()?;
+    match super::media::media_store(&args.store, &url) {
+        Ok(media) => {
+            tracing::info!(media = %media.location(), "serving attachments");
+            bound = bound.with_media(std::sync::Arc::from(media));
+        }
+        Err(e) => tracing::warn!("attachments will not be served: {e:#}"),
+    }
     let shutdown = Shutdown::new();
     shutdown
         .install_signal_handlers()

@@ -191,7 +191,7 @@ impl MediaDeadReason {
 }
 
 /// A stored file (`we_chat_media_file`): one per (md5, size).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MediaFile {
     pub md5: String,
     pub size: u64,

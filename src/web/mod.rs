@@ -5,6 +5,7 @@
 pub mod api;
 pub mod archive;
 pub mod auth;
+pub mod media;
 pub mod visibility;
 
 use std::net::SocketAddr;
@@ -40,6 +41,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/conversations/{id}/messages"),
     ("get", "/api/messages/{corp}/{msg_id}"),
     ("get", "/api/search"),
+    ("get", "/api/media/{corp}/{msg_id}/{item}"),
     ("get", "/api/openapi.json"),
 ];
 
@@ -56,6 +58,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub sessions: auth::Sessions,
     pub attempts: auth::Attempts,
+    /// Where attachments are read from (None: no media store; media answers 404).
+    pub media: Option<media::SharedMediaStore>,
     /// A hash nobody's secret matches, checked for unknown users so timing does not tell.
     pub dummy_hash: String,
     rules: Mutex<Option<RulesCache>>,
@@ -69,6 +73,7 @@ impl App {
             store,
             sessions: auth::Sessions::default(),
             attempts: auth::Attempts::default(),
+            media: None,
             dummy_hash: auth::hash_secret(&auth::random_token())?,
             rules: Mutex::new(None),
             active: Mutex::new(None),
@@ -141,7 +146,7 @@ async fn page() -> impl IntoResponse {
             (header::CACHE_CONTROL, "no-store"),
             (
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+                "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; media-src 'self'",
             ),
         ],
         Html(PAGE),
@@ -174,6 +179,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/api/messages/{corp}/{msg_id}", get(archive::message))
         .route("/api/search", get(archive::search))
+        .route("/api/media/{corp}/{msg_id}/{item}", get(media::media))
         .route("/api/openapi.json", get(api::openapi))
         .with_state(app)
 }
@@ -201,7 +207,7 @@ pub enum ServeError {
 pub struct Bound {
     pub addr: SocketAddr,
     listener: std::net::TcpListener,
-    app: Arc<App>,
+    app: App,
 }
 
 /// Binds `addr` (port 0 picks a free one).
@@ -217,11 +223,17 @@ pub fn bind(store: Arc<dyn Store>, addr: SocketAddr) -> Result<Bound, ServeError
     Ok(Bound {
         addr,
         listener,
-        app: Arc::new(App::new(store)?),
+        app: App::new(store)?,
     })
 }
 
 impl Bound {
+    /// Serves attachments from `media` too.
+    pub fn with_media(mut self, media: media::SharedMediaStore) -> Bound {
+        self.app.media = Some(media);
+        self
+    }
+
     /// Serves until `shutdown` is requested.
     pub fn serve(self, shutdown: crate::runtime::Shutdown) -> Result<(), ServeError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -232,7 +244,8 @@ impl Bound {
         runtime.block_on(async move {
             let listener =
                 tokio::net::TcpListener::from_std(self.listener).map_err(ServeError::Serve)?;
-            let service = router(self.app).into_make_service_with_connect_info::<SocketAddr>();
+            let service =
+                router(Arc::new(self.app)).into_make_service_with_connect_info::<SocketAddr>();
             axum::serve(listener, service)
                 .with_graceful_shutdown(async move { shutdown.requested().await })
                 .await

@@ -299,3 +299,230 @@ fn the_archive_browser_api_on_clickhouse() {
     the_archive_browser_api(store.clone());
     store.drop_database().expect("drop the test database");
 }
+
+/// A raw GET with the session cookie and extra headers: status, headers, body bytes.
+fn raw_get(
+    base: &str,
+    cookie: Option<&str>,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, ureq::http::HeaderMap, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut req = agent.get(format!("{base}{path}"));
+    if let Some(c) = cookie {
+        req = req.header("Cookie", c);
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut r = req.call().expect("GET");
+    let status = r.status().as_u16();
+    let h = r.headers().clone();
+    let body = r.body_mut().read_to_vec().expect("body");
+    (status, h, body)
+}
+
+#[test]
+fn media_is_served_only_inside_a_view_with_ranges_and_safe_headers() {
+    use msgaudit::media::{LocalMediaStore, MediaStore, ObjectKey};
+    use msgaudit::message::{Attachment, MediaKind};
+    use msgaudit::store::{MediaFile, MediaOutcome};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(dir.path().join("store.db")).expect("store"));
+    seed(store.as_ref());
+    // An image in zhangsan's chat with the customer, a file in zhaoliu's.
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend((0..5000u32).map(|i| (i % 251) as u8));
+    let pdf = b"%PDF-1.4 <script>alert(1)</script> a file".to_vec();
+    let media = LocalMediaStore::open(dir.path().join("media")).expect("media store");
+    let mut messages = Vec::new();
+    let mut done = Vec::new();
+    for (seq, from, to, kind, bytes, name, ctype) in [
+        (
+            101u64,
+            "zhangsan",
+            CUSTOMER,
+            MediaKind::Image,
+            &png,
+            "",
+            "image/png",
+        ),
+        (
+            102,
+            CUSTOMER2,
+            "zhaoliu",
+            MediaKind::File,
+            &pdf,
+            "合同 v2.pdf",
+            "application/pdf",
+        ),
+    ] {
+        let digest = openssl::hash::hash(openssl::hash::MessageDigest::md5(), bytes).expect("md5");
+        let md5: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let mut m = msg(seq, from, &[to], "", "");
+        m.msg_type = if kind == MediaKind::Image {
+            "image"
+        } else {
+            "file"
+        }
+        .into();
+        m.attachments = vec![Attachment {
+            item: 0,
+            kind,
+            sdkfileid: format!("F{seq}"),
+            md5sum: md5.clone(),
+            size: bytes.len() as u64,
+            file_name: name.into(),
+        }];
+        messages.push(m);
+        let staged = dir.path().join(format!("staged-{seq}"));
+        std::fs::write(&staged, bytes).expect("stage");
+        media
+            .put(&staged, &ObjectKey::original(&md5, bytes.len() as u64))
+            .expect("put");
+        done.push(MediaFile {
+            md5,
+            size: bytes.len() as u64,
+            content_type: ctype.into(),
+            ..MediaFile::default()
+        });
+    }
+    store
+        .store_batch(&StoreBatch {
+            corp_id: "ww1".into(),
+            messages,
+            checkpoint: 102,
+            ..StoreBatch::default()
+        })
+        .expect("batch");
+    let jobs = store
+        .due_media_jobs(&["ww1".to_owned()], i64::MAX, 10)
+        .expect("jobs");
+    for (job, file) in jobs.iter().zip(done) {
+        store
+            .record_media_outcome(
+                job,
+                &MediaOutcome::Done {
+                    file,
+                    note: String::new(),
+                },
+            )
+            .expect("done");
+    }
+    let bound = msgaudit::web::bind(store.clone(), "127.0.0.1:0".parse().expect("addr"))
+        .expect("bind")
+        .with_media(Arc::new(media));
+    let base = format!("http://{}", bound.addr);
+    let stop = msgaudit::runtime::Shutdown::new();
+    let s = stop.clone();
+    let server = std::thread::spawn(move || bound.serve(s).expect("serve"));
+
+    let cookie_of = |user: &str| {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let r = agent
+            .post(format!("{base}/api/session"))
+            .content_type("application/json")
+            .send(json!({"user": user, "secret": "secret-123"}).to_string())
+            .expect("sign in");
+        r.headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|c| c.split(';').next())
+            .expect("cookie")
+            .to_owned()
+    };
+    let admin = cookie_of("admin");
+    let auditor = cookie_of("auditor1");
+    let image = "/api/media/ww1/m101/0";
+    let file = "/api/media/ww1/m102/0";
+
+    // No session: 401, and never the bytes.
+    let (status, _, body) = raw_get(&base, None, image, &[]);
+    assert_eq!(status, 401);
+    assert!(!body.starts_with(b"\x89PNG"));
+    // Inside the view: the image inline, whole and by range.
+    let (status, h, body) = raw_get(&base, Some(&admin), image, &[]);
+    assert_eq!(status, 200);
+    assert_eq!(body, png);
+    assert_eq!(h["content-type"], "image/png");
+    assert!(
+        h["content-disposition"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("inline;")
+    );
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["accept-ranges"], "bytes");
+    let (status, h, body) = raw_get(&base, Some(&admin), image, &[("Range", "bytes=2-9")]);
+    assert_eq!(status, 206);
+    assert_eq!(body, png[2..10]);
+    assert_eq!(
+        h["content-range"].to_str().expect("ascii"),
+        format!("bytes 2-9/{}", png.len())
+    );
+    let (status, _, _) = raw_get(
+        &base,
+        Some(&admin),
+        image,
+        &[("Range", &format!("bytes={}-", png.len()))],
+    );
+    assert_eq!(status, 416);
+    // A file: always a download of octet-stream, under its own name.
+    let (status, h, body) = raw_get(&base, Some(&auditor), file, &[]);
+    assert_eq!(status, 200);
+    assert_eq!(body, pdf);
+    assert_eq!(h["content-type"], "application/octet-stream");
+    let disposition = h["content-disposition"].to_str().expect("ascii");
+    assert!(disposition.starts_with("attachment;"), "{disposition}");
+    assert!(
+        disposition.contains("%E5%90%88%E5%90%8C%20v2.pdf"),
+        "{disposition}"
+    );
+    // Outside the auditor's view, or no such item, or no playable copy: 404.
+    assert_eq!(raw_get(&base, Some(&auditor), image, &[]).0, 404);
+    assert_eq!(
+        raw_get(&base, Some(&admin), "/api/media/ww1/m101/1", &[]).0,
+        404
+    );
+    assert_eq!(
+        raw_get(
+            &base,
+            Some(&admin),
+            &format!("{image}?variant=playable"),
+            &[]
+        )
+        .0,
+        404
+    );
+    assert_eq!(
+        raw_get(&base, Some(&admin), &format!("{image}?download=1"), &[]).1["content-disposition"]
+            .to_str()
+            .expect("ascii")
+            .split(';')
+            .next(),
+        Some("attachment")
+    );
+    let ops = store.operations(100).expect("ops");
+    assert!(
+        ops.iter()
+            .any(|o| o.title == "查看媒体" && o.oper_name == "admin")
+    );
+    assert!(
+        ops.iter()
+            .any(|o| o.title == "下载媒体" && o.oper_name == "admin")
+    );
+    assert!(
+        ops.iter()
+            .any(|o| o.title == "查看媒体" && o.oper_name == "auditor1")
+    );
+    stop.request();
+    let _ = server.join();
+}

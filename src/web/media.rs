@@ -47,9 +47,13 @@ pub struct MediaParams {
     pub download: Option<String>,
 }
 
+/// A range that lies outside the object (answered 416).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Unsatisfiable;
+
 /// A byte range of an object of `len` bytes: `Range: bytes=a-b`, `a-` or `-n` (one range; a
 /// header this does not understand serves the whole object, as the RFC allows).
-pub fn byte_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+pub fn byte_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, Unsatisfiable> {
     let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
         return Ok(None);
     };
@@ -67,7 +71,7 @@ pub fn byte_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, 
         _ => return Ok(None),
     };
     if start >= len || len == 0 {
-        return Err(());
+        return Err(Unsatisfiable);
     }
     Ok(Some((start, end)))
 }
@@ -256,7 +260,7 @@ pub async fn media(
     let (status, start, end) = match byte_range(range, served.len) {
         Ok(None) => (StatusCode::OK, 0, served.len.saturating_sub(1)),
         Ok(Some((a, b))) => (StatusCode::PARTIAL_CONTENT, a, b),
-        Err(()) => {
+        Err(Unsatisfiable) => {
             let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{}", served.len)) {
                 r.headers_mut().insert(header::CONTENT_RANGE, v);
@@ -328,7 +332,7 @@ mod tests {
         assert_eq!(byte_range(Some("bytes=90-"), 100), Ok(Some((90, 99))));
         assert_eq!(byte_range(Some("bytes=-10"), 100), Ok(Some((90, 99))));
         assert_eq!(byte_range(Some("bytes=50-500"), 100), Ok(Some((50, 99))));
-        assert_eq!(byte_range(Some("bytes=100-"), 100), Err(()));
+        assert_eq!(byte_range(Some("bytes=100-"), 100), Err(Unsatisfiable));
         assert_eq!(byte_range(Some("bytes=0-1,5-6"), 100), Ok(None));
         assert_eq!(byte_range(Some("bytes=9-0"), 100), Ok(None));
         assert_eq!(byte_range(Some("items=0-1"), 100), Ok(None));

@@ -72,6 +72,9 @@ pub struct BenchOptions {
     pub spool: bool,
     /// Fetch media beside the pipeline, as the daemon does (default true).
     pub media: bool,
+    /// Keep the conversation tables and search index as the writer does (default true; off only
+    /// to measure their cost, SQLite only).
+    pub archive_index: bool,
 }
 
 /// What the media fetchers did in a bench run.
@@ -297,7 +300,15 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
     let temp = TempDir::create()?;
     let url = match &opts.store_url {
         Some(u) => u.clone(),
-        None => format!("sqlite://{}", temp.0.join("bench.db").display()),
+        None => format!(
+            "sqlite://{}{}",
+            temp.0.join("bench.db").display(),
+            if opts.archive_index {
+                ""
+            } else {
+                "?archive_index=off"
+            }
+        ),
     };
     let rules = synthetic_rules(opts.words);
     let corp_keys = keys.clone();
@@ -318,6 +329,7 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
             secret,
             keys,
             alert_app: None,
+            contact_secret: None,
         }],
         alerts: AlertConfig {
             enabled: false,
@@ -326,6 +338,7 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
         },
         metrics_listen: None,
         display_zone: crate::timefmt::display_zone().clone(),
+        names: None,
         spool: opts
             .spool
             .then(|| crate::spool::SpoolSettings::new(temp.0.join("bench.spool"), 2048 << 20)),

@@ -6,14 +6,15 @@
 -- writer keeps all of this in the transaction that stores the messages. Existing rows are filled in
 -- here, once.
 
+-- The key is not indexed: an index by conversation dirties a leaf page per active conversation on
+-- every commit (measured: +40% on the writer's time at 130 conversations a batch). A group's
+-- messages are found through the room index, two people's through the sender index (both ways).
 ALTER TABLE we_chat_contact_msg ADD COLUMN conversation TEXT NOT NULL DEFAULT '';
 UPDATE we_chat_contact_msg SET conversation = CASE
     WHEN room_id <> '' THEN 'r:' || room_id
     WHEN from_id <> '' AND to_list <> '' AND instr(to_list, ',') = 0
         THEN 'p:' || min(from_id, to_list) || '|' || max(from_id, to_list)
     ELSE '' END;
-CREATE INDEX we_chat_contact_msg_conversation
-    ON we_chat_contact_msg (corp_id, conversation, msg_time);
 
 -- One row per conversation: its people (room, or the two of a pair), how many messages, and when.
 CREATE TABLE we_chat_conversation (

@@ -3,17 +3,17 @@
 //! cached until shortly before it expires, and fetched again when WeCom says it is invalid).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
-use super::http::{PostError, WeComHttp};
 use crate::alert::{AlertPost, Destination, Robot};
 use crate::secret::Secret;
+use crate::wecom::http::{PostError, WeComHttp};
+use crate::wecom::token::AccessTokens;
 
 /// WeCom's API, for application messages and tokens.
-pub const DEFAULT_API_BASE: &str = "https://qyapi.weixin.qq.com";
+pub use crate::wecom::DEFAULT_API_BASE;
 
-/// A token is fetched again this long before WeCom says it expires.
-const TOKEN_MARGIN: Duration = Duration::from_secs(300);
+/// The purpose an alert app's tokens are cached under.
+const APP: &str = "alert_app";
 
 /// An application that sends alerts to auditors in one corp.
 #[derive(Debug, Clone)]
@@ -52,30 +52,25 @@ impl DeliveryError {
     }
 }
 
-struct Token {
-    value: Secret,
-    refresh_at: Instant,
-}
-
 /// Sends posts over HTTP; holds the access tokens.
 pub struct Channels {
     http: WeComHttp,
-    api_base: String,
     apps: HashMap<String, AppCredentials>,
-    tokens: HashMap<String, Token>,
-    /// Tokens fetched so far (for the operator and the tests).
-    pub tokens_fetched: u64,
+    tokens: AccessTokens,
 }
 
 impl Channels {
     pub fn new(http: WeComHttp, api_base: &str, apps: HashMap<String, AppCredentials>) -> Channels {
         Channels {
             http,
-            api_base: api_base.trim_end_matches('/').to_owned(),
             apps,
-            tokens: HashMap::new(),
-            tokens_fetched: 0,
+            tokens: AccessTokens::new(api_base),
         }
+    }
+
+    /// Tokens fetched so far (for the operator and the tests).
+    pub fn tokens_fetched(&self) -> u64 {
+        self.tokens.fetched
     }
 
     /// Whether a corp has an alert app.
@@ -103,74 +98,42 @@ impl Channels {
                 Ok(())
             }
             Destination::App { corp_id, .. } => {
-                let token = self.token(corp_id)?;
-                match self.send_app(&token, &body) {
-                    Err(e) if e.token_expired() => {
-                        tracing::info!(corp = %corp_id, "access token refused; fetching a new one");
-                        self.tokens.remove(corp_id);
-                        let token = self.token(corp_id)?;
-                        Ok(self.send_app(&token, &body)?)
-                    }
-                    other => Ok(other?),
-                }
+                let app = self
+                    .apps
+                    .get(corp_id)
+                    .ok_or_else(|| DeliveryError::NoApp(corp_id.to_owned()))?;
+                let (http, base) = (&self.http, self.tokens.api_base().to_owned());
+                Ok(self
+                    .tokens
+                    .with_token(http, corp_id, APP, &app.secret, |token| {
+                        send_app(http, &base, token, &body)
+                    })?)
             }
         }
     }
+}
 
-    fn send_app(&self, token: &Secret, body: &serde_json::Value) -> Result<(), PostError> {
-        let url = format!(
-            "{}/cgi-bin/message/send?access_token={}",
-            self.api_base,
-            token.expose()
-        );
-        let answer = self.http.post_json(&url, body)?;
-        // WeCom answers 0 but lists userids it could not reach (left the corp, no app access).
-        if let Some(invalid) = answer
-            .get("invaliduser")
-            .and_then(serde_json::Value::as_str)
-            .filter(|s| !s.is_empty())
-        {
-            return Err(PostError::WeCom {
-                errcode: 81013,
-                errmsg: format!("the auditor {invalid} cannot receive the app's messages"),
-            });
-        }
-        Ok(())
+fn send_app(
+    http: &WeComHttp,
+    api_base: &str,
+    token: &Secret,
+    body: &serde_json::Value,
+) -> Result<(), PostError> {
+    let url = format!(
+        "{api_base}/cgi-bin/message/send?access_token={}",
+        token.expose()
+    );
+    let answer = http.post_json(&url, body)?;
+    // WeCom answers 0 but lists userids it could not reach (left the corp, no app access).
+    if let Some(invalid) = answer
+        .get("invaliduser")
+        .and_then(serde_json::Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
+        return Err(PostError::WeCom {
+            errcode: 81013,
+            errmsg: format!("the auditor {invalid} cannot receive the app's messages"),
+        });
     }
-
-    /// A valid access token for the corp's app.
-    fn token(&mut self, corp_id: &str) -> Result<Secret, DeliveryError> {
-        let now = Instant::now();
-        if let Some(t) = self.tokens.get(corp_id).filter(|t| t.refresh_at > now) {
-            return Ok(t.value.clone());
-        }
-        let app = self
-            .apps
-            .get(corp_id)
-            .ok_or_else(|| DeliveryError::NoApp(corp_id.to_owned()))?;
-        let url = format!(
-            "{}/cgi-bin/gettoken?corpid={}&corpsecret={}",
-            self.api_base,
-            corp_id,
-            app.secret.expose()
-        );
-        let answer = self.http.get_json(&url)?;
-        self.tokens_fetched += 1;
-        let value = answer
-            .get("access_token")
-            .and_then(serde_json::Value::as_str)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| PostError::BadAnswer("gettoken answered no access_token".into()))?;
-        let lifetime = answer
-            .get("expires_in")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(7200);
-        let token = Token {
-            value: Secret::new(value),
-            refresh_at: now + Duration::from_secs(lifetime).saturating_sub(TOKEN_MARGIN),
-        };
-        let value = token.value.clone();
-        self.tokens.insert(corp_id.to_owned(), token);
-        Ok(value)
-    }
+    Ok(())
 }

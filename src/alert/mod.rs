@@ -5,7 +5,6 @@
 
 pub mod channel;
 pub mod compose;
-pub mod http;
 pub mod limit;
 pub mod outbox;
 pub mod sender;

@@ -19,13 +19,13 @@ use std::time::{Duration, Instant};
 
 use super::channel::{AppCredentials, Channels};
 use super::compose::{self, Format, Post};
-use super::http::WeComHttp;
 use super::limit::Window;
 use super::outbox::PostQuery;
 use crate::alert::{AlertPost, Destination, HitKey, PendingAlert, PostStatus, Robot};
 use crate::runtime::{Shutdown, Stats};
 use crate::store::{HitRow, Store, StoreError};
 use crate::timefmt::now_ms;
+use crate::wecom::http::WeComHttp;
 
 /// Pending hits read per step.
 const PENDING_PAGE: u32 = 5_000;

@@ -6,9 +6,9 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::StoreArgs;
 use crate::alert::PostQuery;
-use crate::alert::http::redact_query;
 use crate::alert::{PostStatus, Robot};
 use crate::timefmt::format_ms;
+use crate::wecom::http::redact_query;
 
 #[derive(Debug, Subcommand)]
 pub enum RobotCommands {

@@ -40,6 +40,10 @@ pub struct BenchArgs {
     /// reported separately).
     #[arg(long)]
     pub no_media: bool,
+    /// Store without the conversation tables and search index the writer keeps (to measure what
+    /// they cost: run with and without, and compare the ratios to the ceiling).
+    #[arg(long)]
+    pub no_archive_index: bool,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -56,6 +60,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         sdk,
         spool: !args.no_spool,
         media: !args.no_media,
+        archive_index: !args.no_archive_index,
     };
     if !args.json {
         eprintln!(

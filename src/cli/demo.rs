@@ -362,7 +362,7 @@ fn alert_summary(
                 "  alert posts sent     {:>8}   ({} hits, to {}; {} failed, {backlog} hits still waiting)",
                 r.posts_sent,
                 r.hits_sent,
-                crate::alert::http::redact_query(url),
+                crate::wecom::http::redact_query(url),
                 r.posts_failed
             );
         }

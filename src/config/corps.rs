@@ -27,6 +27,11 @@ pub struct RawCorp {
     pub keys: BTreeMap<String, PathBuf>,
     /// An application that sends alerts to this corp's auditors (optional).
     pub alert_app: Option<RawAlertApp>,
+    /// Environment variable holding the 客户联系 secret (or an app's with customer-contact
+    /// access), for naming external contacts and customer groups (default: the archive secret).
+    pub contact_secret_env: Option<String>,
+    /// File holding that secret (relative to the config file).
+    pub contact_secret_file: Option<PathBuf>,
 }
 
 /// One corp, ready to pull.
@@ -37,6 +42,8 @@ pub struct CorpConfig {
     pub keys: Arc<KeyRing>,
     /// The app that messages its auditors, if any.
     pub alert_app: Option<AppCredentials>,
+    /// The secret for WeCom's contact APIs (names), if configured.
+    pub contact_secret: Option<Secret>,
 }
 
 impl CorpConfig {
@@ -151,7 +158,21 @@ pub(super) fn corp(c: &RawCorp, i: usize, base: &Path) -> Result<CorpConfig, Con
         };
         (v.clone(), p)
     });
+    let contact_secret = match (&c.contact_secret_env, &c.contact_secret_file) {
+        (None, None) => None,
+        (env, file) => Some(
+            secret_from(env, file, &format!("{name}.contact"), "the 客户联系 secret", base).map_err(
+                |_| {
+                    field(
+                        format!("{name}.contact_secret_env"),
+                        "give exactly one of contact_secret_env (a variable that is set) or contact_secret_file (a readable file)",
+                    )
+                },
+            )?,
+        ),
+    };
     Ok(CorpConfig {
+        contact_secret,
         corp_id: c.corp_id.trim().to_owned(),
         secret,
         keys: Arc::new(keys_from(entries, &format!("{name}.keys"))?),
@@ -197,6 +218,7 @@ pub fn corp_from_account(a: &CorpAccount) -> Result<CorpConfig, ConfigError> {
         ));
     }
     Ok(CorpConfig {
+        contact_secret: None,
         corp_id: a.corp_id.clone(),
         secret,
         keys: Arc::new(keys_from(entries, &format!("{name}.finance_private_key"))?),

@@ -21,6 +21,7 @@ mod corps;
 mod display;
 mod media;
 mod metrics;
+mod names;
 mod pull;
 mod sdk;
 mod spool;
@@ -33,6 +34,7 @@ pub use corps::{CorpConfig, RawCorp, corp_from_account};
 pub use display::{RawDisplay, display_zone};
 pub use media::{MediaConfig, RawMedia, default_media_dir, media_of_file, media_of_file_default};
 pub use metrics::RawMetrics;
+pub use names::{NamesConfig, RawNames};
 pub use pull::{RawPipeline, RawPull};
 pub use sdk::{RawSdk, SdkConfig};
 pub use spool::{RawSpool, default_spool_dir};
@@ -99,6 +101,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub display: RawDisplay,
     #[serde(default)]
+    pub names: RawNames,
+    #[serde(default)]
     pub corps: Vec<RawCorp>,
 }
 
@@ -121,6 +125,8 @@ pub struct Config {
     pub media: Option<MediaConfig>,
     /// The time zone times are shown and typed in.
     pub display_zone: crate::timefmt::Zone,
+    /// The names fetcher (None when disabled).
+    pub names: Option<NamesConfig>,
 }
 
 impl Config {
@@ -149,7 +155,9 @@ impl Config {
         let spool = spool::spool(&raw.spool, &store_url, base)?;
         let media = media::media(&raw.media, &store_url, base)?;
         let display_zone = display::display_zone(&raw.display)?;
+        let names = names::names(&raw.names)?;
         Ok(Config {
+            names,
             display_zone,
             store_url,
             sdk,

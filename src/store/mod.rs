@@ -312,11 +312,21 @@ pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
     } else {
         url
     };
+    // Measuring only: what the writer's archive index costs (see `SqliteStore::archive_index`).
+    let (path, archive_index) = match path.strip_suffix("?archive_index=off") {
+        Some(p) => (p, false),
+        None => (path, true),
+    };
     if path.is_empty() {
         return Err(StoreError::Url {
             url: url.to_owned(),
             reason: "no file path; use sqlite://./msgaudit-data/msgaudit.db".into(),
         });
     }
-    Ok(Box::new(SqliteStore::open(path)?))
+    let store = SqliteStore::open(path)?;
+    Ok(Box::new(if archive_index {
+        store
+    } else {
+        store.without_archive_index()
+    }))
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use msgaudit::alert::http::{PostError, RATE_LIMITED, WeComHttp};
+use msgaudit::wecom::http::{PostError, RATE_LIMITED, WeComHttp};
 
 use crate::fake_wecom::{Answer, FakeWeCom};
 

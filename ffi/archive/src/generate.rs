@@ -58,7 +58,7 @@ pub struct ArchiveMessage {
     pub faults: Faults,
 }
 
-const INTERNAL: &[&str] = &[
+pub(crate) const INTERNAL: &[&str] = &[
     "zhangsan",
     "lisi",
     "wangwu",
@@ -72,7 +72,7 @@ const INTERNAL: &[&str] = &[
     "sales01",
     "kefu_xiaomei",
 ];
-const EXTERNAL: &[&str] = &[
+pub(crate) const EXTERNAL: &[&str] = &[
     "wmEAlECwAAHrbWYDOK5u3Af13xlYDDqQ",
     "wmEAlECwAAd9zXcX0DJgPuUJ0tHUoRgA",
     "wo5kqVCgAAm5wsH2jXYoZWZJV0ng4tkw",
@@ -80,7 +80,7 @@ const EXTERNAL: &[&str] = &[
     "wmEAlECwAAqGkq7U3LK9nd2rhb0Y5QzA",
 ];
 const ROBOTS: &[&str] = &["wbG4c0mXCgAAHq7kq6bA8lt5kFo2Q4Mg"];
-const ROOMS: &[&str] = &[
+pub(crate) const ROOMS: &[&str] = &[
     "wrOgQhDgAAcwMTB7YmDkbeBsgT_AAAA",
     "wrOgQhDgAAkD4GpWRIbo5Q2m9Z1wvG8w",
     "wrOgQhDgAA3fK1nBz2mX0Q7jE5c9LhPw",

@@ -6,6 +6,7 @@
 //! media exist — while the daemon only ever sees the archive through the emulator's C ABI.
 
 mod corpus;
+pub mod directory;
 mod formats;
 mod generate;
 mod media;

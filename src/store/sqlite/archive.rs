@@ -46,11 +46,43 @@ struct Added<'a> {
     last: i64,
 }
 
+/// Who-took-part lists already recorded by this process (hashes of corp, conversation and the
+/// sender or receiver list), so a busy conversation costs no statement per batch. Cleared when
+/// large; forgetting only costs an `INSERT OR IGNORE` again.
+#[derive(Default)]
+pub(super) struct KnownLists(std::sync::Mutex<std::collections::HashSet<u64>>);
+
+impl KnownLists {
+    const MAX: usize = 200_000;
+
+    fn key(corp: &str, conversation: &str, list: &str) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (corp, conversation, list).hash(&mut h);
+        h.finish()
+    }
+
+    /// Whether the list is new (and now known).
+    fn insert(&self, corp: &str, conversation: &str, list: &str) -> bool {
+        let mut known = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() >= Self::MAX {
+            known.clear();
+        }
+        known.insert(Self::key(corp, conversation, list))
+    }
+
+    /// Forgets everything (after a rolled-back transaction).
+    pub(super) fn clear(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
 /// Keeps the conversation tables and the search index for messages just inserted (`inserted`:
 /// each row with its new rowid), in the caller's transaction.
 pub(super) fn index_messages(
     tx: &Transaction<'_>,
     inserted: &[(i64, &MessageRow)],
+    known: &KnownLists,
 ) -> Result<(), StoreError> {
     if inserted.is_empty() {
         return Ok(());
@@ -112,6 +144,7 @@ pub(super) fn index_messages(
         .map_err(sql("preparing the conversation member insert"))?;
     let people: BTreeSet<(&str, &str, &str)> = lists
         .iter()
+        .filter(|(corp, key, list)| known.insert(corp, key, list))
         .flat_map(|(corp, key, list)| {
             list.split(',')
                 .filter(|id| !id.is_empty())
@@ -233,41 +266,60 @@ impl ArchiveStore for SqliteStore {
         &self,
         q: &ConversationMessagesQuery,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut w = Where::new(format!(
-            "SELECT {MESSAGE_COLUMNS} FROM we_chat_contact_msg WHERE del_flg = 0"
-        ));
-        w.and_opt("corp_id = ?", Some(q.corp_id.clone()));
-        w.and_opt("conversation = ?", Some(q.conversation.key()));
-        let cursor = |w: &mut Where, op: &str, c: &crate::store::MessageCursor| {
-            w.and_all(
-                &format!("(msg_time, msg_id) {op} (?, ?)"),
-                vec![c.msg_time.into(), c.msg_id.clone().into()],
-            );
+        // A group through the room index; two people through the sender index, each way, merged.
+        let sides: Vec<(&str, String, String)> = match &q.conversation {
+            Conversation::Room(room) => vec![("room_id = ?", room.clone(), String::new())],
+            Conversation::Pair(a, b) => vec![
+                (
+                    "room_id = '' AND from_id = ? AND to_list = ?",
+                    a.clone(),
+                    b.clone(),
+                ),
+                (
+                    "room_id = '' AND from_id = ? AND to_list = ?",
+                    b.clone(),
+                    a.clone(),
+                ),
+            ],
         };
-        let ascending = match &q.page {
-            Page::Newest => false,
-            Page::Before(c) => {
-                cursor(&mut w, "<", c);
-                false
-            }
-            Page::AtOrBefore(c) => {
-                cursor(&mut w, "<=", c);
-                false
-            }
-            Page::After(c) => {
-                cursor(&mut w, ">", c);
-                true
-            }
+        let (op, ascending, cursor) = match &q.page {
+            Page::Newest => ("", false, None),
+            Page::Before(c) => ("<", false, Some(c)),
+            Page::AtOrBefore(c) => ("<=", false, Some(c)),
+            Page::After(c) => (">", true, Some(c)),
         };
         let order = if ascending { "ASC" } else { "DESC" };
-        w.sql.push_str(&format!(
-            " ORDER BY msg_time {order}, msg_id {order} LIMIT {}",
-            q.limit.max(1)
-        ));
         let conn = self.conn();
-        let mut rows = w.fetch(&conn, "reading a conversation", message_from)?;
-        if !ascending {
-            rows.reverse();
+        let mut rows = Vec::new();
+        for (clause, x, y) in sides {
+            let mut w = Where::new(format!(
+                "SELECT {MESSAGE_COLUMNS} FROM we_chat_contact_msg WHERE del_flg = 0"
+            ));
+            w.and_opt("corp_id = ?", Some(q.corp_id.clone()));
+            let mut values: Vec<rusqlite::types::Value> = vec![x.into()];
+            if clause.matches('?').count() == 2 {
+                values.push(y.into());
+            }
+            w.and_all(clause, values);
+            if let Some(c) = cursor {
+                w.and_all(
+                    &format!("(msg_time, msg_id) {op} (?, ?)"),
+                    vec![c.msg_time.into(), c.msg_id.clone().into()],
+                );
+            }
+            w.sql.push_str(&format!(
+                " ORDER BY msg_time {order}, msg_id {order} LIMIT {}",
+                q.limit.max(1)
+            ));
+            rows.extend(w.fetch(&conn, "reading a conversation", message_from)?);
+        }
+        rows.sort_by(|a, b| (a.row.msg_time, &a.row.msg_id).cmp(&(b.row.msg_time, &b.row.msg_id)));
+        let n = q.limit.max(1) as usize;
+        if ascending {
+            rows.truncate(n);
+        } else {
+            let extra = rows.len().saturating_sub(n);
+            rows.drain(..extra);
         }
         Ok(rows)
     }

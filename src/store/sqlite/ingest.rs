@@ -42,8 +42,9 @@ fn insert_message(
     ])
 }
 
-impl IngestStore for SqliteStore {
-    fn store_batch(&self, batch: &StoreBatch) -> Result<BatchOutcome, StoreError> {
+impl SqliteStore {
+    /// A batch in one transaction (see [`IngestStore::store_batch`]).
+    fn write_batch(&self, batch: &StoreBatch) -> Result<BatchOutcome, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(sql("starting a batch"))?;
         let mut outcome = BatchOutcome::default();
@@ -60,7 +61,9 @@ impl IngestStore for SqliteStore {
                     outcome.duplicates += 1;
                 }
             }
-            archive::index_messages(&tx, &inserted)?;
+            if self.archive_index {
+                archive::index_messages(&tx, &inserted, &self.known_lists)?;
+            }
             let now = now_ms();
             let mut dead = tx
                 .prepare_cached(
@@ -98,6 +101,80 @@ impl IngestStore for SqliteStore {
         }
         tx.commit().map_err(sql("committing a batch"))?;
         Ok(outcome)
+    }
+
+    /// Re-drive outcomes in one transaction (see [`IngestStore::record_redrive`]).
+    fn write_redrive(&self, outcomes: &[Redrive]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql("starting a re-drive"))?;
+        {
+            let now = now_ms();
+            let mut insert = tx
+                .prepare_cached(INSERT_MESSAGE)
+                .map_err(sql("preparing the insert"))?;
+            let mut resolve = tx
+                .prepare_cached(
+                    "UPDATE we_chat_msg_dead_letter SET status = 1, attempts = attempts + 1, update_time = ?3
+                     WHERE corp_id = ?1 AND seq = ?2",
+                )
+                .map_err(sql("preparing the resolve"))?;
+            let mut still = tx
+                .prepare_cached(
+                    "UPDATE we_chat_msg_dead_letter SET reason = ?3, detail = ?4, attempts = attempts + 1,
+                     update_time = ?5 WHERE corp_id = ?1 AND seq = ?2",
+                )
+                .map_err(sql("preparing the retry update"))?;
+            for o in outcomes {
+                match o {
+                    Redrive::Resolved { letter, row } => {
+                        if insert_message(&mut insert, row)
+                            .map_err(sql("inserting a re-driven message"))?
+                            == 1
+                            && self.archive_index
+                        {
+                            archive::index_messages(
+                                &tx,
+                                &[(tx.last_insert_rowid(), row)],
+                                &self.known_lists,
+                            )?;
+                        }
+                        media::insert_jobs(&tx, MediaJob::of_messages(std::slice::from_ref(row)))?;
+                        let key = &letter.letter;
+                        resolve
+                            .execute(params![key.corp_id, to_i64(key.seq), now])
+                            .map_err(sql("resolving a dead letter"))?;
+                    }
+                    Redrive::StillDead {
+                        letter,
+                        reason,
+                        detail,
+                    } => {
+                        let key = &letter.letter;
+                        still
+                            .execute(params![
+                                key.corp_id,
+                                to_i64(key.seq),
+                                reason.as_str(),
+                                detail,
+                                now
+                            ])
+                            .map_err(sql("updating a dead letter"))?;
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(sql("committing a re-drive"))
+    }
+}
+
+impl IngestStore for SqliteStore {
+    fn store_batch(&self, batch: &StoreBatch) -> Result<BatchOutcome, StoreError> {
+        let result = self.write_batch(batch);
+        if result.is_err() {
+            // What the batch recorded as known was rolled back with it.
+            self.known_lists.clear();
+        }
+        result
     }
 
     fn checkpoint(&self, corp_id: &str) -> Result<Option<u64>, StoreError> {
@@ -224,60 +301,11 @@ impl IngestStore for SqliteStore {
     }
 
     fn record_redrive(&self, outcomes: &[Redrive]) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(sql("starting a re-drive"))?;
-        {
-            let now = now_ms();
-            let mut insert = tx
-                .prepare_cached(INSERT_MESSAGE)
-                .map_err(sql("preparing the insert"))?;
-            let mut resolve = tx
-                .prepare_cached(
-                    "UPDATE we_chat_msg_dead_letter SET status = 1, attempts = attempts + 1, update_time = ?3
-                     WHERE corp_id = ?1 AND seq = ?2",
-                )
-                .map_err(sql("preparing the resolve"))?;
-            let mut still = tx
-                .prepare_cached(
-                    "UPDATE we_chat_msg_dead_letter SET reason = ?3, detail = ?4, attempts = attempts + 1,
-                     update_time = ?5 WHERE corp_id = ?1 AND seq = ?2",
-                )
-                .map_err(sql("preparing the retry update"))?;
-            for o in outcomes {
-                match o {
-                    Redrive::Resolved { letter, row } => {
-                        if insert_message(&mut insert, row)
-                            .map_err(sql("inserting a re-driven message"))?
-                            == 1
-                        {
-                            archive::index_messages(&tx, &[(tx.last_insert_rowid(), row)])?;
-                        }
-                        media::insert_jobs(&tx, MediaJob::of_messages(std::slice::from_ref(row)))?;
-                        let key = &letter.letter;
-                        resolve
-                            .execute(params![key.corp_id, to_i64(key.seq), now])
-                            .map_err(sql("resolving a dead letter"))?;
-                    }
-                    Redrive::StillDead {
-                        letter,
-                        reason,
-                        detail,
-                    } => {
-                        let key = &letter.letter;
-                        still
-                            .execute(params![
-                                key.corp_id,
-                                to_i64(key.seq),
-                                reason.as_str(),
-                                detail,
-                                now
-                            ])
-                            .map_err(sql("updating a dead letter"))?;
-                    }
-                }
-            }
+        let result = self.write_redrive(outcomes);
+        if result.is_err() {
+            self.known_lists.clear();
         }
-        tx.commit().map_err(sql("committing a re-drive"))
+        result
     }
 
     fn corp_accounts(&self) -> Result<Vec<CorpAccount>, StoreError> {

@@ -35,6 +35,12 @@ mod rules;
 /// The SQLite store.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Whether the writer keeps the conversation tables and the search index (always, except
+    /// when measuring what they cost: `sqlite://PATH?archive_index=off`, which the bench's
+    /// `--no-archive-index` uses; a store written so cannot be browsed or searched in full).
+    archive_index: bool,
+    /// Conversation member lists already written (see `archive::KnownLists`).
+    known_lists: archive::KnownLists,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -93,7 +99,16 @@ impl SqliteStore {
         migrate_sqlite(&mut conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            archive_index: true,
+            known_lists: archive::KnownLists::default(),
         })
+    }
+
+    /// The same store, without the conversation tables and search index kept on write (to
+    /// measure their cost).
+    pub fn without_archive_index(mut self) -> SqliteStore {
+        self.archive_index = false;
+        self
     }
 
     pub(super) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {

@@ -1,9 +1,12 @@
-//! Finding the bundled SDK emulator (`ffi/emulator`) for the demo, the bench harness and the tests.
+//! Finding the bundled SDK emulator (`ffi/emulator`) for the demo, the bench harness and the tests;
+//! and a local stand-in of WeCom's directory APIs for the generated archive ([`directory`]).
 //!
 //! The emulator is a `cdylib` built into the same target directory and profile as the binary that
 //! needs it. When this binary runs from the source tree it was built from, the emulator is (re)built
 //! with cargo on first use — a no-op when fresh — so `cargo run --release -- demo` on a fresh clone
 //! needs nothing else. `MSGAUDIT_EMULATOR=/path/to/libWeWorkFinanceSdk_C.so` overrides the search.
+
+pub mod directory;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

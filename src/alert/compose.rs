@@ -66,7 +66,7 @@ fn chat(names: &impl Names, h: &HitRow) -> String {
             .collect();
         format!("私聊 → {}", to.join("、"))
     } else {
-        format!("群聊 {}", h.room_id)
+        format!("群聊 {}", person(names, &h.room_id))
     }
 }
 

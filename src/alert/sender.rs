@@ -374,7 +374,17 @@ impl Sender {
     ) -> Result<AlertPost, StoreError> {
         let id = new_post_id();
         let number = reference(id);
-        let names = |u: &str| self.names.get(u).cloned();
+        // Members by the organisation; customers and groups by the directory, where known.
+        let mut directory = HashMap::new();
+        for h in hits {
+            let ids: Vec<String> = [h.from_id.clone(), h.room_id.clone()]
+                .into_iter()
+                .chain(crate::store::split_list(&h.to_list))
+                .filter(|i| !i.is_empty() && !self.names.contains_key(i))
+                .collect();
+            directory.extend(self.store.names(&h.corp_id, &ids)?);
+        }
+        let names = |u: &str| self.names.get(u).or_else(|| directory.get(u)).cloned();
         let (post, used, title): (Post, Vec<usize>, &str) = if digest {
             let (post, used) = compose::digest_fitting(&names, hits, &number, self.format(d));
             (post, used, "敏感词告警汇总")

@@ -84,6 +84,7 @@ fn write_files(
     sdk: &Path,
     store: &str,
     alerts: bool,
+    names_api: &str,
 ) -> anyhow::Result<PathBuf> {
     if dir.exists() {
         for f in ["demo.db", "demo.db-wal", "demo.db-shm"] {
@@ -127,6 +128,8 @@ fn write_files(
         "# Written by `msgaudit demo`. With the emulator, set WWEMU_CONFIG={emu} to serve the same archive.\n\
          [store]\nurl = \"{store}\"\n\n[spool]\ndir = \"demo.spool\"\n\n[sdk]\nlibrary = \"{sdk}\"\n\n[pull]\npoll_interval_secs = 1\n\n\
          [alerts]\n{alerts}\n\n\
+         # Names come from a local stand-in of WeCom's directory APIs, which `msgaudit demo` runs.\n\
+         [names]\napi_base = \"{names_api}\"\n\n\
          [[corps]]\ncorp_id = \"wwdemo\"\nsecret_file = \"demo-secret\"\n\
          # Key version 3 is left out on purpose: add `3 = \"{v3}\"` and run\n\
          # `msgaudit dead-letters retry --config {cfg}` to re-drive those dead letters.\n\
@@ -159,6 +162,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         std::fs::canonicalize(&sdk).with_context(|| format!("SDK library {}", sdk.display()))?;
     let (total, bad) = sized(args.messages, args.seed);
     let store_url = args.store.as_deref().unwrap_or("sqlite://demo.db");
+    // WeCom's directory for the generated archive, so the names fetcher finds 张三's customers.
+    let directory = crate::emulator::directory::DirectoryStandIn::start()
+        .context("starting the stand-in of WeCom's directory APIs")?;
     let config_path = write_files(
         &args.data_dir,
         total,
@@ -166,6 +172,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         &sdk,
         store_url,
         args.webhook.is_some(),
+        &directory.base_url(),
     )?;
     // SAFETY (set_var): no other thread exists yet — the pipeline, progress and rayon threads all
     // start later — so nothing can read the environment concurrently.
@@ -236,6 +243,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("        {name:<18}{n:>6}");
     }
     print_media(&done)?;
+    let unnamed = done.store.unnamed_ids("wwdemo", 1000)?.len();
+    if unnamed == 0 {
+        println!(
+            "  names                every customer and group named (WeCom's directory, served by a stand-in)"
+        );
+    } else {
+        println!("  names                {unnamed} customer(s) or group(s) not named yet");
+    }
+    drop(directory);
     let preview = alert_summary(&done, args.webhook.as_deref(), &rules)?;
     println!(
         "  elapsed              {secs:>8.2} s   (the text; the media was all stored {all_secs:.1} s after the start)"

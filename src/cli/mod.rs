@@ -140,7 +140,8 @@ pub struct RangeArgs {
     /// Only this corp.
     #[arg(long)]
     pub corp: Option<String>,
-    /// From this time on (UTC; 2025-11-20, "2025-11-20 08:00", or epoch ms).
+    /// From this time on (display time zone, see --timezone; 2025-11-20, "2025-11-20 08:00", or
+    /// epoch ms).
     #[arg(long)]
     pub since: Option<String>,
     /// Before this time (same formats).

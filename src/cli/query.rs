@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use super::{RangeArgs, StoreArgs};
 use crate::config::Config;
 use crate::sdk::FinanceLibrary;
-use crate::store::{DeadLetterQuery, MessageQuery};
+use crate::store::DeadLetterQuery;
 use crate::timefmt::format_ms;
 
 #[derive(Debug, Args)]
@@ -18,15 +18,24 @@ pub struct MessagesArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub range: RangeArgs,
-    /// Only messages sent by this userid.
+    /// Only messages sent by this id.
     #[arg(long)]
     pub from: Option<String>,
+    /// Only messages to this id (one of the receivers).
+    #[arg(long)]
+    pub to: Option<String>,
     /// Only messages in this room (roomid).
     #[arg(long)]
     pub room: Option<String>,
-    /// Only messages whose visible text contains this.
+    /// Only these msgtypes (comma-separated: text,image,…).
+    #[arg(long = "type", value_delimiter = ',')]
+    pub msg_types: Vec<String>,
+    /// Only messages whose visible text contains this (the workspace's search).
     #[arg(long)]
     pub text: Option<String>,
+    /// Match --text through the audit normaliser (私下轉賬 finds 私 下 转 账).
+    #[arg(long)]
+    pub normalised: bool,
     /// At most this many messages.
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
@@ -80,44 +89,123 @@ fn cell(text: &str, max: usize) -> String {
     }
 }
 
+/// `name (id)` for the ids the rules or the directory can name, else the id.
+struct Namer {
+    rules: std::collections::HashMap<String, String>,
+    directory: std::collections::HashMap<(String, String), String>,
+}
+
+impl Namer {
+    fn new(store: &dyn crate::store::Store, rows: &[crate::store::StoredMessage]) -> Namer {
+        let rules = store
+            .load_rules()
+            .map(|r| {
+                r.members
+                    .into_iter()
+                    .filter(|m| !m.name.is_empty())
+                    .map(|m| (m.userid, m.name))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut by_corp: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for m in rows {
+            let r = &m.row;
+            by_corp.entry(&r.corp_id).or_default().extend(
+                [r.from_id.clone(), r.room_id.clone()]
+                    .into_iter()
+                    .chain(crate::store::split_list(&r.to_list)),
+            );
+        }
+        let mut directory = std::collections::HashMap::new();
+        for (corp, ids) in by_corp {
+            for (id, name) in store.names(corp, &ids).unwrap_or_default() {
+                directory.insert((corp.to_owned(), id), name);
+            }
+        }
+        Namer { rules, directory }
+    }
+
+    fn label(&self, corp: &str, id: &str) -> String {
+        match self
+            .rules
+            .get(id)
+            .or_else(|| self.directory.get(&(corp.to_owned(), id.to_owned())))
+        {
+            Some(name) => format!("{name} ({id})"),
+            None => id.to_owned(),
+        }
+    }
+}
+
 pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {
+    use crate::store::{MessageCursor, SearchQuery, TextMatch};
     let store = crate::store::open(&args.store.url()?)?;
-    let query = MessageQuery {
+    let (since_ms, until_ms) = args.range.bounds()?;
+    let mut query = SearchQuery {
+        corp_id: args.range.corp.clone(),
+        text: args.text.clone().filter(|t| !t.is_empty()),
+        text_match: if args.normalised {
+            TextMatch::Normalised
+        } else {
+            TextMatch::Plain
+        },
         from_id: args.from.clone(),
+        to_id: args.to.clone(),
         room_id: args.room.clone(),
-        text: args.text.clone(),
-        limit: args.limit,
-        ..args.range.messages()?
+        msg_types: args.msg_types.clone(),
+        since_ms,
+        until_ms,
+        limit: args.limit.min(1000),
+        ..SearchQuery::default()
     };
-    let found = store.messages(&query)?;
+    // Newest first, in pages, up to --limit.
+    let mut found = Vec::new();
+    while (found.len() as u32) < args.limit {
+        query.limit = (args.limit - found.len() as u32).min(1000);
+        let page = store.search(&query)?;
+        let full = page.len() as u32 == query.limit;
+        query.before = page.last().map(|m| MessageCursor {
+            msg_time: m.row.msg_time,
+            msg_id: m.row.msg_id.clone(),
+        });
+        found.extend(page);
+        if !full {
+            break;
+        }
+    }
     if args.json {
         for m in &found {
             println!("{}", serde_json::to_string(m)?);
         }
         return Ok(());
     }
+    let names = Namer::new(store.as_ref(), &found);
     println!(
-        "{:<19}  {:<10} {:<18} {:<24} {:<10} text",
+        "{:<19}  {:<10} {:<24} {:<28} {:<8} text",
         "time", "corp", "from", "to / room", "type"
     );
     for m in &found {
         let r = &m.row;
         let to = if r.room_id.is_empty() {
-            r.to_list.as_str()
+            crate::store::split_list(&r.to_list)
+                .iter()
+                .map(|t| names.label(&r.corp_id, t))
+                .collect::<Vec<_>>()
+                .join(", ")
         } else {
-            r.room_id.as_str()
+            format!("群 {}", names.label(&r.corp_id, &r.room_id))
         };
         println!(
-            "{:<19}  {:<10} {:<18} {:<24} {:<10} {}",
+            "{:<19}  {:<10} {:<24} {:<28} {:<8} {}",
             format_ms(r.msg_time),
             cell(&r.corp_id, 10),
-            cell(&r.from_id, 18),
-            cell(to, 24),
-            cell(&r.msg_type, 10),
+            cell(&names.label(&r.corp_id, &r.from_id), 24),
+            cell(&to, 28),
+            cell(crate::message::type_label(&r.msg_type), 8),
             cell(&r.plain_text, 60)
         );
     }
-    eprintln!("{} message(s)", found.len());
+    eprintln!("{} message(s), newest first", found.len());
     Ok(())
 }
 

@@ -11,6 +11,7 @@
 
 mod media;
 pub mod metrics;
+mod names;
 mod settings;
 
 pub use settings::pipeline_settings;
@@ -158,6 +159,9 @@ impl Daemon {
         let fetchers = self
             .spawn_fetchers(&live)
             .inspect_err(|_| self.shutdown.request())?;
+        let names = self
+            .spawn_names()
+            .inspect_err(|_| self.shutdown.request())?;
         let summary = self.run_pipeline(live, once);
         if let Some(f) = fetchers {
             // Once: the fetchers finish what the archive brought, then stop (or at a signal).
@@ -172,6 +176,12 @@ impl Daemon {
         self.shutdown.request();
         if let Some(r) = reloader {
             let _ = r.join();
+        }
+        if let Some(n) = names {
+            let _ = n.join();
+            if once && !interrupted && summary.is_ok() {
+                self.name_what_was_stored();
+            }
         }
         let alerts = match sender.map(JoinHandle::join) {
             Some(Ok(mut sender)) => {

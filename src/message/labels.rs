@@ -35,6 +35,8 @@ pub fn type_label(msgtype: &str) -> &str {
         "qydiskfile" => "微盘文件",
         "switch" => "切换企业",
         "meeting_notification" => "会议通知",
+        "note" => "笔记",
+        "info" => "消息",
         other => other,
     }
 }

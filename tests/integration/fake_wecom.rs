@@ -38,6 +38,9 @@ struct Plan {
     script: Vec<Answer>,
     default: Option<Answer>,
     tokens: u64,
+    /// Answer WeCom's directory APIs for the emulator's generated archive (once the script is
+    /// used up).
+    directory: bool,
 }
 
 /// The running server.
@@ -73,6 +76,12 @@ impl FakeWeCom {
     /// Answers to give, in order, before the default.
     pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
         self.plan.lock().expect("plan").script.extend(answers);
+    }
+
+    /// Answers the directory APIs (`externalcontact/get`, `…/groupchat/get`) as WeCom would for
+    /// the emulator's generated archive, once the script is used up.
+    pub fn serve_directory(&self) {
+        self.plan.lock().expect("plan").directory = true;
     }
 
     /// The answer once the script is used up (errcode 0 unless set).
@@ -145,10 +154,18 @@ fn serve(
                     r#"{{"errcode":0,"errmsg":"ok","access_token":"TOKEN-{}","expires_in":7200}}"#,
                     plan.tokens
                 ))
-            } else if plan.script.is_empty() {
-                plan.default.clone().unwrap_or(Answer::ErrCode(0))
-            } else {
+            } else if !plan.script.is_empty() {
                 plan.script.remove(0)
+            } else if plan.directory
+                && (path.starts_with("/cgi-bin/externalcontact/")
+                    || path.starts_with("/cgi-bin/msgaudit/"))
+            {
+                let route = path.split('?').next().unwrap_or_default();
+                let body: serde_json::Value =
+                    serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                Answer::Json(msgaudit::emulator::directory::answer(route, &path, &body).to_string())
+            } else {
+                plan.default.clone().unwrap_or(Answer::ErrCode(0))
             }
         };
         // A delayed answer plays a timeout: the client gave up, so it never counts as accepted.

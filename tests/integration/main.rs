@@ -16,6 +16,7 @@ mod fake_wecom;
 mod faults;
 mod media;
 mod media_store;
+mod names;
 mod pipeline;
 mod sdk_emulator;
 mod sdk_media;

@@ -26,8 +26,8 @@ pub struct DirectoryCustomer {
     pub added_by: &'static str,
 }
 
-/// A group chat: a customer group (externalcontact/groupchat/get) or an internal one
-/// (msgaudit/groupchat/get).
+/// A group chat: a customer group (externalcontact/groupchat/get) or an internal one (the chat
+/// archive's own group API).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryGroup {
     pub chat_id: &'static str,

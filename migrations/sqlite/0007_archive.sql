@@ -59,14 +59,17 @@ WITH RECURSIVE lists(corp_id, conversation, rest) AS (
 INSERT OR IGNORE INTO we_chat_conversation_member
 SELECT DISTINCT corp_id, member, conversation FROM split WHERE member <> '';
 
--- Full-text search: the folded text of every message (the audit normaliser's round-1 folding:
--- width, case, traditional → simplified, separators dropped), indexed by trigrams. Contentless: the
--- text itself stays in we_chat_contact_msg; rowid = we_chat_contact_msg.id.
+-- Full-text search over the folded text of every message (the audit normaliser's round-1 folding:
+-- width, case, traditional → simplified, separators dropped), as overlapping two-character terms
+-- (`私下转账` → `私下 下转 转账`, the last character paired with U+E000), so a keyword of any
+-- length is a phrase of consecutive terms — two-character Chinese words, the commonest keywords,
+-- included, which a trigram index cannot find. Contentless: the text stays in
+-- we_chat_contact_msg; rowid = we_chat_contact_msg.id.
 CREATE VIRTUAL TABLE we_chat_msg_search USING fts5(
-    folded, content = '', contentless_delete = 1, tokenize = 'trigram'
+    terms, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 0'
 );
-INSERT INTO we_chat_msg_search (rowid, folded)
-SELECT id, msgaudit_fold(plain_text) FROM we_chat_contact_msg WHERE plain_text <> '';
+INSERT INTO we_chat_msg_search (rowid, terms)
+SELECT id, msgaudit_search_terms(plain_text) FROM we_chat_contact_msg WHERE plain_text <> '';
 
 -- External contacts (LinkWeChat's we_customer, with corp_id), from WeCom's externalcontact/get.
 -- A row whose lookup failed keeps its error and is asked again after the refresh interval.

@@ -151,6 +151,11 @@ fn title(names: &Names, c: &Conversation, focus: Option<&str>) -> String {
     }
 }
 
+/// A conversation's title as [`title`] gives it without a person browsed.
+pub fn title_of(names: &Names, c: &Conversation) -> String {
+    title(names, c, None)
+}
+
 fn conversation_json(names: &Names, c: &ConversationSummary, focus: Option<&str>) -> Value {
     let id = ConversationId {
         corp_id: c.corp_id.clone(),

@@ -77,7 +77,7 @@ pub fn byte_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, 
 }
 
 /// `attachment; filename="…"; filename*=UTF-8''…` (or `inline`), safe for any file name.
-fn disposition(kind: &str, name: &str) -> String {
+pub(super) fn disposition(kind: &str, name: &str) -> String {
     let ascii: String = name
         .chars()
         .map(|c| {

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod archive;
 pub mod auth;
+pub mod export;
 pub mod media;
 pub mod visibility;
 
@@ -42,6 +43,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/messages/{corp}/{msg_id}"),
     ("get", "/api/search"),
     ("get", "/api/media/{corp}/{msg_id}/{item}"),
+    ("get", "/api/conversations/{id}/export"),
+    ("get", "/api/search/export"),
     ("get", "/api/openapi.json"),
 ];
 
@@ -180,6 +183,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/messages/{corp}/{msg_id}", get(archive::message))
         .route("/api/search", get(archive::search))
         .route("/api/media/{corp}/{msg_id}/{item}", get(media::media))
+        .route("/api/conversations/{id}/export", get(export::conversation))
+        .route("/api/search/export", get(export::search))
         .route("/api/openapi.json", get(api::openapi))
         .with_state(app)
 }

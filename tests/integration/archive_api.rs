@@ -242,6 +242,59 @@ fn the_archive_browser_api(store: Arc<dyn Store>) {
     assert_eq!(msg_ids(&timed), ["m022", "m019"]);
     assert_eq!(admin.get("/api/search?q=x&mode=fuzzy").0, 400);
 
+    // Exports: the whole conversation, names and local times, CSV and XLSX.
+    let (status, h, csv) = raw_get(
+        &server.base,
+        admin.cookie(),
+        &format!("/api/conversations/{pair}/export?format=csv"),
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert!(
+        h["content-disposition"]
+            .to_str()
+            .expect("ascii")
+            .contains(".csv")
+    );
+    let csv = String::from_utf8(csv).expect("utf-8");
+    assert!(csv.starts_with("\u{feff}时间,发送人,接收人,群聊,类型,内容,附件,msgid\r\n"));
+    assert_eq!(csv.lines().count(), 11, "a header and ten messages:\n{csv}");
+    assert!(csv.contains("2025-11-25 00:09:00,张三 (zhangsan),客户王女士 (wmCustomerWang),,文本,可以私下转账吗,,m009"), "{csv}");
+    let (status, h, xlsx) = raw_get(
+        &server.base,
+        admin.cookie(),
+        &format!(
+            "/api/search/export?q={}&mode=normalised&format=xlsx",
+            enc("转账")
+        ),
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert!(
+        h["content-disposition"]
+            .to_str()
+            .expect("ascii")
+            .contains(".xlsx")
+    );
+    assert!(xlsx.starts_with(b"PK"), "a zip");
+    let sheet = xlsx_sheet(&xlsx);
+    for want in [
+        "m022",
+        "m019",
+        "m009",
+        "私 下 轉 賬 可以打折",
+        "华东大客户群 (wrHuadong)",
+    ] {
+        assert!(sheet.contains(want), "{want} missing from the sheet");
+    }
+    assert!(!sheet.contains("m001<"), "only what the search finds");
+    assert_eq!(
+        admin
+            .get(&format!("/api/conversations/{pair}/export?format=pdf"))
+            .0,
+        400
+    );
+
     // An auditor sees zhaoliu's conversations only.
     let mut auditor = Client::new(&server.base);
     assert_eq!(auditor.sign_in("auditor1", "secret-123"), 200);
@@ -261,6 +314,30 @@ fn the_archive_browser_api(store: Arc<dyn Store>) {
         404
     );
     assert_eq!(auditor.get("/api/messages/ww1/m009").0, 404);
+    assert_eq!(
+        raw_get(
+            &server.base,
+            auditor.cookie(),
+            &format!("/api/conversations/{pair}/export"),
+            &[]
+        )
+        .0,
+        404
+    );
+    let (_, _, theirs_csv) = raw_get(
+        &server.base,
+        auditor.cookie(),
+        &format!("/api/search/export?q={}", enc("你好")),
+        &[],
+    );
+    let theirs_csv = String::from_utf8(theirs_csv).expect("utf-8");
+    assert!(
+        theirs_csv
+            .lines()
+            .skip(1)
+            .all(|l| l.contains("赵六") || l.contains("zhaoliu")),
+        "{theirs_csv}"
+    );
     assert_eq!(auditor.get("/api/messages/ww1/m004").0, 200);
     let (_, searched) = auditor.get(&format!("/api/search?q={}", enc("你好")));
     assert!(
@@ -275,7 +352,13 @@ fn the_archive_browser_api(store: Arc<dyn Store>) {
 
     // Every read is in the operation log.
     let ops = store.operations(1000).expect("ops");
-    for title in ["查看会话列表", "查看会话", "查看消息", "搜索消息"] {
+    for title in [
+        "查看会话列表",
+        "查看会话",
+        "查看消息",
+        "搜索消息",
+        "导出搜索结果",
+    ] {
         assert!(
             ops.iter()
                 .any(|o| o.title == title && o.oper_name == "auditor1"),
@@ -525,4 +608,25 @@ fn media_is_served_only_inside_a_view_with_ranges_and_safe_headers() {
     );
     stop.request();
     let _ = server.join();
+}
+
+/// The first sheet's XML of an XLSX file (read with Python's zipfile, which every test machine has).
+fn xlsx_sheet(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("export.xlsx");
+    std::fs::write(&path, bytes).expect("write");
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; print(zipfile.ZipFile(sys.argv[1]).read('xl/worksheets/sheet1.xml').decode())",
+        ])
+        .arg(&path)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
 }

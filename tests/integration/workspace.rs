@@ -82,6 +82,11 @@ impl Client {
         self.finish(r)
     }
 
+    /// The session cookie, once signed in.
+    pub fn cookie(&self) -> Option<&str> {
+        self.cookie.as_deref()
+    }
+
     pub fn sign_in(&mut self, user: &str, secret: &str) -> u16 {
         let (status, me) = self.send(
             "POST",

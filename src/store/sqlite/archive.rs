@@ -12,7 +12,7 @@ use rusqlite::{Connection, Transaction, params};
 
 use super::filter::Where;
 use super::rows::{MESSAGE_COLUMNS, message_from};
-use super::{SqliteStore, sql};
+use super::{SqliteStore, select, sql};
 use crate::audit::normalize::fold;
 use crate::message::{Conversation, MessageRow};
 use crate::store::archive::{
@@ -21,19 +21,54 @@ use crate::store::archive::{
 };
 use crate::store::{StoreError, StoredMessage};
 
-/// The SQL function the search index is built with: the audit normaliser's folding.
-pub(super) const FOLD_FUNCTION: &str = "msgaudit_fold";
+/// The SQL function the search index is built with: a text's search terms.
+pub(super) const TERMS_FUNCTION: &str = "msgaudit_search_terms";
 
-/// Registers [`FOLD_FUNCTION`] on a connection (before migrating: the migration uses it).
+/// What closes the last character's term (a private-use character: never in folded text).
+const END: char = '\u{E000}';
+
+/// The search terms of a text: its folded form as overlapping two-character terms, the last
+/// character paired with [`END`] (`私下转账` → `私下 下转 转账 账\u{E000}`).
+pub fn search_terms(text: &str) -> String {
+    let chars: Vec<char> = fold(text).chars().collect();
+    let mut out = String::with_capacity(chars.len() * 7);
+    for (i, c) in chars.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push(*c);
+        out.push(chars.get(i + 1).copied().unwrap_or(END));
+    }
+    out
+}
+
+/// The FTS5 query for a keyword: the phrase of its terms (one character: a prefix query); None
+/// when nothing is left after folding.
+pub fn terms_query(keyword: &str) -> Option<String> {
+    let chars: Vec<char> = fold(keyword).chars().collect();
+    match chars.len() {
+        0 => None,
+        1 => Some(format!("\"{}\"*", chars[0])),
+        _ => {
+            let terms: Vec<String> = chars
+                .windows(2)
+                .map(|w| w.iter().collect::<String>())
+                .collect();
+            Some(format!("\"{}\"", terms.join(" ")))
+        }
+    }
+}
+
+/// Registers [`TERMS_FUNCTION`] on a connection (before migrating: the migration uses it).
 pub(super) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     use rusqlite::functions::FunctionFlags;
     conn.create_scalar_function(
-        FOLD_FUNCTION,
+        TERMS_FUNCTION,
         1,
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| {
             let text = ctx.get_raw(0).as_str().unwrap_or_default();
-            Ok(fold(text))
+            Ok(search_terms(text))
         },
     )
 }
@@ -88,14 +123,14 @@ pub(super) fn index_messages(
         return Ok(());
     }
     let mut search = tx
-        .prepare_cached("INSERT INTO we_chat_msg_search (rowid, folded) VALUES (?1, ?2)")
+        .prepare_cached("INSERT INTO we_chat_msg_search (rowid, terms) VALUES (?1, ?2)")
         .map_err(sql("preparing the search index insert"))?;
     let mut conversations: BTreeMap<(&str, String), Added<'_>> = BTreeMap::new();
     let mut lists: BTreeSet<(&str, String, &str)> = BTreeSet::new();
     for &(id, r) in inserted {
         if !r.plain_text.is_empty() {
             search
-                .execute(params![id, fold(&r.plain_text)])
+                .execute(params![id, search_terms(&r.plain_text)])
                 .map_err(sql("indexing a message for search"))?;
         }
         let Some(key) = r.conversation().map(|c| c.key()) else {
@@ -203,11 +238,6 @@ fn and_visible(w: &mut Where, visible: &Visible, corp: &str, conv: &str, from: O
             values,
         );
     }
-}
-
-/// The FTS5 query of a phrase: the whole folded keyword, quoted.
-fn phrase(folded: &str) -> String {
-    format!("\"{}\"", folded.replace('"', "\"\""))
 }
 
 impl ArchiveStore for SqliteStore {
@@ -349,63 +379,136 @@ impl ArchiveStore for SqliteStore {
     }
 
     fn search(&self, q: &SearchQuery) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut w = Where::new(format!(
-            "SELECT {MESSAGE_COLUMNS} FROM we_chat_contact_msg m WHERE m.del_flg = 0"
-        ));
-        if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
-            let folded = fold(text);
-            if folded.chars().count() >= 3 {
-                w.and_opt(
-                    "m.id IN (SELECT rowid FROM we_chat_msg_search WHERE we_chat_msg_search MATCH ?)",
-                    Some(phrase(&folded)),
-                );
-            }
-            match q.text_match {
-                TextMatch::Plain => w.and_opt("instr(m.plain_text, ?) > 0", Some(text.to_owned())),
-                TextMatch::Normalised if folded.chars().count() < 3 => w.and_opt(
-                    &format!("instr({FOLD_FUNCTION}(m.plain_text), ?) > 0"),
-                    Some(folded),
-                ),
-                TextMatch::Normalised => {}
-            }
-        }
-        w.and_opt("m.corp_id = ?", q.corp_id.clone());
-        w.and_opt("m.from_id = ?", q.from_id.clone());
-        if let Some(to) = &q.to_id {
-            w.and_all(
-                "(m.to_list = ? OR instr(',' || m.to_list || ',', ',' || ? || ',') > 0)",
-                vec![to.clone().into(), to.clone().into()],
-            );
-        }
-        w.and_opt("m.room_id = ?", q.room_id.clone());
-        if !q.msg_types.is_empty() {
-            w.and_opt(
-                "m.msg_type IN (SELECT value FROM json_each(?))",
-                Some(serde_json::Value::from(q.msg_types.clone()).to_string()),
-            );
-        }
-        w.and_opt("m.msg_time >= ?", q.since_ms);
-        w.and_opt("m.msg_time < ?", q.until_ms);
-        and_visible(
-            &mut w,
-            &q.visible,
-            "m.corp_id",
-            "m.conversation",
-            Some("m.from_id"),
-        );
-        if let Some(c) = &q.before {
-            w.and_all(
-                "(m.msg_time, m.msg_id) < (?, ?)",
-                vec![c.msg_time.into(), c.msg_id.clone().into()],
-            );
-        }
-        w.sql.push_str(&format!(
-            " ORDER BY m.msg_time DESC, m.msg_id DESC LIMIT {}",
-            q.limit.max(1)
-        ));
         let conn = self.conn();
-        w.fetch(&conn, "searching messages", message_from)
+        let keyword = q.text.as_deref().filter(|t| !t.is_empty());
+        let Some(keyword) = keyword else {
+            return by_time(&conn, q, None);
+        };
+        let Some(fts) = terms_query(keyword) else {
+            // Nothing left after folding (punctuation only): a plain scan, newest first.
+            return by_time(&conn, q, None);
+        };
+        // Few matches: read them all and sort. Many: walk the messages newest first and stop at
+        // a page of matches (the index tells which rows match).
+        let ids: Vec<i64> = select(
+            &conn,
+            &format!(
+                "SELECT rowid FROM we_chat_msg_search WHERE we_chat_msg_search MATCH ?1 LIMIT {}",
+                FEW + 1
+            ),
+            [&fts],
+            "searching the index",
+            |r| r.get(0),
+        )?;
+        if ids.len() <= FEW {
+            let mut w = search_where(q, keyword);
+            w.and_opt(
+                "m.id IN (SELECT value FROM json_each(?))",
+                Some(serde_json::Value::from(ids).to_string()),
+            );
+            order_and_limit(&mut w, q);
+            w.fetch(&conn, "searching messages", message_from)
+        } else {
+            by_time(&conn, q, Some(&fts))
+        }
     }
+}
+
+/// Matches up to this many are read and sorted; beyond, the search walks by time.
+const FEW: usize = 4000;
+
+/// The filters of a search (all but its index lookup).
+fn search_where(q: &SearchQuery, keyword: &str) -> Where {
+    let mut w = Where::new(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM we_chat_contact_msg m WHERE m.del_flg = 0"
+    ));
+    if !keyword.is_empty() && q.text_match == TextMatch::Plain {
+        w.and_opt("instr(m.plain_text, ?) > 0", Some(keyword.to_owned()));
+    }
+    w.and_opt("m.corp_id = ?", q.corp_id.clone());
+    w.and_opt("m.from_id = ?", q.from_id.clone());
+    if let Some(to) = &q.to_id {
+        w.and_all(
+            "(m.to_list = ? OR instr(',' || m.to_list || ',', ',' || ? || ',') > 0)",
+            vec![to.clone().into(), to.clone().into()],
+        );
+    }
+    w.and_opt("m.room_id = ?", q.room_id.clone());
+    if !q.msg_types.is_empty() {
+        w.and_opt(
+            "m.msg_type IN (SELECT value FROM json_each(?))",
+            Some(serde_json::Value::from(q.msg_types.clone()).to_string()),
+        );
+    }
+    w.and_opt("m.msg_time >= ?", q.since_ms);
+    w.and_opt("m.msg_time < ?", q.until_ms);
+    and_visible(
+        &mut w,
+        &q.visible,
+        "m.corp_id",
+        "m.conversation",
+        Some("m.from_id"),
+    );
+    if let Some(c) = &q.before {
+        w.and_all(
+            "(m.msg_time, m.msg_id) < (?, ?)",
+            vec![c.msg_time.into(), c.msg_id.clone().into()],
+        );
+    }
+    w
+}
+
+fn order_and_limit(w: &mut Where, q: &SearchQuery) {
+    w.sql.push_str(&format!(
+        " ORDER BY m.msg_time DESC, m.msg_id DESC LIMIT {}",
+        q.limit.max(1)
+    ));
+}
+
+/// A search walked newest first through each corp's time-ordered key (one corp at a time, so the
+/// walk stops at a page of matches), the index (`fts`) filtering when given.
+fn by_time(
+    conn: &Connection,
+    q: &SearchQuery,
+    fts: Option<&str>,
+) -> Result<Vec<StoredMessage>, StoreError> {
+    let corps: Vec<String> = match &q.corp_id {
+        Some(c) => vec![c.clone()],
+        None => select(
+            conn,
+            "SELECT corp_id FROM we_chat_msg_checkpoint ORDER BY corp_id",
+            [],
+            "listing corps",
+            |r| r.get(0),
+        )?,
+    };
+    let keyword = q.text.as_deref().unwrap_or_default();
+    let mut found = Vec::new();
+    for corp in corps {
+        let mut w = search_where(
+            &SearchQuery {
+                corp_id: Some(corp),
+                ..q.clone()
+            },
+            keyword,
+        );
+        if let Some(fts) = fts {
+            w.and_opt(
+                "m.id IN (SELECT rowid FROM we_chat_msg_search WHERE we_chat_msg_search MATCH ?)",
+                Some(fts.to_owned()),
+            );
+        } else if !keyword.is_empty() && q.text_match == TextMatch::Normalised {
+            w.and_opt(
+                &format!("instr({TERMS_FUNCTION}(m.plain_text), ?) > 0"),
+                terms_query(keyword).map(|t| t.trim_matches(['"', '*']).to_owned()),
+            );
+        }
+        order_and_limit(&mut w, q);
+        found.extend(w.fetch(conn, "searching messages", message_from)?);
+    }
+    found.sort_by(|a, b| (b.row.msg_time, &b.row.msg_id).cmp(&(a.row.msg_time, &a.row.msg_id)));
+    found.truncate(q.limit.max(1) as usize);
+    Ok(found)
 }
 
 /// The stored conversation key of a message row (empty when it has none).
@@ -493,12 +596,26 @@ mod tests {
         let mut stmt = conn
             .prepare(
                 "SELECT m.msg_id FROM we_chat_contact_msg m
-                 WHERE m.id IN (SELECT rowid FROM we_chat_msg_search WHERE we_chat_msg_search MATCH '\"下转账\"')",
+                 WHERE m.id IN (SELECT rowid FROM we_chat_msg_search WHERE we_chat_msg_search MATCH '\"下转 转账\"')",
             )
             .expect("select");
         let found = stmt.query_map([], |r| r.get::<_, String>(0)).expect("rows");
         out.extend(found.map(|r| format!("search: {}", r.expect("row"))));
         out
+    }
+
+    #[test]
+    fn terms_make_every_keyword_a_phrase() {
+        assert_eq!(search_terms("私下 轉賬"), "私下 下转 转账 账\u{e000}");
+        assert_eq!(search_terms("A"), "a\u{e000}");
+        assert_eq!(search_terms("…"), "");
+        assert_eq!(
+            terms_query("私下轉賬").as_deref(),
+            Some("\"私下 下转 转账\"")
+        );
+        assert_eq!(terms_query("转账").as_deref(), Some("\"转账\""));
+        assert_eq!(terms_query("转").as_deref(), Some("\"转\"*"));
+        assert_eq!(terms_query("\"\"").as_deref(), None);
     }
 
     #[test]

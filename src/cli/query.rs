@@ -72,6 +72,42 @@ pub enum DeadLetterCommands {
     },
 }
 
+/// Columns a character takes in a terminal: two for CJK and other wide characters.
+fn char_width(c: char) -> usize {
+    match c as u32 {
+        0x1100..=0x115F
+        | 0x2E80..=0xA4CF
+        | 0xAC00..=0xD7A3
+        | 0xF900..=0xFAFF
+        | 0xFE30..=0xFE4F
+        | 0xFF00..=0xFF60
+        | 0xFFE0..=0xFFE6
+        | 0x1F300..=0x1FAFF
+        | 0x20000..=0x3FFFD => 2,
+        _ => 1,
+    }
+}
+
+/// A table cell exactly `width` columns wide: one line, cut with `…` or padded with spaces.
+fn column(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut used = 0;
+    let one_line = text.chars().map(|c| if c.is_control() { ' ' } else { c });
+    let total: usize = text.chars().map(char_width).sum();
+    for c in one_line {
+        let w = char_width(c);
+        if total > width && used + w > width.saturating_sub(1) {
+            out.push('…');
+            used += 1;
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
+    out
+}
+
 /// Shortens text for a table cell: one line, at most `max` characters.
 fn cell(text: &str, max: usize) -> String {
     let one_line: String = text
@@ -181,8 +217,12 @@ pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {
     }
     let names = Namer::new(store.as_ref(), &found);
     println!(
-        "{:<19}  {:<10} {:<24} {:<28} {:<8} text",
-        "time", "corp", "from", "to / room", "type"
+        "{:<19}  {} {} {} {} text",
+        "time",
+        column("corp", 10),
+        column("from", 24),
+        column("to / room", 28),
+        column("type", 8)
     );
     for m in &found {
         let r = &m.row;
@@ -196,12 +236,12 @@ pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {
             format!("群 {}", names.label(&r.corp_id, &r.room_id))
         };
         println!(
-            "{:<19}  {:<10} {:<24} {:<28} {:<8} {}",
+            "{:<19}  {} {} {} {} {}",
             format_ms(r.msg_time),
-            cell(&r.corp_id, 10),
-            cell(&names.label(&r.corp_id, &r.from_id), 24),
-            cell(&to, 28),
-            cell(crate::message::type_label(&r.msg_type), 8),
+            column(&r.corp_id, 10),
+            column(&names.label(&r.corp_id, &r.from_id), 24),
+            column(&to, 28),
+            column(crate::message::type_label(&r.msg_type), 8),
             cell(&r.plain_text, 60)
         );
     }
@@ -275,5 +315,18 @@ pub fn dead_letters(command: DeadLetterCommands) -> anyhow::Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod column_tests {
+    use super::column;
+
+    #[test]
+    fn columns_are_as_wide_as_asked_in_a_terminal() {
+        assert_eq!(column("abc", 5), "abc  ");
+        assert_eq!(column("张三 (zhangsan)", 10), "张三 (zha…");
+        assert_eq!(column("张三", 6), "张三  ");
+        assert_eq!(column("abcdefgh", 5), "abcd…");
     }
 }

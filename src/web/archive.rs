@@ -333,15 +333,30 @@ fn render(
             .chain(crate::store::split_list(&r.to_list))
     });
     let names = Names::of(app, store, corp_id, ids)?;
-    Ok(rows
-        .iter()
-        .map(|m| {
-            let id = &m.row.msg_id;
-            let h: Vec<&StoredHit> = hits.iter().filter(|h| &h.hit.msg_id == id).collect();
-            let j: Vec<&MediaJob> = jobs.iter().filter(|j| &j.key.msg_id == id).collect();
-            message_json(&names, m, &h, &j, &highlight(m))
-        })
-        .collect())
+    let visible = view.conversations();
+    let mut out = Vec::with_capacity(rows.len());
+    for m in rows {
+        let id = &m.row.msg_id;
+        let h: Vec<&StoredHit> = hits.iter().filter(|h| &h.hit.msg_id == id).collect();
+        let j: Vec<&MediaJob> = jobs.iter().filter(|j| &j.key.msg_id == id).collect();
+        let mut v = message_json(&names, m, &h, &j, &highlight(m));
+        // A recall says what was recalled, when the archive has it (and the viewer may see it).
+        if m.row.msg_type == "revoke"
+            && let Some(pre) = serde_json::from_str::<Value>(&m.row.contact)
+                .ok()
+                .and_then(|b| b["pre_msgid"].as_str().map(str::to_owned))
+        {
+            v["recalled"] = match store.message(corp_id, &pre, &visible)? {
+                Some(r) => json!({
+                    "msg_id": r.row.msg_id, "time": format_ms(r.row.msg_time),
+                    "type_label": type_label(&r.row.msg_type), "text": r.row.plain_text,
+                }),
+                None => json!({ "msg_id": pre }),
+            };
+        }
+        out.push(v);
+    }
+    Ok(out)
 }
 
 fn limit(v: Option<u32>, default: u32) -> u32 {

@@ -5,6 +5,7 @@ mod alert_http;
 mod alerts;
 mod architecture;
 mod archive_api;
+mod archive_browser;
 mod audit;
 mod cli;
 mod clickhouse;

@@ -15,9 +15,9 @@ use crate::workspace::{Server, seeded};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
-    agent: ureq::Agent,
+    pub(crate) agent: ureq::Agent,
     base: String,
     session: String,
 }
@@ -33,7 +33,7 @@ impl Drop for Driver {
     }
 }
 
-fn call(agent: &ureq::Agent, method: &str, url: &str, body: Option<Value>) -> Value {
+pub(crate) fn call(agent: &ureq::Agent, method: &str, url: &str, body: Option<Value>) -> Value {
     let mut r = match (method, body) {
         ("GET", _) => agent.get(url).call(),
         ("DELETE", _) => agent.delete(url).call(),
@@ -54,7 +54,7 @@ fn call(agent: &ureq::Agent, method: &str, url: &str, body: Option<Value>) -> Va
 }
 
 impl Driver {
-    fn start() -> Driver {
+    pub(crate) fn start() -> Driver {
         let driver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists())
@@ -109,11 +109,11 @@ impl Driver {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}/session/{}{path}", self.base, self.session)
     }
 
-    fn go(&self, url: &str) {
+    pub(crate) fn go(&self, url: &str) {
         call(
             &self.agent,
             "POST",
@@ -122,7 +122,7 @@ impl Driver {
         );
     }
 
-    fn find(&self, css: &str) -> String {
+    pub(crate) fn find(&self, css: &str) -> String {
         let v = call(
             &self.agent,
             "POST",
@@ -135,7 +135,7 @@ impl Driver {
             .to_owned()
     }
 
-    fn type_into(&self, css: &str, text: &str) {
+    pub(crate) fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css);
         call(
             &self.agent,
@@ -145,7 +145,7 @@ impl Driver {
         );
     }
 
-    fn click(&self, css: &str) {
+    pub(crate) fn click(&self, css: &str) {
         let e = self.find(css);
         call(
             &self.agent,
@@ -155,7 +155,7 @@ impl Driver {
         );
     }
 
-    fn script(&self, js: &str) -> Value {
+    pub(crate) fn script(&self, js: &str) -> Value {
         call(
             &self.agent,
             "POST",
@@ -164,7 +164,7 @@ impl Driver {
         )
     }
 
-    fn wait_for(&self, what: &str, js: &str) -> Value {
+    pub(crate) fn wait_for(&self, what: &str, js: &str) -> Value {
         let started = Instant::now();
         loop {
             let v = self.script(js);
@@ -179,7 +179,7 @@ impl Driver {
         }
     }
 
-    fn screenshot(&self, path: &std::path::Path) {
+    pub(crate) fn screenshot(&self, path: &std::path::Path) {
         use base64::Engine;
         let png = call(&self.agent, "GET", &self.url("/screenshot"), None);
         let bytes = base64::engine::general_purpose::STANDARD

@@ -1,0 +1,239 @@
+//! The archive browser in headless Chromium, on the demo's real archive (pulled, decrypted,
+//! stored, its media fetched and its names looked up through the stand-in directory): an auditor
+//! opens an employee, then a customer conversation with an image, a voice message and a file; the
+//! image is really shown, the voice has a playable source, the file downloads; a search opens its
+//! result in its conversation. Screenshots at laptop and phone width go to `target/test-artefacts/`.
+
+use std::sync::Arc;
+
+use msgaudit::store::prelude::*;
+use msgaudit::store::{Account, Role, SearchQuery};
+use serde_json::{Value, json};
+
+use crate::support::root;
+use crate::workspace_browser::{Driver, call};
+
+/// Runs the demo into `dir`; returns its SQLite store's path.
+fn demo(dir: &std::path::Path) -> std::path::PathBuf {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_msgaudit"))
+        .args(["demo", "--messages", "3000", "--data-dir"])
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("demo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join("demo.db")
+}
+
+/// A member and a customer whose one-to-one conversation holds an image, a voice message and a
+/// file.
+fn rich_conversation(store: &dyn Store) -> (String, String) {
+    let found = store
+        .search(&SearchQuery {
+            msg_types: vec!["image".into(), "voice".into(), "file".into()],
+            limit: 100_000,
+            ..SearchQuery::default()
+        })
+        .expect("search");
+    let mut kinds: std::collections::BTreeMap<
+        (String, String),
+        std::collections::BTreeSet<String>,
+    > = Default::default();
+    for m in &found {
+        if let Some(msgaudit::message::Conversation::Pair(a, b)) = m.row.conversation() {
+            let (member, customer) = if msgaudit::message::is_external_id(&a) {
+                (b, a)
+            } else {
+                (a, b)
+            };
+            if msgaudit::message::is_external_id(&customer)
+                && !msgaudit::message::is_external_id(&member)
+            {
+                kinds
+                    .entry((member, customer))
+                    .or_default()
+                    .insert(m.row.msg_type.clone());
+            }
+        }
+    }
+    kinds
+        .into_iter()
+        .find(|(_, k)| k.len() == 3)
+        .map(|(pair, _)| pair)
+        .expect("a customer conversation with an image, a voice and a file")
+}
+
+#[test]
+fn an_auditor_browses_a_customer_conversation_with_its_media_and_searches_in_chromium() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = demo(dir.path());
+    let store: Arc<dyn Store> = Arc::new(msgaudit::store::SqliteStore::open(&db).expect("store"));
+    store
+        .save_account(&Account {
+            user_name: "wangwu".into(),
+            we_user_id: "wangwu".into(),
+            role: Role::Auditor,
+            secret_hash: msgaudit::web::auth::hash_secret("browse-secret-1").expect("hash"),
+            disabled: false,
+            create_time_ms: 0,
+        })
+        .expect("account");
+    let (member, customer) = rich_conversation(store.as_ref());
+    let member = member.as_str();
+    let media = msgaudit::media::LocalMediaStore::open(dir.path().join("media")).expect("media");
+    let bound = msgaudit::web::bind(store.clone(), "127.0.0.1:0".parse().expect("addr"))
+        .expect("bind")
+        .with_media(Arc::new(media));
+    let base = format!("http://{}", bound.addr);
+    let stop = msgaudit::runtime::Shutdown::new();
+    let s = stop.clone();
+    let server = std::thread::spawn(move || bound.serve(s).expect("serve"));
+
+    let driver = Driver::start();
+    driver.go(&format!("{base}/"));
+    driver.wait_for(
+        "the sign-in form",
+        "return !document.querySelector('#signin').hidden",
+    );
+    driver.type_into("#signin-form input[name=user]", "wangwu");
+    driver.type_into("#signin-form input[name=secret]", "browse-secret-1");
+    driver.click("#signin-form button[type=submit]");
+    driver.wait_for(
+        "the workspace",
+        "return !document.querySelector('#app').hidden",
+    );
+
+    // An employee's conversations, with names.
+    driver.click("nav button[data-tab=browse]");
+    driver.type_into("#browse-form input[name=id]", member);
+    driver.click("#browse-form button[type=submit]");
+    driver.wait_for(
+        "the member's conversations",
+        "return document.querySelectorAll('#conv-list .conv').length > 3",
+    );
+    let titles = driver.script(
+        "return [...document.querySelectorAll('#conv-list .conv .title')].map(t => t.textContent)",
+    );
+    let titles = titles.as_array().expect("titles");
+    assert!(
+        titles.iter().any(|t| t
+            .as_str()
+            .is_some_and(|t| t.contains(" ↔ ") && !t.contains(" ↔ wm") && !t.contains(" ↔ wo"))),
+        "named people: {titles:?}"
+    );
+    assert!(
+        titles
+            .iter()
+            .any(|t| t.as_str().is_some_and(|t| t.contains("「华东大客户群」"))),
+        "{titles:?}"
+    );
+
+    // The customer conversation with an image, a voice message and a file.
+    let clicked = driver.script(&format!(
+        "const c = [...document.querySelectorAll('#conv-list .conv')].find(c => c.textContent.includes({}));
+         if (c) c.click(); return !!c",
+        json!(customer)
+    ));
+    assert_eq!(
+        clicked,
+        json!(true),
+        "the conversation with {customer} is listed"
+    );
+    driver.wait_for(
+        "the chat",
+        "return document.querySelectorAll('#chat .bubble').length > 0",
+    );
+    // Load the whole conversation (scroll up until nothing more comes).
+    for _ in 0..20 {
+        driver.script("const b = document.querySelector('#chat'); b.scrollTop = 0; b.dispatchEvent(new Event('scroll'));");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let image = driver.wait_for(
+        "an image shown",
+        "const i = [...document.querySelectorAll('#chat img.thumb')].find(i => i.complete && i.naturalWidth > 0); return i ? [i.naturalWidth, i.naturalHeight] : null",
+    );
+    assert!(image[0].as_u64().unwrap_or(0) > 0, "{image}");
+    let voice = driver.script(
+        "const a = document.querySelector('#chat audio'); return a ? a.getAttribute('src') : null",
+    );
+    let voice = voice.as_str().expect("a voice message with a source");
+    assert!(voice.starts_with("/api/media/"), "{voice}");
+    let playable = driver.script(&format!(
+        "return fetch({}).then(r => [r.status, r.headers.get('content-type')])",
+        json!(voice)
+    ));
+    assert_eq!(playable[0], json!(200), "{playable}");
+    assert!(
+        playable[1]
+            .as_str()
+            .is_some_and(|t| t.starts_with("audio/")),
+        "the browser gets audio it can play: {playable}"
+    );
+    let download = driver.script(
+        "const a = [...document.querySelectorAll('#chat .cardmsg a[download]')][0];
+         if (!a) return null;
+         return fetch(a.getAttribute('href')).then(async r => [r.status, r.headers.get('content-disposition'), (await r.arrayBuffer()).byteLength])",
+    );
+    assert_eq!(download[0], json!(200), "{download}");
+    assert!(
+        download[1]
+            .as_str()
+            .is_some_and(|d| d.starts_with("attachment")),
+        "{download}"
+    );
+    assert!(download[2].as_u64().unwrap_or(0) > 0, "{download}");
+    std::fs::create_dir_all(root().join("target/test-artefacts")).expect("artefacts");
+    driver.screenshot(&root().join("target/test-artefacts/archive-chat.png"));
+
+    // Search a word, open a result in its conversation, centred on it.
+    driver.click("nav button[data-tab=find]");
+    driver.type_into("#find-form input[name=q]", "发票");
+    driver.click("#find-form button[type=submit]");
+    driver.wait_for(
+        "search results",
+        "return document.querySelectorAll('#find-results .result').length > 0",
+    );
+    let first =
+        driver.script("return document.querySelector('#find-results .result mark').textContent");
+    assert_eq!(first, json!("发票"));
+    let msg = driver.script("return document.querySelector('#find-results .result').dataset.msg");
+    driver.click("#find-results .result");
+    driver.wait_for(
+        "the result in its conversation",
+        &format!(
+            "return !!document.querySelector('#chat .bubble.centre[data-msg=\"' + {} + '\"]')",
+            json!(msg)
+        ),
+    );
+    driver.screenshot(&root().join("target/test-artefacts/archive-search-open.png"));
+
+    // At phone width the chat fits.
+    call(
+        &driver.agent,
+        "POST",
+        &driver.url("/window/rect"),
+        Some(json!({"width": 390, "height": 844})),
+    );
+    let overflow: Value = driver.script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+    );
+    assert!(
+        overflow.as_i64().is_some_and(|o| o <= 0),
+        "wider than a phone by {overflow}"
+    );
+    driver.screenshot(&root().join("target/test-artefacts/archive-phone.png"));
+    let ops = store.operations(200).expect("ops");
+    for title in ["查看会话列表", "查看会话", "搜索消息", "查看媒体"] {
+        assert!(
+            ops.iter()
+                .any(|o| o.title == title && o.oper_name == "wangwu"),
+            "{title}"
+        );
+    }
+    stop.request();
+    let _ = server.join();
+}

@@ -282,7 +282,12 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn print_hit(out: &mut impl Write, h: &StoredHit, format: Format) -> std::io::Result<()> {
+fn print_hit(
+    out: &mut impl Write,
+    h: &StoredHit,
+    format: Format,
+    names: &super::Namer,
+) -> std::io::Result<()> {
     let r = &h.hit;
     match format {
         Format::Json => writeln!(out, "{}", serde_json::to_string(h).unwrap_or_default()),
@@ -295,11 +300,11 @@ fn print_hit(out: &mut impl Write, h: &StoredHit, format: Format) -> std::io::Re
                 r.strategy_id.to_string(),
                 r.strategy_name.clone(),
                 r.words.join("、"),
-                r.from_id.clone(),
+                names.label(&r.corp_id, &r.from_id),
                 if r.room_id.is_empty() {
-                    r.to_list.clone()
+                    names.labels(&r.corp_id, &r.to_list)
                 } else {
-                    r.room_id.clone()
+                    names.label(&r.corp_id, &r.room_id)
                 },
                 r.direction.clone(),
                 r.send_status_name().to_owned(),
@@ -313,11 +318,11 @@ fn print_hit(out: &mut impl Write, h: &StoredHit, format: Format) -> std::io::Re
         ),
         Format::Table => writeln!(
             out,
-            "{:<19}  {:<10} {:<14} {:<16} {:<8} {}",
+            "{:<19}  {} {} {} {:<8} {}",
             format_ms(r.msg_time),
-            r.strategy_name,
-            r.words.join("、"),
-            r.from_id,
+            super::column(&r.strategy_name, 10),
+            super::column(&r.words.join("、"), 14),
+            super::column(&names.label(&r.corp_id, &r.from_id), 24),
             r.send_status_name(),
             r.content.replace('\n', " ")
         ),
@@ -363,23 +368,37 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
         return Ok(out.flush()?);
     }
     let found = store.hits(&query)?;
+    let names = super::Namer::new(
+        store.as_ref(),
+        found.iter().flat_map(|h| {
+            let r = &h.hit;
+            [r.from_id.clone(), r.room_id.clone()]
+                .into_iter()
+                .chain(crate::store::split_list(&r.to_list))
+                .map(|id| (r.corp_id.clone(), id))
+        }),
+    );
     match args.format {
         Format::Csv => {
             // A BOM so that Excel opens the Chinese text as UTF-8.
             write!(
                 out,
-                "\u{FEFF}time_utc,corp_id,strategy_id,strategy,words,from,to_or_room,direction,alert,snippet,msg_id\r\n"
+                "\u{FEFF}time,corp_id,strategy_id,strategy,words,from,to_or_room,direction,alert,snippet,msg_id\r\n"
             )?;
         }
         Format::Table => writeln!(
             out,
-            "{:<19}  {:<10} {:<14} {:<16} {:<8} snippet",
-            "time", "strategy", "words", "from", "alert"
+            "{:<19}  {} {} {} {:<8} snippet",
+            "time",
+            super::column("strategy", 10),
+            super::column("words", 14),
+            super::column("from", 24),
+            "alert"
         )?,
         Format::Json => {}
     }
     for h in &found {
-        print_hit(&mut out, h, args.format)?;
+        print_hit(&mut out, h, args.format, &names)?;
         if args.context > 0 {
             let around = store.context(&ContextQuery {
                 corp_id: h.hit.corp_id.clone(),
@@ -395,9 +414,9 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
                 };
                 writeln!(
                     out,
-                    "    {mark} {} {:<16} {}",
+                    "    {mark} {} {:<24} {}",
                     format_ms(m.row.msg_time),
-                    m.row.from_id,
+                    names.label(&m.row.corp_id, &m.row.from_id),
                     m.row.plain_text.replace('\n', " ")
                 )?;
             }

@@ -82,6 +82,104 @@ pub enum Commands {
     },
 }
 
+/// Columns a character takes in a terminal: two for CJK and other wide characters.
+pub(crate) fn char_width(c: char) -> usize {
+    match c as u32 {
+        0x1100..=0x115F
+        | 0x2E80..=0xA4CF
+        | 0xAC00..=0xD7A3
+        | 0xF900..=0xFAFF
+        | 0xFE30..=0xFE4F
+        | 0xFF00..=0xFF60
+        | 0xFFE0..=0xFFE6
+        | 0x1F300..=0x1FAFF
+        | 0x20000..=0x3FFFD => 2,
+        _ => 1,
+    }
+}
+
+/// A table cell exactly `width` columns wide: one line, cut with `…` or padded with spaces.
+pub(crate) fn column(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut used = 0;
+    let one_line = text.chars().map(|c| if c.is_control() { ' ' } else { c });
+    let total: usize = text.chars().map(char_width).sum();
+    for c in one_line {
+        let w = char_width(c);
+        if total > width && used + w > width.saturating_sub(1) {
+            out.push('…');
+            used += 1;
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
+    out
+}
+
+/// `name (id)` for the ids the organisation (the rules) or the names directory can name, else the
+/// id: for the CLI's tables and CSV.
+pub(crate) struct Namer {
+    rules: std::collections::HashMap<String, String>,
+    directory: std::collections::HashMap<(String, String), String>,
+}
+
+impl Namer {
+    /// Names for these (corp, id) pairs (a store that cannot answer names nobody).
+    pub(crate) fn new(
+        store: &dyn crate::store::Store,
+        ids: impl IntoIterator<Item = (String, String)>,
+    ) -> Namer {
+        let rules = store
+            .load_rules()
+            .map(|r| {
+                r.members
+                    .into_iter()
+                    .filter(|m| !m.name.is_empty())
+                    .map(|m| (m.userid, m.name))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut by_corp: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (corp, id) in ids {
+            if !id.is_empty() {
+                by_corp.entry(corp).or_default().push(id);
+            }
+        }
+        let mut directory = std::collections::HashMap::new();
+        for (corp, mut ids) in by_corp {
+            ids.sort();
+            ids.dedup();
+            for (id, name) in store.names(&corp, &ids).unwrap_or_default() {
+                directory.insert((corp.clone(), id), name);
+            }
+        }
+        Namer { rules, directory }
+    }
+
+    /// `name (id)`, or the id.
+    pub(crate) fn label(&self, corp: &str, id: &str) -> String {
+        match self
+            .rules
+            .get(id)
+            .or_else(|| self.directory.get(&(corp.to_owned(), id.to_owned())))
+        {
+            Some(name) => format!("{name} ({id})"),
+            None => id.to_owned(),
+        }
+    }
+
+    /// Several ids of a comma-separated list, labelled and joined with `、`.
+    pub(crate) fn labels(&self, corp: &str, list: &str) -> String {
+        crate::store::split_list(list)
+            .iter()
+            .map(|id| self.label(corp, id))
+            .collect::<Vec<_>>()
+            .join("、")
+    }
+}
+
 /// Which store to read: a config file's, or a URL.
 #[derive(Debug, Args)]
 pub struct StoreArgs {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::{Args, Subcommand};
 
-use super::{RangeArgs, StoreArgs};
+use super::{RangeArgs, StoreArgs, column};
 use crate::config::Config;
 use crate::sdk::FinanceLibrary;
 use crate::store::DeadLetterQuery;
@@ -72,42 +72,6 @@ pub enum DeadLetterCommands {
     },
 }
 
-/// Columns a character takes in a terminal: two for CJK and other wide characters.
-fn char_width(c: char) -> usize {
-    match c as u32 {
-        0x1100..=0x115F
-        | 0x2E80..=0xA4CF
-        | 0xAC00..=0xD7A3
-        | 0xF900..=0xFAFF
-        | 0xFE30..=0xFE4F
-        | 0xFF00..=0xFF60
-        | 0xFFE0..=0xFFE6
-        | 0x1F300..=0x1FAFF
-        | 0x20000..=0x3FFFD => 2,
-        _ => 1,
-    }
-}
-
-/// A table cell exactly `width` columns wide: one line, cut with `…` or padded with spaces.
-fn column(text: &str, width: usize) -> String {
-    let mut out = String::new();
-    let mut used = 0;
-    let one_line = text.chars().map(|c| if c.is_control() { ' ' } else { c });
-    let total: usize = text.chars().map(char_width).sum();
-    for c in one_line {
-        let w = char_width(c);
-        if total > width && used + w > width.saturating_sub(1) {
-            out.push('…');
-            used += 1;
-            break;
-        }
-        out.push(c);
-        used += w;
-    }
-    out.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
-    out
-}
-
 /// Shortens text for a table cell: one line, at most `max` characters.
 fn cell(text: &str, max: usize) -> String {
     let one_line: String = text
@@ -122,54 +86,6 @@ fn cell(text: &str, max: usize) -> String {
             .take(max.saturating_sub(1))
             .chain(['…'])
             .collect()
-    }
-}
-
-/// `name (id)` for the ids the rules or the directory can name, else the id.
-struct Namer {
-    rules: std::collections::HashMap<String, String>,
-    directory: std::collections::HashMap<(String, String), String>,
-}
-
-impl Namer {
-    fn new(store: &dyn crate::store::Store, rows: &[crate::store::StoredMessage]) -> Namer {
-        let rules = store
-            .load_rules()
-            .map(|r| {
-                r.members
-                    .into_iter()
-                    .filter(|m| !m.name.is_empty())
-                    .map(|m| (m.userid, m.name))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut by_corp: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
-        for m in rows {
-            let r = &m.row;
-            by_corp.entry(&r.corp_id).or_default().extend(
-                [r.from_id.clone(), r.room_id.clone()]
-                    .into_iter()
-                    .chain(crate::store::split_list(&r.to_list)),
-            );
-        }
-        let mut directory = std::collections::HashMap::new();
-        for (corp, ids) in by_corp {
-            for (id, name) in store.names(corp, &ids).unwrap_or_default() {
-                directory.insert((corp.to_owned(), id), name);
-            }
-        }
-        Namer { rules, directory }
-    }
-
-    fn label(&self, corp: &str, id: &str) -> String {
-        match self
-            .rules
-            .get(id)
-            .or_else(|| self.directory.get(&(corp.to_owned(), id.to_owned())))
-        {
-            Some(name) => format!("{name} ({id})"),
-            None => id.to_owned(),
-        }
     }
 }
 
@@ -215,7 +131,16 @@ pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let names = Namer::new(store.as_ref(), &found);
+    let names = super::Namer::new(
+        store.as_ref(),
+        found.iter().flat_map(|m| {
+            let r = &m.row;
+            [r.from_id.clone(), r.room_id.clone()]
+                .into_iter()
+                .chain(crate::store::split_list(&r.to_list))
+                .map(|id| (r.corp_id.clone(), id))
+        }),
+    );
     println!(
         "{:<19}  {} {} {} {} text",
         "time",
@@ -320,7 +245,7 @@ pub fn dead_letters(command: DeadLetterCommands) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod column_tests {
-    use super::column;
+    use super::super::column;
 
     #[test]
     fn columns_are_as_wide_as_asked_in_a_terminal() {

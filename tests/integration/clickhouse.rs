@@ -18,7 +18,7 @@ struct Applied {
 #[test]
 fn migrate_creates_every_table_once_and_is_idempotent() {
     let url = support::clickhouse_url("migrate");
-    for expected in ["5 migration(s) applied", "0 migration(s) applied"] {
+    for expected in ["6 migration(s) applied", "0 migration(s) applied"] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_msgaudit"))
             .args(["migrate", "--store", &url])
             .output()
@@ -67,6 +67,10 @@ fn migrate_creates_every_table_once_and_is_idempotent() {
         "we_chat_media_job",
         "we_chat_media_file",
         "msgaudit_url_allow",
+        "we_chat_msg_folded",
+        "we_customer",
+        "we_group",
+        "we_group_member",
     ] {
         assert!(
             tables.iter().any(|t| t == table),
@@ -87,7 +91,8 @@ fn migrate_creates_every_table_once_and_is_idempotent() {
             (2, "audit".into()),
             (3, "alerts".into()),
             (4, "workspace".into()),
-            (5, "media".into())
+            (5, "media".into()),
+            (6, "archive".into())
         ]
     );
     let acts = conn
@@ -203,4 +208,50 @@ fn a_batch_replayed_by_a_restarted_writer_is_stored_once() {
     assert_eq!((next.inserted, next.duplicates), (3, 0));
     assert_eq!(restarted.count_messages(Some("ww1")).expect("count"), 9);
     restarted.drop_database().expect("drop");
+}
+
+#[test]
+fn upgrading_to_the_archive_folds_the_messages_already_stored() {
+    use msgaudit::store::prelude::*;
+    use msgaudit::store::{SearchQuery, StoreBatch, TextMatch};
+    let url = support::clickhouse_url("fold_upgrade");
+    let store = msgaudit::store::clickhouse::ClickHouseStore::open(&url).expect("open");
+    let mut m = support::message_row("ww1", "old", 1);
+    m.plain_text = "私 下 轉 賬 可以打折".into();
+    store
+        .store_batch(&StoreBatch {
+            corp_id: "ww1".into(),
+            messages: vec![m],
+            checkpoint: 1,
+            ..StoreBatch::default()
+        })
+        .expect("store");
+    // Back to the schema before the archive: no folded text, migrations 1–5 recorded.
+    let conn = Connection::new(ClickHouseUrl::parse(&url).expect("url")).expect("connection");
+    for sql in [
+        "DROP TABLE we_chat_msg_folded",
+        "DROP TABLE msgaudit_schema_migrations",
+        "CREATE TABLE msgaudit_schema_migrations (version UInt32, name String, applied_at UInt64) \
+         ENGINE = ReplacingMergeTree(applied_at) ORDER BY version",
+        "INSERT INTO msgaudit_schema_migrations VALUES (1, 'messages', 1), (2, 'audit', 1), \
+         (3, 'alerts', 1), (4, 'workspace', 1), (5, 'media', 1)",
+    ] {
+        conn.execute("rewinding the schema", sql).expect(sql);
+    }
+    drop(store);
+    let store = msgaudit::store::clickhouse::ClickHouseStore::open(&url).expect("upgrade");
+    let found = store
+        .search(&SearchQuery {
+            text: Some("私下转账".into()),
+            text_match: TextMatch::Normalised,
+            limit: 10,
+            ..SearchQuery::default()
+        })
+        .expect("search");
+    assert_eq!(
+        found.len(),
+        1,
+        "the message stored before the upgrade is found normalised"
+    );
+    store.drop_database().expect("drop");
 }

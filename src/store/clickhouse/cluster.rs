@@ -186,6 +186,9 @@ pub fn migrate(entry: &Connection, cluster: &str, reach: Reach<'_>) -> Result<us
                 entry.execute_raw(statement).map_err(fail(i))?;
             }
         }
+        if version == super::migrate::ARCHIVE {
+            super::archive::fold_stored_messages(entry)?;
+        }
         for server in &servers {
             record(server, version, name)?;
         }

@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 use super::Connection;
 use crate::store::StoreError;
 
+/// The migration after whose statements the messages already stored get their folded text (in
+/// Rust: the folding is the audit normaliser's), before it is recorded — so an interrupted
+/// upgrade does it again.
+pub(crate) const ARCHIVE: u32 = 6;
+
 /// (version, name, SQL), ascending.
 pub(crate) const CLICKHOUSE: &[(u32, &str, &str)] = &[
     (
@@ -143,6 +148,9 @@ pub(crate) fn migrate(conn: &Connection) -> Result<usize, StoreError> {
         for (i, statement) in statements(body).iter().enumerate() {
             conn.execute_raw(statement)
                 .map_err(failed(version, name, i))?;
+        }
+        if version == ARCHIVE {
+            super::archive::fold_stored_messages(conn)?;
         }
         record(conn, version, name)?;
         applied += 1;

@@ -55,10 +55,22 @@ fn lookups(fake: &FakeWeCom) -> usize {
 }
 
 #[test]
-fn ids_are_named_through_the_fake_wecom_directory() {
+fn ids_are_named_through_the_fake_wecom_directory_on_sqlite() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(dir.path().join("store.db")).expect("store"));
+    ids_are_named_through_the_fake_wecom_directory(store);
+}
+
+#[test]
+fn ids_are_named_through_the_fake_wecom_directory_on_clickhouse() {
+    let url = crate::support::clickhouse_url("names");
+    let store = Arc::new(msgaudit::store::clickhouse::ClickHouseStore::open(&url).expect("open"));
+    ids_are_named_through_the_fake_wecom_directory(store.clone());
+    store.drop_database().expect("drop the test database");
+}
+
+fn ids_are_named_through_the_fake_wecom_directory(store: Arc<dyn Store>) {
     store_messages(
         store.as_ref(),
         &[

@@ -439,6 +439,24 @@ pub(super) fn log_op(
     }
 }
 
+/// A read whose parameters are its query string, for `sys_oper_log`.
+pub(super) fn log_query(
+    s: &Session,
+    title: &str,
+    method: &str,
+    uri: &Uri,
+    peer: SocketAddr,
+) -> OperLog {
+    log_op(
+        s,
+        title,
+        method,
+        uri,
+        peer,
+        uri.query().unwrap_or_default().to_owned(),
+    )
+}
+
 pub async fn hit_context(
     State(app): State<Arc<App>>,
     SignedIn(s): SignedIn,
@@ -596,20 +614,6 @@ pub async fn create_strategy(
     write_strategy(app, s, None, strategy).await
 }
 
-/// A CSV cell: quoted when needed, and a leading `= + - @` defused so spreadsheets do not run it.
-fn cell(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
-}
-
 pub async fn export_csv(
     State(app): State<Arc<App>>,
     SignedIn(s): SignedIn,
@@ -620,14 +624,7 @@ pub async fn export_csv(
     let mut q = p.query(&view(&app, &s)?)?;
     q.limit = 1000;
     q.after = None;
-    let op = log_op(
-        &s,
-        "导出命中",
-        "export_csv",
-        &uri,
-        peer,
-        uri.query().unwrap_or_default().to_owned(),
-    );
+    let op = log_query(&s, "导出命中", "export_csv", &uri, peer);
     let store = app.store.clone();
     {
         let store = store.clone();
@@ -661,7 +658,7 @@ pub async fn export_csv(
                     h.send_status_name().to_owned(),
                     h.msg_id.clone(),
                 ];
-                let line: Vec<String> = row.iter().map(|c| cell(c)).collect();
+                let line: Vec<String> = row.iter().map(|c| super::export::csv_cell(c)).collect();
                 chunk.extend_from_slice(line.join(",").as_bytes());
                 chunk.extend_from_slice(b"\r\n");
             }

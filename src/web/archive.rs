@@ -17,7 +17,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::App;
-use super::api::{ApiError, ApiResult, SignedIn, blocking, log_op, non_empty, time_param};
+use super::api::{
+    ApiError, ApiResult, SignedIn, blocking, log_op, log_query, non_empty, time_param,
+};
 use crate::audit::normalize::normalize;
 use crate::message::{Conversation, is_external_id, type_label};
 use crate::store::{
@@ -437,14 +439,7 @@ pub async fn conversations(
         after,
         limit: limit(p.limit, 50),
     };
-    let op = log_op(
-        &s,
-        "查看会话列表",
-        "conversations",
-        &uri,
-        peer,
-        uri.query().unwrap_or_default().to_owned(),
-    );
+    let op = log_query(&s, "查看会话列表", "conversations", &uri, peer);
     let store = app.store.clone();
     let app2 = app.clone();
     let (items, next) = blocking(move || {
@@ -705,14 +700,7 @@ pub async fn search(
 ) -> ApiResult<Json<Value>> {
     let view = app.view(&s)?;
     let q = p.query(view.conversations())?;
-    let op = log_op(
-        &s,
-        "搜索消息",
-        "search",
-        &uri,
-        peer,
-        uri.query().unwrap_or_default().to_owned(),
-    );
+    let op = log_query(&s, "搜索消息", "search", &uri, peer);
     let store = app.store.clone();
     let app2 = app.clone();
     let answer = blocking(move || {

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::App;
-use super::api::{ApiError, ApiResult, SignedIn, blocking, log_op, non_empty};
+use super::api::{ApiError, ApiResult, SignedIn, blocking, log_op, log_query, non_empty};
 use super::archive::{ConversationId, Names, SearchParams};
 use crate::message::type_label;
 use crate::store::{
@@ -393,14 +393,7 @@ pub async fn search(
     let mut q = p.query(view.conversations())?;
     q.limit = PAGE;
     q.before = None;
-    let op = log_op(
-        &s,
-        "导出搜索结果",
-        "export_search",
-        &uri,
-        peer,
-        uri.query().unwrap_or_default().to_owned(),
-    );
+    let op = log_query(&s, "导出搜索结果", "export_search", &uri, peer);
     {
         let store = app.store.clone();
         blocking(move || Ok(store.log_operation(&op)?)).await?;

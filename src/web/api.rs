@@ -37,6 +37,8 @@ const MAX_LIMIT: u32 = 500;
 pub enum ApiError {
     BadRequest(String),
     Unauthorized,
+    /// A sign-in whose user name or secret is wrong.
+    BadCredentials,
     Forbidden(&'static str),
     NotFound,
     TooManyAttempts,
@@ -48,6 +50,10 @@ impl IntoResponse for ApiError {
         let (status, message) = match self {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "请先登录 (sign in first)".into()),
+            ApiError::BadCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "用户名或密码错误，请重试 (wrong user name or password)".into(),
+            ),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m.to_owned()),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "不存在 (not found)".into()),
             ApiError::TooManyAttempts => (
@@ -164,7 +170,13 @@ pub async fn sign_in(
     let now = Instant::now();
     let ip = peer.ip().to_string();
     let user_key = format!("user:{}", body.user);
-    if !app.attempts.allowed(&ip, now) || !app.attempts.allowed(&user_key, now) {
+    // Per user name: five guesses a minute at one account. Per address: many more, so that one
+    // person's typos or a made-up name never lock out everyone behind the same proxy.
+    if !app
+        .attempts
+        .allowed_up_to(&ip, now, super::auth::MAX_FAILED_PER_ADDRESS)
+        || !app.attempts.allowed(&user_key, now)
+    {
         return Err(ApiError::TooManyAttempts);
     }
     let store = app.store.clone();
@@ -186,7 +198,7 @@ pub async fn sign_in(
         app.attempts.failed(&ip, now);
         app.attempts.failed(&user_key, now);
         tracing::warn!(user = %body.user, from = %ip, "failed sign-in");
-        return Err(ApiError::Unauthorized);
+        return Err(ApiError::BadCredentials);
     };
     app.attempts.succeeded(&user_key);
     let (id, session) = app

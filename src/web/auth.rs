@@ -19,8 +19,13 @@ const HASH_LEN: usize = 32;
 
 /// Sessions end after this long without a request.
 pub const SESSION_IDLE: Duration = Duration::from_secs(8 * 3600);
-/// Failed sign-ins allowed per address or user name in [`ATTEMPT_WINDOW`].
+/// Failed sign-ins allowed per user name in [`ATTEMPT_WINDOW`]: guessing one account's secret is
+/// held to this.
 pub const MAX_FAILED_ATTEMPTS: usize = 5;
+/// Failed sign-ins allowed per client address in [`ATTEMPT_WINDOW`], across all user names: high
+/// enough that one person's typos (or a made-up name) never lock out an office behind one proxy,
+/// low enough to stop spraying guesses over many accounts.
+pub const MAX_FAILED_PER_ADDRESS: usize = 30;
 pub const ATTEMPT_WINDOW: Duration = Duration::from_secs(60);
 
 fn scrypt(secret: &[u8], salt: &[u8], log_n: u8) -> Option<[u8; HASH_LEN]> {
@@ -163,8 +168,13 @@ pub struct Attempts {
 }
 
 impl Attempts {
-    /// Whether `key` may try now.
+    /// Whether `key` may try now (fewer than `MAX_FAILED_ATTEMPTS` failures in the window).
     pub fn allowed(&self, key: &str, now: Instant) -> bool {
+        self.allowed_up_to(key, now, MAX_FAILED_ATTEMPTS)
+    }
+
+    /// Whether `key` may try now, with fewer than `max` failures in the window.
+    pub fn allowed_up_to(&self, key: &str, now: Instant, max: usize) -> bool {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let Some(q) = map.get_mut(key) else {
             return true;
@@ -175,7 +185,7 @@ impl Attempts {
         {
             q.pop_front();
         }
-        q.len() < MAX_FAILED_ATTEMPTS
+        q.len() < max
     }
 
     pub fn failed(&self, key: &str, now: Instant) {
@@ -224,5 +234,9 @@ mod tests {
         assert!(!attempts.allowed("1.2.3.4", t));
         assert!(attempts.allowed("5.6.7.8", t));
         assert!(attempts.allowed("1.2.3.4", t + ATTEMPT_WINDOW));
+        assert!(
+            attempts.allowed_up_to("1.2.3.4", t, MAX_FAILED_PER_ADDRESS),
+            "an address has a higher bound"
+        );
     }
 }

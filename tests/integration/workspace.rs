@@ -325,14 +325,45 @@ fn sign_in_attempts_are_rate_limited() {
     let server = Server::start(store.clone());
     let mut c = Client::new(&server.base);
     for _ in 0..5 {
-        assert_eq!(c.sign_in("wangwu", "wrong"), 401);
+        let (status, answer) = c.send(
+            "POST",
+            "/api/session",
+            &json!({"user": "wangwu", "secret": "wrong"}),
+            None,
+        );
+        assert_eq!(status, 401);
+        assert!(
+            answer["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("用户名或密码错误")),
+            "a wrong password says so: {answer}"
+        );
     }
     assert_eq!(
         c.sign_in("wangwu", "wangwu-secret-1"),
         429,
-        "even the right secret waits"
+        "even the right secret waits: one account is guarded"
     );
-    assert_eq!(c.sign_in("nobody", "x"), 429, "the address is limited too");
+    // A made-up user's failures do not lock out another user behind the same address.
+    for _ in 0..10 {
+        let status = c.sign_in("nobody-typo", "x");
+        assert!(status == 401 || status == 429, "{status}");
+    }
+    let mut colleague = Client::new(&server.base);
+    assert_eq!(
+        colleague.sign_in("admin", "admin-secret-1"),
+        200,
+        "another user from the same address still signs in"
+    );
+    // Spraying guesses over many names from one address is stopped.
+    let mut stopped = false;
+    for i in 0..40 {
+        if c.sign_in(&format!("user{i}"), "x") == 429 {
+            stopped = true;
+            break;
+        }
+    }
+    assert!(stopped, "the address's bound holds");
 }
 
 #[test]

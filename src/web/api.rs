@@ -271,8 +271,15 @@ pub(super) fn time_param(name: &str, v: &Option<String>) -> ApiResult<Option<i64
     non_empty(v)
         .map(|t| {
             parse_ms(&t).ok_or_else(|| {
+                let field = match name {
+                    "since" => "开始时间",
+                    "until" => "结束时间",
+                    "at" => "跳转时间",
+                    _ => "时间",
+                };
                 ApiError::BadRequest(format!(
-                    "{name}: use 2025-11-20, \"2025-11-20 08:00\" ({}) or epoch milliseconds",
+                    "{field}「{t}」看不懂：请写成 2025-11-20 或 2025-11-20 08:00（{}时间）\
+                     ({name}: use 2025-11-20, \"2025-11-20 08:00\" or epoch milliseconds)",
                     crate::timefmt::display_zone().name()
                 ))
             })

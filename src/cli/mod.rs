@@ -119,10 +119,9 @@ pub(crate) fn column(text: &str, width: usize) -> String {
 }
 
 /// `name (id)` for the ids the organisation (the rules) or the names directory can name, else the
-/// id: for the CLI's tables and CSV.
+/// id, for the CLI's tables and CSV: the store's [`crate::store::Names`], one per corp.
 pub(crate) struct Namer {
-    rules: std::collections::HashMap<String, String>,
-    directory: std::collections::HashMap<(String, String), String>,
+    by_corp: std::collections::HashMap<String, crate::store::Names>,
 }
 
 impl Namer {
@@ -131,52 +130,34 @@ impl Namer {
         store: &dyn crate::store::Store,
         ids: impl IntoIterator<Item = (String, String)>,
     ) -> Namer {
-        let rules = store
-            .load_rules()
-            .map(|r| {
-                r.members
-                    .into_iter()
-                    .filter(|m| !m.name.is_empty())
-                    .map(|m| (m.userid, m.name))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut by_corp: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        let members = store.load_rules().map(|r| r.members).unwrap_or_default();
+        let mut ids_of: std::collections::BTreeMap<String, Vec<String>> = Default::default();
         for (corp, id) in ids {
-            if !id.is_empty() {
-                by_corp.entry(corp).or_default().push(id);
-            }
+            ids_of.entry(corp).or_default().push(id);
         }
-        let mut directory = std::collections::HashMap::new();
-        for (corp, mut ids) in by_corp {
-            ids.sort();
-            ids.dedup();
-            for (id, name) in store.names(&corp, &ids).unwrap_or_default() {
-                directory.insert((corp.clone(), id), name);
-            }
-        }
-        Namer { rules, directory }
+        let by_corp = ids_of
+            .into_iter()
+            .map(|(corp, ids)| {
+                let names =
+                    crate::store::Names::lookup(&members, store, &corp, ids).unwrap_or_default();
+                (corp, names)
+            })
+            .collect();
+        Namer { by_corp }
     }
 
     /// `name (id)`, or the id.
     pub(crate) fn label(&self, corp: &str, id: &str) -> String {
-        match self
-            .rules
-            .get(id)
-            .or_else(|| self.directory.get(&(corp.to_owned(), id.to_owned())))
-        {
-            Some(name) => format!("{name} ({id})"),
-            None => id.to_owned(),
-        }
+        self.by_corp
+            .get(corp)
+            .map_or_else(|| id.to_owned(), |n| n.label(id))
     }
 
     /// Several ids of a comma-separated list, labelled and joined with `、`.
     pub(crate) fn labels(&self, corp: &str, list: &str) -> String {
-        crate::store::split_list(list)
-            .iter()
-            .map(|id| self.label(corp, id))
-            .collect::<Vec<_>>()
-            .join("、")
+        self.by_corp
+            .get(corp)
+            .map_or_else(|| list.replace(',', "、"), |n| n.labels(list))
     }
 }
 

@@ -58,19 +58,6 @@ impl Conversation {
         (!a.is_empty() && !b.is_empty() && a <= b && !b.contains('|'))
             .then(|| Conversation::Pair(a.to_owned(), b.to_owned()))
     }
-
-    /// The group's id, for a group chat.
-    pub fn room(&self) -> Option<&str> {
-        match self {
-            Conversation::Room(r) => Some(r),
-            Conversation::Pair(..) => None,
-        }
-    }
-
-    /// Whether `id` is one of the two people of a one-to-one chat.
-    pub fn is_between(&self, id: &str) -> bool {
-        matches!(self, Conversation::Pair(a, b) if a == id || b == id)
-    }
 }
 
 impl fmt::Display for Conversation {

@@ -3,7 +3,7 @@
 //! up yet; and names for a set of ids. Members of the organisation are named by the rules
 //! (`sys_user`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::StoreError;
 
@@ -121,4 +121,62 @@ pub trait DirectoryStore: Send + Sync {
 
     /// One group with its members, if known.
     fn group(&self, corp_id: &str, chat_id: &str) -> Result<Option<Group>, StoreError>;
+}
+
+/// Names for a set of ids of one corp: members by the organisation (the rules' `sys_user`), the
+/// rest by the directory. What the page, the exports and the CLI show.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    known: HashMap<String, String>,
+}
+
+impl Names {
+    /// Looks up every id of `ids` in `corp_id`.
+    pub fn lookup(
+        members: &[crate::audit::rules::Member],
+        store: &dyn DirectoryStore,
+        corp_id: &str,
+        ids: impl IntoIterator<Item = String>,
+    ) -> Result<Names, StoreError> {
+        let by_member: HashMap<&str, &str> = members
+            .iter()
+            .filter(|m| !m.name.is_empty())
+            .map(|m| (m.userid.as_str(), m.name.as_str()))
+            .collect();
+        let ids: HashSet<String> = ids.into_iter().filter(|i| !i.is_empty()).collect();
+        let mut known = HashMap::new();
+        let mut rest = Vec::new();
+        for id in ids {
+            match by_member.get(id.as_str()) {
+                Some(name) => {
+                    known.insert(id, (*name).to_owned());
+                }
+                None => rest.push(id),
+            }
+        }
+        known.extend(store.names(corp_id, &rest)?);
+        Ok(Names { known })
+    }
+
+    /// The name of an id, if known.
+    pub fn name(&self, id: &str) -> Option<&str> {
+        self.known.get(id).map(String::as_str)
+    }
+
+    /// `name (id)`, or the id alone when nobody can resolve it.
+    pub fn label(&self, id: &str) -> String {
+        match self.name(id) {
+            Some(n) => format!("{n} ({id})"),
+            None => id.to_owned(),
+        }
+    }
+
+    /// The ids of a comma-separated list, labelled and joined with `、`.
+    pub fn labels(&self, list: &str) -> String {
+        super::split_list(list)
+            .iter()
+            .map(|id| self.label(id))
+            .collect::<Vec<_>>()
+            .join("、")
+    }
 }

@@ -28,7 +28,9 @@ pub use archive::{
     ArchiveStore, ConversationMessagesQuery, ConversationQuery, ConversationSummary, MessageCursor,
     Page, SearchQuery, TextMatch, Visible,
 };
-pub use directory::{Customer, DirectoryId, DirectoryStore, Group, GroupMember, GroupSource};
+pub use directory::{
+    Customer, DirectoryId, DirectoryStore, Group, GroupMember, GroupSource, Names,
+};
 pub use media::{
     MediaDeadReason, MediaFile, MediaJob, MediaJobKey, MediaJobQuery, MediaJobStore, MediaOutcome,
     MediaStatus, MediaSummary,

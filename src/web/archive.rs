@@ -4,7 +4,7 @@
 //! (anything outside answers 404), every read written to `sys_oper_log`, names shown with ids and
 //! times in the display zone.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -24,8 +24,8 @@ use crate::audit::normalize::normalize;
 use crate::message::{Conversation, is_external_id, type_label};
 use crate::store::{
     ConversationMessagesQuery, ConversationQuery, ConversationSummary, HitQuery, MediaJob,
-    MediaJobQuery, MediaStatus, MessageCursor, Page, SearchQuery, Store, StoredHit, StoredMessage,
-    TextMatch, Visible,
+    MediaJobQuery, MediaStatus, MessageCursor, Names, Page, SearchQuery, Store, StoredHit,
+    StoredMessage, TextMatch, Visible,
 };
 use crate::timefmt::format_ms;
 
@@ -61,73 +61,34 @@ impl ConversationId {
     }
 }
 
-/// Names for the ids on one page: members from the organisation, the rest from the directory.
-pub struct Names {
-    known: HashMap<String, String>,
+/// The names of `ids` in `corp_id`, under the current rules' organisation.
+pub fn names_of(
+    app: &App,
+    store: &dyn Store,
+    corp_id: &str,
+    ids: impl IntoIterator<Item = String>,
+) -> ApiResult<Names> {
+    Ok(Names::lookup(&app.rules()?.members, store, corp_id, ids)?)
 }
 
-impl Names {
-    /// Looks up every id of `ids` in `corp_id`.
-    pub fn of(
-        app: &App,
-        store: &dyn Store,
-        corp_id: &str,
-        ids: impl IntoIterator<Item = String>,
-    ) -> ApiResult<Names> {
-        let rules = app.rules()?;
-        let mut known = HashMap::new();
-        let mut rest = Vec::new();
-        let members: HashMap<&str, &str> = rules
-            .members
-            .iter()
-            .filter(|m| !m.name.is_empty())
-            .map(|m| (m.userid.as_str(), m.name.as_str()))
-            .collect();
-        let ids: HashSet<String> = ids.into_iter().filter(|i| !i.is_empty()).collect();
-        for id in ids {
-            match members.get(id.as_str()) {
-                Some(name) => {
-                    known.insert(id, (*name).to_owned());
-                }
-                None => rest.push(id),
-            }
-        }
-        known.extend(store.names(corp_id, &rest)?);
-        Ok(Names { known })
-    }
-
-    /// The name of an id, if known.
-    pub fn name(&self, id: &str) -> Option<&str> {
-        self.known.get(id).map(String::as_str)
-    }
-
-    /// `name (id)`, or the id alone when nobody can resolve it.
-    pub fn label(&self, id: &str) -> String {
-        match self.name(id) {
-            Some(n) => format!("{n} ({id})"),
-            None => id.to_owned(),
-        }
-    }
-
-    /// A person or group as JSON: id, name (empty when unknown), label and kind.
-    pub fn person(&self, id: &str) -> Value {
-        let kind = if id.starts_with("wr") {
-            "group"
-        } else if is_external_id(id) {
-            "customer"
-        } else if id.starts_with("wb") {
-            "robot"
-        } else {
-            "member"
-        };
-        json!({
-            "id": id, "name": self.name(id).unwrap_or_default(), "label": self.label(id), "kind": kind,
-        })
-    }
+/// A person or group as JSON: id, name (empty when unknown), label and kind.
+fn person(names: &Names, id: &str) -> Value {
+    let kind = if id.starts_with("wr") {
+        "group"
+    } else if is_external_id(id) {
+        "customer"
+    } else if id.starts_with("wb") {
+        "robot"
+    } else {
+        "member"
+    };
+    json!({
+        "id": id, "name": names.name(id).unwrap_or_default(), "label": names.label(id), "kind": kind,
+    })
 }
 
 /// The ids a conversation names (its room, or its two people).
-fn conversation_ids(c: &Conversation) -> Vec<String> {
+pub(super) fn conversation_ids(c: &Conversation) -> Vec<String> {
     match c {
         Conversation::Room(r) => vec![r.clone()],
         Conversation::Pair(a, b) => vec![a.clone(), b.clone()],
@@ -164,7 +125,7 @@ fn conversation_json(names: &Names, c: &ConversationSummary, focus: Option<&str>
         conversation: c.conversation.clone(),
     };
     let (kind, room, people) = match &c.conversation {
-        Conversation::Room(r) => ("room", names.person(r), vec![]),
+        Conversation::Room(r) => ("room", person(names, r), vec![]),
         Conversation::Pair(a, b) => (
             if is_external_id(a) || is_external_id(b) {
                 "customer"
@@ -172,7 +133,7 @@ fn conversation_json(names: &Names, c: &ConversationSummary, focus: Option<&str>
                 "colleague"
             },
             Value::Null,
-            vec![names.person(a), names.person(b)],
+            vec![person(names, a), person(names, b)],
         ),
     };
     json!({
@@ -238,8 +199,8 @@ fn media_json(m: &StoredMessage, jobs: &[&MediaJob]) -> Vec<Value> {
         .map(|j| {
             let url = format!(
                 "/api/media/{}/{}/{}",
-                urlencode(&r.corp_id),
-                urlencode(&r.msg_id),
+                super::media::percent_encode(&r.corp_id),
+                super::media::percent_encode(&r.msg_id),
                 j.key.item
             );
             let playable = (j.status == MediaStatus::Done
@@ -254,19 +215,6 @@ fn media_json(m: &StoredMessage, jobs: &[&MediaJob]) -> Vec<Value> {
             })
         })
         .collect()
-}
-
-/// Percent-encodes a path segment.
-fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// One message as the chat view renders it.
@@ -289,9 +237,9 @@ fn message_json(
     json!({
         "corp_id": r.corp_id, "msg_id": r.msg_id, "seq": r.seq, "msg_time": r.msg_time,
         "time": format_ms(r.msg_time), "msg_type": r.msg_type, "type_label": type_label(&r.msg_type),
-        "action": r.action, "from": names.person(&r.from_id),
-        "to": crate::store::split_list(&r.to_list).iter().map(|t| names.person(t)).collect::<Vec<_>>(),
-        "room": if r.room_id.is_empty() { Value::Null } else { names.person(&r.room_id) },
+        "action": r.action, "from": person(names, &r.from_id),
+        "to": crate::store::split_list(&r.to_list).iter().map(|t| person(names, t)).collect::<Vec<_>>(),
+        "room": if r.room_id.is_empty() { Value::Null } else { person(names, &r.room_id) },
         "text": r.plain_text, "marked": marked, "body": body,
         "hits": hits.iter().map(|h| json!({
             "strategy_id": h.hit.strategy_id, "strategy_name": h.hit.strategy_name,
@@ -334,7 +282,7 @@ fn render(
             .into_iter()
             .chain(crate::store::split_list(&r.to_list))
     });
-    let names = Names::of(app, store, corp_id, ids)?;
+    let names = names_of(app, store, corp_id, ids)?;
     let visible = view.conversations();
     let mut out = Vec::with_capacity(rows.len());
     for m in rows {
@@ -444,16 +392,24 @@ pub async fn conversations(
     let app2 = app.clone();
     let (items, next) = blocking(move || {
         let found = store.conversations(&q)?;
-        let mut items = Vec::with_capacity(found.len());
+        // One lookup per corp for the whole page.
+        let mut ids: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for c in &found {
-            let names = Names::of(
-                &app2,
-                store.as_ref(),
-                &c.corp_id,
-                conversation_ids(&c.conversation),
-            )?;
-            items.push(conversation_json(&names, c, q.member.as_deref()));
+            ids.entry(&c.corp_id)
+                .or_default()
+                .extend(conversation_ids(&c.conversation));
         }
+        let mut names = HashMap::new();
+        for (corp, ids) in ids {
+            names.insert(corp, names_of(&app2, store.as_ref(), corp, ids)?);
+        }
+        let items: Vec<Value> = found
+            .iter()
+            .filter_map(|c| {
+                let n = names.get(c.corp_id.as_str())?;
+                Some(conversation_json(n, c, q.member.as_deref()))
+            })
+            .collect();
         let next = found
             .last()
             .filter(|_| found.len() == q.limit as usize)
@@ -485,7 +441,7 @@ pub struct MessagesParams {
 }
 
 /// The conversation `id` names, if the viewer sees it; else 404.
-fn visible_conversation(
+pub(super) fn visible_conversation(
     store: &dyn Store,
     id: &ConversationId,
     visible: &Visible,
@@ -566,7 +522,7 @@ pub async fn conversation_messages(
         let items = render(&app2, store.as_ref(), &view, &cid.corp_id, &rows, |_| {
             Vec::new()
         })?;
-        let names = Names::of(
+        let names = names_of(
             &app2,
             store.as_ref(),
             &cid.corp_id,

@@ -17,10 +17,13 @@ use serde_json::json;
 
 use super::App;
 use super::api::{ApiError, ApiResult, SignedIn, blocking, log_op, log_query, non_empty};
-use super::archive::{ConversationId, Names, SearchParams};
+use super::archive::{
+    ConversationId, SearchParams, conversation_ids, names_of, visible_conversation,
+};
 use crate::message::type_label;
 use crate::store::{
-    ConversationMessagesQuery, MediaJob, MediaJobQuery, MessageCursor, Page, Store, StoredMessage,
+    ConversationMessagesQuery, MediaJob, MediaJobQuery, MessageCursor, Names, Page, Store,
+    StoredMessage,
 };
 use crate::timefmt::{format_ms, now_ms};
 
@@ -75,11 +78,7 @@ pub fn csv_cell(s: &str) -> String {
 /// One message as a row of cells.
 fn row_of(names: &Names, m: &StoredMessage, jobs: &[&MediaJob]) -> [String; 8] {
     let r = &m.row;
-    let to = crate::store::split_list(&r.to_list)
-        .iter()
-        .map(|t| names.label(t))
-        .collect::<Vec<_>>()
-        .join("、");
+    let to = names.labels(&r.to_list);
     let room = if r.room_id.is_empty() {
         String::new()
     } else {
@@ -135,7 +134,7 @@ fn pages(
                     .into_iter()
                     .chain(crate::store::split_list(&r.to_list))
             });
-            names.insert(*corp, Names::of(app, store, corp, ids)?);
+            names.insert(*corp, names_of(app, store, corp, ids)?);
             let media = store.media_jobs(&MediaJobQuery {
                 corp_id: Some((*corp).to_owned()),
                 msg_ids: rows.iter().map(|m| m.row.msg_id.clone()).collect(),
@@ -335,17 +334,12 @@ pub async fn conversation(
     let app2 = app.clone();
     let c = cid.clone();
     let title = blocking(move || {
-        let summary = store
-            .conversation(&c.corp_id, &c.conversation, &view.conversations())?
-            .ok_or(ApiError::NotFound)?;
-        let names = Names::of(
+        let summary = visible_conversation(store.as_ref(), &c, &view.conversations())?;
+        let names = names_of(
             &app2,
             store.as_ref(),
             &c.corp_id,
-            match &summary.conversation {
-                crate::message::Conversation::Room(r) => vec![r.clone()],
-                crate::message::Conversation::Pair(a, b) => vec![a.clone(), b.clone()],
-            },
+            conversation_ids(&summary.conversation),
         )?;
         store.log_operation(&op)?;
         Ok(super::archive::title_of(&names, &summary.conversation))

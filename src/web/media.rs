@@ -76,6 +76,19 @@ pub fn byte_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, 
     Ok(Some((start, end)))
 }
 
+/// Percent-encodes text for a URL path segment or an RFC 5987 value (unreserved bytes kept).
+pub(super) fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// `attachment; filename="…"; filename*=UTF-8''…` (or `inline`), safe for any file name.
 pub(super) fn disposition(kind: &str, name: &str) -> String {
     let ascii: String = name
@@ -88,17 +101,10 @@ pub(super) fn disposition(kind: &str, name: &str) -> String {
             }
         })
         .collect();
-    let encoded: String = name
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+    format!(
+        "{kind}; filename=\"{ascii}\"; filename*=UTF-8''{}",
+        percent_encode(name)
+    )
 }
 
 /// A file name for a download: the message's own, else the kind and msgid with an extension for

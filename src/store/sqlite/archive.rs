@@ -97,13 +97,19 @@ impl KnownLists {
         h.finish()
     }
 
-    /// Whether the list is new (and now known).
-    fn insert(&self, corp: &str, conversation: &str, list: &str) -> bool {
+    /// Keeps the lists not known yet, and marks them known (one lock for a whole batch).
+    fn retain_new<'a>(
+        &self,
+        lists: impl IntoIterator<Item = &'a (&'a str, String, &'a str)>,
+    ) -> Vec<&'a (&'a str, String, &'a str)> {
         let mut known = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if known.len() >= Self::MAX {
             known.clear();
         }
-        known.insert(Self::key(corp, conversation, list))
+        lists
+            .into_iter()
+            .filter(|(corp, key, list)| known.insert(Self::key(corp, key, list)))
+            .collect()
     }
 
     /// Forgets everything (after a rolled-back transaction).
@@ -177,9 +183,9 @@ pub(super) fn index_messages(
              VALUES (?1, ?2, ?3)",
         )
         .map_err(sql("preparing the conversation member insert"))?;
-    let people: BTreeSet<(&str, &str, &str)> = lists
-        .iter()
-        .filter(|(corp, key, list)| known.insert(corp, key, list))
+    let people: BTreeSet<(&str, &str, &str)> = known
+        .retain_new(&lists)
+        .into_iter()
         .flat_map(|(corp, key, list)| {
             list.split(',')
                 .filter(|id| !id.is_empty())
@@ -492,17 +498,10 @@ fn by_time(
             },
             keyword,
         );
-        if let Some(fts) = fts {
-            w.and_opt(
-                "m.id IN (SELECT rowid FROM we_chat_msg_search WHERE we_chat_msg_search MATCH ?)",
-                Some(fts.to_owned()),
-            );
-        } else if !keyword.is_empty() && q.text_match == TextMatch::Normalised {
-            w.and_opt(
-                &format!("instr({TERMS_FUNCTION}(m.plain_text), ?) > 0"),
-                terms_query(keyword).map(|t| t.trim_matches(['"', '*']).to_owned()),
-            );
-        }
+        w.and_opt(
+            "m.id IN (SELECT rowid FROM we_chat_msg_search WHERE we_chat_msg_search MATCH ?)",
+            fts.map(str::to_owned),
+        );
         order_and_limit(&mut w, q);
         found.extend(w.fetch(conn, "searching messages", message_from)?);
     }
@@ -519,7 +518,7 @@ pub(super) fn conversation_key(r: &MessageRow) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sqlite::migrate::{SQLITE, migrate_sqlite};
+    use crate::store::sqlite::migrate::{migrate_sqlite, migrated_to};
     use crate::store::{IngestStore, StoreBatch};
 
     fn row(seq: u64, from: &str, to: &str, room: &str, text: &str) -> MessageRow {
@@ -634,21 +633,7 @@ mod tests {
         let written = snapshot(&store.conn());
 
         // Stored before the migration, then upgraded.
-        let mut conn = Connection::open_in_memory().expect("db");
-        register_functions(&conn).expect("functions");
-        conn.execute_batch(
-            "CREATE TABLE msgaudit_schema_migrations (
-                 version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-        )
-        .expect("table");
-        for &(version, name, body) in &SQLITE[..6] {
-            conn.execute_batch(body).expect("old migration");
-            conn.execute(
-                "INSERT INTO msgaudit_schema_migrations VALUES (?1, ?2, 0)",
-                rusqlite::params![version, name],
-            )
-            .expect("record");
-        }
+        let mut conn = migrated_to(6);
         for r in rows() {
             conn.execute(
                 "INSERT INTO we_chat_contact_msg (corp_id, msg_id, seq, from_id, to_list, room_id,

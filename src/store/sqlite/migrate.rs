@@ -90,26 +90,34 @@ pub(crate) fn migrate_sqlite(conn: &mut Connection) -> Result<usize, StoreError>
     Ok(applied)
 }
 
+/// An in-memory database at schema `version`, as an older msgaudit left it (for upgrade tests).
+#[cfg(test)]
+pub(crate) fn migrated_to(version: u32) -> Connection {
+    let conn = Connection::open_in_memory().expect("db");
+    super::archive::register_functions(&conn).expect("functions");
+    conn.execute_batch(
+        "CREATE TABLE msgaudit_schema_migrations (
+             version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    )
+    .expect("table");
+    for &(v, name, body) in SQLITE.iter().filter(|m| m.0 <= version) {
+        conn.execute_batch(body).expect("old migration");
+        conn.execute(
+            "INSERT INTO msgaudit_schema_migrations VALUES (?1, ?2, 0)",
+            rusqlite::params![v, name],
+        )
+        .expect("record");
+    }
+    conn
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn upgrading_to_time_ordered_keys_keeps_every_row_and_its_uniqueness() {
-        let mut conn = Connection::open_in_memory().expect("db");
-        conn.execute_batch(
-            "CREATE TABLE msgaudit_schema_migrations (
-                 version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-        )
-        .expect("table");
-        for &(version, name, body) in &SQLITE[..3] {
-            conn.execute_batch(body).expect("old migration");
-            conn.execute(
-                "INSERT INTO msgaudit_schema_migrations VALUES (?1, ?2, 0)",
-                rusqlite::params![version, name],
-            )
-            .expect("record");
-        }
+        let mut conn = migrated_to(3);
         conn.execute_batch(
             "INSERT INTO we_chat_contact_msg (corp_id, msg_id, seq, action, msg_time, plain_text)
                  VALUES ('ww1', 'a', 1, 'send', 10, 'x'), ('ww1', 'b', 2, 'send', 20, 'y');

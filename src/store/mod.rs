@@ -1,5 +1,6 @@
 //! Where messages, dead letters and checkpoints are kept: one trait per concern — [`IngestStore`],
-//! [`RulesStore`], [`HitStore`], [`OutboxStore`], [`AccessStore`], [`MediaJobStore`], [`ArchiveStore`], [`DirectoryStore`] — that both backends implement
+//! [`RulesStore`], [`HitStore`], [`OutboxStore`], [`AccessStore`], [`MediaJobStore`], [`ArchiveStore`], [`DirectoryStore`],
+//! [`ReviewStore`] — that both backends implement
 //! (`sqlite/` and `clickhouse/`, file for file), and [`Store`], all of them together.
 //!
 //! The contract every backend keeps (and the shared store tests check):
@@ -20,6 +21,7 @@ pub mod archive;
 pub mod clickhouse;
 pub mod directory;
 mod media;
+pub mod review;
 mod sqlite;
 mod types;
 
@@ -35,6 +37,7 @@ pub use media::{
     MediaDeadReason, MediaFile, MediaJob, MediaJobKey, MediaJobQuery, MediaJobStore, MediaOutcome,
     MediaStatus, MediaSummary,
 };
+pub use review::{HitKey, HitKind, Review, ReviewState, ReviewStore, StateCounts};
 pub use sqlite::SqliteStore;
 pub use types::split_list;
 pub use types::{
@@ -183,7 +186,12 @@ pub trait RulesStore: Send + Sync {
     fn load_rules(&self) -> Result<crate::audit::RuleSet, StoreError>;
 
     /// Replaces the whole rule set and bumps the rules version, in one step; returns the new version.
+    /// Strategies left out are kept as deleted (SQLite's `del_flag`, ClickHouse's older versions).
     fn save_rules(&self, rules: &crate::audit::RuleSet) -> Result<u64, StoreError>;
+
+    /// The largest strategy id ever saved, deleted ones included (0: none), so that a new
+    /// strategy never takes a deleted one's id and its hits.
+    fn last_strategy_id(&self) -> Result<i64, StoreError>;
 }
 
 /// Hits and their queries: what the re-audit, the CLI and the workspace need.
@@ -208,6 +216,14 @@ pub trait HitStore: Send + Sync {
     /// A message and up to `around` messages before and after it in the same conversation (room, or
     /// the same pair of people), oldest first.
     fn context(&self, query: &ContextQuery) -> Result<Vec<StoredMessage>, StoreError>;
+
+    /// The visible text of messages of one corp, each named by (time, msgid), as (msgid, text);
+    /// messages not stored are left out. For exports that carry a hit's whole message.
+    fn message_texts(
+        &self,
+        corp_id: &str,
+        keys: &[(i64, String)],
+    ) -> Result<Vec<(String, String)>, StoreError>;
 }
 
 /// The alert outbox: what the alert sender and the `alerts` commands need.
@@ -268,6 +284,7 @@ pub trait Store:
     + MediaJobStore
     + ArchiveStore
     + DirectoryStore
+    + ReviewStore
 {
 }
 
@@ -279,7 +296,8 @@ impl<
         + AccessStore
         + MediaJobStore
         + ArchiveStore
-        + DirectoryStore,
+        + DirectoryStore
+        + ReviewStore,
 > Store for T
 {
 }
@@ -288,7 +306,7 @@ impl<
 pub mod prelude {
     pub use super::{
         AccessStore, ArchiveStore, DirectoryStore, HitStore, IngestStore, MediaJobStore,
-        OutboxStore, RulesStore, Store,
+        OutboxStore, ReviewStore, RulesStore, Store,
     };
 }
 

@@ -172,6 +172,8 @@ pub struct HitQuery {
     pub act_id: Option<i64>,
     /// Behaviour hits: only these operators (an auditor's scope); `Some(empty)` matches nothing.
     pub operator_ids: Option<Vec<String>>,
+    /// Only hits in this review state (a hit never reviewed is pending).
+    pub review_state: Option<super::review::ReviewState>,
     /// Only rows after this one in the listing's order (keyset paging, stable under inserts).
     pub after: Option<HitCursor>,
     pub limit: u32,

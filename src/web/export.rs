@@ -22,8 +22,7 @@ use super::archive::{
 };
 use crate::message::type_label;
 use crate::store::{
-    ConversationMessagesQuery, MediaJob, MediaJobQuery, MessageCursor, Names, Page, Store,
-    StoredMessage,
+    ConversationMessagesQuery, MediaJob, MediaJobQuery, MessageCursor, Names, Page, StoredMessage,
 };
 use crate::timefmt::{format_ms, now_ms};
 
@@ -45,12 +44,12 @@ const HEADER: [&str; 8] = [
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub(super) enum Format {
     Csv,
     Xlsx,
 }
 
-fn format_of(f: &Option<String>) -> ApiResult<Format> {
+pub(super) fn format_of(f: &Option<String>) -> ApiResult<Format> {
     match non_empty(f).as_deref() {
         None | Some("csv") => Ok(Format::Csv),
         Some("xlsx") => Ok(Format::Xlsx),
@@ -107,20 +106,30 @@ fn row_of(names: &Names, m: &StoredMessage, jobs: &[&MediaJob]) -> [String; 8] {
     ]
 }
 
-/// Reads messages a page at a time and hands each page's rows to `sink` until `next` says there
-/// is no more; returns how many rows went.
-fn pages(
-    app: &App,
-    store: &dyn Store,
-    mut next: impl FnMut() -> Result<Vec<StoredMessage>, ApiError>,
-    mut sink: impl FnMut(&[[String; 8]]) -> Result<(), ApiError>,
-) -> Result<usize, ApiError> {
-    let mut total = 0;
-    loop {
+/// Rows of cells, a page at a time; an empty page ends the export.
+pub(super) type Rows = Vec<Vec<String>>;
+
+/// A sheet's columns: their headers and widths (in characters, for XLSX).
+#[derive(Debug, Clone, Copy)]
+pub struct Columns {
+    pub header: &'static [&'static str],
+    pub widths: &'static [f64],
+}
+
+/// The columns of a message export.
+const MESSAGE_COLUMNS: Columns = Columns {
+    header: &HEADER,
+    widths: &[20.0, 24.0, 28.0, 24.0, 10.0, 60.0, 24.0, 30.0],
+};
+
+/// Turns pages of messages into pages of rows: names with ids, attachments by file name.
+fn message_rows(
+    app: Arc<App>,
+    mut next: impl FnMut() -> Result<Vec<StoredMessage>, ApiError> + Send + 'static,
+) -> impl FnMut() -> Result<Rows, ApiError> + Send + 'static {
+    move || {
+        let store = app.store.clone();
         let page = next()?;
-        if page.is_empty() {
-            return Ok(total);
-        }
         let mut by_corp: HashMap<&str, Vec<&StoredMessage>> = HashMap::new();
         for m in &page {
             by_corp.entry(&m.row.corp_id).or_default().push(m);
@@ -134,7 +143,7 @@ fn pages(
                     .into_iter()
                     .chain(crate::store::split_list(&r.to_list))
             });
-            names.insert(*corp, names_of(app, store, corp, ids)?);
+            names.insert(*corp, names_of(&app, store.as_ref(), corp, ids)?);
             let media = store.media_jobs(&MediaJobQuery {
                 corp_id: Some((*corp).to_owned()),
                 msg_ids: rows.iter().map(|m| m.row.msg_id.clone()).collect(),
@@ -143,7 +152,7 @@ fn pages(
             })?;
             jobs.insert(*corp, media);
         }
-        let rows: Vec<[String; 8]> = page
+        Ok(page
             .iter()
             .filter_map(|m| {
                 let corp = m.row.corp_id.as_str();
@@ -152,14 +161,27 @@ fn pages(
                     .get(corp)
                     .map(|v| v.iter().filter(|j| j.key.msg_id == m.row.msg_id).collect())
                     .unwrap_or_default();
-                Some(row_of(n, m, &j))
+                Some(row_of(n, m, &j).to_vec())
             })
-            .collect();
-        let room = MAX_ROWS - total;
-        let take = rows.len().min(room);
+            .collect())
+    }
+}
+
+/// Hands each page of `next` to `sink` until an empty page or [`MAX_ROWS`]; returns the count.
+fn pages(
+    mut next: impl FnMut() -> Result<Rows, ApiError>,
+    mut sink: impl FnMut(&[Vec<String>]) -> Result<(), ApiError>,
+) -> Result<usize, ApiError> {
+    let mut total = 0;
+    loop {
+        let rows = next()?;
+        if rows.is_empty() {
+            return Ok(total);
+        }
+        let take = rows.len().min(MAX_ROWS - total);
         sink(&rows[..take])?;
         total += take;
-        if take < rows.len() || total >= MAX_ROWS {
+        if total >= MAX_ROWS {
             return Ok(total);
         }
     }
@@ -195,19 +217,18 @@ fn streamed(
     response
 }
 
-/// Runs the export on the blocking pool, writing into the response as it goes.
-fn export(
-    app: Arc<App>,
+/// Runs an export on the blocking pool, writing into the response as it goes.
+pub(super) fn export(
     format: Format,
     name: String,
-    next: impl FnMut() -> Result<Vec<StoredMessage>, ApiError> + Send + 'static,
+    columns: Columns,
+    next: impl FnMut() -> Result<Rows, ApiError> + Send + 'static,
 ) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
-        let store = app.store.clone();
         let result = match format {
-            Format::Csv => write_csv(&app, store.as_ref(), next, &tx),
-            Format::Xlsx => write_xlsx(&app, store.as_ref(), next, &tx),
+            Format::Csv => write_csv(&columns, next, &tx),
+            Format::Xlsx => write_xlsx(&columns, next, &tx),
         };
         if let Err(e) = result {
             tracing::warn!(error = ?e, "an export stopped");
@@ -223,16 +244,15 @@ fn send(tx: &Chunks, bytes: Vec<u8>) -> Result<(), ApiError> {
 }
 
 fn write_csv(
-    app: &App,
-    store: &dyn Store,
-    next: impl FnMut() -> Result<Vec<StoredMessage>, ApiError>,
+    columns: &Columns,
+    next: impl FnMut() -> Result<Rows, ApiError>,
     tx: &Chunks,
 ) -> Result<(), ApiError> {
     let mut head = "\u{feff}".to_owned();
-    head.push_str(&HEADER.join(","));
+    head.push_str(&columns.header.join(","));
     head.push_str("\r\n");
     send(tx, head.into_bytes())?;
-    pages(app, store, next, |rows| {
+    pages(next, |rows| {
         let mut chunk = String::new();
         for r in rows {
             let line: Vec<String> = r.iter().map(|c| csv_cell(c)).collect();
@@ -245,9 +265,8 @@ fn write_csv(
 }
 
 fn write_xlsx(
-    app: &App,
-    store: &dyn Store,
-    next: impl FnMut() -> Result<Vec<StoredMessage>, ApiError>,
+    columns: &Columns,
+    next: impl FnMut() -> Result<Rows, ApiError>,
     tx: &Chunks,
 ) -> Result<(), ApiError> {
     use rust_xlsxwriter::{Format as CellFormat, Workbook};
@@ -258,16 +277,16 @@ fn write_xlsx(
     let bold = CellFormat::new().set_bold();
     let sheet = book.add_worksheet_with_constant_memory().map_err(xlsx)?;
     // Widths first: in constant-memory mode rows are written out as they come.
-    for (c, width) in [20, 24, 28, 24, 10, 60, 24, 30].into_iter().enumerate() {
-        sheet.set_column_width(c as u16, width).map_err(xlsx)?;
+    for (c, width) in columns.widths.iter().enumerate() {
+        sheet.set_column_width(c as u16, *width).map_err(xlsx)?;
     }
-    for (c, h) in HEADER.iter().enumerate() {
+    for (c, h) in columns.header.iter().enumerate() {
         sheet
             .write_string_with_format(0, c as u16, *h, &bold)
             .map_err(xlsx)?;
     }
     let mut at: u32 = 1;
-    pages(app, store, next, |rows| {
+    pages(next, |rows| {
         for r in rows {
             for (c, v) in r.iter().enumerate() {
                 // Text cells only: nothing in a message becomes a formula or a number.
@@ -297,7 +316,7 @@ pub struct ExportParams {
 }
 
 /// A file name part without characters file systems refuse.
-fn file_part(s: &str) -> String {
+pub(super) fn file_part(s: &str) -> String {
     s.chars()
         .map(|c| {
             if "/\\:*?\"<>|\n\r\t".contains(c) {
@@ -370,7 +389,12 @@ pub async fn conversation(
         file_part(&title),
         crate::timefmt::display_zone().day(now_ms())
     );
-    Ok(export(app, format, name, next))
+    Ok(export(
+        format,
+        name,
+        MESSAGE_COLUMNS,
+        message_rows(app, next),
+    ))
 }
 
 /// `GET /api/search/export`: everything the search finds (not one page), newest first.
@@ -416,5 +440,10 @@ pub async fn search(
         }),
         crate::timefmt::display_zone().day(now_ms())
     );
-    Ok(export(app, format, name, next))
+    Ok(export(
+        format,
+        name,
+        MESSAGE_COLUMNS,
+        message_rows(app, next),
+    ))
 }

@@ -6,7 +6,11 @@ pub mod api;
 pub mod archive;
 pub mod auth;
 pub mod export;
+pub mod hit_export;
+pub mod hits;
 pub mod media;
+pub mod review;
+pub mod strategies;
 pub mod visibility;
 
 use std::net::SocketAddr;
@@ -32,11 +36,25 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/me"),
     ("get", "/api/hits"),
     ("get", "/api/hits/{corp}/{msg_id}/{strategy}"),
+    ("get", "/api/hits/{corp}/{msg_id}/{strategy}/review"),
+    ("put", "/api/hits/{corp}/{msg_id}/{strategy}/review"),
+    ("get", "/api/hits/export"),
     ("get", "/api/behaviour-hits"),
+    (
+        "get",
+        "/api/behaviour-hits/{corp}/{msg_id}/{behaviour}/review",
+    ),
+    (
+        "put",
+        "/api/behaviour-hits/{corp}/{msg_id}/{behaviour}/review",
+    ),
+    ("get", "/api/behaviour-hits/export"),
+    ("post", "/api/reviews"),
     ("get", "/api/stats/daily"),
     ("get", "/api/strategies"),
     ("post", "/api/strategies"),
     ("put", "/api/strategies/{id}"),
+    ("delete", "/api/strategies/{id}"),
     ("get", "/api/export.csv"),
     ("get", "/api/conversations"),
     ("get", "/api/conversations/{id}/messages"),
@@ -162,19 +180,42 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", get(page))
         .route("/api/session", post(api::sign_in).delete(api::sign_out))
         .route("/api/me", get(api::me))
-        .route("/api/hits", get(api::hits::<api::StrategyHits>))
+        .route("/api/hits", get(hits::list::<hits::StrategyHits>))
+        .route("/api/hits/{corp}/{msg_id}/{strategy}", get(hits::context))
         .route(
-            "/api/hits/{corp}/{msg_id}/{strategy}",
-            get(api::hit_context),
+            "/api/hits/{corp}/{msg_id}/{strategy}/review",
+            get(review::strategy_history).put(review::strategy_hit),
         )
-        .route("/api/behaviour-hits", get(api::hits::<api::BehaviourHits>))
-        .route("/api/stats/daily", get(api::daily))
+        .route(
+            "/api/hits/export",
+            get(hit_export::hits::<hits::StrategyHits>),
+        )
+        .route(
+            "/api/behaviour-hits",
+            get(hits::list::<hits::BehaviourHits>),
+        )
+        .route(
+            "/api/behaviour-hits/{corp}/{msg_id}/{behaviour}/review",
+            get(review::behaviour_history).put(review::behaviour_hit),
+        )
+        .route(
+            "/api/behaviour-hits/export",
+            get(hit_export::hits::<hits::BehaviourHits>),
+        )
+        .route("/api/reviews", post(review::bulk))
+        .route("/api/stats/daily", get(hits::daily))
         .route(
             "/api/strategies",
-            get(api::strategies).post(api::create_strategy),
+            get(strategies::list).post(strategies::create),
         )
-        .route("/api/strategies/{id}", put(api::update_strategy))
-        .route("/api/export.csv", get(api::export_csv))
+        .route(
+            "/api/strategies/{id}",
+            put(strategies::update).delete(strategies::delete),
+        )
+        .route(
+            "/api/export.csv",
+            get(hit_export::hits::<hits::StrategyHits>),
+        )
         .route("/api/conversations", get(archive::conversations))
         .route(
             "/api/conversations/{id}/messages",

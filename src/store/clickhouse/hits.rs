@@ -4,11 +4,21 @@
 use std::collections::HashSet;
 
 use super::filter::{Filter, Value, ms, s};
+use super::review::reviewed_in;
 use super::rows::{ActHitChRow, DayCount, HitChRow, HitKey, MsgRow, NamedCount};
 use super::{ClickHouseStore, by_corp, now};
 use crate::message::MessageRow;
 use crate::store::types::*;
+use crate::store::{HitKind, ReviewState};
 use crate::store::{HitStore, StoreError};
+
+/// A hit table as reviews name it: (table, id expression as `Int64`).
+pub(super) fn review_target(kind: HitKind) -> (&'static str, &'static str) {
+    match kind {
+        HitKind::Strategy => ("we_chat_contact_sensitive_msg", "strategy_id"),
+        HitKind::Behaviour => ("we_sensitive_act_hit", "toInt64(sensitive_act_id)"),
+    }
+}
 
 /// The two hit tables, as a page of them is read.
 #[derive(Clone, Copy)]
@@ -275,10 +285,44 @@ impl HitStore for ClickHouseStore {
         rows.extend(after);
         Ok(rows.into_iter().map(|row| StoredMessage { row }).collect())
     }
+
+    fn message_texts(
+        &self,
+        corp_id: &str,
+        keys: &[(i64, String)],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let (Some(first), Some(last)) = (
+            keys.iter().map(|k| k.0).min(),
+            keys.iter().map(|k| k.0).max(),
+        ) else {
+            return Ok(Vec::new());
+        };
+        let ids: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+        let q = self
+            .conn
+            .query(
+                "SELECT msg_id, any(plain_text) AS text FROM we_chat_contact_msg \
+                 WHERE corp_id = ? AND msg_time >= ? AND msg_time <= ? AND has(?, msg_id) \
+                 GROUP BY msg_id",
+            )
+            .bind(corp_id)
+            .bind(first.max(0) as u64)
+            .bind(last.max(0) as u64)
+            .bind(ids.as_slice());
+        let rows: Vec<MsgText> = self.conn.fetch("reading messages' text", q)?;
+        Ok(rows.into_iter().map(|r| (r.msg_id, r.text)).collect())
+    }
+}
+
+/// A message's id and visible text.
+#[derive(Debug, Clone, clickhouse::Row, serde::Deserialize)]
+struct MsgText {
+    msg_id: String,
+    text: String,
 }
 
 /// The filters of a hit query (`strategy` = the strategy-hit table, else the behaviour-hit table).
-fn hit_filters(q: &HitQuery, f: &mut Filter, strategy: bool) {
+pub(super) fn hit_filters(q: &HitQuery, f: &mut Filter, strategy: bool) {
     f.and_opt("corp_id = ?", s(&q.corp_id))
         .and_opt("msg_time >= ?", ms(q.since_ms))
         .and_opt("msg_time < ?", ms(q.until_ms))
@@ -330,6 +374,28 @@ fn hit_filters(q: &HitQuery, f: &mut Filter, strategy: bool) {
                 f.push(" AND has(?, operator_id)", [Value::Strs(ids.clone())]);
             }
         }
+    }
+    if let Some(state) = q.review_state {
+        let kind = if strategy {
+            HitKind::Strategy
+        } else {
+            HitKind::Behaviour
+        };
+        let (_, id) = review_target(kind);
+        f.push(
+            &if state == ReviewState::Pending {
+                format!(
+                    " AND (corp_id, msg_id, {id}) GLOBAL NOT IN {}",
+                    reviewed_in(kind, "review_state != 0")
+                )
+            } else {
+                format!(
+                    " AND (corp_id, msg_id, {id}) GLOBAL IN {}",
+                    reviewed_in(kind, &format!("review_state = {}", state.code()))
+                )
+            },
+            [],
+        );
     }
     if let Some(c) = &q.after {
         let t = Value::U64(c.msg_time.max(0) as u64);

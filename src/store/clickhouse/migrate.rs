@@ -46,6 +46,11 @@ pub(crate) const CLICKHOUSE: &[(u32, &str, &str)] = &[
         "archive",
         include_str!("../../../migrations/clickhouse/0006_archive.sql"),
     ),
+    (
+        7,
+        "review",
+        include_str!("../../../migrations/clickhouse/0007_review.sql"),
+    ),
 ];
 
 /// The statements of one migration file: `--` comment lines dropped, split at `;` ending a line.

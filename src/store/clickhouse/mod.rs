@@ -14,6 +14,7 @@ mod ingest;
 mod media;
 mod migrate;
 mod outbox;
+mod review;
 mod rows;
 mod rules;
 mod url;

@@ -321,4 +321,20 @@ impl RulesStore for ClickHouseStore {
     fn save_rules(&self, rules: &RuleSet) -> Result<u64, StoreError> {
         save(&self.conn, rules)
     }
+
+    fn last_strategy_id(&self) -> Result<i64, StoreError> {
+        // Every version, so a strategy deleted since still holds its id.
+        let rows: Vec<LastId> = self.conn.fetch(
+            "reading the last strategy id",
+            self.conn
+                .query("SELECT toInt64(max(id)) AS id FROM we_sensitive"),
+        )?;
+        Ok(rows.first().map_or(0, |r| r.id))
+    }
+}
+
+/// The largest strategy id of every version.
+#[derive(Debug, Clone, clickhouse::Row, serde::Deserialize)]
+struct LastId {
+    id: i64,
 }

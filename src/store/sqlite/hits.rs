@@ -7,8 +7,8 @@ use super::filter::Where;
 use super::rows::{MESSAGE_COLUMNS, from_columns, hit_from, message_from};
 use super::{SqliteStore, sql};
 use crate::store::{
-    ActHitRow, ContextQuery, DailyCount, HitCounts, HitQuery, HitRow, HitStore, StoreError,
-    StoredHit, StoredMessage,
+    ActHitRow, ContextQuery, DailyCount, HitCounts, HitKind, HitQuery, HitRow, HitStore,
+    ReviewState, StateCounts, StoreError, StoredHit, StoredMessage,
 };
 
 /// Inserts strategy hits, ignoring ones already stored; returns how many were new.
@@ -122,6 +122,21 @@ fn hit_filters(q: &HitQuery, w: &mut Where, strategy: bool) {
             in_list(w, "operator_id", values);
         }
     }
+    if let Some(state) = q.review_state {
+        let (table, kind, id) = review_target(strategy);
+        let reviewed = format!(
+            "SELECT 1 FROM we_sensitive_review r WHERE r.corp_id = {table}.corp_id \
+             AND r.hit_kind = {kind} AND r.msg_id = {table}.msg_id AND r.target_id = {table}.{id}"
+        );
+        w.sql.push_str(&if state == ReviewState::Pending {
+            format!(" AND NOT EXISTS ({reviewed} AND r.review_state <> 0)")
+        } else {
+            format!(
+                " AND EXISTS ({reviewed} AND r.review_state = {})",
+                state.code()
+            )
+        });
+    }
     if let Some(c) = &q.after {
         let id = if strategy {
             "strategy_id"
@@ -141,6 +156,57 @@ fn hit_filters(q: &HitQuery, w: &mut Where, strategy: bool) {
             ],
         );
     }
+}
+
+/// A hit table as reviews name it: (table, `hit_kind` code, id column).
+pub(super) fn review_target(strategy: bool) -> (&'static str, u8, &'static str) {
+    if strategy {
+        (
+            "we_chat_contact_sensitive_msg",
+            HitKind::Strategy.code(),
+            "strategy_id",
+        )
+    } else {
+        (
+            "we_sensitive_act_hit",
+            HitKind::Behaviour.code(),
+            "sensitive_act_id",
+        )
+    }
+}
+
+/// Hits under `q`'s filters (its review state, cursor and limit ignored), by review state.
+pub(super) fn hit_totals(
+    conn: &Connection,
+    strategy: bool,
+    q: &HitQuery,
+) -> Result<StateCounts, StoreError> {
+    let (table, kind, id) = review_target(strategy);
+    let mut w = Where::new(format!(
+        "SELECT COALESCE((SELECT r.review_state FROM we_sensitive_review r
+                WHERE r.corp_id = {table}.corp_id AND r.hit_kind = {kind}
+                  AND r.msg_id = {table}.msg_id AND r.target_id = {table}.{id}), 0) AS state,
+                COUNT(*)
+         FROM {table} WHERE del_flag = 0"
+    ));
+    let q = HitQuery {
+        after: None,
+        review_state: None,
+        ..q.clone()
+    };
+    hit_filters(&q, &mut w, strategy);
+    w.sql.push_str(" GROUP BY state");
+    let rows: Vec<(i64, i64)> = w.fetch(conn, "counting hits by review state", |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    let mut counts = StateCounts::default();
+    for (state, n) in rows {
+        counts.add(
+            ReviewState::from_code(u8::try_from(state).unwrap_or(0)),
+            n.max(0) as u64,
+        );
+    }
+    Ok(counts)
 }
 
 /// ` AND column IN (…)`; nothing matches an empty list.
@@ -373,5 +439,30 @@ impl HitStore for SqliteStore {
 
     fn context(&self, query: &ContextQuery) -> Result<Vec<StoredMessage>, StoreError> {
         context(&self.conn(), query, MESSAGE_COLUMNS, message_from)
+    }
+
+    fn message_texts(
+        &self,
+        corp_id: &str,
+        keys: &[(i64, String)],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT plain_text FROM we_chat_contact_msg
+                 WHERE corp_id = ?1 AND msg_time = ?2 AND msg_id = ?3",
+            )
+            .map_err(sql("preparing a message-text lookup"))?;
+        let mut out = Vec::with_capacity(keys.len());
+        for (time, msg_id) in keys {
+            let text: Option<String> = stmt
+                .query_row(params![corp_id, time, msg_id], |r| r.get(0))
+                .optional()
+                .map_err(sql("reading a message's text"))?;
+            if let Some(text) = text {
+                out.push((msg_id.clone(), text));
+            }
+        }
+        Ok(out)
     }
 }

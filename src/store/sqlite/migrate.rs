@@ -42,6 +42,11 @@ pub(crate) const SQLITE: &[(u32, &str, &str)] = &[
         "archive",
         include_str!("../../../migrations/sqlite/0007_archive.sql"),
     ),
+    (
+        8,
+        "review",
+        include_str!("../../../migrations/sqlite/0008_review.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen yet; returns how many ran.

@@ -29,6 +29,7 @@ mod ingest;
 mod media;
 pub(crate) mod migrate;
 mod outbox;
+mod review;
 mod rows;
 mod rules;
 

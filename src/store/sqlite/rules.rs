@@ -116,8 +116,10 @@ fn load_rules(conn: &Connection) -> Result<RuleSet, StoreError> {
 fn save_rules(tx: &Connection, rules: &RuleSet) -> Result<u64, StoreError> {
     let e = sql("saving rules");
     tx.execute_batch(
-        "DELETE FROM we_sensitive_audit_scope; DELETE FROM we_sensitive; DELETE FROM sys_user_dept;
-         DELETE FROM sys_user; DELETE FROM sys_dept; DELETE FROM msgaudit_url_allow;",
+        "UPDATE we_sensitive_audit_scope SET del_flag = 1 WHERE del_flag = 0;
+         UPDATE we_sensitive SET del_flag = 1, update_time = CAST(unixepoch('subsec') * 1000 AS INTEGER)
+          WHERE del_flag = 0;
+         DELETE FROM sys_user_dept; DELETE FROM sys_user; DELETE FROM sys_dept; DELETE FROM msgaudit_url_allow;",
     )
     .map_err(e)?;
     for d in &rules.departments {
@@ -144,9 +146,17 @@ fn save_rules(tx: &Connection, rules: &RuleSet) -> Result<u64, StoreError> {
     }
     for s in &rules.strategies {
         tx.execute(
+            // Every strategy was marked deleted above; the ones kept come back (a deleted one
+            // stays, with its name, for the hits that name it).
             "INSERT INTO we_sensitive (id, strategy_name, pattern_words, allow_words, audit_user_id, audit_user_name,
                  alert_flag, enable_flag, normalize_flag, audit_received, update_time)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CAST(unixepoch('subsec') * 1000 AS INTEGER))",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CAST(unixepoch('subsec') * 1000 AS INTEGER))
+             ON CONFLICT (id) DO UPDATE SET strategy_name = excluded.strategy_name,
+                 pattern_words = excluded.pattern_words, allow_words = excluded.allow_words,
+                 audit_user_id = excluded.audit_user_id, audit_user_name = excluded.audit_user_name,
+                 alert_flag = excluded.alert_flag, enable_flag = excluded.enable_flag,
+                 normalize_flag = excluded.normalize_flag, audit_received = excluded.audit_received,
+                 update_time = excluded.update_time, del_flag = 0",
             params![
                 s.id,
                 s.name,
@@ -199,6 +209,14 @@ impl RulesStore for SqliteStore {
 
     fn load_rules(&self) -> Result<crate::audit::RuleSet, StoreError> {
         load_rules(&self.conn())
+    }
+
+    fn last_strategy_id(&self) -> Result<i64, StoreError> {
+        self.conn()
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM we_sensitive", [], |r| {
+                r.get(0)
+            })
+            .map_err(sql("reading the last strategy id"))
     }
 
     fn save_rules(&self, rules: &crate::audit::RuleSet) -> Result<u64, StoreError> {

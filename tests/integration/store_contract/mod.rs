@@ -9,6 +9,7 @@ mod hits;
 mod ingest;
 mod media;
 mod outbox;
+mod review;
 mod rules;
 
 use msgaudit::message::DeadReason;
@@ -115,6 +116,10 @@ contract!(
         workspace_queries_filter_page_and_count,
     ],
     rules: [rules_round_trip_as_whole_versions],
+    review: [
+        reviews_are_set_replaced_and_kept_in_history,
+        hits_filter_and_count_by_review_state,
+    ],
     outbox: [the_alert_outbox_claims_records_and_settles],
     access: [accounts_replace_by_name_and_the_operation_log_reads_newest_first],
     archive: [

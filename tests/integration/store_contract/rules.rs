@@ -41,6 +41,8 @@ pub(super) fn rules_round_trip_as_whole_versions(s: &dyn Store) {
     let loaded = s.load_rules().expect("load");
     assert_eq!(loaded.strategies, smaller.strategies);
     assert_eq!(loaded.members, smaller.members);
+    // The strategy left out is deleted, not forgotten: its id is never handed out again.
+    assert_eq!(s.last_strategy_id().expect("last id"), 7);
     assert!(loaded.acts.iter().all(|a| a.enabled));
     // Older rule files without url_allow clear it.
     let mut none = smaller.clone();

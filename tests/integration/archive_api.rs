@@ -384,7 +384,7 @@ fn the_archive_browser_api_on_clickhouse() {
 }
 
 /// A raw GET with the session cookie and extra headers: status, headers, body bytes.
-fn raw_get(
+pub fn raw_get(
     base: &str,
     cookie: Option<&str>,
     path: &str,
@@ -611,7 +611,7 @@ fn media_is_served_only_inside_a_view_with_ranges_and_safe_headers() {
 }
 
 /// The first sheet's XML of an XLSX file (read with Python's zipfile, which every test machine has).
-fn xlsx_sheet(bytes: &[u8]) -> String {
+pub fn xlsx_sheet(bytes: &[u8]) -> String {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("export.xlsx");
     std::fs::write(&path, bytes).expect("write");

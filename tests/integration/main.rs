@@ -19,6 +19,7 @@ mod media;
 mod media_store;
 mod names;
 mod pipeline;
+mod review_api;
 mod sdk_emulator;
 mod sdk_media;
 mod secrets;

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::support::{message_row, root};
 
-const T0: i64 = 1_700_000_000_000;
+pub const T0: i64 = 1_700_000_000_000;
 
 /// A client that keeps the session cookie and CSRF token.
 pub struct Client {
@@ -67,6 +67,17 @@ impl Client {
         let mut req = match method {
             "POST" => self.agent.post(url),
             "PUT" => self.agent.put(url),
+            "DELETE" => {
+                let mut req = self.agent.delete(url);
+                if let Some(c) = &self.cookie {
+                    req = req.header("Cookie", c);
+                }
+                if let Some(t) = csrf {
+                    req = req.header("X-CSRF-Token", t);
+                }
+                let r = req.call().expect("DELETE");
+                return self.finish(r);
+            }
             _ => panic!("method {method}"),
         };
         if let Some(c) = &self.cookie {

@@ -133,4 +133,12 @@ pub trait ArchiveStore: Send + Sync {
 
     /// Messages matching a search, newest first (then msgid descending).
     fn search(&self, query: &SearchQuery) -> Result<Vec<StoredMessage>, StoreError>;
+
+    /// How many conversations a listing finds (its cursor and limit ignored), counting no
+    /// further than `cap`.
+    fn count_conversations(&self, query: &ConversationQuery, cap: u64) -> Result<u64, StoreError>;
+
+    /// How many messages a search finds (its cursor and limit ignored), counting no further
+    /// than `cap`.
+    fn count_search(&self, query: &SearchQuery, cap: u64) -> Result<u64, StoreError>;
 }

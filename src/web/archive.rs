@@ -390,7 +390,7 @@ pub async fn conversations(
     let op = log_query(&s, "查看会话列表", "conversations", &uri, peer);
     let store = app.store.clone();
     let app2 = app.clone();
-    let (items, next) = blocking(move || {
+    let (items, next, total) = blocking(move || {
         let found = store.conversations(&q)?;
         // One lookup per corp for the whole page.
         let mut ids: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -420,11 +420,31 @@ pub async fn conversations(
                     &c.conversation.key(),
                 ])
             });
+        let total = match q.after {
+            None => Some(store.count_conversations(&q, COUNT_CAP)?),
+            Some(_) => None,
+        };
         store.log_operation(&op)?;
-        Ok((items, next))
+        Ok((items, next, total))
     })
     .await?;
-    Ok(Json(json!({ "items": items, "next_cursor": next })))
+    Ok(Json(totalled(
+        json!({ "items": items, "next_cursor": next }),
+        total,
+    )))
+}
+
+/// Lists are counted up to this many; beyond, the total says "more than".
+pub const COUNT_CAP: u64 = 10_000;
+
+/// A first page's answer with its total: `total`, and `total_capped` when there are more than
+/// [`COUNT_CAP`] (the total is then the cap).
+pub(super) fn totalled(mut page: Value, total: Option<u64>) -> Value {
+    if let Some(n) = total {
+        page["total"] = json!(n.min(COUNT_CAP));
+        page["total_capped"] = json!(n >= COUNT_CAP);
+    }
+    page
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -695,8 +715,15 @@ pub async fn search(
             .last()
             .filter(|_| found.len() == q.limit as usize)
             .map(message_cursor);
+        let total = match q.before {
+            None => Some(store.count_search(&q, COUNT_CAP)?),
+            Some(_) => None,
+        };
         store.log_operation(&op)?;
-        Ok(json!({ "items": items, "next_cursor": next }))
+        Ok(totalled(
+            json!({ "items": items, "next_cursor": next }),
+            total,
+        ))
     })
     .await?;
     Ok(Json(answer))

@@ -160,12 +160,20 @@ fn the_archive_browser_api(store: Arc<dyn Store>) {
     assert_eq!(items(&by_room).len(), 1);
     let (_, page1) = admin.get("/api/conversations?member=zhangsan&limit=2");
     assert_eq!(items(&page1).len(), 2);
+    assert_eq!(
+        (&page1["total"], &page1["total_capped"]),
+        (&json!(3), &json!(false))
+    );
     let cursor = page1["next_cursor"].as_str().expect("cursor");
     let (_, page2) = admin.get(&format!(
         "/api/conversations?member=zhangsan&limit=2&cursor={}",
         enc(cursor)
     ));
     assert_eq!(items(&page2)[0]["title"], "张三 ↔ 客户王女士");
+    assert!(
+        page2.get("total").is_none(),
+        "totals on the first page only"
+    );
     assert_eq!(
         admin.get("/api/conversations?member=a&customer=b").0,
         400,
@@ -211,6 +219,7 @@ fn the_archive_browser_api(store: Arc<dyn Store>) {
     let (s, found) = admin.get(&format!("/api/search?q={}", enc("转账")));
     assert_eq!(s, 200, "{found}");
     assert_eq!(msg_ids(&found), ["m022", "m009"]);
+    assert_eq!(found["total"], 2);
     assert_eq!(
         items(&found)[1]["marked"],
         json!([["可以私下", false], ["转账", true], ["吗", false]])
@@ -229,6 +238,9 @@ fn the_archive_browser_api(store: Arc<dyn Store>) {
         enc("转账")
     ));
     assert_eq!(msg_ids(&in_room), ["m019"]);
+    assert_eq!(in_room["total"], 1);
+    let (_, everything) = admin.get("/api/search?limit=5");
+    assert_eq!(everything["total"], 40);
     let (_, from) = admin.get(&format!("/api/search?q={}&from={CUSTOMER2}", enc("你好")));
     assert!(items(&from).iter().all(|m| m["from"]["id"] == CUSTOMER2));
     let (_, typed) = admin.get(&format!("/api/search?q={}&type=image", enc("你好")));

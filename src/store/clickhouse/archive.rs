@@ -207,6 +207,76 @@ impl ClickHouseStore {
     }
 }
 
+/// The filters of a search, selecting `columns` (no cursor, order or limit).
+fn search_filter(q: &SearchQuery, columns: &str) -> Filter {
+    let mut f = Filter::new(format!(
+        "SELECT {columns} FROM we_chat_contact_msg WHERE del_flg = 0"
+    ));
+    f.and_opt("corp_id = ?", s(&q.corp_id))
+        .and_opt("msg_time >= ?", ms(q.since_ms))
+        .and_opt("msg_time < ?", ms(q.until_ms))
+        .and_opt("from_id = ?", s(&q.from_id))
+        .and_opt("room_id = ?", s(&q.room_id))
+        .and_opt("has(splitByChar(',', to_list), ?)", s(&q.to_id));
+    if !q.msg_types.is_empty() {
+        f.and_opt("has(?, msg_type)", Some(Value::Strs(q.msg_types.clone())));
+    }
+    if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
+        match q.text_match {
+            TextMatch::Plain => {
+                f.and_opt("position(plain_text, ?) > 0", Some(Value::Str(text.into())));
+            }
+            TextMatch::Normalised => {
+                let mut inner = Filter::new(
+                    "(corp_id, msg_id) IN (SELECT corp_id, msg_id FROM we_chat_msg_folded \
+                     WHERE position(folded_text, ?) > 0",
+                );
+                let folded = Value::Str(fold(text));
+                let mut values = vec![folded];
+                for (clause, v) in [
+                    (" AND corp_id = ?", s(&q.corp_id)),
+                    (" AND msg_time >= ?", ms(q.since_ms)),
+                    (" AND msg_time < ?", ms(q.until_ms)),
+                ] {
+                    if let Some(v) = v {
+                        inner.sql.push_str(clause);
+                        values.push(v);
+                    }
+                }
+                inner.sql.push(')');
+                f.push(&format!(" AND {}", inner.sql), values);
+            }
+        }
+    }
+    and_visible(&mut f, &q.visible, true);
+    f
+}
+
+/// A conversation listing's grouped query (no cursor, order or limit).
+fn conversation_filter(q: &ConversationQuery) -> Filter {
+    let mut f = conversation_select();
+    f.and_opt("corp_id = ?", s(&q.corp_id));
+    f.and_opt("room_id = ?", s(&q.room));
+    if let Some(member) = &q.member {
+        let mut inner = String::from(" AND (corp_id, ");
+        inner.push_str(CONVERSATION);
+        inner.push_str(&format!(
+            ") IN (SELECT corp_id, {CONVERSATION} FROM we_chat_contact_msg \
+             WHERE from_id = ? OR has(splitByChar(',', to_list), ?))"
+        ));
+        f.push(
+            &inner,
+            [Value::Str(member.clone()), Value::Str(member.clone())],
+        );
+    }
+    and_visible(&mut f, &q.visible, false);
+    f.push(
+        " GROUP BY corp_id, conversation HAVING conversation != ''",
+        [],
+    );
+    f
+}
+
 /// The start of a conversation listing: messages grouped by conversation.
 fn conversation_select() -> Filter {
     Filter::new(format!(
@@ -218,26 +288,8 @@ fn conversation_select() -> Filter {
 
 impl ArchiveStore for ClickHouseStore {
     fn conversations(&self, q: &ConversationQuery) -> Result<Vec<ConversationSummary>, StoreError> {
-        let mut f = conversation_select();
-        f.and_opt("corp_id = ?", s(&q.corp_id));
-        f.and_opt("room_id = ?", s(&q.room));
-        if let Some(member) = &q.member {
-            let mut inner = String::from(" AND (corp_id, ");
-            inner.push_str(CONVERSATION);
-            inner.push_str(&format!(
-                ") IN (SELECT corp_id, {CONVERSATION} FROM we_chat_contact_msg \
-                 WHERE from_id = ? OR has(splitByChar(',', to_list), ?))"
-            ));
-            f.push(
-                &inner,
-                [Value::Str(member.clone()), Value::Str(member.clone())],
-            );
-        }
-        and_visible(&mut f, &q.visible, false);
-        f.push(
-            " GROUP BY corp_id, conversation HAVING conversation != ''",
-            [],
-        );
+        let mut f = conversation_filter(q);
+
         if let Some((last, corp, key)) = &q.after {
             f.push(
                 " AND (last_msg_time, corp_id, conversation) < (?, ?, ?)",
@@ -256,6 +308,22 @@ impl ArchiveStore for ClickHouseStore {
             [],
         );
         self.summaries("listing conversations", &f)
+    }
+
+    fn count_conversations(&self, q: &ConversationQuery, cap: u64) -> Result<u64, StoreError> {
+        let mut f = conversation_filter(q);
+        f.sql = format!("SELECT count() AS n FROM ({} LIMIT {cap})", f.sql);
+        self.count("counting conversations", &f)
+    }
+
+    fn count_search(&self, q: &SearchQuery, cap: u64) -> Result<u64, StoreError> {
+        let q = SearchQuery {
+            before: None,
+            ..q.clone()
+        };
+        let mut f = search_filter(&q, "msg_id");
+        f.sql = format!("SELECT uniqExact(msg_id) AS n FROM ({} LIMIT {cap})", f.sql);
+        self.count("counting search results", &f)
     }
 
     fn conversation(
@@ -337,44 +405,7 @@ impl ArchiveStore for ClickHouseStore {
     }
 
     fn search(&self, q: &SearchQuery) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut f = Filter::new("SELECT ?fields FROM we_chat_contact_msg WHERE del_flg = 0");
-        f.and_opt("corp_id = ?", s(&q.corp_id))
-            .and_opt("msg_time >= ?", ms(q.since_ms))
-            .and_opt("msg_time < ?", ms(q.until_ms))
-            .and_opt("from_id = ?", s(&q.from_id))
-            .and_opt("room_id = ?", s(&q.room_id))
-            .and_opt("has(splitByChar(',', to_list), ?)", s(&q.to_id));
-        if !q.msg_types.is_empty() {
-            f.and_opt("has(?, msg_type)", Some(Value::Strs(q.msg_types.clone())));
-        }
-        if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
-            match q.text_match {
-                TextMatch::Plain => {
-                    f.and_opt("position(plain_text, ?) > 0", Some(Value::Str(text.into())));
-                }
-                TextMatch::Normalised => {
-                    let mut inner = Filter::new(
-                        "(corp_id, msg_id) IN (SELECT corp_id, msg_id FROM we_chat_msg_folded \
-                         WHERE position(folded_text, ?) > 0",
-                    );
-                    let folded = Value::Str(fold(text));
-                    let mut values = vec![folded];
-                    for (clause, v) in [
-                        (" AND corp_id = ?", s(&q.corp_id)),
-                        (" AND msg_time >= ?", ms(q.since_ms)),
-                        (" AND msg_time < ?", ms(q.until_ms)),
-                    ] {
-                        if let Some(v) = v {
-                            inner.sql.push_str(clause);
-                            values.push(v);
-                        }
-                    }
-                    inner.sql.push(')');
-                    f.push(&format!(" AND {}", inner.sql), values);
-                }
-            }
-        }
-        and_visible(&mut f, &q.visible, true);
+        let mut f = search_filter(q, "?fields");
         if let Some(c) = &q.before {
             f.push(" AND (msg_time, msg_id) < (?, ?)", cursor_values(c));
         }
@@ -386,5 +417,19 @@ impl ArchiveStore for ClickHouseStore {
             [],
         );
         Ok(distinct(self.messages_where("searching messages", &f)?))
+    }
+}
+
+/// A count.
+#[derive(Debug, Clone, clickhouse::Row, serde::Deserialize)]
+struct Count {
+    n: u64,
+}
+
+impl ClickHouseStore {
+    /// The number a `SELECT count() AS n` answers.
+    fn count(&self, context: &'static str, f: &Filter) -> Result<u64, StoreError> {
+        let rows: Vec<Count> = self.conn.fetch(context, f.bind(self.conn.query(&f.sql)))?;
+        Ok(rows.first().map_or(0, |c| c.n))
     }
 }

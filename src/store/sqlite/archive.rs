@@ -248,20 +248,7 @@ fn and_visible(w: &mut Where, visible: &Visible, corp: &str, conv: &str, from: O
 
 impl ArchiveStore for SqliteStore {
     fn conversations(&self, q: &ConversationQuery) -> Result<Vec<ConversationSummary>, StoreError> {
-        let mut w = Where::new(format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM we_chat_conversation c WHERE 1"
-        ));
-        w.and_opt("c.corp_id = ?", q.corp_id.clone());
-        w.and_opt(
-            "c.conversation IN (SELECT m.conversation FROM we_chat_conversation_member m
-               WHERE m.member_id = ? AND m.corp_id = c.corp_id)",
-            q.member.clone(),
-        );
-        w.and_opt(
-            "c.conversation = ?",
-            q.room.as_ref().map(|r| Conversation::Room(r.clone()).key()),
-        );
-        and_visible(&mut w, &q.visible, "c.corp_id", "c.conversation", None);
+        let mut w = conversation_where(q, CONVERSATION_COLUMNS);
         if let Some((last, corp, key)) = &q.after {
             w.and_all(
                 "(c.last_msg_time, c.corp_id, c.conversation) < (?, ?, ?)",
@@ -277,6 +264,32 @@ impl ArchiveStore for SqliteStore {
             .into_iter()
             .flatten()
             .collect())
+    }
+
+    fn count_conversations(&self, q: &ConversationQuery, cap: u64) -> Result<u64, StoreError> {
+        let mut w = conversation_where(q, "1");
+        w.sql.push_str(&format!(" LIMIT {cap}"));
+        w.sql = format!("SELECT COUNT(*) FROM ({})", w.sql);
+        count(&self.conn(), w, "counting conversations")
+    }
+
+    fn count_search(&self, q: &SearchQuery, cap: u64) -> Result<u64, StoreError> {
+        let conn = self.conn();
+        let keyword = q.text.as_deref().unwrap_or_default();
+        let q = SearchQuery {
+            before: None,
+            ..q.clone()
+        };
+        let mut w = search_where(&q, keyword, "1");
+        if let Some(fts) = terms_query(keyword) {
+            w.and_opt(
+                "m.id IN (SELECT rowid FROM we_chat_msg_search WHERE we_chat_msg_search MATCH ?)",
+                Some(fts),
+            );
+        }
+        w.sql.push_str(&format!(" LIMIT {cap}"));
+        w.sql = format!("SELECT COUNT(*) FROM ({})", w.sql);
+        count(&conn, w, "counting search results")
     }
 
     fn conversation(
@@ -407,7 +420,7 @@ impl ArchiveStore for SqliteStore {
             |r| r.get(0),
         )?;
         if ids.len() <= FEW {
-            let mut w = search_where(q, keyword);
+            let mut w = search_where(q, keyword, MESSAGE_COLUMNS);
             w.and_opt(
                 "m.id IN (SELECT value FROM json_each(?))",
                 Some(serde_json::Value::from(ids).to_string()),
@@ -420,13 +433,38 @@ impl ArchiveStore for SqliteStore {
     }
 }
 
+/// The conversations a listing finds, selecting `columns` (no cursor, order or limit).
+fn conversation_where(q: &ConversationQuery, columns: &str) -> Where {
+    let mut w = Where::new(format!(
+        "SELECT {columns} FROM we_chat_conversation c WHERE 1"
+    ));
+    w.and_opt("c.corp_id = ?", q.corp_id.clone());
+    w.and_opt(
+        "c.conversation IN (SELECT m.conversation FROM we_chat_conversation_member m
+           WHERE m.member_id = ? AND m.corp_id = c.corp_id)",
+        q.member.clone(),
+    );
+    w.and_opt(
+        "c.conversation = ?",
+        q.room.as_ref().map(|r| Conversation::Room(r.clone()).key()),
+    );
+    and_visible(&mut w, &q.visible, "c.corp_id", "c.conversation", None);
+    w
+}
+
+/// The one number a `SELECT COUNT(*)` answers.
+fn count(conn: &Connection, w: Where, what: &'static str) -> Result<u64, StoreError> {
+    let n: Vec<i64> = w.fetch(conn, what, |r| r.get(0))?;
+    Ok(n.first().copied().unwrap_or(0).max(0) as u64)
+}
+
 /// Matches up to this many are read and sorted; beyond, the search walks by time.
 const FEW: usize = 4000;
 
-/// The filters of a search (all but its index lookup).
-fn search_where(q: &SearchQuery, keyword: &str) -> Where {
+/// The filters of a search (all but its index lookup), selecting `columns`.
+fn search_where(q: &SearchQuery, keyword: &str, columns: &str) -> Where {
     let mut w = Where::new(format!(
-        "SELECT {MESSAGE_COLUMNS} FROM we_chat_contact_msg m WHERE m.del_flg = 0"
+        "SELECT {columns} FROM we_chat_contact_msg m WHERE m.del_flg = 0"
     ));
     if !keyword.is_empty() && q.text_match == TextMatch::Plain {
         w.and_opt("instr(m.plain_text, ?) > 0", Some(keyword.to_owned()));
@@ -497,6 +535,7 @@ fn by_time(
                 ..q.clone()
             },
             keyword,
+            MESSAGE_COLUMNS,
         );
         w.and_opt(
             "m.id IN (SELECT rowid FROM we_chat_msg_search WHERE we_chat_msg_search MATCH ?)",

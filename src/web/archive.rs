@@ -270,6 +270,20 @@ fn render(
     };
     view.apply(&mut q);
     let hits = store.hits(&q)?;
+    let keys: Vec<crate::store::HitKey> = hits
+        .iter()
+        .map(|h| crate::store::HitKey {
+            kind: crate::store::HitKind::Strategy,
+            corp_id: h.hit.corp_id.clone(),
+            msg_id: h.hit.msg_id.clone(),
+            id: h.hit.strategy_id,
+        })
+        .collect();
+    let reviews: HashMap<(String, i64), crate::store::ReviewState> = store
+        .reviews_of(&keys)?
+        .into_iter()
+        .map(|r| ((r.key.msg_id, r.key.id), r.state))
+        .collect();
     let jobs = store.media_jobs(&MediaJobQuery {
         corp_id: Some(corp_id.to_owned()),
         msg_ids,
@@ -290,6 +304,15 @@ fn render(
         let h: Vec<&StoredHit> = hits.iter().filter(|h| &h.hit.msg_id == id).collect();
         let j: Vec<&MediaJob> = jobs.iter().filter(|j| &j.key.msg_id == id).collect();
         let mut v = message_json(&names, m, &h, &j, &highlight(m));
+        if let Some(list) = v["hits"].as_array_mut() {
+            for hit in list {
+                let sid = hit["strategy_id"].as_i64().unwrap_or_default();
+                let state = reviews.get(&(id.clone(), sid)).copied().unwrap_or_default();
+                hit["corp_id"] = json!(corp_id);
+                hit["review_state"] = json!(state.as_str());
+                hit["review_state_label"] = json!(state.label());
+            }
+        }
         // A recall says what was recalled, when the archive has it (and the viewer may see it).
         if m.row.msg_type == "revoke"
             && let Some(pre) = serde_json::from_str::<Value>(&m.row.contact)

@@ -3,7 +3,7 @@
 //! reviews only hits they can see (anything else answers 404), and each change is also recorded
 //! in `sys_oper_log`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -29,8 +29,9 @@ pub const MAX_BULK: usize = 1000;
 #[derive(Debug, Deserialize)]
 pub struct ReviewBody {
     pub state: String,
+    /// Absent: each hit keeps the note it has.
     #[serde(default)]
-    pub note: String,
+    pub note: Option<String>,
 }
 
 /// One hit a bulk change names.
@@ -49,11 +50,13 @@ pub struct BulkItem {
 pub struct BulkBody {
     pub items: Vec<BulkItem>,
     pub state: String,
+    /// Absent: each hit keeps the note it has.
     #[serde(default)]
-    pub note: String,
+    pub note: Option<String>,
 }
 
-fn state_of(body_state: &str, note: &str) -> ApiResult<ReviewState> {
+fn state_of(body_state: &str, note: &Option<String>) -> ApiResult<ReviewState> {
+    let note = note.as_deref().unwrap_or_default();
     let state = ReviewState::parse(body_state.trim()).ok_or_else(|| {
         ApiError::BadRequest(format!(
             "审核状态「{body_state}」无效：用 pending（待处理）、confirmed（已核实）、\
@@ -113,7 +116,7 @@ async fn apply(
     peer: SocketAddr,
     keys: Vec<HitKey>,
     state: ReviewState,
-    note: String,
+    note: Option<String>,
 ) -> ApiResult<Vec<Review>> {
     let view = app.view(&s)?;
     let mut op = log_op(
@@ -149,12 +152,24 @@ async fn apply(
             });
         }
         let time_ms = now_ms();
+        // Without a note, each hit keeps the one it has.
+        let kept: HashMap<HitKey, String> = match note {
+            Some(_) => HashMap::new(),
+            None => store
+                .reviews_of(&keys)?
+                .into_iter()
+                .map(|r| (r.key, r.note))
+                .collect(),
+        };
         let reviews: Vec<Review> = keys
             .into_iter()
             .map(|key| Review {
+                note: match &note {
+                    Some(n) => n.trim().to_owned(),
+                    None => kept.get(&key).cloned().unwrap_or_default(),
+                },
                 key,
                 state,
-                note: note.trim().to_owned(),
                 reviewer: reviewer.clone(),
                 time_ms,
             })

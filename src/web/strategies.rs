@@ -26,7 +26,14 @@ pub async fn list(State(app): State<Arc<App>>, SignedIn(s): SignedIn) -> ApiResu
         .iter()
         .filter(|st| v.sees_strategy(st.id))
         .collect();
-    let mut out = json!({ "items": visible, "can_edit": s.role == Role::Admin });
+    let behaviours: Vec<Value> = rules
+        .acts
+        .iter()
+        .map(|a| json!({ "id": a.id, "name": a.name, "enabled": a.enabled }))
+        .collect();
+    let mut out = json!({
+        "items": visible, "can_edit": s.role == Role::Admin, "behaviours": behaviours,
+    });
     if s.role == Role::Admin {
         let store = app.store.clone();
         let accounts = blocking(move || Ok(store.accounts()?)).await?;

@@ -20,6 +20,7 @@ mod media_store;
 mod names;
 mod pipeline;
 mod review_api;
+mod review_browser;
 mod sdk_emulator;
 mod sdk_media;
 mod secrets;

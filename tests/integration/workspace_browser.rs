@@ -227,7 +227,7 @@ fn an_auditor_signs_in_filters_and_reads_a_conversation_in_chromium() {
         "return document.querySelectorAll('#hit-rows tr.row').length === 10",
     );
     let names = driver.script(
-        "return [...document.querySelectorAll('#hit-rows tr.row td:nth-child(2)')].map(td => td.textContent)",
+        "return [...document.querySelectorAll('#hit-rows tr.row td.strat')].map(td => td.textContent)",
     );
     assert!(
         names
@@ -241,7 +241,7 @@ fn an_auditor_signs_in_filters_and_reads_a_conversation_in_chromium() {
     assert_eq!(marked.as_str(), Some(word.as_str()));
     assert_eq!(
         driver.script("return document.querySelector('#hit-count').textContent"),
-        json!("已显示 10 条命中")
+        json!("已显示 10 / 10 条命中")
     );
 
     // Open the conversation around the first (newest) of them.
@@ -269,7 +269,7 @@ fn an_auditor_signs_in_filters_and_reads_a_conversation_in_chromium() {
 
     driver.screenshot(&root().join("target/test-artefacts/workspace-context.png"));
 
-    // On a phone-sized window the page fits its width; only the table scrolls sideways.
+    // On a phone-sized window the page fits its width: the lists become cards.
     driver.script("document.querySelector('#context').close()");
     call(
         &driver.agent,

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::App;
 use super::auth::{Session, verify_secret};
+use super::extract::JsonBody;
 use crate::store::{OperLog, StoreError};
 use crate::timefmt::{now_ms, parse_ms};
 
@@ -151,7 +152,7 @@ pub async fn sign_in(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Json(body): Json<SignIn>,
+    JsonBody(body): JsonBody<SignIn>,
 ) -> ApiResult<Response> {
     let now = Instant::now();
     let ip = peer.ip().to_string();

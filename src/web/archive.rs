@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::Uri;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -20,6 +20,7 @@ use super::App;
 use super::api::{
     ApiError, ApiResult, SignedIn, blocking, log_op, log_query, non_empty, time_param,
 };
+use super::extract::Params;
 use crate::audit::normalize::normalize;
 use crate::message::{Conversation, is_external_id, type_label};
 use crate::store::{
@@ -382,7 +383,7 @@ pub async fn conversations(
     SignedIn(s): SignedIn,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     uri: Uri,
-    Query(p): Query<ConversationParams>,
+    Params(p): Params<ConversationParams>,
 ) -> ApiResult<Json<Value>> {
     let view = app.view(&s)?;
     let person = match (non_empty(&p.member), non_empty(&p.customer)) {
@@ -501,7 +502,7 @@ pub async fn conversation_messages(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     uri: Uri,
     Path(id): Path<String>,
-    Query(p): Query<MessagesParams>,
+    Params(p): Params<MessagesParams>,
 ) -> ApiResult<Json<Value>> {
     let view = app.view(&s)?;
     let cid = ConversationId::decode(&id).ok_or(ApiError::NotFound)?;
@@ -695,7 +696,7 @@ pub async fn search(
     SignedIn(s): SignedIn,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     uri: Uri,
-    Query(p): Query<SearchParams>,
+    Params(p): Params<SearchParams>,
 ) -> ApiResult<Json<Value>> {
     let view = app.view(&s)?;
     let q = p.query(view.conversations())?;

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderValue, Uri, header};
 use axum::response::Response;
 use serde::Deserialize;
@@ -20,6 +20,7 @@ use super::api::{ApiError, ApiResult, SignedIn, blocking, log_op, log_query, non
 use super::archive::{
     ConversationId, SearchParams, conversation_ids, names_of, visible_conversation,
 };
+use super::extract::Params;
 use crate::message::type_label;
 use crate::store::{
     ConversationMessagesQuery, MediaJob, MediaJobQuery, MessageCursor, Names, Page, StoredMessage,
@@ -336,7 +337,7 @@ pub async fn conversation(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     uri: Uri,
     Path(id): Path<String>,
-    Query(p): Query<ExportParams>,
+    Params(p): Params<ExportParams>,
 ) -> ApiResult<Response> {
     let format = format_of(&p.format)?;
     let view = app.view(&s)?;
@@ -403,8 +404,8 @@ pub async fn search(
     SignedIn(s): SignedIn,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     uri: Uri,
-    Query(p): Query<SearchParams>,
-    Query(e): Query<ExportParams>,
+    Params(p): Params<SearchParams>,
+    Params(e): Params<ExportParams>,
 ) -> ApiResult<Response> {
     let format = format_of(&e.format)?;
     let view = app.view(&s)?;

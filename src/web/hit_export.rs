@@ -7,13 +7,14 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::Uri;
 use axum::response::Response;
 
 use super::App;
 use super::api::{ApiError, ApiResult, SignedIn, blocking, log_query, non_empty};
 use super::export::{Columns, ExportParams, Rows, export, file_part, format_of};
+use super::extract::Params;
 use super::hits::{BehaviourHits, HitParams, Listing, StrategyHits, names_for, send_status_label};
 use crate::store::{ActHitRow, HitCursor, HitKey, Names, Review, StoredHit};
 use crate::timefmt::format_ms;
@@ -172,8 +173,8 @@ pub async fn hits<K: Exported>(
     SignedIn(s): SignedIn,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     uri: Uri,
-    Query(p): Query<HitParams>,
-    Query(e): Query<ExportParams>,
+    Params(p): Params<HitParams>,
+    Params(e): Params<ExportParams>,
 ) -> ApiResult<Response> {
     let format = format_of(&e.format)?;
     let mut q = p.query(&app.view(&s)?)?;

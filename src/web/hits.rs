@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::Uri;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use super::App;
 use super::api::{ApiError, ApiResult, SignedIn, blocking, log_op, non_empty, time_param};
+use super::extract::Params;
 use super::visibility::View;
 use crate::store::{
     ActHitRow, ContextQuery, HitCursor, HitKey, HitKind, HitQuery, Names, Review, ReviewState,
@@ -342,7 +343,7 @@ fn totals_json(counts: &StateCounts, state: Option<ReviewState>) -> (u64, Value)
 pub async fn list<K: Listing>(
     State(app): State<Arc<App>>,
     SignedIn(s): SignedIn,
-    Query(p): Query<HitParams>,
+    Params(p): Params<HitParams>,
 ) -> ApiResult<Json<Value>> {
     let q = p.query(&app.view(&s)?)?;
     let store = app.store.clone();
@@ -391,7 +392,7 @@ pub async fn context(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     uri: Uri,
     Path((corp, msg_id, strategy)): Path<(String, String, i64)>,
-    Query(p): Query<ContextParams>,
+    Params(p): Params<ContextParams>,
 ) -> ApiResult<Json<Value>> {
     let v = app.view(&s)?;
     if !v.sees_strategy(strategy) {
@@ -463,7 +464,7 @@ pub async fn context(
 pub async fn daily(
     State(app): State<Arc<App>>,
     SignedIn(s): SignedIn,
-    Query(p): Query<HitParams>,
+    Params(p): Params<HitParams>,
 ) -> ApiResult<Json<Value>> {
     let mut q = p.query(&app.view(&s)?)?;
     q.after = None;

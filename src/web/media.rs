@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -18,6 +18,7 @@ use serde_json::json;
 
 use super::App;
 use super::api::{ApiError, ApiResult, SignedIn, blocking, log_op};
+use super::extract::Params;
 use crate::media::{MediaStore, ObjectKey};
 use crate::store::{MediaJobQuery, MediaStatus};
 
@@ -169,7 +170,7 @@ pub async fn media(
     uri: Uri,
     headers: HeaderMap,
     Path((corp, msg_id, item)): Path<(String, String, u32)>,
-    Query(p): Query<MediaParams>,
+    Params(p): Params<MediaParams>,
 ) -> ApiResult<Response> {
     let view = app.view(&s)?;
     let Some(files) = app.media.clone() else {

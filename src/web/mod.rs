@@ -6,6 +6,7 @@ pub mod api;
 pub mod archive;
 pub mod auth;
 pub mod export;
+pub mod extract;
 pub mod hit_export;
 pub mod hits;
 pub mod media;

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::App;
 use super::api::{ApiError, ApiResult, SignedIn, blocking, log_op};
+use super::extract::JsonBody;
 use super::hits::review_json;
 use super::visibility::View;
 use crate::store::{HitKey, HitKind, HitQuery, Review, ReviewState, Store};
@@ -188,7 +189,7 @@ pub async fn strategy_hit(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     uri: Uri,
     Path((corp_id, msg_id, id)): Path<(String, String, i64)>,
-    Json(body): Json<ReviewBody>,
+    JsonBody(body): JsonBody<ReviewBody>,
 ) -> ApiResult<Json<Value>> {
     one(
         app,
@@ -211,7 +212,7 @@ pub async fn behaviour_hit(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     uri: Uri,
     Path((corp_id, msg_id, id)): Path<(String, String, i64)>,
-    Json(body): Json<ReviewBody>,
+    JsonBody(body): JsonBody<ReviewBody>,
 ) -> ApiResult<Json<Value>> {
     one(
         app,
@@ -256,7 +257,7 @@ pub async fn bulk(
     SignedIn(s): SignedIn,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     uri: Uri,
-    Json(body): Json<BulkBody>,
+    JsonBody(body): JsonBody<BulkBody>,
 ) -> ApiResult<Json<Value>> {
     let state = state_of(&body.state, &body.note)?;
     if body.items.is_empty() {

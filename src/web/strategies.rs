@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use super::App;
 use super::api::{ApiError, ApiResult, SignedIn, blocking};
 use super::auth::Session;
+use super::extract::JsonBody;
 use crate::audit::{RuleSet, Strategy};
 use crate::store::{Account, Role};
 
@@ -205,7 +206,7 @@ fn edits_of(body: Value) -> ApiResult<Map<String, Value>> {
 pub async fn create(
     State(app): State<Arc<App>>,
     SignedIn(s): SignedIn,
-    Json(body): Json<Value>,
+    JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
     admin_only(&s)?;
     let edits = edits_of(body)?;
@@ -225,7 +226,7 @@ pub async fn update(
     State(app): State<Arc<App>>,
     SignedIn(s): SignedIn,
     Path(id): Path<i64>,
-    Json(body): Json<Value>,
+    JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
     admin_only(&s)?;
     let edits = edits_of(body)?;

@@ -168,6 +168,28 @@ fn the_weekly_review(store: Arc<dyn Store>) {
     );
     let (status, bad) = wangwu.get("/api/hits?review=maybe");
     assert_eq!(status, 400, "{bad}");
+    // Parameters and bodies the API cannot read answer in its own words, not axum's.
+    let (status, bad) = wangwu.get("/api/hits?limit=lots");
+    assert_eq!(status, 400);
+    assert!(
+        bad["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("查询参数有误：「limit」")),
+        "{bad}"
+    );
+    let (status, bad) = wangwu.send(
+        "PUT",
+        "/api/hits/ww1/m02/3/review",
+        &json!({ "note": "no state" }),
+        csrf.as_deref(),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        bad["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("请求体的字段有误")),
+        "{bad}"
+    );
 
     // Exports follow the given filters, with the whole message beside the excerpt.
     let cookie = wangwu.cookie().map(str::to_owned);

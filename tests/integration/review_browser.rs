@@ -313,4 +313,26 @@ fn the_weekly_review_in_chromium() {
             .words
     );
     assert_eq!(s3.id, 3);
+
+    // An auditor with no strategies is told why the list is empty, not that a filter is wrong.
+    store
+        .save_account(&msgaudit::store::Account {
+            user_name: "newbie".into(),
+            we_user_id: "newbie".into(),
+            role: msgaudit::store::Role::Auditor,
+            secret_hash: msgaudit::web::auth::hash_secret("newbie-secret-1").expect("hash"),
+            disabled: false,
+            create_time_ms: 0,
+        })
+        .expect("account");
+    driver.click("#signout");
+    driver.wait_for(
+        "the sign-in form",
+        "return !document.querySelector('#signin').hidden",
+    );
+    sign_in(&driver, "newbie", "newbie-secret-1");
+    driver.wait_for(
+        "the empty list's reason",
+        "return document.querySelector('#hit-rows').textContent.includes('您还不是任何策略的审计员')",
+    );
 }

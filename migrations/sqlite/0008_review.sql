@@ -28,3 +28,7 @@ CREATE TABLE we_sensitive_review_log (
     review_time  INTEGER NOT NULL
 );
 CREATE INDEX we_sensitive_review_log_hit ON we_sensitive_review_log (corp_id, hit_kind, msg_id, target_id);
+
+-- Listings read newest first: without these every page sorted all hits (183 ms at 500,000).
+CREATE INDEX we_chat_contact_sensitive_msg_newest ON we_chat_contact_sensitive_msg (msg_time, msg_id, strategy_id);
+CREATE INDEX we_sensitive_act_hit_newest ON we_sensitive_act_hit (msg_time, msg_id, sensitive_act_id);

@@ -102,13 +102,23 @@ impl App {
         })
     }
 
-    /// Whether an account exists and is not disabled (checked against the store every 5 s).
+    /// Whether an account exists and is not disabled (checked against the store every 5 s, and
+    /// at once for a name the cached list lacks — an account added a moment ago signs in and
+    /// stays signed in).
     pub fn is_active(&self, user_name: &str) -> Result<bool, api::ApiError> {
         let mut cached = self.active.lock().unwrap_or_else(|p| p.into_inner());
-        let fresh = cached
+        let age = |c: &Option<(std::time::Instant, std::collections::HashSet<String>)>| {
+            c.as_ref().map(|(at, _)| at.elapsed())
+        };
+        let known = cached
             .as_ref()
-            .is_some_and(|(at, _)| at.elapsed() < std::time::Duration::from_secs(5));
-        if !fresh {
+            .is_some_and(|(_, names)| names.contains(user_name));
+        let stale = match age(&cached) {
+            None => true,
+            Some(a) if known => a >= std::time::Duration::from_secs(5),
+            Some(a) => a >= std::time::Duration::from_millis(200),
+        };
+        if stale {
             let names = self
                 .store
                 .accounts()?

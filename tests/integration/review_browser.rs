@@ -331,8 +331,21 @@ fn the_weekly_review_in_chromium() {
         "return !document.querySelector('#signin').hidden",
     );
     sign_in(&driver, "newbie", "newbie-secret-1");
-    driver.wait_for(
-        "the empty list's reason",
-        "return document.querySelector('#hit-rows').textContent.includes('您还不是任何策略的审计员')",
-    );
+    let started = std::time::Instant::now();
+    while driver
+        .script("return document.querySelector('#hit-rows').textContent")
+        .as_str()
+        .is_none_or(|t| !t.contains("您还不是任何策略的审计员"))
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no reason for the empty list; the page shows: {}",
+            driver.script(
+                "return JSON.stringify({ url: location.search, who: document.querySelector('#who').textContent, \
+                 rows: document.querySelector('#hit-rows').textContent, error: document.querySelector('#hit-error').textContent, \
+                 signin: document.querySelector('#signin-error').textContent, tab: [...document.querySelectorAll('[data-panel]')].filter(p => !p.hidden).map(p => p.dataset.panel) })"
+            )
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

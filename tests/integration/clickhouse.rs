@@ -71,6 +71,8 @@ fn migrate_creates_every_table_once_and_is_idempotent() {
         "we_customer",
         "we_group",
         "we_group_member",
+        "we_sensitive_review",
+        "we_sensitive_review_log",
     ] {
         assert!(
             tables.iter().any(|t| t == table),
@@ -92,7 +94,8 @@ fn migrate_creates_every_table_once_and_is_idempotent() {
             (3, "alerts".into()),
             (4, "workspace".into()),
             (5, "media".into()),
-            (6, "archive".into())
+            (6, "archive".into()),
+            (7, "review".into())
         ]
     );
     let acts = conn

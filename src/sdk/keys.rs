@@ -14,7 +14,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use openssl::pkey::Private;
 use openssl::rsa::{Padding, Rsa};
+use rayon::prelude::*;
 use zeroize::Zeroizing;
+
+use super::crypto_mb::{CrtKey, LANES, RSA2K_BYTES};
+use super::rsa_backend::RsaBackend;
 
 /// A private key could not be loaded or used.
 #[derive(Debug, thiserror::Error)]
@@ -45,9 +49,11 @@ pub enum KeyError {
     NotPrintable { len: usize },
 }
 
-/// One RSA private key. `Debug` shows only its size.
+/// One RSA private key, and its CRT form for the multi-buffer backend (converted once, when the
+/// key is loaded; None for a key that backend cannot take). `Debug` shows only its size.
 pub struct PrivateKey {
     rsa: Rsa<Private>,
+    crt: Option<CrtKey>,
 }
 
 impl std::fmt::Debug for PrivateKey {
@@ -65,7 +71,8 @@ impl PrivateKey {
         let pkey = openssl::pkey::PKey::private_key_from_pem(pem).map_err(|_| pem_error())?;
         let rsa = pkey.rsa().map_err(|_| pem_error())?;
         rsa.check_key().map_err(|_| pem_error())?;
-        Ok(PrivateKey { rsa })
+        let crt = CrtKey::from_rsa(&rsa);
+        Ok(PrivateKey { rsa, crt })
     }
 
     /// Reads and parses a PEM key file; the file's bytes are zeroized after parsing.
@@ -115,6 +122,11 @@ impl RandomKey {
         Ok(RandomKey(v))
     }
 
+    /// The key's bytes (without the terminating NUL).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0[..self.0.len() - 1]
+    }
+
     pub(crate) fn as_c_ptr(&self) -> *const c_char {
         self.0.as_ptr().cast()
     }
@@ -145,6 +157,84 @@ impl KeyRing {
         self.keys.keys().copied()
     }
 
+    /// Recovers the random keys of many messages (`(publickey_ver, encrypt_random_key)` each) with
+    /// `backend`, on the current rayon pool; results in input order, each exactly what
+    /// [`KeyRing::decrypt_random_key`] gives (the same key or the same error). With crypto_mb the
+    /// messages are grouped by key version and decrypted eight at a time; a key that backend cannot
+    /// take, and a group's leftovers, still run as one eight-lane call or on OpenSSL.
+    pub fn decrypt_random_keys(
+        &self,
+        backend: &RsaBackend,
+        items: &[(u32, &str)],
+    ) -> Vec<Result<RandomKey, KeyError>> {
+        let RsaBackend::CryptoMb(mb) = backend else {
+            return items
+                .par_iter()
+                .with_min_len(8)
+                .map(|(v, k)| self.decrypt_random_key(*v, k))
+                .collect();
+        };
+        let mut out: Vec<Option<Result<RandomKey, KeyError>>> = Vec::with_capacity(items.len());
+        out.resize_with(items.len(), || None);
+        // Lanes per key version: (input index, ciphertext) once the cheap checks pass.
+        let mut by_version: BTreeMap<u32, Vec<Lane>> = BTreeMap::new();
+        for (i, (version, b64)) in items.iter().enumerate() {
+            let key = match self.get(*version) {
+                Some(k) => k,
+                None => {
+                    out[i] = Some(Err(KeyError::UnknownVersion { version: *version }));
+                    continue;
+                }
+            };
+            let Some(crt) = &key.crt else {
+                out[i] = Some(self.decrypt_random_key(*version, b64));
+                continue;
+            };
+            match mb_ciphertext(crt, *version, b64) {
+                Ok(c) => by_version.entry(*version).or_default().push((i, c)),
+                Err(e) => out[i] = Some(Err(e)),
+            }
+        }
+        let groups: Vec<(u32, &[Lane])> = by_version
+            .iter()
+            .flat_map(|(v, lanes)| lanes.chunks(LANES).map(move |c| (*v, c)))
+            .collect();
+        let done: Vec<Vec<(usize, Result<RandomKey, KeyError>)>> = groups
+            .par_iter()
+            .map(|(version, group)| {
+                let Some(crt) = self.get(*version).and_then(|k| k.crt.as_ref()) else {
+                    return Vec::new();
+                };
+                let lanes: Vec<(&CrtKey, &[u8; RSA2K_BYTES])> =
+                    group.iter().map(|(_, c)| (crt, &**c)).collect();
+                let mut raw = Zeroizing::new([[0u8; RSA2K_BYTES]; LANES]);
+                let ok = mb.private_raw(&lanes, &mut raw);
+                group
+                    .iter()
+                    .enumerate()
+                    .map(|(lane, (i, _))| {
+                        let result = if ok[lane] {
+                            match super::pkcs1::unpad_in_place(&mut raw[lane]) {
+                                Some(len) => RandomKey::new(&raw[lane][..len]),
+                                None => Err(KeyError::Rsa { version: *version }),
+                            }
+                        } else {
+                            Err(KeyError::Rsa { version: *version })
+                        };
+                        (*i, result)
+                    })
+                    .collect()
+            })
+            .collect();
+        for (i, r) in done.into_iter().flatten() {
+            out[i] = Some(r);
+        }
+        out.into_iter()
+            .zip(items)
+            .map(|(r, (v, k))| r.unwrap_or_else(|| self.decrypt_random_key(*v, k)))
+            .collect()
+    }
+
     /// base64-decodes `encrypt_random_key` and RSA-decrypts it with the key of `version`.
     pub fn decrypt_random_key(
         &self,
@@ -166,6 +256,33 @@ impl KeyRing {
             .ok_or(KeyError::Rsa { version })?;
         RandomKey::new(&plain[..len])
     }
+}
+
+/// One message's place in a batch and its checked ciphertext.
+type Lane = (usize, Box<[u8; RSA2K_BYTES]>);
+
+/// A ciphertext for the multi-buffer backend, checked as OpenSSL checks it: base64, at most the
+/// modulus' length (shorter is left-padded with zeros), and below the modulus.
+fn mb_ciphertext(
+    crt: &CrtKey,
+    version: u32,
+    b64: &str,
+) -> Result<Box<[u8; RSA2K_BYTES]>, KeyError> {
+    let mut buf = [0u8; 1024];
+    let n = B64
+        .decode_slice(b64.trim(), &mut buf)
+        .map_err(|e| KeyError::Base64 {
+            reason: e.to_string(),
+        })?;
+    if n > RSA2K_BYTES {
+        return Err(KeyError::Rsa { version });
+    }
+    let mut c = Box::new([0u8; RSA2K_BYTES]);
+    c[RSA2K_BYTES - n..].copy_from_slice(&buf[..n]);
+    if !crt.below_modulus(&c) {
+        return Err(KeyError::Rsa { version });
+    }
+    Ok(c)
 }
 
 #[cfg(test)]

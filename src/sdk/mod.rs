@@ -7,7 +7,10 @@
 //!   [`Session::get_chat_data`] returns a parsed [`ChatBatch`];
 //! - [`Session::download_media`] (`media.rs`): chunked, retried, md5-verified, streamed;
 //! - [`Decryptor`] (`decrypt.rs`): `DecryptData` from any thread, optionally serialised;
-//! - [`KeyRing`] (`keys.rs`): private keys per `publickey_ver`, zeroized, never printed;
+//! - [`KeyRing`] (`keys.rs`): private keys per `publickey_ver`, zeroized, never printed, their
+//!   random-key decryptions one at a time or in batches;
+//! - [`RsaBackend`] (`rsa_backend.rs`, `crypto_mb.rs`, `pkcs1.rs`): OpenSSL, or Intel's multi-buffer
+//!   RSA loaded at run time, with PKCS#1 v1.5 unpadding in constant time;
 //! - [`SdkError`] / [`LoadError`] (`error.rs`): typed errors carrying the SDK code and whether it is
 //!   transient.
 //!
@@ -31,12 +34,15 @@
 //! ```
 
 mod buffers;
+pub mod crypto_mb;
 mod decrypt;
 mod envelope;
 mod error;
 mod keys;
 mod library;
 mod media;
+mod pkcs1;
+pub mod rsa_backend;
 mod session;
 
 pub use decrypt::Decryptor;
@@ -45,6 +51,7 @@ pub use error::{LoadError, SdkError};
 pub use keys::{KeyError, KeyRing, PrivateKey, RandomKey};
 pub use library::FinanceLibrary;
 pub use media::{MediaDownload, MediaError, RetryPolicy};
+pub use rsa_backend::{BackendChoice, ChosenBackend, RsaBackend};
 pub use session::{NetworkOptions, Session};
 pub use wework_finance_sys::{LIBRARY_FILE_NAME, MAX_LIMIT, code};
 

@@ -12,6 +12,7 @@ mod clickhouse;
 mod clickhouse_cluster;
 mod clickhouse_outage;
 mod crash;
+mod crypto_mb;
 mod daemon;
 mod fake_wecom;
 mod faults;

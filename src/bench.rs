@@ -28,7 +28,9 @@ use crate::config::{AlertConfig, Config, CorpConfig, PullConfig, SdkConfig};
 use crate::daemon::Daemon;
 use crate::emulator::fixture_key;
 use crate::runtime::Stats;
-use crate::sdk::{EncryptedMessage, FinanceLibrary, KeyRing, NetworkOptions, PrivateKey};
+use crate::sdk::{
+    EncryptedMessage, FinanceLibrary, KeyRing, NetworkOptions, PrivateKey, RsaBackend,
+};
 use crate::secret::Secret;
 
 /// The bench could not run.
@@ -48,6 +50,8 @@ pub enum BenchError {
     Io(#[from] std::io::Error),
     #[error("the bench corp stopped on an SDK error: {0}")]
     Corp(String),
+    #[error(transparent)]
+    Rsa(#[from] crate::sdk::rsa_backend::BackendError),
 }
 
 impl From<crate::daemon::DaemonError> for BenchError {
@@ -75,6 +79,9 @@ pub struct BenchOptions {
     /// Keep the conversation tables and search index as the writer does (default true; off only
     /// to measure their cost, SQLite only).
     pub archive_index: bool,
+    /// The pipeline's RSA backend (`[crypto]`); the crypto_mb ceiling is measured whenever its
+    /// library can run, whichever backend the pipeline uses.
+    pub crypto: crate::config::CryptoConfig,
 }
 
 /// What the media fetchers did in a bench run.
@@ -118,11 +125,22 @@ pub struct BenchReport {
     pub messages: u64,
     pub seconds: f64,
     pub msgs_per_sec: f64,
+    /// OpenSSL's ceiling: RSA decryptions per second on the same threads and keys.
     pub rsa_ceiling_per_sec: f64,
     /// The two halves of the ceiling: just before and just after the pipeline.
     pub rsa_ceiling_before: f64,
     pub rsa_ceiling_after: f64,
+    /// Pipeline msgs/s over OpenSSL's ceiling.
     pub ratio_to_ceiling: f64,
+    /// The backend the pipeline used, and why.
+    pub rsa_backend: &'static str,
+    pub rsa_backend_reason: String,
+    /// crypto_mb's ceiling (eight lanes a call) on the same threads and keys, measured in the same
+    /// run (None when it cannot run here), its halves, and the pipeline's ratio to it.
+    pub crypto_mb_ceiling_per_sec: Option<f64>,
+    pub crypto_mb_ceiling_before: Option<f64>,
+    pub crypto_mb_ceiling_after: Option<f64>,
+    pub ratio_to_crypto_mb_ceiling: Option<f64>,
     pub peak_rss_mb: f64,
     pub threads: usize,
     pub words: usize,
@@ -186,9 +204,12 @@ fn threads_or_all(threads: usize) -> usize {
     }
 }
 
-/// Raw RSA private decryptions per second of `samples`' random keys on `threads` threads.
+/// Random keys recovered per second from `samples` with `backend` on `threads` threads, each
+/// thread with its own one-thread pool taking 64 messages a call — the path the decode stage
+/// takes, without the rest of the pipeline.
 pub fn rsa_ceiling(
     keys: &KeyRing,
+    backend: &RsaBackend,
     samples: &[EncryptedMessage],
     threads: usize,
     duration: Duration,
@@ -196,23 +217,29 @@ pub fn rsa_ceiling(
     if samples.is_empty() {
         return 0.0;
     }
+    let items: Vec<(u32, &str)> = samples
+        .iter()
+        .map(|m| (m.publickey_ver, m.encrypt_random_key.as_str()))
+        .collect();
     let done = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let started = Instant::now();
     std::thread::scope(|scope| {
         for t in 0..threads {
-            let (done, stop) = (&done, &stop);
+            let (done, stop, items) = (&done, &stop, &items);
             scope.spawn(move || {
-                let mut i = t * 37;
+                let Ok(pool) = rayon::ThreadPoolBuilder::new().num_threads(1).build() else {
+                    return;
+                };
+                let mut at = (t * 37) % items.len();
                 while !stop.load(Ordering::Relaxed) {
-                    let m = &samples[i % samples.len()];
-                    if keys
-                        .decrypt_random_key(m.publickey_ver, &m.encrypt_random_key)
-                        .is_ok()
-                    {
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                    i += 1;
+                    let end = (at + 64).min(items.len());
+                    let ok = pool.install(|| keys.decrypt_random_keys(backend, &items[at..end]));
+                    done.fetch_add(
+                        ok.iter().filter(|r| r.is_ok()).count() as u64,
+                        Ordering::Relaxed,
+                    );
+                    at = if end == items.len() { 0 } else { end };
                 }
             });
         }
@@ -220,6 +247,19 @@ pub fn rsa_ceiling(
         stop.store(true, Ordering::Relaxed);
     });
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Both ceilings, OpenSSL's and (when it runs here) crypto_mb's, one after the other.
+fn ceilings(
+    keys: &KeyRing,
+    mb: Option<&RsaBackend>,
+    samples: &[EncryptedMessage],
+    threads: usize,
+    each: Duration,
+) -> (f64, Option<f64>) {
+    let openssl = rsa_ceiling(keys, &RsaBackend::OpenSsl, samples, threads, each);
+    let mb = mb.map(|b| rsa_ceiling(keys, b, samples, threads, each));
+    (openssl, mb)
 }
 
 /// The process's peak resident set, MiB (Linux `VmHWM`).
@@ -295,7 +335,19 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
         .messages;
     drop(probe);
     let half = Duration::from_millis(1500);
-    let before = rsa_ceiling(&keys, &samples, threads, half);
+    // The pipeline's backend as `[crypto]` chooses it; crypto_mb's ceiling whenever it can run.
+    let chosen = crate::sdk::rsa_backend::choose(opts.crypto.backend, opts.crypto.library.clone())?;
+    let mb = match &chosen.backend {
+        RsaBackend::CryptoMb(_) => Some(chosen.backend.clone()),
+        RsaBackend::OpenSsl => crate::sdk::rsa_backend::choose(
+            crate::sdk::BackendChoice::Auto,
+            opts.crypto.library.clone(),
+        )
+        .ok()
+        .map(|c| c.backend)
+        .filter(|b| matches!(b, RsaBackend::CryptoMb(_))),
+    };
+    let (before, mb_before) = ceilings(&keys, mb.as_ref(), &samples, threads, half);
 
     let temp = TempDir::create()?;
     let url = match &opts.store_url {
@@ -339,6 +391,7 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
         metrics_listen: None,
         display_zone: crate::timefmt::display_zone().clone(),
         names: None,
+        crypto: opts.crypto.clone(),
         spool: opts
             .spool
             .then(|| crate::spool::SpoolSettings::new(temp.0.join("bench.spool"), 2048 << 20)),
@@ -384,8 +437,9 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
     if let Some(f) = summary.failures.first() {
         return Err(BenchError::Corp(f.error.to_string()));
     }
-    let after = rsa_ceiling(&corp_keys, &samples, threads, half);
+    let (after, mb_after) = ceilings(&corp_keys, mb.as_ref(), &samples, threads, half);
     let ceiling = (before + after) / 2.0;
+    let mb_ceiling = mb_before.zip(mb_after).map(|(b, a)| (b + a) / 2.0);
     let seconds = summary.elapsed.as_secs_f64();
     let messages = Stats::get(&stats.pulled);
     let msgs_per_sec = messages as f64 / seconds.max(1e-9);
@@ -403,6 +457,12 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
         } else {
             0.0
         },
+        rsa_backend: chosen.backend.name(),
+        rsa_backend_reason: chosen.reason,
+        crypto_mb_ceiling_per_sec: mb_ceiling,
+        crypto_mb_ceiling_before: mb_before,
+        crypto_mb_ceiling_after: mb_after,
+        ratio_to_crypto_mb_ceiling: mb_ceiling.filter(|c| *c > 0.0).map(|c| msgs_per_sec / c),
         peak_rss_mb: peak_rss_mb(),
         threads,
         words: rules.strategies[0].words.len(),

@@ -18,6 +18,7 @@
 
 mod alerts;
 mod corps;
+mod crypto;
 mod display;
 mod media;
 mod metrics;
@@ -31,6 +32,7 @@ mod tests;
 
 pub use alerts::{AlertConfig, RawAlertApp, RawAlerts};
 pub use corps::{CorpConfig, RawCorp, corp_from_account};
+pub use crypto::{CryptoConfig, RawCrypto};
 pub use display::{RawDisplay, display_zone};
 pub use media::{MediaConfig, RawMedia, default_media_dir, media_of_file, media_of_file_default};
 pub use metrics::RawMetrics;
@@ -103,6 +105,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub names: RawNames,
     #[serde(default)]
+    pub crypto: RawCrypto,
+    #[serde(default)]
     pub corps: Vec<RawCorp>,
 }
 
@@ -127,6 +131,8 @@ pub struct Config {
     pub display_zone: crate::timefmt::Zone,
     /// The names fetcher (None when disabled).
     pub names: Option<NamesConfig>,
+    /// The RSA backend.
+    pub crypto: CryptoConfig,
 }
 
 impl Config {
@@ -157,6 +163,7 @@ impl Config {
         let display_zone = display::display_zone(&raw.display)?;
         let names = names::names(&raw.names)?;
         Ok(Config {
+            crypto: crypto::crypto(&raw.crypto, base),
             names,
             display_zone,
             store_url,

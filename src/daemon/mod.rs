@@ -49,6 +49,8 @@ pub enum DaemonError {
     NoCorps,
     #[error(transparent)]
     Load(#[from] crate::sdk::LoadError),
+    #[error(transparent)]
+    Rsa(#[from] crate::sdk::rsa_backend::BackendError),
     #[error("loading the audit rules: {0}")]
     Rules(#[source] pipeline::ReloadError),
     #[error("starting the {what}: {source}")]
@@ -96,6 +98,8 @@ pub struct Daemon {
     shutdown: Shutdown,
     /// Rules fixed for the whole run instead of the store's (the bench's synthetic strategy).
     fixed_rules: Option<RuleSet>,
+    /// The RSA implementation, and why it was chosen.
+    rsa: crate::sdk::ChosenBackend,
 }
 
 impl Daemon {
@@ -115,7 +119,11 @@ impl Daemon {
         if corps.is_empty() {
             return Err(DaemonError::NoCorps);
         }
+        let rsa =
+            crate::sdk::rsa_backend::choose(config.crypto.backend, config.crypto.library.clone())?;
+        tracing::info!(backend = rsa.backend.name(), reason = %rsa.reason, "RSA backend");
         Ok(Daemon {
+            rsa,
             lib: FinanceLibrary::load(&config.sdk.library)?,
             config: config.clone(),
             store,
@@ -136,6 +144,11 @@ impl Daemon {
     pub fn with_stats(mut self, stats: Arc<Stats>) -> Daemon {
         self.stats = stats;
         self
+    }
+
+    /// The RSA backend in use, and why.
+    pub fn rsa(&self) -> &crate::sdk::ChosenBackend {
+        &self.rsa
     }
 
     /// The counters the run updates (for progress display).
@@ -286,6 +299,7 @@ impl Daemon {
         let parts = Parts {
             lib: &self.lib,
             decryptor,
+            rsa: self.rsa.backend.clone(),
             store: self.store.clone(),
             audit: live,
             stats: self.stats.clone(),

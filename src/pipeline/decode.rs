@@ -14,15 +14,26 @@ use super::{DecodedBatch, PulledBatch};
 use crate::message::DeadReason;
 use crate::message::{ChatMessage, MessageRow, ParseError};
 use crate::runtime::Stats;
-use crate::sdk::{Decryptor, EncryptedMessage, KeyError, KeyRing};
+use crate::sdk::{Decryptor, EncryptedMessage, KeyError, KeyRing, RsaBackend};
 use crate::store::{DeadLetter, StoreBatch};
 
-/// Decodes one encrypted message of `corp_id`.
+/// Decodes one encrypted message of `corp_id` (its random key recovered with OpenSSL).
 pub fn decode_message(
     corp_id: &str,
     keys: &KeyRing,
     decryptor: &Decryptor,
     m: &EncryptedMessage,
+) -> Result<MessageRow, Box<DeadLetter>> {
+    let key = keys.decrypt_random_key(m.publickey_ver, &m.encrypt_random_key);
+    decode_with_key(corp_id, decryptor, m, key)
+}
+
+/// Decodes one encrypted message whose random key has been recovered (or failed to be).
+pub fn decode_with_key(
+    corp_id: &str,
+    decryptor: &Decryptor,
+    m: &EncryptedMessage,
+    key: Result<crate::sdk::RandomKey, KeyError>,
 ) -> Result<MessageRow, Box<DeadLetter>> {
     let dead = |reason: DeadReason, detail: String| {
         Box::new(DeadLetter {
@@ -36,16 +47,14 @@ pub fn decode_message(
             detail,
         })
     };
-    let key = keys
-        .decrypt_random_key(m.publickey_ver, &m.encrypt_random_key)
-        .map_err(|e| {
-            let reason = match e {
-                KeyError::UnknownVersion { .. } => DeadReason::UnknownKeyVersion,
-                KeyError::Base64 { .. } => DeadReason::CorruptBase64,
-                _ => DeadReason::RsaDecrypt,
-            };
-            dead(reason, e.to_string())
-        })?;
+    let key = key.map_err(|e| {
+        let reason = match e {
+            KeyError::UnknownVersion { .. } => DeadReason::UnknownKeyVersion,
+            KeyError::Base64 { .. } => DeadReason::CorruptBase64,
+            _ => DeadReason::RsaDecrypt,
+        };
+        dead(reason, e.to_string())
+    })?;
     let plaintext = decryptor
         .decrypt_data(&key, &m.encrypt_chat_msg)
         .map_err(|e| dead(DeadReason::SdkDecrypt, e.to_string()))?;
@@ -64,19 +73,29 @@ pub fn decode_message(
     ))
 }
 
-/// Decodes a whole batch on the pool; rows and dead letters keep seq order.
+/// Decodes a whole batch on the pool: the random keys first, all together (so the RSA backend
+/// can take them eight at a time), then `DecryptData` and parsing; rows and dead letters keep seq
+/// order.
 pub fn decode_batch(
     pool: &rayon::ThreadPool,
     decryptor: &Decryptor,
+    rsa: &RsaBackend,
     batch: PulledBatch,
 ) -> DecodedBatch {
     let (corp, spool) = (batch.corp, batch.spool);
     let outcomes: Vec<Result<MessageRow, Box<DeadLetter>>> = pool.install(|| {
+        let items: Vec<(u32, &str)> = batch
+            .messages
+            .iter()
+            .map(|m| (m.publickey_ver, m.encrypt_random_key.as_str()))
+            .collect();
+        let keys = corp.keys.decrypt_random_keys(rsa, &items);
         batch
             .messages
             .par_iter()
+            .zip(keys)
             .with_min_len(8)
-            .map(|m| decode_message(&corp.corp_id, &corp.keys, decryptor, m))
+            .map(|(m, key)| decode_with_key(&corp.corp_id, decryptor, m, key))
             .collect()
     });
     let mut store = StoreBatch {
@@ -98,6 +117,7 @@ pub fn decode_batch(
 pub fn run_decode_stage(
     pool: Arc<rayon::ThreadPool>,
     decryptor: Decryptor,
+    rsa: RsaBackend,
     audit: Arc<dyn AuditStage>,
     stats: Arc<Stats>,
     input: Receiver<PulledBatch>,
@@ -106,7 +126,7 @@ pub fn run_decode_stage(
     for batch in input {
         let started = Instant::now();
         let n = batch.messages.len() as u64;
-        let mut decoded = decode_batch(&pool, &decryptor, batch);
+        let mut decoded = decode_batch(&pool, &decryptor, &rsa, batch);
         let audit_started = Instant::now();
         pool.install(|| audit.audit(&mut decoded));
         Stats::add_time(&stats.audit_nanos, audit_started.elapsed());

@@ -25,7 +25,7 @@ mod spooling;
 mod stages;
 mod writer;
 
-pub use decode::{decode_batch, decode_message};
+pub use decode::{decode_batch, decode_message, decode_with_key};
 pub use live_audit::{LiveAudit, ReloadError, audit_row, audit_rows};
 pub use puller::{CorpFailure, PullConfig, PullSettings};
 pub use spooling::RETENTION_MS;
@@ -149,6 +149,8 @@ pub fn decode_pool(threads: usize) -> Result<rayon::ThreadPool, PipelineError> {
 pub struct Parts<'a> {
     pub lib: &'a FinanceLibrary,
     pub decryptor: Decryptor,
+    /// The RSA implementation of the decode stage.
+    pub rsa: crate::sdk::RsaBackend,
     pub store: Arc<dyn Store>,
     pub audit: Arc<dyn AuditStage>,
     pub stats: Arc<Stats>,

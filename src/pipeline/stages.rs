@@ -52,6 +52,7 @@ pub(super) fn spawn(
 ) -> Result<Running, PipelineError> {
     let Parts {
         decryptor,
+        rsa,
         store,
         audit,
         stats,
@@ -107,7 +108,7 @@ pub(super) fn spawn(
     let decoder = {
         let stats = stats.clone();
         thread("decode", move || {
-            decode::run_decode_stage(pool, decryptor, audit, stats, decode_rx, decoded_tx)
+            decode::run_decode_stage(pool, decryptor, rsa, audit, stats, decode_rx, decoded_tx)
         })?
     };
     let spooled = spool.is_some();

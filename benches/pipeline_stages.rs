@@ -10,6 +10,7 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use msgaudit::message::{ChatMessage, MessageRow};
 use msgaudit::pipeline::{CorpContext, PulledBatch, decode_batch, decode_pool};
+use msgaudit::sdk::RsaBackend;
 use msgaudit::store::prelude::*;
 use msgaudit::store::{SqliteStore, StoreBatch};
 
@@ -39,7 +40,7 @@ fn stages(c: &mut Criterion) {
                 checkpoint: 1000,
                 spool: None,
             },
-            |pulled| decode_batch(&pool, &decryptor, pulled),
+            |pulled| decode_batch(&pool, &decryptor, &RsaBackend::OpenSsl, pulled),
             BatchSize::LargeInput,
         )
     });
@@ -47,6 +48,7 @@ fn stages(c: &mut Criterion) {
     let decoded = decode_batch(
         &pool,
         &decryptor,
+        &RsaBackend::OpenSsl,
         PulledBatch {
             corp: corp.clone(),
             messages: batch.messages.clone(),

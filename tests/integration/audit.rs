@@ -67,6 +67,7 @@ fn hits_are_stored_with_their_batch_and_reprocessing_never_doubles_them() {
             msgaudit::pipeline::Parts {
                 lib: &lib,
                 decryptor: lib.decryptor(),
+                rsa: msgaudit::sdk::RsaBackend::OpenSsl,
                 store: store.clone(),
                 audit: live.clone(),
                 stats,

@@ -67,6 +67,49 @@ fn age(ms: i64) -> String {
     }
 }
 
+/// The RSA backend: the running daemon's (from its metrics), else what the config would choose.
+fn rsa_backend(args: &StatusArgs, live: Option<&(SocketAddr, Option<String>)>) -> String {
+    if let Some((_, Some(text))) = live
+        && let Some(line) = text
+            .lines()
+            .find(|l| l.starts_with("msgaudit_rsa_backend{"))
+    {
+        let value = |key: &str| {
+            line.split(&format!("{key}=\"")).nth(1).and_then(|rest| {
+                let mut out = String::new();
+                let mut chars = rest.chars();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => out.extend(chars.next()),
+                        '"' => return Some(out),
+                        c => out.push(c),
+                    }
+                }
+                None
+            })
+        };
+        return format!(
+            "{} (the running daemon: {})",
+            value("backend").unwrap_or_default(),
+            value("reason").unwrap_or_default()
+        );
+    }
+    let Some(path) = args.store.config.as_deref() else {
+        return "not known without a config (give --config)".into();
+    };
+    match crate::config::Config::load(path) {
+        Ok(c) => match crate::sdk::rsa_backend::choose(c.crypto.backend, c.crypto.library) {
+            Ok(chosen) => format!(
+                "{} (what the config chooses here: {})",
+                chosen.backend.name(),
+                chosen.reason
+            ),
+            Err(e) => format!("none: {e}"),
+        },
+        Err(e) => format!("not known: {e}"),
+    }
+}
+
 pub fn run(args: StatusArgs) -> anyhow::Result<()> {
     let url = args.store.url()?;
     let store = crate::store::open(&url)
@@ -84,6 +127,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
         Some((addr, None)) => println!("daemon: not answering at http://{addr}/metrics"),
         None => println!("daemon: no [metrics] listen in the config; showing the store only"),
     }
+    println!("RSA backend: {}", rsa_backend(&args, live.as_ref()));
     if progress.is_empty() {
         println!("no corp has stored anything yet");
     }

@@ -228,6 +228,20 @@ pub fn render(stats: &Stats, store: &StoreFigures) -> String {
         "msgaudit_behaviour_hits_total {}",
         Stats::get(&stats.act_hits)
     );
+    if let Some((backend, reason)) = stats.rsa_backend.get() {
+        family(
+            &mut out,
+            "msgaudit_rsa_backend",
+            "gauge",
+            "The RSA implementation recovering random keys (1), with why it was chosen.",
+        );
+        let _ = writeln!(
+            out,
+            "msgaudit_rsa_backend{{backend=\"{}\",reason=\"{}\"}} 1",
+            label(backend),
+            label(reason)
+        );
+    }
     if let Some(n) = alert_backlog {
         family(
             &mut out,

@@ -164,6 +164,10 @@ impl Daemon {
     /// Runs until SIGINT/SIGTERM or, with `once`, until every corp is drained; then stops every
     /// part and (once) lets the alert sender finish what is pending.
     pub fn run(self, once: bool) -> Result<Finished, DaemonError> {
+        let _ = self
+            .stats
+            .rsa_backend
+            .set((self.rsa.backend.name(), self.rsa.reason.clone()));
         let live = self.audit()?;
         // A part that cannot start stops the ones already running before the error is returned.
         let (reloader, sender) = self

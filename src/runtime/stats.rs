@@ -11,6 +11,8 @@ use crate::message::DeadReason;
 /// Pipeline counters. All monotonic.
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// The RSA backend the decode stage uses, and why (set once at start).
+    pub rsa_backend: std::sync::OnceLock<(&'static str, String)>,
     pub calls: AtomicU64,
     pub transient_errors: AtomicU64,
     pub other_errors: AtomicU64,

@@ -7,7 +7,7 @@
 //!
 //! Per-stage figures are messages per second of each stage's busy time: `pull` is time inside
 //! `GetChatData` (the emulator encrypting), `decrypt_parse` the decode stage's wall time with the
-//! whole pool (RSA, `DecryptData`, parse, audit), `audit` the audit part of it, `store` time inside
+//! whole pool (RSA, `DecryptData`, parse, audit), `rsa` and `audit` its RSA and audit parts, `store` time inside
 //! `store_batch`, `spool` time appending to the spool (encode, write, fsync; the daemon's path,
 //! `--no-spool` leaves it out). A stage's figure far above `msgs_per_sec` means it is not the
 //! bottleneck.
@@ -112,6 +112,8 @@ pub struct MediaReport {
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Stages {
     pub pull: f64,
+    /// Recovering the random keys (RSA) on the pool: part of `decrypt_parse`.
+    pub rsa: f64,
     /// Appending to the spool: encode, write, fsync (0 without a spool).
     pub spool: f64,
     pub decrypt_parse: f64,
@@ -472,6 +474,7 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
         behaviour_hits: Stats::get(&stats.act_hits),
         stages: Stages {
             pull: rate(messages, nanos(&stats.pull_nanos)),
+            rsa: rate(messages, nanos(&stats.rsa_nanos)),
             spool: rate(messages, nanos(&stats.spool_nanos)),
             decrypt_parse: rate(messages, decode),
             audit: rate(messages, nanos(&stats.audit_nanos)),
@@ -479,6 +482,7 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
         },
         stage_busy_seconds: Stages {
             pull: nanos(&stats.pull_nanos) as f64 / 1e9,
+            rsa: nanos(&stats.rsa_nanos) as f64 / 1e9,
             spool: nanos(&stats.spool_nanos) as f64 / 1e9,
             decrypt_parse: decode as f64 / 1e9,
             audit: nanos(&stats.audit_nanos) as f64 / 1e9,

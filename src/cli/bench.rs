@@ -165,6 +165,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         s.0.decrypt_parse, s.1.decrypt_parse
     );
     println!(
+        "    RSA alone ({:<9})   {:>10.0}   {:>7.2} s",
+        r.rsa_backend, s.0.rsa, s.1.rsa
+    );
+    println!(
         "    audit alone           {:>10.0}   {:>7.2} s",
         s.0.audit, s.1.audit
     );

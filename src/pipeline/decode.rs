@@ -82,14 +82,27 @@ pub fn decode_batch(
     rsa: &RsaBackend,
     batch: PulledBatch,
 ) -> DecodedBatch {
+    decode_batch_timed(pool, decryptor, rsa, batch).0
+}
+
+/// [`decode_batch`], and the time its RSA part took.
+pub fn decode_batch_timed(
+    pool: &rayon::ThreadPool,
+    decryptor: &Decryptor,
+    rsa: &RsaBackend,
+    batch: PulledBatch,
+) -> (DecodedBatch, std::time::Duration) {
     let (corp, spool) = (batch.corp, batch.spool);
+    let mut rsa_time = std::time::Duration::ZERO;
     let outcomes: Vec<Result<MessageRow, Box<DeadLetter>>> = pool.install(|| {
         let items: Vec<(u32, &str)> = batch
             .messages
             .iter()
             .map(|m| (m.publickey_ver, m.encrypt_random_key.as_str()))
             .collect();
+        let rsa_started = Instant::now();
         let keys = corp.keys.decrypt_random_keys(rsa, &items);
+        rsa_time = rsa_started.elapsed();
         batch
             .messages
             .par_iter()
@@ -110,7 +123,7 @@ pub fn decode_batch(
             Err(dead) => store.dead_letters.push(*dead),
         }
     }
-    DecodedBatch { corp, store, spool }
+    (DecodedBatch { corp, store, spool }, rsa_time)
 }
 
 /// The decode stage: runs until the pullers hang up, then drains what is queued and returns.
@@ -126,7 +139,8 @@ pub fn run_decode_stage(
     for batch in input {
         let started = Instant::now();
         let n = batch.messages.len() as u64;
-        let mut decoded = decode_batch(&pool, &decryptor, &rsa, batch);
+        let (mut decoded, rsa_time) = decode_batch_timed(&pool, &decryptor, &rsa, batch);
+        Stats::add_time(&stats.rsa_nanos, rsa_time);
         let audit_started = Instant::now();
         pool.install(|| audit.audit(&mut decoded));
         Stats::add_time(&stats.audit_nanos, audit_started.elapsed());

@@ -31,6 +31,8 @@ pub struct Stats {
     pub decode_nanos: AtomicU64,
     /// Of `decode_nanos`, the part spent in the audit stage.
     pub audit_nanos: AtomicU64,
+    /// Of `decode_nanos`, the part spent recovering random keys (RSA, the whole pool).
+    pub rsa_nanos: AtomicU64,
     pub store_nanos: AtomicU64,
     /// The spool (all zero without one): bytes of batches waiting for the store, its limit, 1 while
     /// pulling is paused at the limit, append busy time (encode, write, fsync), bytes and records

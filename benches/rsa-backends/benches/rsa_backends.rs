@@ -3,7 +3,10 @@
 //! key and ciphertexts:
 //! - `openssl`: OpenSSL 3 through the `openssl` crate (msgaudit's choice; constant-time, blinded);
 //! - `aws_lc_rs`: AWS-LC through `aws-lc-rs` (constant-time, blinded);
-//! - `rsa_crate`: the pure-Rust `rsa` crate with blinding (not constant-time: RUSTSEC-2023-0071).
+//! - `rsa_crate`: the pure-Rust `rsa` crate with blinding (not constant-time: RUSTSEC-2023-0071);
+//! - `crypto_mb`: Intel's multi-buffer RSA (AVX-512 IFMA) through msgaudit's backend, eight
+//!   messages a call with the padding removed in constant time — measured per message, and only
+//!   when the library is there (`scripts/fetch-crypto-mb`) and the CPU has IFMA.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use openssl::pkey::PKey;
@@ -72,6 +75,43 @@ fn backends(c: &mut Criterion) {
             assert_eq!(plain.len(), 32);
         })
     });
+    let library = std::env::var_os("MSGAUDIT_CRYPTO_MB")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/crypto-mb/lib/libcrypto_mb.so")
+        });
+    match msgaudit::sdk::crypto_mb::CryptoMb::load(&library) {
+        Err(e) => eprintln!("crypto_mb left out: {e}"),
+        Ok(mb) => {
+            use base64::Engine;
+            let backend = msgaudit::sdk::RsaBackend::CryptoMb(std::sync::Arc::new(mb));
+            let mut ring = msgaudit::sdk::KeyRing::new();
+            ring.insert(
+                1,
+                msgaudit::sdk::PrivateKey::from_pem(KEY_PEM.as_bytes(), "test key").expect("key"),
+            );
+            let b64: Vec<String> = cts
+                .iter()
+                .map(|c| base64::engine::general_purpose::STANDARD.encode(c))
+                .collect();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .expect("pool");
+            group.throughput(Throughput::Elements(8));
+            let mut at = 0;
+            group.bench_function("crypto_mb", |b| {
+                b.iter(|| {
+                    at = (at + 8) % (b64.len() - 8);
+                    let items: Vec<(u32, &str)> =
+                        b64[at..at + 8].iter().map(|c| (1, c.as_str())).collect();
+                    let keys = pool.install(|| ring.decrypt_random_keys(&backend, &items));
+                    assert!(keys.iter().all(|k| k.as_ref().is_ok_and(|k| k.as_bytes().len() == 32)));
+                })
+            });
+        }
+    }
     group.finish();
 }
 

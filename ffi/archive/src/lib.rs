@@ -42,6 +42,7 @@ impl Archive {
             Some(path) => Some(read_corpus(path)?),
             None => None,
         };
+        media::set_cache_budget(options.media_cache_mb);
         Ok(Archive { options, corpus })
     }
 

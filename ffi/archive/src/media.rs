@@ -233,8 +233,18 @@ impl MediaFile {
 
 type ContentKey = (u64, Format, u64, u64);
 
-/// Generated files kept in memory, at most this many bytes (older ones are made again if asked).
-const CACHE_BUDGET: usize = 192 << 20;
+/// Generated files kept in memory, at most this many bytes (older ones are made again if asked);
+/// set from the options of the archive last opened (`media_cache`).
+static CACHE_BUDGET: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(192 << 20);
+
+/// Sets the budget of generated files kept in memory.
+pub fn set_cache_budget(mb: u64) {
+    CACHE_BUDGET.store(
+        usize::try_from(mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
 
 struct ContentCache {
     files: HashMap<ContentKey, Arc<Vec<u8>>>,
@@ -261,7 +271,8 @@ fn content(seed: u64, format: Format, file_no: u64, target: u64) -> Arc<Vec<u8>>
         c.bytes += made.len();
         c.files.insert(key, made.clone());
         c.order.push_back(key);
-        while c.bytes > CACHE_BUDGET && c.order.len() > 1 {
+        let budget = CACHE_BUDGET.load(std::sync::atomic::Ordering::Relaxed);
+        while c.bytes > budget && c.order.len() > 1 {
             if let Some(old) = c.order.pop_front() {
                 if let Some(gone) = c.files.remove(&old) {
                     c.bytes -= gone.len();

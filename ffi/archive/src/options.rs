@@ -79,6 +79,9 @@ pub struct ArchiveOptions {
     /// servers; a pool keeps that cost out of a benchmark of the receiving side, which still
     /// decrypts every message's key.
     pub key_pool: u64,
+    /// Generated media files kept in memory, MiB (`media_cache`, default 192): a bench that
+    /// measures the receiving side's memory keeps the emulator's share small.
+    pub media_cache_mb: u64,
 }
 
 impl Default for ArchiveOptions {
@@ -105,6 +108,7 @@ impl Default for ArchiveOptions {
             max_media: 8 * 1024 * 1024,
             start_ms: 1_763_596_800_000,
             key_pool: 0,
+            media_cache_mb: 192,
         }
     }
 }
@@ -177,6 +181,7 @@ impl ArchiveOptions {
             "max_media" => self.max_media = int(key, value)?.max(1),
             "start_ms" => self.start_ms = int(key, value)?,
             "key_pool" => self.key_pool = int(key, value)?,
+            "media_cache" => self.media_cache_mb = int(key, value)?,
             _ => return Err(OptionsError::Unknown(key.to_owned())),
         }
         Ok(())

@@ -73,18 +73,37 @@ pub(super) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// Creates a new store file readable by its owner only (0600), in directories made 0700; SQLite
+/// gives its `-wal` and `-shm` files the database file's mode. Existing files and directories
+/// keep theirs.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and migrates it.
+    /// Opens (creating if needed, owner-only) the database file and migrates it.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
-                path: path.to_owned(),
-                source: rusqlite::Error::InvalidPath(
-                    format!("cannot create {}: {e}", dir.display()).into(),
-                ),
-            })?;
-        }
+        create_private(path).map_err(|e| StoreError::Open {
+            path: path.to_owned(),
+            source: rusqlite::Error::InvalidPath(format!("cannot create it: {e}").into()),
+        })?;
         let open_err = |source| StoreError::Open {
             path: path.to_owned(),
             source,
@@ -123,6 +142,28 @@ impl SqliteStore {
 mod tests {
     //! The backend-neutral contract is checked for every backend in `tests/integration/store_contract.rs`.
     use super::*;
+
+    #[test]
+    fn a_new_store_and_its_wal_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("data/nested/store.db");
+        let store = super::SqliteStore::open(&db).expect("open");
+        {
+            let conn = store.conn();
+            conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+                .expect("write");
+        }
+        let mode =
+            |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&db), 0o600);
+        for suffix in ["-wal", "-shm"] {
+            let p = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+            assert_eq!(mode(&p), 0o600, "{suffix}");
+        }
+        assert_eq!(mode(&dir.path().join("data")), 0o700);
+        assert_eq!(mode(&dir.path().join("data/nested")), 0o700);
+    }
 
     #[test]
     fn reopening_runs_no_migration_twice() {

@@ -233,8 +233,11 @@ pub(super) fn corps(
     from_store: bool,
     base: &Path,
 ) -> Result<Vec<CorpConfig>, ConfigError> {
+    // In parallel: each distinct key is parsed and checked once (keys are shared by content),
+    // on every core, so thousands of corps start in seconds.
+    use rayon::prelude::*;
     let corps = raw
-        .iter()
+        .par_iter()
         .enumerate()
         .map(|(i, c)| corp(c, i, base))
         .collect::<Result<Vec<_>, _>>()?;

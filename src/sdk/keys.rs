@@ -6,9 +6,10 @@
 //! clears private key material when the key is freed, PEM bytes we read are zeroized, and so is every
 //! recovered random key. No key material appears in `Debug` output, errors or logs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::c_char;
 use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -51,20 +52,44 @@ pub enum KeyError {
 
 /// One RSA private key, and its CRT form for the multi-buffer backend (converted once, when the
 /// key is loaded; None for a key that backend cannot take). `Debug` shows only its size.
+///
+/// Keys are shared by content: loading the same PEM again (a vendor's thousands of corps often
+/// share key files) returns the key already parsed and checked, while any holder keeps it alive.
+#[derive(Clone)]
 pub struct PrivateKey {
+    inner: Arc<KeyMaterial>,
+}
+
+struct KeyMaterial {
     rsa: Rsa<Private>,
     crt: Option<CrtKey>,
 }
 
+/// Keys parsed so far, by the SHA-256 of their PEM (held weakly: a key no ring uses is freed).
+fn loaded() -> &'static Mutex<HashMap<[u8; 32], Weak<KeyMaterial>>> {
+    static LOADED: OnceLock<Mutex<HashMap<[u8; 32], Weak<KeyMaterial>>>> = OnceLock::new();
+    LOADED.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
 impl std::fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PrivateKey {{ bits: {} }}", self.rsa.size() * 8)
+        write!(f, "PrivateKey {{ bits: {} }}", self.inner.rsa.size() * 8)
     }
 }
 
 impl PrivateKey {
     /// Parses a PEM key (PKCS#1 or PKCS#8). `origin` names it in errors (a path, never the key).
+    /// A PEM already loaded (by content) is not parsed or checked again.
     pub fn from_pem(pem: &[u8], origin: &str) -> Result<PrivateKey, KeyError> {
+        let digest = openssl::sha::sha256(pem);
+        let known = loaded()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&digest)
+            .and_then(Weak::upgrade);
+        if let Some(inner) = known {
+            return Ok(PrivateKey { inner });
+        }
         let pem_error = || KeyError::Pem {
             origin: origin.to_owned(),
         };
@@ -72,7 +97,11 @@ impl PrivateKey {
         let rsa = pkey.rsa().map_err(|_| pem_error())?;
         rsa.check_key().map_err(|_| pem_error())?;
         let crt = CrtKey::from_rsa(&rsa);
-        Ok(PrivateKey { rsa, crt })
+        let inner = Arc::new(KeyMaterial { rsa, crt });
+        let mut cache = loaded().lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|_, k| k.strong_count() > 0);
+        cache.insert(digest, Arc::downgrade(&inner));
+        Ok(PrivateKey { inner })
     }
 
     /// Reads and parses a PEM key file; the file's bytes are zeroized after parsing.
@@ -88,13 +117,14 @@ impl PrivateKey {
 
     /// Key size in bytes (256 for RSA-2048).
     pub fn size(&self) -> usize {
-        self.rsa.size() as usize
+        self.inner.rsa.size() as usize
     }
 
     /// Raw RSA PKCS#1 v1.5 private decryption into `out` (at least [`PrivateKey::size`] bytes);
     /// returns the plaintext length. `None` when the ciphertext does not decrypt under this key.
     pub fn decrypt_pkcs1(&self, ciphertext: &[u8], out: &mut [u8]) -> Option<usize> {
-        self.rsa
+        self.inner
+            .rsa
             .private_decrypt(ciphertext, out, Padding::PKCS1)
             .ok()
     }
@@ -186,7 +216,7 @@ impl KeyRing {
                     continue;
                 }
             };
-            let Some(crt) = &key.crt else {
+            let Some(crt) = &key.inner.crt else {
                 out[i] = Some(self.decrypt_random_key(*version, b64));
                 continue;
             };
@@ -202,7 +232,7 @@ impl KeyRing {
         let done: Vec<Vec<(usize, Result<RandomKey, KeyError>)>> = groups
             .par_iter()
             .map(|(version, group)| {
-                let Some(crt) = self.get(*version).and_then(|k| k.crt.as_ref()) else {
+                let Some(crt) = self.get(*version).and_then(|k| k.inner.crt.as_ref()) else {
                     return Vec::new();
                 };
                 let lanes: Vec<(&CrtKey, &[u8; RSA2K_BYTES])> =
@@ -303,6 +333,15 @@ mod tests {
         assert_eq!(format!("{v1:?}"), "PrivateKey { bits: 2048 }");
         let k = RandomKey::new(b"abcdefghijklmnopqrstuvwxyz012345").expect("printable");
         assert_eq!(format!("{k:?}"), "RandomKey(<redacted>)");
+    }
+
+    #[test]
+    fn the_same_key_file_is_parsed_once_and_shared() {
+        let a = PrivateKey::from_file(fixture("v1_private.pem")).expect("loads");
+        let b = PrivateKey::from_file(fixture("v1_private.pem")).expect("loads again");
+        let c = PrivateKey::from_file(fixture("v2_private.pem")).expect("another key");
+        assert!(Arc::ptr_eq(&a.inner, &b.inner), "one parse, shared");
+        assert!(!Arc::ptr_eq(&a.inner, &c.inner));
     }
 
     #[test]

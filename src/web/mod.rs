@@ -195,7 +195,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/hits/{corp}/{msg_id}/{strategy}", get(hits::context))
         .route(
             "/api/hits/{corp}/{msg_id}/{strategy}/review",
-            get(review::strategy_history).put(review::strategy_hit),
+            get(review::history::<hits::StrategyHits>).put(review::set::<hits::StrategyHits>),
         )
         .route(
             "/api/hits/export",
@@ -207,7 +207,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route(
             "/api/behaviour-hits/{corp}/{msg_id}/{behaviour}/review",
-            get(review::behaviour_history).put(review::behaviour_hit),
+            get(review::history::<hits::BehaviourHits>).put(review::set::<hits::BehaviourHits>),
         )
         .route(
             "/api/behaviour-hits/export",

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::App;
 use super::api::{ApiError, ApiResult, SignedIn, blocking, log_op};
 use super::extract::JsonBody;
-use super::hits::review_json;
+use super::hits::{Listing, review_json};
 use super::visibility::View;
 use crate::store::{HitKey, HitKind, HitQuery, Review, ReviewState, Store};
 use crate::timefmt::now_ms;
@@ -182,8 +182,9 @@ async fn apply(
     .await
 }
 
-/// `PUT /api/hits/{corp}/{msg_id}/{strategy}/review`.
-pub async fn strategy_hit(
+/// `PUT /api/hits/{corp}/{msg_id}/{strategy}/review` (`K` = strategy hits) and
+/// `PUT /api/behaviour-hits/{corp}/{msg_id}/{behaviour}/review` (`K` = behaviour hits).
+pub async fn set<K: Listing>(
     State(app): State<Arc<App>>,
     SignedIn(s): SignedIn,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -191,41 +192,7 @@ pub async fn strategy_hit(
     Path((corp_id, msg_id, id)): Path<(String, String, i64)>,
     JsonBody(body): JsonBody<ReviewBody>,
 ) -> ApiResult<Json<Value>> {
-    one(
-        app,
-        s,
-        uri,
-        peer,
-        HitKind::Strategy,
-        corp_id,
-        msg_id,
-        id,
-        body,
-    )
-    .await
-}
-
-/// `PUT /api/behaviour-hits/{corp}/{msg_id}/{behaviour}/review`.
-pub async fn behaviour_hit(
-    State(app): State<Arc<App>>,
-    SignedIn(s): SignedIn,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    Path((corp_id, msg_id, id)): Path<(String, String, i64)>,
-    JsonBody(body): JsonBody<ReviewBody>,
-) -> ApiResult<Json<Value>> {
-    one(
-        app,
-        s,
-        uri,
-        peer,
-        HitKind::Behaviour,
-        corp_id,
-        msg_id,
-        id,
-        body,
-    )
-    .await
+    one(app, s, uri, peer, K::KIND, corp_id, msg_id, id, body).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -297,11 +264,17 @@ pub async fn bulk(
 
 /// `GET /api/hits/{corp}/{msg_id}/{strategy}/review` and the behaviour-hit twin: the current
 /// review and every change, newest first.
-pub async fn history_of(
-    app: Arc<App>,
-    s: super::auth::Session,
-    key: HitKey,
+pub async fn history<K: Listing>(
+    State(app): State<Arc<App>>,
+    SignedIn(s): SignedIn,
+    Path((corp_id, msg_id, id)): Path<(String, String, i64)>,
 ) -> ApiResult<Json<Value>> {
+    let key = HitKey {
+        kind: K::KIND,
+        corp_id,
+        msg_id,
+        id,
+    };
     let view = app.view(&s)?;
     let store = app.store.clone();
     let history = blocking(move || {
@@ -315,34 +288,4 @@ pub async fn history_of(
         "review": review_json(history.first()),
         "history": history.iter().map(|r| review_json(Some(r))).collect::<Vec<_>>(),
     })))
-}
-
-/// `GET /api/hits/{corp}/{msg_id}/{strategy}/review`.
-pub async fn strategy_history(
-    State(app): State<Arc<App>>,
-    SignedIn(s): SignedIn,
-    Path((corp_id, msg_id, id)): Path<(String, String, i64)>,
-) -> ApiResult<Json<Value>> {
-    let key = HitKey {
-        kind: HitKind::Strategy,
-        corp_id,
-        msg_id,
-        id,
-    };
-    history_of(app, s, key).await
-}
-
-/// `GET /api/behaviour-hits/{corp}/{msg_id}/{behaviour}/review`.
-pub async fn behaviour_history(
-    State(app): State<Arc<App>>,
-    SignedIn(s): SignedIn,
-    Path((corp_id, msg_id, id)): Path<(String, String, i64)>,
-) -> ApiResult<Json<Value>> {
-    let key = HitKey {
-        kind: HitKind::Behaviour,
-        corp_id,
-        msg_id,
-        id,
-    };
-    history_of(app, s, key).await
 }

@@ -76,6 +76,26 @@ pub enum AlertStatus {
     None,
 }
 
+/// `--review`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReviewArg {
+    Pending,
+    Confirmed,
+    FalsePositive,
+    Escalated,
+}
+
+impl ReviewArg {
+    fn state(self) -> crate::store::ReviewState {
+        match self {
+            ReviewArg::Pending => crate::store::ReviewState::Pending,
+            ReviewArg::Confirmed => crate::store::ReviewState::Confirmed,
+            ReviewArg::FalsePositive => crate::store::ReviewState::FalsePositive,
+            ReviewArg::Escalated => crate::store::ReviewState::Escalated,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct HitsArgs {
     #[command(flatten)]
@@ -96,6 +116,10 @@ pub struct HitsArgs {
     /// Only hits whose alert is in this state.
     #[arg(long, value_enum)]
     pub status: Option<AlertStatus>,
+    /// Only hits in this review state (as auditors set it in the workspace; never reviewed =
+    /// pending).
+    #[arg(long, value_enum)]
+    pub review: Option<ReviewArg>,
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -346,6 +370,7 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
             AlertStatus::Failed => 2,
             AlertStatus::None => 3,
         }),
+        review_state: args.review.map(ReviewArg::state),
         limit: args.limit,
         ..HitQuery::default()
     };

@@ -15,8 +15,11 @@ use super::App;
 use super::api::{ApiError, ApiResult, SignedIn, blocking, log_query, non_empty};
 use super::export::{Columns, ExportParams, Rows, export, file_part, format_of};
 use super::extract::Params;
-use super::hits::{BehaviourHits, HitParams, Listing, StrategyHits, names_for, send_status_label};
-use crate::store::{ActHitRow, HitCursor, HitKey, Names, Review, StoredHit};
+use super::hits::{
+    BehaviourHits, HitParams, Listing, StrategyHits, act_label, cursor_of, names_for,
+    reviews_by_key, send_status_label,
+};
+use crate::store::{ActHitRow, HitKey, Names, Review, StoredHit};
 use crate::timefmt::format_ms;
 
 /// Hits read per page.
@@ -125,11 +128,7 @@ impl Exported for BehaviourHits {
     const LOG_TITLE: &'static str = "导出敏感行为";
 
     fn cells(a: &ActHitRow, names: &Names, review: Option<&Review>, text: &str) -> Vec<String> {
-        let label = |id: &str, fallback: &str| match names.name(id) {
-            Some(_) => names.label(id),
-            None if !fallback.is_empty() && fallback != id => format!("{fallback} ({id})"),
-            None => id.to_owned(),
-        };
+        let label = |id: &str, recorded: &str| act_label(names, id, recorded);
         let mut cells = vec![
             format_ms(a.msg_time),
             a.corp_id.clone(),
@@ -194,20 +193,9 @@ pub async fn hits<K: Exported>(
         let store = app.store.clone();
         let rows = K::page(store.as_ref(), &q)?;
         done = rows.len() < q.limit as usize;
-        q.after = rows.last().map(|last| {
-            let k = K::key(last);
-            HitCursor {
-                msg_time: K::msg_time(last),
-                msg_id: k.msg_id,
-                id: k.id,
-            }
-        });
+        q.after = rows.last().map(cursor_of::<K>);
         let keys: Vec<HitKey> = rows.iter().map(K::key).collect();
-        let reviews: HashMap<HitKey, Review> = store
-            .reviews_of(&keys)?
-            .into_iter()
-            .map(|r| (r.key.clone(), r))
-            .collect();
+        let reviews = reviews_by_key(store.as_ref(), &keys)?;
         let names = names_for::<K>(&app, store.as_ref(), &rows)?;
         let mut wanted: HashMap<&str, Vec<(i64, String)>> = HashMap::new();
         for (r, k) in rows.iter().zip(&keys) {

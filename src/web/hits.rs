@@ -265,15 +265,7 @@ impl Listing for BehaviourHits {
 
     fn json(a: &ActHitRow, names: &Names, review: Option<&Review>) -> Value {
         let r = review_json(review);
-        let label = |id: &str, fallback: &str| {
-            if names.name(id).is_some() {
-                names.label(id)
-            } else if !fallback.is_empty() && fallback != id {
-                format!("{fallback} ({id})")
-            } else {
-                id.to_owned()
-            }
-        };
+        let label = |id: &str, fallback: &str| act_label(names, id, fallback);
         json!({
             "kind": "behaviour", "corp_id": a.corp_id, "msg_id": a.msg_id,
             "behaviour_id": a.sensitive_act_id, "behaviour": a.sensitive_act,
@@ -285,6 +277,40 @@ impl Listing for BehaviourHits {
             "review_state": r["state"], "review": r,
         })
     }
+}
+
+/// A behaviour hit's operator or target: its directory name with the id, else the name the hit
+/// recorded with the id, else the id.
+pub(super) fn act_label(names: &Names, id: &str, recorded: &str) -> String {
+    if names.name(id).is_some() {
+        names.label(id)
+    } else if !recorded.is_empty() && recorded != id {
+        format!("{recorded} ({id})")
+    } else {
+        id.to_owned()
+    }
+}
+
+/// The cursor just past a row: its time, msgid and strategy or behaviour id.
+pub(super) fn cursor_of<K: Listing>(row: &K::Row) -> HitCursor {
+    let k = K::key(row);
+    HitCursor {
+        msg_time: K::msg_time(row),
+        msg_id: k.msg_id,
+        id: k.id,
+    }
+}
+
+/// The current reviews of `keys`, by key.
+pub(super) fn reviews_by_key(
+    store: &dyn Store,
+    keys: &[HitKey],
+) -> Result<HashMap<HitKey, Review>, StoreError> {
+    Ok(store
+        .reviews_of(keys)?
+        .into_iter()
+        .map(|r| (r.key.clone(), r))
+        .collect())
 }
 
 /// The names a page of rows shows, per corp.
@@ -314,11 +340,7 @@ pub(super) fn rows_json<K: Listing>(
     rows: &[K::Row],
 ) -> ApiResult<Vec<Value>> {
     let keys: Vec<HitKey> = rows.iter().map(K::key).collect();
-    let reviews: HashMap<HitKey, Review> = store
-        .reviews_of(&keys)?
-        .into_iter()
-        .map(|r| (r.key.clone(), r))
-        .collect();
+    let reviews = reviews_by_key(store, &keys)?;
     let names = names_for::<K>(app, store, rows)?;
     let none = Names::default();
     Ok(rows
@@ -353,14 +375,7 @@ pub async fn list<K: Listing>(
         let next = rows
             .last()
             .filter(|_| rows.len() == q.limit as usize)
-            .map(|last| {
-                let k = K::key(last);
-                encode_cursor(&HitCursor {
-                    msg_time: K::msg_time(last),
-                    msg_id: k.msg_id,
-                    id: k.id,
-                })
-            });
+            .map(|last| encode_cursor(&cursor_of::<K>(last)));
         let totals = if q.after.is_none() {
             Some(store.hit_totals(K::KIND, &q)?)
         } else {

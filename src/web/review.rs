@@ -192,24 +192,9 @@ pub async fn set<K: Listing>(
     Path((corp_id, msg_id, id)): Path<(String, String, i64)>,
     JsonBody(body): JsonBody<ReviewBody>,
 ) -> ApiResult<Json<Value>> {
-    one(app, s, uri, peer, K::KIND, corp_id, msg_id, id, body).await
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn one(
-    app: Arc<App>,
-    s: super::auth::Session,
-    uri: Uri,
-    peer: SocketAddr,
-    kind: HitKind,
-    corp_id: String,
-    msg_id: String,
-    id: i64,
-    body: ReviewBody,
-) -> ApiResult<Json<Value>> {
     let state = state_of(&body.state, &body.note)?;
     let key = HitKey {
-        kind,
+        kind: K::KIND,
         corp_id,
         msg_id,
         id,

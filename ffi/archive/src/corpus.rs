@@ -96,6 +96,11 @@ pub fn read_corpus(path: &Path) -> Result<Vec<ArchiveMessage>, CorpusError> {
             seq: line.seq,
             msgid,
             publickey_ver: line.publickey_ver,
+            msgtime: value
+                .as_ref()
+                .and_then(|v| v.get("msgtime"))
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0),
             msgtype,
             plaintext,
             media: Vec::new(),

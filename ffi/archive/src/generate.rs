@@ -50,6 +50,8 @@ pub struct ArchiveMessage {
     pub seq: u64,
     pub msgid: String,
     pub publickey_ver: u32,
+    /// `msgtime`, UTC epoch ms (0 when a corpus line does not say).
+    pub msgtime: u64,
     /// `msgtype`, or `switch` for a switch action.
     pub msgtype: String,
     /// Exactly what `DecryptData` returns.
@@ -188,6 +190,7 @@ pub fn generated_message(opts: &ArchiveOptions, seq: u64) -> ArchiveMessage {
     }
     ArchiveMessage {
         seq,
+        msgtime: env.msgtime,
         msgid: env.msgid,
         publickey_ver: opts.key_version(seq),
         msgtype,
@@ -207,7 +210,10 @@ struct Envelope {
 
 fn envelope(opts: &ArchiveOptions, seq: u64) -> Envelope {
     let mut rng = Rng::for_message(opts.seed, seq, 1);
-    let msgtime = opts.start_ms + seq * 1_500 + rng.below(1_000);
+    // The jitter is drawn the same way whatever the spacing, so archives at the default spacing
+    // stay what they always were.
+    let jitter = rng.below(1_000) * opts.spacing_ms / 1_500;
+    let msgtime = opts.start_ms + seq * opts.spacing_ms + jitter;
     let kind = rng.below(100);
     let (from, tolist, roomid, external_chat) = match kind {
         // One-to-one between two members.

@@ -19,6 +19,12 @@ pub use generate::{ArchiveMessage, Faults, MediaRef, all_types, faults, generate
 pub use media::{Class, Format, MediaFile, POOL_FILES, pool_file, to_hex};
 pub use options::{ArchiveOptions, OptionsError, every};
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Why an archive could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -72,12 +78,32 @@ impl Archive {
             None => {
                 let first = after.saturating_add(1).max(1);
                 let last = self.options.messages;
+                let now = self.options.live.then(now_ms);
                 (first..=last)
                     .take(limit)
                     .map(|seq| generated_message(&self.options, seq))
+                    .take_while(|m| now.is_none_or(|now| m.msgtime <= now))
                     .collect()
             }
         }
+    }
+
+    /// The largest seq served now: the last message, or in a live archive the last whose `msgtime`
+    /// has passed (0: none yet).
+    pub fn head(&self) -> u64 {
+        let last = self.len();
+        if !self.options.live || self.corpus.is_some() {
+            return last;
+        }
+        let o = &self.options;
+        // msgtime(seq) lies in [start + seq·spacing, start + (seq + 1)·spacing).
+        let now = now_ms();
+        let guess = now.saturating_sub(o.start_ms) / o.spacing_ms;
+        (guess.saturating_sub(1)..=guess.saturating_add(1))
+            .rev()
+            .filter(|seq| (1..=last).contains(seq))
+            .find(|seq| generated_message(o, *seq).msgtime <= now)
+            .unwrap_or(0)
     }
 
     /// Every message, in seq order (for tests and benches that need the expected set).
@@ -88,5 +114,42 @@ impl Archive {
             next = m.seq;
             Some(m)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(start_ms: u64) -> Archive {
+        let options = ArchiveOptions::from_pairs([
+            ("messages", "1000"),
+            ("live", "1"),
+            ("spacing_ms", "200"),
+            ("start_ms", &start_ms.to_string()),
+        ])
+        .expect("options");
+        Archive::open(options).expect("archive")
+    }
+
+    #[test]
+    fn a_live_archive_serves_only_messages_whose_time_has_come() {
+        // Seq 1 is at start + 200 ms, seq 50 at start + 10 s: 49 or 50 are out.
+        let archive = live(now_ms() - 10_000);
+        let head = archive.head();
+        assert!((48..=50).contains(&head), "{head}");
+        let served = archive.after(0, 1000);
+        assert_eq!(served.last().map(|m| m.seq), Some(head));
+        assert!(served.iter().all(|m| m.msgtime <= now_ms()));
+        assert!(served.windows(2).all(|w| w[0].msgtime < w[1].msgtime));
+    }
+
+    #[test]
+    fn a_live_archive_not_started_is_empty_and_the_default_spacing_is_unchanged() {
+        assert_eq!(live(now_ms() + 60_000).head(), 0);
+        let plain = Archive::open(ArchiveOptions::default()).expect("archive");
+        let m = plain.after(9, 1).pop().expect("seq 10");
+        assert!((1_763_596_815_000..1_763_596_816_000).contains(&m.msgtime));
+        assert_eq!(plain.head(), 1000);
     }
 }

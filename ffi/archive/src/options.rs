@@ -82,6 +82,12 @@ pub struct ArchiveOptions {
     /// Generated media files kept in memory, MiB (`media_cache`, default 192): a bench that
     /// measures the receiving side's memory keeps the emulator's share small.
     pub media_cache_mb: u64,
+    /// Milliseconds between two messages' `msgtime` (`spacing_ms`, default 1500; each message also
+    /// gets up to two thirds of it as jitter, so `msgtime` rises with seq).
+    pub spacing_ms: u64,
+    /// Serve only messages whose `msgtime` has passed (`live`, 0 or 1, default 0): with `start_ms`
+    /// near now the archive grows as a chatting corp's does, one message every `spacing_ms`.
+    pub live: bool,
 }
 
 impl Default for ArchiveOptions {
@@ -109,6 +115,8 @@ impl Default for ArchiveOptions {
             start_ms: 1_763_596_800_000,
             key_pool: 0,
             media_cache_mb: 192,
+            spacing_ms: 1_500,
+            live: false,
         }
     }
 }
@@ -182,6 +190,8 @@ impl ArchiveOptions {
             "start_ms" => self.start_ms = int(key, value)?,
             "key_pool" => self.key_pool = int(key, value)?,
             "media_cache" => self.media_cache_mb = int(key, value)?,
+            "spacing_ms" => self.spacing_ms = int(key, value)?.max(1),
+            "live" => self.live = int(key, value)? != 0,
             _ => return Err(OptionsError::Unknown(key.to_owned())),
         }
         Ok(())

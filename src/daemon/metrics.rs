@@ -2,13 +2,14 @@
 //! axum on a listener of its own (one thread, one short answer per scrape), and the same figures
 //! for `msgaudit status`.
 //!
-//! Per corp: the last seq pulled and stored, messages in flight (pulled, not yet stored), whether it
-//! is still catching up, the age of the newest stored message (how far behind the archive it is)
-//! and what is left of WeCom's five-day retention, messages pulled and stored, dead letters by
+//! Per corp: the last seq pulled and stored, messages in flight (pulled, not yet stored), where it
+//! stands against the archive's head (caught up, behind, failing; see [`crate::runtime::Lag`]), its
+//! lag in messages and in the age of the oldest unpulled message, what is left of WeCom's five-day
+//! retention, the age of its newest stored message, messages pulled and stored, dead letters by
 //! reason and SDK errors by code. Overall: the spool (bytes waiting, limit, paused, writes), the
 //! alert backlog, store retries and hits, and the media archive (jobs by state, the oldest pending
 //! against retention, files and bytes stored, the dedup ratio, failures by reason, what the
-//! fetchers did).
+//! fetchers did). `/corps` answers every corp's figures as JSON for `msgaudit status`.
 
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -21,7 +22,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::runtime::{Shutdown, Stats};
+use crate::runtime::{PullState, RETENTION_MS, Shutdown, Stats};
 use crate::store::{MediaSummary, Store};
 use crate::timefmt::now_ms;
 
@@ -58,7 +59,7 @@ pub fn render(stats: &Stats, store: &StoreFigures) -> String {
     let corps = stats.corps();
     let now = now_ms();
     let mut out = String::with_capacity(4096);
-    let per_corp: [CorpMetric; 8] = [
+    let per_corp: [CorpMetric; 11] = [
         (
             "msgaudit_corp_pulled_seq",
             "gauge",
@@ -72,10 +73,22 @@ pub fn render(stats: &Stats, store: &StoreFigures) -> String {
             |c, _| c.stored_seq as f64,
         ),
         (
-            "msgaudit_corp_lag_messages",
+            "msgaudit_corp_in_flight_messages",
             "gauge",
             "Messages pulled but not yet stored.",
             |c, _| c.pulled_seq.saturating_sub(c.stored_seq) as f64,
+        ),
+        (
+            "msgaudit_corp_lag_messages",
+            "gauge",
+            "Messages the store is behind the archive's head: in flight plus, for a corp behind, an estimate of the unpulled ones at its own rate (-1: not known yet).",
+            |c, now| c.lag(now).messages().map_or(-1.0, |n| n as f64),
+        ),
+        (
+            "msgaudit_corp_caught_up",
+            "gauge",
+            "1 when the last pull came back short: everything the archive had was pulled.",
+            |c, _| f64::from(u8::from(c.state() == PullState::CaughtUp)),
         ),
         (
             "msgaudit_corp_catching_up",
@@ -84,9 +97,35 @@ pub fn render(stats: &Stats, store: &StoreFigures) -> String {
             |c, _| f64::from(u8::from(c.catching_up)),
         ),
         (
+            "msgaudit_corp_failing_calls",
+            "gauge",
+            "GetChatData calls failed in a row (3 or more: the corp is failing).",
+            |c, _| f64::from(c.failing_calls),
+        ),
+        (
             "msgaudit_corp_lag_seconds",
             "gauge",
-            "Age of the newest stored message; WeCom keeps about 5 days (432000 s).",
+            "Age of the oldest message not yet pulled, at most (caught up: the time since the last pull; -1 before the first pull); WeCom keeps about 5 days (432000 s).",
+            |c, now| {
+                c.lag(now)
+                    .oldest_unpulled_ms
+                    .map_or(-1.0, |ms| ms as f64 / 1000.0)
+            },
+        ),
+        (
+            "msgaudit_corp_retention_left_seconds",
+            "gauge",
+            "WeCom's 5-day retention minus the age of the oldest unpulled message: at 0 messages start to expire.",
+            |c, now| {
+                c.lag(now)
+                    .retention_left_ms()
+                    .map_or(RETENTION_MS as f64 / 1000.0, |ms| ms as f64 / 1000.0)
+            },
+        ),
+        (
+            "msgaudit_corp_newest_stored_age_seconds",
+            "gauge",
+            "Age of the newest stored message (an idle corp's grows; it is not lag).",
             |c, now| {
                 if c.newest_stored_ms > 0 {
                     ((now - c.newest_stored_ms).max(0) as f64) / 1000.0
@@ -96,32 +135,19 @@ pub fn render(stats: &Stats, store: &StoreFigures) -> String {
             },
         ),
         (
-            "msgaudit_corp_retention_left_seconds",
-            "gauge",
-            "WeCom's 5-day retention minus the age of the newest stored message: at 0 unpulled messages start to expire.",
-            |c, now| {
-                let behind = if c.newest_stored_ms > 0 {
-                    (now - c.newest_stored_ms).max(0)
-                } else {
-                    0
-                };
-                ((crate::pipeline::RETENTION_MS - behind).max(0) as f64) / 1000.0
-            },
-        ),
-        (
             "msgaudit_corp_messages_pulled_total",
             "counter",
             "Messages pulled since start.",
             |c, _| c.pulled as f64,
         ),
-        (
-            "msgaudit_corp_messages_stored_total",
-            "counter",
-            "Messages newly stored since start (use rate() for messages/s).",
-            |c, _| c.stored as f64,
-        ),
     ];
-    for (name, kind, help, value) in per_corp {
+    let stored_total: CorpMetric = (
+        "msgaudit_corp_messages_stored_total",
+        "counter",
+        "Messages newly stored since start (use rate() for messages/s).",
+        |c, _| c.stored as f64,
+    );
+    for (name, kind, help, value) in per_corp.into_iter().chain([stored_total]) {
         family(&mut out, name, kind, help);
         for (corp, c) in &corps {
             let _ = writeln!(out, "{name}{{corp=\"{}\"}} {}", label(corp), value(c, now));
@@ -342,7 +368,7 @@ fn render_media(out: &mut String, stats: &Stats, summary: Option<&MediaSummary>)
         (
             "msgaudit_media_retention_left_seconds",
             "WeCom's 5-day retention minus the oldest pending job's age: at 0 its media starts to expire.",
-            (crate::sdk::RETENTION_MS - age).max(0) as f64 / 1000.0,
+            (RETENTION_MS - age).max(0) as f64 / 1000.0,
         ),
         (
             "msgaudit_media_stored_files",
@@ -386,7 +412,8 @@ pub fn serve(
         .build()?;
     let app = Router::new()
         .route("/metrics", get(scrape))
-        .fallback(|| async { (StatusCode::NOT_FOUND, "see /metrics\n") })
+        .route("/corps", get(corps))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "see /metrics or /corps\n") })
         .with_state(Scrape { stats, store });
     std::thread::Builder::new()
         .name("metrics".into())
@@ -402,6 +429,59 @@ pub fn serve(
             }
         })?;
     Ok(bound)
+}
+
+/// One corp's live figures, as `/corps` answers them (and `msgaudit status` reads them).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LiveCorp {
+    pub corp_id: String,
+    /// `caught_up`, `behind`, `failing` or `starting` ([`PullState`]).
+    pub state: String,
+    pub pulled_seq: u64,
+    pub stored_seq: u64,
+    pub in_flight: u64,
+    /// In flight plus the estimated unpulled messages (None: not known yet).
+    pub lag_messages: Option<u64>,
+    /// Age of the oldest unpulled message, ms (0 when caught up; None: not known).
+    pub oldest_unpulled_ms: Option<i64>,
+    pub near_retention: bool,
+    /// Epoch ms (0: none yet).
+    pub newest_stored_ms: i64,
+    pub last_pull_ms: i64,
+    pub head_seen_ms: i64,
+    pub failing_calls: u32,
+    /// SDK errors since start, by code.
+    pub sdk_errors: std::collections::BTreeMap<i64, u64>,
+}
+
+/// Every corp's live figures at `now`.
+pub fn live_corps(stats: &Stats, now: i64) -> Vec<LiveCorp> {
+    stats
+        .corps()
+        .into_iter()
+        .map(|(corp_id, c)| {
+            let lag = c.lag(now);
+            LiveCorp {
+                corp_id,
+                state: lag.state.as_str().to_owned(),
+                pulled_seq: c.pulled_seq,
+                stored_seq: c.stored_seq,
+                in_flight: lag.in_flight,
+                lag_messages: lag.messages(),
+                oldest_unpulled_ms: lag.oldest_unpulled_ms,
+                near_retention: lag.near_retention(),
+                newest_stored_ms: c.newest_stored_ms,
+                last_pull_ms: c.last_pull_ms,
+                head_seen_ms: c.head_seen_ms,
+                failing_calls: c.failing_calls,
+                sdk_errors: c.sdk_errors,
+            }
+        })
+        .collect()
+}
+
+async fn corps(State(s): State<Scrape>) -> impl IntoResponse {
+    axum::Json(live_corps(&s.stats, now_ms()))
 }
 
 /// What a scrape reads.
@@ -441,6 +521,8 @@ mod tests {
             c.stored_seq = 100;
             c.newest_stored_ms = now_ms() - 3_600_000;
             c.catching_up = true;
+            c.last_pull_ms = now_ms();
+            c.note_rate((1, 0), (101, 100_000));
             c.dead.insert("broken_json", 2);
             c.sdk_errors.insert(10001, 3);
         });
@@ -452,10 +534,18 @@ mod tests {
             },
         );
         assert!(
-            text.contains("msgaudit_corp_lag_messages{corp=\"ww\\\"1\"} 20"),
+            text.contains("msgaudit_corp_in_flight_messages{corp=\"ww\\\"1\"} 20"),
             "{text}"
         );
         assert!(text.contains("msgaudit_corp_catching_up{corp=\"ww\\\"1\"} 1"));
+        assert!(text.contains("msgaudit_corp_caught_up{corp=\"ww\\\"1\"} 0"));
+        // Behind by an hour at one message a second (100 seqs over 100 s), plus 20 in flight.
+        let lag_messages: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("msgaudit_corp_lag_messages{corp=\"ww\\\"1\"} "))
+            .and_then(|v| v.parse().ok())
+            .expect("lag messages");
+        assert!((3_620.0..3_720.0).contains(&lag_messages), "{lag_messages}");
         assert!(text.contains("reason=\"broken_json\"} 2"));
         assert!(text.contains("code=\"10001\"} 3"));
         assert!(text.contains("msgaudit_alert_backlog 7"));

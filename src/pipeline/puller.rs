@@ -30,6 +30,8 @@ pub struct CorpCursor {
     failures: u32,
     /// A short batch arrived (or the corp gave up, in once mode).
     finished: bool,
+    /// Whether the last pull came back full (None before the first), to log changes once.
+    behind: Option<bool>,
 }
 
 impl CorpCursor {
@@ -41,6 +43,7 @@ impl CorpCursor {
             next_call: Instant::now(),
             failures: 0,
             finished: false,
+            behind: None,
         }
     }
 }
@@ -130,7 +133,25 @@ pub fn run_puller(
                 cursor.failures = 0;
                 let short = batch.len() < limit as usize;
                 let n = batch.len() as u64;
-                stats.corp(&cursor.corp.corp_id, |c| c.catching_up = !short);
+                let now = crate::timefmt::now_ms();
+                let was = std::mem::replace(&mut cursor.behind, Some(!short));
+                if was != Some(!short) {
+                    if short {
+                        tracing::info!(corp = %cursor.corp.corp_id, seq = cursor.next_seq,
+                            "caught up: the archive's head is reached");
+                    } else {
+                        tracing::info!(corp = %cursor.corp.corp_id, seq = cursor.next_seq,
+                            "behind: pulling a backlog (full batches)");
+                    }
+                }
+                stats.corp(&cursor.corp.corp_id, |c| {
+                    c.catching_up = !short;
+                    c.last_pull_ms = now;
+                    c.failing_calls = 0;
+                    if short {
+                        c.head_seen_ms = now;
+                    }
+                });
                 if let Some(last) = batch.last_seq().filter(|l| *l > cursor.next_seq) {
                     Stats::add(&stats.pulled, n);
                     stats.corp(&cursor.corp.corp_id, |c| {
@@ -161,7 +182,8 @@ pub fn run_puller(
                 cursor.failures += 1;
                 Stats::add(&stats.transient_errors, 1);
                 stats.corp(&cursor.corp.corp_id, |c| {
-                    *c.sdk_errors.entry(e.code().unwrap_or(0)).or_default() += 1
+                    *c.sdk_errors.entry(e.code().unwrap_or(0)).or_default() += 1;
+                    c.failing_calls += 1;
                 });
                 let wait = backoff(cursor.failures, settings.pull.max_backoff);
                 tracing::warn!(corp = %cursor.corp.corp_id, seq = cursor.next_seq, error = %e,
@@ -172,7 +194,8 @@ pub fn run_puller(
                 cursor.failures += 1;
                 Stats::add(&stats.other_errors, 1);
                 stats.corp(&cursor.corp.corp_id, |c| {
-                    *c.sdk_errors.entry(e.code().unwrap_or(0)).or_default() += 1
+                    *c.sdk_errors.entry(e.code().unwrap_or(0)).or_default() += 1;
+                    c.failing_calls += 1;
                 });
                 tracing::error!(corp = %cursor.corp.corp_id, seq = cursor.next_seq, error = %e,
                     "SDK error; fix the cause (secret, IP allow-list, keys) — retrying at the longest back-off");

@@ -50,33 +50,30 @@ fn warn_full(stats: &Stats, limit: u64) {
         limit_bytes = limit,
         "spool full: pulling is paused until the store takes batches again (check the store; raise [spool] max_mb if the disk allows)"
     );
-    let mut corps: Vec<_> = stats.corps().into_iter().collect();
-    // Furthest behind first; a corp with nothing stored yet has no age to report, so it comes last.
-    corps.sort_by_key(|(_, c)| {
-        if c.newest_stored_ms > 0 {
-            c.newest_stored_ms
-        } else {
-            i64::MAX
-        }
-    });
+    let mut corps: Vec<_> = stats
+        .corps()
+        .into_iter()
+        .map(|(corp, c)| {
+            let lag = c.lag(now);
+            (corp, c, lag)
+        })
+        .collect();
+    // Furthest behind first; a corp whose lag is not known yet comes last.
+    corps.sort_by_key(|(_, _, lag)| std::cmp::Reverse(lag.oldest_unpulled_ms.unwrap_or(-1)));
     let hours = |ms: i64| format!("{:.1}", ms as f64 / 3_600_000.0);
-    for (corp, c) in corps.iter().take(5) {
-        let (behind, left) = if c.newest_stored_ms > 0 {
-            let behind_ms = (now - c.newest_stored_ms).max(0);
-            (hours(behind_ms), hours((RETENTION_MS - behind_ms).max(0)))
-        } else {
-            (
-                "unknown (nothing stored yet)".to_owned(),
-                "unknown".to_owned(),
-            )
+    for (corp, c, lag) in corps.iter().take(5) {
+        let (behind, left) = match (lag.oldest_unpulled_ms, lag.retention_left_ms()) {
+            (Some(age), Some(left)) => (hours(age), hours(left)),
+            _ => ("unknown (not pulled yet)".to_owned(), "unknown".to_owned()),
         };
         tracing::warn!(
             corp = %corp,
+            state = lag.state.as_str(),
             pulled_seq = c.pulled_seq,
             stored_seq = c.stored_seq,
             behind_hours = behind,
             retention_left_hours = left,
-            "corp behind while the spool is full: messages older than WeCom's 5-day retention are lost"
+            "corp not pulling while the spool is full: messages older than WeCom's 5-day retention are lost"
         );
     }
 }

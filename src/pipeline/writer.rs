@@ -49,10 +49,18 @@ pub fn run_writer_stage(
                         Stats::add(stats.dead_of(d.reason), 1);
                     }
                     let newest = batch.messages.iter().map(|m| m.msg_time).max();
+                    let span = batch
+                        .messages
+                        .first()
+                        .zip(batch.messages.last())
+                        .map(|(a, b)| ((a.seq, a.msg_time), (b.seq, b.msg_time)));
                     stats.corp(&corp_id, |c| {
                         c.stored_seq = c.stored_seq.max(batch.checkpoint);
                         c.stored += outcome.inserted;
                         c.newest_stored_ms = c.newest_stored_ms.max(newest.unwrap_or(0));
+                        if let Some((first, last)) = span {
+                            c.note_rate(first, last);
+                        }
                         for d in &batch.dead_letters {
                             *c.dead.entry(d.reason.as_str()).or_default() += 1;
                         }

@@ -1,15 +1,17 @@
 //! What every long-running part of msgaudit shares: the process's one shutdown token
-//! ([`Shutdown`]), the counters the stages update and the operator reads ([`Stats`]), and the one
-//! back-off rule for retries ([`backoff`]).
+//! ([`Shutdown`]), the counters the stages update and the operator reads ([`Stats`]), what a
+//! corp's lag is ([`Lag`]), and the one back-off rule for retries ([`backoff`]).
 //!
 //! This layer sits at the bottom: it imports nothing of msgaudit but the message values it counts,
 //! so the pipeline, the alert sender, the web workspace and the metrics endpoint can all take it
 //! without depending on one another.
 
 mod backoff;
+mod lag;
 mod shutdown;
 mod stats;
 
 pub use backoff::backoff;
+pub use lag::{FAILING_AFTER_CALLS, Lag, PullState, RETENTION_MS};
 pub use shutdown::Shutdown;
 pub use stats::{CorpStats, MediaStats, Stats};

@@ -93,6 +93,16 @@ pub struct CorpStats {
     pub newest_stored_ms: i64,
     /// Whether the last pull came back full (the corp is still catching up).
     pub catching_up: bool,
+    /// When the last `GetChatData` call succeeded, epoch ms (0: none yet).
+    pub last_pull_ms: i64,
+    /// When a pull last came back short (the archive's head reached), epoch ms (0: not yet).
+    pub head_seen_ms: i64,
+    /// Failed `GetChatData` calls since the last successful one.
+    pub failing_calls: u32,
+    /// The corp's archive rate from its last stored batch: this many seqs over this many ms of
+    /// `msgtime` (0 and 0 until a batch of two messages a moment apart is stored).
+    pub rate_seqs: u64,
+    pub rate_ms: u64,
     /// Dead letters stored, by reason name.
     pub dead: BTreeMap<&'static str, u64>,
     /// SDK errors by code (0 when the error had none).

@@ -56,4 +56,4 @@ pub use session::{NetworkOptions, Session};
 pub use wework_finance_sys::{LIBRARY_FILE_NAME, MAX_LIMIT, code};
 
 /// WeCom keeps archived messages (and their media) for about five days.
-pub const RETENTION_MS: i64 = 5 * 24 * 3600 * 1000;
+pub use crate::runtime::RETENTION_MS;

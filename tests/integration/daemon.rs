@@ -122,7 +122,9 @@ fn metrics_and_status_show_each_corps_progress_while_the_daemon_runs() {
         "daemon: running",
         &format!("corp {corp}"),
         "stored up to seq    3000",
-        "pulled up to seq    3000 (0 in flight, drained)",
+        "pulled up to seq    3000 (0 in flight)",
+        "state               caught up (the last pull",
+        "lag                 none",
         "60 broken_json",
         "alerts waiting       0",
     ] {

@@ -1,6 +1,10 @@
-//! `msgaudit status`: how far each corp is stored and what is stuck, for a terminal. It reads the
-//! store (so it works while the daemon runs, or without it) and, when the config has
-//! `[metrics] listen`, the running daemon's live figures.
+//! `msgaudit status`: where each corp stands and what is stuck, for a terminal or (`--json`) a
+//! script. It reads the store (so it works while the daemon runs, or without it) and, when the
+//! config has `[metrics] listen`, the running daemon's live figures (`/metrics`, and `/corps` for
+//! whether each corp is caught up, behind or failing, and its lag). Three corps or fewer (or those
+//! named with `--corp`) are shown in full; more as one table, worst first (`corps.rs`).
+
+mod corps;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -10,14 +14,26 @@ use anyhow::Context;
 use clap::Args;
 
 use super::StoreArgs;
-use crate::timefmt::{format_ms, now_ms};
+use crate::timefmt::now_ms;
 
-use crate::pipeline::RETENTION_MS;
+use crate::runtime::RETENTION_MS;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Show this corp alone, in full (repeat for several).
+    #[arg(long = "corp", value_name = "CORP_ID")]
+    pub corps: Vec<String>,
+    /// Only corps behind the archive's head or failing.
+    #[arg(long)]
+    pub behind: bool,
+    /// Print everything as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Rows of the corps table at most, worst first (0: all).
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub limit: usize,
 }
 
 /// The `[metrics] listen` of a config file, without validating the rest.
@@ -27,31 +43,24 @@ fn metrics_addr(path: &std::path::Path) -> Option<SocketAddr> {
     v.get("metrics")?.get("listen")?.as_str()?.parse().ok()
 }
 
-/// The daemon's metrics text, if it answers.
-fn scrape(addr: SocketAddr) -> Option<String> {
+/// The body the daemon's metrics listener answers at `path`, if it answers 200.
+fn get(addr: SocketAddr, path: &str) -> Option<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     write!(
         s,
-        "GET /metrics HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
     )
     .ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
-    text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
 }
 
 /// The value of an unlabelled metric in a metrics text.
 fn global(text: &str, name: &str) -> Option<f64> {
     let prefix = format!("{name} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.parse().ok())
-}
-
-/// The value of `name{corp="…"}` in a metrics text.
-fn metric(text: &str, name: &str, corp: &str) -> Option<f64> {
-    let prefix = format!("{name}{{corp=\"{corp}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))
         .and_then(|v| v.parse().ok())
@@ -119,74 +128,111 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
         .config
         .as_deref()
         .and_then(metrics_addr)
-        .map(|addr| (addr, scrape(addr)));
-    let progress = store.corp_progress()?;
-    println!("store {}", crate::store::redact_url(&url));
-    match &live {
-        Some((addr, Some(_))) => println!("daemon: running, metrics at http://{addr}/metrics"),
-        Some((addr, None)) => println!("daemon: not answering at http://{addr}/metrics"),
-        None => println!("daemon: no [metrics] listen in the config; showing the store only"),
-    }
-    println!("RSA backend: {}", rsa_backend(&args, live.as_ref()));
-    if progress.is_empty() {
-        println!("no corp has stored anything yet");
-    }
+        .map(|addr| (addr, get(addr, "/metrics")));
+    let live_corps: Option<Vec<crate::daemon::metrics::LiveCorp>> = match &live {
+        Some((addr, Some(_))) => Some(
+            get(*addr, "/corps")
+                .and_then(|body| serde_json::from_str(&body).ok())
+                .unwrap_or_default(),
+        ),
+        _ => None,
+    };
     let now = now_ms();
-    for p in &progress {
-        let behind = if p.newest_msg_ms > 0 {
-            now - p.newest_msg_ms
-        } else {
-            0
-        };
-        println!("\ncorp {}", p.corp_id);
-        println!("  stored up to seq    {}", p.checkpoint);
-        if p.newest_msg_ms > 0 {
-            println!(
-                "  newest message      {} ({} ago{})",
-                format_ms(p.newest_msg_ms),
-                age(behind),
-                if behind > RETENTION_MS * 4 / 5 {
-                    " — close to WeCom's 5-day retention: catch up now or lose messages"
-                } else {
-                    ""
-                }
+    let mut rows = corps::rows(store.corp_progress()?, live_corps);
+    let all = rows.len();
+    if !args.corps.is_empty() {
+        let unknown: Vec<&String> = args
+            .corps
+            .iter()
+            .filter(|c| !rows.iter().any(|r| &&r.corp_id == c))
+            .collect();
+        if !unknown.is_empty() {
+            anyhow::bail!(
+                "no corp {} in the store or the running daemon (`msgaudit status` lists them)",
+                unknown
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
-        if let Some((_, Some(text))) = &live {
-            if let Some(pulled) = metric(text, "msgaudit_corp_pulled_seq", &p.corp_id) {
-                let lag = metric(text, "msgaudit_corp_lag_messages", &p.corp_id).unwrap_or(0.0);
-                let catching_up =
-                    metric(text, "msgaudit_corp_catching_up", &p.corp_id).unwrap_or(0.0) > 0.0;
-                println!(
-                    "  pulled up to seq    {pulled} ({lag} in flight{})",
-                    if catching_up {
-                        ", catching up"
-                    } else {
-                        ", drained"
-                    }
-                );
-            }
-        }
-        if p.pending_dead.is_empty() {
-            println!("  dead letters        none pending");
-        }
-        for (reason, n) in &p.pending_dead {
-            let advice = crate::message::DeadReason::parse(reason).map_or("", |r| r.advice());
-            println!("  dead letters        {n} {reason} → {advice}");
-        }
+        rows.retain(|r| args.corps.contains(&r.corp_id));
     }
-    println!("\nalerts waiting       {}", store.alert_backlog()?);
-    print_media(
-        store.as_ref(),
-        live.as_ref().and_then(|(_, t)| t.as_deref()),
-    )?;
+    if args.behind {
+        rows.retain(corps::CorpRow::is_behind);
+    }
+    let daemon = match &live {
+        Some((addr, Some(_))) => format!("running, metrics at http://{addr}/metrics"),
+        Some((addr, None)) => format!("not answering at http://{addr}/metrics"),
+        None => "no [metrics] listen in the config; showing the store only".to_owned(),
+    };
+    let metrics_text = live.as_ref().and_then(|(_, t)| t.as_deref());
+    let rsa = rsa_backend(&args, live.as_ref());
+    let alerts = store.alert_backlog()?;
+    if args.json {
+        let media = store.media_summary()?;
+        let dir = super::spool::spool_dir(&args.store, None)?;
+        let (segments, bytes) = super::spool::disk_bytes(&dir);
+        let out = serde_json::json!({
+            "store": crate::store::redact_url(&url),
+            "daemon": daemon,
+            "rsa_backend": rsa,
+            "summary": corps::summary(&rows),
+            "corps": rows,
+            "alerts_waiting": alerts,
+            "media": {
+                "pending": media.pending, "done": media.done, "dead": media.dead,
+                "dead_by_reason": media.dead_by_reason.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+                "oldest_pending_ms": media.oldest_pending_ms,
+                "files": media.files, "bytes": media.bytes, "job_bytes": media.job_bytes,
+            },
+            "spool": {
+                "dir": dir.display().to_string(), "segments": segments, "disk_bytes": bytes,
+                "waiting_bytes": metrics_text.and_then(|t| global(t, "msgaudit_spool_bytes")),
+                "limit_bytes": metrics_text.and_then(|t| global(t, "msgaudit_spool_limit_bytes")),
+                "full": metrics_text.map(|t| global(t, "msgaudit_spool_full").unwrap_or(0.0) > 0.0),
+            },
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!("store {}", crate::store::redact_url(&url));
+    println!("daemon: {daemon}");
+    println!("RSA backend: {rsa}");
+    if all == 0 {
+        println!("no corp has stored anything yet");
+    } else {
+        println!("{}", corps::summary(&rows));
+    }
+    if rows.is_empty() && all > 0 {
+        println!(
+            "(none {})",
+            if args.behind {
+                "behind or failing"
+            } else {
+                "matches"
+            }
+        );
+    } else if !args.corps.is_empty() || rows.len() <= 3 {
+        for r in &rows {
+            corps::print_block(r, now);
+        }
+    } else {
+        println!();
+        corps::print_table(&rows, args.limit, now);
+    }
+    println!("\nalerts waiting       {alerts}");
+    print_media(store.as_ref(), metrics_text)?;
+    print_spool(&args, metrics_text)
+}
+
+/// The spool: what waits for the store (live), else what is on disk.
+fn print_spool(args: &StatusArgs, live: Option<&str>) -> anyhow::Result<()> {
     let dir = super::spool::spool_dir(&args.store, None)?;
     let (segments, bytes) = super::spool::disk_bytes(&dir);
     let mib = |b: f64| b / (1024.0 * 1024.0);
-    match &live {
-        Some((_, Some(text)))
-            if global(text, "msgaudit_spool_limit_bytes").unwrap_or(0.0) > 0.0 =>
-        {
+    match live {
+        Some(text) if global(text, "msgaudit_spool_limit_bytes").unwrap_or(0.0) > 0.0 => {
             let waiting = global(text, "msgaudit_spool_bytes").unwrap_or(0.0);
             let limit = global(text, "msgaudit_spool_limit_bytes").unwrap_or(0.0);
             let full = global(text, "msgaudit_spool_full").unwrap_or(0.0) > 0.0;

@@ -134,7 +134,7 @@ pub fn run_puller(
                 let short = batch.len() < limit as usize;
                 let n = batch.len() as u64;
                 let now = crate::timefmt::now_ms();
-                let was = std::mem::replace(&mut cursor.behind, Some(!short));
+                let was = cursor.behind.replace(!short);
                 if was != Some(!short) {
                     if short {
                         tracing::info!(corp = %cursor.corp.corp_id, seq = cursor.next_seq,

@@ -21,10 +21,7 @@ fn stages(c: &mut Criterion) {
     let common::Fixture {
         lib, batch, keys, ..
     } = common::fixture();
-    let corp = Arc::new(CorpContext {
-        corp_id: "wwbench".into(),
-        keys: Arc::new(keys),
-    });
+    let corp = Arc::new(CorpContext::new("wwbench", Arc::new(keys), 0));
     let pool = decode_pool(0).expect("pool");
     let decryptor = lib.decryptor();
 

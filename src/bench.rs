@@ -378,6 +378,8 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
         threads,
         queue_batches: 4,
         corps_from_store: false,
+        corps_reload: Duration::from_secs(10),
+        source: None,
         corps: vec![CorpConfig {
             corp_id,
             secret,

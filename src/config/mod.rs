@@ -92,6 +92,10 @@ pub struct RawConfig {
     /// Also archive the corps listed in the store's `we_corp_account` table (default false).
     #[serde(default)]
     pub corps_from_store: bool,
+    /// How often `we_corp_account` is read again for corps added, removed or changed, seconds
+    /// (default 10).
+    #[serde(default = "default_corps_reload")]
+    pub corps_reload_secs: u64,
     #[serde(default)]
     pub alerts: RawAlerts,
     #[serde(default)]
@@ -110,6 +114,10 @@ pub struct RawConfig {
     pub corps: Vec<RawCorp>,
 }
 
+fn default_corps_reload() -> u64 {
+    10
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -119,8 +127,13 @@ pub struct Config {
     pub threads: usize,
     pub queue_batches: usize,
     pub corps_from_store: bool,
+    /// How often `we_corp_account` is read again (with `corps_from_store`).
+    pub corps_reload: std::time::Duration,
     pub corps: Vec<CorpConfig>,
     pub alerts: AlertConfig,
+    /// The file this configuration was read from (None when built otherwise): read again on
+    /// SIGHUP for its `[[corps]]`.
+    pub source: Option<std::path::PathBuf>,
     /// Where to serve `/metrics`, if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// The durable spool (None when disabled).
@@ -148,7 +161,9 @@ impl Config {
             message: e.to_string(),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Config::validate(raw, base)
+        let mut config = Config::validate(raw, base)?;
+        config.source = Some(path.to_owned());
+        Ok(config)
     }
 
     /// Validates a raw configuration; relative paths resolve against `base`.
@@ -172,7 +187,9 @@ impl Config {
             threads: raw.pipeline.threads,
             queue_batches,
             corps_from_store: raw.corps_from_store,
+            corps_reload: std::time::Duration::from_secs(raw.corps_reload_secs.max(1)),
             corps,
+            source: None,
             alerts: alerts::alerts(&raw.alerts)?,
             metrics_listen: raw.metrics.listen,
             spool,

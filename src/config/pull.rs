@@ -25,6 +25,10 @@ pub struct RawPull {
     /// Puller threads (0 = one per corp, at most 8; default 0).
     #[serde(default)]
     pub workers: usize,
+    /// Batches of one corp pulled and not yet stored, at most (default 4): a corp with a backlog
+    /// then never fills the queues ahead of the other corps' fresh messages.
+    #[serde(default = "default_in_flight")]
+    pub max_batches_in_flight: u32,
 }
 
 impl Default for RawPull {
@@ -35,8 +39,13 @@ impl Default for RawPull {
             poll_interval_secs: default_poll(),
             max_backoff_secs: default_backoff(),
             workers: 0,
+            max_batches_in_flight: default_in_flight(),
         }
     }
+}
+
+fn default_in_flight() -> u32 {
+    4
 }
 
 pub(super) fn default_limit() -> u32 {
@@ -82,6 +91,7 @@ pub(super) fn pull(raw: &RawPull) -> Result<PullConfig, ConfigError> {
         poll_interval: Duration::from_secs(raw.poll_interval_secs.max(1)),
         max_backoff: Duration::from_secs(raw.max_backoff_secs.max(1)),
         workers: raw.workers,
+        max_in_flight: raw.max_batches_in_flight.max(1),
     })
 }
 

@@ -1,7 +1,6 @@
 //! Starting the media fetchers beside the pipeline: the media store the configuration names, the
 //! corps' sessions, the live rules for 发送二维码, ffmpeg for voice.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::thread::JoinHandle;
@@ -44,11 +43,7 @@ impl Daemon {
         let parts = FetcherParts {
             lib: self.lib.clone(),
             network: self.config.sdk.network.clone(),
-            corps: self
-                .corps
-                .iter()
-                .map(|c| (c.corp_id.clone(), c.secret.clone()))
-                .collect::<HashMap<_, _>>(),
+            corps: self.media_corps.clone(),
             store: jobs,
             media: store,
             rules: Arc::new(move || live.current()),

@@ -9,6 +9,7 @@
 //! mode the alert sender then drains what is still pending. `msgaudit run`, `demo` and `bench` all
 //! come through here.
 
+mod corps;
 mod media;
 pub mod metrics;
 mod names;
@@ -100,6 +101,9 @@ pub struct Daemon {
     fixed_rules: Option<RuleSet>,
     /// The RSA implementation, and why it was chosen.
     rsa: crate::sdk::ChosenBackend,
+    /// The secrets of the corps archived now, by id, for the media fetchers (replaced as corps
+    /// come and go).
+    media_corps: crate::runtime::Shared<std::collections::HashMap<String, crate::secret::Secret>>,
 }
 
 impl Daemon {
@@ -116,13 +120,17 @@ impl Daemon {
             Vec::new()
         };
         let corps = config.with_store_corps(&accounts)?;
-        if corps.is_empty() {
+        if corps.is_empty() && !config.corps_from_store {
             return Err(DaemonError::NoCorps);
+        }
+        if corps.is_empty() {
+            tracing::info!("no corps yet: waiting for rows in we_corp_account");
         }
         let rsa =
             crate::sdk::rsa_backend::choose(config.crypto.backend, config.crypto.library.clone())?;
         tracing::info!(backend = rsa.backend.name(), reason = %rsa.reason, "RSA backend");
         Ok(Daemon {
+            media_corps: crate::runtime::Shared::new(secrets(&corps)),
             rsa,
             lib: FinanceLibrary::load(&config.sdk.library)?,
             config: config.clone(),
@@ -300,6 +308,29 @@ impl Daemon {
             decryptor = decryptor.serialized();
         }
         let corps: Vec<_> = self.corps.iter().map(CorpConfig::pull_source).collect();
+        // Corps come and go while a daemon runs; a once run drains the corps it started with.
+        let changes = if once {
+            None
+        } else {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let watch = corps::CorpWatch {
+                config: self.config.clone(),
+                store: self.store.clone(),
+                current: self
+                    .corps
+                    .iter()
+                    .map(|c| (c.corp_id.clone(), c.clone()))
+                    .collect(),
+                changes: tx,
+                media: self.media_corps.clone(),
+                shutdown: self.shutdown.clone(),
+            };
+            std::thread::Builder::new()
+                .name("corp-watch".into())
+                .spawn(move || watch.run())
+                .map_err(pipeline::PipelineError::Thread)?;
+            Some(rx)
+        };
         let parts = Parts {
             lib: &self.lib,
             decryptor,
@@ -308,7 +339,18 @@ impl Daemon {
             audit: live,
             stats: self.stats.clone(),
             shutdown: self.shutdown.clone(),
+            changes,
         };
         pipeline::run(parts, &corps, &pipeline_settings(&self.config, once))
     }
+}
+
+/// The corps' archive secrets by id.
+pub(crate) fn secrets(
+    corps: &[CorpConfig],
+) -> std::collections::HashMap<String, crate::secret::Secret> {
+    corps
+        .iter()
+        .map(|c| (c.corp_id.clone(), c.secret.clone()))
+        .collect()
 }

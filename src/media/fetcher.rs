@@ -98,9 +98,9 @@ pub type CurrentRules = Arc<dyn Fn() -> Arc<Auditor> + Send + Sync>;
 pub struct FetcherParts {
     pub lib: FinanceLibrary,
     pub network: NetworkOptions,
-    /// The corps whose media to fetch: each one's archive secret, by corp id. Jobs of other corps
-    /// wait in the store.
-    pub corps: HashMap<String, Secret>,
+    /// The corps whose media to fetch: each one's archive secret, by corp id (replaced as corps
+    /// come and go). Jobs of other corps wait in the store.
+    pub corps: crate::runtime::Shared<HashMap<String, Secret>>,
     pub store: Arc<dyn Store>,
     pub media: Arc<dyn MediaStore>,
     pub rules: CurrentRules,
@@ -117,12 +117,15 @@ pub struct FetcherParts {
 struct Shared {
     parts: FetcherParts,
     settings: FetcherSettings,
-    /// The ids of `parts.corps`, for the due-job query.
-    corp_ids: Vec<String>,
     in_flight: Mutex<HashSet<MediaJobKey>>,
 }
 
 impl Shared {
+    /// The ids of the corps archived now, for the due-job query.
+    fn corp_ids(&self) -> Vec<String> {
+        self.parts.corps.get().keys().cloned().collect()
+    }
+
     fn release(&self, key: &MediaJobKey) {
         self.in_flight
             .lock()
@@ -140,11 +143,9 @@ impl Shared {
 
 /// Starts the dispatcher (which starts the workers); it returns when stopped.
 pub fn spawn(parts: FetcherParts, settings: FetcherSettings) -> std::io::Result<JoinHandle<()>> {
-    let corp_ids = parts.corps.keys().cloned().collect();
     let shared = Arc::new(Shared {
         parts,
         settings,
-        corp_ids,
         in_flight: Mutex::new(HashSet::new()),
     });
     std::thread::Builder::new()
@@ -224,7 +225,7 @@ fn send_due(shared: &Shared, tx: &Sender<MediaJob>) -> Result<usize, crate::stor
     let due = shared
         .parts
         .store
-        .due_media_jobs(&shared.corp_ids, now_ms(), limit)?;
+        .due_media_jobs(&shared.corp_ids(), now_ms(), limit)?;
     let mut sent = 0;
     for job in due {
         let fresh = shared
@@ -264,7 +265,7 @@ fn finished(shared: &Shared) -> bool {
         && shared
             .parts
             .store
-            .due_media_jobs(&shared.corp_ids, i64::MAX, 1)
+            .due_media_jobs(&shared.corp_ids(), i64::MAX, 1)
             .is_ok_and(|due| due.is_empty())
 }
 
@@ -362,7 +363,8 @@ fn handle(
     let now = now_ms();
     if !sessions.contains_key(corp) {
         // The due-job query only returns jobs of these corps.
-        let secret = p.corps.get(corp)?;
+        let corps = p.corps.get();
+        let secret = corps.get(corp)?;
         match p.lib.session(corp, secret, &p.network) {
             Ok(s) => {
                 sessions.insert(corp.clone(), s);

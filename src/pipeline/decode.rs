@@ -92,7 +92,7 @@ pub fn decode_batch_timed(
     rsa: &RsaBackend,
     batch: PulledBatch,
 ) -> (DecodedBatch, std::time::Duration) {
-    let (corp, spool) = (batch.corp, batch.spool);
+    let (corp, spool, from_seq) = (batch.corp, batch.spool, batch.from_seq);
     let mut rsa_time = std::time::Duration::ZERO;
     let outcomes: Vec<Result<MessageRow, Box<DeadLetter>>> = pool.install(|| {
         let items: Vec<(u32, &str)> = batch
@@ -101,7 +101,7 @@ pub fn decode_batch_timed(
             .map(|m| (m.publickey_ver, m.encrypt_random_key.as_str()))
             .collect();
         let rsa_started = Instant::now();
-        let keys = corp.keys.decrypt_random_keys(rsa, &items);
+        let keys = corp.keys().decrypt_random_keys(rsa, &items);
         rsa_time = rsa_started.elapsed();
         batch
             .messages
@@ -123,7 +123,15 @@ pub fn decode_batch_timed(
             Err(dead) => store.dead_letters.push(*dead),
         }
     }
-    (DecodedBatch { corp, store, spool }, rsa_time)
+    (
+        DecodedBatch {
+            corp,
+            store,
+            spool,
+            from_seq,
+        },
+        rsa_time,
+    )
 }
 
 /// The decode stage: runs until the pullers hang up, then drains what is queued and returns.

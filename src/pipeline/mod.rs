@@ -18,6 +18,7 @@
 //! start. `stages.rs` starts the threads and joins them.
 
 pub mod audit;
+mod corps;
 mod decode;
 pub mod live_audit;
 mod puller;
@@ -25,6 +26,7 @@ mod spooling;
 mod stages;
 mod writer;
 
+pub use corps::{CorpChange, Registry};
 pub use decode::{decode_batch, decode_message, decode_with_key};
 pub use live_audit::{LiveAudit, ReloadError, audit_row, audit_rows};
 pub use puller::{CorpFailure, PullConfig, PullSettings};
@@ -32,13 +34,14 @@ pub use spooling::RETENTION_MS;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use audit::AuditStage;
 use puller::CorpCursor;
 
 use crate::runtime::{Shutdown, Stats};
-use crate::sdk::{Decryptor, EncryptedMessage, FinanceLibrary, KeyRing, NetworkOptions, SdkError};
+use crate::sdk::{Decryptor, EncryptedMessage, FinanceLibrary, KeyRing, NetworkOptions};
 use crate::secret::Secret;
 use crate::spool::{Position, Spool, SpoolError, SpoolSettings};
 use crate::store::{Store, StoreBatch, StoreError};
@@ -51,11 +54,66 @@ pub struct Corp {
     pub keys: Arc<KeyRing>,
 }
 
-/// A corp as the stages see it.
+/// A corp as the stages see it: its id and keys, and how far this run has pulled it.
 #[derive(Debug)]
 pub struct CorpContext {
     pub corp_id: String,
-    pub keys: Arc<KeyRing>,
+    keys: std::sync::RwLock<Arc<KeyRing>>,
+    /// Batches pulled in this run and not yet stored (fairness: a corp with a backlog may have
+    /// only a few at a time, so the others' batches never queue behind its whole backlog).
+    in_flight: AtomicU32,
+    /// Batches from this seq on were pulled in this run (and counted in `in_flight`); older ones
+    /// came from the spool of a previous run.
+    counted_from: u64,
+    /// The last seq a puller handed on in this run.
+    pulled_seq: AtomicU64,
+}
+
+impl CorpContext {
+    pub fn new(corp_id: &str, keys: Arc<KeyRing>, pull_from: u64) -> CorpContext {
+        CorpContext {
+            corp_id: corp_id.to_owned(),
+            keys: std::sync::RwLock::new(keys),
+            in_flight: AtomicU32::new(0),
+            counted_from: pull_from,
+            pulled_seq: AtomicU64::new(pull_from),
+        }
+    }
+
+    /// The corp's private keys.
+    pub fn keys(&self) -> Arc<KeyRing> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the keys (the corp was added again with new ones).
+    pub fn set_keys(&self, keys: Arc<KeyRing>) {
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+    }
+
+    /// Batches pulled in this run and not yet stored.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    pub fn pulled_seq(&self) -> u64 {
+        self.pulled_seq.load(Ordering::Acquire)
+    }
+
+    /// A puller handed on a batch ending at `checkpoint`.
+    fn pulled(&self, checkpoint: u64) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.pulled_seq.fetch_max(checkpoint, Ordering::AcqRel);
+    }
+
+    /// The batch that asked for messages after `from_seq` is stored (or released): it no longer
+    /// counts as in flight if this run pulled it.
+    fn done(&self, from_seq: u64) {
+        if from_seq >= self.counted_from {
+            let _ = self
+                .in_flight
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        }
+    }
 }
 
 /// A batch as pulled.
@@ -80,6 +138,8 @@ pub struct DecodedBatch {
     pub store: StoreBatch,
     /// Where the batch is in the spool, to release it once stored.
     pub spool: Option<Position>,
+    /// The pull asked for messages after this seq.
+    pub from_seq: u64,
 }
 
 /// How to run.
@@ -109,12 +169,6 @@ pub struct RunSummary {
 /// The pipeline could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    #[error("corp {corp_id}: SDK Init failed: {source}")]
-    Init {
-        corp_id: String,
-        #[source]
-        source: SdkError,
-    },
     #[error("corp {corp_id}: cannot read its checkpoint: {source}")]
     Checkpoint {
         corp_id: String,
@@ -155,6 +209,8 @@ pub struct Parts<'a> {
     pub audit: Arc<dyn AuditStage>,
     pub stats: Arc<Stats>,
     pub shutdown: Shutdown,
+    /// Corps added and removed while running (None: the corps given are all there will be).
+    pub changes: Option<crossbeam_channel::Receiver<CorpChange>>,
 }
 
 /// Runs the pipeline over `corps` until shutdown (or, with `settings.pull.once`, until every corp
@@ -171,7 +227,7 @@ pub fn run(
     if let Some(spool) = &spool {
         check_spool(spool, &stored, corps, &stats)?;
     }
-    let opened = open_corps(&parts, corps, settings, &stored, spool.as_ref())?;
+    let opened = open_corps(&parts, corps, &stored, spool.as_ref());
     let threads = stages::spawn(parts, settings, spool.as_ref(), opened, stored)?;
     let (abandoned_batches, failures) = threads.join()?;
     if let Some(spool) = &spool {
@@ -232,23 +288,20 @@ fn check_spool(
     Ok(())
 }
 
-/// Every corp with its SDK session and where pulling resumes.
+/// Every corp with where pulling resumes (its SDK session opens at its first call).
 struct OpenedCorps {
     cursors: Vec<CorpCursor>,
-    contexts: HashMap<String, Arc<CorpContext>>,
+    registry: Registry,
 }
 
 fn open_corps(
     parts: &Parts<'_>,
     corps: &[Corp],
-    settings: &PipelineSettings,
     stored: &HashMap<String, u64>,
     spool: Option<&Spool>,
-) -> Result<OpenedCorps, PipelineError> {
-    let mut opened = OpenedCorps {
-        cursors: Vec::with_capacity(corps.len()),
-        contexts: HashMap::new(),
-    };
+) -> OpenedCorps {
+    let registry = Registry::default();
+    let mut cursors = Vec::with_capacity(corps.len());
     for c in corps {
         let from = stored.get(&c.corp_id).copied().unwrap_or(0);
         // Pulling resumes after what is spooled, which may be ahead of what is stored.
@@ -256,26 +309,14 @@ fn open_corps(
             .and_then(|s| s.recovered().corps.get(&c.corp_id))
             .map_or(0, |s| s.checkpoint);
         let pull_from = from.max(spooled);
-        let session = parts
-            .lib
-            .session(&c.corp_id, &c.secret, &settings.network)
-            .map_err(|source| PipelineError::Init {
-                corp_id: c.corp_id.clone(),
-                source,
-            })?;
-        let context = Arc::new(CorpContext {
-            corp_id: c.corp_id.clone(),
-            keys: c.keys.clone(),
-        });
-        opened.contexts.insert(c.corp_id.clone(), context.clone());
-        tracing::info!(corp = %c.corp_id, stored_seq = from, from_seq = pull_from, "corp starts");
+        let context = registry.context(c, pull_from);
+        tracing::debug!(corp = %c.corp_id, stored_seq = from, from_seq = pull_from, "corp starts");
         parts.stats.corp(&c.corp_id, |s| {
             s.stored_seq = from;
             s.pulled_seq = pull_from;
         });
-        opened
-            .cursors
-            .push(CorpCursor::new(context, session, pull_from));
+        cursors.push(CorpCursor::new(context, c.secret.clone(), pull_from));
     }
-    Ok(opened)
+    tracing::info!(corps = corps.len(), "corps start (each one's SDK session opens at its first pull)");
+    OpenedCorps { cursors, registry }
 }

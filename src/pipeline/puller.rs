@@ -5,6 +5,12 @@
 //! poll interval once drained (a short batch), exponential back-off on transient SDK errors, and the
 //! longest back-off on other errors (which also get logged with what to do).
 //!
+//! A corp's session opens at its first call (`Init`), so thousands of corps start at once and a corp
+//! whose `Init` fails backs off like any other SDK error instead of stopping the rest. A corp with
+//! `max_in_flight` batches pulled and not yet stored waits (fairness: a backlog never fills the
+//! queues ahead of the other corps' fresh messages). Corps arrive and leave through the puller's
+//! inbox ([`PullerCommand`]) while it runs.
+//!
 //! The puller's cursor is in memory only. A batch is durable once the spool has fsync'd it, and
 //! stored once the writer has moved the checkpoint; a restart resumes after the newest spooled seq
 //! (or, without a spool, the stored checkpoint) and may pull a batch again, which the store absorbs
@@ -13,17 +19,34 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 
 use super::{CorpContext, PulledBatch};
 use crate::runtime::Shutdown;
 use crate::runtime::Stats;
-use crate::sdk::{SdkError, Session};
+use crate::sdk::{FinanceLibrary, NetworkOptions, SdkError, Session};
+use crate::secret::Secret;
+
+/// The longest a puller sleeps before looking at its inbox again.
+const INBOX_EVERY: Duration = Duration::from_millis(100);
+
+/// How long a corp at its in-flight limit waits before it is looked at again.
+const IN_FLIGHT_RECHECK: Duration = Duration::from_millis(20);
+
+/// What a puller's inbox carries.
+pub enum PullerCommand {
+    /// Pull this corp too (replacing its cursor if the puller has it already).
+    Add(CorpCursor),
+    /// Stop pulling this corp.
+    Remove(String),
+}
 
 /// One corp's pull state.
 pub struct CorpCursor {
     pub corp: Arc<CorpContext>,
-    pub session: Session,
+    secret: Secret,
+    /// Opened at the first call.
+    session: Option<Session>,
     /// Pull messages after this seq.
     pub next_seq: u64,
     next_call: Instant,
@@ -35,10 +58,11 @@ pub struct CorpCursor {
 }
 
 impl CorpCursor {
-    pub fn new(corp: Arc<CorpContext>, session: Session, next_seq: u64) -> CorpCursor {
+    pub fn new(corp: Arc<CorpContext>, secret: Secret, next_seq: u64) -> CorpCursor {
         CorpCursor {
             corp,
-            session,
+            secret,
+            session: None,
             next_seq,
             next_call: Instant::now(),
             failures: 0,
@@ -59,6 +83,8 @@ pub struct PullConfig {
     pub max_backoff: Duration,
     /// Puller threads (0: one per corp, at most 8).
     pub workers: usize,
+    /// Batches of one corp pulled and not yet stored, at most.
+    pub max_in_flight: u32,
 }
 
 impl Default for PullConfig {
@@ -69,6 +95,7 @@ impl Default for PullConfig {
             poll_interval: Duration::from_secs(5),
             max_backoff: Duration::from_secs(60),
             workers: 0,
+            max_in_flight: 4,
         }
     }
 }
@@ -93,40 +120,99 @@ fn backoff(failures: u32, max: Duration) -> Duration {
     crate::runtime::backoff(Duration::from_millis(400), failures, max)
 }
 
+/// What a puller works with besides its corps.
+pub struct Puller {
+    pub lib: FinanceLibrary,
+    /// How sessions are opened.
+    pub network: NetworkOptions,
+    pub settings: PullSettings,
+    pub stats: Arc<Stats>,
+    pub shutdown: Shutdown,
+    pub output: Sender<PulledBatch>,
+    /// Corps added and removed while running (None: the first corps are all there will be).
+    pub inbox: Option<Receiver<PullerCommand>>,
+    /// Whether the spool says when a batch counts as pulled (else: as soon as it is handed on).
+    pub spooled: bool,
+}
+
+impl Puller {
+    /// Applies what the inbox holds; false once it is closed.
+    fn read_inbox(&self, cursors: &mut Vec<CorpCursor>) -> bool {
+        let Some(inbox) = &self.inbox else {
+            return true;
+        };
+        loop {
+            match inbox.try_recv() {
+                Ok(PullerCommand::Add(c)) => {
+                    cursors.retain(|k| k.corp.corp_id != c.corp.corp_id);
+                    cursors.push(c);
+                }
+                Ok(PullerCommand::Remove(id)) => cursors.retain(|k| k.corp.corp_id != id),
+                Err(crossbeam_channel::TryRecvError::Empty) => return true,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => return false,
+            }
+        }
+    }
+}
+
 /// Runs one puller over its corps until shutdown (or, in once mode, until each is drained). With
 /// `spooled`, a batch counts as pulled (`pulled_seq`) only once the spool has it: the appender says
 /// so; without, as soon as it is handed on.
-pub fn run_puller(
-    mut cursors: Vec<CorpCursor>,
-    settings: PullSettings,
-    stats: Arc<Stats>,
-    shutdown: Shutdown,
-    output: Sender<PulledBatch>,
-    spooled: bool,
-) -> Vec<CorpFailure> {
+pub fn run_puller(mut cursors: Vec<CorpCursor>, p: Puller) -> Vec<CorpFailure> {
     let mut failures = Vec::new();
+    let (settings, stats, shutdown) = (&p.settings, &p.stats, &p.shutdown);
     let limit = settings.pull.batch_limit;
+    let mut inbox_open = p.inbox.is_some();
     loop {
         if shutdown.is_requested() {
             break;
+        }
+        if inbox_open {
+            inbox_open = p.read_inbox(&mut cursors);
         }
         let Some(cursor) = cursors
             .iter_mut()
             .filter(|c| !(settings.once && c.finished))
             .min_by_key(|c| c.next_call)
         else {
+            if inbox_open && shutdown.sleep(INBOX_EVERY) {
+                continue;
+            }
             break;
         };
         let wait = cursor.next_call.saturating_duration_since(Instant::now());
-        if !wait.is_zero() && !shutdown.sleep(wait) {
-            break;
+        if !wait.is_zero() {
+            let nap = if inbox_open { wait.min(INBOX_EVERY) } else { wait };
+            if !shutdown.sleep(nap) {
+                break;
+            }
+            continue;
         }
+        if cursor.corp.in_flight() >= settings.pull.max_in_flight.max(1) {
+            cursor.next_call = Instant::now() + IN_FLIGHT_RECHECK;
+            continue;
+        }
+        if cursor.session.is_none() {
+            match p
+                .lib
+                .session(&cursor.corp.corp_id, &cursor.secret, &p.network)
+            {
+                Ok(session) => cursor.session = Some(session),
+                Err(e) => {
+                    if let Some(failure) = failed(cursor, e, settings, stats) {
+                        failures.push(failure);
+                    }
+                    continue;
+                }
+            }
+        }
+        let Some(session) = cursor.session.as_mut() else {
+            continue;
+        };
         let started = Instant::now();
         cursor.next_call = started + settings.pull.min_call_interval;
         Stats::add(&stats.calls, 1);
-        let result = cursor
-            .session
-            .get_chat_data(cursor.next_seq, limit, settings.timeout);
+        let result = session.get_chat_data(cursor.next_seq, limit, settings.timeout);
         Stats::add_time(&stats.pull_nanos, started.elapsed());
         match result {
             Ok(batch) => {
@@ -135,7 +221,7 @@ pub fn run_puller(
                 let n = batch.len() as u64;
                 let now = crate::timefmt::now_ms();
                 let was = cursor.behind.replace(!short);
-                if was != Some(!short) {
+                if was.map_or(!short, |w| w == short) {
                     if short {
                         tracing::info!(corp = %cursor.corp.corp_id, seq = cursor.next_seq,
                             "caught up: the archive's head is reached");
@@ -155,7 +241,7 @@ pub fn run_puller(
                 if let Some(last) = batch.last_seq().filter(|l| *l > cursor.next_seq) {
                     Stats::add(&stats.pulled, n);
                     stats.corp(&cursor.corp.corp_id, |c| {
-                        if !spooled {
+                        if !p.spooled {
                             c.pulled_seq = last;
                         }
                         c.pulled += n;
@@ -168,7 +254,8 @@ pub fn run_puller(
                         spool: None,
                     };
                     cursor.next_seq = last;
-                    if output.send(pulled).is_err() {
+                    cursor.corp.pulled(last);
+                    if p.output.send(pulled).is_err() {
                         tracing::error!("the decode stage stopped; pulling ends");
                         break;
                     }
@@ -178,37 +265,48 @@ pub fn run_puller(
                     cursor.next_call = started + settings.pull.poll_interval;
                 }
             }
-            Err(e) if e.is_transient() => {
-                cursor.failures += 1;
-                Stats::add(&stats.transient_errors, 1);
-                stats.corp(&cursor.corp.corp_id, |c| {
-                    *c.sdk_errors.entry(e.code().unwrap_or(0)).or_default() += 1;
-                    c.failing_calls += 1;
-                });
-                let wait = backoff(cursor.failures, settings.pull.max_backoff);
-                tracing::warn!(corp = %cursor.corp.corp_id, seq = cursor.next_seq, error = %e,
-                    retry_in_ms = wait.as_millis() as u64, "transient SDK error");
-                cursor.next_call = Instant::now() + wait;
-            }
             Err(e) => {
-                cursor.failures += 1;
-                Stats::add(&stats.other_errors, 1);
-                stats.corp(&cursor.corp.corp_id, |c| {
-                    *c.sdk_errors.entry(e.code().unwrap_or(0)).or_default() += 1;
-                    c.failing_calls += 1;
-                });
-                tracing::error!(corp = %cursor.corp.corp_id, seq = cursor.next_seq, error = %e,
-                    "SDK error; fix the cause (secret, IP allow-list, keys) — retrying at the longest back-off");
-                cursor.next_call = Instant::now() + settings.pull.max_backoff;
-                if settings.once {
-                    cursor.finished = true;
-                    failures.push(CorpFailure {
-                        corp_id: cursor.corp.corp_id.clone(),
-                        error: e,
-                    });
+                if let Some(failure) = failed(cursor, e, settings, stats) {
+                    failures.push(failure);
                 }
             }
         }
     }
     failures
+}
+
+/// Counts and logs a failed call (or `Init`) and schedules the corp's next try: exponential
+/// back-off for transient errors, the longest for others. In once mode a non-transient error ends
+/// the corp, and the failure is returned.
+fn failed(
+    cursor: &mut CorpCursor,
+    e: SdkError,
+    settings: &PullSettings,
+    stats: &Stats,
+) -> Option<CorpFailure> {
+    cursor.failures += 1;
+    stats.corp(&cursor.corp.corp_id, |c| {
+        *c.sdk_errors.entry(e.code().unwrap_or(0)).or_default() += 1;
+        c.failing_calls += 1;
+    });
+    if e.is_transient() {
+        Stats::add(&stats.transient_errors, 1);
+        let wait = backoff(cursor.failures, settings.pull.max_backoff);
+        tracing::warn!(corp = %cursor.corp.corp_id, seq = cursor.next_seq, error = %e,
+            retry_in_ms = wait.as_millis() as u64, "transient SDK error");
+        cursor.next_call = Instant::now() + wait;
+        return None;
+    }
+    Stats::add(&stats.other_errors, 1);
+    tracing::error!(corp = %cursor.corp.corp_id, seq = cursor.next_seq, error = %e,
+        "SDK error; fix the cause (secret, IP allow-list, keys) — retrying at the longest back-off");
+    cursor.next_call = Instant::now() + settings.pull.max_backoff;
+    if settings.once {
+        cursor.finished = true;
+        return Some(CorpFailure {
+            corp_id: cursor.corp.corp_id.clone(),
+            error: e,
+        });
+    }
+    None
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::{CorpContext, PulledBatch};
+use super::{PulledBatch, Registry};
 use crate::runtime::Shutdown;
 use crate::runtime::Stats;
 use crate::spool::record::SpoolRecord;
@@ -162,8 +162,8 @@ pub struct ReaderStage {
     pub reader: Reader,
     pub acker: Acker,
     pub dir: std::path::PathBuf,
-    /// The configured corps.
-    pub corps: HashMap<String, Arc<CorpContext>>,
+    /// Every corp's context (those added while running too).
+    pub corps: Registry,
     /// Each corp's stored checkpoint when the run began.
     pub stored: HashMap<String, u64>,
     /// Records a previous run left (read first).
@@ -204,6 +204,9 @@ pub fn run_reader_stage(
         let last = stored.entry(record.corp_id.clone()).or_insert(0);
         if record.checkpoint <= *last {
             // Stored before a restart (or written twice after a failed write): release it.
+            if let Some(corp) = corps.get(&record.corp_id) {
+                corp.done(record.from_seq);
+            }
             if let Err(e) = acker.stored(at) {
                 tracing::warn!(error = %e, "cannot delete a stored spool segment; trying again after the next batch");
             }

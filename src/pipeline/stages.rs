@@ -1,11 +1,13 @@
 //! Starting the pipeline's threads and joining them: the writer, the spool's appender and reader
-//! (when there is a spool), the decode thread and the pullers, joined by bounded channels.
+//! (when there is a spool), the decode thread, the pullers and (when corps may change while
+//! running) the router that hands them added and removed corps, joined by bounded channels.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use super::puller::{self, CorpCursor};
+use super::corps::{Pullers, Router};
+use super::puller::{self, CorpCursor, Puller};
 use super::{
     CorpFailure, DecodedBatch, OpenedCorps, Parts, PipelineError, PipelineSettings, PulledBatch,
     decode, decode_pool, spooling, writer,
@@ -15,6 +17,7 @@ use crate::spool::Spool;
 /// The running threads.
 pub(super) struct Running {
     pullers: Vec<JoinHandle<Vec<CorpFailure>>>,
+    router: Option<JoinHandle<()>>,
     spool: Vec<(&'static str, JoinHandle<()>)>,
     decoder: JoinHandle<()>,
     writer: JoinHandle<u64>,
@@ -28,11 +31,14 @@ fn thread<T: Send + 'static>(
     std::thread::Builder::new().name(name.into()).spawn(f)
 }
 
-/// Shares the corps' cursors among at most `workers` puller threads (0: one per corp, at most 8).
-fn shares(cursors: Vec<CorpCursor>, workers: usize) -> Vec<Vec<CorpCursor>> {
-    let workers = match workers {
-        0 => cursors.len().clamp(1, 8),
-        n => n.min(cursors.len().max(1)),
+/// Shares the corps' cursors among `workers` puller threads (0: one per corp, at most 8; when corps
+/// may be added while running, 8).
+fn shares(cursors: Vec<CorpCursor>, workers: usize, changing: bool) -> Vec<Vec<CorpCursor>> {
+    let workers = match (workers, changing) {
+        (0, true) => 8,
+        (0, false) => cursors.len().clamp(1, 8),
+        (n, true) => n,
+        (n, false) => n.min(cursors.len().max(1)),
     };
     let mut shares: Vec<Vec<CorpCursor>> = (0..workers).map(|_| Vec::new()).collect();
     for (i, c) in cursors.into_iter().enumerate() {
@@ -51,13 +57,14 @@ pub(super) fn spawn(
     stored: HashMap<String, u64>,
 ) -> Result<Running, PipelineError> {
     let Parts {
+        lib,
         decryptor,
         rsa,
         store,
         audit,
         stats,
         shutdown,
-        ..
+        changes,
     } = parts;
     let pool = Arc::new(decode_pool(settings.threads)?);
     let queue = settings.queue_batches.max(1);
@@ -66,7 +73,7 @@ pub(super) fn spawn(
     let failure = spooling::SpoolFailure::default();
 
     let writer = {
-        let (stats, shutdown) = (stats.clone(), shutdown.clone());
+        let (stats, shutdown, store) = (stats.clone(), shutdown.clone(), store.clone());
         let backoff = settings.max_store_backoff;
         let acker = spool.map(Spool::acker);
         thread("writer", move || {
@@ -88,7 +95,7 @@ pub(super) fn spawn(
                 reader: spool.reader(),
                 acker: spool.acker(),
                 dir: spool.settings().dir.clone(),
-                corps: opened.contexts,
+                corps: opened.registry.clone(),
                 stored,
                 recovered: spool.recovered().records.len(),
             };
@@ -113,22 +120,50 @@ pub(super) fn spawn(
     };
     let spooled = spool.is_some();
     let mut pullers = Vec::new();
-    for (i, share) in shares(opened.cursors, settings.pull.pull.workers)
+    let mut inboxes = Vec::new();
+    let mut owner = HashMap::new();
+    for (i, share) in shares(opened.cursors, settings.pull.pull.workers, changes.is_some())
         .into_iter()
         .enumerate()
     {
-        let (tx, stats, shutdown, pull) = (
-            pulled_tx.clone(),
-            stats.clone(),
-            shutdown.clone(),
-            settings.pull.clone(),
-        );
+        for c in &share {
+            owner.insert(c.corp.corp_id.clone(), i);
+        }
+        let inbox = changes.as_ref().map(|_| {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            inboxes.push(tx);
+            rx
+        });
+        let puller = Puller {
+            lib: lib.clone(),
+            network: settings.network.clone(),
+            settings: settings.pull.clone(),
+            stats: stats.clone(),
+            shutdown: shutdown.clone(),
+            output: pulled_tx.clone(),
+            inbox,
+            spooled,
+        };
         pullers.push(thread(format!("pull-{i}"), move || {
-            puller::run_puller(share, pull, stats, shutdown, tx, spooled)
+            puller::run_puller(share, puller)
         })?);
     }
+    let router = match changes {
+        Some(changes) => {
+            let router = Router {
+                registry: opened.registry,
+                store,
+                stats: stats.clone(),
+                shutdown: shutdown.clone(),
+            };
+            let pullers = Pullers { inboxes, owner };
+            Some(thread("corps", move || router.run(changes, pullers))?)
+        }
+        None => None,
+    };
     Ok(Running {
         pullers,
+        router,
         spool: spool_threads,
         decoder,
         writer,
@@ -142,6 +177,12 @@ impl Running {
     pub(super) fn join(self) -> Result<(u64, Vec<CorpFailure>), PipelineError> {
         let mut failures = Vec::new();
         let mut panicked = None;
+        // The router ends at shutdown; its inboxes closing lets idle pullers end too.
+        if let Some(r) = self.router
+            && r.join().is_err()
+        {
+            panicked = Some("corps router");
+        }
         for p in self.pullers {
             match p.join() {
                 Ok(f) => failures.extend(f),

@@ -30,6 +30,8 @@ pub fn run_writer_stage(
     let mut stalled = std::collections::HashSet::new();
     for decoded in input {
         let corp_id = decoded.corp.corp_id.clone();
+        // Stored or abandoned, the batch no longer holds its corp's pulling back.
+        let _done = Done(&decoded.corp, decoded.from_seq);
         if stalled.contains(&corp_id) {
             abandoned += 1;
             continue;
@@ -95,4 +97,13 @@ pub fn run_writer_stage(
         }
     }
     abandoned
+}
+
+/// Marks a batch done for its corp's in-flight count when dropped (after the batch is handled).
+struct Done<'a>(&'a super::CorpContext, u64);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.done(self.1);
+    }
 }

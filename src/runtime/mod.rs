@@ -8,10 +8,12 @@
 
 mod backoff;
 mod lag;
+mod shared;
 mod shutdown;
 mod stats;
 
 pub use backoff::backoff;
 pub use lag::{FAILING_AFTER_CALLS, Lag, PullState, RETENTION_MS};
+pub use shared::Shared;
 pub use shutdown::Shutdown;
 pub use stats::{CorpStats, MediaStats, Stats};

@@ -103,6 +103,9 @@ pub struct CorpStats {
     /// `msgtime` (0 and 0 until a batch of two messages a moment apart is stored).
     pub rate_seqs: u64,
     pub rate_ms: u64,
+    /// The corp was removed while running: not pulled any more (its figures stay for what is
+    /// still in flight, but it is no longer reported).
+    pub removed: bool,
     /// Dead letters stored, by reason name.
     pub dead: BTreeMap<&'static str, u64>,
     /// SDK errors by code (0 when the error had none).
@@ -160,8 +163,14 @@ impl Stats {
         }
     }
 
-    /// A copy of every corp's progress.
+    /// A copy of the progress of every corp archived now.
     pub fn corps(&self) -> BTreeMap<String, CorpStats> {
-        self.corps.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.corps
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, c)| !c.removed)
+            .map(|(id, c)| (id.clone(), c.clone()))
+            .collect()
     }
 }

@@ -187,6 +187,17 @@ impl KeyRing {
         self.keys.keys().copied()
     }
 
+    /// Whether both rings hold the same keys under the same versions (keys compare by content:
+    /// a PEM loaded twice is one key while either is held).
+    pub fn same_keys(&self, other: &KeyRing) -> bool {
+        self.keys.len() == other.keys.len()
+            && self
+                .keys
+                .iter()
+                .zip(&other.keys)
+                .all(|((v, a), (w, b))| v == w && Arc::ptr_eq(&a.inner, &b.inner))
+    }
+
     /// Recovers the random keys of many messages (`(publickey_ver, encrypt_random_key)` each) with
     /// `backend`, on the current rayon pool; results in input order, each exactly what
     /// [`KeyRing::decrypt_random_key`] gives (the same key or the same error). With crypto_mb the

@@ -72,6 +72,7 @@ fn hits_are_stored_with_their_batch_and_reprocessing_never_doubles_them() {
                 audit: live.clone(),
                 stats,
                 shutdown: msgaudit::runtime::Shutdown::new(),
+                changes: None,
             },
             std::slice::from_ref(&corp),
             &settings,

@@ -32,6 +32,7 @@ fn settings(once: bool, limit: u32) -> PipelineSettings {
                 poll_interval: Duration::from_millis(50),
                 max_backoff: Duration::from_millis(20),
                 workers: 0,
+                max_in_flight: 4,
             },
             timeout: Duration::from_secs(5),
             once,
@@ -67,6 +68,7 @@ fn unaudited(
         audit: Arc::new(NoAudit),
         stats,
         shutdown,
+        changes: None,
     }
 }
 

@@ -1,0 +1,156 @@
+//! Corps coming and going while the daemon runs: a watcher thread reads `we_corp_account` again
+//! every `corps_reload_secs` (with `corps_from_store`) and the config file's `[[corps]]` on SIGHUP,
+//! and tells the pipeline which corps to add (new ones, and ones whose secret or keys changed) and
+//! which to remove (gone from both, or `del_flag` set). A corp that cannot be read (a missing
+//! secret variable, an unreadable key) is reported once and left out until it can; the others go
+//! on. Nothing restarts and nothing pauses for the rest.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use crate::config::{Config, CorpConfig};
+use crate::pipeline::CorpChange;
+use crate::runtime::{Shared, Shutdown};
+use crate::secret::Secret;
+use crate::store::Store;
+
+/// How often the watcher looks for a SIGHUP.
+const TICK: Duration = Duration::from_millis(200);
+
+/// The corps as the watcher last told the pipeline.
+pub(super) struct CorpWatch {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub current: BTreeMap<String, CorpConfig>,
+    pub changes: Sender<CorpChange>,
+    /// The secrets of the corps archived now, for the media fetchers.
+    pub media: Shared<HashMap<String, Secret>>,
+    pub shutdown: Shutdown,
+}
+
+fn same(a: &CorpConfig, b: &CorpConfig) -> bool {
+    a.secret.expose() == b.secret.expose() && a.keys.same_keys(&b.keys)
+}
+
+impl CorpWatch {
+    /// Runs until shutdown.
+    pub fn run(mut self) {
+        let mut hangups = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch for SIGHUP; the config's corps are read at start only");
+                None
+            }
+        };
+        let mut warned = HashSet::new();
+        let mut next_read = Instant::now() + self.config.corps_reload;
+        while self.shutdown.sleep(TICK) {
+            let hangup = hangups
+                .as_mut()
+                .is_some_and(|s| s.pending().next().is_some());
+            if hangup {
+                self.reload_config();
+            } else if !(self.config.corps_from_store && Instant::now() >= next_read) {
+                continue;
+            }
+            next_read = Instant::now() + self.config.corps_reload;
+            if let Some(wanted) = self.wanted(&mut warned) {
+                self.apply(wanted);
+            }
+        }
+    }
+
+    /// Reads the config file again (SIGHUP); a config that does not load keeps the old one.
+    fn reload_config(&mut self) {
+        let Some(path) = self.config.source.clone() else {
+            return;
+        };
+        match Config::load(&path) {
+            Ok(c) => {
+                tracing::info!(config = %path.display(), corps = c.corps.len(), "SIGHUP: config read again for its corps");
+                self.config.corps = c.corps;
+                self.config.corps_from_store = c.corps_from_store;
+                self.config.corps_reload = c.corps_reload;
+            }
+            Err(e) => tracing::error!(config = %path.display(), error = %e,
+                "SIGHUP: the config does not load; the corps stay as they are (fix it and send SIGHUP again)"),
+        }
+    }
+
+    /// The corps to archive now: the config's, and `we_corp_account`'s not configured. None when
+    /// the store cannot be read (nothing changes then).
+    fn wanted(&self, warned: &mut HashSet<String>) -> Option<BTreeMap<String, CorpConfig>> {
+        let mut wanted: BTreeMap<String, CorpConfig> = self
+            .config
+            .corps
+            .iter()
+            .map(|c| (c.corp_id.clone(), c.clone()))
+            .collect();
+        if !self.config.corps_from_store {
+            return Some(wanted);
+        }
+        let accounts = match self.store.corp_accounts() {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read we_corp_account; the corps stay as they are");
+                return None;
+            }
+        };
+        for a in accounts {
+            if wanted.contains_key(&a.corp_id) {
+                continue;
+            }
+            match crate::config::corp_from_account(&a) {
+                Ok(c) => {
+                    warned.remove(&a.corp_id);
+                    wanted.insert(a.corp_id.clone(), c);
+                }
+                Err(e) => {
+                    if warned.insert(a.corp_id.clone()) {
+                        tracing::error!(corp = %a.corp_id, error = %e,
+                            "a we_corp_account row cannot be read; the corp is left out until it can");
+                    }
+                    // A corp archived already keeps going with what it had.
+                    if let Some(c) = self.current.get(&a.corp_id) {
+                        wanted.insert(a.corp_id.clone(), c.clone());
+                    }
+                }
+            }
+        }
+        Some(wanted)
+    }
+
+    /// Tells the pipeline (and the media fetchers) what changed.
+    fn apply(&mut self, wanted: BTreeMap<String, CorpConfig>) {
+        self.tell_pipeline(wanted);
+        let corps: Vec<CorpConfig> = self.current.values().cloned().collect();
+        self.media.set(super::secrets(&corps));
+    }
+
+    fn tell_pipeline(&mut self, wanted: BTreeMap<String, CorpConfig>) {
+        let removed: Vec<String> = self
+            .current
+            .keys()
+            .filter(|id| !wanted.contains_key(*id))
+            .cloned()
+            .collect();
+        for id in removed {
+            self.current.remove(&id);
+            if self.changes.send(CorpChange::Remove(id)).is_err() {
+                return;
+            }
+        }
+        for (id, c) in wanted {
+            if self.current.get(&id).is_some_and(|old| same(old, &c)) {
+                continue;
+            }
+            if self.changes.send(CorpChange::Add(c.pull_source())).is_err() {
+                return;
+            }
+            self.current.insert(id, c);
+        }
+    }
+}

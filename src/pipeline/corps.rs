@@ -50,7 +50,11 @@ impl Registry {
             c.set_keys(corp.keys.clone());
             return c.clone();
         }
-        let c = Arc::new(CorpContext::new(&corp.corp_id, corp.keys.clone(), pull_from));
+        let c = Arc::new(CorpContext::new(
+            &corp.corp_id,
+            corp.keys.clone(),
+            pull_from,
+        ));
         map.insert(corp.corp_id.clone(), c.clone());
         c
     }

@@ -317,6 +317,9 @@ fn open_corps(
         });
         cursors.push(CorpCursor::new(context, c.secret.clone(), pull_from));
     }
-    tracing::info!(corps = corps.len(), "corps start (each one's SDK session opens at its first pull)");
+    tracing::info!(
+        corps = corps.len(),
+        "corps start (each one's SDK session opens at its first pull)"
+    );
     OpenedCorps { cursors, registry }
 }

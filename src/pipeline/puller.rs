@@ -8,7 +8,8 @@
 //! A corp's session opens at its first call (`Init`), so thousands of corps start at once and a corp
 //! whose `Init` fails backs off like any other SDK error instead of stopping the rest. A corp with
 //! `max_in_flight` batches pulled and not yet stored waits (fairness: a backlog never fills the
-//! queues ahead of the other corps' fresh messages). Corps arrive and leave through the puller's
+//! queues ahead of the other corps' fresh messages) — unless the store is away, when the spool
+//! takes all it can (WeCom's retention comes first). Corps arrive and leave through the puller's
 //! inbox ([`PullerCommand`]) while it runs.
 //!
 //! The puller's cursor is in memory only. A batch is durable once the spool has fsync'd it, and
@@ -182,13 +183,20 @@ pub fn run_puller(mut cursors: Vec<CorpCursor>, p: Puller) -> Vec<CorpFailure> {
         };
         let wait = cursor.next_call.saturating_duration_since(Instant::now());
         if !wait.is_zero() {
-            let nap = if inbox_open { wait.min(INBOX_EVERY) } else { wait };
+            let nap = if inbox_open {
+                wait.min(INBOX_EVERY)
+            } else {
+                wait
+            };
             if !shutdown.sleep(nap) {
                 break;
             }
             continue;
         }
-        if cursor.corp.in_flight() >= settings.pull.max_in_flight.max(1) {
+        // While the store is away the spool takes everything (retention first); otherwise a
+        // corp waits for its batches to be stored before pulling more (fairness).
+        let store_away = p.spooled && Stats::get(&stats.store_down) > 0;
+        if !store_away && cursor.corp.in_flight() >= settings.pull.max_in_flight.max(1) {
             cursor.next_call = Instant::now() + IN_FLIGHT_RECHECK;
             continue;
         }

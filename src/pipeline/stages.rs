@@ -122,9 +122,13 @@ pub(super) fn spawn(
     let mut pullers = Vec::new();
     let mut inboxes = Vec::new();
     let mut owner = HashMap::new();
-    for (i, share) in shares(opened.cursors, settings.pull.pull.workers, changes.is_some())
-        .into_iter()
-        .enumerate()
+    for (i, share) in shares(
+        opened.cursors,
+        settings.pull.pull.workers,
+        changes.is_some(),
+    )
+    .into_iter()
+    .enumerate()
     {
         for c in &share {
             owner.insert(c.corp.corp_id.clone(), i);

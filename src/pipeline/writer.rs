@@ -42,6 +42,7 @@ pub fn run_writer_stage(
             let started = Instant::now();
             match store.store_batch(&batch) {
                 Ok(outcome) => {
+                    Stats::set(&stats.store_down, 0);
                     Stats::add_time(&stats.store_nanos, started.elapsed());
                     Stats::add(&stats.stored, outcome.inserted);
                     Stats::add(&stats.duplicates, outcome.duplicates);
@@ -81,6 +82,7 @@ pub fn run_writer_stage(
                 Err(e) => {
                     attempt += 1;
                     Stats::add(&stats.store_retries, 1);
+                    Stats::set(&stats.store_down, 1);
                     let wait =
                         crate::runtime::backoff(Duration::from_millis(200), attempt, max_backoff);
                     tracing::warn!(corp = %corp_id, checkpoint = batch.checkpoint, attempt, error = %e,

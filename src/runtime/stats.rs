@@ -25,6 +25,9 @@ pub struct Stats {
     pub hits: AtomicU64,
     pub act_hits: AtomicU64,
     pub store_retries: AtomicU64,
+    /// 1 while the writer's last attempt to store a batch failed (the store is away): pulling
+    /// then goes on into the spool regardless of the per-corp in-flight limit.
+    pub store_down: AtomicU64,
     /// Busy time per stage, nanoseconds (pull = inside GetChatData; decode = RSA + DecryptData +
     /// parse + audit, audit also alone; store = store_batch).
     pub pull_nanos: AtomicU64,

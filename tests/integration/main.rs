@@ -16,6 +16,7 @@ mod crypto_mb;
 mod daemon;
 mod fake_wecom;
 mod faults;
+mod fleet;
 mod media;
 mod media_store;
 mod names;

@@ -25,8 +25,15 @@ use crate::timefmt::now_ms;
 
 pub use crate::sdk::RETENTION_MS;
 
-/// Batches made durable by one fsync, at most (they are in memory meanwhile: a handful).
-const GROUP: usize = 4;
+/// Batches made durable by one fsync, at most: a fleet of small corps hands on many small
+/// batches, and one fsync each would cap pulling at the disk's fsyncs per second.
+const GROUP: usize = 64;
+
+/// Messages made durable by one fsync, at most (a few full batches: memory stays bounded).
+const GROUP_MESSAGES: usize = 4_000;
+
+/// Batches that may wait for the appender (the pullers block beyond): enough for a whole group.
+pub const APPEND_QUEUE: usize = GROUP;
 
 /// How often a paused appender repeats its warning.
 const FULL_WARNING_EVERY: Duration = Duration::from_secs(30);
@@ -91,10 +98,14 @@ pub fn run_appender_stage(
     // spool fill again.
     let mut warned: Option<Instant> = None;
     while let Ok(first) = input.recv() {
+        let mut messages = first.messages.len();
         group.push(first);
-        while group.len() < GROUP {
+        while group.len() < GROUP && messages < GROUP_MESSAGES {
             match input.try_recv() {
-                Ok(b) => group.push(b),
+                Ok(b) => {
+                    messages += b.messages.len();
+                    group.push(b);
+                }
                 Err(_) => break,
             }
         }

@@ -68,7 +68,13 @@ pub(super) fn spawn(
     } = parts;
     let pool = Arc::new(decode_pool(settings.threads)?);
     let queue = settings.queue_batches.max(1);
-    let (pulled_tx, pulled_rx) = crossbeam_channel::bounded::<PulledBatch>(queue);
+    // With a spool the appender takes many small batches per fsync; it needs them queued.
+    let pulled_queue = if spool.is_some() {
+        queue.max(spooling::APPEND_QUEUE)
+    } else {
+        queue
+    };
+    let (pulled_tx, pulled_rx) = crossbeam_channel::bounded::<PulledBatch>(pulled_queue);
     let (decoded_tx, decoded_rx) = crossbeam_channel::bounded::<DecodedBatch>(queue);
     let failure = spooling::SpoolFailure::default();
 

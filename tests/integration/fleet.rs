@@ -267,3 +267,93 @@ fn status_tells_an_idle_corp_from_one_behind() {
     assert!(only.contains("catch up now or lose messages"), "{only}");
     stop(child);
 }
+
+/// The daemon's resident memory, KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Messages of each corp of the fleet.
+const PER_CORP: u64 = 5;
+
+/// Starts a daemon over `n` small emulated corps sharing two key files; returns the time until
+/// every corp had its first pull, and the RSS once all were stored and idle.
+fn start_fleet(n: usize) -> (Duration, u64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    // Five text messages each, from a corpus: the emulator's own work (generating media for
+    // every corp) would otherwise be most of what is measured, and WeCom does that elsewhere.
+    let corpus = dir.path().join("corpus.jsonl");
+    let lines: Vec<String> = (1..=PER_CORP)
+        .map(|seq| {
+            serde_json::json!({"seq": seq, "msg": {
+                "msgid": format!("fleet_{seq}"), "action": "send", "from": "zhangsan",
+                "tolist": ["lisi"], "roomid": "", "msgtime": 1_764_547_200_000u64 + seq * 1000,
+                "msgtype": "text", "text": {"content": format!("第 {seq} 条消息")}}})
+            .to_string()
+        })
+        .collect();
+    std::fs::write(&corpus, lines.join("\n")).expect("corpus");
+    let ids: Vec<String> = (0..n)
+        .map(|i| format!("wwfleet{i:05}?corpus={}", corpus.display()))
+        .collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let config = fleet_config(dir.path(), port, &refs, "");
+    migrate(&config);
+    let started = Instant::now();
+    let child = msgaudit()
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("daemon");
+    let mut first_pull = None;
+    wait_until("every corp stored", Duration::from_secs(300), || {
+        let corps = live_corps(port);
+        let pulled = corps
+            .values()
+            .filter(|c| c["last_pull_ms"].as_i64() > Some(0))
+            .count();
+        if pulled == n && first_pull.is_none() {
+            first_pull = Some(started.elapsed());
+        }
+        pulled == n && corps.values().all(|c| c["stored_seq"] == PER_CORP)
+    });
+    // Idle: every corp polled at its interval, nothing in flight.
+    std::thread::sleep(Duration::from_secs(6));
+    let rss = rss_kib(child.id());
+    stop(child);
+    (first_pull.unwrap_or_default(), rss)
+}
+
+#[test]
+fn thousands_of_corps_start_pulling_within_seconds_and_idle_in_little_memory() {
+    let n: usize = std::env::var("MSGAUDIT_FLEET_CORPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    let (_, one) = start_fleet(1);
+    let (to_first_pull, many) = start_fleet(n);
+    let per_corp = many.saturating_sub(one) as f64 / (n - 1).max(1) as f64;
+    eprintln!(
+        "fleet start: {n} corps all pulled {:.2} s after the daemon started; RSS {:.1} MiB (1 corp: {:.1} MiB), {per_corp:.1} KiB per idle corp",
+        to_first_pull.as_secs_f64(),
+        many as f64 / 1024.0,
+        one as f64 / 1024.0
+    );
+    assert!(
+        to_first_pull < Duration::from_secs(10),
+        "{n} corps must all be pulling within 10 s, took {to_first_pull:?}"
+    );
+    assert!(
+        per_corp < 256.0,
+        "an idle corp costs {per_corp:.1} KiB of RSS"
+    );
+}

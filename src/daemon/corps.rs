@@ -25,6 +25,9 @@ pub(super) struct CorpWatch {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub current: BTreeMap<String, CorpConfig>,
+    /// The `we_corp_account` rows behind `current`, as last read: an unchanged row is not read
+    /// again (its secret and key files) until a SIGHUP.
+    pub rows: HashMap<String, crate::store::CorpAccount>,
     pub changes: Sender<CorpChange>,
     /// The secrets of the corps archived now, for the media fetchers.
     pub media: Shared<HashMap<String, Secret>>,
@@ -57,7 +60,7 @@ impl CorpWatch {
                 continue;
             }
             next_read = Instant::now() + self.config.corps_reload;
-            if let Some(wanted) = self.wanted(&mut warned) {
+            if let Some(wanted) = self.wanted(&mut warned, hangup) {
                 self.apply(wanted);
             }
         }
@@ -80,9 +83,14 @@ impl CorpWatch {
         }
     }
 
-    /// The corps to archive now: the config's, and `we_corp_account`'s not configured. None when
-    /// the store cannot be read (nothing changes then).
-    fn wanted(&self, warned: &mut HashSet<String>) -> Option<BTreeMap<String, CorpConfig>> {
+    /// The corps to archive now: the config's, and `we_corp_account`'s not configured. A row
+    /// unchanged since the last read keeps the corp as it is, unless `full` (SIGHUP: every
+    /// secret and key file is read again). None when the store cannot be read (nothing changes).
+    fn wanted(
+        &mut self,
+        warned: &mut HashSet<String>,
+        full: bool,
+    ) -> Option<BTreeMap<String, CorpConfig>> {
         let mut wanted: BTreeMap<String, CorpConfig> = self
             .config
             .corps
@@ -103,9 +111,15 @@ impl CorpWatch {
             if wanted.contains_key(&a.corp_id) {
                 continue;
             }
+            let unchanged = !full && self.rows.get(&a.corp_id) == Some(&a);
+            if let Some(c) = self.current.get(&a.corp_id).filter(|_| unchanged) {
+                wanted.insert(a.corp_id.clone(), c.clone());
+                continue;
+            }
             match crate::config::corp_from_account(&a) {
                 Ok(c) => {
                     warned.remove(&a.corp_id);
+                    self.rows.insert(a.corp_id.clone(), a.clone());
                     wanted.insert(a.corp_id.clone(), c);
                 }
                 Err(e) => {
@@ -125,12 +139,15 @@ impl CorpWatch {
 
     /// Tells the pipeline (and the media fetchers) what changed.
     fn apply(&mut self, wanted: BTreeMap<String, CorpConfig>) {
-        self.tell_pipeline(wanted);
-        let corps: Vec<CorpConfig> = self.current.values().cloned().collect();
-        self.media.set(super::secrets(&corps));
+        if self.tell_pipeline(wanted) {
+            let corps: Vec<CorpConfig> = self.current.values().cloned().collect();
+            self.media.set(super::secrets(&corps));
+        }
     }
 
-    fn tell_pipeline(&mut self, wanted: BTreeMap<String, CorpConfig>) {
+    /// Sends the changes; whether there were any.
+    fn tell_pipeline(&mut self, wanted: BTreeMap<String, CorpConfig>) -> bool {
+        let mut changed = false;
         let removed: Vec<String> = self
             .current
             .keys()
@@ -139,18 +156,22 @@ impl CorpWatch {
             .collect();
         for id in removed {
             self.current.remove(&id);
+            self.rows.remove(&id);
+            changed = true;
             if self.changes.send(CorpChange::Remove(id)).is_err() {
-                return;
+                return changed;
             }
         }
         for (id, c) in wanted {
             if self.current.get(&id).is_some_and(|old| same(old, &c)) {
                 continue;
             }
+            changed = true;
             if self.changes.send(CorpChange::Add(c.pull_source())).is_err() {
-                return;
+                return changed;
             }
             self.current.insert(id, c);
         }
+        changed
     }
 }

@@ -321,6 +321,7 @@ impl Daemon {
                     .iter()
                     .map(|c| (c.corp_id.clone(), c.clone()))
                     .collect(),
+                rows: std::collections::HashMap::new(),
                 changes: tx,
                 media: self.media_corps.clone(),
                 shutdown: self.shutdown.clone(),

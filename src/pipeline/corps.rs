@@ -7,11 +7,12 @@
 //!   puller that owns the corp. That puller drops the corp's cursor, and its session with it,
 //!   between two calls; what it pulled before goes on to the store.
 //! - An added corp resumes after the larger of its stored checkpoint and what this run already
-//!   pulled of it.
+//!   pulled of it. While that checkpoint cannot be read (the store is away) the corp waits and is
+//!   tried again every few seconds.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
@@ -106,25 +107,53 @@ pub(super) struct Router {
     pub shutdown: Shutdown,
 }
 
+/// How long an added corp whose checkpoint could not be read waits before the next try.
+const RETRY_ADD: Duration = Duration::from_secs(5);
+
 impl Router {
     /// Where an added corp resumes: after what is stored, or what this run pulled, if more.
     /// Returns the stored checkpoint and where pulling resumes.
-    fn pull_from(&self, corp_id: &str) -> Option<(u64, u64)> {
-        let stored = match self.store.checkpoint(corp_id) {
-            Ok(seq) => seq.unwrap_or(0),
+    fn pull_from(&self, corp_id: &str) -> Result<(u64, u64), crate::store::StoreError> {
+        let stored = self.store.checkpoint(corp_id)?.unwrap_or(0);
+        let pulled = self.registry.get(corp_id).map_or(0, |c| c.pulled_seq());
+        Ok((stored, stored.max(pulled)))
+    }
+
+    /// Starts pulling `corp`; hands it back when its checkpoint cannot be read (the store is away).
+    fn add(&self, corp: Corp, pullers: &mut Pullers) -> Option<Corp> {
+        let (stored, from) = match self.pull_from(&corp.corp_id) {
+            Ok(f) => f,
             Err(e) => {
-                tracing::error!(corp = %corp_id, error = %e,
-                    "cannot read the checkpoint of an added corp; it is not pulled until it is added again");
-                return None;
+                tracing::warn!(corp = %corp.corp_id, error = %e, retry_in_s = RETRY_ADD.as_secs(),
+                    "cannot read the checkpoint of an added corp; it starts once the store answers");
+                return Some(corp);
             }
         };
-        let pulled = self.registry.get(corp_id).map_or(0, |c| c.pulled_seq());
-        Some((stored, stored.max(pulled)))
+        let context = self.registry.context(&corp, from);
+        tracing::info!(corp = %corp.corp_id, from_seq = from, "corp added: pulling starts");
+        self.stats.corp(&corp.corp_id, |s| {
+            s.removed = false;
+            s.stored_seq = s.stored_seq.max(stored);
+            s.pulled_seq = s.pulled_seq.max(from);
+        });
+        pullers.add(CorpCursor::new(context, corp.secret, from));
+        None
     }
 
     /// Applies changes until the daemon hangs up or shutdown.
     pub fn run(self, changes: Receiver<CorpChange>, mut pullers: Pullers) {
+        // Added corps waiting for the store, by id (a later change for the id replaces the wait).
+        let mut waiting: HashMap<String, Corp> = HashMap::new();
+        let mut retry_at = Instant::now() + RETRY_ADD;
         while !self.shutdown.is_requested() {
+            if !waiting.is_empty() && Instant::now() >= retry_at {
+                retry_at = Instant::now() + RETRY_ADD;
+                for (id, corp) in std::mem::take(&mut waiting) {
+                    if let Some(corp) = self.add(corp, &mut pullers) {
+                        waiting.insert(id, corp);
+                    }
+                }
+            }
             let change = match changes.recv_timeout(Duration::from_millis(200)) {
                 Ok(c) => c,
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
@@ -132,19 +161,13 @@ impl Router {
             };
             match change {
                 CorpChange::Add(corp) => {
-                    let Some((stored, from)) = self.pull_from(&corp.corp_id) else {
-                        continue;
-                    };
-                    let context = self.registry.context(&corp, from);
-                    tracing::info!(corp = %corp.corp_id, from_seq = from, "corp added: pulling starts");
-                    self.stats.corp(&corp.corp_id, |s| {
-                        s.removed = false;
-                        s.stored_seq = s.stored_seq.max(stored);
-                        s.pulled_seq = s.pulled_seq.max(from);
-                    });
-                    pullers.add(CorpCursor::new(context, corp.secret, from));
+                    waiting.remove(&corp.corp_id);
+                    if let Some(corp) = self.add(corp, &mut pullers) {
+                        waiting.insert(corp.corp_id.clone(), corp);
+                    }
                 }
                 CorpChange::Remove(corp_id) => {
+                    waiting.remove(&corp_id);
                     if pullers.remove(&corp_id) {
                         tracing::info!(corp = %corp_id,
                             "corp removed: pulling stops; what was pulled is still stored");

@@ -7,7 +7,7 @@
 //! The reloader polls the store's rules version (a counter every rules change bumps in the same
 //! transaction) every couple of seconds.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -78,13 +78,13 @@ pub fn audit_rows(auditor: &Auditor, rows: &[MessageRow]) -> (Vec<HitRow>, Vec<A
 
 /// The audit stage: the current rules version, swappable while the pipeline runs.
 pub struct LiveAudit {
-    current: RwLock<Arc<Auditor>>,
+    current: crate::runtime::Shared<Auditor>,
 }
 
 impl LiveAudit {
     pub fn new(auditor: Auditor) -> Arc<LiveAudit> {
         Arc::new(LiveAudit {
-            current: RwLock::new(Arc::new(auditor)),
+            current: crate::runtime::Shared::new(auditor),
         })
     }
 
@@ -97,15 +97,12 @@ impl LiveAudit {
 
     /// The rules version in force.
     pub fn current(&self) -> Arc<Auditor> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.current.get()
     }
 
     /// Puts a new rules version in force.
     pub fn swap(&self, auditor: Auditor) {
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(auditor);
+        self.current.set(auditor);
     }
 
     /// Polls the store every `every` and swaps in changed rules, until `stop` is requested.

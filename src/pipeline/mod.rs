@@ -30,7 +30,6 @@ pub use corps::{CorpChange, Registry};
 pub use decode::{decode_batch, decode_message, decode_with_key};
 pub use live_audit::{LiveAudit, ReloadError, audit_row, audit_rows};
 pub use puller::{CorpFailure, PullConfig, PullSettings};
-pub use spooling::RETENTION_MS;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,7 +39,7 @@ use std::time::{Duration, Instant};
 use audit::AuditStage;
 use puller::CorpCursor;
 
-use crate::runtime::{Shutdown, Stats};
+use crate::runtime::{Shared, Shutdown, Stats};
 use crate::sdk::{Decryptor, EncryptedMessage, FinanceLibrary, KeyRing, NetworkOptions};
 use crate::secret::Secret;
 use crate::spool::{Position, Spool, SpoolError, SpoolSettings};
@@ -58,7 +57,7 @@ pub struct Corp {
 #[derive(Debug)]
 pub struct CorpContext {
     pub corp_id: String,
-    keys: std::sync::RwLock<Arc<KeyRing>>,
+    keys: Shared<KeyRing>,
     /// Batches pulled in this run and not yet stored (fairness: a corp with a backlog may have
     /// only a few at a time, so the others' batches never queue behind its whole backlog).
     in_flight: AtomicU32,
@@ -73,7 +72,7 @@ impl CorpContext {
     pub fn new(corp_id: &str, keys: Arc<KeyRing>, pull_from: u64) -> CorpContext {
         CorpContext {
             corp_id: corp_id.to_owned(),
-            keys: std::sync::RwLock::new(keys),
+            keys: Shared::from_arc(keys),
             in_flight: AtomicU32::new(0),
             counted_from: pull_from,
             pulled_seq: AtomicU64::new(pull_from),
@@ -82,12 +81,12 @@ impl CorpContext {
 
     /// The corp's private keys.
     pub fn keys(&self) -> Arc<KeyRing> {
-        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.keys.get()
     }
 
     /// Replaces the keys (the corp was added again with new ones).
-    pub fn set_keys(&self, keys: Arc<KeyRing>) {
-        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+    fn set_keys(&self, keys: Arc<KeyRing>) {
+        self.keys.set_arc(keys);
     }
 
     /// Batches pulled in this run and not yet stored.

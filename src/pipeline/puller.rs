@@ -238,6 +238,7 @@ pub fn run_puller(mut cursors: Vec<CorpCursor>, p: Puller) -> Vec<CorpFailure> {
                             "behind: pulling a backlog (full batches)");
                     }
                 }
+                let new_last = batch.last_seq().filter(|l| *l > cursor.next_seq);
                 stats.corp(&cursor.corp.corp_id, |c| {
                     c.catching_up = !short;
                     c.last_pull_ms = now;
@@ -245,15 +246,15 @@ pub fn run_puller(mut cursors: Vec<CorpCursor>, p: Puller) -> Vec<CorpFailure> {
                     if short {
                         c.head_seen_ms = now;
                     }
-                });
-                if let Some(last) = batch.last_seq().filter(|l| *l > cursor.next_seq) {
-                    Stats::add(&stats.pulled, n);
-                    stats.corp(&cursor.corp.corp_id, |c| {
+                    if let Some(last) = new_last {
                         if !p.spooled {
                             c.pulled_seq = last;
                         }
                         c.pulled += n;
-                    });
+                    }
+                });
+                if let Some(last) = new_last {
+                    Stats::add(&stats.pulled, n);
                     let pulled = PulledBatch {
                         corp: cursor.corp.clone(),
                         messages: batch.messages,

@@ -23,8 +23,6 @@ use crate::spool::record::SpoolRecord;
 use crate::spool::{Acker, Appender, ReadOutcome, Reader, SpoolError};
 use crate::timefmt::now_ms;
 
-pub use crate::sdk::RETENTION_MS;
-
 /// Batches made durable by one fsync, at most: a fleet of small corps hands on many small
 /// batches, and one fsync each would cap pulling at the disk's fsyncs per second.
 const GROUP: usize = 64;

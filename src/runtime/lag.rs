@@ -16,6 +16,12 @@ pub const FAILING_AFTER_CALLS: u32 = 3;
 /// WeCom keeps about five days of messages.
 pub const RETENTION_MS: i64 = 5 * 24 * 3_600_000;
 
+/// Whether something `age_ms` old is within a fifth of WeCom's retention of expiring: the point
+/// at which operators are told to act.
+pub fn near_retention(age_ms: i64) -> bool {
+    age_ms > RETENTION_MS * 4 / 5
+}
+
 /// Where a corp stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PullState {
@@ -73,8 +79,7 @@ impl Lag {
 
     /// Whether the oldest unpulled message is within a fifth of the retention of expiring.
     pub fn near_retention(&self) -> bool {
-        self.oldest_unpulled_ms
-            .is_some_and(|age| age > RETENTION_MS * 4 / 5)
+        self.oldest_unpulled_ms.is_some_and(near_retention)
     }
 }
 
@@ -129,7 +134,11 @@ impl CorpStats {
     /// Records a stored batch's span for the rate: its first and last (seq, msgtime).
     pub fn note_rate(&mut self, first: (u64, i64), last: (u64, i64)) {
         let seqs = last.0.saturating_sub(first.0);
-        let ms = u64::try_from(last.1 - first.1).unwrap_or(0);
+        let ms = last
+            .1
+            .checked_sub(first.1)
+            .and_then(|d| u64::try_from(d).ok())
+            .unwrap_or(0);
         if seqs > 0 && ms > 0 {
             self.rate_seqs = seqs;
             self.rate_ms = ms;
@@ -197,6 +206,14 @@ mod tests {
         assert_eq!(lag.unpulled, None, "no rate known yet");
         c.failing_calls = 1;
         assert_eq!(c.state(), PullState::CaughtUp, "one error is not failing");
+    }
+
+    #[test]
+    fn message_times_from_anywhere_never_overflow_the_rate() {
+        let mut c = corp();
+        c.note_rate((1, i64::MIN), (2, i64::MAX));
+        c.note_rate((1, i64::MAX), (2, i64::MIN));
+        assert_eq!((c.rate_seqs, c.rate_ms), (0, 0), "no rate from nonsense times");
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod shutdown;
 mod stats;
 
 pub use backoff::backoff;
-pub use lag::{FAILING_AFTER_CALLS, Lag, PullState, RETENTION_MS};
+pub use lag::{FAILING_AFTER_CALLS, Lag, PullState, RETENTION_MS, near_retention};
 pub use shared::Shared;
 pub use shutdown::Shutdown;
 pub use stats::{CorpStats, MediaStats, Stats};

@@ -15,7 +15,12 @@ impl<T> Clone for Shared<T> {
 
 impl<T> Shared<T> {
     pub fn new(value: T) -> Shared<T> {
-        Shared(Arc::new(RwLock::new(Arc::new(value))))
+        Shared::from_arc(Arc::new(value))
+    }
+
+    /// Shares a value already behind an `Arc`.
+    pub fn from_arc(value: Arc<T>) -> Shared<T> {
+        Shared(Arc::new(RwLock::new(value)))
     }
 
     /// The value now.
@@ -25,7 +30,12 @@ impl<T> Shared<T> {
 
     /// Replaces the value; snapshots taken before keep the old one.
     pub fn set(&self, value: T) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(value);
+        self.set_arc(Arc::new(value));
+    }
+
+    /// Replaces the value with one already behind an `Arc`.
+    pub fn set_arc(&self, value: Arc<T>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = value;
     }
 }
 

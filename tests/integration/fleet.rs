@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::{emulator_path, free_port, key_path, wait_exit, wait_until};
+use crate::support::{emulator_path, free_port, key_path, spawn, wait_exit, wait_until};
 
 /// A daemon config archiving `corps` (emulator corp ids) and those of `we_corp_account`, with
 /// `/metrics` on `port`.
@@ -36,17 +36,24 @@ fn msgaudit() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_msgaudit"))
 }
 
-fn migrate(config: &Path) {
+/// Runs `msgaudit <args> --config <config>`, which must succeed; returns its stdout.
+fn msgaudit_ok(args: &[&str], config: &Path) -> String {
     let out = msgaudit()
-        .args(["migrate", "--config"])
+        .args(args)
+        .arg("--config")
         .arg(config)
         .output()
-        .expect("migrate");
+        .expect("msgaudit");
     assert!(
         out.status.success(),
-        "{}",
+        "msgaudit {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn migrate(config: &Path) {
+    msgaudit_ok(&["migrate"], config);
 }
 
 /// The daemon's `/corps` figures, by corp id.
@@ -194,12 +201,7 @@ fn status_tells_an_idle_corp_from_one_behind() {
     let behind = "wwbehind?messages=200000&seed=65&delay_ms=300&key_pool=16";
     let config = fleet_config(dir.path(), port, &[idle, behind], "batch_limit = 100");
     migrate(&config);
-    let child = msgaudit()
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .expect("daemon");
+    let child = spawn(&config, false);
     wait_until(
         "both corps pulled and stored",
         Duration::from_secs(60),
@@ -213,17 +215,8 @@ fn status_tells_an_idle_corp_from_one_behind() {
                     .is_some_and(|c| c["state"] == "behind" && c["stored_seq"].as_u64() > Some(200))
         },
     );
-    let out = msgaudit()
-        .args(["status", "--json", "--config"])
-        .arg(&config)
-        .output()
-        .expect("status");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    let status: serde_json::Value =
+        serde_json::from_str(&msgaudit_ok(&["status", "--json"], &config)).expect("status JSON");
     let corps = status["corps"].as_array().expect("corps");
     assert_eq!(corps[0]["corp_id"], behind, "worst first: {status:#}");
     assert_eq!(corps[1]["corp_id"], idle);
@@ -241,12 +234,7 @@ fn status_tells_an_idle_corp_from_one_behind() {
     assert!(b["lag_messages"].as_u64().is_some_and(|n| n > 1_000), "{b}");
     assert_eq!(b["near_retention"], true, "{b}");
 
-    let text = msgaudit()
-        .args(["status", "--config"])
-        .arg(&config)
-        .output()
-        .expect("status");
-    let text = String::from_utf8_lossy(&text.stdout);
+    let text = msgaudit_ok(&["status"], &config);
     assert!(text.contains("2 corps: 1 behind, 1 caught up"), "{text}");
     let idle_block = &text[text.find(&format!("corp {idle}")).expect("idle block")..];
     assert!(
@@ -254,12 +242,7 @@ fn status_tells_an_idle_corp_from_one_behind() {
             && !idle_block[..400.min(idle_block.len())].contains("retention:"),
         "{text}"
     );
-    let only = msgaudit()
-        .args(["status", "--behind", "--config"])
-        .arg(&config)
-        .output()
-        .expect("status");
-    let only = String::from_utf8_lossy(&only.stdout);
+    let only = msgaudit_ok(&["status", "--behind"], &config);
     assert!(
         only.contains(&format!("corp {behind}")) && !only.contains(&format!("corp {idle}")),
         "{only}"
@@ -308,12 +291,7 @@ fn start_fleet(n: usize) -> (Duration, u64) {
     let config = fleet_config(dir.path(), port, &refs, "");
     migrate(&config);
     let started = Instant::now();
-    let child = msgaudit()
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .expect("daemon");
+    let child = spawn(&config, false);
     let mut first_pull = None;
     wait_until("every corp stored", Duration::from_secs(300), || {
         let corps = live_corps(port);

@@ -314,7 +314,7 @@ mod tests {
             in_flight: 0,
             lag_messages: lag_ms.map(|ms| (ms / 1000) as u64),
             oldest_unpulled_ms: lag_ms,
-            near_retention: lag_ms.is_some_and(|ms| ms > RETENTION_MS * 4 / 5),
+            near_retention: lag_ms.is_some_and(crate::runtime::near_retention),
             newest_stored_ms: 1,
             last_pull_ms: 1,
             head_seen_ms: 1,

@@ -270,7 +270,7 @@ fn print_media(store: &dyn crate::store::Store, live: Option<&str>) -> anyhow::R
             " (oldest {} old, {} of WeCom's retention left{})",
             age(behind),
             age(RETENTION_MS - behind),
-            if behind > RETENTION_MS * 4 / 5 {
+            if crate::runtime::near_retention(behind) {
                 " — fetch faster (more [media] concurrency) or lose them"
             } else {
                 ""

@@ -213,7 +213,11 @@ mod tests {
         let mut c = corp();
         c.note_rate((1, i64::MIN), (2, i64::MAX));
         c.note_rate((1, i64::MAX), (2, i64::MIN));
-        assert_eq!((c.rate_seqs, c.rate_ms), (0, 0), "no rate from nonsense times");
+        assert_eq!(
+            (c.rate_seqs, c.rate_ms),
+            (0, 0),
+            "no rate from nonsense times"
+        );
     }
 
     #[test]

@@ -425,7 +425,7 @@ pub async fn context(
     );
     let store = app.store.clone();
     let app2 = app.clone();
-    let (hit, history, context) = blocking(move || {
+    let (hit, history, context, names) = blocking(move || {
         let mut q = HitQuery {
             corp_id: Some(corp.clone()),
             msg_id: Some(msg_id.clone()),
@@ -442,17 +442,19 @@ pub async fn context(
         let key = StrategyHits::key(&hit);
         let history = store.review_history(&key)?;
         let context = store.context(&ContextQuery {
-            corp_id: corp,
+            corp_id: corp.clone(),
             msg_id,
             msg_time: hit.hit.msg_time,
             around,
         })?;
+        let senders = context.iter().map(|m| m.row.from_id.clone());
+        let names = super::archive::names_of(&app2, store.as_ref(), &corp, senders)?;
         // Recorded before the answer leaves: a look that is not logged does not happen.
         store.log_operation(&op)?;
         let hit = rows_json::<StrategyHits>(&app2, store.as_ref(), std::slice::from_ref(&hit))?
             .pop()
             .unwrap_or_default();
-        Ok((hit, history, context))
+        Ok((hit, history, context, names))
     })
     .await?;
     let hit_msg = hit["msg_id"].as_str().unwrap_or_default().to_owned();
@@ -462,6 +464,7 @@ pub async fn context(
             let r = &m.row;
             json!({
                 "msg_id": r.msg_id, "seq": r.seq, "from_id": r.from_id,
+                "from": who(&names, &r.from_id),
                 "to_list": crate::store::split_list(&r.to_list), "room_id": r.room_id,
                 "msg_time": r.msg_time, "time": format_ms(r.msg_time), "msg_type": r.msg_type,
                 "action": r.action, "text": r.plain_text, "is_hit": r.msg_id == hit_msg,

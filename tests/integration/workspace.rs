@@ -268,6 +268,11 @@ fn each_role_sees_its_own_and_other_auditors_hits_answer_404() {
         .collect();
     assert_eq!(ids, ["m01", "m02", "m03", "m04"]);
     assert!(ctx["context"][1]["is_hit"].as_bool().expect("flag"));
+    assert_eq!(
+        ctx["context"][1]["from"]["id"], "zhangsan",
+        "each message says who sent it: {ctx}"
+    );
+    assert!(ctx["context"][1]["from"]["label"].is_string(), "{ctx}");
     let (status, theirs) = wangwu.get("/api/hits/ww1/m01/2");
     let (status_missing, missing) = wangwu.get("/api/hits/ww1/nope/3");
     assert_eq!((status, status_missing), (404, 404));

@@ -266,6 +266,12 @@ fn an_auditor_signs_in_filters_and_reads_a_conversation_in_chromium() {
         hit[0][1].as_str().is_some_and(|t| t.contains("消息 29")),
         "{hit:?}"
     );
+    assert!(
+        hit[0][1]
+            .as_str()
+            .is_some_and(|t| t.starts_with("张三 (zhangsan) · ")),
+        "a bubble names its sender: {hit:?}"
+    );
 
     driver.screenshot(&root().join("target/test-artefacts/workspace-context.png"));
 

@@ -1,7 +1,8 @@
 //! Corps coming and going while the daemon runs: a watcher thread reads `we_corp_account` again
 //! every `corps_reload_secs` (with `corps_from_store`) and the config file's `[[corps]]` on SIGHUP,
 //! and tells the pipeline which corps to add (new ones, and ones whose secret or keys changed) and
-//! which to remove (gone from both, or `del_flag` set). A corp that cannot be read (a missing
+//! which to remove (gone from both, or `del_flag` set); the media and names fetchers follow
+//! ([`LiveCorps`]). A corp that cannot be read (a missing
 //! secret variable, an unreadable key) is reported once and left out until it can; the others go
 //! on. Nothing restarts and nothing pauses for the rest.
 
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use crate::config::{Config, CorpConfig};
+use crate::names::CorpCredentials;
 use crate::pipeline::CorpChange;
 use crate::runtime::{Shared, Shutdown};
 use crate::secret::Secret;
@@ -19,6 +21,45 @@ use crate::store::Store;
 
 /// How often the watcher looks for a SIGHUP.
 const TICK: Duration = Duration::from_millis(200);
+
+/// What the parts beside the pipeline read of the corps archived now (the media fetchers their
+/// archive secrets, the names fetcher their credentials), replaced as corps come and go.
+#[derive(Clone)]
+pub(super) struct LiveCorps {
+    pub media: Shared<HashMap<String, Secret>>,
+    pub names: Shared<Vec<CorpCredentials>>,
+}
+
+impl LiveCorps {
+    pub fn new(corps: &[CorpConfig]) -> LiveCorps {
+        let live = LiveCorps {
+            media: Shared::default(),
+            names: Shared::default(),
+        };
+        live.set(corps);
+        live
+    }
+
+    /// Puts `corps` in force.
+    pub fn set(&self, corps: &[CorpConfig]) {
+        self.media.set(
+            corps
+                .iter()
+                .map(|c| (c.corp_id.clone(), c.secret.clone()))
+                .collect(),
+        );
+        self.names.set(corps.iter().map(credentials).collect());
+    }
+}
+
+/// A corp's secrets for the names fetcher: its contact secret, else its archive secret.
+fn credentials(c: &CorpConfig) -> CorpCredentials {
+    CorpCredentials {
+        corp_id: c.corp_id.clone(),
+        contact_secret: c.contact_secret.clone().unwrap_or_else(|| c.secret.clone()),
+        archive_secret: c.secret.clone(),
+    }
+}
 
 /// The corps as the watcher last told the pipeline.
 pub(super) struct CorpWatch {
@@ -29,8 +70,8 @@ pub(super) struct CorpWatch {
     /// again (its secret and key files) until a SIGHUP.
     pub rows: HashMap<String, crate::store::CorpAccount>,
     pub changes: Sender<CorpChange>,
-    /// The secrets of the corps archived now, for the media fetchers.
-    pub media: Shared<HashMap<String, Secret>>,
+    /// What the media and names fetchers read of the corps archived now.
+    pub live: LiveCorps,
     pub shutdown: Shutdown,
 }
 
@@ -141,7 +182,7 @@ impl CorpWatch {
     fn apply(&mut self, wanted: BTreeMap<String, CorpConfig>) {
         if self.tell_pipeline(wanted) {
             let corps: Vec<CorpConfig> = self.current.values().cloned().collect();
-            self.media.set(super::secrets(&corps));
+            self.live.set(&corps);
         }
     }
 

@@ -43,7 +43,7 @@ impl Daemon {
         let parts = FetcherParts {
             lib: self.lib.clone(),
             network: self.config.sdk.network.clone(),
-            corps: self.media_corps.clone(),
+            corps: self.live.media.clone(),
             store: jobs,
             media: store,
             rules: Arc::new(move || live.current()),

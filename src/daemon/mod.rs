@@ -101,9 +101,8 @@ pub struct Daemon {
     fixed_rules: Option<RuleSet>,
     /// The RSA implementation, and why it was chosen.
     rsa: crate::sdk::ChosenBackend,
-    /// The secrets of the corps archived now, by id, for the media fetchers (replaced as corps
-    /// come and go).
-    media_corps: crate::runtime::Shared<std::collections::HashMap<String, crate::secret::Secret>>,
+    /// What the media and names fetchers read of the corps archived now.
+    live: corps::LiveCorps,
 }
 
 impl Daemon {
@@ -130,7 +129,7 @@ impl Daemon {
             crate::sdk::rsa_backend::choose(config.crypto.backend, config.crypto.library.clone())?;
         tracing::info!(backend = rsa.backend.name(), reason = %rsa.reason, "RSA backend");
         Ok(Daemon {
-            media_corps: crate::runtime::Shared::new(secrets(&corps)),
+            live: corps::LiveCorps::new(&corps),
             rsa,
             lib: FinanceLibrary::load(&config.sdk.library)?,
             config: config.clone(),
@@ -323,7 +322,7 @@ impl Daemon {
                     .collect(),
                 rows: std::collections::HashMap::new(),
                 changes: tx,
-                media: self.media_corps.clone(),
+                live: self.live.clone(),
                 shutdown: self.shutdown.clone(),
             };
             std::thread::Builder::new()
@@ -344,14 +343,4 @@ impl Daemon {
         };
         pipeline::run(parts, &corps, &pipeline_settings(&self.config, once))
     }
-}
-
-/// The corps' archive secrets by id.
-pub(crate) fn secrets(
-    corps: &[CorpConfig],
-) -> std::collections::HashMap<String, crate::secret::Secret> {
-    corps
-        .iter()
-        .map(|c| (c.corp_id.clone(), c.secret.clone()))
-        .collect()
 }

@@ -1,26 +1,15 @@
 //! Starting the names fetcher beside the pipeline: WeCom's directory API as `[names]` names it,
-//! each corp's contact secret (else its archive secret), a store connection of its own.
+//! the corps archived now (each one's contact secret, else its archive secret; see
+//! [`super::corps::LiveCorps`]), a store connection of its own.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::{Daemon, DaemonError};
-use crate::names::{CorpCredentials, DirectoryClient, resolver};
+use crate::names::{DirectoryClient, resolver};
 use crate::wecom::http::WeComHttp;
 
 impl Daemon {
-    /// The corps' credentials for the names fetcher.
-    fn name_credentials(&self) -> Vec<CorpCredentials> {
-        self.corps
-            .iter()
-            .map(|c| CorpCredentials {
-                corp_id: c.corp_id.clone(),
-                contact_secret: c.contact_secret.clone().unwrap_or_else(|| c.secret.clone()),
-                archive_secret: c.secret.clone(),
-            })
-            .collect()
-    }
-
     /// A client for WeCom's directory APIs, when `[names]` is enabled.
     fn directory_client(&self) -> Result<Option<DirectoryClient>, DaemonError> {
         let Some(config) = &self.config.names else {
@@ -46,7 +35,7 @@ impl Daemon {
                 source,
             })?,
         );
-        let corps = self.name_credentials();
+        let corps = self.live.names.clone();
         let settings = config.settings.clone();
         let shutdown = self.shutdown.clone();
         tracing::info!(api = %config.api_base, "names looked up in WeCom's directory");
@@ -66,8 +55,15 @@ impl Daemon {
         else {
             return;
         };
-        let corps = self.name_credentials();
-        match crate::names::pass(self.store.as_ref(), &mut client, &corps, &config.settings) {
+        let corps = self.live.names.get();
+        let never = crate::runtime::Shutdown::new();
+        match crate::names::pass(
+            self.store.as_ref(),
+            &mut client,
+            &corps,
+            &config.settings,
+            &never,
+        ) {
             Ok(r) => tracing::info!(
                 named = r.named,
                 refused = r.refused,

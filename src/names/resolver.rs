@@ -106,15 +106,20 @@ fn look_up(
     Ok(report)
 }
 
-/// One pass over every corp: new ids first, then stale ones, `per_pass` at most each.
+/// One pass over every corp: new ids first, then stale ones, `per_pass` at most each. Stops
+/// between two lookups once `stop` is requested (a lookup waits at most the client's timeout).
 pub fn pass(
     store: &dyn Store,
     client: &mut DirectoryClient,
     corps: &[CorpCredentials],
     settings: &NamesSettings,
+    stop: &Shutdown,
 ) -> Result<PassReport, crate::store::StoreError> {
     let mut report = PassReport::default();
     for corp in corps {
+        if stop.is_requested() {
+            break;
+        }
         let now = now_ms();
         let mut ids = store.unnamed_ids(&corp.corp_id, settings.per_pass)?;
         let room = settings.per_pass.saturating_sub(ids.len() as u32);
@@ -123,22 +128,31 @@ pub fn pass(
             ids.extend(store.stale_ids(&corp.corp_id, before, room)?);
         }
         for id in &ids {
+            if stop.is_requested() {
+                break;
+            }
             report.add(look_up(store, client, corp, id, now)?);
         }
     }
     Ok(report)
 }
 
-/// Runs passes until shutdown.
+/// Runs passes over the corps archived now (read again each pass) until shutdown.
 pub fn run(
     store: Arc<dyn Store>,
     mut client: DirectoryClient,
-    corps: Vec<CorpCredentials>,
+    corps: crate::runtime::Shared<Vec<CorpCredentials>>,
     settings: NamesSettings,
     shutdown: Shutdown,
 ) {
     while !shutdown.is_requested() {
-        match pass(store.as_ref(), &mut client, &corps, &settings) {
+        match pass(
+            store.as_ref(),
+            &mut client,
+            &corps.get(),
+            &settings,
+            &shutdown,
+        ) {
             Ok(r) if r != PassReport::default() => {
                 tracing::info!(
                     named = r.named,

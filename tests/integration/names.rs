@@ -93,7 +93,13 @@ fn ids_are_named_through_the_fake_wecom_directory(store: Arc<dyn Store>) {
         archive_secret: Secret::new("archive-secret"),
     }];
     let settings = NamesSettings::default();
-    let report = pass(store.as_ref(), &mut client, &corps, &settings).expect("pass");
+    let go = msgaudit::runtime::Shutdown::new();
+    // A pass asked to stop looks nothing up: shutdown never waits on WeCom's directory.
+    let stopped = msgaudit::runtime::Shutdown::new();
+    stopped.request();
+    let none = pass(store.as_ref(), &mut client, &corps, &settings, &stopped).expect("pass");
+    assert_eq!(none, msgaudit::names::PassReport::default());
+    let report = pass(store.as_ref(), &mut client, &corps, &settings, &go).expect("pass");
     assert_eq!((report.named, report.refused, report.transient), (3, 1, 0));
     assert_eq!(
         client.tokens_fetched(),
@@ -140,7 +146,7 @@ fn ids_are_named_through_the_fake_wecom_directory(store: Arc<dyn Store>) {
 
     // Nothing new: nothing is asked.
     let before = lookups(&fake);
-    let report = pass(store.as_ref(), &mut client, &corps, &settings).expect("pass");
+    let report = pass(store.as_ref(), &mut client, &corps, &settings, &go).expect("pass");
     assert_eq!(report, Default::default());
     assert_eq!(lookups(&fake), before);
 
@@ -151,9 +157,9 @@ fn ids_are_named_through_the_fake_wecom_directory(store: Arc<dyn Store>) {
         vec![DirectoryId::Customer(LATE.into())]
     );
     fake.script([Answer::Status(503)]);
-    let report = pass(store.as_ref(), &mut client, &corps, &settings).expect("pass");
+    let report = pass(store.as_ref(), &mut client, &corps, &settings, &go).expect("pass");
     assert_eq!(report.transient, 1);
-    let report = pass(store.as_ref(), &mut client, &corps, &settings).expect("pass");
+    let report = pass(store.as_ref(), &mut client, &corps, &settings, &go).expect("pass");
     assert_eq!(report.named, 1);
     let names = store.names("ww1", &[LATE.to_owned()]).expect("names");
     assert_eq!(names.get(LATE).map(String::as_str), Some("赵总"));
@@ -164,6 +170,6 @@ fn ids_are_named_through_the_fake_wecom_directory(store: Arc<dyn Store>) {
         ..NamesSettings::default()
     };
     std::thread::sleep(Duration::from_millis(5));
-    let report = pass(store.as_ref(), &mut client, &corps, &refresh_all).expect("pass");
+    let report = pass(store.as_ref(), &mut client, &corps, &refresh_all, &go).expect("pass");
     assert_eq!(report.named + report.refused, 5, "{report:?}");
 }

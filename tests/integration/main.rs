@@ -14,6 +14,7 @@ mod clickhouse_outage;
 mod crash;
 mod crypto_mb;
 mod daemon;
+mod fairness;
 mod fake_wecom;
 mod faults;
 mod fleet;

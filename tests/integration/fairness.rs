@@ -1,0 +1,163 @@
+//! Fairness between corps, through the real daemon: one corp drains a 1,000,000-message backlog
+//! while 500 small corps chat live (100 messages a second in all) (the emulator's `live` archives grow in real time). The small
+//! corps' messages must reach the store within seconds of being sent, backlog or not. The same run
+//! without the per-corp in-flight limit shows what it prevents.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::support::{emulator_path, key_path, wait_exit};
+
+/// Milliseconds between two messages of one small corp (500 corps: 100 messages a second).
+const SPACING_MS: u64 = 5_000;
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What one run measured: latencies (ms) from a small corp's message being sent (`msgtime`, when
+/// the emulator starts serving it) to its row in the store, and the backlog stored meanwhile.
+struct Run {
+    latencies: Vec<i64>,
+    backlog_stored: u64,
+}
+
+fn percentile(sorted: &[i64], p: f64) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn run(dir: &Path, small: usize, seconds: u64, in_flight: u32) -> Run {
+    std::fs::write(dir.join("secret"), "test-secret\n").expect("secret");
+    let keys = format!(
+        "1 = \"{}\", 2 = \"{}\"",
+        key_path(1).display(),
+        key_path(2).display()
+    );
+    let start = now_ms() + 3_000;
+    let mut text = format!(
+        "[store]\nurl = \"sqlite://store.db\"\n[sdk]\nlibrary = \"{}\"\ntimeout_secs = 5\n\
+         [pull]\npoll_interval_secs = 1\nmax_backoff_secs = 1\nmax_batches_in_flight = {in_flight}\n\
+         [media]\nenabled = false\n[alerts]\nenabled = false\n[names]\nenabled = false\n",
+        emulator_path().display()
+    );
+    let big = "wwbacklog?messages=1000000&seed=80&key_pool=256&max_media=4096";
+    text.push_str(&format!(
+        "[[corps]]\ncorp_id = \"{big}\"\nsecret_file = \"secret\"\nkeys = {{ {keys} }}\n"
+    ));
+    for i in 0..small {
+        // One message every SPACING_MS per corp, staggered, from `start` on.
+        text.push_str(&format!(
+            "[[corps]]\ncorp_id = \"wwsmall{i:03}?live=1&start_ms={}&spacing_ms={SPACING_MS}&seed={i}&max_media=4096&messages=100000\"\n\
+             secret_file = \"secret\"\nkeys = {{ {keys} }}\n",
+            start + (i as u64 * SPACING_MS / small as u64)
+        ));
+    }
+    let config = dir.join("msgaudit.toml");
+    std::fs::write(&config, text).expect("config");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_msgaudit"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("daemon");
+    std::thread::sleep(Duration::from_secs(seconds));
+    // SAFETY: kill(2) on our own child's pid.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    assert!(wait_exit(&mut child, Duration::from_secs(60)).success());
+    let conn = rusqlite::Connection::open(dir.join("store.db")).expect("store");
+    // Messages sent after a warm-up of 10 s and at least 8 s before the end (so each had time to
+    // arrive if the pipeline is fair).
+    let from = start as i64 + 5_000;
+    let until = (start + seconds * 1000) as i64 - 3_000 - 8_000;
+    let mut stmt = conn
+        .prepare(
+            "SELECT create_time - msg_time FROM we_chat_contact_msg
+             WHERE corp_id LIKE 'wwsmall%' AND msg_time BETWEEN ?1 AND ?2",
+        )
+        .expect("prepare");
+    let mut latencies: Vec<i64> = stmt
+        .query_map([from, until], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    // Seqs certainly sent before `until` (msgtime < first + (seq + 1)·spacing) but not stored
+    // count as late by the whole run.
+    let mut missing = 0i64;
+    for i in 0..small as u64 {
+        let first = (start + i * SPACING_MS / small as u64) as i64;
+        let sent = ((until - first) / SPACING_MS as i64 - 1).max(0);
+        let stored: i64 = conn
+            .query_row(
+                "SELECT COALESCE(MAX(seq), 0) FROM we_chat_contact_msg WHERE corp_id LIKE ?1",
+                [format!("wwsmall{i:03}?%")],
+                |r| r.get(0),
+            )
+            .expect("max seq");
+        missing += (sent - stored).max(0);
+    }
+    latencies.extend(std::iter::repeat_n(seconds as i64 * 1000, missing as usize));
+    latencies.sort_unstable();
+    let backlog_stored: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM we_chat_contact_msg WHERE corp_id LIKE 'wwbacklog%'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    Run {
+        latencies,
+        backlog_stored: backlog_stored as u64,
+    }
+}
+
+#[test]
+fn small_corps_stay_fresh_while_one_corp_drains_a_million_message_backlog() {
+    let small: usize = std::env::var("MSGAUDIT_FAIRNESS_CORPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let seconds: u64 = std::env::var("MSGAUDIT_FAIRNESS_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(45);
+    let fair = run(tempfile::tempdir().expect("dir").path(), small, seconds, 4);
+    let unfair = run(
+        tempfile::tempdir().expect("dir").path(),
+        small,
+        seconds,
+        100_000,
+    );
+    let show = |name: &str, r: &Run| {
+        eprintln!(
+            "fairness ({name}): {} small-corp messages, store latency p50 {} ms, p99 {} ms, max {} ms; backlog stored meanwhile {}",
+            r.latencies.len(),
+            percentile(&r.latencies, 0.5),
+            percentile(&r.latencies, 0.99),
+            r.latencies.last().copied().unwrap_or(0),
+            r.backlog_stored
+        );
+    };
+    show("max_batches_in_flight = 4", &fair);
+    show("no in-flight limit", &unfair);
+    assert!(
+        fair.latencies.len() > small / 2,
+        "the small corps chatted: {}",
+        fair.latencies.len()
+    );
+    assert!(
+        fair.backlog_stored > 10_000,
+        "the backlog was draining meanwhile"
+    );
+    let p99 = percentile(&fair.latencies, 0.99);
+    assert!(
+        p99 < 5_000,
+        "the small corps' p99 from sent to stored is {p99} ms while a backlog drains"
+    );
+}

@@ -55,12 +55,16 @@ impl DeliveryError {
 /// Sends posts over HTTP; holds the access tokens.
 pub struct Channels {
     http: WeComHttp,
-    apps: HashMap<String, AppCredentials>,
+    apps: crate::runtime::Shared<HashMap<String, AppCredentials>>,
     tokens: AccessTokens,
 }
 
 impl Channels {
-    pub fn new(http: WeComHttp, api_base: &str, apps: HashMap<String, AppCredentials>) -> Channels {
+    pub fn new(
+        http: WeComHttp,
+        api_base: &str,
+        apps: crate::runtime::Shared<HashMap<String, AppCredentials>>,
+    ) -> Channels {
         Channels {
             http,
             apps,
@@ -75,12 +79,12 @@ impl Channels {
 
     /// Whether a corp has an alert app.
     pub fn has_app(&self, corp_id: &str) -> bool {
-        self.apps.contains_key(corp_id)
+        self.apps.get().contains_key(corp_id)
     }
 
     /// The app's agent id, for composing a message.
     pub fn agent_id(&self, corp_id: &str) -> Option<i64> {
-        self.apps.get(corp_id).map(|a| a.agent_id)
+        self.apps.get().get(corp_id).map(|a| a.agent_id)
     }
 
     /// Sends a post's body to its destination.
@@ -98,8 +102,8 @@ impl Channels {
                 Ok(())
             }
             Destination::App { corp_id, .. } => {
-                let app = self
-                    .apps
+                let apps = self.apps.get();
+                let app = apps
                     .get(corp_id)
                     .ok_or_else(|| DeliveryError::NoApp(corp_id.to_owned()))?;
                 let (http, base) = (&self.http, self.tokens.api_base().to_owned());

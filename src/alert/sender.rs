@@ -51,8 +51,8 @@ pub struct AlertSettings {
     pub poll: Duration,
     /// WeCom's API base URL (application messages and tokens).
     pub api_base: String,
-    /// Alert apps by corp id.
-    pub apps: HashMap<String, AppCredentials>,
+    /// Alert apps by corp id (replaced as corps come and go).
+    pub apps: crate::runtime::Shared<HashMap<String, AppCredentials>>,
 }
 
 impl Default for AlertSettings {
@@ -65,7 +65,7 @@ impl Default for AlertSettings {
             timeout: Duration::from_secs(10),
             poll: Duration::from_millis(500),
             api_base: super::channel::DEFAULT_API_BASE.to_owned(),
-            apps: HashMap::new(),
+            apps: Default::default(),
         }
     }
 }

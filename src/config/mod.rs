@@ -48,7 +48,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::alert::AlertSettings;
 use crate::store::CorpAccount;
 
 /// The configuration is unusable.
@@ -112,6 +111,16 @@ pub struct RawConfig {
     pub crypto: RawCrypto,
     #[serde(default)]
     pub corps: Vec<RawCorp>,
+}
+
+/// The alert apps of `corps`, by corp id.
+pub fn alert_apps(
+    corps: &[CorpConfig],
+) -> std::collections::HashMap<String, crate::alert::AppCredentials> {
+    corps
+        .iter()
+        .filter_map(|c| Some((c.corp_id.clone(), c.alert_app.clone()?)))
+        .collect()
 }
 
 fn default_corps_reload() -> u64 {
@@ -195,16 +204,6 @@ impl Config {
             spool,
             media,
         })
-    }
-
-    /// The alert settings with the apps of `corps`.
-    pub fn alert_settings(&self, corps: &[CorpConfig]) -> AlertSettings {
-        let mut settings = self.alerts.settings.clone();
-        settings.apps = corps
-            .iter()
-            .filter_map(|c| Some((c.corp_id.clone(), c.alert_app.clone()?)))
-            .collect();
-        settings
     }
 
     /// The configured corps plus, when `corps_from_store` is set, those of `we_corp_account` that

@@ -131,9 +131,9 @@ mod validation {
             "[alerts]\nmax_posts_per_minute = 5\n{GOOD}\nalert_app = {{ agent_id = 1000002, secret_env = \"PATH\" }}"
         ))
         .expect("valid");
-        let settings = c.alert_settings(&c.corps);
+        let settings = &c.alerts.settings;
         assert_eq!(settings.max_posts_per_minute, 5);
-        assert_eq!(settings.apps["ww1"].agent_id, 1000002);
+        assert_eq!(crate::config::alert_apps(&c.corps)["ww1"].agent_id, 1000002);
         assert_eq!(settings.first_retry, Duration::from_secs(5));
         assert!(c.alerts.enabled);
     }

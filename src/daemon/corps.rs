@@ -1,8 +1,8 @@
 //! Corps coming and going while the daemon runs: a watcher thread reads `we_corp_account` again
 //! every `corps_reload_secs` (with `corps_from_store`) and the config file's `[[corps]]` on SIGHUP,
 //! and tells the pipeline which corps to add (new ones, and ones whose secret or keys changed) and
-//! which to remove (gone from both, or `del_flag` set); the media and names fetchers follow
-//! ([`LiveCorps`]). A corp that cannot be read (a missing
+//! which to remove (gone from both, or `del_flag` set); the media and names fetchers and the
+//! alert sender follow ([`LiveCorps`]). A corp that cannot be read (a missing
 //! secret variable, an unreadable key) is reported once and left out until it can; the others go
 //! on. Nothing restarts and nothing pauses for the rest.
 
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
+use crate::alert::AppCredentials;
 use crate::config::{Config, CorpConfig};
 use crate::names::CorpCredentials;
 use crate::pipeline::CorpChange;
@@ -23,11 +24,14 @@ use crate::store::Store;
 const TICK: Duration = Duration::from_millis(200);
 
 /// What the parts beside the pipeline read of the corps archived now (the media fetchers their
-/// archive secrets, the names fetcher their credentials), replaced as corps come and go.
+/// archive secrets, the names fetcher their credentials, the alert sender their apps), replaced
+/// as corps come and go.
 #[derive(Clone)]
 pub(super) struct LiveCorps {
     pub media: Shared<HashMap<String, Secret>>,
     pub names: Shared<Vec<CorpCredentials>>,
+    /// The alert apps, for the alert sender.
+    pub alert_apps: Shared<HashMap<String, AppCredentials>>,
 }
 
 impl LiveCorps {
@@ -35,6 +39,7 @@ impl LiveCorps {
         let live = LiveCorps {
             media: Shared::default(),
             names: Shared::default(),
+            alert_apps: Shared::default(),
         };
         live.set(corps);
         live
@@ -49,6 +54,7 @@ impl LiveCorps {
                 .collect(),
         );
         self.names.set(corps.iter().map(credentials).collect());
+        self.alert_apps.set(crate::config::alert_apps(corps));
     }
 }
 

@@ -281,7 +281,8 @@ impl Daemon {
             tracing::info!("alerts are disabled ([alerts] enabled = false): hits stay pending");
             return Ok(None);
         }
-        let settings = self.config.alert_settings(&self.corps);
+        let mut settings = self.config.alerts.settings.clone();
+        settings.apps = self.live.alert_apps.clone();
         let mut sender = Sender::new(self.store.clone(), settings).map_err(DaemonError::Sender)?;
         let (stop, stats) = (self.shutdown.clone(), self.stats.clone());
         std::thread::Builder::new()

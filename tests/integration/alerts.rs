@@ -397,16 +397,21 @@ fn application_messages_refresh_an_expired_token() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = FakeWeCom::start();
     let store = sqlite(dir.path());
-    let mut settings = settings(&server);
-    settings.apps.insert(
-        "ww1".into(),
-        AppCredentials {
-            agent_id: 1000002,
-            secret: Secret::new("APP-SECRET"),
-        },
-    );
+    let settings = settings(&server);
+    let apps = settings.apps.clone();
     server.script([Answer::ErrCode(42001)]); // the first token has expired
     let running = start(store.clone(), settings);
+    // The app arrives after the sender started, as a corp added while the daemon runs does.
+    apps.set(
+        [(
+            "ww1".to_owned(),
+            AppCredentials {
+                agent_id: 1000002,
+                secret: Secret::new("APP-SECRET"),
+            },
+        )]
+        .into(),
+    );
     running.store_hits(store.as_ref(), &[hit("a1", 1, "zhangsan")]);
     wait_until("settled", Duration::from_secs(10), || {
         backlog(store.as_ref()) == 0

@@ -396,6 +396,7 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
         display_zone: crate::timefmt::display_zone().clone(),
         names: None,
         crypto: opts.crypto.clone(),
+        coordinator: None,
         spool: opts
             .spool
             .then(|| crate::spool::SpoolSettings::new(temp.0.join("bench.spool"), 2048 << 20)),

@@ -17,6 +17,7 @@
 //! - [`pipeline`]: pull → spool → decrypt+parse + live audit → store → checkpoint.
 //! - [`alert`]: the outbox's values and the sender that posts alerts to robots and auditors.
 //! - [`config`]: the TOML configuration, raw and validated, one file per section.
+//! - [`coordinator`]: several daemons over one store — the etcd client and how they share corps.
 //! - [`reprocess`]: re-audit stored messages and re-drive dead letters (engines beside the
 //!   pipeline).
 //! - [`web`]: the auditors' API and page (reads the store).
@@ -31,6 +32,7 @@ pub mod audit;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod coordinator;
 pub mod daemon;
 pub mod emulator;
 pub mod media;

@@ -17,6 +17,7 @@
 //! ```
 
 mod alerts;
+mod coordinator;
 mod corps;
 mod crypto;
 mod display;
@@ -31,6 +32,7 @@ mod store;
 mod tests;
 
 pub use alerts::{AlertConfig, RawAlertApp, RawAlerts};
+pub use coordinator::{CoordinatorConfig, RawCoordinator};
 pub use corps::{CorpConfig, RawCorp, corp_from_account};
 pub use crypto::{CryptoConfig, RawCrypto};
 pub use display::{RawDisplay, display_zone};
@@ -109,6 +111,9 @@ pub struct RawConfig {
     pub names: RawNames,
     #[serde(default)]
     pub crypto: RawCrypto,
+    /// Several daemons sharing the corps through leases on etcd (default: none, one daemon).
+    #[serde(default)]
+    pub coordinator: RawCoordinator,
     #[serde(default)]
     pub corps: Vec<RawCorp>,
 }
@@ -155,6 +160,8 @@ pub struct Config {
     pub names: Option<NamesConfig>,
     /// The RSA backend.
     pub crypto: CryptoConfig,
+    /// The fleet this daemon shares the corps with (None: it archives every corp alone).
+    pub coordinator: Option<CoordinatorConfig>,
 }
 
 impl Config {
@@ -186,7 +193,9 @@ impl Config {
         let media = media::media(&raw.media, &store_url, base)?;
         let display_zone = display::display_zone(&raw.display)?;
         let names = names::names(&raw.names)?;
+        let coordinator = coordinator::coordinator(&raw.coordinator, &store_url)?;
         Ok(Config {
+            coordinator,
             crypto: crypto::crypto(&raw.crypto, base),
             names,
             display_zone,

@@ -7,7 +7,7 @@
 //! on. Nothing restarts and nothing pauses for the rest.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
@@ -25,21 +25,35 @@ const TICK: Duration = Duration::from_millis(200);
 
 /// What the parts beside the pipeline read of the corps archived now (the media fetchers their
 /// archive secrets, the names fetcher their credentials, the alert sender their apps), replaced
-/// as corps come and go.
+/// as corps come and go. In a fleet the media and names fetchers follow only the corps this daemon
+/// holds ([`LiveCorps::set_held`]); the alert sender, which sends for the whole fleet, all of them.
 #[derive(Clone)]
 pub(super) struct LiveCorps {
     pub media: Shared<HashMap<String, Secret>>,
     pub names: Shared<Vec<CorpCredentials>>,
     /// The alert apps, for the alert sender.
     pub alert_apps: Shared<HashMap<String, AppCredentials>>,
+    state: Arc<Mutex<Archived>>,
+}
+
+/// The corps archived, and (in a fleet) the ids of those this daemon holds.
+#[derive(Default)]
+struct Archived {
+    corps: Vec<CorpConfig>,
+    held: Option<HashSet<String>>,
 }
 
 impl LiveCorps {
-    pub fn new(corps: &[CorpConfig]) -> LiveCorps {
+    /// `corps`, all held unless `fleet` (then none until [`LiveCorps::set_held`]).
+    pub fn new(corps: &[CorpConfig], fleet: bool) -> LiveCorps {
         let live = LiveCorps {
             media: Shared::default(),
             names: Shared::default(),
             alert_apps: Shared::default(),
+            state: Arc::new(Mutex::new(Archived {
+                corps: Vec::new(),
+                held: fleet.then(HashSet::new),
+            })),
         };
         live.set(corps);
         live
@@ -47,14 +61,29 @@ impl LiveCorps {
 
     /// Puts `corps` in force.
     pub fn set(&self, corps: &[CorpConfig]) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.corps = corps.to_vec();
+        self.alert_apps.set(crate::config::alert_apps(corps));
+        self.publish(&state);
+    }
+
+    /// In a fleet: the corps this daemon holds now.
+    pub fn set_held(&self, held: HashSet<String>) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.held = Some(held);
+        self.publish(&state);
+    }
+
+    fn publish(&self, Archived { corps, held }: &Archived) {
+        let mine = corps
+            .iter()
+            .filter(|c| held.as_ref().is_none_or(|h| h.contains(&c.corp_id)));
         self.media.set(
-            corps
-                .iter()
+            mine.clone()
                 .map(|c| (c.corp_id.clone(), c.secret.clone()))
                 .collect(),
         );
-        self.names.set(corps.iter().map(credentials).collect());
-        self.alert_apps.set(crate::config::alert_apps(corps));
+        self.names.set(mine.map(credentials).collect());
     }
 }
 

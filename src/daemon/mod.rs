@@ -10,6 +10,7 @@
 //! come through here.
 
 mod corps;
+mod fleet;
 mod media;
 pub mod metrics;
 mod names;
@@ -31,6 +32,9 @@ use crate::store::{Store, StoreError};
 
 /// How often the daemon looks for rules changes (they apply within this plus the build time).
 const RULES_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How long one etcd request may take before the next endpoint is tried.
+const ETCD_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The daemon could not start, or a part of it failed.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +78,12 @@ pub enum DaemonError {
     Pipeline(#[from] pipeline::PipelineError),
     #[error("opening the media store ([media] store): {0}")]
     Media(#[source] crate::media::MediaStoreError),
+    #[error(
+        "--once drains every corp in one process; a daemon of a fleet ([coordinator]) pulls only the corps it holds: run --once without [coordinator]"
+    )]
+    OnceInFleet,
+    #[error("the etcd client ([coordinator] etcd): {0}")]
+    Coordinator(#[source] crate::coordinator::EtcdError),
 }
 
 /// What a run left behind, for the caller's summary.
@@ -103,6 +113,8 @@ pub struct Daemon {
     rsa: crate::sdk::ChosenBackend,
     /// What the media and names fetchers read of the corps archived now.
     live: corps::LiveCorps,
+    /// In a fleet: whether this daemon sends the alerts now.
+    leadership: fleet::Leadership,
 }
 
 impl Daemon {
@@ -129,7 +141,7 @@ impl Daemon {
             crate::sdk::rsa_backend::choose(config.crypto.backend, config.crypto.library.clone())?;
         tracing::info!(backend = rsa.backend.name(), reason = %rsa.reason, "RSA backend");
         Ok(Daemon {
-            live: corps::LiveCorps::new(&corps),
+            live: corps::LiveCorps::new(&corps, config.coordinator.is_some()),
             rsa,
             lib: FinanceLibrary::load(&config.sdk.library)?,
             config: config.clone(),
@@ -138,6 +150,7 @@ impl Daemon {
             stats: Arc::new(Stats::default()),
             shutdown: Shutdown::new(),
             fixed_rules: None,
+            leadership: fleet::Leadership::default(),
         })
     }
 
@@ -171,10 +184,20 @@ impl Daemon {
     /// Runs until SIGINT/SIGTERM or, with `once`, until every corp is drained; then stops every
     /// part and (once) lets the alert sender finish what is pending.
     pub fn run(self, once: bool) -> Result<Finished, DaemonError> {
+        if once && self.config.coordinator.is_some() {
+            return Err(DaemonError::OnceInFleet);
+        }
         let _ = self
             .stats
             .rsa_backend
             .set((self.rsa.backend.name(), self.rsa.reason.clone()));
+        let etcd = self
+            .config
+            .coordinator
+            .as_ref()
+            .map(|c| crate::coordinator::Etcd::new(&c.endpoints, ETCD_TIMEOUT))
+            .transpose()
+            .map_err(DaemonError::Coordinator)?;
         let live = self.audit()?;
         // A part that cannot start stops the ones already running before the error is returned.
         let (reloader, sender) = self
@@ -186,7 +209,7 @@ impl Daemon {
         let names = self
             .spawn_names()
             .inspect_err(|_| self.shutdown.request())?;
-        let summary = self.run_pipeline(live, once);
+        let summary = self.run_pipeline(live, once, etcd);
         if let Some(f) = fetchers {
             // Once: the fetchers finish what the archive brought, then stop (or at a signal).
             if !once || summary.is_err() {
@@ -285,11 +308,25 @@ impl Daemon {
         settings.apps = self.live.alert_apps.clone();
         let mut sender = Sender::new(self.store.clone(), settings).map_err(DaemonError::Sender)?;
         let (stop, stats) = (self.shutdown.clone(), self.stats.clone());
+        let fleet = self.config.coordinator.is_some();
+        let leadership = self.leadership.clone();
         std::thread::Builder::new()
             .name("alerts".into())
             .spawn(move || {
-                sender.run(&stop, Some(stats));
-                sender
+                if !fleet {
+                    sender.run(&stop, Some(stats));
+                    return sender;
+                }
+                // In a fleet: send during each term this daemon holds the alert-sender key.
+                loop {
+                    let Some(term) = leadership.term() else {
+                        if stop.sleep(Duration::from_millis(200)) {
+                            continue;
+                        }
+                        return sender;
+                    };
+                    sender.run(&term, Some(stats.clone()));
+                }
             })
             .map(Some)
             .map_err(|source| DaemonError::Start {
@@ -302,13 +339,17 @@ impl Daemon {
         &self,
         live: Arc<LiveAudit>,
         once: bool,
+        etcd: Option<crate::coordinator::Etcd>,
     ) -> Result<RunSummary, pipeline::PipelineError> {
         let mut decryptor = self.lib.decryptor();
         if self.config.sdk.serialize_decrypt {
             decryptor = decryptor.serialized();
         }
         let corps: Vec<_> = self.corps.iter().map(CorpConfig::pull_source).collect();
-        // Corps come and go while a daemon runs; a once run drains the corps it started with.
+        // Corps come and go while a daemon runs; a once run drains the corps it started with. In
+        // a fleet the watcher tells the fleet thread, which hands the pipeline the corps it holds.
+        let fleet = self.config.coordinator.clone();
+        let mut fleet_thread = None;
         let changes = if once {
             None
         } else {
@@ -330,7 +371,39 @@ impl Daemon {
                 .name("corp-watch".into())
                 .spawn(move || watch.run())
                 .map_err(pipeline::PipelineError::Thread)?;
-            Some(rx)
+            match &fleet {
+                None => Some(rx),
+                Some(config) => {
+                    let (to_pipeline, from_fleet) = crossbeam_channel::unbounded();
+                    let Some(etcd) = etcd else {
+                        return Err(pipeline::PipelineError::Thread(std::io::Error::other(
+                            "no etcd client for [coordinator]",
+                        )));
+                    };
+                    let fleet = fleet::Fleet {
+                        etcd,
+                        keys: crate::coordinator::Keys::new(&config.prefix),
+                        config: config.clone(),
+                        from_watch: rx,
+                        to_pipeline,
+                        live: self.live.clone(),
+                        leadership: self.leadership.clone(),
+                        shutdown: self.shutdown.clone(),
+                        wanted: self
+                            .corps
+                            .iter()
+                            .map(|c| (c.corp_id.clone(), c.pull_source()))
+                            .collect(),
+                    };
+                    fleet_thread = Some(
+                        std::thread::Builder::new()
+                            .name("fleet".into())
+                            .spawn(move || fleet.run())
+                            .map_err(pipeline::PipelineError::Thread)?,
+                    );
+                    Some(from_fleet)
+                }
+            }
         };
         let parts = Parts {
             lib: &self.lib,
@@ -341,7 +414,16 @@ impl Daemon {
             stats: self.stats.clone(),
             shutdown: self.shutdown.clone(),
             changes,
+            idle_at_start: fleet.is_some(),
         };
-        pipeline::run(parts, &corps, &pipeline_settings(&self.config, once))
+        let summary = pipeline::run(parts, &corps, &pipeline_settings(&self.config, once));
+        if let Some(thread) = fleet_thread {
+            // Nothing pulls any more: leave the fleet so the others take the corps at once.
+            self.shutdown.request();
+            if let Ok(left) = thread.join() {
+                left.revoke();
+            }
+        }
+        summary
     }
 }

@@ -28,6 +28,17 @@ pub enum CorpChange {
     Add(Corp),
     /// Stop pulling this corp; what was pulled is still stored.
     Remove(String),
+    /// Stop pulling this corp and say so on the channel once no call for it is in progress (a
+    /// coordinator then waits for what was pulled to be stored before another daemon may pull it).
+    Release(String, Sender<Released>),
+}
+
+/// A corp no puller pulls any more.
+#[derive(Debug)]
+pub struct Released {
+    pub corp_id: String,
+    /// Its context (None if it was never pulled in this run): its batches still in flight.
+    pub context: Option<Arc<CorpContext>>,
 }
 
 /// Every corp's context by id.
@@ -88,10 +99,15 @@ impl Pullers {
         }
     }
 
-    pub fn remove(&mut self, corp_id: &str) -> bool {
+    /// Tells the puller of `corp_id` to drop it (and say so on `released`); whether one had it.
+    pub fn remove(&mut self, corp_id: &str, released: Option<Sender<Released>>) -> bool {
         match self.owner.remove(corp_id) {
             Some(i) => {
-                let _ = self.inboxes[i].send(PullerCommand::Remove(corp_id.to_owned()));
+                let command = match released {
+                    Some(tx) => PullerCommand::Release(corp_id.to_owned(), tx),
+                    None => PullerCommand::Remove(corp_id.to_owned()),
+                };
+                let _ = self.inboxes[i].send(command);
                 true
             }
             None => false,
@@ -110,37 +126,52 @@ pub(super) struct Router {
 /// How long an added corp whose checkpoint could not be read waits before the next try.
 const RETRY_ADD: Duration = Duration::from_secs(5);
 
-impl Router {
-    /// Where an added corp resumes: after what is stored, or what this run pulled, if more.
-    /// Returns the stored checkpoint and where pulling resumes.
-    fn pull_from(&self, corp_id: &str) -> Result<(u64, u64), crate::store::StoreError> {
-        let stored = self.store.checkpoint(corp_id)?.unwrap_or(0);
-        let pulled = self.registry.get(corp_id).map_or(0, |c| c.pulled_seq());
-        Ok((stored, stored.max(pulled)))
-    }
+/// Changes taken together at most.
+const MAX_CHANGES: usize = 5_000;
 
-    /// Starts pulling `corp`; hands it back when its checkpoint cannot be read (the store is away).
-    fn add(&self, corp: Corp, pullers: &mut Pullers) -> Option<Corp> {
-        let (stored, from) = match self.pull_from(&corp.corp_id) {
-            Ok(f) => f,
+impl Router {
+    /// Starts pulling `corps`, each after the larger of its stored checkpoint (read for all of
+    /// them in one query) and what this run already pulled of it; hands them back when the
+    /// checkpoints cannot be read (the store is away).
+    fn add(&self, corps: Vec<Corp>, pullers: &mut Pullers) -> Vec<Corp> {
+        if corps.is_empty() {
+            return corps;
+        }
+        let ids: Vec<String> = corps.iter().map(|c| c.corp_id.clone()).collect();
+        // Another daemon may have pulled these corps since this one did (a coordinator moved them).
+        for id in &ids {
+            self.store.forget_progress(id);
+        }
+        let stored = match self.store.checkpoints(&ids) {
+            Ok(s) => s,
             Err(e) => {
-                tracing::warn!(corp = %corp.corp_id, error = %e, retry_in_s = RETRY_ADD.as_secs(),
-                    "cannot read the checkpoint of an added corp; it starts once the store answers");
-                return Some(corp);
+                tracing::warn!(corps = ids.len(), error = %e, retry_in_s = RETRY_ADD.as_secs(),
+                    "cannot read the checkpoints of added corps; they start once the store answers");
+                return corps;
             }
         };
-        let context = self.registry.context(&corp, from);
-        tracing::info!(corp = %corp.corp_id, from_seq = from, "corp added: pulling starts");
-        self.stats.corp(&corp.corp_id, |s| {
-            s.removed = false;
-            s.stored_seq = s.stored_seq.max(stored);
-            s.pulled_seq = s.pulled_seq.max(from);
-        });
-        pullers.add(CorpCursor::new(context, corp.secret, from));
-        None
+        for corp in corps {
+            let stored = stored.get(&corp.corp_id).copied().unwrap_or(0);
+            let pulled = self
+                .registry
+                .get(&corp.corp_id)
+                .map_or(0, |c| c.pulled_seq());
+            let from = stored.max(pulled);
+            let context = self.registry.context(&corp, from);
+            tracing::info!(corp = %corp.corp_id, from_seq = from, "corp added: pulling starts");
+            self.stats.corp(&corp.corp_id, |s| {
+                s.removed = false;
+                s.stored_seq = s.stored_seq.max(stored);
+                s.pulled_seq = s.pulled_seq.max(from);
+            });
+            pullers.add(CorpCursor::new(context, corp.secret, from));
+        }
+        Vec::new()
     }
 
-    /// Applies changes until the daemon hangs up or shutdown.
+    /// Applies changes until the daemon hangs up or shutdown. Changes waiting together are taken
+    /// together, so corps added by the hundred (a coordinator taking a dead daemon's share) cost
+    /// one checkpoint query.
     pub fn run(self, changes: Receiver<CorpChange>, mut pullers: Pullers) {
         // Added corps waiting for the store, by id (a later change for the id replaces the wait).
         let mut waiting: HashMap<String, Corp> = HashMap::new();
@@ -148,33 +179,61 @@ impl Router {
         while !self.shutdown.is_requested() {
             if !waiting.is_empty() && Instant::now() >= retry_at {
                 retry_at = Instant::now() + RETRY_ADD;
-                for (id, corp) in std::mem::take(&mut waiting) {
-                    if let Some(corp) = self.add(corp, &mut pullers) {
-                        waiting.insert(id, corp);
-                    }
+                let corps = std::mem::take(&mut waiting).into_values().collect();
+                for corp in self.add(corps, &mut pullers) {
+                    waiting.insert(corp.corp_id.clone(), corp);
                 }
             }
-            let change = match changes.recv_timeout(Duration::from_millis(200)) {
+            let first = match changes.recv_timeout(Duration::from_millis(200)) {
                 Ok(c) => c,
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
             };
-            match change {
-                CorpChange::Add(corp) => {
-                    waiting.remove(&corp.corp_id);
-                    if let Some(corp) = self.add(corp, &mut pullers) {
-                        waiting.insert(corp.corp_id.clone(), corp);
+            let mut added: Vec<Corp> = Vec::new();
+            for change in std::iter::once(first).chain(changes.try_iter().take(MAX_CHANGES)) {
+                match change {
+                    CorpChange::Add(corp) => {
+                        waiting.remove(&corp.corp_id);
+                        added.retain(|c| c.corp_id != corp.corp_id);
+                        added.push(corp);
                     }
-                }
-                CorpChange::Remove(corp_id) => {
-                    waiting.remove(&corp_id);
-                    if pullers.remove(&corp_id) {
-                        tracing::info!(corp = %corp_id,
-                            "corp removed: pulling stops; what was pulled is still stored");
+                    CorpChange::Remove(corp_id) => {
+                        // Changes apply in order: adds before this removal go first.
+                        self.flush(&mut added, &mut waiting, &mut pullers);
+                        waiting.remove(&corp_id);
+                        if pullers.remove(&corp_id, None) {
+                            tracing::info!(corp = %corp_id,
+                                "corp removed: pulling stops; what was pulled is still stored");
+                            self.stats.corp(&corp_id, |s| s.removed = true);
+                        }
+                    }
+                    CorpChange::Release(corp_id, released) => {
+                        self.flush(&mut added, &mut waiting, &mut pullers);
+                        waiting.remove(&corp_id);
                         self.stats.corp(&corp_id, |s| s.removed = true);
+                        if !pullers.remove(&corp_id, Some(released.clone())) {
+                            // No puller has it: nothing is in progress.
+                            let _ = released.send(Released {
+                                context: self.registry.get(&corp_id),
+                                corp_id,
+                            });
+                        }
                     }
                 }
             }
+            self.flush(&mut added, &mut waiting, &mut pullers);
+        }
+    }
+
+    /// Adds the corps collected so far; those whose checkpoint cannot be read wait.
+    fn flush(
+        &self,
+        added: &mut Vec<Corp>,
+        waiting: &mut HashMap<String, Corp>,
+        pullers: &mut Pullers,
+    ) {
+        for corp in self.add(std::mem::take(added), pullers) {
+            waiting.insert(corp.corp_id.clone(), corp);
         }
     }
 }

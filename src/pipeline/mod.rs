@@ -26,7 +26,7 @@ mod spooling;
 mod stages;
 mod writer;
 
-pub use corps::{CorpChange, Registry};
+pub use corps::{CorpChange, Registry, Released};
 pub use decode::{decode_batch, decode_message, decode_with_key};
 pub use live_audit::{LiveAudit, ReloadError, audit_row, audit_rows};
 pub use puller::{CorpFailure, PullConfig, PullSettings};
@@ -210,6 +210,9 @@ pub struct Parts<'a> {
     pub shutdown: Shutdown,
     /// Corps added and removed while running (None: the corps given are all there will be).
     pub changes: Option<crossbeam_channel::Receiver<CorpChange>>,
+    /// The corps given are only known (their spooled batches are stored) and none is pulled
+    /// until `changes` adds it: a coordinator hands corps over.
+    pub idle_at_start: bool,
 }
 
 /// Runs the pipeline over `corps` until shutdown (or, with `settings.pull.once`, until every corp
@@ -247,24 +250,34 @@ fn stored_seqs(
     spool: Option<&Spool>,
 ) -> Result<HashMap<String, u64>, PipelineError> {
     let spooled = spool.map(|s| s.recovered().corps.keys().cloned().collect::<Vec<_>>());
-    let ids = corps
+    let mut ids: Vec<String> = corps
         .iter()
         .map(|c| c.corp_id.clone())
-        .chain(spooled.into_iter().flatten());
-    let mut stored = HashMap::new();
-    for corp_id in ids {
-        if stored.contains_key(&corp_id) {
-            continue;
-        }
-        let seq = store
-            .checkpoint(&corp_id)
-            .map_err(|source| PipelineError::Checkpoint {
-                corp_id: corp_id.clone(),
-                source,
-            })?;
-        stored.insert(corp_id, seq.unwrap_or(0));
-    }
-    Ok(stored)
+        .chain(spooled.into_iter().flatten())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    // One query for every corp (thousands of corps start in seconds on ClickHouse too).
+    let found = store
+        .checkpoints(&ids)
+        .map_err(|source| PipelineError::Checkpoint {
+            corp_id: match ids.as_slice() {
+                [one] => one.clone(),
+                _ => format!(
+                    "{} and {} more",
+                    ids.first().map_or("", String::as_str),
+                    ids.len().saturating_sub(1)
+                ),
+            },
+            source,
+        })?;
+    Ok(ids
+        .into_iter()
+        .map(|id| {
+            let seq = found.get(&id).copied().unwrap_or(0);
+            (id, seq)
+        })
+        .collect())
 }
 
 /// Checks what a previous run left in the spool against the store (no gap, no unconfigured corp).
@@ -313,8 +326,11 @@ fn open_corps(
         parts.stats.corp(&c.corp_id, |s| {
             s.stored_seq = from;
             s.pulled_seq = pull_from;
+            s.removed = parts.idle_at_start;
         });
-        cursors.push(CorpCursor::new(context, c.secret.clone(), pull_from));
+        if !parts.idle_at_start {
+            cursors.push(CorpCursor::new(context, c.secret.clone(), pull_from));
+        }
     }
     tracing::info!(
         corps = corps.len(),

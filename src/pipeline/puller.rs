@@ -40,6 +40,8 @@ pub enum PullerCommand {
     Add(CorpCursor),
     /// Stop pulling this corp.
     Remove(String),
+    /// Stop pulling this corp and say so (no call for it is in progress any more).
+    Release(String, Sender<super::corps::Released>),
 }
 
 /// One corp's pull state.
@@ -149,6 +151,14 @@ impl Puller {
                     cursors.push(c);
                 }
                 Ok(PullerCommand::Remove(id)) => cursors.retain(|k| k.corp.corp_id != id),
+                Ok(PullerCommand::Release(id, released)) => {
+                    let at = cursors.iter().position(|k| k.corp.corp_id == id);
+                    let context = at.map(|i| cursors.swap_remove(i).corp);
+                    let _ = released.send(super::corps::Released {
+                        corp_id: id,
+                        context,
+                    });
+                }
                 Err(crossbeam_channel::TryRecvError::Empty) => return true,
                 Err(crossbeam_channel::TryRecvError::Disconnected) => return false,
             }

@@ -65,6 +65,7 @@ pub(super) fn spawn(
         stats,
         shutdown,
         changes,
+        idle_at_start: _,
     } = parts;
     let pool = Arc::new(decode_pool(settings.threads)?);
     let queue = settings.queue_batches.max(1);

@@ -157,6 +157,26 @@ pub trait IngestStore: Send + Sync {
     /// The last seq stored for a corp, if any.
     fn checkpoint(&self, corp_id: &str) -> Result<Option<u64>, StoreError>;
 
+    /// The checkpoints of several corps at once (a corp without one is absent): what a fleet's
+    /// daemon reads when it takes over many corps, or any daemon at start.
+    fn checkpoints(
+        &self,
+        corp_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, u64>, StoreError> {
+        let mut found = std::collections::HashMap::new();
+        for id in corp_ids {
+            if let Some(seq) = self.checkpoint(id)? {
+                found.insert(id.clone(), seq);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The corp is (again) pulled by this process after another may have written it: anything
+    /// this process remembers of how far the corp is stored no longer holds, and the next batch
+    /// must be checked against what is stored. A store that always checks has nothing to forget.
+    fn forget_progress(&self, _corp_id: &str) {}
+
     /// Every corp with a checkpoint: how far it is stored, and its pending dead letters.
     fn corp_progress(&self) -> Result<Vec<CorpProgress>, StoreError>;
 

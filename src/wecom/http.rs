@@ -94,11 +94,22 @@ impl WeComHttp {
         self.send(url, request)
     }
 
-    fn send(
+    /// POSTs `body` as JSON to any JSON API (not only WeCom's); returns the status and the body
+    /// as they came, for the caller to read (etcd's gateway answers with its own errors).
+    pub fn post_raw(&self, url: &str, body: &serde_json::Value) -> Result<(u16, Bytes), PostError> {
+        let request = hyper::Request::post(url)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|_| PostError::Url(redact_query(url)))?;
+        self.exchange(url, request)
+    }
+
+    /// Sends `request` within the timeout; the status and the whole body.
+    fn exchange(
         &self,
         url: &str,
         request: hyper::Request<Full<Bytes>>,
-    ) -> Result<serde_json::Value, PostError> {
+    ) -> Result<(u16, Bytes), PostError> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(PostError::Url(redact_query(url)));
         }
@@ -127,7 +138,15 @@ impl WeComHttp {
             })
             .await
         });
-        let (status, bytes) = answer.map_err(|_| PostError::Timeout(self.timeout))??;
+        answer.map_err(|_| PostError::Timeout(self.timeout))?
+    }
+
+    fn send(
+        &self,
+        url: &str,
+        request: hyper::Request<Full<Bytes>>,
+    ) -> Result<serde_json::Value, PostError> {
+        let (status, bytes) = self.exchange(url, request)?;
         if status != 200 {
             return Err(PostError::Status(status));
         }

@@ -18,6 +18,7 @@ mod fairness;
 mod fake_wecom;
 mod faults;
 mod fleet;
+mod fleet_leases;
 mod media;
 mod media_store;
 mod names;

@@ -69,6 +69,7 @@ fn unaudited(
         stats,
         shutdown,
         changes: None,
+        idle_at_start: false,
     }
 }
 

@@ -25,6 +25,8 @@ use wework_finance_sys::{self as sys, MediaData_t, Slice_t, code};
 /// One `NewSdk` handle.
 struct EmuSdk {
     corp: Option<Arc<Archive>>,
+    /// The corp id `Init` was given (for the call log).
+    corp_id: String,
     secret_ok: bool,
     calls: u64,
     /// (file, chunk) pairs that already failed once under `media_fail_chunk`.
@@ -46,6 +48,32 @@ fn archive_for(corp_id: &str) -> Result<Arc<Archive>, String> {
         c.insert(key, archive.clone());
     }
     Ok(archive)
+}
+
+/// Microseconds since the Unix epoch (comparable between processes).
+fn wall_clock_us() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros())
+}
+
+/// `WWEMU_CALL_LOG`: appends one line per `GetChatData` call — corp id, process id, start and end
+/// (µs since the epoch), seq asked after, return code — so a test can see which process pulled
+/// which corp when. One `write` per line on an `O_APPEND` file: lines of several processes never mix.
+fn log_call(path: &std::ffi::OsStr, corp_id: &str, started: u128, seq: u64, rc: c_int) {
+    use std::io::Write;
+    let line = format!(
+        "{corp_id}\t{}\t{started}\t{}\t{seq}\t{rc}\n",
+        std::process::id(),
+        wall_clock_us()
+    );
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = f.write_all(line.as_bytes());
+    }
 }
 
 /// Runs an export body, turning a panic into `on_panic` instead of unwinding into C.
@@ -117,6 +145,7 @@ pub extern "C" fn NewSdk() -> *mut std::ffi::c_void {
     guard(ptr::null_mut(), || {
         Box::into_raw(Box::new(EmuSdk {
             corp: None,
+            corp_id: String::new(),
             secret_ok: false,
             calls: 0,
             failed_chunks: HashSet::new(),
@@ -149,6 +178,7 @@ pub unsafe extern "C" fn Init(
                     .as_deref()
                     .is_none_or(|s| s == secret);
                 emu.corp = Some(archive);
+                emu.corp_id = corpid.to_owned();
                 code::OK
             }
             Err(reason) => {
@@ -234,7 +264,8 @@ pub unsafe extern "C" fn GetChatData(
     timeout: c_int,
     out: *mut Slice_t,
 ) -> c_int {
-    guard(code::SYSTEM_FAILURE, || {
+    let started = wall_clock_us();
+    let rc = guard(code::SYSTEM_FAILURE, || {
         // SAFETY: per this function's contract.
         let Some(emu) = (unsafe { (sdk as *mut EmuSdk).as_mut() }) else {
             return code::BAD_PARAMETERS;
@@ -276,7 +307,14 @@ pub unsafe extern "C" fn GetChatData(
         // SAFETY: `out` is a live NewSlice pointer per contract, checked non-NULL above.
         unsafe { fill_slice(out, json.as_bytes()) };
         code::OK
-    })
+    });
+    if let Some(path) = std::env::var_os("WWEMU_CALL_LOG") {
+        // SAFETY: per this function's contract (NULL checked by `as_ref`).
+        if let Some(emu) = unsafe { (sdk as *const EmuSdk).as_ref() } {
+            log_call(&path, &emu.corp_id, started, seq, rc);
+        }
+    }
+    rc
 }
 
 /// # Safety

@@ -186,6 +186,15 @@ impl IngestStore for ClickHouseStore {
         result
     }
 
+    /// Another daemon may have stored the corp since this process last did: its next batch is
+    /// read back.
+    fn forget_progress(&self, corp_id: &str) {
+        self.frontier
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(corp_id);
+    }
+
     fn checkpoint(&self, corp_id: &str) -> Result<Option<u64>, StoreError> {
         // The checkpoint never moves backwards: the largest seq recorded is the one.
         let q = self
@@ -194,6 +203,26 @@ impl IngestStore for ClickHouseStore {
             .bind(corp_id);
         let found: Vec<Count> = self.conn.fetch("reading a checkpoint", q)?;
         Ok(found.first().map(|r| r.value))
+    }
+
+    /// One query for all of them, in slices of a few thousand ids.
+    fn checkpoints(
+        &self,
+        corp_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, u64>, StoreError> {
+        let mut found = std::collections::HashMap::new();
+        for ids in corp_ids.chunks(2_000) {
+            let q = self
+                .conn
+                .query(
+                    "SELECT toInt64(0) AS id, corp_id AS name, max(seq) AS value \
+                     FROM we_chat_msg_checkpoint WHERE has(?, corp_id) GROUP BY corp_id",
+                )
+                .bind(ids);
+            let rows: Vec<NamedCount> = self.conn.fetch("reading checkpoints", q)?;
+            found.extend(rows.into_iter().map(|r| (r.name, r.value)));
+        }
+        Ok(found)
     }
 
     fn corp_progress(&self) -> Result<Vec<CorpProgress>, StoreError> {

@@ -1,0 +1,456 @@
+//! Several daemons over one ClickHouse store, sharing the corps through leases on a real etcd: three
+//! daemons, 300 emulated corps, the daemon that sends the alerts SIGKILLed in the middle of the
+//! drain. Checked: the dead daemon's corps are pulled again by the others within the lease's time to
+//! live and a little; every message is stored once; every alert is delivered; and, from the
+//! emulator's call log (every `GetChatData` of every process, with its time), no corp is ever pulled
+//! by two daemons at once.
+//!
+//! `MSGAUDIT_FLEET_CORPS` (default 300) and `MSGAUDIT_FLEET_MESSAGES` (per corp, default 100) change
+//! the run. Needs Debian's `etcd-server` (`.ci/run` installs it).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use msgaudit::coordinator::Etcd;
+
+use crate::alerts::{alerting_hits, deliveries, post_id};
+use crate::fake_wecom::FakeWeCom;
+use crate::support::{
+    clickhouse_url, emulator_path, free_port, key_path, root, wait_exit, wait_until,
+};
+
+const WEBHOOK: &str = "/cgi-bin/webhook/send";
+const LEASE_TTL_SECS: u64 = 4;
+
+/// A throwaway etcd on free loopback ports.
+pub struct EtcdServer {
+    child: Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl EtcdServer {
+    pub fn start() -> EtcdServer {
+        let etcd = ["/usr/bin/etcd", "/usr/local/bin/etcd"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("etcd is not installed: apt-get install etcd-server (or run .ci/run)");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (client, peer) = (free_port(), free_port());
+        let url = format!("http://127.0.0.1:{client}");
+        let log = std::fs::File::create(dir.path().join("etcd.log")).expect("log");
+        let child = Command::new(etcd)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args([
+                "--listen-client-urls",
+                &url,
+                "--advertise-client-urls",
+                &url,
+            ])
+            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
+            .args([
+                "--initial-advertise-peer-urls",
+                &format!("http://127.0.0.1:{peer}"),
+            ])
+            .args([
+                "--initial-cluster",
+                &format!("default=http://127.0.0.1:{peer}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start etcd");
+        let server = EtcdServer {
+            child,
+            url,
+            _dir: dir,
+        };
+        let client = server.client();
+        wait_until("etcd answering", Duration::from_secs(30), || {
+            client.range("/").is_ok()
+        });
+        server
+    }
+
+    pub fn client(&self) -> Etcd {
+        Etcd::new(std::slice::from_ref(&self.url), Duration::from_secs(2)).expect("etcd client")
+    }
+}
+
+impl Drop for EtcdServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One `GetChatData` call from the emulator's call log.
+#[derive(Debug, Clone)]
+struct Call {
+    pid: u32,
+    start_us: u128,
+    end_us: u128,
+}
+
+fn read_calls(path: &Path) -> BTreeMap<String, Vec<Call>> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut calls: BTreeMap<String, Vec<Call>> = BTreeMap::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() < 6 {
+            continue;
+        }
+        let (Ok(pid), Ok(start_us), Ok(end_us)) = (f[1].parse(), f[2].parse(), f[3].parse()) else {
+            continue;
+        };
+        calls.entry(f[0].to_owned()).or_default().push(Call {
+            pid,
+            start_us,
+            end_us,
+        });
+    }
+    for c in calls.values_mut() {
+        c.sort_by_key(|c| c.start_us);
+    }
+    calls
+}
+
+fn now_us() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_micros()
+}
+
+/// A daemon of the fleet, its name `name`.
+fn daemon_config(dir: &Path, name: &str, store: &str, etcd: &str, corps: &[String]) -> PathBuf {
+    let keys = format!(
+        "1 = \"{}\", 2 = \"{}\"",
+        key_path(1).display(),
+        key_path(2).display()
+    );
+    let mut text = format!(
+        "[store]\nurl = \"{store}\"\n[sdk]\nlibrary = \"{}\"\ntimeout_secs = 5\n\
+         [pull]\nbatch_limit = 25\nmax_calls_per_minute = 40\npoll_interval_secs = 1\nmax_backoff_secs = 1\n\
+         [spool]\ndir = \"spool-{name}\"\n[media]\nenabled = false\n\
+         [alerts]\npoll_ms = 100\nfirst_retry_ms = 200\nmax_retry_secs = 1\n\
+         [coordinator]\netcd = [\"{etcd}\"]\nlease_ttl_secs = {LEASE_TTL_SECS}\nname = \"{name}\"\n",
+        emulator_path().display()
+    );
+    for corp in corps {
+        text.push_str(&format!(
+            "[[corps]]\ncorp_id = \"{corp}\"\nsecret_file = \"secret\"\nkeys = {{ {keys} }}\n"
+        ));
+    }
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+fn spawn_daemon(config: &Path, dir: &Path, name: &str, call_log: &Path) -> Child {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log");
+    Command::new(env!("CARGO_BIN_EXE_msgaudit"))
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .env("WWEMU_CALL_LOG", call_log)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn the daemon")
+}
+
+/// Who holds each corp, from etcd.
+fn holders(etcd: &Etcd) -> HashMap<String, String> {
+    etcd.range("/fleet-test/corps/")
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("/fleet-test/corps/")?.to_owned(), v)))
+        .collect()
+}
+
+#[derive(clickhouse::Row, serde::Deserialize)]
+struct Totals {
+    rows: u64,
+    distinct: u64,
+}
+
+#[test]
+fn three_daemons_share_the_corps_and_a_killed_ones_move_with_nothing_lost_or_doubled() {
+    let n_corps = env_or("MSGAUDIT_FLEET_CORPS", 300);
+    let per_corp = env_or("MSGAUDIT_FLEET_MESSAGES", 100) as u64;
+    let etcd_server = EtcdServer::start();
+    let etcd = etcd_server.client();
+    let server = FakeWeCom::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("secret"), "fleet-secret\n").expect("secret");
+    let url = clickhouse_url("fleet_leases");
+    let store: std::sync::Arc<dyn msgaudit::store::Store> =
+        std::sync::Arc::from(msgaudit::store::open(&url).expect("store"));
+    let rules = std::fs::read_to_string(root().join("fixtures/rules.json")).expect("rules");
+    store
+        .save_rules(&msgaudit::audit::RuleSet::from_json(&rules).expect("rules parse"))
+        .expect("rules saved");
+    store
+        .add_robot(&msgaudit::alert::Robot {
+            id: 0,
+            group_name: "合规群".into(),
+            web_hook_url: format!("{}{WEBHOOK}?key=K", server.base),
+            corp_id: String::new(),
+            strategy_ids: Vec::new(),
+            msg_type: "markdown".into(),
+        })
+        .expect("robot");
+
+    let corps: Vec<String> = (0..n_corps)
+        .map(|i| format!("wwfleet{i:03}?messages={per_corp}&seed={}", i + 1))
+        .collect();
+    let call_log = dir.path().join("calls.log");
+    let names = ["d0", "d1", "d2"];
+    let mut children: HashMap<&str, Child> = HashMap::new();
+    for name in names {
+        // The key prefix is the test's own.
+        let config = daemon_config(dir.path(), name, &url, &etcd_server.url, &corps);
+        let text = std::fs::read_to_string(&config).expect("config");
+        std::fs::write(
+            &config,
+            text.replace(
+                "[coordinator]\n",
+                "[coordinator]\nprefix = \"/fleet-test/\"\n",
+            ),
+        )
+        .expect("config");
+        children.insert(name, spawn_daemon(&config, dir.path(), name, &call_log));
+    }
+
+    // Every daemon holds its share.
+    let started = Instant::now();
+    wait_until(
+        "every corp held, by three daemons",
+        Duration::from_secs(90),
+        || {
+            let h = holders(&etcd);
+            let mut load: HashMap<&str, usize> = HashMap::new();
+            for v in h.values() {
+                *load.entry(v.as_str()).or_default() += 1;
+            }
+            h.len() == n_corps && names.iter().all(|n| load.get(n).copied().unwrap_or(0) > 0)
+        },
+    );
+    let shared = started.elapsed();
+    let total = n_corps as u64 * per_corp;
+    let stored = || store.count_messages(None).unwrap_or(0);
+    wait_until(
+        "a fifth of the archive stored",
+        Duration::from_secs(300),
+        || stored() >= total / 5,
+    );
+
+    // Kill the daemon that sends the alerts, mid-drain.
+    let sender = etcd
+        .range("/fleet-test/alert-sender")
+        .expect("etcd")
+        .into_iter()
+        .next()
+        .map(|(_, v)| v)
+        .expect("an alert sender was elected");
+    let victim = names
+        .into_iter()
+        .find(|n| *n == sender)
+        .expect("the sender is one of the daemons");
+    let held_by_victim: Vec<String> = holders(&etcd)
+        .into_iter()
+        .filter(|(_, v)| v == victim)
+        .map(|(k, _)| k)
+        .collect();
+    let at_kill = stored();
+    let mut dead = children.remove(victim).expect("victim");
+    let victim_pid = dead.id();
+    dead.kill().expect("SIGKILL");
+    let killed_us = now_us();
+    let _ = dead.wait();
+    assert!(
+        at_kill < total,
+        "the kill came mid-drain ({at_kill} of {total} stored)"
+    );
+
+    wait_until(
+        "the dead daemon's corps held by the living",
+        Duration::from_secs(LEASE_TTL_SECS + 30),
+        || {
+            let h = holders(&etcd);
+            h.len() == n_corps && h.values().all(|v| v != victim)
+        },
+    );
+    let seqs_done = || {
+        let dead_letters = store
+            .corp_progress()
+            .map(|p| {
+                p.iter()
+                    .flat_map(|c| c.pending_dead.iter().map(|(_, n)| n))
+                    .sum::<u64>()
+            })
+            .unwrap_or(0);
+        stored() + dead_letters
+    };
+    wait_until("the whole archive stored", Duration::from_secs(600), || {
+        seqs_done() >= total
+    });
+    wait_until("every alert settled", Duration::from_secs(300), || {
+        store.alert_backlog().map(|b| b == 0).unwrap_or(false)
+    });
+    for (name, mut child) in children {
+        let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(rc, 0);
+        let status = wait_exit(&mut child, Duration::from_secs(60));
+        assert!(status.success(), "{name}: {status}");
+    }
+
+    // No corp was ever pulled by two daemons at once.
+    let calls = read_calls(&call_log);
+    assert_eq!(calls.len(), n_corps, "every corp was pulled");
+    let mut moves = 0;
+    for (corp, calls) in &calls {
+        for pair in calls.windows(2) {
+            if pair[0].pid != pair[1].pid {
+                moves += 1;
+                assert!(
+                    pair[0].end_us <= pair[1].start_us,
+                    "{corp} pulled by {} and {} at once",
+                    pair[0].pid,
+                    pair[1].pid
+                );
+            }
+        }
+        // Calls of one process never interleave with another's: once the corp left a process it
+        // came back only after the other's last call.
+        let mut last_end: HashMap<u32, u128> = HashMap::new();
+        for c in calls {
+            for (&pid, &end) in &last_end {
+                if pid != c.pid {
+                    assert!(
+                        end <= c.start_us,
+                        "{corp}: overlapping holders {pid} and {}",
+                        c.pid
+                    );
+                }
+            }
+            last_end.insert(c.pid, c.end_us);
+        }
+    }
+    // The dead daemon's corps that still had messages were pulled again, soon.
+    let mut moved_after = Vec::new();
+    for corp in &held_by_victim {
+        let Some(calls) = calls.get(corp) else {
+            continue;
+        };
+        if let Some(c) = calls
+            .iter()
+            .find(|c| c.pid != victim_pid && c.start_us > killed_us)
+        {
+            moved_after.push(Duration::from_micros((c.start_us - killed_us) as u64));
+        }
+        assert!(
+            calls
+                .iter()
+                .all(|c| c.pid != victim_pid || c.start_us <= killed_us),
+            "a dead daemon pulled"
+        );
+    }
+    moved_after.sort();
+    let worst = moved_after.last().copied().unwrap_or_default();
+    let bound = Duration::from_secs(LEASE_TTL_SECS + 3);
+    eprintln!(
+        "fleet: {n_corps} corps × {per_corp} messages, 3 daemons (lease TTL {LEASE_TTL_SECS} s): \
+         shared in {shared:.1?}; {victim} (the alert sender) SIGKILLed at {at_kill} of {total} stored, \
+         holding {} corps; they were pulled again after p50 {:.1?}, max {worst:.1?} (bound {bound:?}); \
+         {moves} hand-overs in the call log, none overlapping",
+        held_by_victim.len(),
+        moved_after
+            .get(moved_after.len() / 2)
+            .copied()
+            .unwrap_or_default(),
+    );
+    assert!(
+        !moved_after.is_empty(),
+        "the dead daemon's corps were pulled again"
+    );
+    assert!(worst <= bound, "corps moved within {bound:?}: {worst:?}");
+
+    // Every message stored once.
+    let conn = msgaudit::store::clickhouse::Connection::new(
+        msgaudit::store::clickhouse::ClickHouseUrl::parse(&url).expect("url"),
+    )
+    .expect("conn");
+    let totals: Totals = conn
+        .fetch_one(
+            "counting",
+            "SELECT count() AS rows, uniqExact(corp_id, msg_id) AS distinct FROM we_chat_contact_msg",
+        )
+        .expect("count");
+    assert_eq!(totals.rows, totals.distinct, "a message stored twice");
+    assert_eq!(seqs_done(), total, "every seq stored or a dead letter");
+
+    // Every alert delivered; a hit delivered twice only as the one post in flight at the kill,
+    // sent again with its number.
+    let alerting = alerting_hits(store.as_ref());
+    assert!(alerting > 0, "the archive has hits");
+    let delivered = deliveries(store.as_ref(), &server, WEBHOOK);
+    assert_eq!(delivered.len(), alerting, "every alert delivered");
+    let mut numbers: HashMap<i64, usize> = HashMap::new();
+    for r in server.accepted(WEBHOOK) {
+        *numbers.entry(post_id(&r.body)).or_default() += 1;
+    }
+    let resent: Vec<_> = numbers.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        resent.len() <= 1 && resent.iter().all(|(_, n)| **n == 2),
+        "at most the post in flight at the kill goes out again: {resent:?}"
+    );
+    let twice = delivered.values().filter(|&&n| n > 1).count();
+    assert!(
+        twice == 0 || resent.len() == 1,
+        "a hit was delivered in two different posts"
+    );
+    eprintln!(
+        "fleet: {} messages stored once, {alerting} alerts delivered in {} posts ({} sent again after the kill)",
+        totals.rows,
+        numbers.len(),
+        resent.len()
+    );
+}
+
+#[test]
+fn a_sqlite_store_refuses_a_coordinator() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("secret"), "s\n").expect("secret");
+    let config = daemon_config(
+        dir.path(),
+        "solo",
+        "sqlite://store.db",
+        "http://127.0.0.1:1",
+        &["wwsolo".to_owned()],
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_msgaudit"))
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("msgaudit");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("coordinator.etcd") && err.contains("SQLite store belongs to one daemon"),
+        "{err}"
+    );
+}

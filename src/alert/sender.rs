@@ -1,17 +1,24 @@
 //! The sender: drains the alert outbox into posts.
 //!
-//! Each step reads the pending hits (`send_status` 0) with the posts that already carry them, works
+//! Each step reads the pending hits (`send_status` 0) — every corp's oldest first, so one corp's
+//! backlog never crowds out another's fresh alert — with the posts that already carry them, works
 //! out each hit's destinations (the robots that want it, and the auditor's app messages), and:
-//! - resumes the one open post a destination may have (pending: being retried) when it is due;
-//! - otherwise claims the hits no post carries yet to that destination: one post per hit while the
-//!   robot's rate allows, else one digest of as many as a post can account for (at most one digest
-//!   per `60 s / max_posts_per_minute`, so a burst cannot use up a minute's posts at once);
+//! - resumes the open posts a destination has (pending: being retried) when they are due;
+//! - otherwise claims the hits no post carries yet to that destination: one post per hit while
+//!   they fit in half the robot's rate, else one digest of as many as a post can account for (at
+//!   most one digest per `60 s / max_posts_per_minute`, so a burst cannot use up a minute's posts
+//!   at once);
 //! - settles a hit (`send_status` 1 sent, 2 failed) once every destination it has is done.
+//!
+//! A step stores all its claims in one write, sends, then stores all results in one write: hundreds
+//! of corps' alerts cost two writes, not two each competing with ingestion for the store. New hits
+//! are looked at within `poll` even while a destination waits for its digest slot.
 //!
 //! Exactly-once: a post and its claim on its hits are stored before it is sent, its result after,
 //! and a restart resumes open posts with the same body and number, so no hit is claimed twice for
-//! one destination. The one window left is a crash after WeCom accepted a post and before its
-//! result was stored: that post is sent again on restart, recognisably (same alert number).
+//! one destination. The one window left is a crash after WeCom accepted a step's posts and before
+//! their results were stored: those posts are sent again on restart, recognisably (same alert
+//! numbers).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -242,8 +249,10 @@ impl Sender {
 
     /// One pass over the outbox; returns how long to wait before the next.
     pub fn step(&mut self) -> Result<Duration, StoreError> {
+        let began = Instant::now();
         self.refresh()?;
         let pending = self.store.pending_alerts(PENDING_PAGE)?;
+        let read_ms = began.elapsed().as_millis();
         let mut progress: HashMap<HitKey, Progress> = HashMap::new();
         let mut queues: BTreeMap<Destination, Vec<HitRow>> = BTreeMap::new();
         let mut settled = Vec::new();
@@ -295,43 +304,52 @@ impl Sender {
 
         let now = Instant::now();
         let mut wake = self.settings.poll.max(Duration::from_millis(50)) * 20;
+        // What this step sends, in order: open posts that are due, then new claims. Their claims
+        // are stored together before anything is sent, and their results together after.
+        let mut sends: Vec<AlertPost> = Vec::new();
+        let mut claimed: Vec<AlertPost> = Vec::new();
         // Open posts first: a destination with one takes no new claims until it is done.
         let (due, later): (Vec<AlertPost>, Vec<AlertPost>) = std::mem::take(&mut self.open)
             .into_iter()
             .partition(|p| p.next_attempt_ms <= now_ms());
         self.open = later;
+        let mut unrecorded = Vec::new();
         for post in due {
             if post.status != PostStatus::Pending {
                 // Sent or failed, but its result could not be stored last time: store it now.
-                self.record(post, &mut progress)?;
+                unrecorded.push(post);
                 continue;
             }
             if self.window(&post.destination).take(now) {
-                self.attempt(post, &mut progress)?;
+                sends.push(post);
             } else {
                 wake = wake.min(self.window(&post.destination).next_slot(now) - now);
                 self.open.push(post);
             }
         }
+        let busy_destinations: std::collections::HashSet<Destination> = self
+            .open
+            .iter()
+            .chain(&sends)
+            .map(|p| p.destination.clone())
+            .collect();
         let per_minute = u32::try_from(self.settings.max_posts_per_minute).unwrap_or(u32::MAX);
         let spacing = RATE_WINDOW / per_minute.max(1);
         let mut waiting = 0u64;
         for (d, hits) in queues {
-            if self.open.iter().any(|p| p.destination == d) {
+            if busy_destinations.contains(&d) {
                 waiting += hits.len() as u64;
                 continue;
             }
             let available = self.window(&d).available(now);
-            if hits.len() <= available {
-                for (i, hit) in hits.iter().enumerate() {
-                    if self.open.iter().any(|p| p.destination == d) {
-                        // The last one is to be retried: the rest wait for it.
-                        waiting += (hits.len() - i) as u64;
-                        break;
-                    }
+            // One post per hit while they fit in half the window; the other half is kept for
+            // digests, so a stream of hits looked at every poll never spends a robot's minute
+            // on single posts and leaves the rest of a burst waiting.
+            let reserve = self.settings.max_posts_per_minute / 2;
+            if hits.len() + reserve <= available {
+                for hit in &hits {
                     self.window(&d).take(now);
-                    let post = self.claim(&d, std::slice::from_ref(hit), false)?;
-                    self.attempt(post, &mut progress)?;
+                    claimed.push(self.compose(&d, std::slice::from_ref(hit), false)?);
                 }
                 continue;
             }
@@ -350,11 +368,46 @@ impl Sender {
             }
             self.window(&d).take(now);
             self.last_digest.insert(d.clone(), now);
-            let post = self.claim(&d, &hits, true)?;
+            let post = self.compose(&d, &hits, true)?;
             waiting += (hits.len() - post.hits.len()) as u64;
-            self.attempt(post, &mut progress)?;
+            claimed.push(post);
             wake = wake.min(spacing);
         }
+        let composed_ms = began.elapsed().as_millis();
+        if !claimed.is_empty() {
+            // The claims are durable before any of them is sent.
+            self.store.record_posts(&claimed, &[])?;
+        }
+        let claimed_ms = began.elapsed().as_millis();
+        let n_sends = sends.len() + claimed.len();
+        sends.extend(claimed);
+        let mut results = unrecorded;
+        // A destination whose post failed in this step sends no more of this step's posts: they
+        // stay open (claimed) and go with its retry.
+        let mut failing: std::collections::HashSet<Destination> = Default::default();
+        for post in sends {
+            if failing.contains(&post.destination) {
+                self.window(&post.destination).give_back();
+                self.open.push(post);
+                continue;
+            }
+            let post = self.attempt(post);
+            if post.status == PostStatus::Pending {
+                failing.insert(post.destination.clone());
+            }
+            results.push(post);
+        }
+        let sent_ms = began.elapsed().as_millis();
+        self.record(results, &mut progress)?;
+        tracing::debug!(
+            read_ms,
+            composed_ms,
+            claimed_ms,
+            sent_ms,
+            posts = n_sends,
+            recorded_ms = began.elapsed().as_millis() as u64,
+            "alert step (ms since it began)"
+        );
         for p in &self.open {
             let due_in = (p.next_attempt_ms - now_ms()).max(0) as u64;
             wake = wake.min(Duration::from_millis(due_in));
@@ -364,9 +417,9 @@ impl Sender {
         Ok(wake)
     }
 
-    /// Composes a post of `hits` (a digest takes as many as fit) for `d` and stores it with its
-    /// claim on them, before anything is sent.
-    fn claim(
+    /// Composes a post of `hits` (a digest takes as many as fit) for `d`: its claim on them, which
+    /// the step stores before anything is sent.
+    fn compose(
         &mut self,
         d: &Destination,
         hits: &[HitRow],
@@ -411,7 +464,6 @@ impl Sender {
             send_time_ms: 0,
             create_time_ms: now,
         };
-        self.store.record_post(&post, &[])?;
         Ok(post)
     }
 
@@ -455,12 +507,8 @@ impl Sender {
         }
     }
 
-    /// Sends a post once and records the result (and the hits it finishes).
-    fn attempt(
-        &mut self,
-        mut post: AlertPost,
-        progress: &mut HashMap<HitKey, Progress>,
-    ) -> Result<(), StoreError> {
+    /// Sends a post once; the post with its result (recorded by the caller).
+    fn attempt(&mut self, mut post: AlertPost) -> AlertPost {
         let result = self.channels.deliver(&post, &self.robots);
         post.attempts += 1;
         if result.as_ref().is_err_and(|e| e.never_reached()) {
@@ -492,18 +540,21 @@ impl Sender {
                 }
             }
         }
-        self.record(post, progress)
+        post
     }
 
-    /// Stores a post's state and settles the hits it finishes; keeps it open while it is pending
-    /// or while its result is not stored.
+    /// Stores the posts' states and settles the hits they finish, in one write; keeps a post open
+    /// while it is pending or while its result is not stored.
     fn record(
         &mut self,
-        post: AlertPost,
+        posts: Vec<AlertPost>,
         progress: &mut HashMap<HitKey, Progress>,
     ) -> Result<(), StoreError> {
+        if posts.is_empty() {
+            return Ok(());
+        }
         let mut settled = Vec::new();
-        if post.status != PostStatus::Pending {
+        for post in posts.iter().filter(|p| p.status != PostStatus::Pending) {
             for k in &post.hits {
                 if let Some(p) = progress.get_mut(k) {
                     p.done.insert(post.destination.clone(), post.status);
@@ -513,10 +564,12 @@ impl Sender {
                 }
             }
         }
-        let recorded = self.store.record_post(&post, &settled);
-        if post.status == PostStatus::Pending || recorded.is_err() {
-            // Not finished, or its result is not stored yet: keep it open (recorded again later).
-            self.open.push(post);
+        let recorded = self.store.record_posts(&posts, &settled);
+        for post in posts {
+            if post.status == PostStatus::Pending || recorded.is_err() {
+                // Not finished, or its result is not stored yet: keep it open (recorded again later).
+                self.open.push(post);
+            }
         }
         recorded
     }
@@ -559,8 +612,11 @@ impl Sender {
         while !shutdown.is_requested() {
             let hits_now = stats.as_ref().map_or(0, |s| Stats::get(&s.hits));
             let now = Instant::now();
-            let due = now >= next_step
-                && (self.busy || hits_now != seen_hits || now - last_scan >= RESCAN);
+            let moved = hits_now != seen_hits;
+            // New hits are looked at within a poll, even while another destination waits for its
+            // digest slot: one corp's backlog never delays another corp's alert.
+            let due = (now >= next_step && (self.busy || moved || now - last_scan >= RESCAN))
+                || (moved && now - last_scan >= self.settings.poll);
             if due {
                 seen_hits = hits_now;
                 last_scan = now;

@@ -257,8 +257,9 @@ pub trait OutboxStore: Send + Sync {
     /// Removes a group robot (its posts stay).
     fn remove_robot(&self, id: i64) -> Result<(), StoreError>;
 
-    /// Hits whose alert is not settled (`send_status` 0), oldest first, each with the posts that
-    /// already carry it.
+    /// Hits whose alert is not settled (`send_status` 0), each with the posts that already carry
+    /// it: every corp's oldest first, then every corp's second oldest, and so on, so a corp with a
+    /// backlog of alerts never keeps the other corps' fresh ones out of the page.
     fn pending_alerts(&self, limit: u32) -> Result<Vec<PendingAlert>, StoreError>;
 
     /// How many hits' alerts are not settled.
@@ -267,11 +268,18 @@ pub trait OutboxStore: Send + Sync {
     /// Alert posts, newest first.
     fn posts(&self, query: &PostQuery) -> Result<Vec<AlertPost>, StoreError>;
 
-    /// Records a post's state — the first time, with the hits it carries (its claim on them for its
-    /// destination) — and settles the hits it finished (`send_status` 1 sent or 2 failed), as one
-    /// durable step on SQLite; on ClickHouse the post goes in first, so a crash in between leaves
-    /// hits the sender settles again.
-    fn record_post(&self, post: &AlertPost, settled: &[(HitRow, u8)]) -> Result<(), StoreError>;
+    /// Records posts' states — the first time, with the hits each carries (its claim on them for
+    /// its destination) — and settles the hits they finished (`send_status` 1 sent or 2 failed), as
+    /// one durable step on SQLite; on ClickHouse the posts go in first, so a crash in between leaves
+    /// hits the sender settles again. The sender records a whole step's posts at once: one write
+    /// for hundreds of corps' alerts, not two per post competing with ingestion for the store.
+    fn record_posts(&self, posts: &[AlertPost], settled: &[(HitRow, u8)])
+    -> Result<(), StoreError>;
+
+    /// [`OutboxStore::record_posts`] of one post.
+    fn record_post(&self, post: &AlertPost, settled: &[(HitRow, u8)]) -> Result<(), StoreError> {
+        self.record_posts(std::slice::from_ref(post), settled)
+    }
 
     /// Settles hits whose every destination is done (after a crash between a post's result and
     /// its hits, or when a hit's destinations changed).

@@ -1,12 +1,15 @@
 //! Fairness between corps, through the real daemon: one corp drains a 1,000,000-message backlog
 //! while 500 small corps chat live (100 messages a second in all) (the emulator's `live` archives grow in real time). The small
-//! corps' messages must reach the store within seconds of being sent, backlog or not. The same run
-//! without the per-corp in-flight limit shows what it prevents.
+//! corps' messages must reach the store, and their alerts the robot (a real HTTP server on
+//! 127.0.0.1), within seconds of being sent, backlog or not. The same run without the per-corp
+//! in-flight limit shows what it prevents. `FAIRNESS_LOG` sets the daemon's `RUST_LOG` (e.g.
+//! `msgaudit::alert=debug` shows each alert step's timings).
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::support::{emulator_path, key_path, wait_exit};
+use crate::fake_wecom::FakeWeCom;
+use crate::support::{emulator_path, key_path, root, wait_exit};
 
 /// Milliseconds between two messages of one small corp (500 corps: 100 messages a second).
 const SPACING_MS: u64 = 5_000;
@@ -21,6 +24,9 @@ fn now_ms() -> u64 {
 /// the emulator starts serving it) to its row in the store, and the backlog stored meanwhile.
 struct Run {
     latencies: Vec<i64>,
+    /// From a small corp's hit being sent to its alert's post being accepted (ms), when alerts
+    /// were on.
+    alert_latencies: Vec<i64>,
     backlog_stored: u64,
 }
 
@@ -32,7 +38,7 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn run(dir: &Path, small: usize, seconds: u64, in_flight: u32) -> Run {
+fn run(dir: &Path, small: usize, seconds: u64, in_flight: u32, robot: Option<&FakeWeCom>) -> Run {
     std::fs::write(dir.join("secret"), "test-secret\n").expect("secret");
     let keys = format!(
         "1 = \"{}\", 2 = \"{}\"",
@@ -43,27 +49,39 @@ fn run(dir: &Path, small: usize, seconds: u64, in_flight: u32) -> Run {
     let mut text = format!(
         "[store]\nurl = \"sqlite://store.db\"\n[sdk]\nlibrary = \"{}\"\ntimeout_secs = 5\n\
          [pull]\npoll_interval_secs = 1\nmax_backoff_secs = 1\nmax_batches_in_flight = {in_flight}\n\
-         [media]\nenabled = false\n[alerts]\nenabled = false\n[names]\nenabled = false\n",
-        emulator_path().display()
+         [media]\nenabled = false\n[alerts]\nenabled = {}\n[names]\nenabled = false\n",
+        emulator_path().display(),
+        robot.is_some()
     );
+    let mut corp_ids = Vec::new();
     let big = "wwbacklog?messages=1000000&seed=80&key_pool=256&max_media=4096";
+    corp_ids.push(big.to_owned());
     text.push_str(&format!(
         "[[corps]]\ncorp_id = \"{big}\"\nsecret_file = \"secret\"\nkeys = {{ {keys} }}\n"
     ));
     for i in 0..small {
         // One message every SPACING_MS per corp, staggered, from `start` on.
-        text.push_str(&format!(
-            "[[corps]]\ncorp_id = \"wwsmall{i:03}?live=1&start_ms={}&spacing_ms={SPACING_MS}&seed={i}&max_media=4096&messages=100000\"\n\
-             secret_file = \"secret\"\nkeys = {{ {keys} }}\n",
+        let corp = format!(
+            "wwsmall{i:03}?live=1&start_ms={}&spacing_ms={SPACING_MS}&seed={i}&max_media=4096&messages=100000",
             start + (i as u64 * SPACING_MS / small as u64)
+        );
+        text.push_str(&format!(
+            "[[corps]]\ncorp_id = \"{corp}\"\nsecret_file = \"secret\"\nkeys = {{ {keys} }}\n"
         ));
+        corp_ids.push(corp);
+    }
+    if let Some(server) = robot {
+        alert_setup(&dir.join("store.db"), &server.base, &corp_ids);
     }
     let config = dir.join("msgaudit.toml");
     std::fs::write(&config, text).expect("config");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_msgaudit"))
         .args(["run", "--config"])
         .arg(&config)
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("FAIRNESS_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .spawn()
         .expect("daemon");
     std::thread::sleep(Duration::from_secs(seconds));
@@ -104,6 +122,11 @@ fn run(dir: &Path, small: usize, seconds: u64, in_flight: u32) -> Run {
     }
     latencies.extend(std::iter::repeat_n(seconds as i64 * 1000, missing as usize));
     latencies.sort_unstable();
+    let alert_latencies = if robot.is_some() {
+        alert_latencies(dir, from, until, seconds)
+    } else {
+        Vec::new()
+    };
     let backlog_stored: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM we_chat_contact_msg WHERE corp_id LIKE 'wwbacklog%'",
@@ -113,8 +136,81 @@ fn run(dir: &Path, small: usize, seconds: u64, in_flight: u32) -> Run {
         .expect("count");
     Run {
         latencies,
+        alert_latencies,
         backlog_stored: backlog_stored as u64,
     }
+}
+
+/// The demo rules, and each corp's own group robot (as a vendor sets them up: one corp's alerts
+/// never go to another's group), each at WeCom's 20 posts a minute.
+fn alert_setup(db: &Path, webhook_base: &str, corps: &[String]) {
+    use msgaudit::store::prelude::*;
+    let store = msgaudit::store::SqliteStore::open(db).expect("store");
+    let rules = std::fs::read_to_string(root().join("fixtures/rules.json")).expect("rules");
+    store
+        .save_rules(&msgaudit::audit::RuleSet::from_json(&rules).expect("rules parse"))
+        .expect("rules saved");
+    for corp in corps {
+        store
+            .add_robot(&msgaudit::alert::Robot {
+                id: 0,
+                group_name: format!("{corp} 合规群"),
+                web_hook_url: format!("{webhook_base}/cgi-bin/webhook/send?key=K"),
+                corp_id: corp.clone(),
+                strategy_ids: Vec::new(),
+                msg_type: "markdown".into(),
+            })
+            .expect("robot");
+    }
+}
+
+/// For every small-corp hit of a message sent in [from, until]: from sent to the robot's post
+/// that carried it being accepted (ms); a hit not posted by the end counts as late by the run.
+fn alert_latencies(dir: &Path, from: i64, until: i64, seconds: u64) -> Vec<i64> {
+    use msgaudit::store::prelude::*;
+    let store = msgaudit::store::SqliteStore::open(dir.join("store.db")).expect("store");
+    let mut sent_at: std::collections::HashMap<(String, String), i64> = Default::default();
+    for post in store
+        .posts(&msgaudit::alert::PostQuery {
+            limit: 1_000_000,
+            ..Default::default()
+        })
+        .expect("posts")
+    {
+        if post.send_time_ms == 0 {
+            continue;
+        }
+
+        for k in post.hits {
+            let at = sent_at.entry((k.corp_id, k.msg_id)).or_insert(i64::MAX);
+            *at = (*at).min(post.send_time_ms);
+        }
+    }
+    let conn = rusqlite::Connection::open(dir.join("store.db")).expect("store");
+    let mut stmt = conn
+        .prepare(
+            "SELECT DISTINCT h.corp_id, h.msg_id, m.msg_time
+             FROM we_chat_contact_sensitive_msg h
+             JOIN we_chat_contact_msg m ON m.corp_id = h.corp_id AND m.msg_id = h.msg_id
+             WHERE h.corp_id LIKE 'wwsmall%' AND h.send_status != 3
+               AND m.msg_time BETWEEN ?1 AND ?2",
+        )
+        .expect("prepare");
+    let hits: Vec<(String, String, i64)> = stmt
+        .query_map([from, until], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let mut out: Vec<i64> = hits
+        .into_iter()
+        .map(|(corp, msg, time)| {
+            sent_at
+                .get(&(corp, msg))
+                .map_or(seconds as i64 * 1000, |at| at - time)
+        })
+        .collect();
+    out.sort_unstable();
+    out
 }
 
 #[test]
@@ -127,12 +223,20 @@ fn small_corps_stay_fresh_while_one_corp_drains_a_million_message_backlog() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(45);
-    let fair = run(tempfile::tempdir().expect("dir").path(), small, seconds, 4);
+    let robot = FakeWeCom::start();
+    let fair = run(
+        tempfile::tempdir().expect("dir").path(),
+        small,
+        seconds,
+        4,
+        Some(&robot),
+    );
     let unfair = run(
         tempfile::tempdir().expect("dir").path(),
         small,
         seconds,
         100_000,
+        None,
     );
     let show = |name: &str, r: &Run| {
         eprintln!(
@@ -146,6 +250,14 @@ fn small_corps_stay_fresh_while_one_corp_drains_a_million_message_backlog() {
     };
     show("max_batches_in_flight = 4", &fair);
     show("no in-flight limit", &unfair);
+    let a = &fair.alert_latencies;
+    eprintln!(
+        "fairness (max_batches_in_flight = 4): {} small-corp alerts, sent to posted p50 {} ms, p99 {} ms, max {} ms",
+        a.len(),
+        percentile(a, 0.5),
+        percentile(a, 0.99),
+        a.last().copied().unwrap_or(0)
+    );
     assert!(
         fair.latencies.len() > small / 2,
         "the small corps chatted: {}",
@@ -159,5 +271,11 @@ fn small_corps_stay_fresh_while_one_corp_drains_a_million_message_backlog() {
     assert!(
         p99 < 5_000,
         "the small corps' p99 from sent to stored is {p99} ms while a backlog drains"
+    );
+    assert!(!a.is_empty(), "the small corps' messages had hits");
+    let p99 = percentile(a, 0.99);
+    assert!(
+        p99 < 5_000,
+        "the small corps' alert p99 from sent to posted is {p99} ms while a backlog drains"
     );
 }

@@ -107,6 +107,8 @@ fn serve(
     seen: &Mutex<Vec<Request>>,
     plan: &Mutex<Plan>,
 ) -> std::io::Result<()> {
+    // Answer at once, as WeCom's servers do (not 40 ms later, Nagle against a delayed ACK).
+    stream.set_nodelay(true)?;
     let mut reader = BufReader::new(stream.try_clone()?);
     loop {
         let mut line = String::new();

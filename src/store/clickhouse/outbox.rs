@@ -10,7 +10,7 @@ use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
 use super::filter::{Filter, Value};
-use super::rows::{Count, HitChRow};
+use super::rows::{Count, HitChRow, NamedCount};
 use super::{ClickHouseStore, Connection, next_version};
 use crate::alert::outbox::{
     AlertPost, Destination, HitKey, PendingAlert, PostLink, PostQuery, PostStatus, Robot,
@@ -182,14 +182,66 @@ pub fn remove_robot(conn: &Connection, id: i64) -> Result<(), StoreError> {
     )
 }
 
+/// The largest per-corp share `q` such that the corps' pending counts, each capped at `q`, fill
+/// about `limit` (every corp gets `q`, or all it has when less).
+fn share_of_page(counts: &[u64], limit: u64) -> u64 {
+    let total: u64 = counts.iter().sum();
+    if total <= limit {
+        return counts.iter().copied().max().unwrap_or(0);
+    }
+    let (mut lo, mut hi) = (1u64, limit.max(1));
+    while lo < hi {
+        let q = lo + (hi - lo).div_ceil(2);
+        if counts.iter().map(|&c| c.min(q)).sum::<u64>() <= limit {
+            lo = q;
+        } else {
+            hi = q - 1;
+        }
+    }
+    if counts.iter().map(|&c| c.min(lo)).sum::<u64>() == limit {
+        lo
+    } else {
+        lo + 1
+    }
+}
+
+/// Every corp's oldest pending hit first, then every corp's second, …: a corp catching up on
+/// thousands of old alerts fills only what the others leave of the page. (ClickHouse 18.16 has
+/// no window functions: the pending counts give each corp's share, `LIMIT n BY` takes it, and the
+/// interleaving is done here.)
 pub fn pending_alerts(conn: &Connection, limit: u32) -> Result<Vec<PendingAlert>, StoreError> {
+    let limit = limit.max(1);
+    let counts: Vec<NamedCount> = conn.fetch_all(
+        "counting pending alerts by corp",
+        "SELECT toInt64(0) AS id, corp_id AS name, count() AS value \
+         FROM we_chat_contact_sensitive_msg FINAL WHERE send_status = 0 GROUP BY corp_id",
+    )?;
+    if counts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let share = share_of_page(
+        &counts.iter().map(|c| c.value).collect::<Vec<_>>(),
+        u64::from(limit),
+    );
     let q = conn
         .query(
             "SELECT ?fields FROM we_chat_contact_sensitive_msg FINAL WHERE send_status = 0 \
-             ORDER BY msg_time, msg_id, strategy_id LIMIT ?",
+             ORDER BY corp_id, msg_time, msg_id, strategy_id LIMIT ? BY corp_id",
         )
-        .bind(limit.max(1));
-    let hits: Vec<HitChRow> = conn.fetch("reading pending alerts", q)?;
+        .bind(share);
+    let rows: Vec<HitChRow> = conn.fetch("reading pending alerts", q)?;
+    let mut ranked: Vec<(u64, HitChRow)> = Vec::with_capacity(rows.len());
+    let mut rank = 0u64;
+    for (i, row) in rows.into_iter().enumerate() {
+        let same_corp = i > 0 && ranked.last().is_some_and(|(_, r)| r.corp_id == row.corp_id);
+        rank = if same_corp { rank + 1 } else { 0 };
+        ranked.push((rank, row));
+    }
+    ranked.sort_by(|(ra, a), (rb, b)| {
+        (ra, a.msg_time, &a.msg_id, a.strategy_id).cmp(&(rb, b.msg_time, &b.msg_id, b.strategy_id))
+    });
+    ranked.truncate(limit as usize);
+    let hits: Vec<HitChRow> = ranked.into_iter().map(|(_, r)| r).collect();
     if hits.is_empty() {
         return Ok(Vec::new());
     }
@@ -273,31 +325,33 @@ pub fn posts(conn: &Connection, q: &PostQuery) -> Result<Vec<AlertPost>, StoreEr
 }
 
 /// The post's new version; then, while it is pending, its links; then the hits it settles.
-pub fn record_post(
+pub fn record_posts(
     conn: &Connection,
-    post: &AlertPost,
+    posts: &[AlertPost],
     settled: &[(HitRow, u8)],
 ) -> Result<(), StoreError> {
-    conn.insert(
-        "recording a post",
-        "we_group_robot_msg",
-        &[PostRow::new(post, next_version())],
-    )?;
-    if post.status == PostStatus::Pending {
-        let destination = post.destination.key();
-        let links: Vec<LinkRow> = post
-            .hits
-            .iter()
-            .map(|k| LinkRow {
+    if !posts.is_empty() {
+        let version = next_version();
+        let rows: Vec<PostRow> = posts.iter().map(|p| PostRow::new(p, version)).collect();
+        conn.insert("recording posts", "we_group_robot_msg", &rows)?;
+    }
+    let links: Vec<LinkRow> = posts
+        .iter()
+        .filter(|p| p.status == PostStatus::Pending)
+        .flat_map(|post| {
+            let destination = post.destination.key();
+            post.hits.iter().map(move |k| LinkRow {
                 corp_id: k.corp_id.clone(),
                 msg_id: k.msg_id.clone(),
                 strategy_id: k.strategy_id,
                 destination: destination.clone(),
                 post_id: post.id,
             })
-            .collect();
+        })
+        .collect();
+    if !links.is_empty() {
         conn.insert(
-            "linking a post to its hits",
+            "linking posts to their hits",
             "we_group_robot_msg_hit",
             &links,
         )?;
@@ -352,11 +406,36 @@ impl OutboxStore for ClickHouseStore {
         posts(&self.conn, q)
     }
 
-    fn record_post(&self, post: &AlertPost, settled: &[(HitRow, u8)]) -> Result<(), StoreError> {
-        record_post(&self.conn, post, settled)
+    fn record_posts(
+        &self,
+        posts: &[AlertPost],
+        settled: &[(HitRow, u8)],
+    ) -> Result<(), StoreError> {
+        record_posts(&self.conn, posts, settled)
     }
 
     fn settle_alerts(&self, settled: &[(HitRow, u8)]) -> Result<(), StoreError> {
         settle(&self.conn, settled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share_of_page;
+
+    #[test]
+    fn each_corp_gets_an_even_share_of_the_page_and_a_lone_corp_all_of_it() {
+        // One corp with a backlog, 500 with one alert each: the backlog gets what is left.
+        let mut counts = vec![1u64; 500];
+        counts.push(100_000);
+        let q = share_of_page(&counts, 5_000);
+        let taken: u64 = counts.iter().map(|&c| c.min(q)).sum();
+        assert!(taken >= 5_000 && q >= 4_500, "q {q}, taken {taken}");
+        assert_eq!(share_of_page(&[100_000], 5_000), 5_000);
+        assert_eq!(share_of_page(&[3, 7], 5_000), 7, "everything fits");
+        // Ten corps with backlogs share evenly.
+        let q = share_of_page(&[10_000; 10], 5_000);
+        assert_eq!(q, 500);
+        assert_eq!(share_of_page(&[10_000, 10_000, 3], 5_000), 2_499);
     }
 }

@@ -266,15 +266,17 @@ const HIT_COLUMNS: &str =
     "corp_id, msg_id, strategy_id, strategy_name, pattern_words, spans, content,
      from_id, to_list, room_id, msg_time, direction, audit_user_id, send_status, rules_version";
 
-/// Hits matching a fixed condition, in the order `tail` gives (with its limit).
-pub(super) fn query_hits_where(
+/// Hits of `from` (the table, or a subquery with its columns) matching a condition, in the order
+/// `tail` gives.
+pub(super) fn query_hits_from(
     conn: &Connection,
+    from: &str,
     condition: &str,
     tail: &str,
 ) -> Result<Vec<HitRow>, StoreError> {
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT {HIT_COLUMNS} FROM we_chat_contact_sensitive_msg WHERE {condition} {tail}"
+            "SELECT {HIT_COLUMNS} FROM {from} WHERE {condition} {tail}"
         ))
         .map_err(sql("preparing a hit query"))?;
     let rows = stmt.query_map([], hit_from).map_err(sql("querying hits"))?;

@@ -47,6 +47,11 @@ pub(crate) const SQLITE: &[(u32, &str, &str)] = &[
         "review",
         include_str!("../../../migrations/sqlite/0008_review.sql"),
     ),
+    (
+        9,
+        "pending_alerts",
+        include_str!("../../../migrations/sqlite/0009_pending_alerts.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen yet; returns how many ran.

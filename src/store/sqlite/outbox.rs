@@ -64,11 +64,16 @@ pub(super) fn pending_alerts(
     conn: &Connection,
     limit: u32,
 ) -> Result<Vec<PendingAlert>, StoreError> {
-    let hits = super::hits::query_hits_where(
+    // Every corp's oldest pending hit first, then every corp's second, …: a corp catching up on
+    // thousands of old alerts fills only what the others leave of the page.
+    let hits = super::hits::query_hits_from(
         conn,
-        "send_status = 0 AND del_flag = 0",
+        "(SELECT *, ROW_NUMBER() OVER (
+             PARTITION BY corp_id ORDER BY msg_time, msg_id, strategy_id) AS corp_rank
+          FROM we_chat_contact_sensitive_msg WHERE send_status = 0 AND del_flag = 0)",
+        "1",
         &format!(
-            "ORDER BY msg_time, msg_id, strategy_id LIMIT {}",
+            "ORDER BY corp_rank, msg_time, msg_id, strategy_id LIMIT {}",
             limit.max(1)
         ),
     )?;
@@ -254,10 +259,17 @@ impl OutboxStore for SqliteStore {
         posts(&self.conn(), query)
     }
 
-    fn record_post(&self, post: &AlertPost, settled: &[(HitRow, u8)]) -> Result<(), StoreError> {
+    fn record_posts(
+        &self,
+        posts: &[AlertPost],
+        settled: &[(HitRow, u8)],
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(sql("starting a post update"))?;
-        record_post(&tx, post, settled)?;
+        for post in posts {
+            record_post(&tx, post, &[])?;
+        }
+        settle(&tx, settled)?;
         tx.commit().map_err(sql("committing a post update"))
     }
 

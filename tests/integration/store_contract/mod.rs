@@ -120,7 +120,10 @@ contract!(
         reviews_are_set_replaced_and_kept_in_history,
         hits_filter_and_count_by_review_state,
     ],
-    outbox: [the_alert_outbox_claims_records_and_settles],
+    outbox: [
+        the_alert_outbox_claims_records_and_settles,
+        a_corps_backlog_of_alerts_leaves_room_for_the_others,
+    ],
     access: [accounts_replace_by_name_and_the_operation_log_reads_newest_first],
     archive: [
         conversations_are_listed_per_person_and_room_with_counts,

@@ -131,3 +131,30 @@ pub(super) fn the_alert_outbox_claims_records_and_settles(s: &dyn Store) {
         .is_empty()
     );
 }
+
+/// A corp with a backlog of old alerts fills only what the others leave of a page: every corp's
+/// oldest alert comes first, so a corp's fresh alert is read in the same page, not after the backlog.
+pub(super) fn a_corps_backlog_of_alerts_leaves_room_for_the_others(s: &dyn Store) {
+    let backlog = 250;
+    let old: Vec<_> = (0..backlog)
+        .map(|i| hit("wwbig", &format!("old{i:04}"), 1, &["私下"], i as i64))
+        .collect();
+    s.store_hits(&old, &[]).expect("hits");
+    s.store_hits(&[hit("wwsmall", "fresh", 1, &["私下"], 1_000_000)], &[])
+        .expect("hit");
+    let pending = s.pending_alerts(100).expect("pending");
+    assert_eq!(pending.len(), 100);
+    let ids: Vec<&str> = pending.iter().map(|p| p.hit.msg_id.as_str()).collect();
+    assert_eq!(
+        &ids[..3],
+        ["old0000", "fresh", "old0001"],
+        "every corp's oldest first, then the next"
+    );
+    assert_eq!(
+        ids[99], "old0098",
+        "the backlog fills the rest, oldest first"
+    );
+    assert_eq!(s.alert_backlog().expect("backlog"), backlog as u64 + 1);
+    let all = s.pending_alerts(5_000).expect("pending");
+    assert_eq!(all.len(), backlog + 1, "a page takes all there is");
+}

@@ -212,7 +212,7 @@ impl Auditor {
         if !behaviour::applies(row) {
             return Vec::new();
         }
-        behaviour::detect(row)
+        behaviour::detect(row, &self.url_allow)
             .into_iter()
             .filter(|f| self.acts.contains(&f.act))
             .map(|f| self.act_hit(row, f.act, f.detail))

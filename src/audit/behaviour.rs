@@ -1,9 +1,12 @@
 //! Sensitive behaviours (`we_sensitive_act`): a fixed catalogue of detectors, each switchable. They run
 //! on messages sent by internal members toward external contacts or in rooms, over the message type,
-//! the action and the visible text.
+//! the action and the visible text — folded first ([`fold_for_detectors`]: every way of writing a
+//! digit or a Latin letter, width, case, traditional characters), so `幺三八 一二三四 五六七八` is a
+//! mobile number and `ⓥⓧ：zhang888` a WeChat id.
 
 use crate::message::MessageRow;
 
+use super::lookalike::fold_for_detectors;
 use super::scope::is_internal_id;
 
 /// The catalogue, with the ids and names `we_sensitive_act` is seeded with.
@@ -18,10 +21,13 @@ pub enum Act {
     Recall = 7,
     /// Found in fetched images, not in text: see [`crate::audit::Auditor::qr_hits`].
     QrCode = 8,
+    Url = 9,
+    WeChatId = 10,
+    QqNumber = 11,
 }
 
 impl Act {
-    pub const ALL: [Act; 8] = [
+    pub const ALL: [Act; 11] = [
         Act::Card,
         Act::RedPacket,
         Act::Phone,
@@ -30,6 +36,9 @@ impl Act {
         Act::BankCard,
         Act::Recall,
         Act::QrCode,
+        Act::Url,
+        Act::WeChatId,
+        Act::QqNumber,
     ];
 
     pub fn id(self) -> i64 {
@@ -47,6 +56,9 @@ impl Act {
             Act::BankCard => "发送银行卡号",
             Act::Recall => "撤回消息",
             Act::QrCode => "发送二维码",
+            Act::Url => "发送网址",
+            Act::WeChatId => "发送微信号",
+            Act::QqNumber => "发送QQ号",
         }
     }
 
@@ -62,12 +74,9 @@ pub struct ActFinding {
     pub detail: String,
 }
 
+/// A digit of folded text.
 fn digit(c: char) -> Option<char> {
-    match c {
-        '0'..='9' => Some(c),
-        '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32),
-        _ => None,
-    }
+    c.is_ascii_digit().then_some(c)
 }
 
 /// Maximal digit runs, allowing single spaces or dashes between digits ("139 1234-5678").
@@ -93,7 +102,7 @@ fn digit_runs(text: &str) -> Vec<String> {
                 break;
             }
         }
-        // An ID number may end in X.
+        // An ID number may end in X (any form of it: the text is folded).
         if run.len() == 17 && matches!(chars.get(i), Some('X' | 'x')) {
             run.push('X');
             i += 1;
@@ -207,8 +216,157 @@ pub fn applies(row: &MessageRow) -> bool {
     is_internal_id(&row.from_id) && (row.is_external == 0 || !row.room_id.is_empty())
 }
 
-/// The behaviours in a message (enabled or not; the caller filters).
-pub fn detect(row: &MessageRow) -> Vec<ActFinding> {
+/// Top-level domains a bare domain (`example.cn/x`, no scheme, no `www.`) must end in to count as a
+/// URL: the generic ones and the country codes seen in Chinese chat, so `3.5` or `a.b` are not.
+const TLDS: &[&str] = &[
+    "com", "cn", "net", "org", "top", "xyz", "info", "io", "me", "cc", "tv", "vip", "club", "shop",
+    "site", "online", "app", "co", "biz", "wang", "ink", "ltd", "link", "live", "pro", "tech",
+    "store", "fun", "icu", "work", "edu", "gov", "hk", "tw", "mo", "jp", "kr", "sg", "us", "uk",
+    "de", "fr", "ru", "in", "ai", "so", "la", "to", "ws", "cloud", "group", "asia", "mobi", "name",
+];
+
+fn host_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '.'
+}
+
+fn url_char(c: char) -> bool {
+    c.is_ascii_graphic() && !matches!(c, '"' | '<' | '>' | '\\' | '^' | '`' | '{' | '|' | '}')
+}
+
+/// The URLs in folded text: `http(s)://…`, `www.…`, and bare domains with a known top-level domain
+/// and an optional path. E-mail addresses are not URLs.
+fn urls(text: &[char]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < text.len() {
+        // A URL starts where a host character follows something that is not one.
+        if !host_char(text[i]) || (i > 0 && (host_char(text[i - 1]) || text[i - 1] == '@')) {
+            i += 1;
+            continue;
+        }
+        let end = (i..text.len())
+            .find(|&j| !url_char(text[j]))
+            .unwrap_or(text.len());
+        let candidate: String = text[i..end].iter().collect();
+        let candidate = candidate.trim_end_matches(['.', ',', ')', ']', '!', '?', ';', ':', '\'']);
+        let schemed = candidate.starts_with("http://") || candidate.starts_with("https://");
+        let host_part = candidate.split_once("://").map_or(candidate, |(_, r)| r);
+        let host: &str = host_part.split(['/', '?', '#', ':']).next().unwrap_or("");
+        let is_url = if schemed {
+            host.contains('.') || host == "localhost"
+        } else if host_part.len() < candidate.len() || candidate.contains('@') {
+            false // another scheme (wxp://…), or an e-mail address
+        } else {
+            let labels: Vec<&str> = host.split('.').collect();
+            labels.len() >= 2
+                && labels.iter().all(|l| {
+                    !l.is_empty()
+                        && !l.starts_with('-')
+                        && !l.ends_with('-')
+                        && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                })
+                && (host.starts_with("www.") || labels.last().is_some_and(|tld| TLDS.contains(tld)))
+        };
+        if is_url {
+            out.push(candidate.to_owned());
+        }
+        i = end.max(i + 1);
+    }
+    out
+}
+
+fn id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+/// Whether the cue at `[at, at + len)` stands alone: an ASCII cue must not continue a word.
+fn cue_stands(text: &[char], at: usize, cue: &[char]) -> bool {
+    !(cue[0].is_ascii_alphanumeric() && at > 0 && text[at - 1].is_ascii_alphanumeric())
+}
+
+/// Where each cue of `cues` occurs in `text` (longest cue first at each position), as the index
+/// just past it.
+fn cue_ends(text: &[char], cues: &[&str]) -> Vec<usize> {
+    let cues: Vec<Vec<char>> = cues.iter().map(|c| c.chars().collect()).collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < text.len() {
+        let found = cues
+            .iter()
+            .filter(|c| text[i..].starts_with(c) && cue_stands(text, i, c))
+            .map(Vec::len)
+            .max();
+        match found {
+            Some(len) => {
+                out.push(i + len);
+                i += len;
+            }
+            None => i += 1,
+        }
+    }
+    out
+}
+
+/// The run of characters `keep` starting within `within` characters after `from` (skipping only
+/// characters that are not `keep`), if any.
+fn run_after(text: &[char], from: usize, within: usize, keep: fn(char) -> bool) -> Option<String> {
+    let start = (from..text.len().min(from + within + 1)).find(|&j| keep(text[j]))?;
+    let end = (start..text.len())
+        .find(|&j| !keep(text[j]))
+        .unwrap_or(text.len());
+    Some(text[start..end].iter().collect())
+}
+
+/// WeChat ids in folded text: `wxid_…` anywhere, or a cue followed within 6 characters by 6–20
+/// id characters beginning with a letter.
+fn wechat_ids(text: &[char]) -> Vec<String> {
+    let mut out = Vec::new();
+    let joined: String = text.iter().collect();
+    for (at, _) in joined.match_indices("wxid_") {
+        let start = joined[..at].chars().count();
+        let id: String = text[start..].iter().take_while(|c| id_char(**c)).collect();
+        if id.len() > "wxid_".len() && (start == 0 || !id_char(text[start - 1])) {
+            out.push(id);
+        }
+    }
+    for end in cue_ends(text, &["微信号", "微信", "vx", "wx", "v信", "weixin"]) {
+        if let Some(id) = run_after(text, end, 6, id_char)
+            && (6..=20).contains(&id.len())
+            && id.starts_with(|c: char| c.is_ascii_alphabetic())
+            && !text[end..].starts_with(&['i', 'd', '_'])
+        {
+            out.push(id);
+        }
+    }
+    out
+}
+
+/// QQ numbers in folded text: a cue followed within 6 characters by 5–11 digits not beginning with
+/// 0.
+fn qq_numbers(text: &[char]) -> Vec<String> {
+    cue_ends(text, &["qq", "扣扣", "企鹅", "q号"])
+        .into_iter()
+        .filter_map(|end| run_after(text, end, 6, |c| c.is_ascii_digit()))
+        .filter(|n| (5..=11).contains(&n.len()) && !n.starts_with('0'))
+        .collect()
+}
+
+/// The URL of a `link` message, from its body.
+fn link_url(row: &MessageRow) -> String {
+    serde_json::from_str::<serde_json::Value>(&row.contact)
+        .ok()
+        .and_then(|v| {
+            v.get("link")
+                .and_then(|l| l.get("link_url"))
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_default()
+}
+
+/// The behaviours in a message (enabled or not; the caller filters). URLs on `url_allow` (and
+/// their subdomains) are not reported.
+pub fn detect(row: &MessageRow, url_allow: &[String]) -> Vec<ActFinding> {
     let mut out = Vec::new();
     let mut push = |act, detail: String| {
         if !out.iter().any(|f: &ActFinding| f.act == act) {
@@ -218,25 +376,45 @@ pub fn detect(row: &MessageRow) -> Vec<ActFinding> {
     match row.msg_type.as_str() {
         "card" => push(Act::Card, String::new()),
         "redpacket" | "external_redpacket" => push(Act::RedPacket, String::new()),
+        "link" => {
+            let url = link_url(row);
+            if !url_allowed(&url, url_allow) {
+                push(Act::Url, url);
+            }
+        }
         _ => {}
     }
     if row.action == "recall" {
         push(Act::Recall, String::new());
     }
-    let text = &row.plain_text;
-    if !text.is_empty() {
-        for run in digit_runs(text) {
-            if is_mobile(&run) {
-                push(Act::Phone, run);
-            } else if is_id_number(&run) {
-                push(Act::IdNumber, run);
-            } else if (16..=19).contains(&run.len()) && luhn(&run) {
-                push(Act::BankCard, run);
-            }
+    if row.plain_text.is_empty() {
+        return out;
+    }
+    let text = fold_for_detectors(&row.plain_text);
+    for run in digit_runs(&text) {
+        if is_mobile(&run) {
+            push(Act::Phone, run);
+        } else if is_id_number(&run) {
+            push(Act::IdNumber, run);
+        } else if (16..=19).contains(&run.len()) && luhn(&run) {
+            push(Act::BankCard, run);
         }
-        if let Some(e) = emails(text).into_iter().next() {
-            push(Act::Email, e);
-        }
+    }
+    if let Some(e) = emails(&text).into_iter().next() {
+        push(Act::Email, e);
+    }
+    let chars: Vec<char> = text.chars().collect();
+    if let Some(u) = urls(&chars)
+        .into_iter()
+        .find(|u| !url_allowed(u, url_allow))
+    {
+        push(Act::Url, u);
+    }
+    if let Some(id) = wechat_ids(&chars).into_iter().next() {
+        push(Act::WeChatId, id);
+    }
+    if let Some(n) = qq_numbers(&chars).into_iter().next() {
+        push(Act::QqNumber, n);
     }
     out
 }
@@ -277,7 +455,87 @@ mod tests {
     }
 
     fn acts(text: &str) -> Vec<Act> {
-        detect(&row(text)).into_iter().map(|f| f.act).collect()
+        detect(&row(text), &[]).into_iter().map(|f| f.act).collect()
+    }
+
+    fn found(text: &str, allow: &[&str]) -> Vec<(Act, String)> {
+        let allow: Vec<String> = allow.iter().map(|s| s.to_string()).collect();
+        detect(&row(text), &allow)
+            .into_iter()
+            .map(|f| (f.act, f.detail))
+            .collect()
+    }
+
+    #[test]
+    fn round_two_detectors_read_folded_text() {
+        let cases: &[(&str, &[Act])] = &[
+            // Numerals of every kind.
+            ("幺三八 一二三四 五六七八", &[Act::Phone]),
+            ("电话①③⑨①②③④⑤⑥⑦⑧", &[Act::Phone]),
+            ("卡号 ④①①①①①①①①①①①①①①①", &[Act::BankCard]),
+            ("身份证 11010519491231002Ｘ", &[Act::IdNumber]),
+            ("身份证 ①①⓪①⓪⑤①⑨④⑨①②③①⓪⓪②①", &[]), // wrong check digit
+            ("卡号 ④①①①①①①①①①①①①①①②", &[]),     // fails Luhn
+            // URLs.
+            ("看这里 https://evil.example.com/x?y=1", &[Act::Url]),
+            ("www.abc.com 有优惠", &[Act::Url]),
+            ("打开 abc.cn/x 领取", &[Act::Url]),
+            ("版本 3.5 和 v1.2.3，文件 readme.md", &[]),
+            ("邮箱 zhang@example.com", &[Act::Email]),
+            // WeChat ids.
+            ("vx: Zhang888", &[Act::WeChatId]),
+            ("加ⓥⓧ：zhang_888", &[Act::WeChatId]),
+            ("微信号是 abc-123456", &[Act::WeChatId]),
+            ("wxid_k2j3h4g5", &[Act::WeChatId]),
+            ("加我微信 8zhang888", &[]), // an id begins with a letter
+            ("微信 abc", &[]),           // too short
+            ("weixinpay 付款", &[]),     // no id after the cue
+            ("xvxy abcdefg", &[]),       // vx inside a word is no cue
+            ("加我weixin吧 Zhang888", &[Act::WeChatId]),
+            // QQ numbers.
+            ("QQ 88665544", &[Act::QqNumber]),
+            ("扣扣：八八六六五五四四", &[Act::QqNumber]),
+            ("企鹅号 12345", &[Act::QqNumber]),
+            ("qq 012345", &[]), // a QQ number never begins with 0
+            ("qq 1234", &[]),   // too short
+        ];
+        for (text, want) in cases {
+            assert_eq!(acts(text), *want, "{text}");
+        }
+    }
+
+    #[test]
+    fn details_say_what_was_found_and_allowed_domains_do_not_fire() {
+        assert_eq!(
+            found("加ⓥⓧ：Zhang_888", &[]),
+            [(Act::WeChatId, "zhang_888".to_owned())]
+        );
+        assert_eq!(
+            found("扣扣：八八六六五五四四", &[]),
+            [(Act::QqNumber, "88665544".to_owned())]
+        );
+        let allow = ["corp.example.com"];
+        assert!(found("见 corp.example.com/a", &allow).is_empty());
+        assert!(found("见 https://a.corp.example.com/x", &allow).is_empty());
+        assert_eq!(
+            found("见 https://corp.example.com.evil.cn/x", &allow),
+            [(Act::Url, "https://corp.example.com.evil.cn/x".to_owned())]
+        );
+        // An allowed URL next to one that is not: the other is reported.
+        assert_eq!(
+            found("corp.example.com 和 evil.cn", &allow),
+            [(Act::Url, "evil.cn".to_owned())]
+        );
+    }
+
+    #[test]
+    fn every_link_message_is_a_url_unless_allowed() {
+        let mut r = row("标题 描述");
+        r.msg_type = "link".into();
+        r.contact = r#"{"link":{"title":"标题","link_url":"https://x.example.cn/p"}}"#.into();
+        assert_eq!(detect(&r, &[])[0].act, Act::Url);
+        assert_eq!(detect(&r, &[])[0].detail, "https://x.example.cn/p");
+        assert!(detect(&r, &["example.cn".to_owned()]).is_empty());
     }
 
     #[test]
@@ -306,12 +564,12 @@ mod tests {
     fn type_and_action_detectors() {
         let mut r = row("");
         r.msg_type = "card".into();
-        assert_eq!(detect(&r)[0].act, Act::Card);
+        assert_eq!(detect(&r, &[])[0].act, Act::Card);
         r.msg_type = "external_redpacket".into();
-        assert_eq!(detect(&r)[0].act, Act::RedPacket);
+        assert_eq!(detect(&r, &[])[0].act, Act::RedPacket);
         r.msg_type = "revoke".into();
         r.action = "recall".into();
-        assert_eq!(detect(&r)[0].act, Act::Recall);
+        assert_eq!(detect(&r, &[])[0].act, Act::Recall);
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //! - [`matcher`]: one Aho-Corasick pass per message over every enabled strategy's words;
 //! - [`start_filter`]: which code pairs can begin a word, so the automaton skips the rest;
 //! - [`scope`]: department subtrees and members resolved once per rules version;
+//! - [`lookalike`]: round 2's character classes (every way of writing a digit, every form of a
+//!   Latin letter) and the text as the behaviour detectors read it;
 //! - [`behaviour`]: the behaviour catalogue (card, red packet, phone, e-mail, ID number, bank card,
-//!   recall);
+//!   recall, QR code, URL, WeChat id, QQ number);
 //! - [`auditor`]: a compiled rules version and the per-message audit, hits as values;
 //! - [`rows`]: hits as the store keeps them (`we_chat_contact_sensitive_msg`, `we_sensitive_act_hit`).
 //!
@@ -19,6 +21,7 @@
 pub mod alphabet;
 pub mod auditor;
 pub mod behaviour;
+pub mod lookalike;
 pub mod matcher;
 pub mod normalize;
 pub mod rows;

@@ -84,6 +84,11 @@ fn simplify(t: &T2s, c: char) -> char {
     }
 }
 
+/// A character's simplified form (itself when it has none).
+pub fn simplified(c: char) -> char {
+    simplify(t2s(), c)
+}
+
 /// Where folded characters go, one at a time with the byte offset of the original character they
 /// came from: a [`Normalized`] buffer, or straight into an automaton (the matcher).
 pub trait Sink {

@@ -18,7 +18,7 @@ struct Applied {
 #[test]
 fn migrate_creates_every_table_once_and_is_idempotent() {
     let url = support::clickhouse_url("migrate");
-    for expected in ["7 migration(s) applied", "0 migration(s) applied"] {
+    for expected in ["8 migration(s) applied", "0 migration(s) applied"] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_msgaudit"))
             .args(["migrate", "--store", &url])
             .output()
@@ -95,7 +95,8 @@ fn migrate_creates_every_table_once_and_is_idempotent() {
             (4, "workspace".into()),
             (5, "media".into()),
             (6, "archive".into()),
-            (7, "review".into())
+            (7, "review".into()),
+            (8, "behaviours_round2".into())
         ]
     );
     let acts = conn
@@ -104,8 +105,13 @@ fn migrate_creates_every_table_once_and_is_idempotent() {
             "SELECT act_name AS name FROM we_sensitive_act FINAL ORDER BY id",
         )
         .expect("acts");
-    assert_eq!(acts.len(), 8, "the catalogue, 发送二维码 included");
+    assert_eq!(
+        acts.len(),
+        11,
+        "the catalogue, 发送二维码 and round 2 included"
+    );
     assert_eq!(acts[2].name, "发送手机号");
+    assert_eq!(acts[10].name, "发送QQ号");
     conn.execute_on_server(
         "dropping the test database",
         &format!("DROP DATABASE IF EXISTS {}", conn.database()),

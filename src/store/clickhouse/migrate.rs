@@ -51,6 +51,11 @@ pub(crate) const CLICKHOUSE: &[(u32, &str, &str)] = &[
         "review",
         include_str!("../../../migrations/clickhouse/0007_review.sql"),
     ),
+    (
+        8,
+        "behaviours_round2",
+        include_str!("../../../migrations/clickhouse/0008_behaviours_round2.sql"),
+    ),
 ];
 
 /// The statements of one migration file: `--` comment lines dropped, split at `;` ending a line.

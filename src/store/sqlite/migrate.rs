@@ -52,6 +52,11 @@ pub(crate) const SQLITE: &[(u32, &str, &str)] = &[
         "pending_alerts",
         include_str!("../../../migrations/sqlite/0009_pending_alerts.sql"),
     ),
+    (
+        10,
+        "behaviours_round2",
+        include_str!("../../../migrations/sqlite/0010_behaviours_round2.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen yet; returns how many ran.

@@ -26,7 +26,11 @@ pub(super) fn rules_round_trip_as_whole_versions(s: &dyn Store) {
     let mut want = rules.strategies.clone();
     want.sort_by_key(|st| st.id);
     assert_eq!(loaded.strategies, want);
-    assert_eq!(loaded.acts.len(), 8, "the catalogue, 发送二维码 included");
+    assert_eq!(
+        loaded.acts.len(),
+        11,
+        "the catalogue, 发送二维码 and round 2 (网址, 微信号, QQ号) included"
+    );
     assert_eq!(loaded.url_allow, rules.url_allow);
     for a in &loaded.acts {
         assert_eq!(a.enabled, a.id != 3, "{a:?}");

@@ -8,7 +8,15 @@
 //!    `t2s.txt`, from OpenCC);
 //! 4. noise skipping: whatever is not a letter or digit after folding — whitespace, punctuation,
 //!    symbols, emoji, zero-width characters, combining marks — is dropped, so `敏 感*词`, `微.信` and
-//!    `v​x` (zero-width space) read as `敏感词`, `微信`, `vx`.
+//!    `v​x` (zero-width space) read as `敏感词`, `微信`, `vx`;
+//! 5. round 2 ([`super::lookalike`]): every way of writing a digit to the ASCII digit (Chinese and
+//!    financial numerals, `幺`, `两`, negative-circled and dingbat digits), every form of a Latin
+//!    letter to its ASCII lower case (Unicode's confusables: Cyrillic `х`, Greek `ο`, small
+//!    capitals; negative circled and squared letters, regional indicators).
+//!
+//! [`normalize`] (word matching) applies all of it. [`fold`] — what the archive's search index
+//! holds and a normalised search looks for — stops at round 1, so an index built before round 2
+//! still answers the same searches.
 //!
 //! Words go through the same function, so both sides agree. For each byte of the output,
 //! [`Normalized::origin`] holds the byte offset of the original character it came from, which turns a
@@ -17,6 +25,8 @@
 use std::sync::OnceLock;
 
 use unicode_normalization::char::decompose_compatible;
+
+use super::lookalike;
 
 /// Text after normalisation, with its map back to the original.
 #[derive(Debug, Default, Clone)]
@@ -105,12 +115,38 @@ impl Sink for Normalized {
     }
 }
 
-/// Sends the folded form of one non-ASCII character to `out`.
+/// Sends the folded form of one non-ASCII character to `out` (`ROUND2`: digits and letters in
+/// every form too).
 #[inline]
-fn fold_into<S: Sink>(t: &T2s, c: char, at: u32, out: &mut S) {
+fn fold_into<S: Sink, const ROUND2: bool>(t: &T2s, c: char, at: u32, out: &mut S) {
+    if ROUND2 {
+        if let Some(d) = lookalike::numeral(c) {
+            return out.push(d, at);
+        }
+        if let Some(l) = lookalike::latin_letter(c) {
+            return out.push(l, at);
+        }
+        if let 0x24EB..=0x24F3 = c as u32 {
+            // ⓫…⓳: two digits.
+            out.push('1', at);
+            return out.push(
+                char::from_digit((c as u32 - 0x24EB + 1) % 10, 10).unwrap_or('0'),
+                at,
+            );
+        }
+    }
     match c as u32 {
         // CJK unified ideographs: stable under NFKD and case folding; only simplify.
         0x4E00..=0x9FFF => out.push(simplify(t, c), at),
+        // Enclosed alphanumerics (squared 🄰, digits with a comma 🄁): letters and digits in
+        // round 2, noise before.
+        0x1F100..=0x1F1FF if ROUND2 => decompose_compatible(c, |x| {
+            if x.is_alphanumeric() {
+                for l in x.to_lowercase() {
+                    out.push(l, at);
+                }
+            }
+        }),
         // General punctuation (incl. zero-width characters), CJK symbols and punctuation, and the
         // emoji and pictograph planes: always noise.
         0x2000..=0x206F | 0x3000..=0x303F | 0x1F000..=0x1FAFF | 0xFE00..=0xFE0F => {}
@@ -124,6 +160,13 @@ fn fold_into<S: Sink>(t: &T2s, c: char, at: u32, out: &mut S) {
         _ => decompose_compatible(c, |x| {
             if x.is_alphanumeric() {
                 for l in x.to_lowercase() {
+                    let l = if ROUND2 {
+                        lookalike::numeral(l)
+                            .or_else(|| lookalike::latin_letter(l))
+                            .unwrap_or(l)
+                    } else {
+                        l
+                    };
                     out.push(simplify(t, l), at);
                 }
             }
@@ -131,12 +174,12 @@ fn fold_into<S: Sink>(t: &T2s, c: char, at: u32, out: &mut S) {
     }
 }
 
-/// The normalising pass, sending every folded character to `out`.
+/// The normalising pass (round 2 included), sending every folded character to `out`.
 #[inline]
 pub fn fold_text<S: Sink>(text: &str, out: &mut S) {
     let table = t2s();
     for (i, c) in text.char_indices() {
-        fold_one(table, c, i as u32, out);
+        fold_one::<S, true>(table, c, i as u32, out);
     }
 }
 
@@ -144,17 +187,17 @@ pub fn fold_text<S: Sink>(text: &str, out: &mut S) {
 /// noise, one character mostly, several for some compatibility characters.
 #[inline]
 pub fn fold_char<S: Sink>(c: char, at: u32, out: &mut S) {
-    fold_one(t2s(), c, at, out)
+    fold_one::<S, true>(t2s(), c, at, out)
 }
 
 #[inline]
-fn fold_one<S: Sink>(table: &T2s, c: char, at: u32, out: &mut S) {
+fn fold_one<S: Sink, const ROUND2: bool>(table: &T2s, c: char, at: u32, out: &mut S) {
     if c.is_ascii() {
         if c.is_ascii_alphanumeric() {
             out.push(c.to_ascii_lowercase(), at);
         }
     } else {
-        fold_into(table, c, at, out);
+        fold_into::<S, ROUND2>(table, c, at, out);
     }
 }
 
@@ -174,8 +217,8 @@ pub fn normalize_into(text: &str, out: &mut Normalized) {
     fold_text(text, out);
 }
 
-/// Text folded only (no offset map): what the search index holds and a normalised search looks
-/// for.
+/// Text folded only (no offset map), by round 1: what the search index holds and a normalised
+/// search looks for.
 pub fn fold(text: &str) -> String {
     struct Folded(String);
     impl Sink for Folded {
@@ -185,7 +228,10 @@ pub fn fold(text: &str) -> String {
         }
     }
     let mut out = Folded(String::with_capacity(text.len()));
-    fold_text(text, &mut out);
+    let table = t2s();
+    for (i, c) in text.char_indices() {
+        fold_one::<Folded, false>(table, c, i as u32, &mut out);
+    }
     out.0
 }
 
@@ -199,10 +245,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fold_is_the_normalised_text() {
+    fn fold_is_the_normalised_text_by_round_one() {
         for t in ["私下轉賬 可以", "ＶＸ：sales_zhang", "加 我 微 信", "①②③😂"]
         {
             assert_eq!(fold(t), normalize(t).text, "{t}");
+        }
+        // The search index stays at round 1: numerals and look-alike letters are its own.
+        assert_eq!(fold("幺三八 vх"), "幺三八vх");
+        assert_eq!(normalize("幺三八 vх").text, "138vx");
+    }
+
+    #[test]
+    fn round_two_numerals_and_letters() {
+        let cases = [
+            ("幺三八一二三四五六七八", "13812345678"),
+            ("①③⑧ ⑴⑵ ❶➁⓵ ¹²₃ 𝟏", "138121211231"),
+            ("壹贰叁肆伍陆柒捌玖零 貳參陸 两", "12345678902362"),
+            ("ⓥⓧ ⒱⒳ 🅅🆇 🇻🇽 🄰 ᴠx 𝐯𝐱", "vxvxvxvxavxvx"),
+            ("vх аеорсхувкмнт οανρτχ", "vxaeopcxybkmhtoavptx"),
+            ("⓫", "11"),
+            ("十百千万", "十百千万"), // not digits: no arithmetic
+            ("加我ＶＸ", "加我vx"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize(input).text, want, "{input}");
         }
     }
 
@@ -237,7 +303,9 @@ mod tests {
 
     #[test]
     fn innocent_text_is_unchanged_in_substance() {
-        assert_eq!(normalize("今天下午三点开会").text, "今天下午三点开会");
+        assert_eq!(normalize("今天下午开会").text, "今天下午开会");
+        // Round 2 reads Chinese numerals as digits, on both sides of a match.
+        assert_eq!(normalize("今天下午三点开会").text, "今天下午3点开会");
         assert_eq!(normalize("").text, "");
     }
 }

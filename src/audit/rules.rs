@@ -79,6 +79,14 @@ pub struct Strategy {
     /// Also audit messages received by in-scope members from external contacts.
     #[serde(default)]
     pub audit_received: bool,
+    /// Round 2: a word in Chinese characters also matches its pinyin in Latin letters (`微信` as
+    /// `weixin`, `微xin`). Needs `normalize`.
+    #[serde(default = "yes")]
+    pub pinyin: bool,
+    /// Round 2: a Chinese character also matches one that sounds the same (`薇信`, `威信` for
+    /// `微信`). Off by default: common words collide. Needs `normalize`.
+    #[serde(default)]
+    pub sound_alike: bool,
 }
 
 impl Strategy {
@@ -97,6 +105,8 @@ impl Strategy {
             alert: true,
             normalize: true,
             audit_received: false,
+            pinyin: true,
+            sound_alike: false,
         }
     }
 }
@@ -211,6 +221,15 @@ mod tests {
         assert_eq!(r.strategies[0].scope[1].id, "lisi,wangwu");
         let again = RuleSet::from_json(&r.to_json()).expect("round trip");
         assert_eq!(r, again);
+    }
+
+    #[test]
+    fn older_rule_files_get_round_two_defaults() {
+        let r = RuleSet::from_json(EXAMPLE).expect("valid");
+        assert!(r.strategies.iter().all(|s| s.pinyin && !s.sound_alike));
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(json["strategies"][0]["pinyin"], true);
+        assert_eq!(json["strategies"][0]["sound_alike"], false);
     }
 
     #[test]

@@ -198,8 +198,17 @@ pub fn rules(command: RulesCommands) -> anyhow::Result<()> {
             let rules = store.load_rules()?;
             println!("rules version {}", store.rules_version()?);
             println!(
-                "{:>5}  {:<16} {:<8} {:<6} {:<9} {:<8} {:>5}  {:<12} scope",
-                "id", "name", "enabled", "alert", "normalize", "received", "words", "auditor"
+                "{:>5}  {:<16} {:<8} {:<6} {:<9} {:<6} {:<6} {:<8} {:>5}  {:<12} scope",
+                "id",
+                "name",
+                "enabled",
+                "alert",
+                "normalize",
+                "pinyin",
+                "sounds",
+                "received",
+                "words",
+                "auditor"
             );
             for s in &rules.strategies {
                 let scope = if s.scope.is_empty() {
@@ -212,12 +221,14 @@ pub fn rules(command: RulesCommands) -> anyhow::Result<()> {
                         .join(" ")
                 };
                 println!(
-                    "{:>5}  {:<16} {:<8} {:<6} {:<9} {:<8} {:>5}  {:<12} {scope}",
+                    "{:>5}  {:<16} {:<8} {:<6} {:<9} {:<6} {:<6} {:<8} {:>5}  {:<12} {scope}",
                     s.id,
                     s.name,
                     s.enabled,
                     s.alert,
                     s.normalize,
+                    s.pinyin,
+                    s.sound_alike,
                     s.audit_received,
                     s.words.len(),
                     s.audit_user_id

@@ -181,7 +181,8 @@ pub fn keyword_spans(text: &str, keyword: &str, how: TextMatch) -> Vec<(usize, u
             .map(|(i, k)| (i, i + k.len()))
             .collect(),
         TextMatch::Normalised => {
-            let folded = crate::audit::normalize::fold(keyword);
+            // The text is normalised (round 2 included): so is the keyword.
+            let folded = crate::audit::normalize::normalize_word(keyword);
             if folded.is_empty() {
                 return Vec::new();
             }

@@ -96,7 +96,7 @@ fn migrate_creates_every_table_once_and_is_idempotent() {
             (5, "media".into()),
             (6, "archive".into()),
             (7, "review".into()),
-            (8, "behaviours_round2".into())
+            (8, "audit_round2".into())
         ]
     );
     let acts = conn

@@ -53,8 +53,8 @@ pub(crate) const CLICKHOUSE: &[(u32, &str, &str)] = &[
     ),
     (
         8,
-        "behaviours_round2",
-        include_str!("../../../migrations/clickhouse/0008_behaviours_round2.sql"),
+        "audit_round2",
+        include_str!("../../../migrations/clickhouse/0008_audit_round2.sql"),
     ),
 ];
 

@@ -57,6 +57,15 @@ struct StrategyRow {
     update_time: u64,
 }
 
+/// `msgaudit_strategy_matching`: round 2's switches of a strategy.
+#[derive(Row, Serialize, Deserialize)]
+struct MatchingRow {
+    rules_version: u64,
+    id: i64,
+    pinyin_flag: u8,
+    sound_alike_flag: u8,
+}
+
 #[derive(Row, Serialize, Deserialize)]
 struct ScopeChRow {
     rules_version: u64,
@@ -124,6 +133,13 @@ pub(super) fn load(conn: &Connection) -> Result<RuleSet, StoreError> {
     )?;
     let strategies: Vec<StrategyRow> =
         rows_of(conn, "reading strategies", "we_sensitive", v, "id")?;
+    let matching: Vec<MatchingRow> = rows_of(
+        conn,
+        "reading strategies' matching switches",
+        "msgaudit_strategy_matching",
+        v,
+        "id",
+    )?;
     let scopes: Vec<ScopeChRow> = rows_of(
         conn,
         "reading scopes",
@@ -173,6 +189,14 @@ pub(super) fn load(conn: &Connection) -> Result<RuleSet, StoreError> {
                 alert: s.alert_flag == 1,
                 normalize: s.normalize_flag == 1,
                 audit_received: s.audit_received == 1,
+                pinyin: matching
+                    .iter()
+                    .find(|m| m.id == s.id)
+                    .is_none_or(|m| m.pinyin_flag == 1),
+                sound_alike: matching
+                    .iter()
+                    .find(|m| m.id == s.id)
+                    .is_some_and(|m| m.sound_alike_flag == 1),
             })
             .collect(),
         acts: acts
@@ -287,6 +311,21 @@ pub(super) fn save(conn: &Connection, rules: &RuleSet) -> Result<u64, StoreError
     conn.insert("saving members", "sys_user", &users)?;
     conn.insert("saving members' departments", "sys_user_dept", &user_depts)?;
     conn.insert("saving strategies", "we_sensitive", &strategies)?;
+    let matching: Vec<MatchingRow> = rules
+        .strategies
+        .iter()
+        .map(|s| MatchingRow {
+            rules_version: v,
+            id: s.id,
+            pinyin_flag: u8::from(s.pinyin),
+            sound_alike_flag: u8::from(s.sound_alike),
+        })
+        .collect();
+    conn.insert(
+        "saving strategies' matching switches",
+        "msgaudit_strategy_matching",
+        &matching,
+    )?;
     conn.insert("saving scopes", "we_sensitive_audit_scope", &scopes)?;
     conn.insert("saving behaviour switches", "we_sensitive_act", &acts)?;
     let url_allow: Vec<UrlAllowRow> = rules

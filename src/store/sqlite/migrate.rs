@@ -54,8 +54,8 @@ pub(crate) const SQLITE: &[(u32, &str, &str)] = &[
     ),
     (
         10,
-        "behaviours_round2",
-        include_str!("../../../migrations/sqlite/0010_behaviours_round2.sql"),
+        "audit_round2",
+        include_str!("../../../migrations/sqlite/0010_audit_round2.sql"),
     ),
 ];
 

@@ -41,7 +41,7 @@ fn load_rules(conn: &Connection) -> Result<RuleSet, StoreError> {
     let mut stmt = conn
         .prepare(
             "SELECT id, strategy_name, pattern_words, allow_words, audit_user_id, audit_user_name, alert_flag,
-                    enable_flag, normalize_flag, audit_received
+                    enable_flag, normalize_flag, audit_received, pinyin_flag, sound_alike_flag
              FROM we_sensitive WHERE del_flag = 0 ORDER BY id",
         )
         .map_err(sql("preparing the strategy query"))?;
@@ -59,6 +59,8 @@ fn load_rules(conn: &Connection) -> Result<RuleSet, StoreError> {
                 enabled: r.get::<_, i64>(7)? == 1,
                 normalize: r.get::<_, i64>(8)? == 1,
                 audit_received: r.get::<_, i64>(9)? == 1,
+                pinyin: r.get::<_, i64>(10)? == 1,
+                sound_alike: r.get::<_, i64>(11)? == 1,
             })
         })
         .map_err(sql("reading strategies"))?
@@ -149,13 +151,16 @@ fn save_rules(tx: &Connection, rules: &RuleSet) -> Result<u64, StoreError> {
             // Every strategy was marked deleted above; the ones kept come back (a deleted one
             // stays, with its name, for the hits that name it).
             "INSERT INTO we_sensitive (id, strategy_name, pattern_words, allow_words, audit_user_id, audit_user_name,
-                 alert_flag, enable_flag, normalize_flag, audit_received, update_time)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CAST(unixepoch('subsec') * 1000 AS INTEGER))
+                 alert_flag, enable_flag, normalize_flag, audit_received, pinyin_flag, sound_alike_flag,
+                 update_time)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
+                     CAST(unixepoch('subsec') * 1000 AS INTEGER))
              ON CONFLICT (id) DO UPDATE SET strategy_name = excluded.strategy_name,
                  pattern_words = excluded.pattern_words, allow_words = excluded.allow_words,
                  audit_user_id = excluded.audit_user_id, audit_user_name = excluded.audit_user_name,
                  alert_flag = excluded.alert_flag, enable_flag = excluded.enable_flag,
                  normalize_flag = excluded.normalize_flag, audit_received = excluded.audit_received,
+                 pinyin_flag = excluded.pinyin_flag, sound_alike_flag = excluded.sound_alike_flag,
                  update_time = excluded.update_time, del_flag = 0",
             params![
                 s.id,
@@ -167,7 +172,9 @@ fn save_rules(tx: &Connection, rules: &RuleSet) -> Result<u64, StoreError> {
                 s.alert as i64,
                 s.enabled as i64,
                 s.normalize as i64,
-                s.audit_received as i64
+                s.audit_received as i64,
+                s.pinyin as i64,
+                s.sound_alike as i64
             ],
         )
         .map_err(sql("saving a strategy"))?;

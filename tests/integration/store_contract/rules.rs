@@ -11,7 +11,8 @@ pub(super) fn rules_round_trip_as_whole_versions(s: &dyn Store) {
             "strategies": [{"id": 7, "name": "飞单", "words": ["私下转账", "加我微信"], "allow_words": ["微信支付"],
                             "scope": [{"type": 1, "id": "1"}, {"type": 2, "id": "lisi,wangwu"}],
                             "audit_user_id": "wangwu", "audit_user_name": "王五",
-                            "enabled": true, "alert": true, "normalize": true, "audit_received": false},
+                            "enabled": true, "alert": true, "normalize": true, "audit_received": false,
+                            "pinyin": false, "sound_alike": true},
                            {"id": 2, "name": "发票", "words": ["发票"], "enabled": false, "alert": false}],
             "acts": [{"id": 3, "name": "发送手机号", "enabled": false}],
             "url_allow": ["corp.example.com", "example.org"]}"#,
@@ -26,6 +27,10 @@ pub(super) fn rules_round_trip_as_whole_versions(s: &dyn Store) {
     let mut want = rules.strategies.clone();
     want.sort_by_key(|st| st.id);
     assert_eq!(loaded.strategies, want);
+    // Round 2's switches: as saved, and the defaults (pinyin on, sound-alikes off) where unsaid.
+    let by_id = |id| loaded.strategies.iter().find(|st| st.id == id).expect("strategy");
+    assert!(!by_id(7).pinyin && by_id(7).sound_alike);
+    assert!(by_id(2).pinyin && !by_id(2).sound_alike);
     assert_eq!(
         loaded.acts.len(),
         11,

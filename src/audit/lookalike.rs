@@ -86,6 +86,20 @@ pub fn latin_letter(c: char) -> Option<char> {
     }
 }
 
+/// Whether `c` is a Latin letter in any form: ASCII, full-width, circled, mathematical, or a
+/// look-alike.
+pub fn is_latin_letter(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphabetic();
+    }
+    if latin_letter(c).is_some() {
+        return true;
+    }
+    let mut letter = false;
+    decompose_compatible(c, |x| letter |= x.is_ascii_alphabetic());
+    letter
+}
+
 /// Text folded as the behaviour detectors read it (see the module docs): one output character per
 /// folded input character, everything that is neither a digit nor a letter kept as it is (full-width
 /// punctuation as its ASCII form).

@@ -15,6 +15,7 @@ use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBu
 
 use super::alphabet::{Alphabet, CodeSink};
 use super::normalize::normalize;
+use super::pinyin;
 use super::rules::Strategy;
 use super::start_filter::StartFilter;
 
@@ -31,6 +32,11 @@ struct Target {
     /// Index into that strategy's `words` (or `allow_words` when `allow`).
     word: usize,
     allow: bool,
+    /// A pinyin spelling whose Latin letters reach the match's start: the text must not have a
+    /// letter just before it.
+    letters_first: bool,
+    /// … or its end: no letter just after it.
+    letters_last: bool,
 }
 
 /// One word found in a message.
@@ -81,15 +87,30 @@ impl Matcher {
                         strategy: si,
                         word: wi,
                         allow,
+                        letters_first: false,
+                        letters_last: false,
                     };
-                    let (map, key) = if s.normalize {
-                        (&mut norm, normalize(w).text)
+                    let key = if s.normalize {
+                        normalize(w).text
                     } else {
-                        (&mut raw, w.clone())
+                        w.clone()
                     };
-                    if !key.is_empty() {
-                        map.entry(key).or_default().push(target);
+                    if key.is_empty() {
+                        continue;
                     }
+                    // Round 2: the word's pinyin spellings (allow words keep their own spelling
+                    // only, as with sound-alikes: an allow word allows what it says).
+                    if s.normalize && s.pinyin && !allow {
+                        for v in pinyin::variants(&key) {
+                            norm.entry(v.key).or_default().push(Target {
+                                letters_first: v.letters_first,
+                                letters_last: v.letters_last,
+                                ..target
+                            });
+                        }
+                    }
+                    let map = if s.normalize { &mut norm } else { &mut raw };
+                    map.entry(key).or_default().push(target);
                 }
             }
         }
@@ -158,6 +179,12 @@ impl Matcher {
         let mut allows = Vec::new();
         let mut collect = |targets: &[Target], span: (usize, usize)| {
             for t in targets {
+                // A pinyin spelling may not begin or end inside a longer run of letters.
+                if (t.letters_first && pinyin::continues_letters(text, span.0, true))
+                    || (t.letters_last && pinyin::continues_letters(text, span.1, false))
+                {
+                    continue;
+                }
                 let m = WordMatch {
                     strategy: t.strategy,
                     word: t.word,
@@ -277,6 +304,42 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(words_found(&s, text), *want, "{text}");
         }
+    }
+
+    #[test]
+    fn pinyin_spellings_match_as_whole_runs_of_letters() {
+        let s = strategy(&["微信", "发票", "银行", "谢"], &[], true);
+        let cases: &[(&str, &[&str])] = &[
+            ("加我weixin吧", &["weixin"]),
+            ("加我 Wei Xin", &["Wei Xin"]),
+            ("wēi xìn 联系", &["wēi xìn"]),
+            ("加微xin", &["微xin"]),
+            ("加wei信", &["wei信"]),
+            ("ＷＥＩＸＩＮ", &["ＷＥＩＸＩＮ"]),
+            ("yinhang 卡", &["yinhang"]), // 行 read hang
+            ("开fa piao", &["fa piao"]),
+            ("weixinpay 付款", &[]), // ends inside a longer run of letters
+            ("myweixin", &[]),       // begins inside one
+            ("fapiaos", &[]),
+            ("xie xie", &[]), // one-character words get no pinyin
+            ("weigh xin", &[]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(words_found(&s, text), *want, "{text}");
+        }
+        let mut off = s.clone();
+        off.pinyin = false;
+        assert!(words_found(&off, "加我weixin吧").is_empty(), "pinyin off");
+        assert_eq!(words_found(&off, "加我微信"), ["微信"]);
+    }
+
+    #[test]
+    fn round_two_numerals_and_letters_in_words() {
+        let s = strategy(&["vx", "幺三八"], &[], true);
+        assert_eq!(words_found(&s, "加ⓥⓧ"), ["ⓥⓧ"]);
+        assert_eq!(words_found(&s, "加vх"), ["vх"]); // Cyrillic х
+        assert_eq!(words_found(&s, "打138"), ["138"]);
+        assert_eq!(words_found(&s, "打①③⑧"), ["①③⑧"]);
     }
 
     #[test]

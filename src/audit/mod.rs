@@ -3,6 +3,7 @@
 //!
 //! - [`rules`]: the rule set as data (JSON import/export shape, validation);
 //! - [`normalize`]: anti-evasion normalisation with a map back to original offsets;
+//! - [`pinyin`]: a word's pinyin spellings (`微信` as `weixin`, `微xin`), the matcher's extra patterns;
 //! - [`alphabet`]: dense character codes for the matcher's automaton, fused with folding;
 //! - [`matcher`]: one Aho-Corasick pass per message over every enabled strategy's words;
 //! - [`start_filter`]: which code pairs can begin a word, so the automaton skips the rest;
@@ -24,6 +25,7 @@ pub mod behaviour;
 pub mod lookalike;
 pub mod matcher;
 pub mod normalize;
+pub mod pinyin;
 pub mod rows;
 pub mod rules;
 pub mod scope;

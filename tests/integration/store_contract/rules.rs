@@ -28,7 +28,13 @@ pub(super) fn rules_round_trip_as_whole_versions(s: &dyn Store) {
     want.sort_by_key(|st| st.id);
     assert_eq!(loaded.strategies, want);
     // Round 2's switches: as saved, and the defaults (pinyin on, sound-alikes off) where unsaid.
-    let by_id = |id| loaded.strategies.iter().find(|st| st.id == id).expect("strategy");
+    let by_id = |id| {
+        loaded
+            .strategies
+            .iter()
+            .find(|st| st.id == id)
+            .expect("strategy")
+    };
     assert!(!by_id(7).pinyin && by_id(7).sound_alike);
     assert!(by_id(2).pinyin && !by_id(2).sound_alike);
     assert_eq!(

@@ -269,6 +269,27 @@ impl Matcher {
     }
 }
 
+/// What a span the matcher reports for `word` holds once normalised and its runs collapsed: one of
+/// these (the word's own spelling, then its pinyin spellings when `pinyin`), each with its runs
+/// collapsed. For properties and fuzzing: a span holds one of them.
+pub fn spellings(word: &str, pinyin: bool) -> Vec<String> {
+    let key = normalize(word).text;
+    let mut out = vec![collapse_runs(&key).0];
+    if pinyin {
+        out.extend(
+            pinyin::variants(&key)
+                .into_iter()
+                .map(|v| collapse_runs(&v.key).0),
+        );
+    }
+    out
+}
+
+/// Normalised text with its runs collapsed (`私私下下` → `私下`), as the matcher reads it.
+pub fn collapsed(normalised: &str) -> String {
+    collapse_runs(normalised).0
+}
+
 /// A normalised word with its runs collapsed (`谢谢` → `谢`), and the length of each run when any
 /// is longer than one.
 fn collapse_runs(word: &str) -> (String, Option<std::sync::Arc<[u8]>>) {

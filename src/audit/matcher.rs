@@ -211,18 +211,14 @@ impl Matcher {
                 static SCRATCH: std::cell::RefCell<Codes> = const {
                     std::cell::RefCell::new(Codes {
                         codes: Vec::new(),
-                        origins: Vec::new(),
-                        runs: Vec::new(),
-                        lasts: Vec::new(),
+                        slots: Vec::new(),
                     })
                 };
             }
             SCRATCH.with(|scratch| {
                 let buf = &mut *scratch.borrow_mut();
                 buf.codes.clear();
-                buf.origins.clear();
-                buf.runs.clear();
-                buf.lasts.clear();
+                buf.slots.clear();
                 n.alphabet.fold_text(text, buf);
                 let codes = &buf.codes;
                 let mut stepper = n.pma.find_overlapping_stepper();
@@ -238,13 +234,13 @@ impl Matcher {
                         let value = m.value() as usize;
                         // The word's first character is `len` codes back from this one.
                         let first = k + 1 - n.lens[value] as usize;
-                        let start = buf.origins[first] as usize;
-                        let last = buf.lasts[k] as usize;
+                        let start = buf.slots[first].origin as usize;
+                        let last = buf.slots[k].last as usize;
                         let end = last + text[last..].chars().next().map_or(1, char::len_utf8);
-                        let runs = &buf.runs[first..=k];
+                        let slots = &buf.slots[first..=k];
                         for t in &n.targets[value] {
                             let repeated = t.runs.as_ref().is_none_or(|need| {
-                                need.iter().zip(runs).all(|(need, have)| have >= need)
+                                need.iter().zip(slots).all(|(need, s)| s.run >= *need)
                             });
                             if repeated {
                                 collect(std::slice::from_ref(t), (start, end));
@@ -312,29 +308,37 @@ fn collapse_runs(word: &str) -> (String, Option<std::sync::Arc<[u8]>>) {
 }
 
 /// The folded text of one message as alphabet codes, runs collapsed (round 2's repeats: `微微信`
-/// reads as `微信` with a run of two), with each code's original byte offset, its run length and
-/// the offset of the run's last character.
+/// reads as `微信` with a run of two), and for each code where it came from: its original byte
+/// offset, the offset of its run's last character and the run's length.
 struct Codes {
     codes: Vec<u16>,
-    origins: Vec<u32>,
-    runs: Vec<u8>,
-    lasts: Vec<u32>,
+    slots: Vec<Slot>,
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    origin: u32,
+    last: u32,
+    run: u8,
 }
 
 impl CodeSink for Codes {
     #[inline(always)]
     fn code(&mut self, code: u16, at: u32) {
-        if code != NONE && self.codes.last() == Some(&code) {
-            if let (Some(r), Some(l)) = (self.runs.last_mut(), self.lasts.last_mut()) {
-                *r = r.saturating_add(1);
-                *l = at;
-            }
+        if code != NONE
+            && self.codes.last() == Some(&code)
+            && let Some(s) = self.slots.last_mut()
+        {
+            s.run = s.run.saturating_add(1);
+            s.last = at;
             return;
         }
         self.codes.push(code);
-        self.origins.push(at);
-        self.runs.push(1);
-        self.lasts.push(at);
+        self.slots.push(Slot {
+            origin: at,
+            last: at,
+            run: 1,
+        });
     }
 }
 

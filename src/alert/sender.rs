@@ -374,9 +374,22 @@ impl Sender {
             wake = wake.min(spacing);
         }
         let composed_ms = began.elapsed().as_millis();
-        if !claimed.is_empty() {
-            // The claims are durable before any of them is sent.
-            self.store.record_posts(&claimed, &[])?;
+        // The claims are durable before any of them is sent. If they cannot be stored, nothing is
+        // sent this step: the due posts stay open, and every post gives its slot back.
+        if !claimed.is_empty()
+            && let Err(e) = self.store.record_posts(&claimed, &[])
+        {
+            let taken: Vec<Destination> = claimed
+                .iter()
+                .chain(&sends)
+                .map(|p| p.destination.clone())
+                .collect();
+            for d in &taken {
+                self.window(d).give_back();
+            }
+            self.open.extend(sends);
+            self.open.extend(unrecorded);
+            return Err(e);
         }
         let claimed_ms = began.elapsed().as_millis();
         let n_sends = sends.len() + claimed.len();

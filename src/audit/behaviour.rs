@@ -80,8 +80,7 @@ fn digit(c: char) -> Option<char> {
 }
 
 /// Maximal digit runs, allowing single spaces or dashes between digits ("139 1234-5678").
-fn digit_runs(text: &str) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
+fn digit_runs(chars: &[char]) -> Vec<String> {
     let mut runs = Vec::new();
     let mut i = 0;
     while i < chars.len() {
@@ -320,12 +319,11 @@ fn run_after(text: &[char], from: usize, within: usize, keep: fn(char) -> bool) 
 /// WeChat ids in folded text: `wxid_…` anywhere, or a cue followed within 6 characters by 6–20
 /// id characters beginning with a letter.
 fn wechat_ids(text: &[char]) -> Vec<String> {
+    const WXID: [char; 5] = ['w', 'x', 'i', 'd', '_'];
     let mut out = Vec::new();
-    let joined: String = text.iter().collect();
-    for (at, _) in joined.match_indices("wxid_") {
-        let start = joined[..at].chars().count();
+    for start in (0..text.len()).filter(|&i| text[i..].starts_with(&WXID)) {
         let id: String = text[start..].iter().take_while(|c| id_char(**c)).collect();
-        if id.len() > "wxid_".len() && (start == 0 || !id_char(text[start - 1])) {
+        if id.len() > WXID.len() && (start == 0 || !id_char(text[start - 1])) {
             out.push(id);
         }
     }
@@ -391,7 +389,8 @@ pub fn detect(row: &MessageRow, url_allow: &[String]) -> Vec<ActFinding> {
         return out;
     }
     let text = fold_for_detectors(&row.plain_text);
-    for run in digit_runs(&text) {
+    let chars: Vec<char> = text.chars().collect();
+    for run in digit_runs(&chars) {
         if is_mobile(&run) {
             push(Act::Phone, run);
         } else if is_id_number(&run) {
@@ -403,7 +402,6 @@ pub fn detect(row: &MessageRow, url_allow: &[String]) -> Vec<ActFinding> {
     if let Some(e) = emails(&text).into_iter().next() {
         push(Act::Email, e);
     }
-    let chars: Vec<char> = text.chars().collect();
     if let Some(u) = urls(&chars)
         .into_iter()
         .find(|u| !url_allowed(u, url_allow))

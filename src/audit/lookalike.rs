@@ -60,11 +60,20 @@ pub fn numeral(c: char) -> Option<char> {
         '\u{2776}'..='\u{277E}' => c as u32 - 0x2776 + 1,
         '\u{2780}'..='\u{2788}' => c as u32 - 0x2780 + 1,
         '\u{278A}'..='\u{2792}' => c as u32 - 0x278A + 1,
-        '\u{24EB}'..='\u{24F3}' => c as u32 - 0x24EB + 11, // ⓫…⓳: two digits, see `digits_of`
-        '\u{24F5}'..='\u{24FD}' => c as u32 - 0x24F5 + 1,  // ⓵…⓽ double circled
+        '\u{24F5}'..='\u{24FD}' => c as u32 - 0x24F5 + 1, // ⓵…⓽ double circled
         _ => return None,
     };
-    char::from_digit(d % 10, 10).filter(|_| d < 10)
+    char::from_digit(d, 10)
+}
+
+/// The ASCII digits a numeral stands for: one ([`numeral`]), or two for the negative circled
+/// numbers ⓫…⓳ (11–19), which have no decomposition.
+#[inline]
+pub fn numeral_digits(c: char) -> Option<(char, Option<char>)> {
+    match c as u32 {
+        0x24EB..=0x24F3 => Some(('1', char::from_digit(c as u32 - 0x24EB + 1, 10))),
+        _ => numeral(c).map(|d| (d, None)),
+    }
 }
 
 /// The Latin letter (lower case) a character that is not ASCII looks like.
@@ -116,8 +125,9 @@ fn fold_detect_char(c: char, out: &mut String) {
         out.push(c.to_ascii_lowercase());
         return;
     }
-    if let Some(d) = numeral(c) {
+    if let Some((d, next)) = numeral_digits(c) {
         out.push(d);
+        out.extend(next);
         return;
     }
     if let Some(l) = latin_letter(c) {
@@ -135,13 +145,6 @@ fn fold_detect_char(c: char, out: &mut String) {
             if let Some(a) = char::from_u32(c as u32 - 0xFEE0) {
                 out.push(a.to_ascii_lowercase());
             }
-            return;
-        }
-        // Two-digit negative circled numbers (⓫ = 11).
-        0x24EB..=0x24F3 => {
-            let n = c as u32 - 0x24EB + 11;
-            out.push('1');
-            out.extend(char::from_digit(n % 10, 10));
             return;
         }
         _ => {}

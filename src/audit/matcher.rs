@@ -100,25 +100,16 @@ impl Matcher {
                         }
                         continue;
                     }
-                    let key = normalize(w).text;
-                    if key.is_empty() {
-                        continue;
+                    // Round 2: the word's pinyin spellings too (allow words keep their own
+                    // spelling only, as with sound-alikes: an allow word allows what it says).
+                    for sp in spelled(w, s.pinyin && !allow) {
+                        norm.entry(sp.key).or_default().push(Target {
+                            letters_first: sp.letters_first,
+                            letters_last: sp.letters_last,
+                            runs: sp.runs,
+                            ..target.clone()
+                        });
                     }
-                    // Round 2: the word's pinyin spellings (allow words keep their own spelling
-                    // only, as with sound-alikes: an allow word allows what it says).
-                    if s.pinyin && !allow {
-                        for v in pinyin::variants(&key) {
-                            let (key, runs) = collapse_runs(&v.key);
-                            norm.entry(key).or_default().push(Target {
-                                letters_first: v.letters_first,
-                                letters_last: v.letters_last,
-                                runs,
-                                ..target.clone()
-                            });
-                        }
-                    }
-                    let (key, runs) = collapse_runs(&key);
-                    norm.entry(key).or_default().push(Target { runs, ..target });
                 }
             }
         }
@@ -265,20 +256,47 @@ impl Matcher {
     }
 }
 
-/// What a span the matcher reports for `word` holds once normalised and its runs collapsed: one of
-/// these (the word's own spelling, then its pinyin spellings when `pinyin`), each with its runs
-/// collapsed. For properties and fuzzing: a span holds one of them.
-pub fn spellings(word: &str, pinyin: bool) -> Vec<String> {
+/// One way the matcher spells a word: its key (normalised, runs collapsed), its own runs, and
+/// whether pinyin letters reach its start or end.
+struct Spelling {
+    key: String,
+    runs: Option<std::sync::Arc<[u8]>>,
+    letters_first: bool,
+    letters_last: bool,
+}
+
+/// Every spelling of `word`: its normalised form, then (with `pinyin`) its pinyin spellings;
+/// none for a word that normalises to nothing.
+fn spelled(word: &str, pinyin: bool) -> Vec<Spelling> {
     let key = normalize(word).text;
-    let mut out = vec![collapse_runs(&key).0];
+    if key.is_empty() {
+        return Vec::new();
+    }
+    let spell = |k: &str, letters_first, letters_last| {
+        let (key, runs) = collapse_runs(k);
+        Spelling {
+            key,
+            runs,
+            letters_first,
+            letters_last,
+        }
+    };
+    let mut out = vec![spell(&key, false, false)];
     if pinyin {
         out.extend(
             pinyin::variants(&key)
                 .into_iter()
-                .map(|v| collapse_runs(&v.key).0),
+                .map(|v| spell(&v.key, v.letters_first, v.letters_last)),
         );
     }
     out
+}
+
+/// What a span the matcher reports for `word` holds once normalised and its runs collapsed: one of
+/// these (the word's own spelling, then its pinyin spellings when `pinyin`). For properties and
+/// fuzzing: a span holds one of them.
+pub fn spellings(word: &str, pinyin: bool) -> Vec<String> {
+    spelled(word, pinyin).into_iter().map(|s| s.key).collect()
 }
 
 /// Normalised text with its runs collapsed (`私私下下` → `私下`), as the matcher reads it.
@@ -346,22 +364,15 @@ impl CodeSink for Codes {
 mod tests {
     use super::*;
 
-    /// A word's spellings as the matcher takes them: its normalised form and its pinyin
-    /// spellings, each with runs collapsed, its run lengths and its letter edges.
+    /// A word's spellings as the matcher takes them, each as characters with every run's length.
     fn spellings(word: &str) -> Vec<(Vec<char>, Vec<u8>, bool, bool)> {
-        let key = normalize(word).text;
-        let spell = |k: &str, first, last| {
-            let (collapsed, runs) = collapse_runs(k);
-            let chars: Vec<char> = collapsed.chars().collect();
-            let runs = runs.map_or_else(|| vec![1; chars.len()], |r| r.to_vec());
-            (chars, runs, first, last)
-        };
-        std::iter::once(spell(&key, false, false))
-            .chain(
-                pinyin::variants(&key)
-                    .into_iter()
-                    .map(|v| spell(&v.key, v.letters_first, v.letters_last)),
-            )
+        spelled(word, true)
+            .into_iter()
+            .map(|sp| {
+                let chars: Vec<char> = sp.key.chars().collect();
+                let runs = sp.runs.map_or_else(|| vec![1; chars.len()], |r| r.to_vec());
+                (chars, runs, sp.letters_first, sp.letters_last)
+            })
             .collect()
     }
 

@@ -120,19 +120,15 @@ impl Sink for Normalized {
 #[inline]
 fn fold_into<S: Sink, const ROUND2: bool>(t: &T2s, c: char, at: u32, out: &mut S) {
     if ROUND2 {
-        if let Some(d) = lookalike::numeral(c) {
-            return out.push(d, at);
+        if let Some((d, next)) = lookalike::numeral_digits(c) {
+            out.push(d, at);
+            if let Some(n) = next {
+                out.push(n, at);
+            }
+            return;
         }
         if let Some(l) = lookalike::latin_letter(c) {
             return out.push(l, at);
-        }
-        if let 0x24EB..=0x24F3 = c as u32 {
-            // ⓫…⓳: two digits.
-            out.push('1', at);
-            return out.push(
-                char::from_digit((c as u32 - 0x24EB + 1) % 10, 10).unwrap_or('0'),
-                at,
-            );
         }
     }
     match c as u32 {

@@ -24,7 +24,10 @@ pub struct LeaseId(pub i64);
 pub enum EtcdError {
     #[error("cannot start the etcd HTTP client: {0}")]
     Client(#[source] std::io::Error),
-    #[error("no etcd endpoint answered ({endpoints}): {last}")]
+    #[error(
+        "no etcd endpoint answered ({endpoints}): {last}; check that etcd runs there and that \
+         [coordinator] etcd names its client URLs"
+    )]
     Unreachable {
         endpoints: String,
         #[source]

@@ -16,7 +16,7 @@
 //!   again with a new lease.
 //! - **The alert sender** runs while this daemon holds `alert-sender` ([`Leadership`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -127,6 +127,8 @@ struct Run {
     released_rx: Receiver<Released>,
     /// When etcd could last not be reached was reported (reported every 30 s at most).
     complained: Option<Instant>,
+    /// The held corps the media and names fetchers were last given.
+    published: BTreeSet<String>,
 }
 
 impl Fleet {
@@ -141,6 +143,7 @@ impl Fleet {
             released_tx,
             released_rx,
             complained: None,
+            published: BTreeSet::new(),
         };
         while !run.fleet.shutdown.is_requested() {
             run.tick();
@@ -162,14 +165,18 @@ impl Run {
                 g.released = Some(r);
             }
         }
-        if self.lease.is_none() && !self.join() {
-            return;
-        }
-        if !self.renew() {
-            return;
-        }
-        if let Err(e) = self.share() {
+        if (self.lease.is_some() || self.join())
+            && self.renew()
+            && let Err(e) = self.share()
+        {
             self.complain(&e);
+        }
+        // The media and names fetchers follow the corps held, rebuilt only when they change.
+        if self.held != self.published {
+            self.published = self.held.clone();
+            self.fleet
+                .live
+                .set_held(self.held.iter().cloned().collect());
         }
     }
 
@@ -286,7 +293,6 @@ impl Run {
         self.giving.clear();
         self.lease = None;
         self.fleet.leadership.lose();
-        self.fleet.live.set_held(HashSet::new());
     }
 
     /// One look at the fleet: finish giving back, claim or give back by the plan, hold the alert
@@ -344,9 +350,6 @@ impl Run {
             }
         }
         self.hold_alert_sender(&me, lease_id)?;
-        self.fleet
-            .live
-            .set_held(self.held.iter().cloned().collect());
         Ok(())
     }
 

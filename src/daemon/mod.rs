@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use crate::alert::{Sender, SenderReport};
 use crate::audit::{Auditor, RuleSet};
-use crate::config::{Config, CorpConfig};
+use crate::config::{Config, CoordinatorConfig, CorpConfig};
 use crate::pipeline::{self, LiveAudit, Parts, RunSummary};
 use crate::runtime::{Shutdown, Stats};
 use crate::sdk::FinanceLibrary;
@@ -191,11 +191,14 @@ impl Daemon {
             .stats
             .rsa_backend
             .set((self.rsa.backend.name(), self.rsa.reason.clone()));
-        let etcd = self
+        // In a fleet: its configuration with a client of its etcd.
+        let fleet = self
             .config
             .coordinator
-            .as_ref()
-            .map(|c| crate::coordinator::Etcd::new(&c.endpoints, ETCD_TIMEOUT))
+            .clone()
+            .map(|c| {
+                crate::coordinator::Etcd::new(&c.endpoints, ETCD_TIMEOUT).map(|etcd| (c, etcd))
+            })
             .transpose()
             .map_err(DaemonError::Coordinator)?;
         let live = self.audit()?;
@@ -209,7 +212,7 @@ impl Daemon {
         let names = self
             .spawn_names()
             .inspect_err(|_| self.shutdown.request())?;
-        let summary = self.run_pipeline(live, once, etcd);
+        let summary = self.run_pipeline(live, once, fleet);
         if let Some(f) = fetchers {
             // Once: the fetchers finish what the archive brought, then stop (or at a signal).
             if !once || summary.is_err() {
@@ -339,7 +342,7 @@ impl Daemon {
         &self,
         live: Arc<LiveAudit>,
         once: bool,
-        etcd: Option<crate::coordinator::Etcd>,
+        fleet: Option<(CoordinatorConfig, crate::coordinator::Etcd)>,
     ) -> Result<RunSummary, pipeline::PipelineError> {
         let mut decryptor = self.lib.decryptor();
         if self.config.sdk.serialize_decrypt {
@@ -348,7 +351,7 @@ impl Daemon {
         let corps: Vec<_> = self.corps.iter().map(CorpConfig::pull_source).collect();
         // Corps come and go while a daemon runs; a once run drains the corps it started with. In
         // a fleet the watcher tells the fleet thread, which hands the pipeline the corps it holds.
-        let fleet = self.config.coordinator.clone();
+        let idle_at_start = fleet.is_some();
         let mut fleet_thread = None;
         let changes = if once {
             None
@@ -371,36 +374,11 @@ impl Daemon {
                 .name("corp-watch".into())
                 .spawn(move || watch.run())
                 .map_err(pipeline::PipelineError::Thread)?;
-            match &fleet {
+            match fleet {
                 None => Some(rx),
-                Some(config) => {
-                    let (to_pipeline, from_fleet) = crossbeam_channel::unbounded();
-                    let Some(etcd) = etcd else {
-                        return Err(pipeline::PipelineError::Thread(std::io::Error::other(
-                            "no etcd client for [coordinator]",
-                        )));
-                    };
-                    let fleet = fleet::Fleet {
-                        etcd,
-                        keys: crate::coordinator::Keys::new(&config.prefix),
-                        config: config.clone(),
-                        from_watch: rx,
-                        to_pipeline,
-                        live: self.live.clone(),
-                        leadership: self.leadership.clone(),
-                        shutdown: self.shutdown.clone(),
-                        wanted: self
-                            .corps
-                            .iter()
-                            .map(|c| (c.corp_id.clone(), c.pull_source()))
-                            .collect(),
-                    };
-                    fleet_thread = Some(
-                        std::thread::Builder::new()
-                            .name("fleet".into())
-                            .spawn(move || fleet.run())
-                            .map_err(pipeline::PipelineError::Thread)?,
-                    );
+                Some((config, etcd)) => {
+                    let (thread, from_fleet) = self.spawn_fleet(config, etcd, rx)?;
+                    fleet_thread = Some(thread);
                     Some(from_fleet)
                 }
             }
@@ -414,7 +392,7 @@ impl Daemon {
             stats: self.stats.clone(),
             shutdown: self.shutdown.clone(),
             changes,
-            idle_at_start: fleet.is_some(),
+            idle_at_start,
         };
         let summary = pipeline::run(parts, &corps, &pipeline_settings(&self.config, once));
         if let Some(thread) = fleet_thread {
@@ -425,5 +403,42 @@ impl Daemon {
             }
         }
         summary
+    }
+
+    /// Starts the fleet thread: it takes the corps the watcher says the fleet archives
+    /// (`from_watch`) and hands the pipeline, through the receiver returned, those it holds.
+    fn spawn_fleet(
+        &self,
+        config: CoordinatorConfig,
+        etcd: crate::coordinator::Etcd,
+        from_watch: crossbeam_channel::Receiver<pipeline::CorpChange>,
+    ) -> Result<
+        (
+            JoinHandle<fleet::Left>,
+            crossbeam_channel::Receiver<pipeline::CorpChange>,
+        ),
+        pipeline::PipelineError,
+    > {
+        let (to_pipeline, from_fleet) = crossbeam_channel::unbounded();
+        let fleet = fleet::Fleet {
+            etcd,
+            keys: crate::coordinator::Keys::new(&config.prefix),
+            config,
+            from_watch,
+            to_pipeline,
+            live: self.live.clone(),
+            leadership: self.leadership.clone(),
+            shutdown: self.shutdown.clone(),
+            wanted: self
+                .corps
+                .iter()
+                .map(|c| (c.corp_id.clone(), c.pull_source()))
+                .collect(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("fleet".into())
+            .spawn(move || fleet.run())
+            .map_err(pipeline::PipelineError::Thread)?;
+        Ok((thread, from_fleet))
     }
 }

@@ -177,26 +177,24 @@ pub(super) fn load(conn: &Connection) -> Result<RuleSet, StoreError> {
             .collect(),
         strategies: strategies
             .into_iter()
-            .map(|s| Strategy {
-                id: s.id,
-                name: s.strategy_name,
-                words: split_list(&s.pattern_words),
-                allow_words: split_list(&s.allow_words),
-                scope: Vec::new(),
-                audit_user_id: s.audit_user_id,
-                audit_user_name: s.audit_user_name,
-                enabled: s.enable_flag == 1,
-                alert: s.alert_flag == 1,
-                normalize: s.normalize_flag == 1,
-                audit_received: s.audit_received == 1,
-                pinyin: matching
-                    .iter()
-                    .find(|m| m.id == s.id)
-                    .is_none_or(|m| m.pinyin_flag == 1),
-                sound_alike: matching
-                    .iter()
-                    .find(|m| m.id == s.id)
-                    .is_some_and(|m| m.sound_alike_flag == 1),
+            .map(|s| {
+                // Round 2's switches; a strategy saved before them has the defaults.
+                let m = matching.iter().find(|m| m.id == s.id);
+                Strategy {
+                    id: s.id,
+                    name: s.strategy_name,
+                    words: split_list(&s.pattern_words),
+                    allow_words: split_list(&s.allow_words),
+                    scope: Vec::new(),
+                    audit_user_id: s.audit_user_id,
+                    audit_user_name: s.audit_user_name,
+                    enabled: s.enable_flag == 1,
+                    alert: s.alert_flag == 1,
+                    normalize: s.normalize_flag == 1,
+                    audit_received: s.audit_received == 1,
+                    pinyin: m.is_none_or(|m| m.pinyin_flag == 1),
+                    sound_alike: m.is_some_and(|m| m.sound_alike_flag == 1),
+                }
             })
             .collect(),
         acts: acts

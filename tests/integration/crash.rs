@@ -19,14 +19,7 @@ use msgaudit::store::prelude::*;
 
 use crate::alerts::{alerting_hits, deliveries, post_id};
 use crate::fake_wecom::FakeWeCom;
-use crate::support::{archive, corp_id, rules_and_robot, spawn, wait_exit, write_config};
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use crate::support::{archive, corp_id, env_or, rules_and_robot, spawn, wait_exit, write_config};
 
 /// (checkpoint, stored messages, dead letters, largest stored seq) straight from the file.
 fn progress(db: &Path, corp: &str) -> (u64, u64, u64, u64) {
@@ -48,9 +41,9 @@ fn progress(db: &Path, corp: &str) -> (u64, u64, u64, u64) {
 
 #[test]
 fn the_daemon_survives_seeded_sigkills_storing_and_alerting_everything_exactly_once() {
-    let seed = env_or("MSGAUDIT_CRASH_SEED", 20_261_125);
-    let kills = env_or("MSGAUDIT_CRASH_KILLS", 20);
-    let messages = env_or("MSGAUDIT_CRASH_MESSAGES", 100_000);
+    let seed: u64 = env_or("MSGAUDIT_CRASH_SEED", 20_261_125);
+    let kills: u64 = env_or("MSGAUDIT_CRASH_KILLS", 20);
+    let messages: u64 = env_or("MSGAUDIT_CRASH_MESSAGES", 100_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let server = FakeWeCom::start();
     let opts = format!(

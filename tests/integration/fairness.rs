@@ -9,7 +9,9 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::fake_wecom::FakeWeCom;
-use crate::support::{emulator_path, key_path, root, wait_exit};
+use crate::support::{
+    add_markdown_robot, emulator_path, env_or, key_path, save_demo_rules, wait_exit,
+};
 
 /// Milliseconds between two messages of one small corp (500 corps: 100 messages a second).
 const SPACING_MS: u64 = 5_000;
@@ -144,23 +146,10 @@ fn run(dir: &Path, small: usize, seconds: u64, in_flight: u32, robot: Option<&Fa
 /// The demo rules, and each corp's own group robot (as a vendor sets them up: one corp's alerts
 /// never go to another's group), each at WeCom's 20 posts a minute.
 fn alert_setup(db: &Path, webhook_base: &str, corps: &[String]) {
-    use msgaudit::store::prelude::*;
     let store = msgaudit::store::SqliteStore::open(db).expect("store");
-    let rules = std::fs::read_to_string(root().join("fixtures/rules.json")).expect("rules");
-    store
-        .save_rules(&msgaudit::audit::RuleSet::from_json(&rules).expect("rules parse"))
-        .expect("rules saved");
+    save_demo_rules(&store);
     for corp in corps {
-        store
-            .add_robot(&msgaudit::alert::Robot {
-                id: 0,
-                group_name: format!("{corp} 合规群"),
-                web_hook_url: format!("{webhook_base}/cgi-bin/webhook/send?key=K"),
-                corp_id: corp.clone(),
-                strategy_ids: Vec::new(),
-                msg_type: "markdown".into(),
-            })
-            .expect("robot");
+        add_markdown_robot(&store, webhook_base, corp);
     }
 }
 
@@ -215,14 +204,8 @@ fn alert_latencies(dir: &Path, from: i64, until: i64, seconds: u64) -> Vec<i64> 
 
 #[test]
 fn small_corps_stay_fresh_while_one_corp_drains_a_million_message_backlog() {
-    let small: usize = std::env::var("MSGAUDIT_FAIRNESS_CORPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(500);
-    let seconds: u64 = std::env::var("MSGAUDIT_FAIRNESS_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(45);
+    let small: usize = env_or("MSGAUDIT_FAIRNESS_CORPS", 500);
+    let seconds: u64 = env_or("MSGAUDIT_FAIRNESS_SECS", 45);
     let robot = FakeWeCom::start();
     let fair = run(
         tempfile::tempdir().expect("dir").path(),

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::{emulator_path, free_port, key_path, spawn, wait_exit, wait_until};
+use crate::support::{emulator_path, env_or, free_port, key_path, spawn, wait_exit, wait_until};
 
 /// A daemon config archiving `corps` (emulator corp ids) and those of `we_corp_account`, with
 /// `/metrics` on `port`.
@@ -313,10 +313,7 @@ fn start_fleet(n: usize) -> (Duration, u64) {
 
 #[test]
 fn thousands_of_corps_start_pulling_within_seconds_and_idle_in_little_memory() {
-    let n: usize = std::env::var("MSGAUDIT_FLEET_CORPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5_000);
+    let n: usize = env_or("MSGAUDIT_FLEET_CORPS", 5_000);
     let (_, one) = start_fleet(1);
     let (to_first_pull, many) = start_fleet(n);
     let per_corp = many.saturating_sub(one) as f64 / (n - 1).max(1) as f64;

@@ -5,7 +5,7 @@
 //! emulator's call log (every `GetChatData` of every process, with its time), no corp is ever pulled
 //! by two daemons at once.
 //!
-//! `MSGAUDIT_FLEET_CORPS` (default 300) and `MSGAUDIT_FLEET_MESSAGES` (per corp, default 100) change
+//! `MSGAUDIT_LEASES_CORPS` (default 300) and `MSGAUDIT_LEASES_MESSAGES` (per corp, default 100) change
 //! the run. Needs Debian's `etcd-server` (`.ci/run` installs it).
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,7 +18,8 @@ use msgaudit::coordinator::Etcd;
 use crate::alerts::{alerting_hits, deliveries, post_id};
 use crate::fake_wecom::FakeWeCom;
 use crate::support::{
-    clickhouse_url, emulator_path, free_port, key_path, root, wait_exit, wait_until,
+    add_markdown_robot, clickhouse_url, emulator_path, env_or, free_port, key_path,
+    save_demo_rules, wait_exit, wait_until,
 };
 
 const WEBHOOK: &str = "/cgi-bin/webhook/send";
@@ -85,13 +86,6 @@ impl Drop for EtcdServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// One `GetChatData` call from the emulator's call log.
@@ -188,8 +182,8 @@ struct Totals {
 
 #[test]
 fn three_daemons_share_the_corps_and_a_killed_ones_move_with_nothing_lost_or_doubled() {
-    let n_corps = env_or("MSGAUDIT_FLEET_CORPS", 300);
-    let per_corp = env_or("MSGAUDIT_FLEET_MESSAGES", 100) as u64;
+    let n_corps: usize = env_or("MSGAUDIT_LEASES_CORPS", 300);
+    let per_corp: u64 = env_or("MSGAUDIT_LEASES_MESSAGES", 100);
     let etcd_server = EtcdServer::start();
     let etcd = etcd_server.client();
     let server = FakeWeCom::start();
@@ -198,20 +192,8 @@ fn three_daemons_share_the_corps_and_a_killed_ones_move_with_nothing_lost_or_dou
     let url = clickhouse_url("fleet_leases");
     let store: std::sync::Arc<dyn msgaudit::store::Store> =
         std::sync::Arc::from(msgaudit::store::open(&url).expect("store"));
-    let rules = std::fs::read_to_string(root().join("fixtures/rules.json")).expect("rules");
-    store
-        .save_rules(&msgaudit::audit::RuleSet::from_json(&rules).expect("rules parse"))
-        .expect("rules saved");
-    store
-        .add_robot(&msgaudit::alert::Robot {
-            id: 0,
-            group_name: "合规群".into(),
-            web_hook_url: format!("{}{WEBHOOK}?key=K", server.base),
-            corp_id: String::new(),
-            strategy_ids: Vec::new(),
-            msg_type: "markdown".into(),
-        })
-        .expect("robot");
+    save_demo_rules(store.as_ref());
+    add_markdown_robot(store.as_ref(), &server.base, "");
 
     let corps: Vec<String> = (0..n_corps)
         .map(|i| format!("wwfleet{i:03}?messages={per_corp}&seed={}", i + 1))

@@ -230,6 +230,14 @@ pub fn checkpoint(db: &Path, corp: &str) -> u64 {
     .map_or(0, |s| s as u64)
 }
 
+/// A test's size knob: the environment variable `name` parsed, or `default`.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A free port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -250,23 +258,33 @@ pub fn scrape_metrics(port: u16) -> String {
     text
 }
 
-/// Puts the demo rules (`fixtures/rules.json`) and one markdown robot posting to `webhook_base`
-/// into the SQLite store at `db`.
-pub fn rules_and_robot(db: &Path, webhook_base: &str) {
-    use msgaudit::store::prelude::*;
-    let store = msgaudit::store::SqliteStore::open(db).expect("store");
+/// Saves the demo rules (`fixtures/rules.json`) into `store`.
+pub fn save_demo_rules(store: &dyn msgaudit::store::Store) {
     let rules = std::fs::read_to_string(root().join("fixtures/rules.json")).expect("rules");
     store
         .save_rules(&msgaudit::audit::RuleSet::from_json(&rules).expect("rules parse"))
         .expect("rules saved");
+}
+
+/// Adds a markdown group robot posting to `webhook_base`, for `corp_id`'s hits (every corp's when
+/// empty).
+pub fn add_markdown_robot(store: &dyn msgaudit::store::Store, webhook_base: &str, corp_id: &str) {
     store
         .add_robot(&msgaudit::alert::Robot {
             id: 0,
             group_name: "合规群".into(),
             web_hook_url: format!("{webhook_base}/cgi-bin/webhook/send?key=K"),
-            corp_id: String::new(),
+            corp_id: corp_id.into(),
             strategy_ids: Vec::new(),
             msg_type: "markdown".into(),
         })
         .expect("robot");
+}
+
+/// Puts the demo rules (`fixtures/rules.json`) and one markdown robot posting to `webhook_base`
+/// into the SQLite store at `db`.
+pub fn rules_and_robot(db: &Path, webhook_base: &str) {
+    let store = msgaudit::store::SqliteStore::open(db).expect("store");
+    save_demo_rules(&store);
+    add_markdown_robot(&store, webhook_base, "");
 }

@@ -257,6 +257,9 @@ impl Sender {
         let mut queues: BTreeMap<Destination, Vec<HitRow>> = BTreeMap::new();
         let mut settled = Vec::new();
         let mut unroutable = 0;
+        // A full page may hide more pending hits behind it: once this page's hits are claimed or
+        // settled, the next step reads them.
+        let page_full = pending.len() >= PENDING_PAGE as usize;
         for PendingAlert { hit, links } in pending {
             let destinations = self.destinations(&hit);
             if destinations.is_empty() {
@@ -290,7 +293,8 @@ impl Sender {
                 }
             }
         }
-        if !settled.is_empty() {
+        let settled_now = !settled.is_empty();
+        if settled_now {
             self.store.settle_alerts(&settled)?;
         }
         if unroutable > 0 && self.report.unroutable != unroutable {
@@ -426,7 +430,8 @@ impl Sender {
             wake = wake.min(Duration::from_millis(due_in));
         }
         self.report.waiting = waiting;
-        self.busy = waiting > 0 || !self.open.is_empty();
+        let progressed = n_sends > 0 || settled_now;
+        self.busy = waiting > 0 || !self.open.is_empty() || (page_full && progressed);
         Ok(wake)
     }
 
@@ -609,6 +614,12 @@ impl Sender {
             let wait = self.step()?;
             let now = Instant::now();
             if !self.busy || now >= deadline {
+                tracing::debug!(
+                    busy = self.busy,
+                    waiting = self.report.waiting,
+                    open = self.open.len(),
+                    "alert drain ends"
+                );
                 return Ok(());
             }
             std::thread::sleep(wait.min(deadline - now));

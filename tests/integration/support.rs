@@ -180,10 +180,10 @@ pub fn message_row(corp: &str, id: &str, seq: u64) -> msgaudit::message::Message
 /// Starts the real daemon (`msgaudit run`) on a config, logging warnings only.
 pub fn spawn(config: &Path, once: bool) -> std::process::Child {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_msgaudit"));
-    cmd.arg("run")
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "warn");
+    cmd.arg("run").arg("--config").arg(config).env(
+        "RUST_LOG",
+        std::env::var("MSGAUDIT_DAEMON_LOG").unwrap_or_else(|_| "warn".into()),
+    );
     if once {
         cmd.arg("--once");
     }

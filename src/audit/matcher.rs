@@ -51,14 +51,55 @@ pub struct WordMatch {
     pub span: (usize, usize),
 }
 
-/// Normalised words: a charwise automaton over alphabet codes whose values index `targets`.
+/// Normalised words: one alphabet of codes, and two charwise automatons over it whose values index
+/// their `targets`: `plain` holds every word's own spelling, `full` those and the pinyin spellings.
+/// A message with no Latin letter cannot hold a pinyin spelling, so it walks the small `plain`
+/// automaton; only messages with letters pay for the large one.
 struct Normalised {
     alphabet: Alphabet,
+    /// Per code: whether it is a Latin letter (which only pinyin spellings add to a message).
+    letters: Box<[bool]>,
+    plain: Automaton,
+    /// None when no word has a pinyin spelling.
+    full: Option<Automaton>,
+}
+
+/// One automaton over alphabet codes.
+struct Automaton {
     starts: StartFilter,
     pma: CharwiseDoubleArrayAhoCorasick<u32>,
     targets: Vec<Vec<Target>>,
-    /// Length in characters of each pattern (by value).
+    /// Length in codes of each pattern (by value).
     lens: Vec<u32>,
+}
+
+impl Automaton {
+    fn build(
+        alphabet: &Alphabet,
+        patterns: Vec<(String, Vec<Target>)>,
+    ) -> Result<Automaton, BuildError> {
+        let (keys, targets): (Vec<String>, Vec<Vec<Target>>) = patterns.into_iter().unzip();
+        let lens: Vec<u32> = keys.iter().map(|k| k.chars().count() as u32).collect();
+        let encoded: Vec<String> = keys.iter().map(|k| alphabet.encode(k)).collect();
+        let coded: Vec<Vec<u16>> = keys.iter().map(|k| alphabet.codes(k)).collect();
+        let starts = StartFilter::build(coded.iter().map(Vec::as_slice), alphabet.len());
+        let mut pma = CharwiseDoubleArrayAhoCorasickBuilder::new()
+            .match_kind(daachorse::MatchKind::Standard)
+            .build_with_values(
+                encoded
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| (k.as_str(), i as u32)),
+            )
+            .map_err(|e| BuildError(e.to_string()))?;
+        pma.cache_depths().map_err(|e| BuildError(e.to_string()))?;
+        Ok(Automaton {
+            starts,
+            pma,
+            targets,
+            lens,
+        })
+    }
 }
 
 /// Raw words: an aho-corasick DFA (or NFA when large) whose pattern ids index `targets`.
@@ -80,7 +121,9 @@ pub struct Matcher {
 impl Matcher {
     /// Builds the automatons over `strategies` (all of them: the caller passes the enabled ones).
     pub fn build(strategies: &[&Strategy]) -> Result<Matcher, BuildError> {
-        let mut norm: HashMap<String, Vec<Target>> = HashMap::new();
+        // Normalised spellings: the words' own (`plain`) and their pinyin spellings (`pinyin`).
+        let mut plain: HashMap<String, Vec<Target>> = HashMap::new();
+        let mut pinyin: HashMap<String, Vec<Target>> = HashMap::new();
         let mut raw: HashMap<String, Vec<Target>> = HashMap::new();
         for (si, s) in strategies.iter().enumerate() {
             let lists = [(&s.words, false), (&s.allow_words, true)];
@@ -102,8 +145,9 @@ impl Matcher {
                     }
                     // Round 2: the word's pinyin spellings too (allow words keep their own
                     // spelling only, as with sound-alikes: an allow word allows what it says).
-                    for sp in spelled(w, s.pinyin && !allow) {
-                        norm.entry(sp.key).or_default().push(Target {
+                    for (k, sp) in spelled(w, s.pinyin && !allow).into_iter().enumerate() {
+                        let into = if k == 0 { &mut plain } else { &mut pinyin };
+                        into.entry(sp.key).or_default().push(Target {
                             letters_first: sp.letters_first,
                             letters_last: sp.letters_last,
                             runs: sp.runs,
@@ -113,32 +157,40 @@ impl Matcher {
                 }
             }
         }
-        let normalised = if norm.is_empty() {
+        let normalised = if plain.is_empty() {
             None
         } else {
-            let (keys, targets): (Vec<String>, Vec<Vec<Target>>) = norm.into_iter().unzip();
-            let lens: Vec<u32> = keys.iter().map(|k| k.chars().count() as u32).collect();
-            let alphabet = Alphabet::build(keys.iter().map(String::as_str))
+            let alphabet = Alphabet::build(plain.keys().chain(pinyin.keys()).map(String::as_str))
                 .map_err(|e| BuildError(e.to_string()))?;
-            let encoded: Vec<String> = keys.iter().map(|k| alphabet.encode(k)).collect();
-            let coded: Vec<Vec<u16>> = keys.iter().map(|k| alphabet.codes(k)).collect();
-            let starts = StartFilter::build(coded.iter().map(Vec::as_slice), alphabet.len());
-            let mut pma = CharwiseDoubleArrayAhoCorasickBuilder::new()
-                .match_kind(daachorse::MatchKind::Standard)
-                .build_with_values(
-                    encoded
-                        .iter()
-                        .enumerate()
-                        .map(|(i, k)| (k.as_str(), i as u32)),
-                )
-                .map_err(|e| BuildError(e.to_string()))?;
-            pma.cache_depths().map_err(|e| BuildError(e.to_string()))?;
+            let mut letters = vec![false; alphabet.len()].into_boxed_slice();
+            for c in 'a'..='z' {
+                if let Some(flag) =
+                    alphabet
+                        .codes(c.encode_utf8(&mut [0; 4]))
+                        .first()
+                        .and_then(|&code| {
+                            (code != NONE)
+                                .then(|| letters.get_mut(usize::from(code)))
+                                .flatten()
+                        })
+                {
+                    *flag = true;
+                }
+            }
+            let full = if pinyin.is_empty() {
+                None
+            } else {
+                let mut all = plain.clone();
+                for (key, targets) in pinyin {
+                    all.entry(key).or_default().extend(targets);
+                }
+                Some(Automaton::build(&alphabet, all.into_iter().collect())?)
+            };
             Some(Normalised {
+                plain: Automaton::build(&alphabet, plain.into_iter().collect())?,
+                full,
                 alphabet,
-                starts,
-                pma,
-                targets,
-                lens,
+                letters,
             })
         };
         let raw = if raw.is_empty() {
@@ -163,8 +215,9 @@ impl Matcher {
 
     /// Heap bytes used by the automatons.
     pub fn memory_usage(&self) -> usize {
-        self.normalised.as_ref().map_or(0, |n| n.pma.heap_bytes())
-            + self.raw.as_ref().map_or(0, |r| r.ac.memory_usage())
+        self.normalised.as_ref().map_or(0, |n| {
+            n.plain.pma.heap_bytes() + n.full.as_ref().map_or(0, |f| f.pma.heap_bytes())
+        }) + self.raw.as_ref().map_or(0, |r| r.ac.memory_usage())
     }
 
     /// Whether any word could match at all.
@@ -212,11 +265,28 @@ impl Matcher {
                 buf.slots.clear();
                 n.alphabet.fold_text(text, buf);
                 let codes = &buf.codes;
-                let mut stepper = n.pma.find_overlapping_stepper();
+                let a = match &n.full {
+                    Some(full)
+                        if codes
+                            .iter()
+                            .any(|&c| n.letters.get(usize::from(c)).copied().unwrap_or(false)) =>
+                    {
+                        full
+                    }
+                    _ => &n.plain,
+                };
+                let mut stepper = a.pma.find_overlapping_stepper();
                 let mut at_root = true;
                 for (k, &code) in codes.iter().enumerate() {
-                    if at_root && !n.starts.may_start(code, codes.get(k + 1).copied()) {
-                        // From the root, a code that starts no word leads back to the root.
+                    if at_root {
+                        if !a.starts.may_start(code, codes.get(k + 1).copied()) {
+                            // From the root, a code that starts no word leads back to the root.
+                            continue;
+                        }
+                    } else if code == NONE {
+                        // No word holds it: from anywhere it leads back to the root.
+                        stepper = a.pma.find_overlapping_stepper();
+                        at_root = true;
                         continue;
                     }
                     stepper.consume(Alphabet::code_char(code));
@@ -224,12 +294,12 @@ impl Matcher {
                     for m in stepper.matches() {
                         let value = m.value() as usize;
                         // The word's first character is `len` codes back from this one.
-                        let first = k + 1 - n.lens[value] as usize;
+                        let first = k + 1 - a.lens[value] as usize;
                         let start = buf.slots[first].origin as usize;
                         let last = buf.slots[k].last as usize;
                         let end = last + text[last..].chars().next().map_or(1, char::len_utf8);
                         let slots = &buf.slots[first..=k];
-                        for t in &n.targets[value] {
+                        for t in &a.targets[value] {
                             let repeated = t.runs.as_ref().is_none_or(|need| {
                                 need.iter().zip(slots).all(|(need, s)| s.run >= *need)
                             });

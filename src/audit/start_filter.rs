@@ -5,7 +5,7 @@
 //! step); one-code words are flagged per code and always fed.
 
 /// log2 of the number of bits in the pair table.
-const PAIR_BITS: u32 = 16;
+const PAIR_BITS: u32 = 18;
 
 /// Which code pairs begin a word, and which codes are whole words.
 pub struct StartFilter {

@@ -2,7 +2,8 @@
 //! and its normalised form, runs collapsed (round 2's repeats), holds its word or one of the word's
 //! pinyin spellings. (Holds, not equals: a span covers whole characters, and one character can
 //! fold to several, e.g. `㏴` to `21日`, of which a word may use only the first.) Round 2's
-//! numerals and look-alike letters are in the folding itself.
+//! numerals and look-alike letters are in the folding itself. A second strategy over the same words
+//! has sound-alikes on: its spans may instead hold the word read as sounds.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -34,8 +35,26 @@ fn matcher() -> &'static Matcher {
             alert: false,
             ..Strategy::new(1, "fuzz")
         };
-        Matcher::build(&[&s]).expect("the fuzz words build")
+        let heard = Strategy {
+            sound_alike: true,
+            ..s.clone()
+        };
+        Matcher::build(&[&s, &heard]).expect("the fuzz words build")
     })
+}
+
+/// Normalised text read as sounds, runs of one sound collapsed.
+fn heard(normalised: &str) -> String {
+    let mut out = String::new();
+    let mut last = String::new();
+    for c in normalised.chars() {
+        let k = msgaudit::audit::sound::sound(c).map_or_else(|| c.to_string(), |s| format!("[{s}]"));
+        if k != last {
+            out.push_str(&k);
+            last = k;
+        }
+    }
+    out
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -47,8 +66,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(a < b && text.is_char_boundary(a) && text.is_char_boundary(b));
         let span = collapsed(&normalize(&text[a..b]).text);
         let words = spellings(WORDS[m.word], true);
+        let sounds_so = m.strategy == 1
+            && heard(&normalize(&text[a..b]).text).contains(&heard(&words[0]));
         assert!(
-            words.iter().any(|w| span.contains(w.as_str())),
+            sounds_so || words.iter().any(|w| span.contains(w.as_str())),
             "{span:?} holds none of {words:?}"
         );
     }

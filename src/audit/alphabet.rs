@@ -36,6 +36,8 @@ pub struct Alphabet {
     bmp: Box<[u16]>,
     /// Folded character → code.
     codes: HashMap<char, u16>,
+    /// Number of codes in use, `NONE` included.
+    size: usize,
 }
 
 /// `bmp_folds` entry of a character that folds to nothing.
@@ -95,6 +97,14 @@ impl Alphabet {
                 slot.insert(code);
             }
         }
+        let size = codes.len() + 1;
+        Ok(Alphabet::from_classes(codes, size))
+    }
+
+    /// An alphabet in which several folded characters may share a code (round 2's sound-alikes:
+    /// every character read `wei` gets the code of `wei`): `classes` maps folded characters to
+    /// codes below `size`, which must not be `NONE`.
+    pub fn from_classes(codes: HashMap<char, u16>, size: usize) -> Alphabet {
         let bmp = bmp_folds()
             .iter()
             .map(|&f| match f {
@@ -105,8 +115,11 @@ impl Alphabet {
                     .unwrap_or(NONE),
             })
             .collect();
-        Ok(Alphabet { bmp, codes })
+        Alphabet { bmp, codes, size }
     }
+
+    /// The largest number of codes an alphabet can have.
+    pub const CAPACITY: usize = MAX_CODE as usize;
 
     /// The character the automaton sees for `code` (never a surrogate; `NONE` is `'\0'`, which no
     /// word contains).
@@ -119,7 +132,7 @@ impl Alphabet {
 
     /// Number of codes in use, `NONE` included.
     pub fn len(&self) -> usize {
-        self.codes.len() + 1
+        self.size
     }
 
     /// Whether no word has any character.
@@ -130,6 +143,11 @@ impl Alphabet {
     /// A normalised word as codes.
     pub fn codes(&self, word: &str) -> Vec<u16> {
         word.chars().map(|c| self.folded(c)).collect()
+    }
+
+    /// The code of a character that is already folded (`NONE` when no word holds it).
+    pub fn code_of(&self, c: char) -> u16 {
+        self.folded(c)
     }
 
     /// A normalised word in code characters, as the automaton stores it.

@@ -62,6 +62,15 @@ struct Normalised {
     plain: Automaton,
     /// None when no word has a pinyin spelling.
     full: Option<Automaton>,
+    /// The words of strategies with `sound_alike` on, over sound classes; None when there are none.
+    sound: Option<Sound>,
+}
+
+/// Round 2's sound-alikes: words over an alphabet of sound classes ([`super::sound`]), walked in a
+/// second pass over the text.
+struct Sound {
+    alphabet: Alphabet,
+    automaton: Automaton,
 }
 
 /// One automaton over alphabet codes.
@@ -74,15 +83,59 @@ struct Automaton {
 }
 
 impl Automaton {
+    /// Walks the codes of `text` in `buf`, giving every target found with its original span
+    /// (a target whose word's own repeats the text's runs do not reach is not found).
+    fn walk(&self, buf: &Codes, text: &str, found: &mut impl FnMut(&[Target], (usize, usize))) {
+        let codes = &buf.codes;
+        let mut stepper = self.pma.find_overlapping_stepper();
+        let mut at_root = true;
+        for (k, &code) in codes.iter().enumerate() {
+            if at_root {
+                if !self.starts.may_start(code, codes.get(k + 1).copied()) {
+                    // From the root, a code that starts no word leads back to the root.
+                    continue;
+                }
+            } else if code == NONE {
+                // No word holds it: from anywhere it leads back to the root.
+                stepper = self.pma.find_overlapping_stepper();
+                at_root = true;
+                continue;
+            }
+            stepper.consume(Alphabet::code_char(code));
+            at_root = stepper.depth() == Some(0);
+            for m in stepper.matches() {
+                let value = m.value() as usize;
+                // The word's first character is `len` codes back from this one.
+                let first = k + 1 - self.lens[value] as usize;
+                let start = buf.slots[first].origin as usize;
+                let last = buf.slots[k].last as usize;
+                let end = last + text[last..].chars().next().map_or(1, char::len_utf8);
+                let slots = &buf.slots[first..=k];
+                for t in &self.targets[value] {
+                    let repeated = t
+                        .runs
+                        .as_ref()
+                        .is_none_or(|need| need.iter().zip(slots).all(|(need, s)| s.run >= *need));
+                    if repeated {
+                        found(std::slice::from_ref(t), (start, end));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The automaton of `patterns` given as codes of an alphabet of `alphabet_len` codes.
     fn build(
-        alphabet: &Alphabet,
-        patterns: Vec<(String, Vec<Target>)>,
+        alphabet_len: usize,
+        patterns: Vec<(Vec<u16>, Vec<Target>)>,
     ) -> Result<Automaton, BuildError> {
-        let (keys, targets): (Vec<String>, Vec<Vec<Target>>) = patterns.into_iter().unzip();
-        let lens: Vec<u32> = keys.iter().map(|k| k.chars().count() as u32).collect();
-        let encoded: Vec<String> = keys.iter().map(|k| alphabet.encode(k)).collect();
-        let coded: Vec<Vec<u16>> = keys.iter().map(|k| alphabet.codes(k)).collect();
-        let starts = StartFilter::build(coded.iter().map(Vec::as_slice), alphabet.len());
+        let (coded, targets): (Vec<Vec<u16>>, Vec<Vec<Target>>) = patterns.into_iter().unzip();
+        let lens: Vec<u32> = coded.iter().map(|k| k.len() as u32).collect();
+        let encoded: Vec<String> = coded
+            .iter()
+            .map(|k| k.iter().map(|&c| Alphabet::code_char(c)).collect())
+            .collect();
+        let starts = StartFilter::build(coded.iter().map(Vec::as_slice), alphabet_len);
         let mut pma = CharwiseDoubleArrayAhoCorasickBuilder::new()
             .match_kind(daachorse::MatchKind::Standard)
             .build_with_values(
@@ -125,6 +178,8 @@ impl Matcher {
         let mut plain: HashMap<String, Vec<Target>> = HashMap::new();
         let mut pinyin: HashMap<String, Vec<Target>> = HashMap::new();
         let mut raw: HashMap<String, Vec<Target>> = HashMap::new();
+        // Sound-alike spellings: the words' own, over sound classes (allow words have none).
+        let mut sound: Vec<(Spelling, Target)> = Vec::new();
         for (si, s) in strategies.iter().enumerate() {
             let lists = [(&s.words, false), (&s.allow_words, true)];
             for (list, allow) in lists {
@@ -146,6 +201,9 @@ impl Matcher {
                     // Round 2: the word's pinyin spellings too (allow words keep their own
                     // spelling only, as with sound-alikes: an allow word allows what it says).
                     for (k, sp) in spelled(w, s.pinyin && !allow).into_iter().enumerate() {
+                        if k == 0 && s.sound_alike && !allow {
+                            sound.push((sp.clone(), target.clone()));
+                        }
                         let into = if k == 0 { &mut plain } else { &mut pinyin };
                         into.entry(sp.key).or_default().push(Target {
                             letters_first: sp.letters_first,
@@ -184,11 +242,12 @@ impl Matcher {
                 for (key, targets) in pinyin {
                     all.entry(key).or_default().extend(targets);
                 }
-                Some(Automaton::build(&alphabet, all.into_iter().collect())?)
+                Some(Automaton::build(alphabet.len(), coded(&alphabet, all))?)
             };
             Some(Normalised {
-                plain: Automaton::build(&alphabet, plain.into_iter().collect())?,
+                plain: Automaton::build(alphabet.len(), coded(&alphabet, plain))?,
                 full,
+                sound: Sound::build(sound)?,
                 alphabet,
                 letters,
             })
@@ -216,7 +275,9 @@ impl Matcher {
     /// Heap bytes used by the automatons.
     pub fn memory_usage(&self) -> usize {
         self.normalised.as_ref().map_or(0, |n| {
-            n.plain.pma.heap_bytes() + n.full.as_ref().map_or(0, |f| f.pma.heap_bytes())
+            n.plain.pma.heap_bytes()
+                + n.full.as_ref().map_or(0, |f| f.pma.heap_bytes())
+                + n.sound.as_ref().map_or(0, |s| s.automaton.pma.heap_bytes())
         }) + self.raw.as_ref().map_or(0, |r| r.ac.memory_usage())
     }
 
@@ -261,13 +322,12 @@ impl Matcher {
             }
             SCRATCH.with(|scratch| {
                 let buf = &mut *scratch.borrow_mut();
-                buf.codes.clear();
-                buf.slots.clear();
-                n.alphabet.fold_text(text, buf);
-                let codes = &buf.codes;
+                buf.fill(&n.alphabet, text);
+                // Pinyin spellings need Latin letters: without any, the small automaton does.
                 let a = match &n.full {
                     Some(full)
-                        if codes
+                        if buf
+                            .codes
                             .iter()
                             .any(|&c| n.letters.get(usize::from(c)).copied().unwrap_or(false)) =>
                     {
@@ -275,39 +335,10 @@ impl Matcher {
                     }
                     _ => &n.plain,
                 };
-                let mut stepper = a.pma.find_overlapping_stepper();
-                let mut at_root = true;
-                for (k, &code) in codes.iter().enumerate() {
-                    if at_root {
-                        if !a.starts.may_start(code, codes.get(k + 1).copied()) {
-                            // From the root, a code that starts no word leads back to the root.
-                            continue;
-                        }
-                    } else if code == NONE {
-                        // No word holds it: from anywhere it leads back to the root.
-                        stepper = a.pma.find_overlapping_stepper();
-                        at_root = true;
-                        continue;
-                    }
-                    stepper.consume(Alphabet::code_char(code));
-                    at_root = stepper.depth() == Some(0);
-                    for m in stepper.matches() {
-                        let value = m.value() as usize;
-                        // The word's first character is `len` codes back from this one.
-                        let first = k + 1 - a.lens[value] as usize;
-                        let start = buf.slots[first].origin as usize;
-                        let last = buf.slots[k].last as usize;
-                        let end = last + text[last..].chars().next().map_or(1, char::len_utf8);
-                        let slots = &buf.slots[first..=k];
-                        for t in &a.targets[value] {
-                            let repeated = t.runs.as_ref().is_none_or(|need| {
-                                need.iter().zip(slots).all(|(need, s)| s.run >= *need)
-                            });
-                            if repeated {
-                                collect(std::slice::from_ref(t), (start, end));
-                            }
-                        }
-                    }
+                a.walk(buf, text, &mut collect);
+                if let Some(sound) = &n.sound {
+                    buf.fill(&sound.alphabet, text);
+                    sound.automaton.walk(buf, text, &mut collect);
                 }
             });
         }
@@ -322,12 +353,67 @@ impl Matcher {
                 .any(|a| a.strategy == w.strategy && a.span.0 <= w.span.0 && w.span.1 <= a.span.1)
         });
         words.sort_by_key(|w| (w.span, w.strategy, w.word));
+        // A word found both as typed and as a sound-alike is found once.
+        words.dedup();
         words
     }
 }
 
+impl Sound {
+    /// The sound-alike automaton of `spellings` (each a word's own spelling with its target).
+    fn build(spellings: Vec<(Spelling, Target)>) -> Result<Option<Sound>, BuildError> {
+        if spellings.is_empty() {
+            return Ok(None);
+        }
+        let alphabet = super::sound::alphabet(spellings.iter().map(|(sp, _)| sp.key.as_str()))
+            .map_err(|e| BuildError(e.to_string()))?;
+        let mut patterns: HashMap<Vec<u16>, Vec<Target>> = HashMap::new();
+        for (sp, target) in spellings {
+            // Characters that sound alike collapse into one run: `微威` reads `wei` twice.
+            let chars = sp.key.chars().count();
+            let runs: Vec<u8> = sp
+                .runs
+                .as_deref()
+                .map_or_else(|| vec![1; chars], <[u8]>::to_vec);
+            let mut codes: Vec<u16> = Vec::with_capacity(chars);
+            let mut merged: Vec<u8> = Vec::with_capacity(chars);
+            for (code, run) in alphabet.codes(&sp.key).into_iter().zip(runs) {
+                match (codes.last(), merged.last_mut()) {
+                    (Some(&last), Some(m)) if last == code => *m = m.saturating_add(run),
+                    _ => {
+                        codes.push(code);
+                        merged.push(run);
+                    }
+                }
+            }
+            let runs = merged.iter().any(|&r| r > 1).then(|| merged.into());
+            patterns
+                .entry(codes)
+                .or_default()
+                .push(Target { runs, ..target });
+        }
+        let automaton = Automaton::build(alphabet.len(), patterns.into_iter().collect())?;
+        Ok(Some(Sound {
+            alphabet,
+            automaton,
+        }))
+    }
+}
+
+/// Patterns keyed by normalised text, as codes of `alphabet`.
+fn coded(
+    alphabet: &Alphabet,
+    patterns: HashMap<String, Vec<Target>>,
+) -> Vec<(Vec<u16>, Vec<Target>)> {
+    patterns
+        .into_iter()
+        .map(|(k, t)| (alphabet.codes(&k), t))
+        .collect()
+}
+
 /// One way the matcher spells a word: its key (normalised, runs collapsed), its own runs, and
 /// whether pinyin letters reach its start or end.
+#[derive(Clone)]
 struct Spelling {
     key: String,
     runs: Option<std::sync::Arc<[u8]>>,
@@ -410,6 +496,15 @@ struct Slot {
     run: u8,
 }
 
+impl Codes {
+    /// Folds `text` into codes of `alphabet`, replacing what the buffer held.
+    fn fill(&mut self, alphabet: &Alphabet, text: &str) {
+        self.codes.clear();
+        self.slots.clear();
+        alphabet.fold_text(text, self);
+    }
+}
+
 impl CodeSink for Codes {
     #[inline(always)]
     fn code(&mut self, code: u16, at: u32) {
@@ -448,31 +543,65 @@ mod tests {
 
     /// The reference for round 2, spelled out slowly: normalise the text, collapse its runs
     /// (keeping each run's length and its first and last original offsets), and find every
-    /// spelling of every word where each run is long enough and its letters stand alone.
-    fn reference(text: &str, words: &[&str]) -> Vec<(usize, (usize, usize))> {
+    /// spelling of every word where each run is long enough and its letters stand alone; with
+    /// `sound`, also each word's own spelling read as sounds (every character with a sound stands
+    /// for it, and runs are runs of one sound).
+    fn reference(text: &str, words: &[&str], sound: bool) -> Vec<(usize, (usize, usize))> {
+        let own = |c: char| c.to_string();
+        let heard = |c: char| {
+            super::super::sound::sound(c).map_or_else(|| c.to_string(), |s| format!("[{s}]"))
+        };
+        let mut out = search(text, words, false, &own);
+        if sound {
+            out.extend(search(text, words, true, &heard));
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// One search of the reference: text and spellings as `class`es of their characters (only
+    /// each word's own spelling when `own_only`).
+    fn search(
+        text: &str,
+        words: &[&str],
+        own_only: bool,
+        class: &dyn Fn(char) -> String,
+    ) -> Vec<(usize, (usize, usize))> {
         let n = normalize(text);
-        let mut runs: Vec<(char, u8, usize, usize)> = Vec::new();
+        let mut runs: Vec<(String, u8, usize, usize)> = Vec::new();
         for (i, c) in n.text.char_indices() {
             let at = n.origin[i] as usize;
+            let k = class(c);
             match runs.last_mut() {
-                Some(r) if r.0 == c => {
+                Some(r) if r.0 == k => {
                     r.1 = r.1.saturating_add(1);
                     r.3 = at;
                 }
-                _ => runs.push((c, 1, at, at)),
+                _ => runs.push((k, 1, at, at)),
             }
         }
         let mut out = Vec::new();
         for (wi, w) in words.iter().enumerate() {
-            for (chars, need, first, last) in spellings(w) {
-                if chars.is_empty() || chars.len() > runs.len() {
+            let all = spellings(w);
+            let take = if own_only { 1 } else { all.len() };
+            for (chars, need, first, last) in all.into_iter().take(take) {
+                let mut classes: Vec<(String, u8)> = Vec::new();
+                for (c, k) in chars.iter().zip(&need) {
+                    let key = class(*c);
+                    match classes.last_mut() {
+                        Some(l) if l.0 == key => l.1 += k,
+                        _ => classes.push((key, *k)),
+                    }
+                }
+                if classes.is_empty() || classes.len() > runs.len() {
                     continue;
                 }
-                for p in 0..=runs.len() - chars.len() {
-                    let window = &runs[p..p + chars.len()];
+                for p in 0..=runs.len() - classes.len() {
+                    let window = &runs[p..p + classes.len()];
                     let fits = window
                         .iter()
-                        .zip(chars.iter().zip(&need))
+                        .zip(&classes)
                         .all(|(r, (c, k))| r.0 == *c && r.1 >= *k);
                     if !fits {
                         continue;
@@ -489,8 +618,6 @@ mod tests {
                 }
             }
         }
-        out.sort();
-        out.dedup();
         out
     }
 
@@ -599,6 +726,40 @@ mod tests {
     }
 
     #[test]
+    fn sound_alikes_only_when_switched_on_and_never_for_allow_words() {
+        let mut s = strategy(&["微信", "银行卡"], &["微信支付"], true);
+        assert!(words_found(&s, "加我威信").is_empty(), "off by default");
+        s.sound_alike = true;
+        let cases: &[(&str, &[&str])] = &[
+            ("加我威信", &["威信"]),
+            ("薇信、维信、微新", &["薇信", "维信", "微新"]),
+            ("加我微信", &["微信"]), // once, not again as its own sound-alike
+            ("微神", &[]),           // 信 is also read shen: a rare reading is no sound
+            ("用微信支付", &[]),
+            ("用威信支付", &["威信"]), // the allow word allows what it says
+            ("威威信", &["威威信"]),
+            ("银形卡", &["银形卡"]), // 行 sounds xing, its most common reading
+            ("银航卡", &[]),
+            ("weixin", &["weixin"]), // pinyin still on beside it
+        ];
+        for (text, want) in cases {
+            assert_eq!(words_found(&s, text), *want, "{text}");
+        }
+        let allowed = Strategy {
+            sound_alike: true,
+            ..strategy(&["微信"], &["威信"], true)
+        };
+        assert_eq!(words_found(&allowed, "加我微信"), ["微信"]);
+        assert!(words_found(&allowed, "他很有威信").is_empty());
+        let own_repeat = Strategy {
+            sound_alike: true,
+            ..strategy(&["谢谢"], &[], true)
+        };
+        assert_eq!(words_found(&own_repeat, "谢蟹"), ["谢蟹"]);
+        assert!(words_found(&own_repeat, "写").is_empty());
+    }
+
+    #[test]
     fn round_two_numerals_and_letters_in_words() {
         let s = strategy(&["vx", "幺三八"], &[], true);
         assert_eq!(words_found(&s, "加ⓥⓧ"), ["ⓥⓧ"]);
@@ -660,17 +821,25 @@ mod tests {
             "88",
             "幺三八",
         ];
-        let s = strategy(&words, &[], true);
-        let matcher = Matcher::build(&[&s]).expect("build");
         // Round 2's classes among the pieces: pinyin syllables, numerals, look-alike letters,
-        // and repeats (which random pieces make often).
+        // sound-alikes, and repeats (which random pieces make often).
         let pieces = [
             "私", "下", "转", "账", "轉賬", "微", "信", "加", "我", "V", "Ｘ", "x", "發", "票",
             " ", "*", "😀", "好", "A", "１", "\u{200B}", "wei", "xin", "Xin", "fa", "piao", "谢",
-            "xie", "8", "⑧", "八", "一", "幺", "三", "ⓥ", "х", "zhuan", "zhang", "p",
+            "xie", "8", "⑧", "八", "一", "幺", "三", "ⓥ", "х", "zhuan", "zhang", "p", "威", "新",
+            "蟹", "飘", "斯", "夏",
         ];
+        let matchers = [false, true].map(|sound| {
+            let s = Strategy {
+                sound_alike: sound,
+                ..strategy(&words, &[], true)
+            };
+            Matcher::build(&[&s]).expect("build")
+        });
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        for _ in 0..4_000 {
+        for i in 0..6_000 {
+            let sound = i % 2 == 1;
+            let matcher = &matchers[usize::from(sound)];
             let mut text = String::new();
             for _ in 0..12 {
                 state ^= state << 13;
@@ -678,7 +847,7 @@ mod tests {
                 state ^= state << 17;
                 text.push_str(pieces[(state % pieces.len() as u64) as usize]);
             }
-            let want = reference(&text, &words);
+            let want = reference(&text, &words, sound);
             let mut got: Vec<(usize, (usize, usize))> = matcher
                 .find(&text)
                 .iter()
@@ -686,7 +855,7 @@ mod tests {
                 .collect();
             got.sort();
             got.dedup();
-            assert_eq!(got, want, "{text}");
+            assert_eq!(got, want, "{text} (sound-alikes {sound})");
         }
     }
 

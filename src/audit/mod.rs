@@ -29,6 +29,7 @@ pub mod pinyin;
 pub mod rows;
 pub mod rules;
 pub mod scope;
+pub mod sound;
 pub mod start_filter;
 
 pub use auditor::{ActHit, Auditor, Direction, Hit};

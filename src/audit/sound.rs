@@ -57,13 +57,13 @@ pub fn alphabet<'a>(
     for c in words.into_iter().flat_map(str::chars) {
         match sound(c) {
             Some(s) => {
-                if !classes.contains_key(s) {
-                    classes.insert(s, fresh()?);
+                if let std::collections::hash_map::Entry::Vacant(slot) = classes.entry(s) {
+                    slot.insert(fresh()?);
                 }
             }
             None => {
-                if !codes.contains_key(&c) {
-                    codes.insert(c, fresh()?);
+                if let std::collections::hash_map::Entry::Vacant(slot) = codes.entry(c) {
+                    slot.insert(fresh()?);
                 }
             }
         }

@@ -180,6 +180,77 @@ fn scan_prints_one_json_line_per_hit_in_the_documented_shape() {
 }
 
 #[test]
+fn scan_applies_round_two_sound_alikes_only_where_a_strategy_turns_them_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rules_file = dir.path().join("rules.json");
+    let mut set = rules();
+    set.strategies.truncate(1);
+    let base = set.strategies[0].clone();
+    set.strategies = vec![
+        msgaudit::audit::Strategy {
+            id: 1,
+            name: "as typed".into(),
+            words: vec!["微信".into()],
+            allow_words: vec![],
+            scope: vec![],
+            ..base.clone()
+        },
+        msgaudit::audit::Strategy {
+            id: 2,
+            name: "sound-alikes".into(),
+            words: vec!["微信".into()],
+            allow_words: vec!["微信支付".into()],
+            scope: vec![],
+            sound_alike: true,
+            ..base
+        },
+    ];
+    std::fs::write(&rules_file, set.to_json()).expect("rules");
+    let input = dir.path().join("messages.jsonl");
+    let line = |id: &str, text: &str| {
+        format!(
+            r#"{{"msgid":"{id}","action":"send","from":"zhangsan","tolist":["wmC"],"roomid":"","msgtime":1,"msgtype":"text","text":{{"content":"{text}"}}}}"#
+        )
+    };
+    let lines = [
+        line("typed", "加我微信"),
+        line("heard", "加我威信，或者薇 薇 信"),
+        line("pinyin", "加我 Wei Xin"),
+        line("allowed", "用威信支付"),
+    ];
+    std::fs::write(&input, lines.join("\n")).expect("write");
+    let (ok, stdout, stderr) = run(msgaudit()
+        .args(["scan", "--rules"])
+        .arg(&rules_file)
+        .arg(&input));
+    assert!(ok, "{stderr}");
+    let hits: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .filter(|h: &serde_json::Value| h["kind"] == "word")
+        .collect();
+    let strategies = |id: &str| -> Vec<u64> {
+        hits.iter()
+            .filter(|h| h["msgid"] == id)
+            .filter_map(|h| h["strategy_id"].as_u64())
+            .collect()
+    };
+    assert_eq!(strategies("typed"), [1, 2]);
+    assert_eq!(strategies("heard"), [2], "only where sound-alikes are on");
+    assert_eq!(strategies("pinyin"), [1, 2]);
+    assert_eq!(
+        strategies("allowed"),
+        [2],
+        "the allow word 微信支付 does not allow 威信支付"
+    );
+    let heard = hits
+        .iter()
+        .find(|h| h["msgid"] == "heard")
+        .expect("heard hit");
+    assert_eq!(heard["spans"].as_array().map(Vec::len), Some(2), "{heard}");
+}
+
+#[test]
 fn rules_commands_round_trip_and_edit_words() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = format!("sqlite://{}", dir.path().join("s.db").display());

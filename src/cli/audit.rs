@@ -483,12 +483,15 @@ pub fn reaudit(args: ReauditArgs) -> anyhow::Result<()> {
     })?;
     eprintln!();
     println!(
-        "re-audit done: {} messages in {:.1} s ({:.0} msg/s), {} new hits, {} new behaviour hits (existing ones kept)",
+        "re-audit done: {} messages in {:.2} s ({:.0} msg/s), {} new hits, {} new behaviour hits (existing ones kept); \
+         auditing {:.2} s, storing hits {:.2} s, the rest waiting for rows",
         done.scanned,
         done.seconds,
         done.per_second(),
         done.new_hits,
-        done.new_act_hits
+        done.new_act_hits,
+        done.audit_seconds,
+        done.store_seconds
     );
     Ok(())
 }

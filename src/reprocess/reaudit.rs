@@ -2,12 +2,13 @@
 //! (all strategies, or one just added), on the decode pool; new hits are stored idempotently and
 //! existing ones kept.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::audit::Auditor;
 use crate::message::MessageRow;
 use crate::pipeline::{PipelineError, audit_rows, decode_pool};
-use crate::store::{MessageQuery, SeqCursor, Store, StoreError};
+use crate::store::{ActHitRow, HitRow, MessageQuery, SeqCursor, Store, StoreError};
 
 /// Which messages to re-audit, and against what.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +28,10 @@ pub struct ReauditProgress {
     pub new_hits: u64,
     pub new_act_hits: u64,
     pub seconds: f64,
+    /// Of `seconds`: auditing on the decode pool (reading and storing run beside it).
+    pub audit_seconds: f64,
+    /// Storing hits, beside the auditing (a write even when every hit is already there).
+    pub store_seconds: f64,
 }
 
 impl ReauditProgress {
@@ -73,24 +78,71 @@ pub fn reaudit(
         total: store.count_messages(query.corp_id.as_deref())?,
         ..Default::default()
     };
-    loop {
-        let page = store.messages(&query)?;
-        let Some(last) = page.last() else { break };
-        query.by_seq = Some(SeqCursor::after(&last.row.corp_id, last.row.seq));
-        let rows: Vec<MessageRow> = page.into_iter().map(|m| m.row).collect();
-        let (hits, acts) = pool.install(|| audit_rows(&auditor, &rows));
-        let acts = if options.strategy.is_some() {
-            Vec::new()
-        } else {
-            acts
-        };
-        let (h, a) = store.store_hits(&hits, &acts)?;
-        done.scanned += rows.len() as u64;
-        done.new_hits += h;
-        done.new_act_hits += a;
-        done.seconds = started.elapsed().as_secs_f64();
-        progress(&done);
-    }
+    // Three stages, each on its own thread: the next page is read, and the last page's hits
+    // stored (a write even when every hit is there already), while this page is audited.
+    let stored = [AtomicU64::new(0), AtomicU64::new(0)];
+    std::thread::scope(|scope| -> Result<(), ReauditError> {
+        let (pages, next_page) = crossbeam_channel::bounded::<Vec<MessageRow>>(2);
+        let (found, to_store) = crossbeam_channel::bounded::<(Vec<HitRow>, Vec<ActHitRow>)>(2);
+        let reader = scope.spawn(move || -> Result<(), StoreError> {
+            loop {
+                let page = store.messages(&query)?;
+                let Some(last) = page.last() else {
+                    return Ok(());
+                };
+                query.by_seq = Some(SeqCursor::after(&last.row.corp_id, last.row.seq));
+                if pages
+                    .send(page.into_iter().map(|m| m.row).collect())
+                    .is_err()
+                {
+                    return Ok(()); // the auditing side stopped on an error of its own
+                }
+            }
+        });
+        let stored = &stored;
+        let writer = scope.spawn(move || -> Result<f64, StoreError> {
+            let mut seconds = 0.0;
+            for (hits, acts) in &to_store {
+                let began = Instant::now();
+                let (h, a) = store.store_hits(&hits, &acts)?;
+                seconds += began.elapsed().as_secs_f64();
+                stored[0].fetch_add(h, Ordering::Relaxed);
+                stored[1].fetch_add(a, Ordering::Relaxed);
+            }
+            Ok(seconds)
+        });
+        for rows in &next_page {
+            let audit_began = Instant::now();
+            let (hits, acts) = pool.install(|| audit_rows(&auditor, &rows));
+            done.audit_seconds += audit_began.elapsed().as_secs_f64();
+            let acts = if options.strategy.is_some() {
+                Vec::new()
+            } else {
+                acts
+            };
+            if found.send((hits, acts)).is_err() {
+                break; // the writer stopped on an error, returned below
+            }
+            done.scanned += rows.len() as u64;
+            done.new_hits = stored[0].load(Ordering::Relaxed);
+            done.new_act_hits = stored[1].load(Ordering::Relaxed);
+            done.seconds = started.elapsed().as_secs_f64();
+            progress(&done);
+        }
+        drop(next_page);
+        drop(found);
+        let read = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let written = writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        done.store_seconds = written?;
+        read?;
+        Ok(())
+    })?;
+    done.new_hits = stored[0].load(Ordering::Relaxed);
+    done.new_act_hits = stored[1].load(Ordering::Relaxed);
     done.seconds = started.elapsed().as_secs_f64();
     Ok(done)
 }

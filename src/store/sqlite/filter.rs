@@ -48,14 +48,15 @@ impl Where {
         self.sql.push_str(&out);
     }
 
-    /// Adds ` AND` rows after `cursor` in (corp_id, seq) order.
+    /// Adds ` AND` rows after `cursor` in (corp_id, seq) order, as a row-value comparison: SQLite
+    /// seeks the (corp_id, seq) index straight to it, where the spelled-out `OR` form scanned the
+    /// corp from its first row on every page.
     pub fn and_after(&mut self, cursor: &SeqCursor) {
         self.args.push(cursor.corp_id.clone().into());
         self.args.push(to_i64(cursor.seq).into());
         let (c, s) = (self.args.len() - 1, self.args.len());
-        self.sql.push_str(&format!(
-            " AND (corp_id > ?{c} OR (corp_id = ?{c} AND seq > ?{s}))"
-        ));
+        self.sql
+            .push_str(&format!(" AND (corp_id, seq) > (?{c}, ?{s})"));
     }
 
     /// Runs the query and reads every row with `map`; `what` names it in errors.

@@ -280,7 +280,7 @@ impl IngestStore for SqliteStore {
                         reason, status, attempts, create_time, update_time
                  FROM we_chat_msg_dead_letter
                  WHERE (?1 IS NULL OR corp_id = ?1) AND (?2 = 0 OR status = 0)
-                   AND (corp_id > ?4 OR (corp_id = ?4 AND seq > ?5))
+                   AND (corp_id, seq) > (?4, ?5)
                  ORDER BY corp_id, seq LIMIT ?3",
             )
             .map_err(sql("preparing a dead-letter query"))?;

@@ -222,15 +222,9 @@ impl Matcher {
                 .map_err(|e| BuildError(e.to_string()))?;
             let mut letters = vec![false; alphabet.len()].into_boxed_slice();
             for c in 'a'..='z' {
-                if let Some(flag) =
-                    alphabet
-                        .codes(c.encode_utf8(&mut [0; 4]))
-                        .first()
-                        .and_then(|&code| {
-                            (code != NONE)
-                                .then(|| letters.get_mut(usize::from(code)))
-                                .flatten()
-                        })
+                let code = alphabet.code_of(c);
+                if code != NONE
+                    && let Some(flag) = letters.get_mut(usize::from(code))
                 {
                     *flag = true;
                 }
@@ -370,23 +364,11 @@ impl Sound {
         let mut patterns: HashMap<Vec<u16>, Vec<Target>> = HashMap::new();
         for (sp, target) in spellings {
             // Characters that sound alike collapse into one run: `微威` reads `wei` twice.
-            let chars = sp.key.chars().count();
-            let runs: Vec<u8> = sp
-                .runs
-                .as_deref()
-                .map_or_else(|| vec![1; chars], <[u8]>::to_vec);
-            let mut codes: Vec<u16> = Vec::with_capacity(chars);
-            let mut merged: Vec<u8> = Vec::with_capacity(chars);
-            for (code, run) in alphabet.codes(&sp.key).into_iter().zip(runs) {
-                match (codes.last(), merged.last_mut()) {
-                    (Some(&last), Some(m)) if last == code => *m = m.saturating_add(run),
-                    _ => {
-                        codes.push(code);
-                        merged.push(run);
-                    }
-                }
-            }
-            let runs = merged.iter().any(|&r| r > 1).then(|| merged.into());
+            let own: Vec<u8> = match &sp.runs {
+                Some(runs) => runs.to_vec(),
+                None => vec![1; sp.key.chars().count()],
+            };
+            let (codes, runs) = collapse(alphabet.codes(&sp.key).into_iter().zip(own));
             patterns
                 .entry(codes)
                 .or_default()
@@ -463,22 +445,28 @@ pub fn collapsed(normalised: &str) -> String {
 /// A normalised word with its runs collapsed (`谢谢` → `谢`), and the length of each run when any
 /// is longer than one.
 fn collapse_runs(word: &str) -> (String, Option<std::sync::Arc<[u8]>>) {
-    let mut key = String::with_capacity(word.len());
+    let (chars, runs) = collapse(word.chars().map(|c| (c, 1)));
+    (chars.into_iter().collect(), runs)
+}
+
+/// Items with their run lengths, each run of equal items merged into one whose length is the sum;
+/// the lengths only when some run is longer than one.
+fn collapse<T: PartialEq>(
+    items: impl IntoIterator<Item = (T, u8)>,
+) -> (Vec<T>, Option<std::sync::Arc<[u8]>>) {
+    let mut out: Vec<T> = Vec::new();
     let mut runs: Vec<u8> = Vec::new();
-    let mut last = None;
-    for c in word.chars() {
-        if last == Some(c) {
-            if let Some(r) = runs.last_mut() {
-                *r = r.saturating_add(1);
+    for (item, run) in items {
+        match (out.last(), runs.last_mut()) {
+            (Some(last), Some(r)) if *last == item => *r = r.saturating_add(run),
+            _ => {
+                out.push(item);
+                runs.push(run);
             }
-        } else {
-            key.push(c);
-            runs.push(1);
-            last = Some(c);
         }
     }
     let runs = runs.iter().any(|&r| r > 1).then(|| runs.into());
-    (key, runs)
+    (out, runs)
 }
 
 /// The folded text of one message as alphabet codes, runs collapsed (round 2's repeats: `微微信`
@@ -640,6 +628,13 @@ mod tests {
         }
     }
 
+    /// Checks a table of (text, the spans found in it) against `s`.
+    fn check_table(s: &Strategy, cases: &[(&str, &[&str])]) {
+        for (text, want) in cases {
+            assert_eq!(words_found(s, text), *want, "{text}");
+        }
+    }
+
     fn words_found(s: &Strategy, text: &str) -> Vec<String> {
         let m = Matcher::build(&[s]).expect("build");
         m.find(text)
@@ -669,9 +664,7 @@ mod tests {
             ("今天天气很好", &[]),
             ("私下", &[]),
         ];
-        for (text, want) in cases {
-            assert_eq!(words_found(&s, text), *want, "{text}");
-        }
+        check_table(&s, cases);
     }
 
     #[test]
@@ -692,9 +685,7 @@ mod tests {
             ("xie xie", &[]), // one-character words get no pinyin
             ("weigh xin", &[]),
         ];
-        for (text, want) in cases {
-            assert_eq!(words_found(&s, text), *want, "{text}");
-        }
+        check_table(&s, cases);
         let mut off = s.clone();
         off.pinyin = false;
         assert!(words_found(&off, "加我weixin吧").is_empty(), "pinyin off");
@@ -714,9 +705,7 @@ mod tests {
             ("QQ 8", &[]),
             ("QQ 888", &["888"]),
         ];
-        for (text, want) in cases {
-            assert_eq!(words_found(&s, text), *want, "{text}");
-        }
+        check_table(&s, cases);
         let lone = strategy(&["谢"], &[], true);
         assert_eq!(
             words_found(&lone, "谢谢"),
@@ -742,9 +731,7 @@ mod tests {
             ("银航卡", &[]),
             ("weixin", &["weixin"]), // pinyin still on beside it
         ];
-        for (text, want) in cases {
-            assert_eq!(words_found(&s, text), *want, "{text}");
-        }
+        check_table(&s, cases);
         let allowed = Strategy {
             sound_alike: true,
             ..strategy(&["微信"], &["威信"], true)

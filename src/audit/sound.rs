@@ -21,21 +21,21 @@ use super::alphabet::{Alphabet, AlphabetTooLarge};
 const RANGES: [std::ops::RangeInclusive<u32>; 2] = [0x3400..=0x4DBF, 0x4E00..=0x9FFF];
 
 /// Every character's sound (computed once).
-fn sounds() -> &'static HashMap<char, Box<str>> {
-    static SOUNDS: OnceLock<HashMap<char, Box<str>>> = OnceLock::new();
+fn sounds() -> &'static HashMap<char, &'static str> {
+    static SOUNDS: OnceLock<HashMap<char, &'static str>> = OnceLock::new();
     SOUNDS.get_or_init(|| {
         RANGES
             .iter()
             .flat_map(|r| r.clone())
             .filter_map(char::from_u32)
-            .filter_map(|c| Some((c, c.to_pinyin()?.plain().into())))
+            .filter_map(|c| Some((c, c.to_pinyin()?.plain())))
             .collect()
     })
 }
 
 /// The sound of `c`: its most common reading without tones; None for a character without pinyin.
 pub fn sound(c: char) -> Option<&'static str> {
-    sounds().get(&c).map(|s| &**s)
+    sounds().get(&c).copied()
 }
 
 /// The alphabet of sound classes for `words` (normalised): each sound the words use is one code,
@@ -69,7 +69,7 @@ pub fn alphabet<'a>(
         }
     }
     for (&c, s) in sounds() {
-        if let Some(&code) = classes.get(&**s) {
+        if let Some(&code) = classes.get(s) {
             codes.insert(c, code);
         }
     }

@@ -41,13 +41,13 @@ pub struct Alphabet {
 }
 
 /// `bmp_folds` entry of a character that folds to nothing.
-const FOLD_SKIP: u32 = u32::MAX;
+pub(super) const FOLD_SKIP: u32 = u32::MAX;
 /// `bmp_folds` entry of a character that folds to several characters.
-const FOLD_GENERAL: u32 = u32::MAX - 1;
+pub(super) const FOLD_GENERAL: u32 = u32::MAX - 1;
 
 /// What folding makes of each BMP character: the one character it folds to, `FOLD_SKIP` or
 /// `FOLD_GENERAL`. The same for every rules version, so computed once.
-fn bmp_folds() -> &'static [u32] {
+pub(super) fn bmp_folds() -> &'static [u32] {
     static FOLDS: OnceLock<Box<[u32]>> = OnceLock::new();
     FOLDS.get_or_init(|| {
         (0..=0xFFFFu32)
@@ -162,41 +162,45 @@ impl Alphabet {
     }
 
     /// The normalising pass over `text` (as [`super::normalize::fold_text`]), sending codes.
-    #[inline]
+    #[inline(always)]
     pub fn fold_text<S: CodeSink>(&self, text: &str, out: &mut S) {
-        let bytes = text.as_bytes();
         let mut i = 0;
-        while let Some(&lead) = bytes.get(i) {
-            // Decode BMP characters by hand (the text is valid UTF-8); the rest go the general way.
-            let (n, len) = match lead {
-                0x00..=0x7F => (u32::from(lead), 1),
-                0xC0..=0xDF => match bytes.get(i + 1) {
-                    Some(&b1) => ((u32::from(lead & 0x1F) << 6) | u32::from(b1 & 0x3F), 2),
-                    None => break,
-                },
-                0xE0..=0xEF => match (bytes.get(i + 1), bytes.get(i + 2)) {
-                    (Some(&b1), Some(&b2)) => (
-                        (u32::from(lead & 0x0F) << 12)
-                            | (u32::from(b1 & 0x3F) << 6)
-                            | u32::from(b2 & 0x3F),
-                        3,
-                    ),
-                    _ => break,
-                },
-                _ => {
-                    i += self.fold_general(text, i, out);
-                    continue;
-                }
-            };
-            match self.bmp.get(n as usize).copied().unwrap_or(GENERAL) {
-                SKIP => {}
-                GENERAL => {
-                    self.fold_general(text, i, out);
-                }
-                code => out.code(code, i as u32),
-            }
-            i += len;
+        while i < text.len() {
+            i += self.fold_one(text, i, out);
         }
+    }
+
+    /// Folds the one character at byte `i` of `text` (a character boundary), sending its codes;
+    /// returns its length in bytes.
+    #[inline(always)]
+    pub fn fold_one<S: CodeSink>(&self, text: &str, i: usize, out: &mut S) -> usize {
+        let bytes = text.as_bytes();
+        // Decode BMP characters by hand (the text is valid UTF-8); the rest go the general way.
+        let (n, len) = match bytes.get(i).copied() {
+            Some(lead @ 0x00..=0x7F) => (u32::from(lead), 1),
+            Some(lead @ 0xC0..=0xDF) => match bytes.get(i + 1) {
+                Some(&b1) => ((u32::from(lead & 0x1F) << 6) | u32::from(b1 & 0x3F), 2),
+                None => return 1,
+            },
+            Some(lead @ 0xE0..=0xEF) => match (bytes.get(i + 1), bytes.get(i + 2)) {
+                (Some(&b1), Some(&b2)) => (
+                    (u32::from(lead & 0x0F) << 12)
+                        | (u32::from(b1 & 0x3F) << 6)
+                        | u32::from(b2 & 0x3F),
+                    3,
+                ),
+                _ => return 1,
+            },
+            _ => return self.fold_general(text, i, out),
+        };
+        match self.bmp.get(n as usize).copied().unwrap_or(GENERAL) {
+            SKIP => {}
+            GENERAL => {
+                self.fold_general(text, i, out);
+            }
+            code => out.code(code, i as u32),
+        }
+        len
     }
 
     /// Folds the character at byte `i` through the general path; returns its length in bytes.

@@ -3,10 +3,13 @@
 //! strategies. Matches are mapped back to original byte spans, and a word match lying wholly inside
 //! an allow-word match of the same strategy is dropped.
 //!
-//! Normalised words live in a charwise double-array Aho-Corasick automaton (`daachorse`) fed one
-//! character at a time straight from the normalising pass: no normalised copy of the text is built,
-//! and a small ring of (normalised position, original offset) pairs maps each match back to what
-//! was typed. Words of strategies with normalisation off use an `aho-corasick` DFA over the raw text.
+//! Normalised words (their own spellings and their pinyin spellings) live in a charwise double-array
+//! Aho-Corasick automaton (`daachorse`) over alphabet codes. A message is read in one scan that
+//! folds it to codes straight from the normalising pass (no normalised copy of the text is built)
+//! and tests each pair of neighbouring codes against the words' start filter; only where a word
+//! may begin is the automaton walked, from its root, for as long as some word begins with what was
+//! read. The walk keeps each run's original offsets, so matches map back to what was typed. Words
+//! of strategies with normalisation off use an `aho-corasick` DFA over the raw text.
 
 use std::collections::HashMap;
 
@@ -17,7 +20,7 @@ use super::alphabet::{Alphabet, CodeSink, NONE};
 use super::normalize::normalize;
 use super::pinyin;
 use super::rules::Strategy;
-use super::start_filter::StartFilter;
+use super::start_filter::{LETTER, SINGLE, Start, StartFilter};
 
 /// The automaton could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -51,17 +54,11 @@ pub struct WordMatch {
     pub span: (usize, usize),
 }
 
-/// Normalised words: one alphabet of codes, and two charwise automatons over it whose values index
-/// their `targets`: `plain` holds every word's own spelling, `full` those and the pinyin spellings.
-/// A message with no Latin letter cannot hold a pinyin spelling, so it walks the small `plain`
-/// automaton; only messages with letters pay for the large one.
+/// Normalised words: one alphabet of codes, and an automaton over it holding every word's own
+/// spelling and its pinyin spellings, whose values index its `targets`.
 struct Normalised {
     alphabet: Alphabet,
-    /// Per code: whether it is a Latin letter (which only pinyin spellings add to a message).
-    letters: Box<[bool]>,
-    plain: Automaton,
-    /// None when no word has a pinyin spelling.
-    full: Option<Automaton>,
+    automaton: Automaton,
     /// The words of strategies with `sound_alike` on, over sound classes; None when there are none.
     sound: Option<Sound>,
 }
@@ -73,7 +70,11 @@ struct Sound {
     automaton: Automaton,
 }
 
-/// One automaton over alphabet codes.
+/// Where a word may begin: the byte offset of the original character, and how many folded codes of
+/// it come before (one character may fold to several).
+type StartAt = (u32, u8);
+
+/// One automaton over alphabet codes, with the filter of where its words can start.
 struct Automaton {
     starts: StartFilter,
     pma: CharwiseDoubleArrayAhoCorasick<u32>,
@@ -83,50 +84,74 @@ struct Automaton {
 }
 
 impl Automaton {
-    /// Walks the codes of `text` in `buf`, giving every target found with its original span
-    /// (a target whose word's own repeats the text's runs do not reach is not found).
-    fn walk(&self, buf: &Codes, text: &str, found: &mut impl FnMut(&[Target], (usize, usize))) {
-        let codes = &buf.codes;
-        let mut stepper = self.pma.find_overlapping_stepper();
-        let mut at_root = true;
-        for (k, &code) in codes.iter().enumerate() {
-            if at_root {
-                if !self.starts.may_start(code, codes.get(k + 1).copied()) {
-                    // From the root, a code that starts no word leads back to the root.
-                    continue;
-                }
-            } else if code == NONE {
-                // No word holds it: from anywhere it leads back to the root.
-                stepper = self.pma.find_overlapping_stepper();
-                at_root = true;
-                continue;
-            }
-            stepper.consume(Alphabet::code_char(code));
-            at_root = stepper.depth() == Some(0);
-            for m in stepper.matches() {
-                let value = m.value() as usize;
-                // The word's first character is `len` codes back from this one.
-                let first = k + 1 - self.lens[value] as usize;
-                let start = buf.slots[first].origin as usize;
-                let last = buf.slots[k].last as usize;
-                let end = last + text[last..].chars().next().map_or(1, char::len_utf8);
-                let slots = &buf.slots[first..=k];
-                for t in &self.targets[value] {
-                    let repeated = t
-                        .runs
-                        .as_ref()
-                        .is_none_or(|need| need.iter().zip(slots).all(|(need, s)| s.run >= *need));
-                    if repeated {
-                        found(std::slice::from_ref(t), (start, end));
-                    }
-                }
-            }
+    /// Finds every target in `text` folded through `alphabet`, giving each with its original
+    /// span (a target whose word's own repeats the text's runs do not reach is not found).
+    ///
+    /// One pass folds the text and tests each pair of neighbouring codes against the start
+    /// filter; only where a word may begin is the automaton walked, anchored there
+    /// ([`Automaton::walk_from`]).
+    fn find_in(
+        &self,
+        alphabet: &Alphabet,
+        text: &str,
+        path: &mut Vec<Slot>,
+        found: &mut impl FnMut(&[Target], (usize, usize)),
+    ) {
+        let mut scan = Scan {
+            automaton: self,
+            alphabet,
+            text,
+            path,
+            found,
+            prev: NONE,
+            prev_flags: 0,
+            prev_at: 0,
+            prev_ord: 0,
+            prev_inside: false,
+            last_at: u32::MAX,
+            ord: 0,
+            letter_end: u32::MAX,
+            last_start: None,
+        };
+        alphabet.fold_text(text, &mut scan);
+    }
+
+    /// Walks the automaton from the root over the codes of `text` from byte `at` (skipping the
+    /// first `ord` codes of the character there), reporting every word that begins exactly there.
+    /// Stops as soon as no word begins with what was read.
+    #[inline(never)]
+    fn walk_from(
+        &self,
+        alphabet: &Alphabet,
+        text: &str,
+        (at, ord): StartAt,
+        path: &mut Vec<Slot>,
+        found: &mut impl FnMut(&[Target], (usize, usize)),
+    ) {
+        path.clear();
+        let mut walk = Anchored {
+            automaton: self,
+            text,
+            stepper: self.pma.find_overlapping_stepper(),
+            path,
+            skip: ord,
+            dead: false,
+            found,
+        };
+        let mut i = at as usize;
+        while i < text.len() && !walk.dead {
+            i += alphabet.fold_one(text, i, &mut walk);
+        }
+        if !walk.dead {
+            walk.report();
         }
     }
 
-    /// The automaton of `patterns` given as codes of an alphabet of `alphabet_len` codes.
+    /// The automaton of `patterns` given as codes of an alphabet of `alphabet_len` codes, of
+    /// which `letters` are Latin letters.
     fn build(
         alphabet_len: usize,
+        letters: impl IntoIterator<Item = u16>,
         patterns: Vec<(Vec<u16>, Vec<Target>)>,
     ) -> Result<Automaton, BuildError> {
         let (coded, targets): (Vec<Vec<u16>>, Vec<Vec<Target>>) = patterns.into_iter().unzip();
@@ -135,7 +160,14 @@ impl Automaton {
             .iter()
             .map(|k| k.iter().map(|&c| Alphabet::code_char(c)).collect())
             .collect();
-        let starts = StartFilter::build(coded.iter().map(Vec::as_slice), alphabet_len);
+        let starts = StartFilter::build(
+            coded.iter().zip(&targets).map(|(codes, targets)| Start {
+                codes,
+                inside_letters: targets.iter().any(|t| !t.letters_first),
+            }),
+            alphabet_len,
+            letters,
+        );
         let mut pma = CharwiseDoubleArrayAhoCorasickBuilder::new()
             .match_kind(daachorse::MatchKind::Standard)
             .build_with_values(
@@ -152,6 +184,155 @@ impl Automaton {
             targets,
             lens,
         })
+    }
+}
+
+/// The scan's sink: takes the folded codes of a message one by one, collapses runs, and hands
+/// each position where a word may begin to [`Automaton::walk_from`].
+struct Scan<'a, F> {
+    automaton: &'a Automaton,
+    alphabet: &'a Alphabet,
+    text: &'a str,
+    path: &'a mut Vec<Slot>,
+    found: &'a mut F,
+    /// The last distinct code with its flags, where its run began (byte offset, and how many
+    /// codes of the same character came before it), and whether that was inside a run of letters.
+    prev: u16,
+    prev_flags: u8,
+    prev_at: u32,
+    prev_ord: u8,
+    prev_inside: bool,
+    /// The offset of the last code, and how many codes of that character came before it.
+    last_at: u32,
+    ord: u8,
+    /// The offset just past the last ASCII Latin letter.
+    letter_end: u32,
+    /// The last position handed over (a one-code word's position may also begin a pair).
+    last_start: Option<StartAt>,
+}
+
+impl<F: FnMut(&[Target], (usize, usize))> Scan<'_, F> {
+    /// A word may begin at `start`: walk from there, unless that was done already.
+    #[cold]
+    fn start(&mut self, start: StartAt) {
+        if self.last_start != Some(start) {
+            self.last_start = Some(start);
+            self.automaton
+                .walk_from(self.alphabet, self.text, start, self.path, self.found);
+        }
+    }
+}
+
+impl<F: FnMut(&[Target], (usize, usize))> CodeSink for Scan<'_, F> {
+    #[inline(always)]
+    fn code(&mut self, code: u16, at: u32) {
+        let ord = if at == self.last_at {
+            self.ord.saturating_add(1)
+        } else {
+            0
+        };
+        self.last_at = at;
+        self.ord = ord;
+        let flags = self.automaton.starts.flags(code);
+        let letter = flags & LETTER != 0;
+        // Inside a run of letters when an ASCII letter ends right here (other letters are taken
+        // as beginning a run, which only costs a walk).
+        let inside = letter && self.letter_end == at;
+        if letter {
+            self.letter_end = at + 1;
+        }
+        if code == self.prev {
+            return; // the run goes on: it begins where it began
+        }
+        if self.prev != NONE
+            && self.automaton.starts.may_start(
+                (self.prev, self.prev_flags),
+                (code, flags),
+                self.prev_inside,
+            )
+        {
+            self.start((self.prev_at, self.prev_ord));
+        }
+        if flags & SINGLE != 0 {
+            self.start((at, ord));
+        }
+        self.prev = code;
+        self.prev_flags = flags;
+        self.prev_at = at;
+        self.prev_ord = ord;
+        self.prev_inside = inside;
+    }
+}
+
+/// The anchored walk's sink: collapses runs into `path` and steps the automaton per distinct
+/// code; once a code's run is complete, reports the words that end there and began at the start.
+struct Anchored<'a, F> {
+    automaton: &'a Automaton,
+    text: &'a str,
+    stepper: daachorse::charwise::iter::FindOverlappingStepper<'a, u32>,
+    path: &'a mut Vec<Slot>,
+    /// Codes of the first character still to skip.
+    skip: u8,
+    /// No word begins with what was read.
+    dead: bool,
+    found: &'a mut F,
+}
+
+impl<F: FnMut(&[Target], (usize, usize))> Anchored<'_, F> {
+    /// Reports the words that end at the last code of `path` (its run now complete).
+    fn report(&mut self) {
+        let Some(last) = self.path.last() else {
+            return;
+        };
+        let start = self.path[0].origin as usize;
+        let l = last.last as usize;
+        let end = l + self.text[l..].chars().next().map_or(1, char::len_utf8);
+        let len = self.path.len();
+        for m in self.stepper.matches() {
+            let value = m.value() as usize;
+            if self.automaton.lens[value] as usize != len {
+                continue; // a word that began later
+            }
+            for t in &self.automaton.targets[value] {
+                let repeated = t.runs.as_ref().is_none_or(|need| {
+                    need.iter()
+                        .zip(self.path.iter())
+                        .all(|(need, s)| s.run >= *need)
+                });
+                if repeated {
+                    (self.found)(std::slice::from_ref(t), (start, end));
+                }
+            }
+        }
+    }
+}
+
+impl<F: FnMut(&[Target], (usize, usize))> CodeSink for Anchored<'_, F> {
+    #[inline]
+    fn code(&mut self, code: u16, at: u32) {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return;
+        }
+        match self.path.last_mut() {
+            Some(s) if s.code == code => {
+                s.run = s.run.saturating_add(1);
+                s.last = at;
+                return;
+            }
+            Some(_) => self.report(),
+            None => {}
+        }
+        self.stepper.consume(Alphabet::code_char(code));
+        self.path.push(Slot {
+            code,
+            origin: at,
+            last: at,
+            run: 1,
+        });
+        if self.stepper.depth() != Some(self.path.len() as u32) {
+            self.dead = true;
+        }
     }
 }
 
@@ -174,9 +355,8 @@ pub struct Matcher {
 impl Matcher {
     /// Builds the automatons over `strategies` (all of them: the caller passes the enabled ones).
     pub fn build(strategies: &[&Strategy]) -> Result<Matcher, BuildError> {
-        // Normalised spellings: the words' own (`plain`) and their pinyin spellings (`pinyin`).
-        let mut plain: HashMap<String, Vec<Target>> = HashMap::new();
-        let mut pinyin: HashMap<String, Vec<Target>> = HashMap::new();
+        // Normalised spellings: the words' own and their pinyin spellings.
+        let mut spellings: HashMap<String, Vec<Target>> = HashMap::new();
         let mut raw: HashMap<String, Vec<Target>> = HashMap::new();
         // Sound-alike spellings: the words' own, over sound classes (allow words have none).
         let mut sound: Vec<(Spelling, Target)> = Vec::new();
@@ -204,8 +384,7 @@ impl Matcher {
                         if k == 0 && s.sound_alike && !allow {
                             sound.push((sp.clone(), target.clone()));
                         }
-                        let into = if k == 0 { &mut plain } else { &mut pinyin };
-                        into.entry(sp.key).or_default().push(Target {
+                        spellings.entry(sp.key).or_default().push(Target {
                             letters_first: sp.letters_first,
                             letters_last: sp.letters_last,
                             runs: sp.runs,
@@ -215,35 +394,19 @@ impl Matcher {
                 }
             }
         }
-        let normalised = if plain.is_empty() {
+        let normalised = if spellings.is_empty() {
             None
         } else {
-            let alphabet = Alphabet::build(plain.keys().chain(pinyin.keys()).map(String::as_str))
+            let alphabet = Alphabet::build(spellings.keys().map(String::as_str))
                 .map_err(|e| BuildError(e.to_string()))?;
-            let mut letters = vec![false; alphabet.len()].into_boxed_slice();
-            for c in 'a'..='z' {
-                let code = alphabet.code_of(c);
-                if code != NONE
-                    && let Some(flag) = letters.get_mut(usize::from(code))
-                {
-                    *flag = true;
-                }
-            }
-            let full = if pinyin.is_empty() {
-                None
-            } else {
-                let mut all = plain.clone();
-                for (key, targets) in pinyin {
-                    all.entry(key).or_default().extend(targets);
-                }
-                Some(Automaton::build(alphabet.len(), coded(&alphabet, all))?)
-            };
+            let letters: Vec<u16> = ('a'..='z')
+                .map(|c| alphabet.code_of(c))
+                .filter(|&code| code != NONE)
+                .collect();
             Some(Normalised {
-                plain: Automaton::build(alphabet.len(), coded(&alphabet, plain))?,
-                full,
+                automaton: Automaton::build(alphabet.len(), letters, coded(&alphabet, spellings))?,
                 sound: Sound::build(sound)?,
                 alphabet,
-                letters,
             })
         };
         let raw = if raw.is_empty() {
@@ -269,8 +432,7 @@ impl Matcher {
     /// Heap bytes used by the automatons.
     pub fn memory_usage(&self) -> usize {
         self.normalised.as_ref().map_or(0, |n| {
-            n.plain.pma.heap_bytes()
-                + n.full.as_ref().map_or(0, |f| f.pma.heap_bytes())
+            n.automaton.pma.heap_bytes()
                 + n.sound.as_ref().map_or(0, |s| s.automaton.pma.heap_bytes())
         }) + self.raw.as_ref().map_or(0, |r| r.ac.memory_usage())
     }
@@ -306,33 +468,18 @@ impl Matcher {
         };
         if let Some(n) = &self.normalised {
             thread_local! {
-                // Messages are short: reuse the code buffer rather than allocate it per message.
-                static SCRATCH: std::cell::RefCell<Codes> = const {
-                    std::cell::RefCell::new(Codes {
-                        codes: Vec::new(),
-                        slots: Vec::new(),
-                    })
+                // The anchored walks' path, reused rather than allocated per message.
+                static PATH: std::cell::RefCell<Vec<Slot>> = const {
+                    std::cell::RefCell::new(Vec::new())
                 };
             }
-            SCRATCH.with(|scratch| {
-                let buf = &mut *scratch.borrow_mut();
-                buf.fill(&n.alphabet, text);
-                // Pinyin spellings need Latin letters: without any, the small automaton does.
-                let a = match &n.full {
-                    Some(full)
-                        if buf
-                            .codes
-                            .iter()
-                            .any(|&c| n.letters.get(usize::from(c)).copied().unwrap_or(false)) =>
-                    {
-                        full
-                    }
-                    _ => &n.plain,
-                };
-                a.walk(buf, text, &mut collect);
+            PATH.with(|path| {
+                let path = &mut *path.borrow_mut();
+                n.automaton.find_in(&n.alphabet, text, path, &mut collect);
                 if let Some(sound) = &n.sound {
-                    buf.fill(&sound.alphabet, text);
-                    sound.automaton.walk(buf, text, &mut collect);
+                    sound
+                        .automaton
+                        .find_in(&sound.alphabet, text, path, &mut collect);
                 }
             });
         }
@@ -374,7 +521,7 @@ impl Sound {
                 .or_default()
                 .push(Target { runs, ..target });
         }
-        let automaton = Automaton::build(alphabet.len(), patterns.into_iter().collect())?;
+        let automaton = Automaton::build(alphabet.len(), [], patterns.into_iter().collect())?;
         Ok(Some(Sound {
             alphabet,
             automaton,
@@ -469,48 +616,15 @@ fn collapse<T: PartialEq>(
     (out, runs)
 }
 
-/// The folded text of one message as alphabet codes, runs collapsed (round 2's repeats: `微微信`
-/// reads as `微信` with a run of two), and for each code where it came from: its original byte
-/// offset, the offset of its run's last character and the run's length.
-struct Codes {
-    codes: Vec<u16>,
-    slots: Vec<Slot>,
-}
-
+/// One run of equal codes on the anchored walk's path: the code, the original byte offsets of the
+/// run's first and last characters, and the run's length (round 2's repeats: `微微信` reads as
+/// `微信` with a run of two).
 #[derive(Clone, Copy)]
 struct Slot {
+    code: u16,
     origin: u32,
     last: u32,
     run: u8,
-}
-
-impl Codes {
-    /// Folds `text` into codes of `alphabet`, replacing what the buffer held.
-    fn fill(&mut self, alphabet: &Alphabet, text: &str) {
-        self.codes.clear();
-        self.slots.clear();
-        alphabet.fold_text(text, self);
-    }
-}
-
-impl CodeSink for Codes {
-    #[inline(always)]
-    fn code(&mut self, code: u16, at: u32) {
-        if code != NONE
-            && self.codes.last() == Some(&code)
-            && let Some(s) = self.slots.last_mut()
-        {
-            s.run = s.run.saturating_add(1);
-            s.last = at;
-            return;
-        }
-        self.codes.push(code);
-        self.slots.push(Slot {
-            origin: at,
-            last: at,
-            run: 1,
-        });
-    }
 }
 
 #[cfg(test)]
@@ -753,6 +867,19 @@ mod tests {
         assert_eq!(words_found(&s, "加vх"), ["vх"]); // Cyrillic х
         assert_eq!(words_found(&s, "打138"), ["138"]);
         assert_eq!(words_found(&s, "打①③⑧"), ["①③⑧"]);
+    }
+
+    #[test]
+    fn a_word_may_begin_inside_a_character_that_folds_to_several() {
+        // `⑩` folds to `1` `0`: a word may begin at its second code, or be that code alone.
+        let s = strategy(&["0元", "0", "10元"], &[], true);
+        let m = Matcher::build(&[&s]).expect("build");
+        let found: Vec<(usize, &str)> = m
+            .find("共⑩元")
+            .iter()
+            .map(|w| (w.word, &"共⑩元"[w.span.0..w.span.1]))
+            .collect();
+        assert_eq!(found, [(1, "⑩"), (0, "⑩元"), (2, "⑩元")]);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! - [`pinyin`]: a word's pinyin spellings (`微信` as `weixin`, `微xin`), the matcher's extra patterns;
 //! - [`alphabet`]: dense character codes for the matcher's automaton, fused with folding;
 //! - [`matcher`]: one Aho-Corasick pass per message over every enabled strategy's words;
-//! - [`start_filter`]: which code pairs can begin a word, so the automaton skips the rest;
+//! - [`start_filter`]: which code pairs can begin a word, so the automaton is walked only from there;
 //! - [`scope`]: department subtrees and members resolved once per rules version;
 //! - [`lookalike`]: round 2's character classes (every way of writing a digit, every form of a
 //!   Latin letter) and the text as the behaviour detectors read it;

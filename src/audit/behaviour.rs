@@ -283,17 +283,31 @@ fn cue_stands(text: &[char], at: usize, cue: &[char]) -> bool {
     !(cue[0].is_ascii_alphanumeric() && at > 0 && text[at - 1].is_ascii_alphanumeric())
 }
 
+/// The cues of a WeChat id (in folded text).
+const WECHAT_CUES: &[&[char]] = &[
+    &['微', '信', '号'],
+    &['微', '信'],
+    &['v', 'x'],
+    &['w', 'x'],
+    &['v', '信'],
+    &['w', 'e', 'i', 'x', 'i', 'n'],
+];
+
+/// The cues of a QQ number (in folded text).
+const QQ_CUES: &[&[char]] = &[&['q', 'q'], &['扣', '扣'], &['企', '鹅'], &['q', '号']];
+
 /// Where each cue of `cues` occurs in `text` (longest cue first at each position), as the index
 /// just past it.
-fn cue_ends(text: &[char], cues: &[&str]) -> Vec<usize> {
-    let cues: Vec<Vec<char>> = cues.iter().map(|c| c.chars().collect()).collect();
+fn cue_ends(text: &[char], cues: &[&[char]]) -> Vec<usize> {
     let mut out = Vec::new();
     let mut i = 0;
-    while i < text.len() {
+    while let Some(&first) = text.get(i) {
+        // Most positions begin no cue: one comparison of the first character each.
         let found = cues
             .iter()
+            .filter(|c| c.first() == Some(&first))
             .filter(|c| text[i..].starts_with(c) && cue_stands(text, i, c))
-            .map(Vec::len)
+            .map(|c| c.len())
             .max();
         match found {
             Some(len) => {
@@ -327,7 +341,7 @@ fn wechat_ids(text: &[char]) -> Vec<String> {
             out.push(id);
         }
     }
-    for end in cue_ends(text, &["微信号", "微信", "vx", "wx", "v信", "weixin"]) {
+    for end in cue_ends(text, WECHAT_CUES) {
         if let Some(id) = run_after(text, end, 6, id_char)
             && (6..=20).contains(&id.len())
             && id.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -342,7 +356,7 @@ fn wechat_ids(text: &[char]) -> Vec<String> {
 /// QQ numbers in folded text: a cue followed within 6 characters by 5–11 digits not beginning with
 /// 0.
 fn qq_numbers(text: &[char]) -> Vec<String> {
-    cue_ends(text, &["qq", "扣扣", "企鹅", "q号"])
+    cue_ends(text, QQ_CUES)
         .into_iter()
         .filter_map(|end| run_after(text, end, 6, |c| c.is_ascii_digit()))
         .filter(|n| (5..=11).contains(&n.len()) && !n.starts_with('0'))

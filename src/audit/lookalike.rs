@@ -130,16 +130,17 @@ fn fold_detect_char(c: char, out: &mut String) {
         out.extend(next);
         return;
     }
+    // CJK ideographs: traditional → simplified (no look-alike letter is among them, which a
+    // test holds the table to, so the most common characters skip its lookup).
+    if let 0x3400..=0x9FFF = c as u32 {
+        out.push(super::normalize::simplified(c));
+        return;
+    }
     if let Some(l) = latin_letter(c) {
         out.push(l);
         return;
     }
     match c as u32 {
-        // CJK ideographs: traditional → simplified.
-        0x3400..=0x9FFF => {
-            out.push(super::normalize::simplified(c));
-            return;
-        }
         // Full-width ASCII forms, punctuation included (`：` → `:`).
         0xFF01..=0xFF5E => {
             if let Some(a) = char::from_u32(c as u32 - 0xFEE0) {
@@ -169,6 +170,16 @@ fn fold_detect_char(c: char, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_look_alike_letter_is_a_cjk_ideograph() {
+        // `fold_detect_char` folds ideographs before it looks for letters.
+        assert!(
+            letters()
+                .iter()
+                .all(|&(from, _)| !(0x3400..=0x9FFF).contains(&(from as u32)))
+        );
+    }
 
     #[test]
     fn every_way_of_writing_a_digit() {

@@ -220,6 +220,17 @@ pub trait HitStore: Send + Sync {
     fn store_hits(&self, hits: &[HitRow], act_hits: &[ActHitRow])
     -> Result<(u64, u64), StoreError>;
 
+    /// Of `hits` and `act_hits`, those not stored yet (by their keys), so that a re-audit that
+    /// finds only known hits need not write at all. A store without a cheap check keeps them all
+    /// (storing is idempotent either way).
+    fn unstored_hits(
+        &self,
+        hits: Vec<HitRow>,
+        act_hits: Vec<ActHitRow>,
+    ) -> Result<(Vec<HitRow>, Vec<ActHitRow>), StoreError> {
+        Ok((hits, act_hits))
+    }
+
     /// Strategy hits matching a query, newest first (then by msgid descending, then strategy).
     fn hits(&self, query: &HitQuery) -> Result<Vec<StoredHit>, StoreError>;
 

@@ -101,6 +101,9 @@ pub struct MessageQuery {
     /// ([`SeqCursor::default`] is the start). Backend-neutral: no row ids.
     pub by_seq: Option<SeqCursor>,
     pub limit: u32,
+    /// Read only what the audit needs: the body (`contact`) of link messages alone, the others'
+    /// read empty (a re-audit reads every message; their bodies are most of what it would read).
+    pub for_audit: bool,
 }
 
 /// A position in (corp, seq) order, for paging through messages or dead letters.

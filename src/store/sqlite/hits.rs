@@ -1,6 +1,8 @@
 //! Hits: strategy and behaviour hit rows (inserted idempotently, with a batch or by a re-audit),
 //! their queries, counts per strategy and per day, and a hit's conversation context.
 
+use std::collections::{HashMap, HashSet};
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::filter::Where;
@@ -10,6 +12,37 @@ use crate::store::{
     ActHitRow, ContextQuery, DailyCount, HitCounts, HitKind, HitQuery, HitRow, HitStore,
     ReviewState, StateCounts, StoreError, StoredHit, StoredMessage,
 };
+
+/// The keys (corp, time, msgid, strategy or behaviour) that `select` finds stored, asked once per
+/// corp of `rows` over the span of their times (`select` takes the corp and the first and last
+/// time, and gives time, msgid and the strategy or behaviour).
+fn stored_keys<'a>(
+    conn: &Connection,
+    select: &str,
+    rows: impl Iterator<Item = (&'a str, i64)>,
+) -> Result<HashSet<(String, i64, String, i64)>, StoreError> {
+    let mut spans: HashMap<&str, (i64, i64)> = HashMap::new();
+    for (corp, time) in rows {
+        let span = spans.entry(corp).or_insert((time, time));
+        span.0 = span.0.min(time);
+        span.1 = span.1.max(time);
+    }
+    let mut stmt = conn
+        .prepare_cached(select)
+        .map_err(sql("preparing a stored-hit lookup"))?;
+    let mut out = HashSet::new();
+    for (corp, (first, last)) in spans {
+        let keys = stmt
+            .query_map(params![corp, first, last], |r| {
+                Ok((corp.to_owned(), r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(sql("looking up stored hits"))?;
+        for key in keys {
+            out.insert(key.map_err(sql("reading a stored hit"))?);
+        }
+    }
+    Ok(out)
+}
 
 /// Inserts strategy hits, ignoring ones already stored; returns how many were new.
 pub(super) fn insert_hits(conn: &Connection, hits: &[HitRow]) -> Result<u64, StoreError> {
@@ -421,6 +454,43 @@ impl HitStore for SqliteStore {
         let m = insert_act_hits(&tx, act_hits)?;
         tx.commit().map_err(sql("committing hits"))?;
         Ok((n, m))
+    }
+
+    fn unstored_hits(
+        &self,
+        mut hits: Vec<HitRow>,
+        mut act_hits: Vec<ActHitRow>,
+    ) -> Result<(Vec<HitRow>, Vec<ActHitRow>), StoreError> {
+        let conn = self.conn();
+        let stored = stored_keys(
+            &conn,
+            "SELECT msg_time, msg_id, strategy_id FROM we_chat_contact_sensitive_msg
+             WHERE corp_id = ?1 AND msg_time BETWEEN ?2 AND ?3",
+            hits.iter().map(|h| (h.corp_id.as_str(), h.msg_time)),
+        )?;
+        hits.retain(|h| {
+            !stored.contains(&(
+                h.corp_id.clone(),
+                h.msg_time,
+                h.msg_id.clone(),
+                h.strategy_id,
+            ))
+        });
+        let stored = stored_keys(
+            &conn,
+            "SELECT msg_time, msg_id, sensitive_act_id FROM we_sensitive_act_hit
+             WHERE corp_id = ?1 AND msg_time BETWEEN ?2 AND ?3",
+            act_hits.iter().map(|h| (h.corp_id.as_str(), h.msg_time)),
+        )?;
+        act_hits.retain(|h| {
+            !stored.contains(&(
+                h.corp_id.clone(),
+                h.msg_time,
+                h.msg_id.clone(),
+                h.sensitive_act_id,
+            ))
+        });
+        Ok((hits, act_hits))
     }
 
     fn hits(&self, query: &HitQuery) -> Result<Vec<StoredHit>, StoreError> {

@@ -5,7 +5,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::filter::Where;
-use super::rows::{MESSAGE_COLUMNS, dead_letter_from, from_columns, message_from};
+use super::rows::{AUDIT_COLUMNS, MESSAGE_COLUMNS, dead_letter_from, from_columns, message_from};
 use super::{SqliteStore, archive, hits, media, select, sql, to_i64};
 use crate::message::MessageRow;
 use crate::store::{
@@ -235,8 +235,13 @@ impl IngestStore for SqliteStore {
     }
 
     fn messages(&self, q: &MessageQuery) -> Result<Vec<StoredMessage>, StoreError> {
+        let columns = if q.for_audit {
+            AUDIT_COLUMNS
+        } else {
+            MESSAGE_COLUMNS
+        };
         let mut w = Where::new(format!(
-            "SELECT {MESSAGE_COLUMNS} FROM we_chat_contact_msg WHERE del_flg = 0"
+            "SELECT {columns} FROM we_chat_contact_msg WHERE del_flg = 0"
         ));
         w.and_opt("corp_id = ?", q.corp_id.clone());
         w.and_opt("msg_time >= ?", q.since_ms);

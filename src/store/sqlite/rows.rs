@@ -48,6 +48,11 @@ use crate::store::{DeadLetter, HitRow, StoredDeadLetter, StoredHit, StoredMessag
 pub(super) const MESSAGE_COLUMNS: &str = "corp_id, msg_id, seq, publickey_ver, from_id, to_list, room_id, action, \
     msg_type, msg_time, contact, is_external, plain_text";
 
+/// [`MESSAGE_COLUMNS`] as the audit reads them: a body only for links (see
+/// [`crate::store::MessageQuery::for_audit`]).
+pub(super) const AUDIT_COLUMNS: &str = "corp_id, msg_id, seq, publickey_ver, from_id, to_list, room_id, action, \
+    msg_type, msg_time, CASE WHEN msg_type = 'link' THEN contact ELSE '' END, is_external, plain_text";
+
 pub(super) fn message_from(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
     let row = from_columns!(row => MessageRow {
         corp_id, msg_id, seq as unsigned, publickey_ver, from_id, to_list, room_id, action,

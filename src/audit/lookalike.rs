@@ -140,15 +140,12 @@ fn fold_detect_char(c: char, out: &mut String) {
         out.push(l);
         return;
     }
-    match c as u32 {
-        // Full-width ASCII forms, punctuation included (`：` → `:`).
-        0xFF01..=0xFF5E => {
-            if let Some(a) = char::from_u32(c as u32 - 0xFEE0) {
-                out.push(a.to_ascii_lowercase());
-            }
-            return;
+    // Full-width ASCII forms, punctuation included (`：` → `:`).
+    if let 0xFF01..=0xFF5E = c as u32 {
+        if let Some(a) = char::from_u32(c as u32 - 0xFEE0) {
+            out.push(a.to_ascii_lowercase());
         }
-        _ => {}
+        return;
     }
     // Compatibility forms (circled ①, parenthesised ⑴ ⒱, super/subscripts, mathematical letters
     // and digits): their letters and digits, without the decoration; anything else as it is.

@@ -19,6 +19,27 @@ pub(super) fn hits_are_idempotent_filterable_and_counted(s: &dyn Store) {
     ];
     assert_eq!(s.store_hits(&hits, &acts).expect("store"), (4, 2));
     assert_eq!(s.store_hits(&hits, &acts).expect("again"), (0, 0));
+    // What a re-audit writes: a store may leave out the hits it has (SQLite does), and must keep
+    // every one it has not.
+    let fresh_hit = hit("ww1", "z", 1, &["私下"], 9);
+    let fresh_act = act("ww2", "z", 3, "发送手机号", 9);
+    let (unstored, unstored_acts) = s
+        .unstored_hits(
+            [hits.clone(), vec![fresh_hit]].concat(),
+            [acts.clone(), vec![fresh_act]].concat(),
+        )
+        .expect("unstored");
+    let ids = |rows: Vec<&str>| rows.into_iter().filter(|m| *m == "z").count();
+    assert_eq!(ids(unstored.iter().map(|h| h.msg_id.as_str()).collect()), 1);
+    assert_eq!(
+        ids(unstored_acts.iter().map(|h| h.msg_id.as_str()).collect()),
+        1
+    );
+    assert!(
+        (unstored.len(), unstored_acts.len()) == (1, 1)
+            || (unstored.len(), unstored_acts.len()) == (hits.len() + 1, acts.len() + 1),
+        "either exactly the new ones or all of them"
+    );
     // Through a batch too: hits already stored are not doubled.
     let batch = StoreBatch {
         corp_id: "ww1".into(),

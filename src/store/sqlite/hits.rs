@@ -13,35 +13,41 @@ use crate::store::{
     ReviewState, StateCounts, StoreError, StoredHit, StoredMessage,
 };
 
-/// The keys (corp, time, msgid, strategy or behaviour) that `select` finds stored, asked once per
-/// corp of `rows` over the span of their times (`select` takes the corp and the first and last
-/// time, and gives time, msgid and the strategy or behaviour).
-fn stored_keys<'a>(
+/// Keeps of `rows` those whose key (corp, time, msgid, strategy or behaviour) `select` does not
+/// find stored. `select` is asked once per corp of `rows` over the span of their times: it takes
+/// the corp and the first and last time, and gives time, msgid and the strategy or behaviour.
+fn keep_unstored<T>(
     conn: &Connection,
     select: &str,
-    rows: impl Iterator<Item = (&'a str, i64)>,
-) -> Result<HashSet<(String, i64, String, i64)>, StoreError> {
-    let mut spans: HashMap<&str, (i64, i64)> = HashMap::new();
-    for (corp, time) in rows {
-        let span = spans.entry(corp).or_insert((time, time));
+    rows: &mut Vec<T>,
+    key: impl Fn(&T) -> (&String, i64, &String, i64),
+) -> Result<(), StoreError> {
+    let mut spans: HashMap<String, (i64, i64)> = HashMap::new();
+    for row in rows.iter() {
+        let (corp, time, _, _) = key(row);
+        let span = spans.entry(corp.clone()).or_insert((time, time));
         span.0 = span.0.min(time);
         span.1 = span.1.max(time);
     }
     let mut stmt = conn
         .prepare_cached(select)
         .map_err(sql("preparing a stored-hit lookup"))?;
-    let mut out = HashSet::new();
+    let mut stored: HashSet<(String, i64, String, i64)> = HashSet::new();
     for (corp, (first, last)) in spans {
         let keys = stmt
             .query_map(params![corp, first, last], |r| {
-                Ok((corp.to_owned(), r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((corp.clone(), r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .map_err(sql("looking up stored hits"))?;
-        for key in keys {
-            out.insert(key.map_err(sql("reading a stored hit"))?);
+        for k in keys {
+            stored.insert(k.map_err(sql("reading a stored hit"))?);
         }
     }
-    Ok(out)
+    rows.retain(|row| {
+        let (corp, time, msg_id, id) = key(row);
+        !stored.contains(&(corp.clone(), time, msg_id.clone(), id))
+    });
+    Ok(())
 }
 
 /// Inserts strategy hits, ignoring ones already stored; returns how many were new.
@@ -462,34 +468,20 @@ impl HitStore for SqliteStore {
         mut act_hits: Vec<ActHitRow>,
     ) -> Result<(Vec<HitRow>, Vec<ActHitRow>), StoreError> {
         let conn = self.conn();
-        let stored = stored_keys(
+        keep_unstored(
             &conn,
             "SELECT msg_time, msg_id, strategy_id FROM we_chat_contact_sensitive_msg
              WHERE corp_id = ?1 AND msg_time BETWEEN ?2 AND ?3",
-            hits.iter().map(|h| (h.corp_id.as_str(), h.msg_time)),
+            &mut hits,
+            |h| (&h.corp_id, h.msg_time, &h.msg_id, h.strategy_id),
         )?;
-        hits.retain(|h| {
-            !stored.contains(&(
-                h.corp_id.clone(),
-                h.msg_time,
-                h.msg_id.clone(),
-                h.strategy_id,
-            ))
-        });
-        let stored = stored_keys(
+        keep_unstored(
             &conn,
             "SELECT msg_time, msg_id, sensitive_act_id FROM we_sensitive_act_hit
              WHERE corp_id = ?1 AND msg_time BETWEEN ?2 AND ?3",
-            act_hits.iter().map(|h| (h.corp_id.as_str(), h.msg_time)),
+            &mut act_hits,
+            |h| (&h.corp_id, h.msg_time, &h.msg_id, h.sensitive_act_id),
         )?;
-        act_hits.retain(|h| {
-            !stored.contains(&(
-                h.corp_id.clone(),
-                h.msg_time,
-                h.msg_id.clone(),
-                h.sensitive_act_id,
-            ))
-        });
         Ok((hits, act_hits))
     }
 

@@ -302,10 +302,13 @@ fn cue_ends(text: &[char], cues: &[&[char]]) -> Vec<usize> {
     let mut out = Vec::new();
     let mut i = 0;
     while let Some(&first) = text.get(i) {
-        // Most positions begin no cue: one comparison of the first character each.
+        // Most positions begin no cue: a comparison with each cue's first character.
+        if !cues.iter().any(|c| c.first() == Some(&first)) {
+            i += 1;
+            continue;
+        }
         let found = cues
             .iter()
-            .filter(|c| c.first() == Some(&first))
             .filter(|c| text[i..].starts_with(c) && cue_stands(text, i, c))
             .map(|c| c.len())
             .max();

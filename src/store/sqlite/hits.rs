@@ -22,10 +22,10 @@ fn keep_unstored<T>(
     rows: &mut Vec<T>,
     key: impl Fn(&T) -> (&String, i64, &String, i64),
 ) -> Result<(), StoreError> {
-    let mut spans: HashMap<String, (i64, i64)> = HashMap::new();
+    let mut spans: HashMap<&String, (i64, i64)> = HashMap::new();
     for row in rows.iter() {
         let (corp, time, _, _) = key(row);
-        let span = spans.entry(corp.clone()).or_insert((time, time));
+        let span = spans.entry(corp).or_insert((time, time));
         span.0 = span.0.min(time);
         span.1 = span.1.max(time);
     }
@@ -36,7 +36,7 @@ fn keep_unstored<T>(
     for (corp, (first, last)) in spans {
         let keys = stmt
             .query_map(params![corp, first, last], |r| {
-                Ok((corp.clone(), r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((corp.to_owned(), r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .map_err(sql("looking up stored hits"))?;
         for k in keys {

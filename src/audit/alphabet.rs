@@ -41,13 +41,13 @@ pub struct Alphabet {
 }
 
 /// `bmp_folds` entry of a character that folds to nothing.
-pub(super) const FOLD_SKIP: u32 = u32::MAX;
+const FOLD_SKIP: u32 = u32::MAX;
 /// `bmp_folds` entry of a character that folds to several characters.
-pub(super) const FOLD_GENERAL: u32 = u32::MAX - 1;
+const FOLD_GENERAL: u32 = u32::MAX - 1;
 
 /// What folding makes of each BMP character: the one character it folds to, `FOLD_SKIP` or
 /// `FOLD_GENERAL`. The same for every rules version, so computed once.
-pub(super) fn bmp_folds() -> &'static [u32] {
+fn bmp_folds() -> &'static [u32] {
     static FOLDS: OnceLock<Box<[u32]>> = OnceLock::new();
     FOLDS.get_or_init(|| {
         (0..=0xFFFFu32)
@@ -142,22 +142,12 @@ impl Alphabet {
 
     /// A normalised word as codes.
     pub fn codes(&self, word: &str) -> Vec<u16> {
-        word.chars().map(|c| self.folded(c)).collect()
+        word.chars().map(|c| self.code_of(c)).collect()
     }
 
     /// The code of a character that is already folded (`NONE` when no word holds it).
-    pub fn code_of(&self, c: char) -> u16 {
-        self.folded(c)
-    }
-
-    /// A normalised word in code characters, as the automaton stores it.
-    pub fn encode(&self, word: &str) -> String {
-        self.codes(word).into_iter().map(Self::code_char).collect()
-    }
-
-    /// The code of a character that is already folded.
     #[inline]
-    fn folded(&self, c: char) -> u16 {
+    pub fn code_of(&self, c: char) -> u16 {
         self.codes.get(&c).copied().unwrap_or(NONE)
     }
 
@@ -230,7 +220,7 @@ struct Coder<'a, S> {
 impl<S: CodeSink> Sink for Coder<'_, S> {
     #[inline]
     fn push(&mut self, c: char, at: u32) {
-        self.out.code(self.alphabet.folded(c), at);
+        self.out.code(self.alphabet.code_of(c), at);
     }
 }
 
@@ -266,7 +256,7 @@ mod tests {
             let want: Vec<(u16, u32)> = n
                 .text
                 .char_indices()
-                .map(|(i, c)| (alphabet.folded(c), n.origin[i]))
+                .map(|(i, c)| (alphabet.code_of(c), n.origin[i]))
                 .collect();
             let mut got = Codes(Vec::new());
             alphabet.fold_text(text, &mut got);

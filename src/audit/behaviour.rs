@@ -366,6 +366,10 @@ fn qq_numbers(text: &[char]) -> Vec<String> {
         .collect()
 }
 
+/// The only message type whose body (`contact`) the detectors read: a link's URL. A store reading
+/// messages for the audit ([`crate::store::MessageQuery::for_audit`]) may leave the others' out.
+pub const BODY_READ_FOR: &str = "link";
+
 /// The URL of a `link` message, from its body.
 fn link_url(row: &MessageRow) -> String {
     serde_json::from_str::<serde_json::Value>(&row.contact)
@@ -391,7 +395,7 @@ pub fn detect(row: &MessageRow, url_allow: &[String]) -> Vec<ActFinding> {
     match row.msg_type.as_str() {
         "card" => push(Act::Card, String::new()),
         "redpacket" | "external_redpacket" => push(Act::RedPacket, String::new()),
-        "link" => {
+        BODY_READ_FOR => {
             let url = link_url(row);
             if !url_allowed(&url, url_allow) {
                 push(Act::Url, url);

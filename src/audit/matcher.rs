@@ -95,7 +95,7 @@ impl Automaton {
         alphabet: &Alphabet,
         text: &str,
         path: &mut Vec<Slot>,
-        found: &mut impl FnMut(&[Target], (usize, usize)),
+        found: &mut impl FnMut(&Target, (usize, usize)),
     ) {
         let mut scan = Scan {
             automaton: self,
@@ -126,7 +126,7 @@ impl Automaton {
         text: &str,
         (at, ord): StartAt,
         path: &mut Vec<Slot>,
-        found: &mut impl FnMut(&[Target], (usize, usize)),
+        found: &mut impl FnMut(&Target, (usize, usize)),
     ) {
         path.clear();
         let mut walk = Anchored {
@@ -211,7 +211,7 @@ struct Scan<'a, F> {
     last_start: Option<StartAt>,
 }
 
-impl<F: FnMut(&[Target], (usize, usize))> Scan<'_, F> {
+impl<F: FnMut(&Target, (usize, usize))> Scan<'_, F> {
     /// A word may begin at `start`: walk from there, unless that was done already.
     #[cold]
     fn start(&mut self, start: StartAt) {
@@ -223,7 +223,7 @@ impl<F: FnMut(&[Target], (usize, usize))> Scan<'_, F> {
     }
 }
 
-impl<F: FnMut(&[Target], (usize, usize))> CodeSink for Scan<'_, F> {
+impl<F: FnMut(&Target, (usize, usize))> CodeSink for Scan<'_, F> {
     #[inline(always)]
     fn code(&mut self, code: u16, at: u32) {
         let ord = if at == self.last_at {
@@ -278,7 +278,7 @@ struct Anchored<'a, F> {
     found: &'a mut F,
 }
 
-impl<F: FnMut(&[Target], (usize, usize))> Anchored<'_, F> {
+impl<F: FnMut(&Target, (usize, usize))> Anchored<'_, F> {
     /// Reports the words that end at the last code of `path` (its run now complete).
     fn report(&mut self) {
         let Some(last) = self.path.last() else {
@@ -300,14 +300,14 @@ impl<F: FnMut(&[Target], (usize, usize))> Anchored<'_, F> {
                         .all(|(need, s)| s.run >= *need)
                 });
                 if repeated {
-                    (self.found)(std::slice::from_ref(t), (start, end));
+                    (self.found)(t, (start, end));
                 }
             }
         }
     }
 }
 
-impl<F: FnMut(&[Target], (usize, usize))> CodeSink for Anchored<'_, F> {
+impl<F: FnMut(&Target, (usize, usize))> CodeSink for Anchored<'_, F> {
     #[inline]
     fn code(&mut self, code: u16, at: u32) {
         if self.skip > 0 {
@@ -446,24 +446,22 @@ impl Matcher {
     pub fn find(&self, text: &str) -> Vec<WordMatch> {
         let mut words = Vec::new();
         let mut allows = Vec::new();
-        let mut collect = |targets: &[Target], span: (usize, usize)| {
-            for t in targets {
-                // A pinyin spelling may not begin or end inside a longer run of letters.
-                if (t.letters_first && pinyin::continues_letters(text, span.0, true))
-                    || (t.letters_last && pinyin::continues_letters(text, span.1, false))
-                {
-                    continue;
-                }
-                let m = WordMatch {
-                    strategy: t.strategy,
-                    word: t.word,
-                    span,
-                };
-                if t.allow {
-                    allows.push(m)
-                } else {
-                    words.push(m)
-                }
+        let mut collect = |t: &Target, span: (usize, usize)| {
+            // A pinyin spelling may not begin or end inside a longer run of letters.
+            if (t.letters_first && pinyin::continues_letters(text, span.0, true))
+                || (t.letters_last && pinyin::continues_letters(text, span.1, false))
+            {
+                return;
+            }
+            let m = WordMatch {
+                strategy: t.strategy,
+                word: t.word,
+                span,
+            };
+            if t.allow {
+                allows.push(m)
+            } else {
+                words.push(m)
             }
         };
         if let Some(n) = &self.normalised {
@@ -485,7 +483,9 @@ impl Matcher {
         }
         if let Some(r) = &self.raw {
             for m in r.ac.find_overlapping_iter(text) {
-                collect(&r.targets[m.pattern().as_usize()], (m.start(), m.end()));
+                for t in &r.targets[m.pattern().as_usize()] {
+                    collect(t, (m.start(), m.end()));
+                }
             }
         }
         words.retain(|w| {

@@ -30,7 +30,7 @@ pub struct ReauditProgress {
     pub seconds: f64,
     /// Of `seconds`: auditing on the decode pool (reading and storing run beside it).
     pub audit_seconds: f64,
-    /// Storing hits, beside the auditing (a write even when every hit is already there).
+    /// Storing hits, beside the auditing (a lookup of which are new, and a write only for those).
     pub store_seconds: f64,
 }
 
@@ -79,8 +79,8 @@ pub fn reaudit(
         total: store.count_messages(query.corp_id.as_deref())?,
         ..Default::default()
     };
-    // Three stages, each on its own thread: the next page is read, and the last page's hits
-    // stored (a write even when every hit is there already), while this page is audited.
+    // Three stages, each on its own thread: the next page is read, and the last page's new hits
+    // stored, while this page is audited.
     let stored = [AtomicU64::new(0), AtomicU64::new(0)];
     std::thread::scope(|scope| -> Result<(), ReauditError> {
         let (pages, next_page) = crossbeam_channel::bounded::<Vec<MessageRow>>(2);

@@ -1,7 +1,7 @@
 //! Hits: strategy and behaviour hit rows (inserted idempotently, with a batch or by a re-audit),
 //! their queries, counts per strategy and per day, and a hit's conversation context.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -32,7 +32,7 @@ fn keep_unstored<T>(
     let mut stmt = conn
         .prepare_cached(select)
         .map_err(sql("preparing a stored-hit lookup"))?;
-    let mut stored: HashSet<(String, i64, String, i64)> = HashSet::new();
+    let mut stored: Vec<(String, i64, String, i64)> = Vec::new();
     for (corp, (first, last)) in spans {
         let keys = stmt
             .query_map(params![corp, first, last], |r| {
@@ -40,12 +40,17 @@ fn keep_unstored<T>(
             })
             .map_err(sql("looking up stored hits"))?;
         for k in keys {
-            stored.insert(k.map_err(sql("reading a stored hit"))?);
+            stored.push(k.map_err(sql("reading a stored hit"))?);
         }
     }
+    // Sorted, so each row is looked up by its borrowed key (no copies per row).
+    stored.sort_unstable();
     rows.retain(|row| {
         let (corp, time, msg_id, id) = key(row);
-        !stored.contains(&(corp.clone(), time, msg_id.clone(), id))
+        let want = (corp.as_str(), time, msg_id.as_str(), id);
+        stored
+            .binary_search_by(|k| (k.0.as_str(), k.1, k.2.as_str(), k.3).cmp(&want))
+            .is_err()
     });
     Ok(())
 }

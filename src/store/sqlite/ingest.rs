@@ -5,7 +5,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::filter::Where;
-use super::rows::{AUDIT_COLUMNS, MESSAGE_COLUMNS, dead_letter_from, from_columns, message_from};
+use super::rows::{MESSAGE_COLUMNS, audit_columns, dead_letter_from, from_columns, message_from};
 use super::{SqliteStore, archive, hits, media, select, sql, to_i64};
 use crate::message::MessageRow;
 use crate::store::{
@@ -236,7 +236,7 @@ impl IngestStore for SqliteStore {
 
     fn messages(&self, q: &MessageQuery) -> Result<Vec<StoredMessage>, StoreError> {
         let columns = if q.for_audit {
-            AUDIT_COLUMNS
+            audit_columns()
         } else {
             MESSAGE_COLUMNS
         };

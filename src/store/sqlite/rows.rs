@@ -48,10 +48,22 @@ use crate::store::{DeadLetter, HitRow, StoredDeadLetter, StoredHit, StoredMessag
 pub(super) const MESSAGE_COLUMNS: &str = "corp_id, msg_id, seq, publickey_ver, from_id, to_list, room_id, action, \
     msg_type, msg_time, contact, is_external, plain_text";
 
-/// [`MESSAGE_COLUMNS`] as the audit reads them: a body only for links (see
-/// [`crate::store::MessageQuery::for_audit`]).
-pub(super) const AUDIT_COLUMNS: &str = "corp_id, msg_id, seq, publickey_ver, from_id, to_list, room_id, action, \
-    msg_type, msg_time, CASE WHEN msg_type = 'link' THEN contact ELSE '' END, is_external, plain_text";
+/// [`MESSAGE_COLUMNS`] as the audit reads them: a body only for the message type whose body the
+/// detectors read (see [`crate::store::MessageQuery::for_audit`]).
+pub(super) fn audit_columns() -> &'static str {
+    static COLUMNS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    COLUMNS.get_or_init(|| {
+        let body = format!(
+            "CASE WHEN msg_type = '{}' THEN contact ELSE '' END",
+            crate::audit::behaviour::BODY_READ_FOR
+        );
+        MESSAGE_COLUMNS
+            .split(", ")
+            .map(|c| if c == "contact" { body.as_str() } else { c })
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
 
 pub(super) fn message_from(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
     let row = from_columns!(row => MessageRow {

@@ -52,6 +52,38 @@ pub(super) fn a_replayed_batch_changes_nothing(s: &dyn Store) {
     assert_eq!(letters.len(), 1);
     assert_eq!(s.checkpoint("ww1").expect("checkpoint"), Some(3));
     assert_eq!(s.checkpoint("ww2").expect("checkpoint"), None);
+
+    // Read for the audit: the same rows, a link's body kept (the others' may be left out).
+    let mut link = row("ww3", "l", 1);
+    link.msg_type = msgaudit::audit::behaviour::BODY_READ_FOR.into();
+    link.contact = r#"{"link":{"link_url":"https://x.example.cn/p"}}"#.into();
+    let mut text = row("ww3", "t", 2);
+    text.contact = r#"{"text":{"content":"消息 2"}}"#.into();
+    s.store_batch(&StoreBatch {
+        corp_id: "ww3".into(),
+        messages: vec![link.clone(), text],
+        checkpoint: 2,
+        ..Default::default()
+    })
+    .expect("batch");
+    let read = |for_audit| {
+        s.messages(&MessageQuery {
+            corp_id: Some("ww3".into()),
+            by_seq: Some(SeqCursor::default()),
+            limit: 10,
+            for_audit,
+            ..Default::default()
+        })
+        .expect("messages")
+    };
+    let (full, audit) = (read(false), read(true));
+    assert_eq!(full.len(), 2);
+    assert_eq!(audit.len(), full.len());
+    assert_eq!(audit[0].row, link, "a link keeps its body");
+    let mut without_body = audit[1].row.clone();
+    assert!(without_body.contact.is_empty() || without_body.contact == full[1].row.contact);
+    without_body.contact.clone_from(&full[1].row.contact);
+    assert_eq!(without_body, full[1].row);
 }
 
 pub(super) fn progress_names_each_corps_checkpoint_newest_message_and_stuck_letters(s: &dyn Store) {

@@ -3,7 +3,8 @@
 //! holds, and holds the alert-sender key while it can.
 //!
 //! - **Claiming** a corp creates `corps/ID` on etcd attached to this daemon's lease (only if nobody
-//!   holds it), then adds the corp to the pipeline. It resumes after the stored checkpoint.
+//!   holds it), then adds the corp to the pipeline. It resumes after the stored checkpoint. Between
+//!   two such writes the lease is renewed when due, so taking hundreds of corps never starves it.
 //! - **Giving back** a corp (to make room for a daemon that joined, or because it is no longer
 //!   archived) stops its puller first, waits until every batch it pulled is stored (its spool
 //!   drained), and only then deletes the key, so the next holder starts after this one's last
@@ -11,6 +12,9 @@
 //! - **Dying**: the lease is not renewed, etcd deletes this daemon's keys when it expires, and the
 //!   others claim its corps at their next look (every [`TICK`]). They resume at the stored
 //!   checkpoint; what the dead daemon stored past it is read back and not stored twice.
+//! - **The fence**: every renewal opens the pullers' [`PullFence`] until [`margin`] before the lease
+//!   could expire. No SDK call starts past it, even if this thread is stalled (a starved machine,
+//!   etcd slow to answer), so a corp is never pulled here once another daemon may hold it.
 //! - **Losing the lease while alive** (etcd unreachable until the lease may have expired, or etcd
 //!   says it has): every corp is dropped at once, the alert sender stops, and the daemon joins
 //!   again with a new lease.
@@ -27,7 +31,7 @@ use crate::config::CoordinatorConfig;
 use crate::coordinator::share::{self, View};
 use crate::coordinator::{Etcd, EtcdError, Keys, LeaseId};
 use crate::pipeline::{Corp, CorpChange, Released};
-use crate::runtime::Shutdown;
+use crate::runtime::{PullFence, Shutdown};
 
 /// How often the fleet is looked at: a dead daemon's corps are claimed at most this long after its
 /// lease expired.
@@ -35,6 +39,21 @@ pub const TICK: Duration = Duration::from_millis(500);
 
 /// After joining, how long a daemon waits before claiming, so daemons starting together all count.
 const SETTLE: Duration = Duration::from_secs(2);
+
+/// How long before its lease could expire a daemon stops pulling: a quarter of the TTL, at least a
+/// second. A call started just before then has that long to end before another daemon can take the
+/// corp.
+fn margin(ttl: Duration) -> Duration {
+    (ttl / 4).max(Duration::from_secs(1))
+}
+
+/// Lets the pullers call the SDK until [`margin`] before `alive_until`.
+fn open_fence(fence: &PullFence, alive_until: Instant, ttl: Duration) {
+    match alive_until.checked_sub(margin(ttl)) {
+        Some(until) => fence.open_until(until),
+        None => fence.close(),
+    }
+}
 
 /// Whether this daemon sends the fleet's alerts now: the term of its hold on `alert-sender`, a token
 /// requested when the hold ends.
@@ -92,6 +111,9 @@ pub(super) struct Fleet {
     pub to_pipeline: Sender<CorpChange>,
     pub live: LiveCorps,
     pub leadership: Leadership,
+    /// Until when the pullers may call the SDK: moved on every renewal, closed when the lease is
+    /// lost.
+    pub fence: PullFence,
     pub shutdown: Shutdown,
     /// The corps archived, by id.
     pub wanted: BTreeMap<String, Corp>,
@@ -225,9 +247,11 @@ impl Run {
             Ok(Some(id)) => {
                 tracing::info!(name = %config.name, lease_ttl_s = config.lease_ttl.as_secs(),
                     "joined the fleet");
+                let alive_until = asked + config.lease_ttl;
+                open_fence(&self.fleet.fence, alive_until, config.lease_ttl);
                 self.lease = Some(Lease {
                     id,
-                    alive_until: asked + config.lease_ttl,
+                    alive_until,
                     next_renewal: asked + config.lease_ttl / 3,
                     joined: Instant::now(),
                 });
@@ -257,8 +281,10 @@ impl Run {
         let ttl = self.fleet.config.lease_ttl;
         match self.fleet.etcd.keep_alive(lease.id) {
             Ok(Some(left)) => {
+                // `now` is before etcd counted `left`: the lease lives at least that long.
                 lease.alive_until = now + left;
                 lease.next_renewal = now + ttl / 3;
+                open_fence(&self.fleet.fence, lease.alive_until, ttl);
                 true
             }
             Ok(None) => {
@@ -266,11 +292,12 @@ impl Run {
                 false
             }
             Err(e) => {
+                // The call may have taken long: judge by the time now.
+                let now = Instant::now();
                 lease.next_renewal = now + Duration::from_millis(500);
                 // Stop before the lease can have expired, so no other daemon pulls a corp while
-                // this one still does.
-                let margin = (ttl / 4).max(Duration::from_secs(1));
-                if now + margin >= lease.alive_until {
+                // this one still does (the pullers stopped at the fence already).
+                if now + margin(ttl) >= lease.alive_until {
                     self.lost(&format!("etcd unreachable while the lease runs out: {e}"));
                     return false;
                 }
@@ -290,6 +317,7 @@ impl Run {
         for id in std::mem::take(&mut self.held) {
             let _ = self.fleet.to_pipeline.send(CorpChange::Remove(id));
         }
+        self.fleet.fence.close();
         self.giving.clear();
         self.lease = None;
         self.fleet.leadership.lose();
@@ -346,6 +374,10 @@ impl Run {
                 self.give_back(id);
             }
             for id in plan.claim {
+                // One write per corp: taking hundreds at once must not starve the lease.
+                if !self.renew() {
+                    return Ok(());
+                }
                 self.claim(&id, &me, lease_id)?;
             }
         }
@@ -392,6 +424,9 @@ impl Run {
             .map(|(id, _)| id.clone())
             .collect();
         for id in done {
+            if !self.renew() {
+                return Ok(());
+            }
             self.fleet.etcd.delete_if(&self.fleet.keys.corp(&id), me)?;
             self.giving.remove(&id);
             tracing::info!(corp = %id, "coordinator: corp given back");

@@ -352,6 +352,8 @@ impl Daemon {
         // Corps come and go while a daemon runs; a once run drains the corps it started with. In
         // a fleet the watcher tells the fleet thread, which hands the pipeline the corps it holds.
         let idle_at_start = fleet.is_some();
+        // In a fleet the pullers call the SDK only while the lease surely lives.
+        let fence = fleet.as_ref().map(|_| crate::runtime::PullFence::closed());
         let mut fleet_thread = None;
         let changes = if once {
             None
@@ -377,7 +379,8 @@ impl Daemon {
             match fleet {
                 None => Some(rx),
                 Some((config, etcd)) => {
-                    let (thread, from_fleet) = self.spawn_fleet(config, etcd, rx)?;
+                    let (thread, from_fleet) =
+                        self.spawn_fleet(config, etcd, rx, fence.clone().unwrap_or_default())?;
                     fleet_thread = Some(thread);
                     Some(from_fleet)
                 }
@@ -393,6 +396,7 @@ impl Daemon {
             shutdown: self.shutdown.clone(),
             changes,
             idle_at_start,
+            fence: fence.clone(),
         };
         let summary = pipeline::run(parts, &corps, &pipeline_settings(&self.config, once));
         if let Some(thread) = fleet_thread {
@@ -412,6 +416,7 @@ impl Daemon {
         config: CoordinatorConfig,
         etcd: crate::coordinator::Etcd,
         from_watch: crossbeam_channel::Receiver<pipeline::CorpChange>,
+        fence: crate::runtime::PullFence,
     ) -> Result<
         (
             JoinHandle<fleet::Left>,
@@ -428,6 +433,7 @@ impl Daemon {
             to_pipeline,
             live: self.live.clone(),
             leadership: self.leadership.clone(),
+            fence,
             shutdown: self.shutdown.clone(),
             wanted: self
                 .corps

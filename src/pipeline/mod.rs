@@ -213,6 +213,8 @@ pub struct Parts<'a> {
     /// The corps given are only known (their spooled batches are stored) and none is pulled
     /// until `changes` adds it: a coordinator hands corps over.
     pub idle_at_start: bool,
+    /// In a fleet: the time until which the pullers may call the SDK (the lease's, less a margin).
+    pub fence: Option<crate::runtime::PullFence>,
 }
 
 /// Runs the pipeline over `corps` until shutdown (or, with `settings.pull.once`, until every corp

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::{CorpContext, PulledBatch};
-use crate::runtime::Shutdown;
 use crate::runtime::Stats;
+use crate::runtime::{PullFence, Shutdown};
 use crate::sdk::{FinanceLibrary, NetworkOptions, SdkError, Session};
 use crate::secret::Secret;
 
@@ -33,6 +33,9 @@ const INBOX_EVERY: Duration = Duration::from_millis(100);
 
 /// How long a corp at its in-flight limit waits before it is looked at again.
 const IN_FLIGHT_RECHECK: Duration = Duration::from_millis(20);
+
+/// How long a corp waits before it is looked at again while the fence is closed.
+const FENCE_RECHECK: Duration = Duration::from_millis(50);
 
 /// What a puller's inbox carries.
 pub enum PullerCommand {
@@ -136,6 +139,8 @@ pub struct Puller {
     pub inbox: Option<Receiver<PullerCommand>>,
     /// Whether the spool says when a batch counts as pulled (else: as soon as it is handed on).
     pub spooled: bool,
+    /// In a fleet: no call starts past it (the lease may be running out).
+    pub fence: Option<PullFence>,
 }
 
 impl Puller {
@@ -228,6 +233,11 @@ pub fn run_puller(mut cursors: Vec<CorpCursor>, p: Puller) -> Vec<CorpFailure> {
             continue;
         };
         let started = Instant::now();
+        if p.fence.as_ref().is_some_and(|f| !f.allows(started)) {
+            // The lease may be running out: another daemon may soon pull this corp.
+            cursor.next_call = started + FENCE_RECHECK;
+            continue;
+        }
         cursor.next_call = started + settings.pull.min_call_interval;
         Stats::add(&stats.calls, 1);
         let result = session.get_chat_data(cursor.next_seq, limit, settings.timeout);

@@ -66,6 +66,7 @@ pub(super) fn spawn(
         shutdown,
         changes,
         idle_at_start: _,
+        fence,
     } = parts;
     let pool = Arc::new(decode_pool(settings.threads)?);
     let queue = settings.queue_batches.max(1);
@@ -154,6 +155,7 @@ pub(super) fn spawn(
             output: pulled_tx.clone(),
             inbox,
             spooled,
+            fence: fence.clone(),
         };
         pullers.push(thread(format!("pull-{i}"), move || {
             puller::run_puller(share, puller)

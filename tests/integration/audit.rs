@@ -74,6 +74,7 @@ fn hits_are_stored_with_their_batch_and_reprocessing_never_doubles_them() {
                 shutdown: msgaudit::runtime::Shutdown::new(),
                 changes: None,
                 idle_at_start: false,
+                fence: None,
             },
             std::slice::from_ref(&corp),
             &settings,

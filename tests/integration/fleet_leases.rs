@@ -165,6 +165,23 @@ fn spawn_daemon(config: &Path, dir: &Path, name: &str, call_log: &Path) -> Child
         .expect("spawn the daemon")
 }
 
+/// The warnings and errors the daemons' coordinators logged (lost leases, corps etcd no longer
+/// shows), to say why a check failed.
+fn coordinator_warnings(dir: &Path) -> String {
+    let mut out = String::new();
+    for name in ["d0", "d1", "d2"] {
+        let text = std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
+        for line in text
+            .lines()
+            .filter(|l| l.contains("coordinator") && (l.contains("WARN") || l.contains("ERROR")))
+            .take(20)
+        {
+            out.push_str(&format!("{name}: {line}\n"));
+        }
+    }
+    out
+}
+
 /// Who holds each corp, from etcd.
 fn holders(etcd: &Etcd) -> HashMap<String, String> {
     etcd.range("/fleet-test/corps/")
@@ -337,9 +354,12 @@ fn three_daemons_share_the_corps_and_a_killed_ones_move_with_nothing_lost_or_dou
                 moves += 1;
                 assert!(
                     pair[0].end_us <= pair[1].start_us,
-                    "{corp} pulled by {} and {} at once",
+                    "{corp} pulled by {} and {} at once ({} µs after {} µs); the daemons' coordinator warnings:\n{}",
                     pair[0].pid,
-                    pair[1].pid
+                    pair[1].pid,
+                    pair[1].start_us,
+                    pair[0].end_us,
+                    coordinator_warnings(dir.path())
                 );
             }
         }
@@ -351,8 +371,9 @@ fn three_daemons_share_the_corps_and_a_killed_ones_move_with_nothing_lost_or_dou
                 if pid != c.pid {
                     assert!(
                         end <= c.start_us,
-                        "{corp}: overlapping holders {pid} and {}",
-                        c.pid
+                        "{corp}: overlapping holders {pid} and {}; the daemons' coordinator warnings:\n{}",
+                        c.pid,
+                        coordinator_warnings(dir.path())
                     );
                 }
             }

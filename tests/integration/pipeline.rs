@@ -70,6 +70,7 @@ fn unaudited(
         shutdown,
         changes: None,
         idle_at_start: false,
+        fence: None,
     }
 }
 

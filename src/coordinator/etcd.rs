@@ -1,7 +1,7 @@
 //! A small blocking etcd v3 client over etcd's HTTP/JSON gateway (`/v3/...`, served by every etcd
 //! since 3.4 on its client port): leases (grant, keep alive, revoke) and the few key operations
-//! ownership needs (create if absent, delete if ours, read a prefix). The gateway speaks the gRPC
-//! API as JSON — keys and values base64, 64-bit numbers as strings — so no gRPC stack is built.
+//! ownership needs (create if absent, one key or many at once, delete if ours, read a prefix). The
+//! gateway speaks the gRPC API as JSON — keys and values base64, 64-bit numbers as strings — so no gRPC stack is built.
 //!
 //! Endpoints are tried in turn: a request that cannot reach one goes to the next, and the one that
 //! answered is tried first next time.
@@ -41,7 +41,16 @@ pub enum EtcdError {
     },
     #[error("etcd's answer to {what} is not what its API says: {detail}")]
     Answer { what: &'static str, detail: String },
+    #[error("{what}: {n} keys in one request, at most {max}")]
+    TooMany {
+        what: &'static str,
+        n: usize,
+        max: usize,
+    },
 }
+
+/// The most keys [`Etcd::create_each`] takes at once.
+pub const MAX_CREATES: usize = 64;
 
 /// A client of one etcd cluster.
 pub struct Etcd {
@@ -196,6 +205,62 @@ impl Etcd {
             }),
         )?;
         Ok(answer.get("succeeded").and_then(Value::as_bool) == Some(true))
+    }
+
+    /// Creates each of `keys` = `value` attached to `lease` that does not exist, in one request
+    /// (one nested transaction per key, so a key held already does not stop the others); whether
+    /// each was created, in order. At most [`MAX_CREATES`] keys a call (etcd's limit on the
+    /// operations of one transaction is 128 by default).
+    pub fn create_each(
+        &self,
+        keys: &[String],
+        value: &str,
+        lease: LeaseId,
+    ) -> Result<Vec<bool>, EtcdError> {
+        let what = "creating keys";
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        if keys.len() > MAX_CREATES {
+            return Err(EtcdError::TooMany {
+                what,
+                n: keys.len(),
+                max: MAX_CREATES,
+            });
+        }
+        let ops: Vec<Value> = keys
+            .iter()
+            .map(|key| {
+                json!({ "request_txn": {
+                    "compare": [{ "target": "CREATE", "key": b64(key), "create_revision": "0" }],
+                    "success": [{ "request_put": {
+                        "key": b64(key), "value": b64(value), "lease": lease.0.to_string()
+                    } }],
+                } })
+            })
+            .collect();
+        let answer = self.call(what, "kv/txn", json!({ "success": ops }))?;
+        let responses = answer
+            .get("responses")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if responses.len() != keys.len() {
+            return Err(EtcdError::Answer {
+                what,
+                detail: format!("{} answers to {} keys", responses.len(), keys.len()),
+            });
+        }
+        // A false `succeeded` is left out of etcd's JSON.
+        Ok(responses
+            .iter()
+            .map(|r| {
+                r.get("response_txn")
+                    .and_then(|t| t.get("succeeded"))
+                    .and_then(Value::as_bool)
+                    == Some(true)
+            })
+            .collect())
     }
 
     /// Deletes `key` if its value is `value`; whether it was deleted.

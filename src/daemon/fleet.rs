@@ -3,8 +3,9 @@
 //! holds, and holds the alert-sender key while it can.
 //!
 //! - **Claiming** a corp creates `corps/ID` on etcd attached to this daemon's lease (only if nobody
-//!   holds it), then adds the corp to the pipeline. It resumes after the stored checkpoint. Between
-//!   two such writes the lease is renewed when due, so taking hundreds of corps never starves it.
+//!   holds it; up to [`MAX_CREATES`] corps in one request), then adds the corp to the pipeline. It
+//!   resumes after the stored checkpoint. Between two such requests the lease is renewed when due,
+//!   so taking hundreds of corps never starves it.
 //! - **Giving back** a corp (to make room for a daemon that joined, or because it is no longer
 //!   archived) stops its puller first, waits until every batch it pulled is stored (its spool
 //!   drained), and only then deletes the key, so the next holder starts after this one's last
@@ -28,6 +29,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::corps::LiveCorps;
 use crate::config::CoordinatorConfig;
+use crate::coordinator::etcd::MAX_CREATES;
 use crate::coordinator::share::{self, View};
 use crate::coordinator::{Etcd, EtcdError, Keys, LeaseId};
 use crate::pipeline::{Corp, CorpChange, Released};
@@ -373,29 +375,32 @@ impl Run {
             for id in plan.release {
                 self.give_back(id);
             }
-            for id in plan.claim {
-                // One write per corp: taking hundreds at once must not starve the lease.
+            for ids in plan.claim.chunks(MAX_CREATES) {
+                // Taking hundreds of corps at once must not starve the lease.
                 if !self.renew() {
                     return Ok(());
                 }
-                self.claim(&id, &me, lease_id)?;
+                self.claim(ids, &me, lease_id)?;
             }
         }
         self.hold_alert_sender(&me, lease_id)?;
         Ok(())
     }
 
-    fn claim(&mut self, id: &str, me: &str, lease: LeaseId) -> Result<(), EtcdError> {
-        let Some(corp) = self.fleet.wanted.get(id) else {
-            return Ok(());
-        };
-        if self
-            .fleet
-            .etcd
-            .create(&self.fleet.keys.corp(id), me, lease)?
-        {
+    /// Claims the corps `ids` (one request to etcd) and hands those taken to the pipeline.
+    fn claim(&mut self, ids: &[String], me: &str, lease: LeaseId) -> Result<(), EtcdError> {
+        let ids: Vec<&String> = ids
+            .iter()
+            .filter(|id| self.fleet.wanted.contains_key(*id))
+            .collect();
+        let keys: Vec<String> = ids.iter().map(|id| self.fleet.keys.corp(id)).collect();
+        let taken = self.fleet.etcd.create_each(&keys, me, lease)?;
+        for (id, taken) in ids.into_iter().zip(taken) {
+            let Some(corp) = self.fleet.wanted.get(id).filter(|_| taken) else {
+                continue;
+            };
             tracing::info!(corp = %id, "coordinator: corp claimed");
-            self.held.insert(id.to_owned());
+            self.held.insert(id.clone());
             let _ = self.fleet.to_pipeline.send(CorpChange::Add(corp.clone()));
         }
         Ok(())

@@ -284,6 +284,14 @@ fn three_daemons_share_the_corps_and_a_killed_ones_move_with_nothing_lost_or_dou
         "the kill came mid-drain ({at_kill} of {total} stored)"
     );
 
+    // Its lease expires when etcd deletes its member key.
+    let member = format!("/fleet-test/members/{victim}");
+    wait_until(
+        "the dead daemon's lease expired",
+        Duration::from_secs(LEASE_TTL_SECS + 30),
+        || etcd.range(&member).map(|kv| kv.is_empty()).unwrap_or(false),
+    );
+    let expired_after = Duration::from_micros((now_us() - killed_us) as u64);
     wait_until(
         "the dead daemon's corps held by the living",
         Duration::from_secs(LEASE_TTL_SECS + 30),
@@ -405,7 +413,8 @@ fn three_daemons_share_the_corps_and_a_killed_ones_move_with_nothing_lost_or_dou
     eprintln!(
         "fleet: {n_corps} corps × {per_corp} messages, 3 daemons (lease TTL {LEASE_TTL_SECS} s): \
          shared in {shared:.1?}; {victim} (the alert sender) SIGKILLed at {at_kill} of {total} stored, \
-         holding {} corps; they were pulled again after p50 {:.1?}, max {worst:.1?} (bound {bound:?}); \
+         holding {} corps; its lease expired after {expired_after:.1?}; they were pulled again after \
+         p50 {:.1?}, max {worst:.1?} (bound {bound:?}); \
          {moves} hand-overs in the call log, none overlapping",
         held_by_victim.len(),
         moved_after
@@ -484,4 +493,44 @@ fn a_sqlite_store_refuses_a_coordinator() {
         err.contains("coordinator.etcd") && err.contains("SQLite store belongs to one daemon"),
         "{err}"
     );
+}
+
+#[test]
+fn many_keys_created_in_one_request_take_only_the_free_ones() {
+    let etcd_server = EtcdServer::start();
+    let etcd = etcd_server.client();
+    let lease = etcd.grant(Duration::from_secs(30)).expect("lease");
+    assert!(etcd.create("/many/b", "other", lease).expect("create"));
+    let keys: Vec<String> = ["/many/a", "/many/b", "/many/c"]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    assert_eq!(
+        etcd.create_each(&keys, "me", lease).expect("create_each"),
+        vec![true, false, true]
+    );
+    assert_eq!(
+        etcd.range("/many/").expect("range"),
+        vec![
+            ("/many/a".to_owned(), "me".to_owned()),
+            ("/many/b".to_owned(), "other".to_owned()),
+            ("/many/c".to_owned(), "me".to_owned()),
+        ]
+    );
+    // All held now: nothing is taken; too many at once is refused before anything is sent.
+    assert_eq!(
+        etcd.create_each(&keys, "me", lease).expect("create_each"),
+        vec![false; 3]
+    );
+    let too_many: Vec<String> = (0..=msgaudit::coordinator::etcd::MAX_CREATES)
+        .map(|i| format!("/many/x{i}"))
+        .collect();
+    assert!(etcd.create_each(&too_many, "me", lease).is_err());
+    assert_eq!(
+        etcd.create_each(&[], "me", lease).expect("none"),
+        Vec::<bool>::new()
+    );
+    // The keys go with the lease.
+    etcd.revoke(lease).expect("revoke");
+    assert!(etcd.range("/many/").expect("range").is_empty());
 }

@@ -11,7 +11,7 @@ use super::{RangeArgs, StoreArgs};
 use crate::audit::{Auditor, RuleSet};
 use crate::message::{ChatMessage, MessageRow};
 use crate::reprocess::ReauditOptions;
-use crate::store::{ContextQuery, HitQuery, Store, StoredHit};
+use crate::store::{ContextQuery, HitKey, HitQuery, ReviewState, Store, StoredHit};
 use crate::timefmt::format_ms;
 
 #[derive(Debug, Subcommand)]
@@ -317,15 +317,37 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// The review state of each of `keys` that was reviewed (the rest are pending).
+fn review_states(
+    store: &dyn Store,
+    keys: &[HitKey],
+) -> anyhow::Result<std::collections::HashMap<HitKey, ReviewState>> {
+    Ok(store
+        .reviews_of(keys)?
+        .into_iter()
+        .map(|r| (r.key, r.state))
+        .collect())
+}
+
+/// `row` as a JSON object with its review state (`review`).
+fn with_review(row: &impl serde::Serialize, review: ReviewState) -> serde_json::Result<String> {
+    let mut value = serde_json::to_value(row)?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert("review".into(), review.as_str().into());
+    }
+    serde_json::to_string(&value)
+}
+
 fn print_hit(
     out: &mut impl Write,
     h: &StoredHit,
+    review: ReviewState,
     format: Format,
     names: &super::Namer,
 ) -> std::io::Result<()> {
     let r = &h.hit;
     match format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string(h).unwrap_or_default()),
+        Format::Json => writeln!(out, "{}", with_review(h, review).unwrap_or_default()),
         Format::Csv => writeln!(
             out,
             "{}",
@@ -343,6 +365,7 @@ fn print_hit(
                 },
                 r.direction.clone(),
                 r.send_status_name().to_owned(),
+                review.as_str().to_owned(),
                 r.content.clone(),
                 r.msg_id.clone(),
             ]
@@ -353,12 +376,13 @@ fn print_hit(
         ),
         Format::Table => writeln!(
             out,
-            "{:<19}  {} {} {} {:<8} {}",
+            "{:<19}  {} {} {} {:<8} {} {}",
             format_ms(r.msg_time),
             super::column(&r.strategy_name, 10),
             super::column(&r.words.join("、"), 14),
             super::column(&names.label(&r.corp_id, &r.from_id), 24),
             r.send_status_name(),
+            super::column(review.label(), 6),
             r.content.replace('\n', " ")
         ),
     }
@@ -387,16 +411,21 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.behaviours {
-        for a in store.act_hits(&query)? {
+        let found = store.act_hits(&query)?;
+        let keys: Vec<HitKey> = found.iter().map(HitKey::of_act_hit).collect();
+        let reviews = review_states(store.as_ref(), &keys)?;
+        for (a, key) in found.iter().zip(&keys) {
+            let review = reviews.get(key).copied().unwrap_or_default();
             match args.format {
-                Format::Json => writeln!(out, "{}", serde_json::to_string(&a)?)?,
+                Format::Json => writeln!(out, "{}", with_review(a, review)?)?,
                 _ => writeln!(
                     out,
-                    "{:<19}  {:<12} {:<16} → {:<32} {}",
+                    "{:<19}  {:<12} {:<16} → {:<32} {} {}",
                     format_ms(a.msg_time),
                     a.sensitive_act,
                     a.operator,
                     a.operate_target,
+                    super::column(review.label(), 6),
                     a.detail
                 )?,
             }
@@ -404,6 +433,8 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
         return Ok(out.flush()?);
     }
     let found = store.hits(&query)?;
+    let keys: Vec<HitKey> = found.iter().map(|h| HitKey::of_hit(&h.hit)).collect();
+    let reviews = review_states(store.as_ref(), &keys)?;
     let names = super::Namer::new(
         store.as_ref(),
         found.iter().flat_map(|h| {
@@ -419,22 +450,24 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
             // A BOM so that Excel opens the Chinese text as UTF-8.
             write!(
                 out,
-                "\u{FEFF}time,corp_id,strategy_id,strategy,words,from,to_or_room,direction,alert,snippet,msg_id\r\n"
+                "\u{FEFF}time,corp_id,strategy_id,strategy,words,from,to_or_room,direction,alert,review,snippet,msg_id\r\n"
             )?;
         }
         Format::Table => writeln!(
             out,
-            "{:<19}  {} {} {} {:<8} snippet",
+            "{:<19}  {} {} {} {:<8} {} snippet",
             "time",
             super::column("strategy", 10),
             super::column("words", 14),
             super::column("from", 24),
-            "alert"
+            "alert",
+            super::column("review", 6),
         )?,
         Format::Json => {}
     }
-    for h in &found {
-        print_hit(&mut out, h, args.format, &names)?;
+    for (h, key) in found.iter().zip(&keys) {
+        let review = reviews.get(key).copied().unwrap_or_default();
+        print_hit(&mut out, h, review, args.format, &names)?;
         if args.context > 0 {
             let around = store.context(&ContextQuery {
                 corp_id: h.hit.corp_id.clone(),

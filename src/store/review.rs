@@ -122,6 +122,28 @@ pub struct HitKey {
     pub id: i64,
 }
 
+impl HitKey {
+    /// The key of a strategy hit.
+    pub fn of_hit(hit: &super::HitRow) -> HitKey {
+        HitKey {
+            kind: HitKind::Strategy,
+            corp_id: hit.corp_id.clone(),
+            msg_id: hit.msg_id.clone(),
+            id: hit.strategy_id,
+        }
+    }
+
+    /// The key of a behaviour hit.
+    pub fn of_act_hit(hit: &super::ActHitRow) -> HitKey {
+        HitKey {
+            kind: HitKind::Behaviour,
+            corp_id: hit.corp_id.clone(),
+            msg_id: hit.msg_id.clone(),
+            id: hit.sensitive_act_id,
+        }
+    }
+}
+
 /// A hit's review: its state and note, who set them and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Review {

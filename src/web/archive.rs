@@ -274,12 +274,7 @@ fn render(
     let hits = store.hits(&q)?;
     let keys: Vec<crate::store::HitKey> = hits
         .iter()
-        .map(|h| crate::store::HitKey {
-            kind: crate::store::HitKind::Strategy,
-            corp_id: h.hit.corp_id.clone(),
-            msg_id: h.hit.msg_id.clone(),
-            id: h.hit.strategy_id,
-        })
+        .map(|h| crate::store::HitKey::of_hit(&h.hit))
         .collect();
     let reviews: HashMap<(String, i64), crate::store::ReviewState> = store
         .reviews_of(&keys)?

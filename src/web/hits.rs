@@ -195,12 +195,7 @@ impl Listing for StrategyHits {
     }
 
     fn key(row: &StoredHit) -> HitKey {
-        HitKey {
-            kind: HitKind::Strategy,
-            corp_id: row.hit.corp_id.clone(),
-            msg_id: row.hit.msg_id.clone(),
-            id: row.hit.strategy_id,
-        }
+        HitKey::of_hit(&row.hit)
     }
 
     fn msg_time(row: &StoredHit) -> i64 {
@@ -247,12 +242,7 @@ impl Listing for BehaviourHits {
     }
 
     fn key(a: &ActHitRow) -> HitKey {
-        HitKey {
-            kind: HitKind::Behaviour,
-            corp_id: a.corp_id.clone(),
-            msg_id: a.msg_id.clone(),
-            id: a.sensitive_act_id,
-        }
+        HitKey::of_act_hit(a)
     }
 
     fn msg_time(a: &ActHitRow) -> i64 {

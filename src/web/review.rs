@@ -91,19 +91,9 @@ fn visible_keys(store: &dyn Store, view: &View, keys: &[HitKey]) -> ApiResult<Ha
         };
         view.apply(&mut q);
         if strategy {
-            found.extend(store.hits(&q)?.into_iter().map(|h| HitKey {
-                kind: HitKind::Strategy,
-                corp_id: h.hit.corp_id,
-                msg_id: h.hit.msg_id,
-                id: h.hit.strategy_id,
-            }));
+            found.extend(store.hits(&q)?.iter().map(|h| HitKey::of_hit(&h.hit)));
         } else {
-            found.extend(store.act_hits(&q)?.into_iter().map(|a| HitKey {
-                kind: HitKind::Behaviour,
-                corp_id: a.corp_id,
-                msg_id: a.msg_id,
-                id: a.sensitive_act_id,
-            }));
+            found.extend(store.act_hits(&q)?.iter().map(HitKey::of_act_hit));
         }
     }
     Ok(found)

@@ -349,6 +349,51 @@ fn reaudit_finds_hits_for_a_new_strategy_once() {
         csv.starts_with('\u{FEFF}') && csv.lines().count() == 6,
         "{csv}"
     );
+
+    // Each hit shows where it stands in review: confirm one and list the confirmed ones.
+    let store = SqliteStore::open(dir.path().join("store.db")).expect("open");
+    let hit = store
+        .hits(&HitQuery {
+            strategy_id: Some(2),
+            limit: 1,
+            ..HitQuery::default()
+        })
+        .expect("hits")
+        .remove(0);
+    let key = msgaudit::store::HitKey::of_hit(&hit.hit);
+    store
+        .record_reviews(&[msgaudit::store::Review {
+            key,
+            state: msgaudit::store::ReviewState::Confirmed,
+            note: "客户确认".into(),
+            reviewer: "wangwu".into(),
+            time_ms: 1,
+        }])
+        .expect("review");
+    let hits = |format: &str, review: &str| {
+        let (ok, out, stderr) = run(msgaudit()
+            .args(["hits", "--format", format, "--review", review, "--config"])
+            .arg(&config));
+        assert!(ok, "{stderr}");
+        out
+    };
+    let csv = hits("csv", "confirmed");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(lines[0].contains(",alert,review,snippet,"), "{csv}");
+    assert!(
+        lines[1].contains(",confirmed,") && lines[1].contains(&hit.hit.msg_id),
+        "{csv}"
+    );
+    let json = hits("json", "confirmed");
+    let row: serde_json::Value = serde_json::from_str(json.trim()).expect("one JSON line");
+    assert_eq!(row["review"], "confirmed", "{json}");
+    assert_eq!(row["msg_id"], hit.hit.msg_id.as_str(), "{json}");
+    let table = hits("table", "pending");
+    assert!(
+        table.lines().nth(1).is_some_and(|l| l.contains("待处理")),
+        "{table}"
+    );
 }
 
 #[test]

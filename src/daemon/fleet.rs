@@ -15,7 +15,9 @@
 //!   checkpoint; what the dead daemon stored past it is read back and not stored twice.
 //! - **The fence**: every renewal opens the pullers' [`PullFence`] until [`margin`] before the lease
 //!   could expire. No SDK call starts past it, even if this thread is stalled (a starved machine,
-//!   etcd slow to answer), so a corp is never pulled here once another daemon may hold it.
+//!   etcd slow to answer), and a call that starts is given at most the time the lease surely has
+//!   left (whole seconds, as the SDK takes them), so a corp is never pulled here once another daemon
+//!   may hold it.
 //! - **Losing the lease while alive** (etcd unreachable until the lease may have expired, or etcd
 //!   says it has): every corp is dropped at once, the alert sender stops, and the daemon joins
 //!   again with a new lease.
@@ -52,7 +54,7 @@ fn margin(ttl: Duration) -> Duration {
 /// Lets the pullers call the SDK until [`margin`] before `alive_until`.
 fn open_fence(fence: &PullFence, alive_until: Instant, ttl: Duration) {
     match alive_until.checked_sub(margin(ttl)) {
-        Some(until) => fence.open_until(until),
+        Some(until) => fence.open_until(until, alive_until),
         None => fence.close(),
     }
 }

@@ -10,7 +10,8 @@
 //! `max_in_flight` batches pulled and not yet stored waits (fairness: a backlog never fills the
 //! queues ahead of the other corps' fresh messages) — unless the store is away, when the spool
 //! takes all it can (WeCom's retention comes first). Corps arrive and leave through the puller's
-//! inbox ([`PullerCommand`]) while it runs.
+//! inbox ([`PullerCommand`]) while it runs. In a fleet no call starts past the lease's fence, and a
+//! call's timeout ends before the lease could ([`PullFence`]).
 //!
 //! The puller's cursor is in memory only. A batch is durable once the spool has fsync'd it, and
 //! stored once the writer has moved the checkpoint; a restart resumes after the newest spooled seq
@@ -233,14 +234,21 @@ pub fn run_puller(mut cursors: Vec<CorpCursor>, p: Puller) -> Vec<CorpFailure> {
             continue;
         };
         let started = Instant::now();
-        if p.fence.as_ref().is_some_and(|f| !f.allows(started)) {
-            // The lease may be running out: another daemon may soon pull this corp.
-            cursor.next_call = started + FENCE_RECHECK;
-            continue;
+        let mut timeout = settings.timeout;
+        if let Some(fence) = &p.fence {
+            match fence.call_budget(started) {
+                // The call ends before the lease could (the SDK counts whole seconds).
+                Some(left) => timeout = timeout.min(Duration::from_secs(left.as_secs().max(1))),
+                None => {
+                    // The lease may be running out: another daemon may soon pull this corp.
+                    cursor.next_call = started + FENCE_RECHECK;
+                    continue;
+                }
+            }
         }
         cursor.next_call = started + settings.pull.min_call_interval;
         Stats::add(&stats.calls, 1);
-        let result = session.get_chat_data(cursor.next_seq, limit, settings.timeout);
+        let result = session.get_chat_data(cursor.next_seq, limit, timeout);
         Stats::add_time(&stats.pull_nanos, started.elapsed());
         match result {
             Ok(batch) => {

@@ -2,7 +2,8 @@
 //! before its lease on etcd could expire. The coordinator moves it on every renewal; the pullers
 //! read it before every call. A puller whose process stalls (a starved machine, a coordinator
 //! blocked on etcd) thus stops by itself before another daemon can take its corps, without waiting
-//! for the coordinator to say so.
+//! for the coordinator to say so. A call that starts in time is also given no more time than the
+//! lease surely has left ([`PullFence::call_budget`]), so it ends before another daemon can start.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,10 +12,12 @@ use std::time::{Duration, Instant};
 /// A shared deadline for SDK calls; closed until first opened.
 #[derive(Debug, Clone)]
 pub struct PullFence {
-    /// What the deadline counts from.
+    /// What the deadlines count from.
     base: Instant,
     /// Nanoseconds after `base` until which calls may start; 0 is closed.
-    until_nanos: Arc<AtomicU64>,
+    start_by: Arc<AtomicU64>,
+    /// Nanoseconds after `base` by which every call must have ended (the lease's end).
+    end_by: Arc<AtomicU64>,
 }
 
 impl Default for PullFence {
@@ -28,26 +31,42 @@ impl PullFence {
     pub fn closed() -> PullFence {
         PullFence {
             base: Instant::now(),
-            until_nanos: Arc::new(AtomicU64::new(0)),
+            start_by: Arc::new(AtomicU64::new(0)),
+            end_by: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    /// Calls may start until `deadline` (which may be earlier than the one before).
-    pub fn open_until(&self, deadline: Instant) {
-        let nanos = deadline.saturating_duration_since(self.base).as_nanos();
-        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX).max(1);
-        self.until_nanos.store(nanos, Ordering::Release);
+    fn nanos(&self, at: Instant) -> u64 {
+        let nanos = at.saturating_duration_since(self.base).as_nanos();
+        u64::try_from(nanos).unwrap_or(u64::MAX).max(1)
+    }
+
+    /// Calls may start until `start_by` and must end by `end_by` (either may be earlier than the
+    /// one before).
+    pub fn open_until(&self, start_by: Instant, end_by: Instant) {
+        // The end first: a puller that sees the new start sees at least as late an end.
+        self.end_by.store(self.nanos(end_by), Ordering::Release);
+        self.start_by.store(self.nanos(start_by), Ordering::Release);
     }
 
     /// No call may start from now on.
     pub fn close(&self) {
-        self.until_nanos.store(0, Ordering::Release);
+        self.start_by.store(0, Ordering::Release);
     }
 
     /// Whether a call may start at `now`.
     pub fn allows(&self, now: Instant) -> bool {
-        let until = self.until_nanos.load(Ordering::Acquire);
-        until != 0 && now < self.base + Duration::from_nanos(until)
+        self.call_budget(now).is_some()
+    }
+
+    /// How long a call starting at `now` may take, or None if it may not start.
+    pub fn call_budget(&self, now: Instant) -> Option<Duration> {
+        let start_by = self.start_by.load(Ordering::Acquire);
+        if start_by == 0 || now >= self.base + Duration::from_nanos(start_by) {
+            return None;
+        }
+        let end_by = self.base + Duration::from_nanos(self.end_by.load(Ordering::Acquire));
+        Some(end_by.saturating_duration_since(now))
     }
 }
 
@@ -59,19 +78,24 @@ mod tests {
     fn closed_until_opened_and_closed_again_at_the_deadline_or_when_told() {
         let fence = PullFence::closed();
         let now = Instant::now();
+        let secs = Duration::from_secs;
         assert!(!fence.allows(now));
-        fence.open_until(now + Duration::from_secs(3));
+        fence.open_until(now + secs(3), now + secs(4));
         let seen_by_a_puller = fence.clone();
         assert!(seen_by_a_puller.allows(now));
         assert!(seen_by_a_puller.allows(now + Duration::from_millis(2_999)));
-        assert!(!seen_by_a_puller.allows(now + Duration::from_secs(3)));
+        assert!(!seen_by_a_puller.allows(now + secs(3)));
+        // A call gets what is left of the lease.
+        assert_eq!(seen_by_a_puller.call_budget(now), Some(secs(4)));
+        assert_eq!(seen_by_a_puller.call_budget(now + secs(1)), Some(secs(3)));
+        assert_eq!(seen_by_a_puller.call_budget(now + secs(3)), None);
         // A renewal can move the deadline either way.
-        fence.open_until(now + Duration::from_secs(1));
-        assert!(!seen_by_a_puller.allows(now + Duration::from_secs(2)));
+        fence.open_until(now + secs(1), now + secs(2));
+        assert!(!seen_by_a_puller.allows(now + secs(2)));
         fence.close();
         assert!(!seen_by_a_puller.allows(now));
         // A deadline already past keeps it closed.
-        fence.open_until(now - Duration::from_secs(1));
+        fence.open_until(now - secs(1), now);
         assert!(!seen_by_a_puller.allows(now));
     }
 }

@@ -317,18 +317,6 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// The review state of each of `keys` that was reviewed (the rest are pending).
-fn review_states(
-    store: &dyn Store,
-    keys: &[HitKey],
-) -> anyhow::Result<std::collections::HashMap<HitKey, ReviewState>> {
-    Ok(store
-        .reviews_of(keys)?
-        .into_iter()
-        .map(|r| (r.key, r.state))
-        .collect())
-}
-
 /// `row` as a JSON object with its review state (`review`).
 fn with_review(row: &impl serde::Serialize, review: ReviewState) -> serde_json::Result<String> {
     let mut value = serde_json::to_value(row)?;
@@ -413,7 +401,7 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
     if args.behaviours {
         let found = store.act_hits(&query)?;
         let keys: Vec<HitKey> = found.iter().map(HitKey::of_act_hit).collect();
-        let reviews = review_states(store.as_ref(), &keys)?;
+        let reviews = store.review_states(&keys)?;
         for (a, key) in found.iter().zip(&keys) {
             let review = reviews.get(key).copied().unwrap_or_default();
             match args.format {
@@ -434,7 +422,7 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
     }
     let found = store.hits(&query)?;
     let keys: Vec<HitKey> = found.iter().map(|h| HitKey::of_hit(&h.hit)).collect();
-    let reviews = review_states(store.as_ref(), &keys)?;
+    let reviews = store.review_states(&keys)?;
     let names = super::Namer::new(
         store.as_ref(),
         found.iter().flat_map(|h| {

@@ -1,7 +1,8 @@
 //! A small blocking etcd v3 client over etcd's HTTP/JSON gateway (`/v3/...`, served by every etcd
 //! since 3.4 on its client port): leases (grant, keep alive, revoke) and the few key operations
 //! ownership needs (create if absent, one key or many at once, delete if ours, read a prefix). The
-//! gateway speaks the gRPC API as JSON — keys and values base64, 64-bit numbers as strings — so no gRPC stack is built.
+//! gateway speaks the gRPC API as JSON — keys and values base64, 64-bit numbers as strings — so no
+//! gRPC stack is built.
 //!
 //! Endpoints are tried in turn: a request that cannot reach one goes to the next, and the one that
 //! answered is tried first next time.
@@ -75,6 +76,16 @@ fn prefix_end(prefix: &str) -> Vec<u8> {
     }
     // Every byte 0xff (or empty): to the end of the key space.
     vec![0]
+}
+
+/// The transaction that creates `key` = `value` attached to `lease` only if the key does not exist.
+fn create_txn(key: &str, value: &str, lease: LeaseId) -> Value {
+    json!({
+        "compare": [{ "target": "CREATE", "key": b64(key), "create_revision": "0" }],
+        "success": [{ "request_put": {
+            "key": b64(key), "value": b64(value), "lease": lease.0.to_string()
+        } }],
+    })
 }
 
 /// A JSON number etcd may send as a string (int64) or a number.
@@ -194,16 +205,7 @@ impl Etcd {
     /// Creates `key` = `value` attached to `lease` if the key does not exist; whether it was
     /// created.
     pub fn create(&self, key: &str, value: &str, lease: LeaseId) -> Result<bool, EtcdError> {
-        let answer = self.call(
-            "creating a key",
-            "kv/txn",
-            json!({
-                "compare": [{ "target": "CREATE", "key": b64(key), "create_revision": "0" }],
-                "success": [{ "request_put": {
-                    "key": b64(key), "value": b64(value), "lease": lease.0.to_string()
-                } }],
-            }),
-        )?;
+        let answer = self.call("creating a key", "kv/txn", create_txn(key, value, lease))?;
         Ok(answer.get("succeeded").and_then(Value::as_bool) == Some(true))
     }
 
@@ -230,14 +232,7 @@ impl Etcd {
         }
         let ops: Vec<Value> = keys
             .iter()
-            .map(|key| {
-                json!({ "request_txn": {
-                    "compare": [{ "target": "CREATE", "key": b64(key), "create_revision": "0" }],
-                    "success": [{ "request_put": {
-                        "key": b64(key), "value": b64(value), "lease": lease.0.to_string()
-                    } }],
-                } })
-            })
+            .map(|key| json!({ "request_txn": create_txn(key, value, lease) }))
             .collect();
         let answer = self.call(what, "kv/txn", json!({ "success": ops }))?;
         let responses = answer

@@ -353,7 +353,7 @@ impl Daemon {
         // a fleet the watcher tells the fleet thread, which hands the pipeline the corps it holds.
         let idle_at_start = fleet.is_some();
         // In a fleet the pullers call the SDK only while the lease surely lives.
-        let fence = fleet.as_ref().map(|_| crate::runtime::PullFence::closed());
+        let fence = crate::runtime::PullFence::closed();
         let mut fleet_thread = None;
         let changes = if once {
             None
@@ -379,8 +379,7 @@ impl Daemon {
             match fleet {
                 None => Some(rx),
                 Some((config, etcd)) => {
-                    let (thread, from_fleet) =
-                        self.spawn_fleet(config, etcd, rx, fence.clone().unwrap_or_default())?;
+                    let (thread, from_fleet) = self.spawn_fleet(config, etcd, rx, fence.clone())?;
                     fleet_thread = Some(thread);
                     Some(from_fleet)
                 }
@@ -396,7 +395,7 @@ impl Daemon {
             shutdown: self.shutdown.clone(),
             changes,
             idle_at_start,
-            fence: fence.clone(),
+            fence: idle_at_start.then_some(fence),
         };
         let summary = pipeline::run(parts, &corps, &pipeline_settings(&self.config, once));
         if let Some(thread) = fleet_thread {

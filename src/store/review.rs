@@ -197,6 +197,18 @@ pub trait ReviewStore: Send + Sync {
     /// The current reviews of these hits (hits never reviewed are left out).
     fn reviews_of(&self, keys: &[HitKey]) -> Result<Vec<Review>, StoreError>;
 
+    /// The review state of each of these hits that was reviewed (the rest are pending).
+    fn review_states(
+        &self,
+        keys: &[HitKey],
+    ) -> Result<std::collections::HashMap<HitKey, ReviewState>, StoreError> {
+        Ok(self
+            .reviews_of(keys)?
+            .into_iter()
+            .map(|r| (r.key, r.state))
+            .collect())
+    }
+
     /// Every review a hit has had, newest first.
     fn review_history(&self, key: &HitKey) -> Result<Vec<Review>, StoreError>;
 

@@ -11,6 +11,6 @@ pub mod sender;
 
 pub use channel::AppCredentials;
 pub use outbox::{
-    AlertPost, Destination, HitKey, PendingAlert, PostLink, PostQuery, PostStatus, Robot,
+    AlertPost, Destination, HitKey, PendingAlert, PostLink, PostQuery, PostStatus, Robot, Route,
 };
 pub use sender::{AlertSettings, Sender, SenderError, SenderReport};

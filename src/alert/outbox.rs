@@ -92,8 +92,62 @@ pub struct Robot {
 impl Robot {
     /// Whether this robot is told about a hit.
     pub fn wants(&self, h: &HitRow) -> bool {
-        (self.corp_id.is_empty() || self.corp_id == h.corp_id)
-            && (self.strategy_ids.is_empty() || self.strategy_ids.contains(&h.strategy_id))
+        self.wants_from(&h.corp_id, h.strategy_id)
+    }
+
+    /// Whether this robot is told about the hits of `corp_id`'s strategy `strategy_id`.
+    pub fn wants_from(&self, corp_id: &str, strategy_id: i64) -> bool {
+        (self.corp_id.is_empty() || self.corp_id == corp_id)
+            && (self.strategy_ids.is_empty() || self.strategy_ids.contains(&strategy_id))
+    }
+}
+
+/// What a hit's destinations depend on: its corp, its strategy, and whether it has an auditor
+/// (for app messages); nothing else. The pending hits of a route with no destination stay
+/// pending, so a robot or app added later takes them, and the sender asks the store to leave
+/// them out of its page so that they never crowd out alerts that can go.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Route {
+    pub corp_id: String,
+    pub strategy_id: i64,
+    pub has_auditor: bool,
+}
+
+impl Route {
+    /// The route of a hit.
+    pub fn of(h: &HitRow) -> Route {
+        Route {
+            corp_id: h.corp_id.clone(),
+            strategy_id: h.strategy_id,
+            has_auditor: !h.audit_user_id.is_empty(),
+        }
+    }
+
+    /// The route as both stores compute it from a hit's columns: corp, strategy and 0 or 1 for
+    /// the auditor, joined by `/` (the last two are numbers, so no two routes share a key).
+    pub fn key(&self) -> String {
+        format!(
+            "{}/{}/{}",
+            self.corp_id,
+            self.strategy_id,
+            u8::from(self.has_auditor)
+        )
+    }
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "corp {} strategy {} ({})",
+            self.corp_id,
+            self.strategy_id,
+            if self.has_auditor {
+                "hits with an auditor"
+            } else {
+                "hits without an auditor"
+            }
+        )
     }
 }
 

@@ -10,6 +10,10 @@
 //!   at once);
 //! - settles a hit (`send_status` 1 sent, 2 failed) once every destination it has is done.
 //!
+//! A hit with no destination stays pending for a robot or app added later; its route (corp,
+//! strategy, auditor or not) is remembered and left out of the next steps' pages while it has
+//! none, so such hits never fill a page ahead of alerts that can go.
+//!
 //! A step stores all its claims in one write, sends, then stores all results in one write: hundreds
 //! of corps' alerts cost two writes, not two each competing with ingestion for the store. New hits
 //! are looked at within `poll` even while a destination waits for its digest slot.
@@ -20,7 +24,7 @@
 //! their results were stored: those posts are sent again on restart, recognisably (same alert
 //! numbers).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +32,7 @@ use super::channel::{AppCredentials, Channels};
 use super::compose::{self, Format, Post};
 use super::limit::Window;
 use super::outbox::PostQuery;
-use crate::alert::{AlertPost, Destination, HitKey, PendingAlert, PostStatus, Robot};
+use crate::alert::{AlertPost, Destination, HitKey, PendingAlert, PostStatus, Robot, Route};
 use crate::runtime::{Shutdown, Stats};
 use crate::store::{HitRow, Store, StoreError};
 use crate::timefmt::now_ms;
@@ -36,6 +40,8 @@ use crate::wecom::http::WeComHttp;
 
 /// Pending hits read per step.
 const PENDING_PAGE: u32 = 5_000;
+/// Routes without a destination left out of the page at most (the rest only cost page room).
+const MAX_SKIPPED_ROUTES: usize = 1_000;
 /// A robot's rate window.
 const RATE_WINDOW: Duration = Duration::from_secs(60);
 /// Without new hits or due posts, the outbox is still read this often (hits stored by another
@@ -95,7 +101,9 @@ pub struct SenderReport {
     pub retries: u64,
     /// Hits carried by sent posts.
     pub hits_sent: u64,
-    /// Pending hits with no destination (no robot wants them, no app for their corp or auditor).
+    /// Routes (corp, strategy, with or without an auditor) whose pending hits have no
+    /// destination: no robot wants them, no app for their corp or auditor. Their hits stay pending
+    /// and out of the sender's page until a robot or app takes them.
     pub unroutable: u64,
     /// Pending hits left after the last step (routable ones waiting for a slot or a retry).
     pub waiting: u64,
@@ -136,6 +144,8 @@ pub struct Sender {
     robots: HashMap<i64, Robot>,
     names: HashMap<String, String>,
     names_version: Option<u64>,
+    /// Routes found with nowhere to go: left out of the page while that stays so.
+    unrouted: BTreeSet<Route>,
     /// Whether the last step left work that needs another soon.
     busy: bool,
     pub report: SenderReport,
@@ -171,6 +181,7 @@ impl Sender {
             robots: HashMap::new(),
             names: HashMap::new(),
             names_version: None,
+            unrouted: BTreeSet::new(),
             busy: true,
             report: SenderReport::default(),
         };
@@ -207,6 +218,14 @@ impl Sender {
         self.windows
             .entry(d.clone())
             .or_insert_with(|| Window::new(max, RATE_WINDOW))
+    }
+
+    /// Whether the hits of `route` have any destination.
+    fn routable(&self, route: &Route) -> bool {
+        self.robots
+            .values()
+            .any(|r| r.wants_from(&route.corp_id, route.strategy_id))
+            || (route.has_auditor && self.channels.has_app(&route.corp_id))
     }
 
     /// Where a hit's alert goes.
@@ -251,19 +270,31 @@ impl Sender {
     pub fn step(&mut self) -> Result<Duration, StoreError> {
         let began = Instant::now();
         self.refresh()?;
-        let pending = self.store.pending_alerts(PENDING_PAGE)?;
+        // Routes that got a robot or an app since are read again.
+        let unrouted = std::mem::take(&mut self.unrouted);
+        self.unrouted = unrouted.into_iter().filter(|r| !self.routable(r)).collect();
+        let skip: Vec<Route> = self
+            .unrouted
+            .iter()
+            .take(MAX_SKIPPED_ROUTES)
+            .cloned()
+            .collect();
+        let pending = self.store.pending_alerts(PENDING_PAGE, &skip)?;
         let read_ms = began.elapsed().as_millis();
         let mut progress: HashMap<HitKey, Progress> = HashMap::new();
         let mut queues: BTreeMap<Destination, Vec<HitRow>> = BTreeMap::new();
         let mut settled = Vec::new();
-        let mut unroutable = 0;
+        let mut new_unrouted: BTreeSet<Route> = BTreeSet::new();
         // A full page may hide more pending hits behind it: once this page's hits are claimed or
         // settled, the next step reads them.
         let page_full = pending.len() >= PENDING_PAGE as usize;
         for PendingAlert { hit, links } in pending {
             let destinations = self.destinations(&hit);
             if destinations.is_empty() {
-                unroutable += 1;
+                let route = Route::of(&hit);
+                if !self.unrouted.contains(&route) {
+                    new_unrouted.insert(route);
+                }
                 continue;
             }
             let mut done = HashMap::new();
@@ -297,14 +328,17 @@ impl Sender {
         if settled_now {
             self.store.settle_alerts(&settled)?;
         }
-        if unroutable > 0 && self.report.unroutable != unroutable {
+        if !new_unrouted.is_empty() {
+            let some: Vec<String> = new_unrouted.iter().take(5).map(Route::to_string).collect();
             tracing::warn!(
-                hits = unroutable,
-                "alerts have nowhere to go: add a robot (`msgaudit robots add`) or an alert app \
-                 ([corps.alert_app]) for their corp"
+                routes = new_unrouted.len(),
+                first = %some.join("; "),
+                "alerts have nowhere to go and stay pending: add a robot (`msgaudit robots add`) \
+                 or an alert app ([corps.alert_app]) for their corp"
             );
+            self.unrouted.extend(new_unrouted);
         }
-        self.report.unroutable = unroutable;
+        self.report.unroutable = self.unrouted.len() as u64;
 
         let now = Instant::now();
         let mut wake = self.settings.poll.max(Duration::from_millis(50)) * 20;

@@ -58,7 +58,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             retries = a.retries,
             hits_alerted = a.hits_sent,
             waiting = a.waiting,
-            no_destination = a.unroutable,
+            routes_without_destination = a.unroutable,
             "alerts"
         );
     }

@@ -384,7 +384,7 @@ fn alert_summary(
         }
         _ => {
             println!("  alerts waiting       {backlog:>8}   (no --webhook: nothing was posted)");
-            let pending = done.store.pending_alerts(200)?;
+            let pending = done.store.pending_alerts(200, &[])?;
             let hits: Vec<_> = pending.into_iter().map(|p| p.hit).collect();
             if !hits.is_empty() {
                 let names = |u: &str| {

@@ -48,7 +48,7 @@ pub use types::{
 
 use std::path::PathBuf;
 
-use crate::alert::outbox::{AlertPost, PendingAlert, PostQuery, Robot};
+use crate::alert::outbox::{AlertPost, PendingAlert, PostQuery, Robot, Route};
 
 /// A store URL fit for logs and messages: any password replaced by `***`.
 pub use clickhouse::redact as redact_url;
@@ -270,8 +270,9 @@ pub trait OutboxStore: Send + Sync {
 
     /// Hits whose alert is not settled (`send_status` 0), each with the posts that already carry
     /// it: every corp's oldest first, then every corp's second oldest, and so on, so a corp with a
-    /// backlog of alerts never keeps the other corps' fresh ones out of the page.
-    fn pending_alerts(&self, limit: u32) -> Result<Vec<PendingAlert>, StoreError>;
+    /// backlog of alerts never keeps the other corps' fresh ones out of the page. Hits of the
+    /// `skip` routes (which have nowhere to go) are left out, so they never fill the page either.
+    fn pending_alerts(&self, limit: u32, skip: &[Route]) -> Result<Vec<PendingAlert>, StoreError>;
 
     /// How many hits' alerts are not settled.
     fn alert_backlog(&self) -> Result<u64, StoreError>;

@@ -13,7 +13,7 @@ use super::filter::{Filter, Value};
 use super::rows::{Count, HitChRow, NamedCount};
 use super::{ClickHouseStore, Connection, next_version};
 use crate::alert::outbox::{
-    AlertPost, Destination, HitKey, PendingAlert, PostLink, PostQuery, PostStatus, Robot,
+    AlertPost, Destination, HitKey, PendingAlert, PostLink, PostQuery, PostStatus, Robot, Route,
 };
 use crate::store::types::{HitRow, split_list};
 use crate::store::{OutboxStore, StoreError};
@@ -209,13 +209,28 @@ fn share_of_page(counts: &[u64], limit: u64) -> u64 {
 /// thousands of old alerts fills only what the others leave of the page. (ClickHouse 18.16 has
 /// no window functions: the pending counts give each corp's share, `LIMIT n BY` takes it, and the
 /// interleaving is done here.)
-pub fn pending_alerts(conn: &Connection, limit: u32) -> Result<Vec<PendingAlert>, StoreError> {
+pub fn pending_alerts(
+    conn: &Connection,
+    limit: u32,
+    skip: &[Route],
+) -> Result<Vec<PendingAlert>, StoreError> {
     let limit = limit.max(1);
-    let counts: Vec<NamedCount> = conn.fetch_all(
-        "counting pending alerts by corp",
+    // Routes with nowhere to go are left out, by their keys (see `Route::key`).
+    let keys: Vec<String> = skip.iter().map(Route::key).collect();
+    let skipped = if keys.is_empty() {
+        ""
+    } else {
+        " AND NOT has(?, concat(corp_id, '/', toString(strategy_id), '/', \
+         toString(audit_user_id != '')))"
+    };
+    let mut q = conn.query(&format!(
         "SELECT toInt64(0) AS id, corp_id AS name, count() AS value \
-         FROM we_chat_contact_sensitive_msg FINAL WHERE send_status = 0 GROUP BY corp_id",
-    )?;
+         FROM we_chat_contact_sensitive_msg FINAL WHERE send_status = 0{skipped} GROUP BY corp_id"
+    ));
+    if !keys.is_empty() {
+        q = q.bind(keys.as_slice());
+    }
+    let counts: Vec<NamedCount> = conn.fetch("counting pending alerts by corp", q)?;
     if counts.is_empty() {
         return Ok(Vec::new());
     }
@@ -223,12 +238,14 @@ pub fn pending_alerts(conn: &Connection, limit: u32) -> Result<Vec<PendingAlert>
         &counts.iter().map(|c| c.value).collect::<Vec<_>>(),
         u64::from(limit),
     );
-    let q = conn
-        .query(
-            "SELECT ?fields FROM we_chat_contact_sensitive_msg FINAL WHERE send_status = 0 \
-             ORDER BY corp_id, msg_time, msg_id, strategy_id LIMIT ? BY corp_id",
-        )
-        .bind(share);
+    let mut q = conn.query(&format!(
+        "SELECT ?fields FROM we_chat_contact_sensitive_msg FINAL WHERE send_status = 0{skipped} \
+         ORDER BY corp_id, msg_time, msg_id, strategy_id LIMIT ? BY corp_id"
+    ));
+    if !keys.is_empty() {
+        q = q.bind(keys.as_slice());
+    }
+    let q = q.bind(share);
     let rows: Vec<HitChRow> = conn.fetch("reading pending alerts", q)?;
     let mut ranked: Vec<(u64, HitChRow)> = Vec::with_capacity(rows.len());
     let mut rank = 0u64;
@@ -394,8 +411,8 @@ impl OutboxStore for ClickHouseStore {
         remove_robot(&self.conn, id)
     }
 
-    fn pending_alerts(&self, limit: u32) -> Result<Vec<PendingAlert>, StoreError> {
-        pending_alerts(&self.conn, limit)
+    fn pending_alerts(&self, limit: u32, skip: &[Route]) -> Result<Vec<PendingAlert>, StoreError> {
+        pending_alerts(&self.conn, limit, skip)
     }
 
     fn alert_backlog(&self) -> Result<u64, StoreError> {

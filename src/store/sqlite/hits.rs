@@ -317,13 +317,16 @@ pub(super) fn query_hits_from(
     from: &str,
     condition: &str,
     tail: &str,
+    params: &[&dyn rusqlite::ToSql],
 ) -> Result<Vec<HitRow>, StoreError> {
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT {HIT_COLUMNS} FROM {from} WHERE {condition} {tail}"
         ))
         .map_err(sql("preparing a hit query"))?;
-    let rows = stmt.query_map([], hit_from).map_err(sql("querying hits"))?;
+    let rows = stmt
+        .query_map(params, hit_from)
+        .map_err(sql("querying hits"))?;
     rows.map(|r| r.map(|h| h.hit))
         .collect::<Result<_, _>>()
         .map_err(sql("reading hits"))

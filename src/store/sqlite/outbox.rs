@@ -7,7 +7,7 @@ use super::filter::Where;
 use super::rows::{post_from, robot_from};
 use super::{SqliteStore, sql};
 use crate::alert::outbox::{
-    AlertPost, Destination, PendingAlert, PostLink, PostQuery, PostStatus, Robot,
+    AlertPost, Destination, PendingAlert, PostLink, PostQuery, PostStatus, Robot, Route,
 };
 use crate::store::{HitRow, OutboxStore, StoreError};
 
@@ -63,19 +63,34 @@ pub(super) fn remove_robot(conn: &Connection, id: i64) -> Result<(), StoreError>
 pub(super) fn pending_alerts(
     conn: &Connection,
     limit: u32,
+    skip: &[Route],
 ) -> Result<Vec<PendingAlert>, StoreError> {
     // Every corp's oldest pending hit first, then every corp's second, …: a corp catching up on
-    // thousands of old alerts fills only what the others leave of the page.
+    // thousands of old alerts fills only what the others leave of the page. Routes with nowhere
+    // to go are left out (given as one JSON array of their keys, see `Route::key`).
+    let skipped = if skip.is_empty() {
+        ""
+    } else {
+        " AND (corp_id || '/' || strategy_id || '/' || (audit_user_id <> ''))
+              NOT IN (SELECT value FROM json_each(?1))"
+    };
+    let keys: Vec<String> = skip.iter().map(Route::key).collect();
+    let keys = serde_json::Value::from(keys).to_string();
+    let with_keys: [&dyn rusqlite::ToSql; 1] = [&keys];
     let hits = super::hits::query_hits_from(
         conn,
-        "(SELECT *, ROW_NUMBER() OVER (
-             PARTITION BY corp_id ORDER BY msg_time, msg_id, strategy_id) AS corp_rank
-          FROM we_chat_contact_sensitive_msg WHERE send_status = 0 AND del_flag = 0)",
+        &format!(
+            "(SELECT *, ROW_NUMBER() OVER (
+                 PARTITION BY corp_id ORDER BY msg_time, msg_id, strategy_id) AS corp_rank
+              FROM we_chat_contact_sensitive_msg
+              WHERE send_status = 0 AND del_flag = 0{skipped})"
+        ),
         "1",
         &format!(
             "ORDER BY corp_rank, msg_time, msg_id, strategy_id LIMIT {}",
             limit.max(1)
         ),
+        if skip.is_empty() { &[] } else { &with_keys },
     )?;
     let mut links = conn
         .prepare_cached(
@@ -247,8 +262,8 @@ impl OutboxStore for SqliteStore {
         remove_robot(&self.conn(), id)
     }
 
-    fn pending_alerts(&self, limit: u32) -> Result<Vec<PendingAlert>, StoreError> {
-        pending_alerts(&self.conn(), limit)
+    fn pending_alerts(&self, limit: u32, skip: &[Route]) -> Result<Vec<PendingAlert>, StoreError> {
+        pending_alerts(&self.conn(), limit, skip)
     }
 
     fn alert_backlog(&self) -> Result<u64, StoreError> {

@@ -123,6 +123,7 @@ contract!(
     outbox: [
         the_alert_outbox_claims_records_and_settles,
         a_corps_backlog_of_alerts_leaves_room_for_the_others,
+        pending_alerts_leave_out_the_routes_asked,
     ],
     access: [accounts_replace_by_name_and_the_operation_log_reads_newest_first],
     archive: [

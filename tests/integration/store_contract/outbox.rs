@@ -14,7 +14,7 @@ pub(super) fn the_alert_outbox_claims_records_and_settles(s: &dyn Store) {
     ];
     s.store_hits(&hits, &[]).expect("hits");
     assert_eq!(s.alert_backlog().expect("backlog"), 2);
-    let pending = s.pending_alerts(10).expect("pending");
+    let pending = s.pending_alerts(10, &[]).expect("pending");
     let ids: Vec<&str> = pending.iter().map(|p| p.hit.msg_id.as_str()).collect();
     assert_eq!(ids, ["a", "b"], "oldest first, only unsettled ones");
     assert!(pending.iter().all(|p| p.links.is_empty()));
@@ -62,7 +62,7 @@ pub(super) fn the_alert_outbox_claims_records_and_settles(s: &dyn Store) {
     s.record_post(&post, &[]).expect("claim");
     s.record_post(&post, &[])
         .expect("claim again (a resumed post)");
-    let pending = s.pending_alerts(10).expect("pending");
+    let pending = s.pending_alerts(10, &[]).expect("pending");
     for p in &pending {
         assert_eq!(p.links.len(), 1, "{p:?}");
         assert_eq!(p.links[0].post_id, 77);
@@ -89,7 +89,7 @@ pub(super) fn the_alert_outbox_claims_records_and_settles(s: &dyn Store) {
     s.record_post(&post, &[(hits[0].clone(), 1)])
         .expect("sent, first hit settled");
     assert_eq!(s.alert_backlog().expect("backlog"), 1);
-    let pending = s.pending_alerts(10).expect("pending");
+    let pending = s.pending_alerts(10, &[]).expect("pending");
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].links[0].status, PostStatus::Sent);
     s.settle_alerts(&[(hits[1].clone(), 2)]).expect("settled");
@@ -142,7 +142,7 @@ pub(super) fn a_corps_backlog_of_alerts_leaves_room_for_the_others(s: &dyn Store
     s.store_hits(&old, &[]).expect("hits");
     s.store_hits(&[hit("wwsmall", "fresh", 1, &["私下"], 1_000_000)], &[])
         .expect("hit");
-    let pending = s.pending_alerts(100).expect("pending");
+    let pending = s.pending_alerts(100, &[]).expect("pending");
     assert_eq!(pending.len(), 100);
     let ids: Vec<&str> = pending.iter().map(|p| p.hit.msg_id.as_str()).collect();
     assert_eq!(
@@ -155,6 +155,67 @@ pub(super) fn a_corps_backlog_of_alerts_leaves_room_for_the_others(s: &dyn Store
         "the backlog fills the rest, oldest first"
     );
     assert_eq!(s.alert_backlog().expect("backlog"), backlog as u64 + 1);
-    let all = s.pending_alerts(5_000).expect("pending");
+    let all = s.pending_alerts(5_000, &[]).expect("pending");
     assert_eq!(all.len(), backlog + 1, "a page takes all there is");
+}
+
+/// Routes with nowhere to go are left out of the page, whatever their age: they can never fill it
+/// and keep out the alerts that can go. Each route is its corp, strategy and whether the hit has
+/// an auditor.
+pub(super) fn pending_alerts_leave_out_the_routes_asked(s: &dyn Store) {
+    use msgaudit::alert::Route;
+    let mut hits: Vec<_> = (0..20)
+        .map(|i| hit("ww1", &format!("old{i:02}"), 4, &["私下"], i))
+        .collect();
+    let mut lone = hit("ww1", "no-auditor", 1, &["私下"], 50);
+    lone.audit_user_id = String::new();
+    hits.push(lone);
+    hits.push(hit("ww1", "fresh", 1, &["私下"], 100));
+    hits.push(hit("ww9", "other", 4, &["私下"], 100));
+    s.store_hits(&hits, &[]).expect("hits");
+    let ids = |skip: &[Route], limit: u32| -> Vec<String> {
+        s.pending_alerts(limit, skip)
+            .expect("pending")
+            .into_iter()
+            .map(|p| p.hit.msg_id)
+            .collect()
+    };
+    let route = |corp: &str, strategy: i64, has_auditor: bool| Route {
+        corp_id: corp.into(),
+        strategy_id: strategy,
+        has_auditor,
+    };
+    assert_eq!(ids(&[], 3), ["old00", "other", "old01"], "nothing left out");
+    assert_eq!(
+        ids(&[route("ww1", 4, true)], 3),
+        ["no-auditor", "other", "fresh"],
+        "the old hits of the left-out route do not fill the page"
+    );
+    assert_eq!(
+        ids(&[route("ww1", 4, true), route("ww1", 1, false)], 10),
+        ["fresh", "other"],
+        "the hit without an auditor is its own route"
+    );
+    assert_eq!(
+        ids(&[route("ww1", 4, false), route("ww1", 1, true)], 2),
+        ["old00", "other"],
+        "a route differing only in its auditor is not left out"
+    );
+    assert_eq!(
+        ids(
+            &[
+                route("ww1", 4, true),
+                route("ww1", 1, false),
+                route("ww1", 1, true),
+                route("ww9", 4, true)
+            ],
+            10
+        ),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        s.alert_backlog().expect("backlog"),
+        23,
+        "left out, still pending"
+    );
 }

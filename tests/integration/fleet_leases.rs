@@ -534,3 +534,77 @@ fn many_keys_created_in_one_request_take_only_the_free_ones() {
     etcd.revoke(lease).expect("revoke");
     assert!(etcd.range("/many/").expect("range").is_empty());
 }
+
+/// `msgaudit status` in a fleet reads etcd: the live daemons, who holds each corp (a corp another
+/// daemon holds reads as held there, not as not archived) and who sends the alerts.
+#[test]
+fn status_names_the_daemon_holding_each_corp() {
+    let server = EtcdServer::start();
+    let etcd = server.client();
+    let lease = etcd.grant(Duration::from_secs(60)).expect("lease");
+    for (key, value) in [
+        ("/status-test/members/d1", "d1"),
+        ("/status-test/members/d2", "d2"),
+        ("/status-test/corps/wwa", "d1"),
+        ("/status-test/corps/wwb", "d2"),
+        ("/status-test/corps/wwc", "d2"),
+        ("/status-test/alert-sender", "d2"),
+    ] {
+        assert!(etcd.create(key, value, lease).expect("create"), "{key}");
+    }
+    // `status` reads only the store URL and `[coordinator]` of the config: an empty SQLite store
+    // stands in for the fleet's shared one here.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("fleet.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n\n\
+             [coordinator]\netcd = [\"{}\"]\nprefix = \"/status-test/\"\n",
+            dir.path().join("store.db").display(),
+            server.url
+        ),
+    )
+    .expect("config");
+    let status = |extra: &[&str]| -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_msgaudit"))
+            .args(["status", "--config"])
+            .arg(&config)
+            .args(extra)
+            .output()
+            .expect("msgaudit status");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let json: serde_json::Value = serde_json::from_str(&status(&["--json"])).expect("JSON");
+    assert_eq!(
+        json["fleet"]["daemons"],
+        serde_json::json!(["d1", "d2"]),
+        "{json:#}"
+    );
+    assert_eq!(json["fleet"]["alert_sender"], "d2");
+    let corps = json["corps"].as_array().expect("corps");
+    assert_eq!(corps.len(), 3, "{json:#}");
+    for c in corps {
+        assert_eq!(c["state"], "elsewhere", "{c}");
+    }
+    assert_eq!(corps[0]["corp_id"], "wwa");
+    assert_eq!(corps[0]["held_by"], "d1");
+    let text = status(&[]);
+    assert!(
+        text.contains(
+            "fleet: 2 daemon(s) under /status-test/, corps held: d1 1, d2 2; alerts sent by d2"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("held by daemon d2 of the fleet"), "{text}");
+
+    drop(server);
+    let text = status(&[]);
+    assert!(text.contains("fleet: etcd at http://127.0.0.1:"), "{text}");
+    assert!(text.contains("did not answer"), "{text}");
+}

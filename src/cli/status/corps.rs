@@ -1,6 +1,6 @@
 //! The corps part of `msgaudit status`: each corp's stored progress (from the store) joined with its
-//! live figures (from the running daemon's `/corps`), ordered worst first, and shown as blocks, as
-//! one table, or as JSON.
+//! live figures (from the running daemon's `/corps`) and, in a fleet, the daemon holding it (from
+//! etcd), ordered worst first, and shown as blocks, as one table, or as JSON.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +15,9 @@ use super::age;
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CorpRow {
     pub corp_id: String,
-    /// `failing`, `behind`, `starting`, `caught_up`, or `unknown` (no daemon answered).
+    /// `failing`, `behind`, `starting`, `caught_up`, `not_archived` (not by the daemon that
+    /// answered), `unknown` (no daemon answered); in a fleet, when the daemon asked does not
+    /// archive it: `elsewhere` (another daemon holds it) or `unclaimed` (no daemon holds it).
     pub state: String,
     /// The stored checkpoint.
     pub stored_seq: u64,
@@ -25,6 +27,8 @@ pub struct CorpRow {
     pub pending_dead: BTreeMap<String, u64>,
     /// The daemon's figures (None: no daemon answered, or it does not archive this corp now).
     pub live: Option<LiveCorp>,
+    /// In a fleet: the daemon holding the corp (None: none does, or no fleet).
+    pub held_by: Option<String>,
 }
 
 impl CorpRow {
@@ -33,7 +37,7 @@ impl CorpRow {
             "failing" => 0,
             "behind" => 1,
             "starting" => 2,
-            "unknown" | "not_archived" => 3,
+            "unknown" | "not_archived" | "unclaimed" | "elsewhere" => 3,
             _ => 4,
         }
     }
@@ -55,8 +59,13 @@ impl CorpRow {
     }
 }
 
-/// Joins the store's progress with the daemon's live figures: every corp of either, worst first.
-pub fn rows(progress: Vec<CorpProgress>, live: Option<Vec<LiveCorp>>) -> Vec<CorpRow> {
+/// Joins the store's progress with the daemon's live figures and, in a fleet, each corp's holder
+/// (`holders`: corp → daemon): every corp of any of them, worst first.
+pub fn rows(
+    progress: Vec<CorpProgress>,
+    live: Option<Vec<LiveCorp>>,
+    holders: Option<&BTreeMap<String, String>>,
+) -> Vec<CorpRow> {
     let mut by_id: BTreeMap<String, CorpRow> = BTreeMap::new();
     let daemon_answered = live.is_some();
     for p in progress {
@@ -69,6 +78,7 @@ pub fn rows(progress: Vec<CorpProgress>, live: Option<Vec<LiveCorp>>) -> Vec<Cor
                 newest_stored_ms: p.newest_msg_ms,
                 pending_dead: p.pending_dead.into_iter().collect(),
                 live: None,
+                held_by: None,
             },
         );
     }
@@ -80,6 +90,7 @@ pub fn rows(progress: Vec<CorpProgress>, live: Option<Vec<LiveCorp>>) -> Vec<Cor
             newest_stored_ms: l.newest_stored_ms,
             pending_dead: BTreeMap::new(),
             live: None,
+            held_by: None,
         });
         row.state = l.state.clone();
         row.stored_seq = row.stored_seq.max(l.stored_seq);
@@ -90,6 +101,31 @@ pub fn rows(progress: Vec<CorpProgress>, live: Option<Vec<LiveCorp>>) -> Vec<Cor
         // Stored once, not archived by this daemon now (removed from the config, say).
         for row in by_id.values_mut().filter(|r| r.live.is_none()) {
             row.state = "not_archived".into();
+        }
+    }
+    if let Some(holders) = holders {
+        // A corp claimed that has stored nothing yet is still one of the fleet's.
+        for corp in holders.keys() {
+            by_id.entry(corp.clone()).or_insert_with(|| CorpRow {
+                corp_id: corp.clone(),
+                state: "unknown".into(),
+                stored_seq: 0,
+                newest_stored_ms: 0,
+                pending_dead: BTreeMap::new(),
+                live: None,
+                held_by: None,
+            });
+        }
+        for row in by_id.values_mut() {
+            row.held_by = holders.get(&row.corp_id).cloned();
+            if row.live.is_none() {
+                row.state = if row.held_by.is_some() {
+                    "elsewhere"
+                } else {
+                    "unclaimed"
+                }
+                .into();
+            }
         }
     }
     let mut rows: Vec<CorpRow> = by_id.into_values().collect();
@@ -110,6 +146,8 @@ fn state_words(state: &str) -> &'static str {
         "starting" => "starting",
         "caught_up" => "caught up",
         "not_archived" => "not archived",
+        "elsewhere" => "held elsewhere",
+        "unclaimed" => "held by no daemon",
         _ => "unknown",
     }
 }
@@ -143,16 +181,13 @@ fn lag_words(row: &CorpRow) -> String {
 
 /// A line per state: "5,000 corps: 4,990 caught up, 8 behind, 2 failing".
 pub fn summary(rows: &[CorpRow]) -> String {
-    let mut counts: BTreeMap<u8, (usize, &str)> = BTreeMap::new();
+    let mut counts: BTreeMap<(u8, &str), usize> = BTreeMap::new();
     for r in rows {
-        counts
-            .entry(r.rank())
-            .or_insert((0, state_words(&r.state)))
-            .0 += 1;
+        *counts.entry((r.rank(), state_words(&r.state))).or_insert(0) += 1;
     }
     let parts: Vec<String> = counts
-        .values()
-        .map(|(n, words)| format!("{} {words}", thousands(*n as u64)))
+        .iter()
+        .map(|((_, words), n)| format!("{} {words}", thousands(*n as u64)))
         .collect();
     format!(
         "{} corps: {}",
@@ -225,6 +260,10 @@ fn note(r: &CorpRow) -> String {
             format!("SDK errors ({codes}): check the secret, IP allow-list and keys")
         }
         _ if r.dead() > 0 => "dead letters pending: `msgaudit dead-letters`".into(),
+        "elsewhere" => format!(
+            "held by {}: its own status shows the live figures",
+            r.held_by.as_deref().unwrap_or("another daemon")
+        ),
         _ => String::new(),
     }
 }
@@ -245,9 +284,19 @@ pub fn print_block(r: &CorpRow, now: i64) {
         ),
         ("starting", _) => "starting: not pulled yet".into(),
         ("not_archived", _) => "not archived by the running daemon".into(),
+        ("elsewhere", _) => format!(
+            "held by daemon {} of the fleet (its own `msgaudit status` shows the live figures)",
+            r.held_by.as_deref().unwrap_or("?")
+        ),
+        ("unclaimed", _) => {
+            "held by no daemon of the fleet (archived by none now, or not claimed yet)".into()
+        }
         _ => "unknown: no daemon answered (give --config with [metrics] listen)".into(),
     };
     println!("  state               {state}");
+    if let (Some(holder), Some(_)) = (&r.held_by, live) {
+        println!("  held by             {holder}");
+    }
     println!("  stored up to seq    {}", r.stored_seq);
     if let Some(l) = live {
         println!(
@@ -340,6 +389,7 @@ mod tests {
                 live("wwbroken", "failing", Some(1_000)),
                 live("wwnew", "starting", None),
             ]),
+            None,
         );
         let order: Vec<&str> = rows.iter().map(|r| r.corp_id.as_str()).collect();
         assert_eq!(
@@ -365,9 +415,46 @@ mod tests {
             newest_msg_ms: 1,
             pending_dead: Vec::new(),
         }];
-        let rows = rows(progress, None);
+        let rows = rows(progress, None, None);
         assert_eq!(rows[0].state, "unknown");
         assert_eq!(lag_words(&rows[0]), "unknown");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn in_a_fleet_another_daemons_corps_read_as_held_there() {
+        let stored = |corp: &str| CorpProgress {
+            corp_id: corp.into(),
+            checkpoint: 5,
+            newest_msg_ms: 1,
+            pending_dead: Vec::new(),
+        };
+        let holders: BTreeMap<String, String> =
+            [("wwmine", "d1"), ("wwtheirs", "d2"), ("wwclaimed", "d2")]
+                .map(|(c, d)| (c.to_owned(), d.to_owned()))
+                .into();
+        let rows = rows(
+            vec![stored("wwmine"), stored("wwtheirs"), stored("wwdropped")],
+            Some(vec![live("wwmine", "caught_up", Some(1_000))]),
+            Some(&holders),
+        );
+        let by_id = |id: &str| rows.iter().find(|r| r.corp_id == id).expect("row");
+        assert_eq!(by_id("wwmine").state, "caught_up");
+        assert_eq!(by_id("wwmine").held_by.as_deref(), Some("d1"));
+        assert_eq!(by_id("wwtheirs").state, "elsewhere");
+        assert_eq!(
+            note(by_id("wwtheirs")),
+            "held by d2: its own status shows the live figures"
+        );
+        assert_eq!(
+            by_id("wwclaimed").state,
+            "elsewhere",
+            "claimed, nothing stored yet"
+        );
+        assert_eq!(by_id("wwdropped").state, "unclaimed");
+        assert_eq!(
+            summary(&rows),
+            "4 corps: 1 held by no daemon, 2 held elsewhere, 1 caught up"
+        );
     }
 }

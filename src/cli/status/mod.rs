@@ -5,6 +5,7 @@
 //! named with `--corp`) are shown in full; more as one table, worst first (`corps.rs`).
 
 mod corps;
+mod fleet;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -138,7 +139,12 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let now = now_ms();
-    let mut rows = corps::rows(store.corp_progress()?, live_corps);
+    let fleet = fleet::read(args.store.config.as_deref());
+    let holders = match &fleet {
+        fleet::Fleet::Found(view) => Some(&view.holders),
+        _ => None,
+    };
+    let mut rows = corps::rows(store.corp_progress()?, live_corps, holders);
     let all = rows.len();
     if !args.corps.is_empty() {
         let unknown: Vec<&String> = args
@@ -177,6 +183,11 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
             "store": crate::store::redact_url(&url),
             "daemon": daemon,
             "rsa_backend": rsa,
+            "fleet": match &fleet {
+                fleet::Fleet::Alone => serde_json::Value::Null,
+                fleet::Fleet::Unreachable(why) => serde_json::json!({ "error": why }),
+                fleet::Fleet::Found(view) => serde_json::to_value(view)?,
+            },
             "summary": corps::summary(&rows),
             "corps": rows,
             "alerts_waiting": alerts,
@@ -198,6 +209,17 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
     }
     println!("store {}", crate::store::redact_url(&url));
     println!("daemon: {daemon}");
+    match &fleet {
+        fleet::Fleet::Alone => {}
+        fleet::Fleet::Unreachable(why) => println!("fleet: {why}"),
+        fleet::Fleet::Found(view) => println!(
+            "fleet: {} daemon(s) under {}, corps held: {}; alerts sent by {}",
+            view.daemons.len(),
+            view.prefix,
+            view.shares(),
+            view.alert_sender.as_deref().unwrap_or("no daemon")
+        ),
+    }
     println!("RSA backend: {rsa}");
     if all == 0 {
         println!("no corp has stored anything yet");

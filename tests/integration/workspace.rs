@@ -26,8 +26,12 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str) -> Client {
+        // A fresh connection per request: the server closes a connection after answering a
+        // request whose body it did not read (a 403 before the body), and a pooled connection
+        // reused just then fails the next request with "peer disconnected".
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .max_idle_connections(0)
             .build()
             .into();
         Client {

@@ -225,7 +225,8 @@ const IDS_PER_QUERY: usize = 2_000;
 /// Without `FINAL`, which on 18.16 reads every row whole before filtering (2.1 s for the page of
 /// a table of 3 million hits, every sender step): the candidates are the keys with any version
 /// still at 0 (a `PREWHERE` on one column), and of those, the ones whose newest version is still
-/// at 0. The same page took 0.02 s.
+/// at 0. The same page took 0.02 s. `GLOBAL IN`: on a cluster the table is `Distributed`, and the
+/// candidates are gathered once, on the server asked.
 fn pending_keys_sql(skipping: bool) -> String {
     let skipped = if skipping {
         " AND NOT has(?, concat(corp_id, '/', toString(strategy_id), '/', \
@@ -236,7 +237,7 @@ fn pending_keys_sql(skipping: bool) -> String {
     format!(
         "SELECT corp_id, msg_id, strategy_id, argMax(msg_time, update_time) AS msg_time \
          FROM we_chat_contact_sensitive_msg \
-         PREWHERE (corp_id, msg_id, strategy_id) IN \
+         PREWHERE (corp_id, msg_id, strategy_id) GLOBAL IN \
            (SELECT corp_id, msg_id, strategy_id FROM we_chat_contact_sensitive_msg \
             PREWHERE send_status = 0{skipped}) \
          GROUP BY corp_id, msg_id, strategy_id \

@@ -37,7 +37,7 @@ fn msgaudit() -> std::process::Command {
 }
 
 /// Runs `msgaudit <args> --config <config>`, which must succeed; returns its stdout.
-fn msgaudit_ok(args: &[&str], config: &Path) -> String {
+pub fn msgaudit_ok(args: &[&str], config: &Path) -> String {
     let out = msgaudit()
         .args(args)
         .arg("--config")

@@ -17,6 +17,7 @@ use msgaudit::coordinator::Etcd;
 
 use crate::alerts::{alerting_hits, deliveries, post_id};
 use crate::fake_wecom::FakeWeCom;
+use crate::fleet::msgaudit_ok;
 use crate::support::{
     add_markdown_robot, clickhouse_url, emulator_path, env_or, free_port, key_path,
     save_demo_rules, wait_exit, wait_until,
@@ -566,21 +567,8 @@ fn status_names_the_daemon_holding_each_corp() {
         ),
     )
     .expect("config");
-    let status = |extra: &[&str]| -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_msgaudit"))
-            .args(["status", "--config"])
-            .arg(&config)
-            .args(extra)
-            .output()
-            .expect("msgaudit status");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let json: serde_json::Value = serde_json::from_str(&status(&["--json"])).expect("JSON");
+    let json: serde_json::Value =
+        serde_json::from_str(&msgaudit_ok(&["status", "--json"], &config)).expect("JSON");
     assert_eq!(
         json["fleet"]["daemons"],
         serde_json::json!(["d1", "d2"]),
@@ -594,7 +582,7 @@ fn status_names_the_daemon_holding_each_corp() {
     }
     assert_eq!(corps[0]["corp_id"], "wwa");
     assert_eq!(corps[0]["held_by"], "d1");
-    let text = status(&[]);
+    let text = msgaudit_ok(&["status"], &config);
     assert!(
         text.contains(
             "fleet: 2 daemon(s) under /status-test/, corps held: d1 1, d2 2; alerts sent by d2"
@@ -604,7 +592,7 @@ fn status_names_the_daemon_holding_each_corp() {
     assert!(text.contains("held by daemon d2 of the fleet"), "{text}");
 
     drop(server);
-    let text = status(&[]);
+    let text = msgaudit_ok(&["status"], &config);
     assert!(text.contains("fleet: etcd at http://127.0.0.1:"), "{text}");
     assert!(text.contains("did not answer"), "{text}");
 }

@@ -32,6 +32,19 @@ pub struct CorpRow {
 }
 
 impl CorpRow {
+    /// A corp known only by its id so far, in `state`.
+    fn bare(corp_id: &str, state: &str) -> CorpRow {
+        CorpRow {
+            corp_id: corp_id.to_owned(),
+            state: state.to_owned(),
+            stored_seq: 0,
+            newest_stored_ms: 0,
+            pending_dead: BTreeMap::new(),
+            live: None,
+            held_by: None,
+        }
+    }
+
     fn rank(&self) -> u8 {
         match self.state.as_str() {
             "failing" => 0,
@@ -83,15 +96,9 @@ pub fn rows(
         );
     }
     for l in live.into_iter().flatten() {
-        let row = by_id.entry(l.corp_id.clone()).or_insert_with(|| CorpRow {
-            corp_id: l.corp_id.clone(),
-            state: String::new(),
-            stored_seq: l.stored_seq,
-            newest_stored_ms: l.newest_stored_ms,
-            pending_dead: BTreeMap::new(),
-            live: None,
-            held_by: None,
-        });
+        let row = by_id
+            .entry(l.corp_id.clone())
+            .or_insert_with(|| CorpRow::bare(&l.corp_id, ""));
         row.state = l.state.clone();
         row.stored_seq = row.stored_seq.max(l.stored_seq);
         row.newest_stored_ms = row.newest_stored_ms.max(l.newest_stored_ms);
@@ -106,15 +113,9 @@ pub fn rows(
     if let Some(holders) = holders {
         // A corp claimed that has stored nothing yet is still one of the fleet's.
         for corp in holders.keys() {
-            by_id.entry(corp.clone()).or_insert_with(|| CorpRow {
-                corp_id: corp.clone(),
-                state: "unknown".into(),
-                stored_seq: 0,
-                newest_stored_ms: 0,
-                pending_dead: BTreeMap::new(),
-                live: None,
-                held_by: None,
-            });
+            by_id
+                .entry(corp.clone())
+                .or_insert_with(|| CorpRow::bare(corp, "unknown"));
         }
         for row in by_id.values_mut() {
             row.held_by = holders.get(&row.corp_id).cloned();

@@ -101,7 +101,8 @@ pub fn read(config: Option<&Path>) -> Fleet {
     match view() {
         Ok(v) => Fleet::Found(v),
         Err(e) => Fleet::Unreachable(format!(
-            "etcd at {} did not answer: {e}",
+            "etcd at {} did not answer ({e}); showing the store and this daemon only. Check that \
+             etcd is up and reachable at [coordinator] etcd in the config",
             endpoints.join(", ")
         )),
     }

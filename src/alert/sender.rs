@@ -480,15 +480,7 @@ impl Sender {
         let id = new_post_id();
         let number = reference(id);
         // Members by the organisation; customers and groups by the directory, where known.
-        let mut directory = HashMap::new();
-        for h in hits {
-            let ids: Vec<String> = [h.from_id.clone(), h.room_id.clone()]
-                .into_iter()
-                .chain(crate::store::split_list(&h.to_list))
-                .filter(|i| !i.is_empty() && !self.names.contains_key(i))
-                .collect();
-            directory.extend(self.store.names(&h.corp_id, &ids)?);
-        }
+        let directory = directory_names(self.store.as_ref(), hits, |i| self.names.contains_key(i))?;
         let names = |u: &str| self.names.get(u).or_else(|| directory.get(u)).cloned();
         let (post, used, title): (Post, Vec<usize>, &str) = if digest {
             let (post, used) = compose::digest_fitting(&names, hits, &number, self.format(d));
@@ -702,6 +694,35 @@ impl Sender {
     }
 }
 
+/// Names the directory knows for the people and groups of `hits` that `known` does not already
+/// name (customers and groups; members come from the organisation): one lookup per corp.
+pub fn directory_names(
+    store: &dyn Store,
+    hits: &[HitRow],
+    known: impl Fn(&str) -> bool,
+) -> Result<HashMap<String, String>, StoreError> {
+    let mut by_corp: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for h in hits {
+        let ids = by_corp.entry(h.corp_id.as_str()).or_default();
+        for id in [h.from_id.clone(), h.room_id.clone()]
+            .into_iter()
+            .chain(crate::store::split_list(&h.to_list))
+        {
+            if !id.is_empty() && !known(&id) {
+                ids.insert(id);
+            }
+        }
+    }
+    let mut names = HashMap::new();
+    for (corp_id, ids) in by_corp {
+        if !ids.is_empty() {
+            let ids: Vec<String> = ids.into_iter().collect();
+            names.extend(store.names(corp_id, &ids)?);
+        }
+    }
+    Ok(names)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -731,6 +752,56 @@ mod tests {
         assert_eq!(ids.len(), 1000);
         assert!(ids.iter().all(|&i| i > 0));
         assert_eq!(reference(255), "#00000000000000ff");
+    }
+
+    #[test]
+    fn directory_names_name_customers_of_every_corp_and_leave_out_the_known() {
+        use crate::store::DirectoryStore;
+        let store =
+            crate::store::SqliteStore::open(tempfile_path("names").to_str().expect("utf-8 path"))
+                .expect("store");
+        let customer = |corp: &str, id: &str, name: &str| crate::store::Customer {
+            corp_id: corp.into(),
+            external_userid: id.into(),
+            customer_name: name.into(),
+            ..Default::default()
+        };
+        store
+            .save_customers(&[
+                customer("corp-a", "wmA", "王女士"),
+                customer("corp-b", "wmB", "李先生"),
+                customer("corp-b", "wmA", "别的王女士"),
+            ])
+            .expect("saved");
+        let hit = |corp: &str, from: &str, to: &str| HitRow {
+            corp_id: corp.into(),
+            msg_id: format!("{corp}-{from}"),
+            strategy_id: 1,
+            strategy_name: "s".into(),
+            words: vec![],
+            spans: vec![],
+            content: String::new(),
+            from_id: from.into(),
+            to_list: to.into(),
+            room_id: String::new(),
+            msg_time: 0,
+            direction: String::new(),
+            audit_user_id: String::new(),
+            send_status: 0,
+            rules_version: 1,
+        };
+        let hits = [
+            hit("corp-a", "zhangsan", "wmA"),
+            hit("corp-b", "wmB", "zhangsan"),
+        ];
+        let names = directory_names(&store, &hits, |id| id == "zhangsan").expect("names");
+        let want: HashMap<String, String> = [("wmA", "王女士"), ("wmB", "李先生")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        assert_eq!(
+            names, want,
+            "each corp's own customers, the known member left out"
+        );
     }
 
     fn tempfile_path(name: &str) -> std::path::PathBuf {

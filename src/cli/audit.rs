@@ -34,6 +34,7 @@ pub enum RulesCommands {
     },
     /// Add words to a strategy (separators , ， 、 ; and newlines accepted).
     AddWord {
+        /// The strategy's id (`msgaudit rules list` shows them).
         #[arg(long)]
         strategy: i64,
         #[arg(required = true)]
@@ -43,6 +44,7 @@ pub enum RulesCommands {
     },
     /// Remove words from a strategy.
     RemoveWord {
+        /// The strategy's id (`msgaudit rules list` shows them).
         #[arg(long)]
         strategy: i64,
         #[arg(required = true)]
@@ -111,6 +113,7 @@ pub struct HitsArgs {
     /// Only hits on messages from this userid.
     #[arg(long)]
     pub from: Option<String>,
+    /// Only hits on messages in this group chat (roomid).
     #[arg(long)]
     pub room: Option<String>,
     /// Only hits whose alert is in this state.

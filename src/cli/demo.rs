@@ -387,13 +387,20 @@ fn alert_summary(
             let pending = done.store.pending_alerts(200, &[])?;
             let hits: Vec<_> = pending.into_iter().map(|p| p.hit).collect();
             if !hits.is_empty() {
-                let names = |u: &str| {
+                // As the sender names them: members by the organisation, customers and groups
+                // by the directory.
+                let member = |u: &str| {
                     rules
                         .members
                         .iter()
                         .find(|m| m.userid == u)
                         .map(|m| m.name.clone())
                 };
+                let directory =
+                    crate::alert::sender::directory_names(done.store.as_ref(), &hits, |u| {
+                        member(u).is_some()
+                    })?;
+                let names = |u: &str| member(u).or_else(|| directory.get(u).cloned());
                 let (post, used) = crate::alert::compose::digest_fitting(
                     &names,
                     &hits,

@@ -50,11 +50,13 @@ pub enum DeadLetterCommands {
     List {
         #[command(flatten)]
         store: StoreArgs,
+        /// Only this corp.
         #[arg(long)]
         corp: Option<String>,
         /// Include resolved ones.
         #[arg(long)]
         all: bool,
+        /// At most this many (by corp, then seq).
         #[arg(long, default_value_t = 100)]
         limit: u32,
         /// One JSON object per line instead of a table.

@@ -43,6 +43,22 @@ fn demo_stores_every_good_message_and_dead_letters_every_bad_one() {
         stdout.contains("alerts waiting") && stdout.contains("【敏感词告警汇总】"),
         "without --webhook the demo shows what it would post:\n{stdout}"
     );
+    // It names people as the sender does: customers by the directory the demo fetched.
+    let senders: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("· "))
+        .filter_map(|l| l.split(" · ").nth(1))
+        .collect();
+    assert!(
+        senders
+            .iter()
+            .any(|s| s.contains("(wm") || s.contains("(wo")),
+        "a customer sends in the preview:\n{stdout}"
+    );
+    assert!(
+        senders.iter().all(|s| s.contains('(')),
+        "every sender in the preview has a name:\n{stdout}"
+    );
     assert!(
         stdout.contains("msgaudit serve --config")
             && stdout.contains("as wangwu  (auditor) with the token"),

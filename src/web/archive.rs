@@ -575,6 +575,7 @@ pub async fn conversation_messages(
             "centre": centre,
             "before_cursor": rows.first().map(message_cursor),
             "after_cursor": rows.last().map(message_cursor),
+            "cursors": rows.iter().map(message_cursor).collect::<Vec<_>>(),
         }))
     })
     .await?;

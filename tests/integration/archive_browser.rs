@@ -188,6 +188,7 @@ fn an_auditor_browses_a_customer_conversation_with_its_media_and_searches_in_chr
     assert!(download[2].as_u64().unwrap_or(0) > 0, "{download}");
     std::fs::create_dir_all(root().join("target/test-artefacts")).expect("artefacts");
     driver.screenshot(&root().join("target/test-artefacts/archive-chat.png"));
+    a_long_read_keeps_a_window_of_messages(&driver);
 
     // Search a word, open a result in its conversation, centred on it.
     driver.click("nav button[data-tab=find]");
@@ -236,4 +237,54 @@ fn an_auditor_browses_a_customer_conversation_with_its_media_and_searches_in_chr
     }
     stop.request();
     let _ = server.join();
+}
+
+/// Reading a conversation end to end keeps at most the chat's window of messages on the page:
+/// with pages of 3 and a window of 6, paging up to the oldest message and back down to the newest
+/// always shows an unbroken run of the conversation, in order, never more than 6 messages.
+fn a_long_read_keeps_a_window_of_messages(driver: &Driver) {
+    const IDS: &str = "[...document.querySelectorAll('#chat .bubble')].map(b => b.dataset.msg)";
+    let all: Vec<String> =
+        serde_json::from_value(driver.script(&format!("return {IDS}"))).expect("ids");
+    assert!(all.len() > 8, "the whole conversation is loaded: {all:?}");
+    let shown = |step: &str| -> Vec<String> {
+        let ids: Vec<String> =
+            serde_json::from_value(driver.script(&format!("return {IDS}"))).expect("ids");
+        assert!(
+            !ids.is_empty() && ids.len() <= 6,
+            "{step}: {} messages on the page",
+            ids.len()
+        );
+        let at = all
+            .iter()
+            .position(|m| *m == ids[0])
+            .expect("a known message");
+        assert_eq!(
+            all.get(at..at + ids.len()),
+            Some(ids.as_slice()),
+            "{step}: an unbroken run"
+        );
+        ids
+    };
+    driver.script(
+        "chatPage = 3; chatWindow = 6; return openChat(chat.id, { push: false }).then(() => null)",
+    );
+    assert_eq!(shown("opened").last(), all.last(), "opens at the newest");
+    for i in 0..8 {
+        driver.script("return moreChat('top').then(() => null)");
+        shown(&format!("older page {i}"));
+    }
+    assert_eq!(shown("paged up").first(), all.first(), "reaches the oldest");
+    for i in 0..8 {
+        driver.script("return moreChat('bottom').then(() => null)");
+        shown(&format!("newer page {i}"));
+    }
+    assert_eq!(
+        shown("paged down").last(),
+        all.last(),
+        "the dropped messages come back"
+    );
+    driver.script(
+        "chatPage = 40; chatWindow = 240; return openChat(chat.id, { push: false }).then(() => null)",
+    );
 }

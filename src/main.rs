@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     match msgaudit::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", msgaudit::cli::error_text(&e));
             ExitCode::FAILURE
         }
     }

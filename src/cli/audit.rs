@@ -152,6 +152,13 @@ fn open(store: &StoreArgs) -> anyhow::Result<Box<dyn Store>> {
         .with_context(|| format!("opening the store {}", crate::store::redact_url(&url)))
 }
 
+/// Opens a store that must already exist (its messages and hits are what is asked for).
+fn open_existing(store: &StoreArgs) -> anyhow::Result<Box<dyn Store>> {
+    let url = store.url()?;
+    crate::store::open_existing(&url)
+        .with_context(|| format!("opening the store {}", crate::store::redact_url(&url)))
+}
+
 fn edit_words(store: &dyn Store, strategy: i64, words: &[String], add: bool) -> anyhow::Result<()> {
     let mut rules = store.load_rules()?;
     let Some(s) = rules.strategies.iter_mut().find(|s| s.id == strategy) else {
@@ -380,7 +387,7 @@ fn print_hit(
 }
 
 pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
-    let store = open(&args.store)?;
+    let store = open_existing(&args.store)?;
     let (since_ms, until_ms) = args.range.bounds()?;
     let query = HitQuery {
         corp_id: args.range.corp.clone(),
@@ -490,7 +497,7 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
 }
 
 pub fn reaudit(args: ReauditArgs) -> anyhow::Result<()> {
-    let store = open(&args.store)?;
+    let store = open_existing(&args.store)?;
     let options = ReauditOptions {
         messages: args.range.messages()?,
         strategy: args.strategy,

@@ -118,7 +118,7 @@ pub fn run(command: MediaCommands) -> anyhow::Result<()> {
 
 fn open(store: &StoreArgs) -> anyhow::Result<(Box<dyn crate::store::Store>, String)> {
     let url = store.url()?;
-    let s = crate::store::open(&url)
+    let s = crate::store::open_existing(&url)
         .with_context(|| format!("opening the store {}", crate::store::redact_url(&url)))?;
     Ok((s, url))
 }

@@ -280,6 +280,21 @@ pub struct MigrateArgs {
 
 /// Sets up `tracing` output to stderr, filtered by `RUST_LOG` (default `info` for the daemon and
 /// tools, `warn` for `demo` and `bench`, whose own summaries say what happened).
+/// An error and its causes on one line, as the CLI prints it: each cause after `: `, except those
+/// whose text the line already holds (our errors name their cause in their own message, so `{:#}`
+/// would print it twice).
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
 pub fn init_logging(cli: &Cli) {
     let default = match cli.command {
         Commands::Demo(_) | Commands::Bench(_) => "warn",
@@ -359,5 +374,25 @@ mod tests {
     fn the_command_line_definition_is_consistent() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn an_error_names_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        // A typed error whose message already holds its source, under a context of the CLI's.
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read config file /tmp/x.toml: {source}")]
+        struct Read {
+            #[source]
+            source: std::io::Error,
+        }
+        let e = anyhow::Error::new(Read { source: io }).context("starting the daemon");
+        assert_eq!(
+            super::error_text(&e),
+            "starting the daemon: cannot read config file /tmp/x.toml: No such file or directory"
+        );
+        // A cause that adds something is kept.
+        let e = anyhow::anyhow!("tcp connect error").context("network error");
+        assert_eq!(super::error_text(&e), "network error: tcp connect error");
     }
 }

@@ -93,7 +93,7 @@ fn cell(text: &str, max: usize) -> String {
 
 pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {
     use crate::store::{MessageCursor, SearchQuery, TextMatch};
-    let store = crate::store::open(&args.store.url()?)?;
+    let store = crate::store::open_existing(&args.store.url()?)?;
     let (since_ms, until_ms) = args.range.bounds()?;
     let mut query = SearchQuery {
         corp_id: args.range.corp.clone(),
@@ -185,7 +185,7 @@ pub fn dead_letters(command: DeadLetterCommands) -> anyhow::Result<()> {
             limit,
             json,
         } => {
-            let store = crate::store::open(&store.url()?)?;
+            let store = crate::store::open_existing(&store.url()?)?;
             let letters = store.dead_letters(&DeadLetterQuery {
                 corp_id: corp,
                 pending_only: !all,
@@ -221,7 +221,7 @@ pub fn dead_letters(command: DeadLetterCommands) -> anyhow::Result<()> {
         DeadLetterCommands::Retry { config, corp } => {
             let config = Config::load(&config)?;
             crate::timefmt::set_display_zone(config.display_zone.clone());
-            let store = crate::store::open(&config.store_url)?;
+            let store = crate::store::open_existing(&config.store_url)?;
             let corps = config.with_store_corps(&store.corp_accounts()?)?;
             if let Some(c) = &corp
                 && !corps.iter().any(|x| &x.corp_id == c)

@@ -58,6 +58,12 @@ pub use clickhouse::redact as redact_url;
 pub enum StoreError {
     #[error("store URL `{url}` is not understood: {reason}")]
     Url { url: String, reason: String },
+    #[error(
+        "there is no store at {}: check --store or the config's [store] url \
+         (the daemon, `msgaudit migrate` and `msgaudit demo` create one)",
+        .path.display()
+    )]
+    Missing { path: PathBuf },
     #[error("cannot open the SQLite store {path}: {source}")]
     Open {
         path: PathBuf,
@@ -348,6 +354,32 @@ pub mod prelude {
         AccessStore, ArchiveStore, DirectoryStore, HitStore, IngestStore, MediaJobStore,
         OutboxStore, ReviewStore, RulesStore, Store,
     };
+}
+
+/// Opens the store at `url` to read it: as [`open`], but a SQLite file that does not exist is an
+/// error rather than a new empty store, so a mistyped path does not answer "nothing found".
+pub fn open_existing(url: &str) -> Result<Box<dyn Store>, StoreError> {
+    if let Some(path) = sqlite_path(url)
+        && !path.is_empty()
+        && !std::path::Path::new(path).exists()
+    {
+        return Err(StoreError::Missing { path: path.into() });
+    }
+    open(url)
+}
+
+/// The file path of a SQLite store URL (`sqlite://PATH`, `sqlite:PATH` or a bare path); None for
+/// other backends.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let path = match url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        Some(rest) => rest,
+        None if url.contains("://") => return None,
+        None => url,
+    };
+    Some(path.strip_suffix("?archive_index=off").unwrap_or(path))
 }
 
 /// Opens the store a URL names: `sqlite://PATH`, `sqlite:PATH`, a plain path ending in `.db`,

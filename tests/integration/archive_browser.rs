@@ -270,12 +270,14 @@ fn a_long_read_keeps_a_window_of_messages(driver: &Driver) {
         "chatPage = 3; chatWindow = 6; return openChat(chat.id, { push: false }).then(() => null)",
     );
     assert_eq!(shown("opened").last(), all.last(), "opens at the newest");
-    for i in 0..8 {
+    // Enough pages of 3 to cross the whole conversation, and one more that finds nothing.
+    let pages = all.len() / 3 + 2;
+    for i in 0..pages {
         driver.script("return moreChat('top').then(() => null)");
         shown(&format!("older page {i}"));
     }
     assert_eq!(shown("paged up").first(), all.first(), "reaches the oldest");
-    for i in 0..8 {
+    for i in 0..pages {
         driver.script("return moreChat('bottom').then(() => null)");
         shown(&format!("newer page {i}"));
     }

@@ -122,7 +122,7 @@ fn rsa_backend(args: &StatusArgs, live: Option<&(SocketAddr, Option<String>)>) -
 
 pub fn run(args: StatusArgs) -> anyhow::Result<()> {
     let url = args.store.url()?;
-    let store = crate::store::open(&url)
+    let store = crate::store::open_existing(&url)
         .with_context(|| format!("opening the store {}", crate::store::redact_url(&url)))?;
     let live = args
         .store

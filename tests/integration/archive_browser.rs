@@ -244,6 +244,8 @@ fn an_auditor_browses_a_customer_conversation_with_its_media_and_searches_in_chr
 /// always shows an unbroken run of the conversation, in order, never more than 6 messages.
 fn a_long_read_keeps_a_window_of_messages(driver: &Driver) {
     const IDS: &str = "[...document.querySelectorAll('#chat .bubble')].map(b => b.dataset.msg)";
+    // Waits out a page still coming in (the chat asks for one page at a time).
+    const IDLE: &str = "while (chat.busy) await new Promise(r => setTimeout(r, 10));";
     let all: Vec<String> =
         serde_json::from_value(driver.script(&format!("return {IDS}"))).expect("ids");
     assert!(all.len() > 8, "the whole conversation is loaded: {all:?}");
@@ -266,19 +268,27 @@ fn a_long_read_keeps_a_window_of_messages(driver: &Driver) {
         );
         ids
     };
+    // Pages are asked for here, one after the other: the chat's own scroll handler (tested above)
+    // is held off, so that the scrolling a page causes does not ask for pages in between.
     driver.script(
-        "chatPage = 3; chatWindow = 6; return openChat(chat.id, { push: false }).then(() => null)",
+        "window.holdScroll = (e) => e.stopImmediatePropagation();
+         document.querySelector('#chat').addEventListener('scroll', holdScroll, true);
+         chatPage = 3; chatWindow = 6; return openChat(chat.id, { push: false }).then(() => null)",
     );
     assert_eq!(shown("opened").last(), all.last(), "opens at the newest");
     // Enough pages of 3 to cross the whole conversation, and one more that finds nothing.
     let pages = all.len() / 3 + 2;
     for i in 0..pages {
-        driver.script("return moreChat('top').then(() => null)");
+        driver.script(&format!(
+            "return (async () => {{ {IDLE} await moreChat('top'); return null; }})()"
+        ));
         shown(&format!("older page {i}"));
     }
     assert_eq!(shown("paged up").first(), all.first(), "reaches the oldest");
     for i in 0..pages {
-        driver.script("return moreChat('bottom').then(() => null)");
+        driver.script(&format!(
+            "return (async () => {{ {IDLE} await moreChat('bottom'); return null; }})()"
+        ));
         shown(&format!("newer page {i}"));
     }
     assert_eq!(
@@ -287,6 +297,7 @@ fn a_long_read_keeps_a_window_of_messages(driver: &Driver) {
         "the dropped messages come back"
     );
     driver.script(
-        "chatPage = 40; chatWindow = 240; return openChat(chat.id, { push: false }).then(() => null)",
+        "document.querySelector('#chat').removeEventListener('scroll', holdScroll, true);
+         chatPage = 40; chatWindow = 240; return openChat(chat.id, { push: false }).then(() => null)",
     );
 }

@@ -553,8 +553,8 @@ fn status_names_the_daemon_holding_each_corp() {
     ] {
         assert!(etcd.create(key, value, lease).expect("create"), "{key}");
     }
-    // `status` reads only the store URL and `[coordinator]` of the config: an empty SQLite store
-    // stands in for the fleet's shared one here.
+    // `status` reads only the store URL and `[coordinator]` of the config: an empty SQLite store,
+    // made by `migrate`, stands in for the fleet's shared one here.
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("fleet.toml");
     std::fs::write(
@@ -567,6 +567,7 @@ fn status_names_the_daemon_holding_each_corp() {
         ),
     )
     .expect("config");
+    msgaudit_ok(&["migrate"], &config);
     let json: serde_json::Value =
         serde_json::from_str(&msgaudit_ok(&["status", "--json"], &config)).expect("JSON");
     assert_eq!(

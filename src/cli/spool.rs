@@ -81,7 +81,7 @@ pub fn run(args: SpoolArgs) -> anyhow::Result<()> {
         .store
         .url()
         .ok()
-        .and_then(|u| crate::store::open(&u).ok());
+        .and_then(|u| crate::store::open_existing(&u).ok());
     // Per corp, once: its stored checkpoint and how many of its spooled batches go beyond it.
     let waiting: BTreeMap<&str, (Option<u64>, usize)> = found
         .corps

@@ -704,14 +704,14 @@ pub fn directory_names(
     let mut by_corp: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for h in hits {
         let ids = by_corp.entry(h.corp_id.as_str()).or_default();
-        for id in [h.from_id.clone(), h.room_id.clone()]
-            .into_iter()
-            .chain(crate::store::split_list(&h.to_list))
-        {
-            if !id.is_empty() && !known(&id) {
-                ids.insert(id);
+        let mut add = |id: &str| {
+            if !id.is_empty() && !known(id) && !ids.contains(id) {
+                ids.insert(id.to_owned());
             }
-        }
+        };
+        add(&h.from_id);
+        add(&h.room_id);
+        h.to_list.split(',').map(str::trim).for_each(&mut add);
     }
     let mut names = HashMap::new();
     for (corp_id, ids) in by_corp {

@@ -139,7 +139,7 @@ pub fn robots(command: RobotCommands) -> anyhow::Result<()> {
 }
 
 pub fn alerts(args: AlertsArgs) -> anyhow::Result<()> {
-    let store = crate::store::open_existing(&args.store.url()?)?;
+    let store = args.store.open_existing()?;
     let backlog = store.alert_backlog()?;
     let status = args.status.map(|s| match s {
         StatusArg::Pending => PostStatus::Pending,

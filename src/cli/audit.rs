@@ -152,13 +152,6 @@ fn open(store: &StoreArgs) -> anyhow::Result<Box<dyn Store>> {
         .with_context(|| format!("opening the store {}", crate::store::redact_url(&url)))
 }
 
-/// Opens a store that must already exist (its messages and hits are what is asked for).
-fn open_existing(store: &StoreArgs) -> anyhow::Result<Box<dyn Store>> {
-    let url = store.url()?;
-    crate::store::open_existing(&url)
-        .with_context(|| format!("opening the store {}", crate::store::redact_url(&url)))
-}
-
 fn edit_words(store: &dyn Store, strategy: i64, words: &[String], add: bool) -> anyhow::Result<()> {
     let mut rules = store.load_rules()?;
     let Some(s) = rules.strategies.iter_mut().find(|s| s.id == strategy) else {
@@ -387,7 +380,7 @@ fn print_hit(
 }
 
 pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
-    let store = open_existing(&args.store)?;
+    let store = args.store.open_existing()?;
     let (since_ms, until_ms) = args.range.bounds()?;
     let query = HitQuery {
         corp_id: args.range.corp.clone(),
@@ -497,7 +490,7 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
 }
 
 pub fn reaudit(args: ReauditArgs) -> anyhow::Result<()> {
-    let store = open_existing(&args.store)?;
+    let store = args.store.open_existing()?;
     let options = ReauditOptions {
         messages: args.range.messages()?,
         strategy: args.strategy,

@@ -184,6 +184,14 @@ impl StoreArgs {
             (None, None) => "sqlite://./msgaudit-data/msgaudit.db".to_owned(),
         })
     }
+
+    /// The store these arguments name, which must already exist: what reading commands open.
+    pub fn open_existing(&self) -> anyhow::Result<Box<dyn crate::store::Store>> {
+        use anyhow::Context;
+        let url = self.url()?;
+        crate::store::open_existing(&url)
+            .with_context(|| format!("opening the store {}", crate::store::redact_url(&url)))
+    }
 }
 
 /// The store URL of a config file, without validating the rest (reading commands need no secrets).

@@ -93,7 +93,7 @@ fn cell(text: &str, max: usize) -> String {
 
 pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {
     use crate::store::{MessageCursor, SearchQuery, TextMatch};
-    let store = crate::store::open_existing(&args.store.url()?)?;
+    let store = args.store.open_existing()?;
     let (since_ms, until_ms) = args.range.bounds()?;
     let mut query = SearchQuery {
         corp_id: args.range.corp.clone(),
@@ -185,7 +185,7 @@ pub fn dead_letters(command: DeadLetterCommands) -> anyhow::Result<()> {
             limit,
             json,
         } => {
-            let store = crate::store::open_existing(&store.url()?)?;
+            let store = store.open_existing()?;
             let letters = store.dead_letters(&DeadLetterQuery {
                 corp_id: corp,
                 pending_only: !all,

@@ -368,8 +368,11 @@ pub fn open_existing(url: &str) -> Result<Box<dyn Store>, StoreError> {
     open(url)
 }
 
-/// The file path of a SQLite store URL (`sqlite://PATH`, `sqlite:PATH` or a bare path); None for
-/// other backends.
+/// The suffix of a SQLite URL that stores without the archive index (measuring only).
+const NO_ARCHIVE_INDEX: &str = "?archive_index=off";
+
+/// The file path of a SQLite store URL (`sqlite://PATH`, `sqlite:PATH` or a bare path, without
+/// [`NO_ARCHIVE_INDEX`]); None for other backends.
 fn sqlite_path(url: &str) -> Option<&str> {
     let path = match url
         .strip_prefix("sqlite://")
@@ -379,21 +382,17 @@ fn sqlite_path(url: &str) -> Option<&str> {
         None if url.contains("://") => return None,
         None => url,
     };
-    Some(path.strip_suffix("?archive_index=off").unwrap_or(path))
+    Some(path.strip_suffix(NO_ARCHIVE_INDEX).unwrap_or(path))
 }
 
 /// Opens the store a URL names: `sqlite://PATH`, `sqlite:PATH`, a plain path ending in `.db`,
 /// `.sqlite` or `.sqlite3`, or `clickhouse://user:password@host:port/database`. The schema is
 /// migrated to the current version.
 pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
-    let path = if let Some(rest) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    {
-        rest
-    } else if url.starts_with("clickhouse://") {
+    if url.starts_with("clickhouse://") {
         return Ok(Box::new(clickhouse::ClickHouseStore::open(url)?));
-    } else if url.contains("://") {
+    }
+    let Some(path) = sqlite_path(url) else {
         let scheme = url.split("://").next().unwrap_or_default();
         return Err(StoreError::Url {
             url: clickhouse::redact(url),
@@ -401,14 +400,9 @@ pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
                 "no `{scheme}` backend; use sqlite://PATH or clickhouse://user:password@host:port/database"
             ),
         });
-    } else {
-        url
     };
     // Measuring only: what the writer's archive index costs (see `SqliteStore::archive_index`).
-    let (path, archive_index) = match path.strip_suffix("?archive_index=off") {
-        Some(p) => (p, false),
-        None => (path, true),
-    };
+    let archive_index = !url.ends_with(NO_ARCHIVE_INDEX);
     if path.is_empty() {
         return Err(StoreError::Url {
             url: url.to_owned(),

@@ -18,7 +18,7 @@ struct Applied {
 #[test]
 fn migrate_creates_every_table_once_and_is_idempotent() {
     let url = support::clickhouse_url("migrate");
-    for expected in ["8 migration(s) applied", "0 migration(s) applied"] {
+    for expected in ["9 migration(s) applied", "0 migration(s) applied"] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_msgaudit"))
             .args(["migrate", "--store", &url])
             .output()
@@ -73,6 +73,10 @@ fn migrate_creates_every_table_once_and_is_idempotent() {
         "we_group_member",
         "we_sensitive_review",
         "we_sensitive_review_log",
+        "we_chat_conversation",
+        "we_chat_conversation_mv",
+        "we_chat_conversation_member",
+        "we_chat_conversation_member_mv",
     ] {
         assert!(
             tables.iter().any(|t| t == table),
@@ -96,7 +100,8 @@ fn migrate_creates_every_table_once_and_is_idempotent() {
             (5, "media".into()),
             (6, "archive".into()),
             (7, "review".into()),
-            (8, "audit_round2".into())
+            (8, "audit_round2".into()),
+            (9, "conversations".into())
         ]
     );
     let acts = conn
@@ -263,4 +268,167 @@ fn upgrading_to_the_archive_folds_the_messages_already_stored() {
         "the message stored before the upgrade is found normalised"
     );
     store.drop_database().expect("drop");
+}
+
+#[test]
+fn upgrading_to_conversation_summaries_counts_every_stored_message_once() {
+    use msgaudit::message::Conversation;
+    use msgaudit::store::StoreBatch;
+    use msgaudit::store::prelude::*;
+    use msgaudit::store::{ConversationQuery, Visible};
+    // support::message_row's times: this plus the seq.
+    const T0: i64 = 1_700_000_000_000;
+    let url = support::clickhouse_url("conversation_upgrade");
+    let store = msgaudit::store::clickhouse::ClickHouseStore::open(&url).expect("open");
+    let conn = Connection::new(ClickHouseUrl::parse(&url).expect("url")).expect("connection");
+    // Back to the schema before the summaries: no views, no summaries, migrations 1–8 recorded.
+    for sql in [
+        "DROP TABLE we_chat_conversation_mv",
+        "DROP TABLE we_chat_conversation_member_mv",
+        "DROP TABLE we_chat_conversation",
+        "DROP TABLE we_chat_conversation_member",
+        "DROP TABLE msgaudit_schema_migrations",
+        "CREATE TABLE msgaudit_schema_migrations (version UInt32, name String, applied_at UInt64) \
+         ENGINE = ReplacingMergeTree(applied_at) ORDER BY version",
+        "INSERT INTO msgaudit_schema_migrations VALUES (1, 'messages', 1), (2, 'audit', 1), \
+         (3, 'alerts', 1), (4, 'workspace', 1), (5, 'media', 1), (6, 'archive', 1), \
+         (7, 'review', 1), (8, 'audit_round2', 1)",
+    ] {
+        conn.execute("rewinding the schema", sql).expect(sql);
+    }
+    // Stored under the old schema: a pair's two messages (one of them twice over, as a second
+    // writer could leave it before a merge) and a room's one.
+    let pair = |id: &str, seq: u64| {
+        let mut m = support::message_row("ww1", id, seq);
+        m.from_id = "zhangsan".into();
+        m.to_list = "wmCustomer".into();
+        m.room_id = String::new();
+        m
+    };
+    let mut room = support::message_row("ww1", "r1", 5);
+    room.room_id = "wrRoom".into();
+    room.from_id = "lisi".into();
+    room.to_list = "zhangsan,wangwu".into();
+    let batch = |messages, checkpoint| StoreBatch {
+        corp_id: "ww1".into(),
+        messages,
+        checkpoint,
+        ..StoreBatch::default()
+    };
+    store
+        .store_batch(&batch(vec![pair("p1", 1), pair("p2", 2), room], 4))
+        .expect("store");
+    conn.execute(
+        "a second copy of p2",
+        "INSERT INTO we_chat_contact_msg SELECT * FROM we_chat_contact_msg WHERE msg_id = 'p2'",
+    )
+    .expect("copy");
+    drop(store);
+
+    // The upgrade summarises them, each message once; running it again changes nothing.
+    for round in 0..2 {
+        if round == 1 {
+            conn.execute(
+                "forgetting the conversations migration",
+                "ALTER TABLE msgaudit_schema_migrations DELETE WHERE version = 9",
+            )
+            .expect("forget");
+            wait_for_mutations(&conn);
+        }
+        let store = msgaudit::store::clickhouse::ClickHouseStore::open(&url).expect("upgrade");
+        let listed = store
+            .conversations(&ConversationQuery {
+                corp_id: Some("ww1".into()),
+                limit: 10,
+                ..ConversationQuery::default()
+            })
+            .expect("list");
+        let summary: Vec<(String, u64, i64, i64)> = listed
+            .iter()
+            .map(|c| {
+                (
+                    c.conversation.key(),
+                    c.msg_count,
+                    c.first_msg_time,
+                    c.last_msg_time,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("r:wrRoom".to_owned(), 1, T0 + 5, T0 + 5),
+                ("p:wmCustomer|zhangsan".to_owned(), 2, T0 + 1, T0 + 2),
+            ],
+            "round {round}"
+        );
+        // Who took part: wangwu only received in the room.
+        let seen_by = |ids: &[&str]| {
+            let visible: Visible = Some(ids.iter().map(|s| s.to_string()).collect());
+            let mut keys: Vec<String> = store
+                .conversations(&ConversationQuery {
+                    visible,
+                    limit: 10,
+                    ..ConversationQuery::default()
+                })
+                .expect("visible")
+                .iter()
+                .map(|c| c.conversation.key())
+                .collect();
+            keys.sort();
+            keys
+        };
+        assert_eq!(seen_by(&["wangwu"]), ["r:wrRoom"]);
+        assert_eq!(seen_by(&["zhangsan"]).len(), 2);
+        assert!(seen_by(&["nobody"]).is_empty());
+        let room = Conversation::Room("wrRoom".into());
+        assert_eq!(
+            store
+                .conversation("ww1", &room, &None)
+                .expect("one")
+                .map(|c| c.msg_count),
+            Some(1)
+        );
+        // New messages count through the views at once.
+        if round == 1 {
+            store
+                .store_batch(&batch(vec![pair("p9", 9)], 5))
+                .expect("store");
+            let listed = store
+                .conversations(&ConversationQuery {
+                    corp_id: Some("ww1".into()),
+                    limit: 1,
+                    ..ConversationQuery::default()
+                })
+                .expect("list");
+            assert_eq!(
+                listed
+                    .iter()
+                    .map(|c| (c.conversation.key(), c.msg_count, c.last_msg_time))
+                    .collect::<Vec<_>>(),
+                [("p:wmCustomer|zhangsan".to_owned(), 3, T0 + 9)]
+            );
+            store.drop_database().expect("drop");
+        }
+    }
+}
+
+/// Waits until the database's mutations are done (an `ALTER … DELETE` runs in the background).
+fn wait_for_mutations(conn: &Connection) {
+    for _ in 0..100 {
+        let pending: Vec<Named> = conn
+            .fetch_all(
+                "reading mutations",
+                &format!(
+                    "SELECT mutation_id AS name FROM system.mutations WHERE database = '{}' AND is_done = 0",
+                    conn.database()
+                ),
+            )
+            .expect("mutations");
+        if pending.is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("mutations still running");
 }

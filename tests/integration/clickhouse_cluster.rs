@@ -1,7 +1,8 @@
 //! Cluster mode: two local ClickHouse servers as a two-shard cluster without replication or a
 //! coordinator. `msgaudit migrate --cluster` creates local and Distributed tables on both, the daemon
 //! drains four corps through the first server, and every message is stored once, on its corp's shard,
-//! and visible through the Distributed tables from either server.
+//! and visible through the Distributed tables from either server; each shard's materialized views
+//! summarise its own corps' conversations for the archive browser.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -132,7 +133,7 @@ fn a_two_shard_cluster_stores_every_message_once_on_its_corps_shard() {
     };
     let (ok, text) = migrate(&["--shard", &one.url()]);
     assert!(!ok && text.contains("2 shard(s) but 1"), "{text}");
-    for expected in ["8 migration(s) applied", "0 migration(s) applied"] {
+    for expected in ["9 migration(s) applied", "0 migration(s) applied"] {
         let (ok, text) = migrate(&["--shard", &one.url(), "--shard", &two.url()]);
         assert!(ok && text.contains(expected), "{text}");
     }
@@ -231,4 +232,56 @@ fn a_two_shard_cluster_stores_every_message_once_on_its_corps_shard() {
     let delivered = crate::alerts::deliveries(&store, &wecom, "/cgi-bin/webhook/send");
     assert_eq!(delivered.len(), alerting);
     assert!(delivered.values().all(|&n| n == 1));
+
+    // The archive browser's conversations, from the summaries each shard's views keep: every
+    // message with a conversation counted once, for every corp, read through either server.
+    let with_conversation = counts(
+        &c1,
+        "we_chat_contact_msg WHERE room_id != '' \
+         OR (from_id != '' AND to_list != '' AND position(to_list, ',') = 0)",
+    );
+    let summarised = |store: &msgaudit::store::clickhouse::ClickHouseStore,
+                      visible: msgaudit::store::Visible| {
+        let listed = store
+            .conversations(&msgaudit::store::ConversationQuery {
+                visible,
+                limit: 100_000,
+                ..Default::default()
+            })
+            .expect("conversations");
+        let mut per_corp = std::collections::BTreeMap::<String, u64>::new();
+        for c in &listed {
+            *per_corp.entry(c.corp_id.clone()).or_default() += c.msg_count;
+        }
+        (listed, per_corp.into_iter().collect::<Vec<_>>())
+    };
+    let (listed, per_corp) = summarised(&store, None);
+    assert_eq!(per_corp, with_conversation);
+    let entry = msgaudit::store::clickhouse::ClickHouseStore::open(&one.url()).expect("store");
+    assert_eq!(summarised(&entry, None).1, with_conversation);
+    // Limited to one person, the list is that person's conversations (GLOBAL IN across shards).
+    let first = listed.first().expect("a conversation");
+    let person = match &first.conversation {
+        msgaudit::message::Conversation::Pair(a, _) => a.clone(),
+        msgaudit::message::Conversation::Room(_) => {
+            let row = store
+                .conversation_messages(&msgaudit::store::ConversationMessagesQuery {
+                    corp_id: first.corp_id.clone(),
+                    conversation: first.conversation.clone(),
+                    page: msgaudit::store::Page::Newest,
+                    limit: 1,
+                })
+                .expect("messages");
+            row.first().expect("a message").row.from_id.clone()
+        }
+    };
+    let (theirs, _) = summarised(&store, Some(vec![person.clone()]));
+    assert!(
+        theirs.iter().any(|c| c.conversation == first.conversation),
+        "{person}: {theirs:?}"
+    );
+    assert!(
+        theirs.len() < listed.len(),
+        "{person} sees every conversation"
+    );
 }

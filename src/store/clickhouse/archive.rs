@@ -1,4 +1,5 @@
-//! The archive browser on ClickHouse: conversations grouped from the messages themselves (the
+//! The archive browser on ClickHouse: conversations from their summaries (`we_chat_conversation`
+//! and `we_chat_conversation_member`, kept by materialized views over the messages with the
 //! conversation rule as an SQL expression, [`CONVERSATION`]), a conversation's messages by its
 //! room or its two people, and search as a scan over the time-partitioned messages — a normalised
 //! search through the folded text the writer keeps beside each message (`we_chat_msg_folded`).
@@ -18,7 +19,7 @@ use crate::store::archive::{
 use crate::store::{StoreError, StoredMessage};
 
 /// `message::Conversation::key` as an SQL expression over a message row: `r:ROOM`, `p:A|B` (ids
-/// ascending), or empty.
+/// ascending), or empty. The migrations' `$CONVERSATION`.
 pub(super) const CONVERSATION: &str = "if(room_id != '', concat('r:', room_id), \
      if(from_id != '' AND to_list != '' AND position(to_list, ',') = 0, \
         if(from_id <= to_list, concat('p:', from_id, '|', to_list), concat('p:', to_list, '|', from_id)), ''))";
@@ -103,6 +104,22 @@ pub(super) fn fold_stored_messages(conn: &Connection) -> Result<(), StoreError> 
     }
 }
 
+/// Summarises the conversations of every message stored (each message once, whatever copies are
+/// not merged away yet) into the emptied `we_chat_conversation`: the upgrade to the summaries.
+pub(super) fn summarise_stored_conversations(conn: &Connection) -> Result<(), StoreError> {
+    tracing::info!("archive: summarising the conversations of the messages already stored");
+    conn.execute(
+        "summarising the stored conversations",
+        &format!(
+            "INSERT INTO we_chat_conversation \
+             SELECT corp_id, {CONVERSATION} AS conversation, countState() AS msg_count_state, \
+                    minState(msg_time) AS first_msg_time_state, maxState(msg_time) AS last_msg_time_state \
+             FROM we_chat_contact_msg FINAL WHERE del_flg = 0 AND conversation != '' \
+             GROUP BY corp_id, conversation"
+        ),
+    )
+}
+
 #[derive(Debug, Clone, Row, Deserialize)]
 struct ConversationRow {
     corp_id: String,
@@ -124,8 +141,8 @@ impl ConversationRow {
     }
 }
 
-/// ` AND` the row's conversation (or, with `by_sender`, its sender) is one a visible member took
-/// part in, when visibility is limited.
+/// ` AND` the message's conversation (or, with `by_sender`, its sender) is one a visible member
+/// took part in, when visibility is limited.
 fn and_visible(f: &mut Filter, visible: &Visible, by_sender: bool) {
     let Some(ids) = visible else {
         return;
@@ -140,13 +157,31 @@ fn and_visible(f: &mut Filter, visible: &Visible, by_sender: bool) {
     if by_sender {
         values.push(Value::Strs(ids.clone()));
     }
-    values.extend([Value::Strs(ids.clone()), Value::Strs(ids.clone())]);
+    values.push(Value::Strs(ids.clone()));
     f.push(
-        &format!(
-            " AND ({sender}(corp_id, {CONVERSATION}) IN (SELECT corp_id, {CONVERSATION} \
-               FROM we_chat_contact_msg WHERE has(?, from_id) OR hasAny(splitByChar(',', to_list), ?)))"
-        ),
+        &format!(" AND ({sender}(corp_id, {CONVERSATION}) {TAKEN_PART_BY_ANY})"),
         values,
+    );
+}
+
+/// `GLOBAL IN` the (corp, conversation) pairs any of the bound ids took part in. `GLOBAL`: on a
+/// cluster both tables are `Distributed`, and a plain `IN` over two of them is refused.
+const TAKEN_PART_BY_ANY: &str = "GLOBAL IN (SELECT corp_id, conversation \
+     FROM we_chat_conversation_member WHERE has(?, member_id))";
+
+/// ` AND` a conversation summary's conversation is one a visible member took part in, when
+/// visibility is limited.
+fn and_summary_visible(f: &mut Filter, visible: &Visible) {
+    let Some(ids) = visible else {
+        return;
+    };
+    if ids.is_empty() {
+        f.push(" AND 0", []);
+        return;
+    }
+    f.push(
+        &format!(" AND (corp_id, conversation) {TAKEN_PART_BY_ANY}"),
+        [Value::Strs(ids.clone())],
     );
 }
 
@@ -256,34 +291,26 @@ fn search_filter(q: &SearchQuery, columns: &str) -> Filter {
 fn conversation_filter(q: &ConversationQuery) -> Filter {
     let mut f = conversation_select();
     f.and_opt("corp_id = ?", s(&q.corp_id));
-    f.and_opt("room_id = ?", s(&q.room));
+    f.and_opt("conversation = concat('r:', ?)", s(&q.room));
     if let Some(member) = &q.member {
-        let mut inner = String::from(" AND (corp_id, ");
-        inner.push_str(CONVERSATION);
-        inner.push_str(&format!(
-            ") IN (SELECT corp_id, {CONVERSATION} FROM we_chat_contact_msg \
-             WHERE from_id = ? OR has(splitByChar(',', to_list), ?))"
-        ));
         f.push(
-            &inner,
-            [Value::Str(member.clone()), Value::Str(member.clone())],
+            " AND (corp_id, conversation) GLOBAL IN (SELECT corp_id, conversation \
+             FROM we_chat_conversation_member WHERE member_id = ?)",
+            [Value::Str(member.clone())],
         );
     }
-    and_visible(&mut f, &q.visible, false);
-    f.push(
-        " GROUP BY corp_id, conversation HAVING conversation != ''",
-        [],
-    );
+    and_summary_visible(&mut f, &q.visible);
+    f.push(" GROUP BY corp_id, conversation HAVING msg_count > 0", []);
     f
 }
 
-/// The start of a conversation listing: messages grouped by conversation.
+/// The start of a conversation listing: the summaries, their parts merged.
 fn conversation_select() -> Filter {
-    Filter::new(format!(
-        "SELECT corp_id, {CONVERSATION} AS conversation, uniqExact(msg_id) AS msg_count, \
-         min(msg_time) AS first_msg_time, max(msg_time) AS last_msg_time \
-         FROM we_chat_contact_msg WHERE del_flg = 0"
-    ))
+    Filter::new(
+        "SELECT corp_id, conversation, countMerge(msg_count_state) AS msg_count, \
+         minMerge(first_msg_time_state) AS first_msg_time, maxMerge(last_msg_time_state) AS last_msg_time \
+         FROM we_chat_conversation WHERE 1",
+    )
 }
 
 impl ArchiveStore for ClickHouseStore {
@@ -333,13 +360,15 @@ impl ArchiveStore for ClickHouseStore {
         visible: &Visible,
     ) -> Result<Option<ConversationSummary>, StoreError> {
         let mut f = conversation_select();
-        f.push(" AND corp_id = ?", [Value::Str(corp_id.to_owned())]);
-        and_conversation(&mut f, conversation);
-        and_visible(&mut f, visible, false);
         f.push(
-            " GROUP BY corp_id, conversation HAVING conversation != ''",
-            [],
+            " AND corp_id = ? AND conversation = ?",
+            [
+                Value::Str(corp_id.to_owned()),
+                Value::Str(conversation.key()),
+            ],
         );
+        and_summary_visible(&mut f, visible);
+        f.push(" GROUP BY corp_id, conversation HAVING msg_count > 0", []);
         Ok(self
             .summaries("reading a conversation", &f)?
             .into_iter()

@@ -52,6 +52,46 @@ fn parse_create(statement: &str) -> Option<CreateTable<'_>> {
     })
 }
 
+/// A `CREATE MATERIALIZED VIEW IF NOT EXISTS name TO target AS SELECT … FROM source …` statement,
+/// split up.
+#[derive(Debug, PartialEq, Eq)]
+struct CreateView<'a> {
+    name: &'a str,
+    target: &'a str,
+    /// The select up to its table, the table, and the rest.
+    select: (&'a str, &'a str, &'a str),
+}
+
+fn parse_view(statement: &str) -> Option<CreateView<'_>> {
+    let body = statement.strip_prefix("CREATE MATERIALIZED VIEW IF NOT EXISTS ")?;
+    let (name, after) = body.split_once(" TO ")?;
+    let (target, select) = after.split_once(" AS")?;
+    let from = select.find("FROM ")? + "FROM ".len();
+    let table_end = select[from..]
+        .find(char::is_whitespace)
+        .map_or(select.len(), |n| from + n);
+    Some(CreateView {
+        name: name.trim(),
+        target: target.trim(),
+        select: (
+            &select[..from],
+            &select[from..table_end],
+            &select[table_end..],
+        ),
+    })
+}
+
+/// A materialized view on each shard: over the shard's local source table, into its local target.
+fn local_view_ddl(v: &CreateView<'_>, db: &str, on_cluster: &str) -> String {
+    let (head, source, rest) = v.select;
+    format!(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{name}{on_cluster} TO {db}.{target}_local AS\
+         {head}{db}.{source}_local{rest}",
+        name = v.name,
+        target = v.target
+    )
+}
+
 /// How the cluster's DDL gets to its servers.
 pub enum Reach<'a> {
     /// `ON CLUSTER` through the entry server, replicated engines.
@@ -168,26 +208,40 @@ pub fn migrate(entry: &Connection, cluster: &str, reach: Reach<'_>) -> Result<us
         let all = statements(body);
         let fail = |i| failed(version, name, i);
         for (i, statement) in all.iter().enumerate() {
-            let Some(t) = parse_create(statement) else {
-                continue;
-            };
-            for server in &servers {
-                server
-                    .execute_raw(&local_ddl(&t, &db, &on_cluster, replicated))
-                    .map_err(fail(i))?;
-                server
-                    .execute_raw(&distributed_ddl(&t, &db, cluster, &on_cluster))
-                    .map_err(fail(i))?;
+            if let Some(t) = parse_create(statement) {
+                for server in &servers {
+                    server
+                        .execute_raw(&local_ddl(&t, &db, &on_cluster, replicated))
+                        .map_err(fail(i))?;
+                    server
+                        .execute_raw(&distributed_ddl(&t, &db, cluster, &on_cluster))
+                        .map_err(fail(i))?;
+                }
+            } else if let Some(v) = parse_view(statement) {
+                for server in &servers {
+                    server
+                        .execute_raw(&local_view_ddl(&v, &db, &on_cluster))
+                        .map_err(fail(i))?;
+                }
             }
         }
         // Seed rows once, through the Distributed tables.
         for (i, statement) in all.iter().enumerate() {
-            if parse_create(statement).is_none() {
+            if parse_create(statement).is_none() && parse_view(statement).is_none() {
                 entry.execute_raw(statement).map_err(fail(i))?;
             }
         }
         if version == super::migrate::ARCHIVE {
             super::archive::fold_stored_messages(entry)?;
+        }
+        if version == super::migrate::CONVERSATIONS {
+            for server in &servers {
+                server.execute(
+                    "emptying the conversation summary",
+                    &format!("TRUNCATE TABLE {db}.we_chat_conversation_local{on_cluster}"),
+                )?;
+            }
+            super::archive::summarise_stored_conversations(entry)?;
         }
         for server in &servers {
             record(server, version, name)?;
@@ -205,6 +259,15 @@ mod tests {
     fn every_create_statement_parses_and_rewrites() {
         for &(_, _, body) in CLICKHOUSE {
             for s in statements(body) {
+                if let Some(v) = parse_view(&s) {
+                    let local = local_view_ddl(&v, "db", "");
+                    assert!(
+                        local.contains(&format!(" TO db.{}_local AS", v.target))
+                            && local.contains("FROM db.we_chat_contact_msg_local WHERE"),
+                        "{local}"
+                    );
+                    continue;
+                }
                 if !s.starts_with("CREATE") {
                     continue;
                 }
@@ -230,6 +293,15 @@ mod tests {
         assert_eq!(
             distributed_ddl(&t, "db", "c", ""),
             "CREATE TABLE IF NOT EXISTS db.m AS db.m_local ENGINE = Distributed(c, db, m_local, cityHash64(corp_id))"
+        );
+        let v = parse_view(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS v_mv TO v AS\nSELECT corp_id, count() AS n\nFROM m WHERE x GROUP BY corp_id",
+        )
+        .expect("parse view");
+        assert_eq!(
+            local_view_ddl(&v, "db", " ON CLUSTER c"),
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS db.v_mv ON CLUSTER c TO db.v_local AS\
+             \nSELECT corp_id, count() AS n\nFROM db.m_local WHERE x GROUP BY corp_id"
         );
     }
 }

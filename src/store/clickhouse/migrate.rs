@@ -14,6 +14,13 @@ use crate::store::StoreError;
 /// upgrade does it again.
 pub(crate) const ARCHIVE: u32 = 6;
 
+/// The migration after whose statements the conversations of the messages already stored are
+/// summarised ([`super::archive::summarise_stored_conversations`]), before it is recorded.
+pub(crate) const CONVERSATIONS: u32 = 9;
+
+/// Placeholder in the migrations for [`super::archive::CONVERSATION`], the conversation rule.
+const CONVERSATION_PLACEHOLDER: &str = "$CONVERSATION";
+
 /// (version, name, SQL), ascending.
 pub(crate) const CLICKHOUSE: &[(u32, &str, &str)] = &[
     (
@@ -56,9 +63,15 @@ pub(crate) const CLICKHOUSE: &[(u32, &str, &str)] = &[
         "audit_round2",
         include_str!("../../../migrations/clickhouse/0008_audit_round2.sql"),
     ),
+    (
+        9,
+        "conversations",
+        include_str!("../../../migrations/clickhouse/0009_conversations.sql"),
+    ),
 ];
 
-/// The statements of one migration file: `--` comment lines dropped, split at `;` ending a line.
+/// The statements of one migration file: `--` comment lines dropped, split at `;` ending a line,
+/// `$CONVERSATION` replaced by the conversation rule.
 pub(crate) fn statements(sql: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
@@ -66,6 +79,7 @@ pub(crate) fn statements(sql: &str) -> Vec<String> {
         if line.trim_start().starts_with("--") {
             continue;
         }
+        let line = line.replace(CONVERSATION_PLACEHOLDER, super::archive::CONVERSATION);
         let trimmed = line.trim_end();
         if let Some(body) = trimmed.strip_suffix(';') {
             current.push_str(body);
@@ -74,7 +88,7 @@ pub(crate) fn statements(sql: &str) -> Vec<String> {
             }
             current.clear();
         } else {
-            current.push_str(line);
+            current.push_str(&line);
             current.push('\n');
         }
     }
@@ -162,6 +176,13 @@ pub(crate) fn migrate(conn: &Connection) -> Result<usize, StoreError> {
         if version == ARCHIVE {
             super::archive::fold_stored_messages(conn)?;
         }
+        if version == CONVERSATIONS {
+            conn.execute(
+                "emptying the conversation summary",
+                "TRUNCATE TABLE we_chat_conversation",
+            )?;
+            super::archive::summarise_stored_conversations(conn)?;
+        }
         record(conn, version, name)?;
         applied += 1;
     }
@@ -179,9 +200,12 @@ mod tests {
             assert!(!statements.is_empty(), "migration {version}");
             for s in statements {
                 assert!(
-                    s.starts_with("CREATE TABLE IF NOT EXISTS") || s.starts_with("INSERT INTO"),
+                    s.starts_with("CREATE TABLE IF NOT EXISTS")
+                        || s.starts_with("CREATE MATERIALIZED VIEW IF NOT EXISTS")
+                        || s.starts_with("INSERT INTO"),
                     "migration {version}: {s}"
                 );
+                assert!(!s.contains('$'), "a placeholder left: {s}");
                 assert!(
                     !s.contains('?'),
                     "`?` would be taken for a bind marker: {s}"

@@ -75,8 +75,8 @@ fn migrate_creates_every_table_once_and_is_idempotent() {
         "we_sensitive_review_log",
         "we_chat_conversation",
         "we_chat_conversation_mv",
-        "we_chat_conversation_member",
-        "we_chat_conversation_member_mv",
+        "we_chat_conversation_people",
+        "we_chat_conversation_people_mv",
     ] {
         assert!(
             tables.iter().any(|t| t == table),
@@ -284,9 +284,9 @@ fn upgrading_to_conversation_summaries_counts_every_stored_message_once() {
     // Back to the schema before the summaries: no views, no summaries, migrations 1–8 recorded.
     for sql in [
         "DROP TABLE we_chat_conversation_mv",
-        "DROP TABLE we_chat_conversation_member_mv",
+        "DROP TABLE we_chat_conversation_people_mv",
         "DROP TABLE we_chat_conversation",
-        "DROP TABLE we_chat_conversation_member",
+        "DROP TABLE we_chat_conversation_people",
         "DROP TABLE msgaudit_schema_migrations",
         "CREATE TABLE msgaudit_schema_migrations (version UInt32, name String, applied_at UInt64) \
          ENGINE = ReplacingMergeTree(applied_at) ORDER BY version",

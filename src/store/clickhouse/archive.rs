@@ -1,5 +1,5 @@
 //! The archive browser on ClickHouse: conversations from their summaries (`we_chat_conversation`
-//! and `we_chat_conversation_member`, kept by materialized views over the messages with the
+//! and `we_chat_conversation_people`, kept by materialized views over the messages with the
 //! conversation rule as an SQL expression, [`CONVERSATION`]), a conversation's messages by its
 //! room or its two people, and search as a scan over the time-partitioned messages — a normalised
 //! search through the folded text the writer keeps beside each message (`we_chat_msg_folded`).
@@ -164,10 +164,11 @@ fn and_visible(f: &mut Filter, visible: &Visible, by_sender: bool) {
     );
 }
 
-/// `GLOBAL IN` the (corp, conversation) pairs any of the bound ids took part in. `GLOBAL`: on a
-/// cluster both tables are `Distributed`, and a plain `IN` over two of them is refused.
+/// `GLOBAL IN` the (corp, conversation) pairs any of the bound ids took part in (sent or received).
+/// `GLOBAL`: on a cluster both tables are `Distributed`, and a plain `IN` over two of them is
+/// refused.
 const TAKEN_PART_BY_ANY: &str = "GLOBAL IN (SELECT corp_id, conversation \
-     FROM we_chat_conversation_member WHERE has(?, member_id))";
+     FROM we_chat_conversation_people WHERE hasAny(splitByChar(',', people), ?))";
 
 /// ` AND` a conversation summary's conversation is one a visible member took part in, when
 /// visibility is limited.
@@ -295,7 +296,7 @@ fn conversation_filter(q: &ConversationQuery) -> Filter {
     if let Some(member) = &q.member {
         f.push(
             " AND (corp_id, conversation) GLOBAL IN (SELECT corp_id, conversation \
-             FROM we_chat_conversation_member WHERE member_id = ?)",
+             FROM we_chat_conversation_people WHERE has(splitByChar(',', people), ?))",
             [Value::Str(member.clone())],
         );
     }

@@ -47,7 +47,8 @@ pub struct RawMedia {
     /// Tries of one failing 512 KiB chunk inside an attempt (default 5).
     #[serde(default = "default_chunk_attempts")]
     pub chunk_attempts: u32,
-    /// How often to look for new jobs when idle, ms (default 500).
+    /// How often to look for new jobs when none were due, ms (default 500); doubled up to 16 times
+    /// while nothing new is stored either.
     #[serde(default = "default_poll")]
     pub poll_ms: u64,
     /// The fetchers' CPU priority, 0–19 (default 19): 19 runs them `SCHED_IDLE`, on CPU time the

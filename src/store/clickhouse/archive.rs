@@ -141,9 +141,19 @@ impl ConversationRow {
     }
 }
 
-/// ` AND` the message's conversation (or, with `by_sender`, its sender) is one a visible member
-/// took part in, when visibility is limited.
-fn and_visible(f: &mut Filter, visible: &Visible, by_sender: bool) {
+/// The rows a visibility limit is checked on.
+#[derive(Clone, Copy)]
+enum Rows {
+    /// Messages: visible when a visible member sent it or took part in its conversation.
+    Messages,
+    /// Conversation summaries: visible when a visible member took part.
+    Conversations,
+}
+
+/// ` AND` the row is visible, when visibility is limited ([`Rows`]). Who took part in a
+/// conversation comes from `we_chat_conversation_people`, `GLOBAL IN`: on a cluster both tables
+/// are `Distributed`, and a plain `IN` over two of them is refused.
+fn and_visible(f: &mut Filter, visible: &Visible, rows: Rows) {
     let Some(ids) = visible else {
         return;
     };
@@ -152,38 +162,16 @@ fn and_visible(f: &mut Filter, visible: &Visible, by_sender: bool) {
         f.push(" AND 0", []);
         return;
     }
-    let sender = if by_sender { "has(?, from_id) OR " } else { "" };
-    let mut values = Vec::new();
-    if by_sender {
-        values.push(Value::Strs(ids.clone()));
-    }
-    values.push(Value::Strs(ids.clone()));
-    f.push(
-        &format!(" AND ({sender}(corp_id, {CONVERSATION}) {TAKEN_PART_BY_ANY})"),
-        values,
-    );
-}
-
-/// `GLOBAL IN` the (corp, conversation) pairs any of the bound ids took part in (sent or received).
-/// `GLOBAL`: on a cluster both tables are `Distributed`, and a plain `IN` over two of them is
-/// refused.
-const TAKEN_PART_BY_ANY: &str = "GLOBAL IN (SELECT corp_id, conversation \
-     FROM we_chat_conversation_people WHERE hasAny(splitByChar(',', people), ?))";
-
-/// ` AND` a conversation summary's conversation is one a visible member took part in, when
-/// visibility is limited.
-fn and_summary_visible(f: &mut Filter, visible: &Visible) {
-    let Some(ids) = visible else {
-        return;
+    let taken_part = "GLOBAL IN (SELECT corp_id, conversation \
+         FROM we_chat_conversation_people WHERE hasAny(splitByChar(',', people), ?))";
+    let ids = Value::Strs(ids.clone());
+    match rows {
+        Rows::Messages => f.push(
+            &format!(" AND (has(?, from_id) OR (corp_id, {CONVERSATION}) {taken_part})"),
+            [ids.clone(), ids],
+        ),
+        Rows::Conversations => f.push(&format!(" AND (corp_id, conversation) {taken_part}"), [ids]),
     };
-    if ids.is_empty() {
-        f.push(" AND 0", []);
-        return;
-    }
-    f.push(
-        &format!(" AND (corp_id, conversation) {TAKEN_PART_BY_ANY}"),
-        [Value::Strs(ids.clone())],
-    );
 }
 
 /// ` AND` the row belongs to `c`.
@@ -284,7 +272,7 @@ fn search_filter(q: &SearchQuery, columns: &str) -> Filter {
             }
         }
     }
-    and_visible(&mut f, &q.visible, true);
+    and_visible(&mut f, &q.visible, Rows::Messages);
     f
 }
 
@@ -300,7 +288,7 @@ fn conversation_filter(q: &ConversationQuery) -> Filter {
             [Value::Str(member.clone())],
         );
     }
-    and_summary_visible(&mut f, &q.visible);
+    and_visible(&mut f, &q.visible, Rows::Conversations);
     f.push(" GROUP BY corp_id, conversation HAVING msg_count > 0", []);
     f
 }
@@ -368,7 +356,7 @@ impl ArchiveStore for ClickHouseStore {
                 Value::Str(conversation.key()),
             ],
         );
-        and_summary_visible(&mut f, visible);
+        and_visible(&mut f, visible, Rows::Conversations);
         f.push(" GROUP BY corp_id, conversation HAVING msg_count > 0", []);
         Ok(self
             .summaries("reading a conversation", &f)?
@@ -427,7 +415,7 @@ impl ArchiveStore for ClickHouseStore {
                 Value::Str(msg_id.to_owned()),
             ],
         );
-        and_visible(&mut f, visible, true);
+        and_visible(&mut f, visible, Rows::Messages);
         f.push(" LIMIT 1", []);
         Ok(distinct(self.messages_where("reading a message", &f)?)
             .into_iter()

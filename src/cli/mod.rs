@@ -286,8 +286,6 @@ pub struct MigrateArgs {
     pub shards: Vec<String>,
 }
 
-/// Sets up `tracing` output to stderr, filtered by `RUST_LOG` (default `info` for the daemon and
-/// tools, `warn` for `demo` and `bench`, whose own summaries say what happened).
 /// An error and its causes on one line, as the CLI prints it: each cause after `: `, except those
 /// whose text the line already holds (our errors name their cause in their own message, so `{:#}`
 /// would print it twice).
@@ -303,6 +301,8 @@ pub fn error_text(e: &anyhow::Error) -> String {
     text
 }
 
+/// Sets up `tracing` output to stderr, filtered by `RUST_LOG` (default `info` for the daemon and
+/// tools, `warn` for `demo` and `bench`, whose own summaries say what happened).
 pub fn init_logging(cli: &Cli) {
     let default = match cli.command {
         Commands::Demo(_) | Commands::Bench(_) => "warn",

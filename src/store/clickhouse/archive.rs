@@ -141,6 +141,14 @@ impl ConversationRow {
     }
 }
 
+/// `GLOBAL IN` the (corp, conversation) pairs that any of the bound ids took part in (sent or
+/// received).
+const TAKEN_PART: &str = "GLOBAL IN (SELECT corp_id, conversation \
+     FROM we_chat_conversation_people WHERE hasAny(splitByChar(',', people), ?))";
+
+/// Groups the summaries' rows by conversation, merging their states (after the `WHERE`).
+const GROUP_SUMMARIES: &str = " GROUP BY corp_id, conversation HAVING msg_count > 0";
+
 /// The rows a visibility limit is checked on.
 #[derive(Clone, Copy)]
 enum Rows {
@@ -162,15 +170,13 @@ fn and_visible(f: &mut Filter, visible: &Visible, rows: Rows) {
         f.push(" AND 0", []);
         return;
     }
-    let taken_part = "GLOBAL IN (SELECT corp_id, conversation \
-         FROM we_chat_conversation_people WHERE hasAny(splitByChar(',', people), ?))";
     let ids = Value::Strs(ids.clone());
     match rows {
         Rows::Messages => f.push(
-            &format!(" AND (has(?, from_id) OR (corp_id, {CONVERSATION}) {taken_part})"),
+            &format!(" AND (has(?, from_id) OR (corp_id, {CONVERSATION}) {TAKEN_PART})"),
             [ids.clone(), ids],
         ),
-        Rows::Conversations => f.push(&format!(" AND (corp_id, conversation) {taken_part}"), [ids]),
+        Rows::Conversations => f.push(&format!(" AND (corp_id, conversation) {TAKEN_PART}"), [ids]),
     };
 }
 
@@ -283,13 +289,12 @@ fn conversation_filter(q: &ConversationQuery) -> Filter {
     f.and_opt("conversation = concat('r:', ?)", s(&q.room));
     if let Some(member) = &q.member {
         f.push(
-            " AND (corp_id, conversation) GLOBAL IN (SELECT corp_id, conversation \
-             FROM we_chat_conversation_people WHERE has(splitByChar(',', people), ?))",
-            [Value::Str(member.clone())],
+            &format!(" AND (corp_id, conversation) {TAKEN_PART}"),
+            [Value::Strs(vec![member.clone()])],
         );
     }
     and_visible(&mut f, &q.visible, Rows::Conversations);
-    f.push(" GROUP BY corp_id, conversation HAVING msg_count > 0", []);
+    f.push(GROUP_SUMMARIES, []);
     f
 }
 
@@ -357,7 +362,7 @@ impl ArchiveStore for ClickHouseStore {
             ],
         );
         and_visible(&mut f, visible, Rows::Conversations);
-        f.push(" GROUP BY corp_id, conversation HAVING msg_count > 0", []);
+        f.push(GROUP_SUMMARIES, []);
         Ok(self
             .summaries("reading a conversation", &f)?
             .into_iter()

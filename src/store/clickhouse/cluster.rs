@@ -10,7 +10,7 @@
 //! address, given with `--shard`.
 
 use super::Connection;
-use super::migrate::{CLICKHOUSE, failed, record, statements};
+use super::migrate::{CLICKHOUSE, failed, record, statements, upgrade_stored_rows};
 use super::rows::Count;
 use crate::store::StoreError;
 
@@ -231,18 +231,15 @@ pub fn migrate(entry: &Connection, cluster: &str, reach: Reach<'_>) -> Result<us
                 entry.execute_raw(statement).map_err(fail(i))?;
             }
         }
-        if version == super::migrate::ARCHIVE {
-            super::archive::fold_stored_messages(entry)?;
-        }
-        if version == super::migrate::CONVERSATIONS {
+        upgrade_stored_rows(version, entry, |table| {
             for server in &servers {
                 server.execute(
-                    "emptying the conversation summary",
-                    &format!("TRUNCATE TABLE {db}.we_chat_conversation_local{on_cluster}"),
+                    "emptying a summary",
+                    &format!("TRUNCATE TABLE {db}.{table}_local{on_cluster}"),
                 )?;
             }
-            super::archive::summarise_stored_conversations(entry)?;
-        }
+            Ok(())
+        })?;
         for server in &servers {
             record(server, version, name)?;
         }

@@ -10,13 +10,30 @@ use super::Connection;
 use crate::store::StoreError;
 
 /// The migration after whose statements the messages already stored get their folded text (in
-/// Rust: the folding is the audit normaliser's), before it is recorded — so an interrupted
-/// upgrade does it again.
-pub(crate) const ARCHIVE: u32 = 6;
+/// Rust: the folding is the audit normaliser's).
+const ARCHIVE: u32 = 6;
 
 /// The migration after whose statements the conversations of the messages already stored are
-/// summarised ([`super::archive::summarise_stored_conversations`]), before it is recorded.
-pub(crate) const CONVERSATIONS: u32 = 9;
+/// summarised ([`super::archive::summarise_stored_conversations`]).
+const CONVERSATIONS: u32 = 9;
+
+/// What migration `version` does after its statements, before it is recorded (so an interrupted
+/// upgrade does it again): the rows already stored brought up to it, through `entry`. `empty`
+/// empties a table on every server (each shard's local table on a cluster).
+pub(crate) fn upgrade_stored_rows(
+    version: u32,
+    entry: &Connection,
+    empty: impl FnOnce(&str) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    match version {
+        ARCHIVE => super::archive::fold_stored_messages(entry),
+        CONVERSATIONS => {
+            empty("we_chat_conversation")?;
+            super::archive::summarise_stored_conversations(entry)
+        }
+        _ => Ok(()),
+    }
+}
 
 /// Placeholder in the migrations for [`super::archive::CONVERSATION`], the conversation rule.
 const CONVERSATION_PLACEHOLDER: &str = "$CONVERSATION";
@@ -173,16 +190,9 @@ pub(crate) fn migrate(conn: &Connection) -> Result<usize, StoreError> {
             conn.execute_raw(statement)
                 .map_err(failed(version, name, i))?;
         }
-        if version == ARCHIVE {
-            super::archive::fold_stored_messages(conn)?;
-        }
-        if version == CONVERSATIONS {
-            conn.execute(
-                "emptying the conversation summary",
-                "TRUNCATE TABLE we_chat_conversation",
-            )?;
-            super::archive::summarise_stored_conversations(conn)?;
-        }
+        upgrade_stored_rows(version, conn, |table| {
+            conn.execute("emptying a summary", &format!("TRUNCATE TABLE {table}"))
+        })?;
         record(conn, version, name)?;
         applied += 1;
     }

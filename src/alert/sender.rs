@@ -737,10 +737,9 @@ mod tests {
 
     #[test]
     fn retries_back_off_exponentially_up_to_a_cap() {
-        let store: Arc<dyn Store> = Arc::new(
-            crate::store::SqliteStore::open(tempfile_path("backoff").to_str().expect("utf-8 path"))
-                .expect("store"),
-        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store: Arc<dyn Store> =
+            Arc::new(crate::store::SqliteStore::open(dir.path().join("store.db")).expect("store"));
         let sender = Sender::new(store, settings()).expect("sender");
         let waits: Vec<u64> = (1..=8).map(|a| sender.backoff(a).as_secs()).collect();
         assert_eq!(waits, [2, 4, 8, 16, 32, 60, 60, 60]);
@@ -757,9 +756,8 @@ mod tests {
     #[test]
     fn directory_names_name_customers_of_every_corp_and_leave_out_the_known() {
         use crate::store::DirectoryStore;
-        let store =
-            crate::store::SqliteStore::open(tempfile_path("names").to_str().expect("utf-8 path"))
-                .expect("store");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = crate::store::SqliteStore::open(dir.path().join("store.db")).expect("store");
         let customer = |corp: &str, id: &str, name: &str| crate::store::Customer {
             corp_id: corp.into(),
             external_userid: id.into(),
@@ -802,14 +800,5 @@ mod tests {
             names, want,
             "each corp's own customers, the known member left out"
         );
-    }
-
-    fn tempfile_path(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "msgaudit-sender-{name}-{}-{}",
-            std::process::id(),
-            new_post_id()
-        ));
-        dir.join("store.db")
     }
 }

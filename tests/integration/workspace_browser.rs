@@ -20,6 +20,8 @@ pub(crate) struct Driver {
     pub(crate) agent: ureq::Agent,
     base: String,
     session: String,
+    /// The driver's and the browser's `TMPDIR` (profiles, sockets), removed after both have quit.
+    _tmp: tempfile::TempDir,
 }
 
 impl Drop for Driver {
@@ -68,8 +70,10 @@ impl Driver {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
+        let tmp = tempfile::tempdir().expect("temp dir");
         let child = Command::new(driver)
             .arg(format!("--port={port}"))
+            .env("TMPDIR", tmp.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -106,6 +110,7 @@ impl Driver {
             agent,
             base,
             session,
+            _tmp: tmp,
         }
     }
 

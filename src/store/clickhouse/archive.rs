@@ -173,7 +173,9 @@ fn and_visible(f: &mut Filter, visible: &Visible, rows: Rows) {
     let ids = Value::Strs(ids.clone());
     match rows {
         Rows::Messages => f.push(
-            &format!(" AND (has(?, from_id) OR (corp_id, {CONVERSATION}) {TAKEN_PART})"),
+            &format!(
+                " AND (from_id IN (SELECT arrayJoin(?)) OR (corp_id, {CONVERSATION}) {TAKEN_PART})"
+            ),
             [ids.clone(), ids],
         ),
         Rows::Conversations => f.push(&format!(" AND (corp_id, conversation) {TAKEN_PART}"), [ids]),
@@ -249,7 +251,10 @@ fn search_filter(q: &SearchQuery, columns: &str) -> Filter {
         .and_opt("room_id = ?", s(&q.room_id))
         .and_opt("has(splitByChar(',', to_list), ?)", s(&q.to_id));
     if !q.msg_types.is_empty() {
-        f.and_opt("has(?, msg_type)", Some(Value::Strs(q.msg_types.clone())));
+        f.and_opt(
+            "msg_type IN (SELECT arrayJoin(?))",
+            Some(Value::Strs(q.msg_types.clone())),
+        );
     }
     if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
         match q.text_match {

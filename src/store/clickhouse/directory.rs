@@ -248,13 +248,13 @@ impl DirectoryStore for ClickHouseStore {
         let mut f = Filter::new("");
         f.push(
             "SELECT external_userid AS id, customer_name AS name, toUInt8(0) AS rank \
-             FROM we_customer FINAL WHERE corp_id = ? AND customer_name != '' AND has(?, external_userid) \
+             FROM we_customer FINAL WHERE corp_id = ? AND customer_name != '' AND external_userid IN (SELECT arrayJoin(?)) \
              UNION ALL \
              SELECT chat_id AS id, group_name AS name, toUInt8(0) AS rank \
-             FROM we_group FINAL WHERE corp_id = ? AND group_name != '' AND has(?, chat_id) \
+             FROM we_group FINAL WHERE corp_id = ? AND group_name != '' AND chat_id IN (SELECT arrayJoin(?)) \
              UNION ALL \
              SELECT user_id AS id, name, toUInt8(1) AS rank \
-             FROM we_group_member FINAL WHERE corp_id = ? AND name != '' AND has(?, user_id)",
+             FROM we_group_member FINAL WHERE corp_id = ? AND name != '' AND user_id IN (SELECT arrayJoin(?))",
             [corp(), list(), corp(), list(), corp(), list()],
         );
         let mut found: Vec<IdName> = self

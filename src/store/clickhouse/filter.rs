@@ -1,5 +1,10 @@
 //! A `WHERE` clause built from optional filters, with its values bound in order (the crate binds
 //! `?` placeholders as escaped literals; 18.16 has no server-side parameters).
+//!
+//! A bound array is matched as a set, `column IN (SELECT arrayJoin(?))` (numbers cast to the
+//! column's type: 18.16 types `[1, 2]` as `UInt8`), never `has(?, column)`: `has` compares every
+//! row with every element, and cannot use the primary key. Looking 2,000 msgids up among a corp's
+//! 5,000,000 hits took 25 s with `has`, 0.1 s with `IN`, 0.005 s with `IN` and the ids' time range.
 
 use clickhouse::query::Query;
 
@@ -11,7 +16,7 @@ pub enum Value {
     Str(String),
     I64(i64),
     U64(u64),
-    /// An array, for `has(?, column)`.
+    /// An array, for `column IN (SELECT arrayJoin(?))`.
     Strs(Vec<String>),
 }
 
@@ -79,4 +84,24 @@ pub fn s(v: &Option<String>) -> Option<Value> {
 
 pub fn ms(v: Option<i64>) -> Option<Value> {
     v.map(|n| Value::U64(n.max(0) as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every query of the ClickHouse store matches bound arrays with `IN`, never `has(?, …)`.
+    #[test]
+    fn no_query_matches_a_bound_array_with_has() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/clickhouse");
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&dir).expect("the store's sources") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("source");
+            for (n, line) in text.lines().enumerate() {
+                if line.contains(concat!("has", "(?")) && !line.trim_start().starts_with("//") {
+                    found.push(format!("{}:{}", path.display(), n + 1));
+                }
+            }
+        }
+        assert!(found.is_empty(), "an array matched with `has`: {found:?}");
+    }
 }

@@ -67,14 +67,12 @@ impl ClickHouseStore {
         let now = now();
         let mut new_hits = Vec::new();
         for (corp, group) in by_corp(hits, |h| &h.corp_id) {
-            let ids = group.iter().map(|h| h.msg_id.as_str());
             let mut seen = self.stored_keys(
                 verify,
                 "reading which hits are stored",
-                "SELECT msg_id, strategy_id AS id FROM we_chat_contact_sensitive_msg \
-                 WHERE corp_id = ? AND has(?, msg_id)",
+                ("we_chat_contact_sensitive_msg", "strategy_id"),
                 corp,
-                ids,
+                group.iter().map(|h| (h.msg_id.as_str(), h.msg_time)),
             )?;
             new_hits.extend(
                 group
@@ -85,14 +83,12 @@ impl ClickHouseStore {
         }
         let mut new_acts = Vec::new();
         for (corp, group) in by_corp(act_hits, |a| &a.corp_id) {
-            let ids = group.iter().map(|a| a.msg_id.as_str());
             let mut seen = self.stored_keys(
                 verify,
                 "reading which behaviour hits are stored",
-                "SELECT msg_id, toInt64(sensitive_act_id) AS id FROM we_sensitive_act_hit \
-                 WHERE corp_id = ? AND has(?, msg_id)",
+                ("we_sensitive_act_hit", "toInt64(sensitive_act_id)"),
                 corp,
-                ids,
+                group.iter().map(|a| (a.msg_id.as_str(), a.msg_time)),
             )?;
             new_acts.extend(
                 group
@@ -111,20 +107,37 @@ impl ClickHouseStore {
         Ok((new_hits.len() as u64, new_acts.len() as u64))
     }
 
-    /// The (msgid, id) keys a query finds among `ids` of a corp; nothing when not `verify`.
+    /// The (msgid, id) keys of `table` (its id column `id`) stored for a corp's (msgid, msg_time)
+    /// `keys`; nothing when not `verify`. The keys' time range lets the primary key (corp, time,
+    /// …) narrow the read, and `IN` a set: `has(ids, msg_id)` compared every row of the corp with
+    /// every id (25 s for 2,000 ids against a corp's 5,000,000 hits on 18.16; 0.005 s this way).
     fn stored_keys<'a>(
         &self,
         verify: bool,
         context: &'static str,
-        sql: &str,
+        (table, id): (&str, &str),
         corp: &str,
-        ids: impl Iterator<Item = &'a str>,
+        keys: impl Iterator<Item = (&'a str, i64)>,
     ) -> Result<HashSet<(String, i64)>, StoreError> {
         if !verify {
             return Ok(HashSet::new());
         }
-        let ids: Vec<&str> = ids.collect();
-        let q = self.conn.query(sql).bind(corp).bind(ids.as_slice());
+        let (ids, times): (Vec<&str>, Vec<i64>) = keys.unzip();
+        let (Some(lo), Some(hi)) = (times.iter().min(), times.iter().max()) else {
+            return Ok(HashSet::new());
+        };
+        let sql = format!(
+            "SELECT msg_id, {id} AS id FROM {table} \
+             WHERE corp_id = ? AND msg_time >= ? AND msg_time <= ? \
+             AND msg_id IN (SELECT arrayJoin(?))"
+        );
+        let q = self
+            .conn
+            .query(&sql)
+            .bind(corp)
+            .bind((*lo).max(0) as u64)
+            .bind((*hi).max(0) as u64)
+            .bind(ids.as_slice());
         let found: Vec<HitKey> = self.conn.fetch(context, q)?;
         Ok(found.into_iter().map(|k| (k.msg_id, k.id)).collect())
     }
@@ -302,7 +315,7 @@ impl HitStore for ClickHouseStore {
             .conn
             .query(
                 "SELECT msg_id, any(plain_text) AS text FROM we_chat_contact_msg \
-                 WHERE corp_id = ? AND msg_time >= ? AND msg_time <= ? AND has(?, msg_id) \
+                 WHERE corp_id = ? AND msg_time >= ? AND msg_time <= ? AND msg_id IN (SELECT arrayJoin(?)) \
                  GROUP BY msg_id",
             )
             .bind(corp_id)
@@ -328,7 +341,7 @@ pub(super) fn hit_filters(q: &HitQuery, f: &mut Filter, strategy: bool) {
         .and_opt("msg_time < ?", ms(q.until_ms))
         .and_opt("msg_id = ?", s(&q.msg_id))
         .and_opt(
-            "has(?, msg_id)",
+            "msg_id IN (SELECT arrayJoin(?))",
             (!q.msg_ids.is_empty()).then(|| Value::Strs(q.msg_ids.clone())),
         )
         .and_opt(
@@ -371,7 +384,10 @@ pub(super) fn hit_filters(q: &HitQuery, f: &mut Filter, strategy: bool) {
             if ids.is_empty() {
                 f.push(" AND 0", []);
             } else {
-                f.push(" AND has(?, operator_id)", [Value::Strs(ids.clone())]);
+                f.push(
+                    " AND operator_id IN (SELECT arrayJoin(?))",
+                    [Value::Strs(ids.clone())],
+                );
             }
         }
     }

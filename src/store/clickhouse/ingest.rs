@@ -43,7 +43,7 @@ impl ClickHouseStore {
             .conn
             .query(
                 "SELECT msg_id AS value FROM we_chat_contact_msg \
-                 WHERE corp_id = ? AND msg_time BETWEEN ? AND ? AND has(?, msg_id)",
+                 WHERE corp_id = ? AND msg_time BETWEEN ? AND ? AND msg_id IN (SELECT arrayJoin(?))",
             )
             .bind(corp)
             .bind(lo)
@@ -60,7 +60,7 @@ impl ClickHouseStore {
         }
         let q = self
             .conn
-            .query("SELECT seq AS value FROM we_chat_msg_dead_letter WHERE corp_id = ? AND has(?, seq)")
+            .query("SELECT seq AS value FROM we_chat_msg_dead_letter WHERE corp_id = ? AND seq IN (SELECT toUInt64(arrayJoin(?)))")
             .bind(corp)
             .bind(seqs);
         let found: Vec<Count> = self
@@ -216,7 +216,7 @@ impl IngestStore for ClickHouseStore {
                 .conn
                 .query(
                     "SELECT toInt64(0) AS id, corp_id AS name, max(seq) AS value \
-                     FROM we_chat_msg_checkpoint WHERE has(?, corp_id) GROUP BY corp_id",
+                     FROM we_chat_msg_checkpoint WHERE corp_id IN (SELECT arrayJoin(?)) GROUP BY corp_id",
                 )
                 .bind(ids);
             let rows: Vec<NamedCount> = self.conn.fetch("reading checkpoints", q)?;

@@ -119,7 +119,10 @@ fn job_filter(select: &str, q: &MediaJobQuery) -> Filter {
     f.and_opt("corp_id = ?", s(&q.corp_id));
     f.and_opt("msg_id = ?", s(&q.msg_id));
     if !q.msg_ids.is_empty() {
-        f.and_opt("has(?, msg_id)", Some(Value::Strs(q.msg_ids.clone())));
+        f.and_opt(
+            "msg_id IN (SELECT arrayJoin(?))",
+            Some(Value::Strs(q.msg_ids.clone())),
+        );
     }
     f.and_opt(
         "status = ?",
@@ -147,7 +150,7 @@ impl MediaJobStore for ClickHouseStore {
         limit: u32,
     ) -> Result<Vec<MediaJob>, StoreError> {
         if corps.is_empty() {
-            // 18.16 cannot type an empty array literal in has().
+            // No corps, no jobs (and no query).
             return Ok(Vec::new());
         }
         // FINAL reads every selected column of every job: the due keys are found reading only the
@@ -160,7 +163,7 @@ impl MediaJobStore for ClickHouseStore {
             "SELECT ?fields FROM we_chat_media_job FINAL \
              PREWHERE (corp_id, msg_id, item) GLOBAL IN \
                (SELECT corp_id, msg_id, item FROM we_chat_media_job FINAL \
-                WHERE status = 0 AND has(?, corp_id) AND next_attempt <= ? \
+                WHERE status = 0 AND corp_id IN (SELECT arrayJoin(?)) AND next_attempt <= ? \
                 ORDER BY msg_time, msg_id, item LIMIT ?) \
              WHERE status = 0 AND next_attempt <= ? \
              ORDER BY msg_time, msg_id, item",
@@ -195,7 +198,7 @@ impl MediaJobStore for ClickHouseStore {
         } else {
             let q = self
                 .conn
-                .query("SELECT ?fields FROM we_chat_media_file FINAL WHERE has(?, md5)")
+                .query("SELECT ?fields FROM we_chat_media_file FINAL WHERE md5 IN (SELECT arrayJoin(?))")
                 .bind(md5s.as_slice());
             self.conn.fetch("reading media files", q)?
         };

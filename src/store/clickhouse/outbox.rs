@@ -229,8 +229,8 @@ const IDS_PER_QUERY: usize = 2_000;
 /// candidates are gathered once, on the server asked.
 fn pending_keys_sql(skipping: bool) -> String {
     let skipped = if skipping {
-        " AND NOT has(?, concat(corp_id, '/', toString(strategy_id), '/', \
-         toString(audit_user_id != '')))"
+        " AND concat(corp_id, '/', toString(strategy_id), '/', toString(audit_user_id != '')) \
+         NOT IN (SELECT arrayJoin(?))"
     } else {
         ""
     };
@@ -364,7 +364,9 @@ pub fn pending_alerts(
         HashMap::new()
     } else {
         let q = conn
-            .query("SELECT id, status FROM we_group_robot_msg FINAL WHERE has(?, id)")
+            .query(
+                "SELECT id, status FROM we_group_robot_msg FINAL WHERE id IN (SELECT toInt64(arrayJoin(?)))",
+            )
             .bind(post_ids.as_slice());
         let rows: Vec<PostState> = conn.fetch("reading the state of posts", q)?;
         rows.into_iter().map(|s| (s.id, s.status)).collect()

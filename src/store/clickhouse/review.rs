@@ -101,7 +101,7 @@ impl ReviewStore for ClickHouseStore {
                 .conn
                 .query(&format!(
                     "SELECT ?fields FROM we_sensitive_review FINAL \
-                     WHERE corp_id = ? AND hit_kind = {kind} AND has(?, msg_id)"
+                     WHERE corp_id = ? AND hit_kind = {kind} AND msg_id IN (SELECT arrayJoin(?))"
                 ))
                 .bind(corp)
                 .bind(ids.as_slice());

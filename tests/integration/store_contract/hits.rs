@@ -117,6 +117,26 @@ pub(super) fn hits_are_idempotent_filterable_and_counted(s: &dyn Store) {
     );
     let ww2 = s.hit_counts(Some("ww2")).expect("counts");
     assert_eq!(ww2.strategies, [(1, "策略1".to_string(), 1)]);
+
+    // Hits months apart (a store may look up a page's hits by their time range) are still found
+    // when stored again, with the same ids at other times and in other corps left alone.
+    let apart = vec![
+        hit("ww3", "far1", 1, &["私下"], 0),
+        hit("ww3", "far2", 1, &["私下"], 7_776_000_000),
+        hit("ww3", "far3", 2, &["转账"], 15_552_000_000),
+    ];
+    let apart_acts = vec![
+        act("ww3", "far1", 3, "发送手机号", 0),
+        act("ww3", "far3", 3, "发送手机号", 15_552_000_000),
+    ];
+    assert_eq!(s.store_hits(&apart, &apart_acts).expect("apart"), (3, 2));
+    assert_eq!(
+        s.store_hits(&apart[1..], &apart_acts[1..]).expect("again"),
+        (0, 0)
+    );
+    assert_eq!(s.store_hits(&apart, &apart_acts).expect("again"), (0, 0));
+    let elsewhere = vec![hit("ww4", "far2", 1, &["私下"], 7_776_000_000)];
+    assert_eq!(s.store_hits(&elsewhere, &[]).expect("other corp"), (1, 0));
 }
 
 pub(super) fn context_reads_the_conversation_around_a_message(s: &dyn Store) {

@@ -285,6 +285,81 @@ fn a_two_shard_cluster_stores_every_message_once_on_its_corps_shard() {
         "{person} sees every conversation"
     );
 
+    // Normalised search (the folded texts GLOBAL IN across the shards) also finds the archive's
+    // traditional spelling, through either server.
+    let found = |s: &msgaudit::store::clickhouse::ClickHouseStore, text_match| {
+        s.search(&msgaudit::store::SearchQuery {
+            text: Some("私下转账".into()),
+            text_match,
+            limit: 100_000,
+            ..Default::default()
+        })
+        .expect("search")
+        .len()
+    };
+    for s in [&store, &entry] {
+        let plain = found(s, msgaudit::store::TextMatch::Plain);
+        let normalised = found(s, msgaudit::store::TextMatch::Normalised);
+        assert!(
+            plain > 0 && normalised > plain,
+            "{plain} plain, {normalised} normalised"
+        );
+    }
+
+    // The names resolver's ids to look up (rooms and customers nobody has named), read from the
+    // conversation summaries across the shards: those of the corp's messages, through either server.
+    #[derive(clickhouse::Row, serde::Deserialize)]
+    struct Id {
+        id: String,
+    }
+    for corp in &corps {
+        // `??`: the client reads a lone `?` as a placeholder, and the emulator's corp ids have one.
+        let literal = corp.replace('?', "??");
+        let expected = |sql: String| -> std::collections::BTreeSet<String> {
+            c1.fetch_all::<Id>("expected ids", &sql)
+                .expect("ids")
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
+        };
+        let rooms = expected(format!(
+            "SELECT DISTINCT room_id AS id FROM we_chat_contact_msg \
+             WHERE corp_id = '{literal}' AND room_id != '' \
+               AND room_id GLOBAL NOT IN (SELECT chat_id FROM we_group WHERE corp_id = '{literal}')"
+        ));
+        let customers = expected(format!(
+            "SELECT DISTINCT id FROM (SELECT arrayJoin(arrayConcat([from_id], \
+               splitByChar(',', to_list))) AS id FROM we_chat_contact_msg WHERE corp_id = '{literal}' \
+               AND (room_id != '' OR (from_id != '' AND to_list != '' AND position(to_list, ',') = 0))) \
+             WHERE substring(id, 1, 2) IN ('wm', 'wo') \
+               AND id GLOBAL NOT IN (SELECT external_userid FROM we_customer WHERE corp_id = '{literal}')"
+        ));
+        assert!(
+            !rooms.is_empty() && !customers.is_empty(),
+            "{corp}: the archive has both"
+        );
+        for s in [&store, &entry] {
+            let (mut got_rooms, mut got_customers) = (Vec::new(), Vec::new());
+            for id in s.unnamed_ids(corp, 1_000_000).expect("unnamed ids") {
+                match id {
+                    msgaudit::store::DirectoryId::Group(g) => got_rooms.push(g),
+                    msgaudit::store::DirectoryId::Customer(c) => got_customers.push(c),
+                }
+            }
+            let (n_rooms, n_customers) = (got_rooms.len(), got_customers.len());
+            let got_rooms: std::collections::BTreeSet<String> = got_rooms.into_iter().collect();
+            let got_customers: std::collections::BTreeSet<String> =
+                got_customers.into_iter().collect();
+            assert_eq!(
+                (got_rooms.len(), got_customers.len()),
+                (n_rooms, n_customers),
+                "once each"
+            );
+            assert_eq!(got_rooms, rooms, "{corp}");
+            assert_eq!(got_customers, customers, "{corp}");
+        }
+    }
+
     // Fetching is off, so every attachment's job is pending: the due read (its keys found first,
     // GLOBAL IN across the shards) finds each once, through either server.
     let pending = counts(&c1, "we_chat_media_job FINAL WHERE status = 0");

@@ -263,7 +263,7 @@ fn search_filter(q: &SearchQuery, columns: &str) -> Filter {
             }
             TextMatch::Normalised => {
                 let mut inner = Filter::new(
-                    "(corp_id, msg_id) IN (SELECT corp_id, msg_id FROM we_chat_msg_folded \
+                    "(corp_id, msg_id) GLOBAL IN (SELECT corp_id, msg_id FROM we_chat_msg_folded \
                      WHERE position(folded_text, ?) > 0",
                 );
                 let folded = Value::Str(fold(text));

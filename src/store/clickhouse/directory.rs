@@ -187,20 +187,25 @@ impl DirectoryStore for ClickHouseStore {
         )
     }
 
+    /// The people of the corp's conversations, from their summary (`we_chat_conversation_people`,
+    /// as SQLite reads its conversation members): this runs for every corp every pass (10 s), and
+    /// reading the messages instead took 0.036 s against 0.004 s for a corp of 500,000 messages,
+    /// growing with them. `GLOBAL`: on a cluster the directory tables are `Distributed` too.
     fn unnamed_ids(&self, corp_id: &str, limit: u32) -> Result<Vec<DirectoryId>, StoreError> {
         let corp = || Value::Str(corp_id.to_owned());
         let mut f = Filter::new("");
         f.push(
-            "SELECT 'group' AS kind, room_id AS id FROM we_chat_contact_msg \
-             WHERE corp_id = ? AND room_id != '' \
-               AND room_id NOT IN (SELECT chat_id FROM we_group WHERE corp_id = ?) \
-             GROUP BY room_id \
+            "SELECT 'group' AS kind, substring(conversation, 3) AS id \
+             FROM we_chat_conversation_people \
+             WHERE corp_id = ? AND startsWith(conversation, 'r:') \
+               AND id GLOBAL NOT IN (SELECT chat_id FROM we_group WHERE corp_id = ?) \
+             GROUP BY id \
              UNION ALL \
              SELECT 'customer' AS kind, id FROM ( \
-                 SELECT arrayJoin(arrayConcat([from_id], splitByChar(',', to_list))) AS id \
-                 FROM we_chat_contact_msg WHERE corp_id = ?) \
+                 SELECT arrayJoin(splitByChar(',', people)) AS id \
+                 FROM we_chat_conversation_people WHERE corp_id = ?) \
              WHERE substring(id, 1, 2) IN ('wm', 'wo') \
-               AND id NOT IN (SELECT external_userid FROM we_customer WHERE corp_id = ?) \
+               AND id GLOBAL NOT IN (SELECT external_userid FROM we_customer WHERE corp_id = ?) \
              GROUP BY id",
             [corp(), corp(), corp(), corp()],
         );

@@ -157,6 +157,52 @@ pub fn clickhouse_url(test: &str) -> String {
     format!("clickhouse://default@{host}/{database}")
 }
 
+/// A store on a fresh database named after `test`, migrated across the two-shard cluster the suite
+/// runs against (`MSGAUDIT_TEST_CLICKHOUSE_CLUSTER`: its name and its two servers' URLs, set by
+/// `scripts/test`), through the first server; the database is dropped on both when dropped.
+pub struct ClusterStore {
+    pub store: msgaudit::store::clickhouse::ClickHouseStore,
+    urls: Vec<String>,
+}
+
+impl ClusterStore {
+    pub fn create(test: &str) -> ClusterStore {
+        let spec = std::env::var("MSGAUDIT_TEST_CLICKHOUSE_CLUSTER").unwrap_or_else(|_| {
+            panic!(
+                "MSGAUDIT_TEST_CLICKHOUSE_CLUSTER is not set: run the suite with scripts/test, \
+                 which starts a two-shard cluster (scripts/clickhouse-local start-cluster DIR NAME \
+                 prints the value)"
+            )
+        });
+        let mut parts = spec.split_whitespace();
+        let name = parts.next().expect("a cluster name").to_owned();
+        let database = format!("t_{}_{}", test, std::process::id());
+        let urls: Vec<String> = parts
+            .map(|server| {
+                let host = server.trim_start_matches("http://").trim_end_matches('/');
+                format!("clickhouse://default@{host}/{database}")
+            })
+            .collect();
+        assert_eq!(urls.len(), 2, "{spec}: a name and two server URLs");
+        msgaudit::store::clickhouse::migrate_cluster(&urls[0], &name, &urls).expect("migrate");
+        let store = msgaudit::store::clickhouse::ClickHouseStore::open(&urls[0]).expect("open");
+        ClusterStore { store, urls }
+    }
+}
+
+impl Drop for ClusterStore {
+    fn drop(&mut self) {
+        for url in &self.urls {
+            if let Ok(conn) = msgaudit::store::clickhouse::ClickHouseUrl::parse(url)
+                .and_then(msgaudit::store::clickhouse::Connection::new)
+            {
+                let sql = format!("DROP DATABASE IF EXISTS {}", conn.database());
+                let _ = conn.execute_on_server("dropping the database", &sql);
+            }
+        }
+    }
+}
+
 /// A stored-message row of `corp` with msgid `id` at `seq`, its time following the seq.
 pub fn message_row(corp: &str, id: &str, seq: u64) -> msgaudit::message::MessageRow {
     msgaudit::message::MessageRow {

@@ -99,6 +99,19 @@ macro_rules! contract {
                 )*
             })*
         }
+        /// The same checks on a two-shard cluster: `Distributed` tables over each shard's
+        /// local ones, entered through the first server.
+        mod clickhouse_cluster {
+            $(mod $concern {
+                $(
+                    #[test]
+                    fn $check() {
+                        let cluster = crate::support::ClusterStore::create(stringify!($check));
+                        super::super::$concern::$check(&cluster.store);
+                    }
+                )*
+            })*
+        }
     };
 }
 

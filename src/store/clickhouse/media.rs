@@ -114,8 +114,8 @@ pub(super) fn insert_jobs(conn: &Connection, jobs: &[MediaJob]) -> Result<(), St
     conn.insert("inserting media jobs", "we_chat_media_job", &rows)
 }
 
-fn job_filter(select: &str, q: &MediaJobQuery) -> Filter {
-    let mut f = Filter::new(select);
+/// Adds a listing's filters.
+fn job_filters(f: &mut Filter, q: &MediaJobQuery) {
     f.and_opt("corp_id = ?", s(&q.corp_id));
     f.and_opt("msg_id = ?", s(&q.msg_id));
     if !q.msg_ids.is_empty() {
@@ -132,11 +132,33 @@ fn job_filter(select: &str, q: &MediaJobQuery) -> Filter {
         "dead_reason = ?",
         q.dead_reason.map(|r| Value::Str(r.as_str().to_owned())),
     );
-    f
 }
 
 impl ClickHouseStore {
-    fn fetch_jobs(&self, f: &Filter, what: &'static str) -> Result<Vec<MediaJob>, StoreError> {
+    /// The jobs `filters` keep (each job at its newest version), oldest message first, at most
+    /// `limit`. `FINAL` reads every selected column of every job, so the keys are found first,
+    /// reading only the key and the columns the filters name, and only those jobs' rows are read
+    /// whole (the key in `PREWHERE` keeps or drops every version of a key together, so `FINAL`
+    /// still sees each key's newest). Due jobs at 1,000,000 jobs: 0.22 s of server time, against
+    /// 0.43 s reading whole rows (0.36 s against 0.67 s before the versions are merged).
+    fn jobs_oldest_first(
+        &self,
+        filters: impl Fn(&mut Filter),
+        limit: u32,
+        what: &'static str,
+    ) -> Result<Vec<MediaJob>, StoreError> {
+        let mut f = Filter::new(
+            "SELECT ?fields FROM we_chat_media_job FINAL \
+             PREWHERE (corp_id, msg_id, item) GLOBAL IN \
+               (SELECT corp_id, msg_id, item FROM we_chat_media_job FINAL WHERE 1 = 1",
+        );
+        filters(&mut f);
+        f.push(
+            " ORDER BY msg_time, msg_id, item LIMIT ?) WHERE 1 = 1",
+            [Value::U64(u64::from(limit.max(1)))],
+        );
+        filters(&mut f);
+        f.push(" ORDER BY msg_time, msg_id, item", []);
         let rows: Vec<MediaJobRow> = self.conn.fetch(what, f.bind(self.conn.query(&f.sql)))?;
         Ok(rows.iter().map(MediaJobRow::to_job).collect())
     }
@@ -153,31 +175,17 @@ impl MediaJobStore for ClickHouseStore {
             // No corps, no jobs (and no query).
             return Ok(Vec::new());
         }
-        // FINAL reads every selected column of every job: the due keys are found reading only the
-        // key and the few columns that say whether a job is due, and only their rows are read
-        // whole (the key in PREWHERE keeps or drops every version of a key together, so FINAL
-        // still sees each key's newest). At 1,000,000 jobs: 0.22 s of server time a look, against
-        // 0.43 s reading whole rows (0.36 s against 0.67 s before the versions are merged).
-        let now = Value::U64(now_ms.max(0) as u64);
-        let mut f = Filter::new(
-            "SELECT ?fields FROM we_chat_media_job FINAL \
-             PREWHERE (corp_id, msg_id, item) GLOBAL IN \
-               (SELECT corp_id, msg_id, item FROM we_chat_media_job FINAL \
-                WHERE status = 0 AND corp_id IN (SELECT arrayJoin(?)) AND next_attempt <= ? \
-                ORDER BY msg_time, msg_id, item LIMIT ?) \
-             WHERE status = 0 AND next_attempt <= ? \
-             ORDER BY msg_time, msg_id, item",
-        );
-        f.push(
-            "",
-            [
-                Value::Strs(corps.to_vec()),
-                now.clone(),
-                Value::U64(u64::from(limit.max(1))),
-                now,
-            ],
-        );
-        self.fetch_jobs(&f, "reading due media jobs")
+        let now = now_ms.max(0) as u64;
+        self.jobs_oldest_first(
+            |f| {
+                f.push(
+                    " AND status = 0 AND corp_id IN (SELECT arrayJoin(?)) AND next_attempt <= ?",
+                    [Value::Strs(corps.to_vec()), Value::U64(now)],
+                );
+            },
+            limit,
+            "reading due media jobs",
+        )
     }
 
     fn record_media_outcomes(
@@ -274,12 +282,7 @@ impl MediaJobStore for ClickHouseStore {
     }
 
     fn media_jobs(&self, q: &MediaJobQuery) -> Result<Vec<MediaJob>, StoreError> {
-        let mut f = job_filter("SELECT ?fields FROM we_chat_media_job FINAL WHERE 1 = 1", q);
-        f.push(
-            " ORDER BY msg_time, msg_id, item LIMIT ?",
-            [Value::U64(u64::from(q.limit.max(1)))],
-        );
-        self.fetch_jobs(&f, "listing media jobs")
+        self.jobs_oldest_first(|f| job_filters(f, q), q.limit, "listing media jobs")
     }
 
     fn retry_media_jobs(&self, q: &MediaJobQuery) -> Result<u64, StoreError> {

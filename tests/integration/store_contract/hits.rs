@@ -290,3 +290,97 @@ pub(super) fn workspace_queries_filter_page_and_count(s: &dyn Store) {
     }
     assert_eq!(days[0].day, "2023-11-14");
 }
+
+/// Newest first, page by page, over hits from an hour to years old, in both tables: each page
+/// is the next in order (a store may read recent time first and widen it), with and without
+/// `since` and `until`.
+pub(super) fn pages_run_newest_first_across_years(s: &dyn Store) {
+    use msgaudit::store::HitCursor;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    const HOUR: i64 = 3_600_000;
+    // Hours ago: within a day, a week, two months, a year, ten years, and one in the future.
+    let ages = [1, 2, 30, 31, 200, 1_500, 9_000, 80_000, 87_000, -5];
+    let hits: Vec<HitRow> = ages
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let mut x = hit("ww5", &format!("y{i:02}"), 1, &["私下"], 0);
+            x.msg_time = now - h * HOUR;
+            x
+        })
+        .collect();
+    let acts: Vec<ActHitRow> = ages
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let mut a = act("ww5", &format!("y{i:02}"), 3, "发送手机号", 0);
+            a.msg_time = now - h * HOUR;
+            a
+        })
+        .collect();
+    s.store_hits(&hits, &acts).expect("store");
+    let mut newest_first: Vec<(i64, String)> = hits
+        .iter()
+        .map(|h| (h.msg_time, h.msg_id.clone()))
+        .collect();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    for (since, until) in [
+        (None, None),
+        (Some(now - 1_600 * HOUR), None),
+        (None, Some(now - 100 * HOUR)),
+    ] {
+        let want: Vec<String> = newest_first
+            .iter()
+            .filter(|(t, _)| since.is_none_or(|s| *t >= s) && until.is_none_or(|u| *t < u))
+            .map(|(_, m)| m.clone())
+            .collect();
+        for limit in [1, 2, 3, 100] {
+            let mut q = HitQuery {
+                corp_id: Some("ww5".into()),
+                since_ms: since,
+                until_ms: until,
+                limit,
+                ..Default::default()
+            };
+            let (mut seen, mut seen_acts) = (Vec::new(), Vec::new());
+            loop {
+                let page = s.hits(&q).expect("hits");
+                assert!(page.len() <= limit as usize);
+                seen.extend(page.iter().map(|h| h.hit.msg_id.clone()));
+                match page.last() {
+                    Some(last) if page.len() == limit as usize => {
+                        q.after = Some(HitCursor {
+                            msg_time: last.hit.msg_time,
+                            msg_id: last.hit.msg_id.clone(),
+                            id: last.hit.strategy_id,
+                        })
+                    }
+                    _ => break,
+                }
+            }
+            q.after = None;
+            loop {
+                let page = s.act_hits(&q).expect("acts");
+                seen_acts.extend(page.iter().map(|a| a.msg_id.clone()));
+                match page.last() {
+                    Some(last) if page.len() == limit as usize => {
+                        q.after = Some(HitCursor {
+                            msg_time: last.msg_time,
+                            msg_id: last.msg_id.clone(),
+                            id: last.sensitive_act_id,
+                        })
+                    }
+                    _ => break,
+                }
+            }
+            assert_eq!(
+                seen, want,
+                "limit {limit}, since {since:?}, until {until:?}"
+            );
+            assert_eq!(seen_acts, want, "behaviours, limit {limit}");
+        }
+    }
+}

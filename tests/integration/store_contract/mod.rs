@@ -127,6 +127,7 @@ contract!(
         hits_are_idempotent_filterable_and_counted,
         context_reads_the_conversation_around_a_message,
         workspace_queries_filter_page_and_count,
+        pages_run_newest_first_across_years,
     ],
     rules: [rules_round_trip_as_whole_versions],
     review: [

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::filter::{Filter, Value, ms, s};
 use super::rows::MsgRow;
+use super::window::{self, Towards};
 use super::{ClickHouseStore, Connection};
 use crate::audit::normalize::fold;
 use crate::message::{Conversation, MessageRow};
@@ -197,6 +198,10 @@ fn and_conversation(f: &mut Filter, c: &Conversation) {
     }
 }
 
+fn cursor_ms(c: &MessageCursor) -> u64 {
+    c.msg_time.max(0) as u64
+}
+
 fn cursor_values(c: &MessageCursor) -> [Value; 2] {
     [
         Value::U64(c.msg_time.max(0) as u64),
@@ -378,33 +383,41 @@ impl ArchiveStore for ClickHouseStore {
         &self,
         q: &ConversationMessagesQuery,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut f = Filter::new("SELECT ?fields FROM we_chat_contact_msg WHERE del_flg = 0");
-        f.push(" AND corp_id = ?", [Value::Str(q.corp_id.clone())]);
-        and_conversation(&mut f, &q.conversation);
-        let ascending = match &q.page {
-            Page::Newest => false,
-            Page::Before(c) => {
-                f.push(" AND (msg_time, msg_id) < (?, ?)", cursor_values(c));
-                false
-            }
-            Page::AtOrBefore(c) => {
-                f.push(" AND (msg_time, msg_id) <= (?, ?)", cursor_values(c));
-                false
-            }
-            Page::After(c) => {
-                f.push(" AND (msg_time, msg_id) > (?, ?)", cursor_values(c));
-                true
-            }
+        // The corp's messages are sorted by time, not by conversation: a page reads a window of
+        // time next to where it starts (`window`), not all the corp's messages (0.029 s against
+        // 0.004 s for a room's newest 50 in a corp of 500,000 messages, growing with the corp).
+        let (start, towards, cursor) = match &q.page {
+            Page::Newest => (window::beyond_now(), Towards::Older, None),
+            Page::Before(c) => (cursor_ms(c), Towards::Older, Some(("<", c))),
+            Page::AtOrBefore(c) => (cursor_ms(c), Towards::Older, Some(("<=", c))),
+            Page::After(c) => (cursor_ms(c), Towards::Newer, Some((">", c))),
         };
+        let ascending = towards == Towards::Newer;
         let order = if ascending { "ASC" } else { "DESC" };
-        f.push(
-            &format!(
-                " ORDER BY msg_time {order}, msg_id {order} LIMIT {}",
-                q.limit.max(1)
-            ),
-            [],
-        );
-        let mut rows = distinct(self.messages_where("reading a conversation", &f)?);
+        let rows = window::windowed(start, towards, None, q.limit, |w| {
+            let mut f = Filter::new("SELECT ?fields FROM we_chat_contact_msg WHERE del_flg = 0");
+            f.push(" AND corp_id = ?", [Value::Str(q.corp_id.clone())]);
+            and_conversation(&mut f, &q.conversation);
+            if let Some((op, c)) = cursor {
+                f.push(
+                    &format!(" AND (msg_time, msg_id) {op} (?, ?)"),
+                    cursor_values(c),
+                );
+            }
+            if let Some(w) = w {
+                let (clause, value) = w.clause();
+                f.push(clause, [value]);
+            }
+            f.push(
+                &format!(
+                    " ORDER BY msg_time {order}, msg_id {order} LIMIT {}",
+                    q.limit.max(1)
+                ),
+                [],
+            );
+            self.messages_where("reading a conversation", &f)
+        })?;
+        let mut rows = distinct(rows);
         if !ascending {
             rows.reverse();
         }
@@ -433,18 +446,33 @@ impl ArchiveStore for ClickHouseStore {
     }
 
     fn search(&self, q: &SearchQuery) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut f = search_filter(q, "?fields");
-        if let Some(c) = &q.before {
-            f.push(" AND (msg_time, msg_id) < (?, ?)", cursor_values(c));
-        }
-        f.push(
-            &format!(
-                " ORDER BY msg_time DESC, msg_id DESC LIMIT {}",
-                q.limit.max(1)
-            ),
-            [],
-        );
-        Ok(distinct(self.messages_where("searching messages", &f)?))
+        // Newest first, from the cursor (or `until`) back to `since`, a window at a time (`window`).
+        let start = q
+            .before
+            .as_ref()
+            .map(cursor_ms)
+            .or(q.until_ms.map(|t| t.max(0) as u64))
+            .unwrap_or_else(window::beyond_now);
+        let since = q.since_ms.map(|t| t.max(0) as u64);
+        let rows = window::windowed(start, Towards::Older, since, q.limit, |w| {
+            let mut f = search_filter(q, "?fields");
+            if let Some(c) = &q.before {
+                f.push(" AND (msg_time, msg_id) < (?, ?)", cursor_values(c));
+            }
+            if let Some(w) = w {
+                let (clause, value) = w.clause();
+                f.push(clause, [value]);
+            }
+            f.push(
+                &format!(
+                    " ORDER BY msg_time DESC, msg_id DESC LIMIT {}",
+                    q.limit.max(1)
+                ),
+                [],
+            );
+            self.messages_where("searching messages", &f)
+        })?;
+        Ok(distinct(rows))
     }
 }
 

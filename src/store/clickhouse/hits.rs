@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use super::filter::{Filter, Value, ms, s};
 use super::review::reviewed_in;
 use super::rows::{ActHitChRow, DayCount, HitChRow, HitKey, MsgRow, NamedCount};
+use super::window::{self, Towards};
 use super::{ClickHouseStore, by_corp, now};
 use crate::message::MessageRow;
 use crate::store::types::*;
@@ -19,11 +20,6 @@ pub(super) fn review_target(kind: HitKind) -> (&'static str, &'static str) {
         HitKind::Behaviour => ("we_sensitive_act_hit", "toInt64(sensitive_act_id)"),
     }
 }
-
-const DAY_MS: i64 = 24 * 3600 * 1000;
-
-/// Past this a page's window is the whole table: 1, 8, 64, 512 and 4,096 days come before it.
-const WIDEST_WINDOW_MS: u64 = 30_000 * DAY_MS as u64;
 
 /// The two hit tables, as a page of them is read.
 #[derive(Clone, Copy)]
@@ -52,41 +48,27 @@ impl ClickHouseStore {
                 "querying behaviour hits",
             ),
         };
-        let page = |from: Option<u64>| -> Result<Vec<R>, StoreError> {
+        // Newest first, from the cursor (or `until`) back to `since`: see `window`.
+        let start = q
+            .after
+            .as_ref()
+            .map(|c| c.msg_time)
+            .or(q.until_ms)
+            .map_or_else(window::beyond_now, |t| t.max(0) as u64);
+        let since = q.since_ms.map(|t| t.max(0) as u64);
+        window::windowed(start, Towards::Older, since, q.limit, |w| {
             let mut f = Filter::new(format!("SELECT ?fields FROM {name} FINAL WHERE 1 = 1"));
             hit_filters(q, &mut f, matches!(table, HitTable::Strategy));
-            f.and_opt("msg_time >= ?", from.map(Value::U64));
+            if let Some(w) = w {
+                let (clause, value) = w.clause();
+                f.push(clause, [value]);
+            }
             f.sql.push_str(&format!(
                 " ORDER BY msg_time DESC, msg_id DESC, {id} LIMIT {}",
                 q.limit.max(1)
             ));
             self.conn.fetch(what, f.bind(self.conn.query(&f.sql)))
-        };
-        // Newest first: a window of recent time first, widened until it holds a page. FINAL
-        // reads every row of the time it is given, so the whole table was read for each page (1.5 s
-        // at 5,000,000 hits, 0.009 s for the last day's); the page is the same, since every row
-        // outside the window is older than every row in it. msg_time is in the sort key, so the
-        // window keeps or drops all versions of a hit together.
-        let since = q.since_ms.map_or(0, |t| t.max(0) as u64);
-        let newest = q
-            .after
-            .as_ref()
-            .map(|c| c.msg_time)
-            .or(q.until_ms)
-            .unwrap_or_else(|| crate::timefmt::now_ms() + DAY_MS)
-            .max(0) as u64;
-        let mut window = DAY_MS as u64;
-        loop {
-            let from = newest.saturating_sub(window);
-            if from <= since || window >= WIDEST_WINDOW_MS {
-                return page(None);
-            }
-            let rows = page(Some(from))?;
-            if rows.len() >= q.limit.max(1) as usize {
-                return Ok(rows);
-            }
-            window = window.saturating_mul(8);
-        }
+        })
     }
 
     /// Inserts hits and behaviour hits, skipping stored ones (read back when `verify`); returns

@@ -18,6 +18,7 @@ mod review;
 mod rows;
 mod rules;
 mod url;
+mod window;
 
 pub use url::{ClickHouseUrl, redact};
 

@@ -254,3 +254,103 @@ pub(super) fn search_finds_plain_and_normalised_with_filters_and_visibility(s: &
     );
     assert!(s.message(CORP, "m026", &None).expect("message").is_some());
 }
+
+/// A conversation paged both ways, and a search paged newest first, over messages from an hour to
+/// ten years old (and one a few hours ahead): each page is the next in order (a store may read the
+/// time next to where a page starts first, and widen it).
+pub(super) fn pages_run_across_years(s: &dyn Store) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    const HOUR: i64 = 3_600_000;
+    let ages = [-3, 1, 2, 30, 31, 200, 1_500, 9_000, 80_000, 87_000];
+    let mut rows: Vec<MessageRow> = ages
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let mut m = msg(i as u64 + 1, "zhangsan", &["lisi"], "", "多年的消息");
+            m.msg_time = now - h * HOUR;
+            m
+        })
+        .collect();
+    // Another conversation in between, which neither the pair's pages nor a search for the pair's
+    // words may show.
+    let mut other = msg(99, "zhangsan", &[], ROOM, "群里的话");
+    other.msg_time = now - 100 * HOUR;
+    rows.push(other);
+    store_all(s, rows.clone());
+    let mut oldest_first: Vec<(i64, String)> = rows[..ages.len()]
+        .iter()
+        .map(|m| (m.msg_time, m.msg_id.clone()))
+        .collect();
+    oldest_first.sort();
+    let want: Vec<String> = oldest_first.iter().map(|(_, m)| m.clone()).collect();
+    let at = |m: &msgaudit::store::StoredMessage| MessageCursor {
+        msg_time: m.row.msg_time,
+        msg_id: m.row.msg_id.clone(),
+    };
+    let pair = Conversation::pair("zhangsan", "lisi");
+    let page = |page: Page, limit| {
+        s.conversation_messages(&ConversationMessagesQuery {
+            corp_id: CORP.into(),
+            conversation: pair.clone(),
+            page,
+            limit,
+        })
+        .expect("page")
+    };
+    for limit in [1, 2, 3, 100] {
+        // Back from the newest: each page is in time order and comes before the one read before.
+        let mut seen: Vec<String> = Vec::new();
+        let mut next = Page::Newest;
+        loop {
+            let rows = page(next, limit);
+            let mut all = ids(&rows);
+            all.extend(seen);
+            seen = all;
+            match rows.first() {
+                Some(first) if rows.len() == limit as usize => next = Page::Before(at(first)),
+                _ => break,
+            }
+        }
+        assert_eq!(seen, want, "backwards, limit {limit}");
+        // Forward from the oldest.
+        let oldest = page(
+            Page::AtOrBefore(MessageCursor {
+                msg_time: oldest_first[0].0,
+                msg_id: oldest_first[0].1.clone(),
+            }),
+            1,
+        );
+        let mut seen = ids(&oldest);
+        let mut cursor = at(&oldest[0]);
+        loop {
+            let rows = page(Page::After(cursor.clone()), limit);
+            seen.extend(ids(&rows));
+            match rows.last() {
+                Some(last) if rows.len() == limit as usize => cursor = at(last),
+                _ => break,
+            }
+        }
+        assert_eq!(seen, want, "forwards, limit {limit}");
+        // Search, newest first.
+        let mut q = SearchQuery {
+            corp_id: Some(CORP.into()),
+            text: Some("多年".into()),
+            limit,
+            ..Default::default()
+        };
+        let mut seen = Vec::new();
+        loop {
+            let rows = s.search(&q).expect("search");
+            seen.extend(ids(&rows));
+            match rows.last() {
+                Some(last) if rows.len() == limit as usize => q.before = Some(at(last)),
+                _ => break,
+            }
+        }
+        let newest_first: Vec<String> = want.iter().rev().cloned().collect();
+        assert_eq!(seen, newest_first, "search, limit {limit}");
+    }
+}

@@ -144,6 +144,7 @@ contract!(
         conversations_are_listed_per_person_and_room_with_counts,
         a_conversation_pages_both_ways,
         search_finds_plain_and_normalised_with_filters_and_visibility,
+        pages_run_across_years,
     ],
     directory: [names_are_saved_replaced_and_found],
     media: [

@@ -394,7 +394,7 @@ impl ArchiveStore for ClickHouseStore {
         };
         let ascending = towards == Towards::Newer;
         let order = if ascending { "ASC" } else { "DESC" };
-        let rows = window::windowed(start, towards, None, q.limit, |w| {
+        let rows = window::windowed(start, towards, None, q.limit, |w, wanted| {
             let mut f = Filter::new("SELECT ?fields FROM we_chat_contact_msg WHERE del_flg = 0");
             f.push(" AND corp_id = ?", [Value::Str(q.corp_id.clone())]);
             and_conversation(&mut f, &q.conversation);
@@ -404,14 +404,13 @@ impl ArchiveStore for ClickHouseStore {
                     cursor_values(c),
                 );
             }
-            if let Some(w) = w {
-                let (clause, value) = w.clause();
+            for (clause, value) in w.clauses() {
                 f.push(clause, [value]);
             }
             f.push(
                 &format!(
                     " ORDER BY msg_time {order}, msg_id {order} LIMIT {}",
-                    q.limit.max(1)
+                    wanted
                 ),
                 [],
             );
@@ -454,20 +453,16 @@ impl ArchiveStore for ClickHouseStore {
             .or(q.until_ms.map(|t| t.max(0) as u64))
             .unwrap_or_else(window::beyond_now);
         let since = q.since_ms.map(|t| t.max(0) as u64);
-        let rows = window::windowed(start, Towards::Older, since, q.limit, |w| {
+        let rows = window::windowed(start, Towards::Older, since, q.limit, |w, wanted| {
             let mut f = search_filter(q, "?fields");
             if let Some(c) = &q.before {
                 f.push(" AND (msg_time, msg_id) < (?, ?)", cursor_values(c));
             }
-            if let Some(w) = w {
-                let (clause, value) = w.clause();
+            for (clause, value) in w.clauses() {
                 f.push(clause, [value]);
             }
             f.push(
-                &format!(
-                    " ORDER BY msg_time DESC, msg_id DESC LIMIT {}",
-                    q.limit.max(1)
-                ),
+                &format!(" ORDER BY msg_time DESC, msg_id DESC LIMIT {}", wanted),
                 [],
             );
             self.messages_where("searching messages", &f)

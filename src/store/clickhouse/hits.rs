@@ -56,16 +56,15 @@ impl ClickHouseStore {
             .or(q.until_ms)
             .map_or_else(window::beyond_now, |t| t.max(0) as u64);
         let since = q.since_ms.map(|t| t.max(0) as u64);
-        window::windowed(start, Towards::Older, since, q.limit, |w| {
+        window::windowed(start, Towards::Older, since, q.limit, |w, wanted| {
             let mut f = Filter::new(format!("SELECT ?fields FROM {name} FINAL WHERE 1 = 1"));
             hit_filters(q, &mut f, matches!(table, HitTable::Strategy));
-            if let Some(w) = w {
-                let (clause, value) = w.clause();
+            for (clause, value) in w.clauses() {
                 f.push(clause, [value]);
             }
             f.sql.push_str(&format!(
                 " ORDER BY msg_time DESC, msg_id DESC, {id} LIMIT {}",
-                q.limit.max(1)
+                wanted
             ));
             self.conn.fetch(what, f.bind(self.conn.query(&f.sql)))
         })

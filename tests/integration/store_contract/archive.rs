@@ -8,6 +8,7 @@ use msgaudit::store::{
     StoreBatch, TextMatch,
 };
 
+use super::{HOUR, now_ms};
 use crate::support::message_row;
 
 const CORP: &str = "ww1";
@@ -63,6 +64,17 @@ fn store_all(s: &dyn Store, rows: Vec<MessageRow>) {
     s.store_batch(&batch).expect("store");
     // A replay changes no count.
     s.store_batch(&batch).expect("replay");
+}
+
+/// A page of the zhangsan ↔ lisi conversation.
+fn pair_page(s: &dyn Store, page: Page, limit: u32) -> Vec<msgaudit::store::StoredMessage> {
+    s.conversation_messages(&ConversationMessagesQuery {
+        corp_id: CORP.into(),
+        conversation: Conversation::pair("zhangsan", "lisi"),
+        page,
+        limit,
+    })
+    .expect("page")
 }
 
 fn ids(rows: &[msgaudit::store::StoredMessage]) -> Vec<String> {
@@ -152,16 +164,7 @@ pub(super) fn conversations_are_listed_per_person_and_room_with_counts(s: &dyn S
 
 pub(super) fn a_conversation_pages_both_ways(s: &dyn Store) {
     store_all(s, archive());
-    let pair = Conversation::pair("zhangsan", "lisi");
-    let page = |page: Page, limit| {
-        s.conversation_messages(&ConversationMessagesQuery {
-            corp_id: CORP.into(),
-            conversation: pair.clone(),
-            page,
-            limit,
-        })
-        .expect("page")
-    };
+    let page = |page: Page, limit| pair_page(s, page, limit);
     let all = page(Page::Newest, 100);
     assert_eq!(all.len(), 10);
     assert!(
@@ -259,11 +262,7 @@ pub(super) fn search_finds_plain_and_normalised_with_filters_and_visibility(s: &
 /// ten years old (and one a few hours ahead): each page is the next in order (a store may read the
 /// time next to where a page starts first, and widen it).
 pub(super) fn pages_run_across_years(s: &dyn Store) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64;
-    const HOUR: i64 = 3_600_000;
+    let now = now_ms();
     let ages = [-3, 1, 2, 30, 31, 200, 1_500, 9_000, 80_000, 87_000];
     let mut rows: Vec<MessageRow> = ages
         .iter()
@@ -290,16 +289,7 @@ pub(super) fn pages_run_across_years(s: &dyn Store) {
         msg_time: m.row.msg_time,
         msg_id: m.row.msg_id.clone(),
     };
-    let pair = Conversation::pair("zhangsan", "lisi");
-    let page = |page: Page, limit| {
-        s.conversation_messages(&ConversationMessagesQuery {
-            corp_id: CORP.into(),
-            conversation: pair.clone(),
-            page,
-            limit,
-        })
-        .expect("page")
-    };
+    let page = |page: Page, limit| pair_page(s, page, limit);
     for limit in [1, 2, 3, 100] {
         // Back from the newest: each page is in time order and comes before the one read before.
         let mut seen: Vec<String> = Vec::new();

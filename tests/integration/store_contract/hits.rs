@@ -296,11 +296,7 @@ pub(super) fn workspace_queries_filter_page_and_count(s: &dyn Store) {
 /// `since` and `until`.
 pub(super) fn pages_run_newest_first_across_years(s: &dyn Store) {
     use msgaudit::store::HitCursor;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64;
-    const HOUR: i64 = 3_600_000;
+    let now = now_ms();
     // Hours ago: within a day, a week, two months, a year, ten years, and one in the future.
     let ages = [1, 2, 30, 31, 200, 1_500, 9_000, 80_000, 87_000, -5];
     let hits: Vec<HitRow> = ages

@@ -67,6 +67,17 @@ pub fn act(corp: &str, msg: &str, id: i64, name: &str, t: i64) -> ActHitRow {
     }
 }
 
+/// An hour in ms.
+pub const HOUR: i64 = 3_600_000;
+
+/// The clock, in epoch ms.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
+}
+
 /// One `#[test]` per check and backend, in a module per concern:
 /// `store_contract::sqlite::ingest::a_replayed_batch_changes_nothing`, and the same under
 /// `clickhouse`.

@@ -203,10 +203,7 @@ fn cursor_ms(c: &MessageCursor) -> u64 {
 }
 
 fn cursor_values(c: &MessageCursor) -> [Value; 2] {
-    [
-        Value::U64(c.msg_time.max(0) as u64),
-        Value::Str(c.msg_id.clone()),
-    ]
+    [Value::U64(cursor_ms(c)), Value::Str(c.msg_id.clone())]
 }
 
 /// Rows read back, without a second copy of any message (should one not be merged away yet).
@@ -383,7 +380,7 @@ impl ArchiveStore for ClickHouseStore {
         &self,
         q: &ConversationMessagesQuery,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        // The corp's messages are sorted by time, not by conversation: a page reads a window of
+        // The corp's messages are sorted by time, not by conversation: a page reads the slices of
         // time next to where it starts (`window`), not all the corp's messages (0.029 s against
         // 0.004 s for a room's newest 50 in a corp of 500,000 messages, growing with the corp).
         let (start, towards, cursor) = match &q.page {
@@ -445,7 +442,8 @@ impl ArchiveStore for ClickHouseStore {
     }
 
     fn search(&self, q: &SearchQuery) -> Result<Vec<StoredMessage>, StoreError> {
-        // Newest first, from the cursor (or `until`) back to `since`, a window at a time (`window`).
+        // Newest first, from the cursor (or `until`) back to `since`, a slice of time at a time
+        // (`window`).
         let start = q
             .before
             .as_ref()

@@ -73,9 +73,10 @@ pub const IDLE_POLL_FACTOR: u32 = 16;
 /// doubles from the poll interval up to [`IDLE_POLL_FACTOR`] times it (8 s by default): a look is
 /// a query over every job of the corps, which on ClickHouse goes over the whole job table
 /// (0.22–0.36 s of the server's time at 1,000,000 jobs; 0.4–0.67 s before the due keys were read
-/// apart), and an idle daemon looking twice a second kept most of a server core busy. Once anything is stored, or ingestion is over (`--once`, which should end
-/// promptly), it is back to the poll interval. Only retries that come due and jobs an operator
-/// re-queues wait longer, by at most the longest wait.
+/// apart), and an idle daemon looking twice a second kept most of a server core busy. Once
+/// anything is stored, or ingestion is over (`--once`, which should end promptly), it is back to
+/// the poll interval. Only retries that come due and jobs an operator re-queues wait longer, by at
+/// most the longest wait.
 #[derive(Debug)]
 struct IdleWait {
     poll: Duration,

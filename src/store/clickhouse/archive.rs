@@ -401,9 +401,7 @@ impl ArchiveStore for ClickHouseStore {
                     cursor_values(c),
                 );
             }
-            for (clause, value) in w.clauses() {
-                f.push(clause, [value]);
-            }
+            w.and_to(&mut f);
             f.push(
                 &format!(
                     " ORDER BY msg_time {order}, msg_id {order} LIMIT {}",
@@ -444,21 +442,13 @@ impl ArchiveStore for ClickHouseStore {
     fn search(&self, q: &SearchQuery) -> Result<Vec<StoredMessage>, StoreError> {
         // Newest first, from the cursor (or `until`) back to `since`, a slice of time at a time
         // (`window`).
-        let start = q
-            .before
-            .as_ref()
-            .map(cursor_ms)
-            .or(q.until_ms.map(|t| t.max(0) as u64))
-            .unwrap_or_else(window::beyond_now);
-        let since = q.since_ms.map(|t| t.max(0) as u64);
-        let rows = window::windowed(start, Towards::Older, since, q.limit, |w, wanted| {
+        let from = q.before.as_ref().map(|c| c.msg_time).or(q.until_ms);
+        let rows = window::newest_first(from, q.since_ms, q.limit, |w, wanted| {
             let mut f = search_filter(q, "?fields");
             if let Some(c) = &q.before {
                 f.push(" AND (msg_time, msg_id) < (?, ?)", cursor_values(c));
             }
-            for (clause, value) in w.clauses() {
-                f.push(clause, [value]);
-            }
+            w.and_to(&mut f);
             f.push(
                 &format!(" ORDER BY msg_time DESC, msg_id DESC LIMIT {}", wanted),
                 [],

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use super::filter::{Filter, Value, ms, s};
 use super::review::reviewed_in;
 use super::rows::{ActHitChRow, DayCount, HitChRow, HitKey, MsgRow, NamedCount};
-use super::window::{self, Towards};
+use super::window;
 use super::{ClickHouseStore, by_corp, now};
 use crate::message::MessageRow;
 use crate::store::types::*;
@@ -48,20 +48,12 @@ impl ClickHouseStore {
                 "querying behaviour hits",
             ),
         };
-        // Newest first, from the cursor (or `until`) back to `since`: see `window`.
-        let start = q
-            .after
-            .as_ref()
-            .map(|c| c.msg_time)
-            .or(q.until_ms)
-            .map_or_else(window::beyond_now, |t| t.max(0) as u64);
-        let since = q.since_ms.map(|t| t.max(0) as u64);
-        window::windowed(start, Towards::Older, since, q.limit, |w, wanted| {
+        // Newest first, from the cursor (or `until`) back to `since`, a slice of time at a time.
+        let from = q.after.as_ref().map(|c| c.msg_time).or(q.until_ms);
+        window::newest_first(from, q.since_ms, q.limit, |w, wanted| {
             let mut f = Filter::new(format!("SELECT ?fields FROM {name} FINAL WHERE 1 = 1"));
             hit_filters(q, &mut f, matches!(table, HitTable::Strategy));
-            for (clause, value) in w.clauses() {
-                f.push(clause, [value]);
-            }
+            w.and_to(&mut f);
             f.sql.push_str(&format!(
                 " ORDER BY msg_time DESC, msg_id DESC, {id} LIMIT {}",
                 wanted

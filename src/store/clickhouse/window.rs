@@ -6,7 +6,7 @@
 //! row once. The page is the same: every row beyond a slice comes after every row in it. Time is
 //! in every sort key this is used with, so a slice keeps or drops all versions of a row together.
 
-use super::filter::Value;
+use super::filter::{Filter, Value};
 use crate::store::StoreError;
 
 const DAY_MS: u64 = 86_400_000;
@@ -29,16 +29,10 @@ pub(super) struct Window {
 }
 
 impl Window {
-    /// ` AND …` clauses with one placeholder each, and their values.
-    pub(super) fn clauses(self) -> Vec<(&'static str, Value)> {
-        let mut out = Vec::new();
-        if let Some(ms) = self.from {
-            out.push((" AND msg_time >= ?", Value::U64(ms)));
-        }
-        if let Some(ms) = self.before {
-            out.push((" AND msg_time < ?", Value::U64(ms)));
-        }
-        out
+    /// Adds ` AND` the window's bounds to `f`.
+    pub(super) fn and_to(self, f: &mut Filter) {
+        f.and_opt("msg_time >= ?", self.from.map(Value::U64));
+        f.and_opt("msg_time < ?", self.before.map(Value::U64));
     }
 }
 
@@ -46,6 +40,19 @@ impl Window {
 /// allowed).
 pub(super) fn beyond_now() -> u64 {
     (crate::timefmt::now_ms().max(0) as u64).saturating_add(DAY_MS)
+}
+
+/// A newest-first page from `from` (its cursor's time or `until`; None: now) back to `since`:
+/// [`windowed`] towards older rows.
+pub(super) fn newest_first<R>(
+    from: Option<i64>,
+    since: Option<i64>,
+    limit: u32,
+    read: impl FnMut(Window, u32) -> Result<Vec<R>, StoreError>,
+) -> Result<Vec<R>, StoreError> {
+    let ms = |t: i64| t.max(0) as u64;
+    let start = from.map_or_else(beyond_now, ms);
+    windowed(start, Towards::Older, since.map(ms), limit, read)
 }
 
 /// The page (at most `limit` rows, in the page's order) that `read(window, rows still wanted)`

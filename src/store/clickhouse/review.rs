@@ -1,5 +1,6 @@
 //! Reviews on ClickHouse: each change a new version of the hit's review (the newest wins under
-//! `FINAL`) and a row of its history; hit totals by review state in one scan of the hit table.
+//! `FINAL`) and a row of its history; hit totals by review state in one pass
+//! over the hit table joined with the reviews.
 
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
@@ -54,13 +55,11 @@ impl ReviewRow {
     }
 }
 
-/// Hit totals: all, and those in each state but pending.
+/// How many hits are in one review state.
 #[derive(Debug, Clone, Row, Deserialize)]
-struct Totals {
-    total: u64,
-    confirmed: u64,
-    false_positive: u64,
-    escalated: u64,
+struct ByState {
+    review_state: u8,
+    hits: u64,
 }
 
 /// The hits of one kind whose current review is in `condition` (on `review_state`), as a
@@ -132,19 +131,12 @@ impl ReviewStore for ClickHouseStore {
     }
 
     fn hit_totals(&self, kind: HitKind, query: &HitQuery) -> Result<StateCounts, StoreError> {
+        // One pass over the hits (under `FINAL`), each joined with its current review; a hit
+        // nobody reviewed is pending. Three `IN` sets over the same pass took half as long again.
         let (table, id) = review_target(kind);
-        let count = |state: ReviewState| {
-            format!(
-                "countIf(({table}.corp_id, {table}.msg_id, {id}) GLOBAL IN {}) AS {}",
-                reviewed_in(kind, &format!("review_state = {}", state.code())),
-                state.as_str()
-            )
-        };
         let mut f = Filter::new(format!(
-            "SELECT count() AS total, {}, {}, {} FROM {table} FINAL WHERE 1 = 1",
-            count(ReviewState::Confirmed),
-            count(ReviewState::FalsePositive),
-            count(ReviewState::Escalated)
+            "SELECT review_state, count() AS hits FROM \
+             (SELECT corp_id, msg_id, {id} AS target_id FROM {table} FINAL WHERE 1 = 1"
         ));
         let q = HitQuery {
             after: None,
@@ -152,23 +144,24 @@ impl ReviewStore for ClickHouseStore {
             ..query.clone()
         };
         hit_filters(&q, &mut f, kind == HitKind::Strategy);
-        let rows: Vec<Totals> = self.conn.fetch(
+        f.push(
+            &format!(
+                ") GLOBAL ANY LEFT JOIN \
+                 (SELECT corp_id, msg_id, target_id, review_state FROM we_sensitive_review FINAL \
+                  WHERE hit_kind = {}) USING (corp_id, msg_id, target_id) \
+                 GROUP BY review_state",
+                kind.code()
+            ),
+            [],
+        );
+        let rows: Vec<ByState> = self.conn.fetch(
             "counting hits by review state",
             f.bind(self.conn.query(&f.sql)),
         )?;
-        let t = rows.into_iter().next().unwrap_or(Totals {
-            total: 0,
-            confirmed: 0,
-            false_positive: 0,
-            escalated: 0,
-        });
-        Ok(StateCounts {
-            pending: t
-                .total
-                .saturating_sub(t.confirmed + t.false_positive + t.escalated),
-            confirmed: t.confirmed,
-            false_positive: t.false_positive,
-            escalated: t.escalated,
-        })
+        let mut counts = StateCounts::default();
+        for r in rows {
+            counts.add(ReviewState::from_code(r.review_state), r.hits);
+        }
+        Ok(counts)
     }
 }

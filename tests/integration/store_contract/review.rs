@@ -67,6 +67,8 @@ pub(super) fn hits_filter_and_count_by_review_state(s: &dyn Store) {
         hit("ww1", "c", 1, &["私下"], 3),
         hit("ww1", "c", 2, &["转账"], 3),
         hit("ww2", "d", 1, &["私下"], 4),
+        // The id of a reviewed hit, in another corp: a review is of one corp's hit.
+        hit("ww2", "a", 1, &["私下"], 5),
     ];
     let acts = vec![
         act("ww1", "a", 3, "发送手机号", 1),
@@ -106,7 +108,10 @@ pub(super) fn hits_filter_and_count_by_review_state(s: &dyn Store) {
     };
     assert_eq!(listed(Some(ReviewState::Confirmed), None), ["c:2", "a:1"]);
     assert_eq!(listed(Some(ReviewState::Confirmed), Some(1)), ["a:1"]);
-    assert_eq!(listed(Some(ReviewState::Pending), None), ["d:1", "c:1"]);
+    assert_eq!(
+        listed(Some(ReviewState::Pending), None),
+        ["a:1", "d:1", "c:1"]
+    );
     assert_eq!(
         listed(Some(ReviewState::Escalated), None),
         Vec::<String>::new()
@@ -125,6 +130,18 @@ pub(super) fn hits_filter_and_count_by_review_state(s: &dyn Store) {
             confirmed: 2,
             false_positive: 1,
             escalated: 0
+        }
+    );
+    let other_corp = HitQuery {
+        corp_id: Some("ww2".into()),
+        ..HitQuery::default()
+    };
+    assert_eq!(
+        s.hit_totals(HitKind::Strategy, &other_corp)
+            .expect("other corp's totals"),
+        StateCounts {
+            pending: 2,
+            ..StateCounts::default()
         }
     );
     let acts_q = HitQuery {

@@ -46,6 +46,9 @@ pub struct HitParams {
     pub review: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
+    /// `false`: a first page without its totals (the page asks for them apart, so that its rows
+    /// need not wait for a count over every hit).
+    pub totals: Option<bool>,
 }
 
 fn encode_cursor(c: &HitCursor) -> String {
@@ -351,13 +354,15 @@ fn totals_json(counts: &StateCounts, state: Option<ReviewState>) -> (u64, Value)
 }
 
 /// One page of hits of kind `K` within what the session may see, the cursor after it when the
-/// page is full, and — on a first page — the total and the totals by review state.
+/// page is full, and — on a first page, unless asked not to — the total and the totals by review
+/// state.
 pub async fn list<K: Listing>(
     State(app): State<Arc<App>>,
     SignedIn(s): SignedIn,
     Params(p): Params<HitParams>,
 ) -> ApiResult<Json<Value>> {
     let q = p.query(&app.view(&s)?)?;
+    let count = q.after.is_none() && p.totals != Some(false);
     let store = app.store.clone();
     let app2 = app.clone();
     let (items, next, totals) = blocking(move || {
@@ -366,7 +371,7 @@ pub async fn list<K: Listing>(
             .last()
             .filter(|_| rows.len() == q.limit as usize)
             .map(|last| encode_cursor(&cursor_of::<K>(last)));
-        let totals = if q.after.is_none() {
+        let totals = if count {
             Some(store.hit_totals(K::KIND, &q)?)
         } else {
             None

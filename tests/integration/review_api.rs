@@ -71,6 +71,14 @@ fn the_weekly_review(store: Arc<dyn Store>) {
         second.get("total").is_none(),
         "totals on the first page only"
     );
+    // A first page without totals (the web page asks for them apart), the same rows.
+    let (status, bare) = wangwu.get("/api/hits?limit=5&totals=false");
+    assert_eq!(status, 200, "{bare}");
+    assert!(bare.get("total").is_none() && bare.get("by_review_state").is_none());
+    assert_eq!(bare["items"], page["items"]);
+    assert_eq!(bare["next_cursor"], page["next_cursor"]);
+    let (status, bad) = wangwu.get("/api/hits?totals=no");
+    assert_eq!(status, 400, "{bad}");
 
     // One hit: CSRF required, state checked, note bounded.
     let body = json!({ "state": "confirmed", "note": "已与客户核实" });

@@ -15,6 +15,9 @@ use crate::support::root;
 use crate::workspace::{Server, seeded};
 use crate::workspace_browser::{Driver, call};
 
+/// Script for `wait_for`: the hit list's totals are in (they come apart from its rows).
+const COUNTED: &str = "return document.querySelector('#hit-counts strong') !== null";
+
 fn text(driver: &Driver, css: &str) -> String {
     driver
         .script(&format!(
@@ -92,6 +95,8 @@ fn the_weekly_review_in_chromium() {
         "wangwu's hits",
         "return document.querySelectorAll('#hit-rows tr.row').length === 20",
     );
+    // The totals come on their own, after the rows.
+    driver.wait_for("the totals", COUNTED);
     assert!(text(&driver, "#hit-counts").contains("共 20 条命中"));
     assert!(text(&driver, "#hit-counts").contains("待处理 20"));
 
@@ -110,6 +115,7 @@ fn the_weekly_review_in_chromium() {
         "strategy 3's hits",
         "return document.querySelectorAll('#hit-rows tr.row').length === 10",
     );
+    driver.wait_for("strategy 3's totals", COUNTED);
     let counts = text(&driver, "#hit-counts");
     assert!(
         counts.contains(&format!("共 {exported} 条命中")),

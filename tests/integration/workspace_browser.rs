@@ -244,9 +244,10 @@ fn an_auditor_signs_in_filters_and_reads_a_conversation_in_chromium() {
     );
     let marked = driver.script("return document.querySelector('#hit-rows mark').textContent");
     assert_eq!(marked.as_str(), Some(word.as_str()));
-    assert_eq!(
-        driver.script("return document.querySelector('#hit-count').textContent"),
-        json!("已显示 10 / 10 条命中")
+    // The rows come first; the total follows on its own.
+    driver.wait_for(
+        "the total of the filtered rows",
+        "return document.querySelector('#hit-count').textContent === '已显示 10 / 10 条命中'",
     );
 
     // Open the conversation around the first (newest) of them.

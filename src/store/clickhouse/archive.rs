@@ -391,26 +391,34 @@ impl ArchiveStore for ClickHouseStore {
         };
         let ascending = towards == Towards::Newer;
         let order = if ascending { "ASC" } else { "DESC" };
-        let rows = window::windowed(start, towards, None, q.limit, |w, wanted| {
-            let mut f = Filter::new("SELECT ?fields FROM we_chat_contact_msg WHERE del_flg = 0");
-            f.push(" AND corp_id = ?", [Value::Str(q.corp_id.clone())]);
-            and_conversation(&mut f, &q.conversation);
-            if let Some((op, c)) = cursor {
+        let rows = window::windowed(
+            start,
+            towards,
+            None,
+            q.limit,
+            |w, wanted| {
+                let mut f =
+                    Filter::new("SELECT ?fields FROM we_chat_contact_msg WHERE del_flg = 0");
+                f.push(" AND corp_id = ?", [Value::Str(q.corp_id.clone())]);
+                and_conversation(&mut f, &q.conversation);
+                if let Some((op, c)) = cursor {
+                    f.push(
+                        &format!(" AND (msg_time, msg_id) {op} (?, ?)"),
+                        cursor_values(c),
+                    );
+                }
+                w.and_to(&mut f);
                 f.push(
-                    &format!(" AND (msg_time, msg_id) {op} (?, ?)"),
-                    cursor_values(c),
+                    &format!(
+                        " ORDER BY msg_time {order}, msg_id {order} LIMIT {}",
+                        wanted
+                    ),
+                    [],
                 );
-            }
-            w.and_to(&mut f);
-            f.push(
-                &format!(
-                    " ORDER BY msg_time {order}, msg_id {order} LIMIT {}",
-                    wanted
-                ),
-                [],
-            );
-            self.messages_where("reading a conversation", &f)
-        })?;
+                self.messages_where("reading a conversation", &f)
+            },
+            None,
+        )?;
         let mut rows = distinct(rows);
         if !ascending {
             rows.reverse();
@@ -443,18 +451,24 @@ impl ArchiveStore for ClickHouseStore {
         // Newest first, from the cursor (or `until`) back to `since`, a slice of time at a time
         // (`window`).
         let from = q.before.as_ref().map(|c| c.msg_time).or(q.until_ms);
-        let rows = window::newest_first(from, q.since_ms, q.limit, |w, wanted| {
-            let mut f = search_filter(q, "?fields");
-            if let Some(c) = &q.before {
-                f.push(" AND (msg_time, msg_id) < (?, ?)", cursor_values(c));
-            }
-            w.and_to(&mut f);
-            f.push(
-                &format!(" ORDER BY msg_time DESC, msg_id DESC LIMIT {}", wanted),
-                [],
-            );
-            self.messages_where("searching messages", &f)
-        })?;
+        let rows = window::newest_first(
+            from,
+            q.since_ms,
+            q.limit,
+            |w, wanted| {
+                let mut f = search_filter(q, "?fields");
+                if let Some(c) = &q.before {
+                    f.push(" AND (msg_time, msg_id) < (?, ?)", cursor_values(c));
+                }
+                w.and_to(&mut f);
+                f.push(
+                    &format!(" ORDER BY msg_time DESC, msg_id DESC LIMIT {}", wanted),
+                    [],
+                );
+                self.messages_where("searching messages", &f)
+            },
+            None,
+        )?;
         Ok(distinct(rows))
     }
 }

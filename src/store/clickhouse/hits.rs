@@ -21,6 +21,13 @@ pub(super) fn review_target(kind: HitKind) -> (&'static str, &'static str) {
     }
 }
 
+/// The nearest time among some hits, and how many there are (`max` of nothing is 0 on 18.16).
+#[derive(Debug, Clone, clickhouse::Row, serde::Deserialize)]
+struct Nearest {
+    t: u64,
+    n: u64,
+}
+
 /// The two hit tables, as a page of them is read.
 #[derive(Clone, Copy)]
 enum HitTable {
@@ -48,18 +55,43 @@ impl ClickHouseStore {
                 "querying behaviour hits",
             ),
         };
+        let strategy = matches!(table, HitTable::Strategy);
+        // Where the next hit is: its time without `FINAL`, reading one column where the filters
+        // allow (0.06–0.09 s at 5,000,000 hits), so that a slice with none jumps the empty time
+        // rather than reading everything under `FINAL` (1.5 s).
+        let mut nearest = |w: window::Window, way: window::Towards| {
+            let newest = match way {
+                window::Towards::Older => "max",
+                window::Towards::Newer => "min",
+            };
+            let mut f = Filter::new(format!(
+                "SELECT {newest}(msg_time) AS t, count() AS n FROM {name} WHERE 1 = 1"
+            ));
+            hit_filters(q, &mut f, strategy);
+            w.and_to(&mut f);
+            let rows: Vec<Nearest> = self
+                .conn
+                .fetch("finding the next hit", f.bind(self.conn.query(&f.sql)))?;
+            Ok(rows.first().filter(|r| r.n > 0).map(|r| r.t))
+        };
         // Newest first, from the cursor (or `until`) back to `since`, a slice of time at a time.
         let from = q.after.as_ref().map(|c| c.msg_time).or(q.until_ms);
-        window::newest_first(from, q.since_ms, q.limit, |w, wanted| {
-            let mut f = Filter::new(format!("SELECT ?fields FROM {name} FINAL WHERE 1 = 1"));
-            hit_filters(q, &mut f, matches!(table, HitTable::Strategy));
-            w.and_to(&mut f);
-            f.sql.push_str(&format!(
-                " ORDER BY msg_time DESC, msg_id DESC, {id} LIMIT {}",
-                wanted
-            ));
-            self.conn.fetch(what, f.bind(self.conn.query(&f.sql)))
-        })
+        window::newest_first(
+            from,
+            q.since_ms,
+            q.limit,
+            |w, wanted| {
+                let mut f = Filter::new(format!("SELECT ?fields FROM {name} FINAL WHERE 1 = 1"));
+                hit_filters(q, &mut f, strategy);
+                w.and_to(&mut f);
+                f.sql.push_str(&format!(
+                    " ORDER BY msg_time DESC, msg_id DESC, {id} LIMIT {}",
+                    wanted
+                ));
+                self.conn.fetch(what, f.bind(self.conn.query(&f.sql)))
+            },
+            Some(&mut nearest),
+        )
     }
 
     /// Inserts hits and behaviour hits, skipping stored ones (read back when `verify`); returns

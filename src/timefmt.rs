@@ -60,6 +60,15 @@ impl Zone {
         self.format(ms).chars().take(10).collect()
     }
 
+    /// The calendar day of epoch milliseconds in this zone, as days since 1970-01-01 (for
+    /// grouping by day in SQL; [`day_name`] writes it out).
+    pub fn day_number(&self, ms: i64) -> i64 {
+        let secs = ms.div_euclid(1000);
+        let offset = jiff::Timestamp::from_second(secs)
+            .map_or(0, |t| i64::from(self.tz.to_offset(t).seconds()));
+        (secs + offset).div_euclid(86_400)
+    }
+
     /// Parses `YYYY-MM-DD`, `YYYY-MM-DD HH:MM[:SS]` or `YYYY-MM-DDTHH:MM[:SS]` as a time in this
     /// zone (a trailing `Z` means UTC), or epoch milliseconds.
     pub fn parse(&self, text: &str) -> Option<i64> {
@@ -120,6 +129,12 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Days since 1970-01-01 as `YYYY-MM-DD`.
+pub fn day_name(days: i64) -> String {
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// (year, month, day) → days since 1970-01-01.
@@ -231,5 +246,36 @@ mod tests {
             assert_eq!(Zone::utc().parse(&Zone::utc().format(ms)), Some(ms));
         }
         assert!(Zone::named("Mars/Olympus").is_err());
+    }
+
+    #[test]
+    fn day_numbers_name_the_local_day() {
+        let zones = [
+            "Asia/Shanghai",
+            "UTC",
+            "America/New_York",
+            "Australia/Lord_Howe",
+        ];
+        for zone in zones.map(|z| Zone::named(z).expect("zone")) {
+            // Around midnight in winter and summer, before 1970, and far ahead.
+            for base in [
+                1_704_067_200_000i64,
+                1_719_792_000_000,
+                -86_400_000,
+                4_102_444_800_000,
+            ] {
+                for minutes in (-26 * 60..=26 * 60).step_by(29) {
+                    let ms = base + minutes * 60_000 + 17;
+                    assert_eq!(
+                        day_name(zone.day_number(ms)),
+                        zone.day(ms),
+                        "{} at {ms}",
+                        zone.name()
+                    );
+                }
+            }
+        }
+        assert_eq!(day_name(0), "1970-01-01");
+        assert_eq!(day_name(-1), "1969-12-31");
     }
 }

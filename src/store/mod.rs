@@ -49,6 +49,7 @@ pub use types::{
 use std::path::PathBuf;
 
 use crate::alert::outbox::{AlertPost, PendingAlert, PostQuery, Robot, Route};
+use crate::timefmt::Zone;
 
 /// A store URL fit for logs and messages: any password replaced by `***`.
 pub use clickhouse::redact as redact_url;
@@ -246,9 +247,9 @@ pub trait HitStore: Send + Sync {
     /// Hits per strategy and per behaviour (for one corp, or all).
     fn hit_counts(&self, corp_id: Option<&str>) -> Result<HitCounts, StoreError>;
 
-    /// Hits per UTC day, per strategy (under the query's strategy filters) and per behaviour
-    /// (under its behaviour filters), oldest day first.
-    fn daily_counts(&self, query: &HitQuery) -> Result<Vec<DailyCount>, StoreError>;
+    /// Hits per calendar day in `zone`, per strategy (under the query's strategy filters) and per
+    /// behaviour (under its behaviour filters), oldest day first.
+    fn daily_counts(&self, query: &HitQuery, zone: &Zone) -> Result<Vec<DailyCount>, StoreError>;
 
     /// A message and up to `around` messages before and after it in the same conversation (room, or
     /// the same pair of people), oldest first.

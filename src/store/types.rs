@@ -192,7 +192,7 @@ pub struct HitCursor {
     pub id: i64,
 }
 
-/// Hits of one day (UTC) for one strategy or behaviour.
+/// Hits of one calendar day (in the zone asked for) for one strategy or behaviour.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DailyCount {
     /// `YYYY-MM-DD`.

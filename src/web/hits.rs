@@ -482,7 +482,8 @@ pub async fn daily(
     let mut q = p.query(&app.view(&s)?)?;
     q.after = None;
     let store = app.store.clone();
-    let days = blocking(move || Ok(store.daily_counts(&q)?)).await?;
+    let zone = crate::timefmt::display_zone();
+    let days = blocking(move || Ok(store.daily_counts(&q, zone)?)).await?;
     Ok(Json(json!({ "days": days })))
 }
 

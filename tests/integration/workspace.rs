@@ -250,6 +250,21 @@ fn each_role_sees_its_own_and_other_auditors_hits_answer_404() {
     assert_eq!(strategies["can_edit"], false);
     assert_eq!(strategies["items"].as_array().expect("items").len(), 2);
 
+    // The trend's days are the workspace's (Asia/Shanghai here, as every time it shows): the
+    // hits at 2023-11-14 22:13 UTC are on the 15th.
+    let (status, daily) = wangwu.get("/api/stats/daily");
+    assert_eq!(status, 200, "{daily}");
+    let days: Vec<&str> = daily["days"]
+        .as_array()
+        .expect("days")
+        .iter()
+        .filter_map(|d| d["day"].as_str())
+        .collect();
+    assert!(
+        !days.is_empty() && days.iter().all(|d| *d == "2023-11-15"),
+        "{daily}"
+    );
+
     let mut lisi = Client::new(&server.base);
     assert_eq!(lisi.sign_in("lisi", "lisi-secret-1"), 200);
     assert_eq!(strategies_of(&lisi.get("/api/hits?limit=100").1), [2]);

@@ -12,6 +12,7 @@ use crate::message::MessageRow;
 use crate::store::types::*;
 use crate::store::{HitKind, ReviewState};
 use crate::store::{HitStore, StoreError};
+use crate::timefmt::Zone;
 
 /// A hit table as reviews name it: (table, id expression as `Int64`).
 pub(super) fn review_target(kind: HitKind) -> (&'static str, &'static str) {
@@ -233,8 +234,9 @@ impl HitStore for ClickHouseStore {
         })
     }
 
-    fn daily_counts(&self, q: &HitQuery) -> Result<Vec<DailyCount>, StoreError> {
-        let day = "formatDateTime(toDateTime(intDiv(msg_time, 1000), 'UTC'), '%Y-%m-%d') AS day";
+    fn daily_counts(&self, q: &HitQuery, zone: &Zone) -> Result<Vec<DailyCount>, StoreError> {
+        // The calendar day in `zone` (the server's tz database knows the IANA names).
+        let day = "formatDateTime(toDateTime(intDiv(msg_time, 1000)), '%Y-%m-%d', ?) AS day";
         let mut out = Vec::new();
         for (strategy, select, group) in [
             (
@@ -254,7 +256,8 @@ impl HitStore for ClickHouseStore {
                 " GROUP BY day, id ORDER BY day, id",
             ),
         ] {
-            let mut f = Filter::new(select);
+            let mut f = Filter::new(String::new());
+            f.push(&select, [Value::Str(zone.name().to_owned())]);
             let q = HitQuery {
                 after: None,
                 ..q.clone()

@@ -12,6 +12,7 @@ use crate::store::{
     ActHitRow, ContextQuery, DailyCount, HitCounts, HitKind, HitQuery, HitRow, HitStore,
     ReviewState, StateCounts, StoreError, StoredHit, StoredMessage,
 };
+use crate::timefmt::{Zone, day_name};
 
 /// Keeps of `rows` those whose key (corp, time, msgid, strategy or behaviour) `select` does not
 /// find stored. `select` is asked once per corp of `rows` over the span of their times: it takes
@@ -263,24 +264,45 @@ fn in_list(w: &mut Where, column: &str, values: Vec<rusqlite::types::Value>) {
     w.and_all(&format!("{column} IN ({marks})"), values);
 }
 
-/// Hits per UTC day, per strategy and per behaviour, oldest day first.
-pub(super) fn daily_counts(conn: &Connection, q: &HitQuery) -> Result<Vec<DailyCount>, StoreError> {
+/// The SQL function giving the calendar day of epoch milliseconds in the zone [`daily_counts`]
+/// was asked for, as days since 1970-01-01 (SQLite knows no zone but UTC and its own).
+const LOCAL_DAY_FUNCTION: &str = "msgaudit_local_day";
+
+/// Hits per calendar day in `zone`, per strategy and per behaviour, oldest day first.
+pub(super) fn daily_counts(
+    conn: &Connection,
+    q: &HitQuery,
+    zone: &Zone,
+) -> Result<Vec<DailyCount>, StoreError> {
+    use rusqlite::functions::FunctionFlags;
+    let day_zone = zone.clone();
+    conn.create_scalar_function(
+        LOCAL_DAY_FUNCTION,
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        move |ctx| Ok(day_zone.day_number(ctx.get::<i64>(0)?)),
+    )
+    .map_err(sql("setting up daily counts"))?;
     let mut out = Vec::new();
     for (strategy, select, group) in [
         (
             true,
-            "SELECT strftime('%Y-%m-%d', msg_time / 1000, 'unixepoch') AS day, strategy_id,
-                    MAX(strategy_name), COUNT(*) FROM we_chat_contact_sensitive_msg WHERE del_flag = 0",
+            format!(
+                "SELECT {LOCAL_DAY_FUNCTION}(msg_time) AS day, strategy_id,
+                    MAX(strategy_name), COUNT(*) FROM we_chat_contact_sensitive_msg WHERE del_flag = 0"
+            ),
             " GROUP BY day, strategy_id ORDER BY day, strategy_id",
         ),
         (
             false,
-            "SELECT strftime('%Y-%m-%d', msg_time / 1000, 'unixepoch') AS day, sensitive_act_id,
-                    MAX(sensitive_act), COUNT(*) FROM we_sensitive_act_hit WHERE del_flag = 0",
+            format!(
+                "SELECT {LOCAL_DAY_FUNCTION}(msg_time) AS day, sensitive_act_id,
+                    MAX(sensitive_act), COUNT(*) FROM we_sensitive_act_hit WHERE del_flag = 0"
+            ),
             " GROUP BY day, sensitive_act_id ORDER BY day, sensitive_act_id",
         ),
     ] {
-        let mut w = Where::new(select.to_owned());
+        let mut w = Where::new(select);
         let q = HitQuery {
             after: None,
             ..q.clone()
@@ -291,7 +313,7 @@ pub(super) fn daily_counts(conn: &Connection, q: &HitQuery) -> Result<Vec<DailyC
         let rows = stmt
             .query_map(rusqlite::params_from_iter(w.args), |r| {
                 Ok(DailyCount {
-                    day: r.get(0)?,
+                    day: day_name(r.get(0)?),
                     kind: if strategy { "strategy" } else { "behaviour" },
                     id: r.get(1)?,
                     name: r.get(2)?,
@@ -505,8 +527,8 @@ impl HitStore for SqliteStore {
         hit_counts(&self.conn(), corp_id)
     }
 
-    fn daily_counts(&self, query: &HitQuery) -> Result<Vec<DailyCount>, StoreError> {
-        daily_counts(&self.conn(), query)
+    fn daily_counts(&self, query: &HitQuery, zone: &Zone) -> Result<Vec<DailyCount>, StoreError> {
+        daily_counts(&self.conn(), query, zone)
     }
 
     fn context(&self, query: &ContextQuery) -> Result<Vec<StoredMessage>, StoreError> {

@@ -5,6 +5,7 @@ use msgaudit::message::MessageRow;
 
 use crate::support::message_row as row;
 use msgaudit::store::{ContextQuery, HitQuery, Store, StoreBatch, StoreError};
+use msgaudit::timefmt::Zone;
 
 pub(super) fn hits_are_idempotent_filterable_and_counted(s: &dyn Store) {
     let hits = vec![
@@ -272,7 +273,7 @@ pub(super) fn workspace_queries_filter_page_and_count(s: &dyn Store) {
     q.operator_ids = Some(vec!["zhangsan".into()]);
     assert_eq!(act_ids(&q).len(), 2);
 
-    let days = s.daily_counts(&all).expect("daily");
+    let days = s.daily_counts(&all, &Zone::utc()).expect("daily");
     let strategy_total: u64 = days
         .iter()
         .filter(|d| d.kind == "strategy")
@@ -379,4 +380,64 @@ pub(super) fn pages_run_newest_first_across_years(s: &dyn Store) {
             assert_eq!(seen_acts, want, "behaviours, limit {limit}");
         }
     }
+}
+
+/// The trend's days are calendar days in the zone asked for (the workspace's), summer time
+/// included, for hits and behaviour hits alike.
+pub(super) fn daily_counts_follow_the_time_zone(s: &dyn Store) {
+    // Times as offsets from 2023-11-14 22:13:20 UTC, the helpers' base.
+    let base = 1_700_000_000_000i64;
+    let at = |utc_ms: i64| utc_ms - base;
+    let hits = vec![
+        hit("ww1", "a", 1, &["私下"], 0),
+        // Two hours later: the next day in UTC, the same in Shanghai and New York.
+        hit("ww1", "b", 1, &["私下"], 2 * HOUR),
+        // 2024-01-01 04:30 UTC: 23:30 the day before in New York (UTC-5 in winter).
+        hit("ww1", "c", 1, &["私下"], at(1_704_083_400_000)),
+        // 2024-07-01 04:30 UTC: 00:30 in New York (UTC-4 in summer), not the day before.
+        hit("ww1", "d", 1, &["私下"], at(1_719_808_200_000)),
+    ];
+    let acts = vec![act("ww1", "a", 3, "发送手机号", 0)];
+    s.store_hits(&hits, &acts).expect("store");
+    let days = |zone: &str| -> Vec<(String, &'static str, u64)> {
+        let zone = Zone::named(zone).expect("zone");
+        s.daily_counts(&HitQuery::default(), &zone)
+            .expect("daily")
+            .into_iter()
+            .map(|d| (d.day, d.kind, d.count))
+            .collect()
+    };
+    let want = |rows: &[(&str, &'static str, u64)]| -> Vec<(String, &'static str, u64)> {
+        rows.iter()
+            .map(|(d, k, n)| (d.to_string(), *k, *n))
+            .collect()
+    };
+    assert_eq!(
+        days("UTC"),
+        want(&[
+            ("2023-11-14", "strategy", 1),
+            ("2023-11-15", "strategy", 1),
+            ("2024-01-01", "strategy", 1),
+            ("2024-07-01", "strategy", 1),
+            ("2023-11-14", "behaviour", 1),
+        ])
+    );
+    assert_eq!(
+        days("Asia/Shanghai"),
+        want(&[
+            ("2023-11-15", "strategy", 2),
+            ("2024-01-01", "strategy", 1),
+            ("2024-07-01", "strategy", 1),
+            ("2023-11-15", "behaviour", 1),
+        ])
+    );
+    assert_eq!(
+        days("America/New_York"),
+        want(&[
+            ("2023-11-14", "strategy", 2),
+            ("2023-12-31", "strategy", 1),
+            ("2024-07-01", "strategy", 1),
+            ("2023-11-14", "behaviour", 1),
+        ])
+    );
 }

@@ -139,6 +139,7 @@ contract!(
         context_reads_the_conversation_around_a_message,
         workspace_queries_filter_page_and_count,
         pages_run_newest_first_across_years,
+        daily_counts_follow_the_time_zone,
     ],
     rules: [rules_round_trip_as_whole_versions],
     review: [

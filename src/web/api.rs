@@ -145,7 +145,13 @@ pub struct SignIn {
 }
 
 fn me_json(s: &Session) -> Value {
-    json!({ "user": s.user_name, "role": s.role, "we_user_id": s.we_user_id, "csrf": s.csrf })
+    json!({
+        "user": s.user_name,
+        "role": s.role,
+        "we_user_id": s.we_user_id,
+        "csrf": s.csrf,
+        "timezone": crate::timefmt::display_zone().name(),
+    })
 }
 
 pub async fn sign_in(

@@ -106,6 +106,12 @@ fn an_auditor_browses_a_customer_conversation_with_its_media_and_searches_in_chr
         "the workspace",
         "return !document.querySelector('#app').hidden",
     );
+    // A time a message carries (a meeting's, a schedule's) shows in the workspace's zone, as
+    // every other time, whatever the browser's: 2023-11-14 22:13:20 UTC is the 15th in Shanghai.
+    assert_eq!(
+        driver.script("return when(1700000000)"),
+        json!("2023/11/15 06:13:20")
+    );
 
     // An employee's conversations, with names.
     driver.click("nav button[data-tab=browse]");

@@ -226,31 +226,44 @@ pub(super) fn hit_totals(
     strategy: bool,
     q: &HitQuery,
 ) -> Result<StateCounts, StoreError> {
+    // Every matching hit, then the reviewed ones from the reviews' side (few, each found by its
+    // key); the rest are pending. A probe of the reviews per hit took 0.86 s at 1,000,000 hits.
     let (table, kind, id) = review_target(strategy);
-    let mut w = Where::new(format!(
-        "SELECT COALESCE((SELECT r.review_state FROM we_sensitive_review r
-                WHERE r.corp_id = {table}.corp_id AND r.hit_kind = {kind}
-                  AND r.msg_id = {table}.msg_id AND r.target_id = {table}.{id}), 0) AS state,
-                COUNT(*)
-         FROM {table} WHERE del_flag = 0"
-    ));
     let q = HitQuery {
         after: None,
         review_state: None,
         ..q.clone()
     };
-    hit_filters(&q, &mut w, strategy);
-    w.sql.push_str(" GROUP BY state");
-    let rows: Vec<(i64, i64)> = w.fetch(conn, "counting hits by review state", |r| {
+    let mut all = Where::new(format!("SELECT COUNT(*) FROM {table} WHERE del_flag = 0"));
+    hit_filters(&q, &mut all, strategy);
+    let total: i64 = all
+        .fetch(conn, "counting hits", |r| r.get(0))?
+        .into_iter()
+        .next()
+        .unwrap_or(0);
+    // Inside the subquery, unqualified columns (the filters') are the hit's.
+    let mut reviewed = Where::new(format!(
+        "SELECT r.review_state, COUNT(*) FROM we_sensitive_review r
+         WHERE r.hit_kind = {kind} AND r.review_state <> 0 AND EXISTS (
+             SELECT 1 FROM {table} WHERE {table}.corp_id = r.corp_id
+                AND {table}.msg_id = r.msg_id AND {table}.{id} = r.target_id AND del_flag = 0"
+    ));
+    hit_filters(&q, &mut reviewed, strategy);
+    reviewed.sql.push_str(") GROUP BY r.review_state");
+    let rows: Vec<(i64, i64)> = reviewed.fetch(conn, "counting hits by review state", |r| {
         Ok((r.get(0)?, r.get(1)?))
     })?;
     let mut counts = StateCounts::default();
+    let mut settled = 0;
     for (state, n) in rows {
-        counts.add(
-            ReviewState::from_code(u8::try_from(state).unwrap_or(0)),
-            n.max(0) as u64,
-        );
+        let n = n.max(0) as u64;
+        settled += n;
+        counts.add(ReviewState::from_code(u8::try_from(state).unwrap_or(0)), n);
     }
+    counts.add(
+        ReviewState::Pending,
+        (total.max(0) as u64).saturating_sub(settled),
+    );
     Ok(counts)
 }
 
@@ -354,9 +367,21 @@ pub(super) fn query_hits_from(
         .map_err(sql("reading hits"))
 }
 
+/// The hit table as a query reads it: through its key's index when the query names the corp and
+/// the messages (to open or review a hit). Left to itself SQLite preferred an index that gives the
+/// page's order, and read every hit of the corp for one message (0.09 s at 1,000,000 hits).
+fn hit_source(table: &str, q: &HitQuery) -> String {
+    if q.corp_id.is_some() && (q.msg_id.is_some() || !q.msg_ids.is_empty()) {
+        format!("{table} INDEXED BY {table}_key")
+    } else {
+        table.to_owned()
+    }
+}
+
 pub(super) fn query_hits(conn: &Connection, q: &HitQuery) -> Result<Vec<StoredHit>, StoreError> {
     let mut w = Where::new(format!(
-        "SELECT {HIT_COLUMNS} FROM we_chat_contact_sensitive_msg WHERE del_flag = 0"
+        "SELECT {HIT_COLUMNS} FROM {} WHERE del_flag = 0",
+        hit_source("we_chat_contact_sensitive_msg", q)
     ));
     hit_filters(q, &mut w, true);
     w.sql.push_str(&format!(
@@ -370,12 +395,12 @@ pub(super) fn query_act_hits(
     conn: &Connection,
     q: &HitQuery,
 ) -> Result<Vec<ActHitRow>, StoreError> {
-    let mut w = Where::new(
+    let mut w = Where::new(format!(
         "SELECT corp_id, msg_id, sensitive_act_id, sensitive_act, operator_id, operator, operate_target_id,
                 operate_target, detail, msg_time
-         FROM we_sensitive_act_hit WHERE del_flag = 0"
-            .to_owned(),
-    );
+         FROM {} WHERE del_flag = 0",
+        hit_source("we_sensitive_act_hit", q)
+    ));
     hit_filters(q, &mut w, false);
     w.sql.push_str(&format!(
         " ORDER BY msg_time DESC, msg_id DESC, sensitive_act_id LIMIT {}",

@@ -57,6 +57,11 @@ pub(crate) const SQLITE: &[(u32, &str, &str)] = &[
         "audit_round2",
         include_str!("../../../migrations/sqlite/0010_audit_round2.sql"),
     ),
+    (
+        11,
+        "hit_keys",
+        include_str!("../../../migrations/sqlite/0011_hit_keys.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen yet; returns how many ran.

@@ -183,6 +183,19 @@ fn coordinator_warnings(dir: &Path) -> String {
     out
 }
 
+/// The last lines of each daemon's log that mention `topic`, to say why a wait timed out.
+fn daemon_lines(dir: &Path, topic: &str) -> String {
+    let mut out = String::new();
+    for name in ["d0", "d1", "d2"] {
+        let text = std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains(topic)).collect();
+        for line in &lines[lines.len().saturating_sub(15)..] {
+            out.push_str(&format!("{name}: {line}\n"));
+        }
+    }
+    out
+}
+
 /// Who holds each corp, from etcd.
 fn holders(etcd: &Etcd) -> HashMap<String, String> {
     etcd.range("/fleet-test/corps/")
@@ -315,9 +328,21 @@ fn three_daemons_share_the_corps_and_a_killed_ones_move_with_nothing_lost_or_dou
     wait_until("the whole archive stored", Duration::from_secs(600), || {
         seqs_done() >= total
     });
-    wait_until("every alert settled", Duration::from_secs(300), || {
-        store.alert_backlog().map(|b| b == 0).unwrap_or(false)
-    });
+    // Once failed in a loaded suite run (the pair took 449 s, against 52–171 s otherwise), with
+    // nothing left to say why: a timeout here now shows what the daemons last logged of alerts.
+    let settled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_until("every alert settled", Duration::from_secs(300), || {
+            store.alert_backlog().map(|b| b == 0).unwrap_or(false)
+        })
+    }));
+    if let Err(timeout) = settled {
+        eprintln!(
+            "alerts still pending: {:?}\n{}",
+            store.alert_backlog(),
+            daemon_lines(dir.path(), "alert")
+        );
+        std::panic::resume_unwind(timeout);
+    }
 
     // The dead daemon comes back: it stores what its spool kept (stored by the others meanwhile,
     // so nothing is added), joins again and gets its share back from the others, who give corps

@@ -22,6 +22,12 @@ pub(super) fn review_target(kind: HitKind) -> (&'static str, &'static str) {
     }
 }
 
+/// The time of some hits.
+#[derive(Debug, Clone, clickhouse::Row, serde::Deserialize)]
+struct HitTime {
+    t: u64,
+}
+
 /// The nearest time among some hits, and how many there are (`max` of nothing is 0 on 18.16).
 #[derive(Debug, Clone, clickhouse::Row, serde::Deserialize)]
 struct Nearest {
@@ -57,6 +63,39 @@ impl ClickHouseStore {
             ),
         };
         let strategy = matches!(table, HitTable::Strategy);
+        let page = |times: Option<&[u64]>, w: window::Window, wanted: u32| {
+            let mut f = Filter::new(format!("SELECT ?fields FROM {name} FINAL WHERE 1 = 1"));
+            hit_filters(q, &mut f, strategy);
+            w.and_to(&mut f);
+            if let Some(times) = times {
+                // Integers, written in: 18.16 binds no numeric arrays.
+                let list: Vec<String> = times.iter().map(u64::to_string).collect();
+                f.sql
+                    .push_str(&format!(" AND msg_time IN ({})", list.join(", ")));
+            }
+            f.sql.push_str(&format!(
+                " ORDER BY msg_time DESC, msg_id DESC, {id} LIMIT {wanted}"
+            ));
+            self.conn.fetch(what, f.bind(self.conn.query(&f.sql)))
+        };
+        if q.msg_id.is_some() || !q.msg_ids.is_empty() {
+            // A lookup of given messages (to open or review a hit): their times first, without
+            // `FINAL`, then only those times under it, which the sort key finds. Slices of time
+            // read everything between now and the hit (1.35 s for a year-old hit among
+            // 5,000,000; 0.13 s so).
+            let mut f = Filter::new(format!(
+                "SELECT DISTINCT msg_time AS t FROM {name} WHERE 1 = 1"
+            ));
+            hit_filters(q, &mut f, strategy);
+            let times: Vec<HitTime> = self
+                .conn
+                .fetch("finding the hits' times", f.bind(self.conn.query(&f.sql)))?;
+            if times.is_empty() {
+                return Ok(Vec::new());
+            }
+            let times: Vec<u64> = times.into_iter().map(|t| t.t).collect();
+            return page(Some(&times), window::Window::default(), q.limit.max(1));
+        }
         // Where the next hit is: its time without `FINAL`, reading one column where the filters
         // allow (0.06–0.09 s at 5,000,000 hits), so that a slice with none jumps the empty time
         // rather than reading everything under `FINAL` (1.5 s).
@@ -81,16 +120,7 @@ impl ClickHouseStore {
             from,
             q.since_ms,
             q.limit,
-            |w, wanted| {
-                let mut f = Filter::new(format!("SELECT ?fields FROM {name} FINAL WHERE 1 = 1"));
-                hit_filters(q, &mut f, strategy);
-                w.and_to(&mut f);
-                f.sql.push_str(&format!(
-                    " ORDER BY msg_time DESC, msg_id DESC, {id} LIMIT {}",
-                    wanted
-                ));
-                self.conn.fetch(what, f.bind(self.conn.query(&f.sql)))
-            },
+            |w, wanted| page(None, w, wanted),
             Some(&mut nearest),
         )
     }

@@ -18,6 +18,8 @@ pub enum Value {
     U64(u64),
     /// An array, for `column IN (SELECT arrayJoin(?))`.
     Strs(Vec<String>),
+    /// An array of numbers, for `column IN (SELECT toUInt64(arrayJoin(?)))`.
+    U64s(Vec<u64>),
 }
 
 /// SQL under construction and the values for its placeholders, in order.
@@ -72,6 +74,7 @@ impl Filter {
                 Value::I64(n) => query.bind(*n),
                 Value::U64(n) => query.bind(*n),
                 Value::Strs(v) => query.bind(v.as_slice()),
+                Value::U64s(v) => query.bind(v.as_slice()),
             };
         }
         query

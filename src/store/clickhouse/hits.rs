@@ -63,16 +63,14 @@ impl ClickHouseStore {
             ),
         };
         let strategy = matches!(table, HitTable::Strategy);
-        let page = |times: Option<&[u64]>, w: window::Window, wanted: u32| {
+        let page = |times: Option<Vec<u64>>, w: window::Window, wanted: u32| {
             let mut f = Filter::new(format!("SELECT ?fields FROM {name} FINAL WHERE 1 = 1"));
             hit_filters(q, &mut f, strategy);
             w.and_to(&mut f);
-            if let Some(times) = times {
-                // Integers, written in: 18.16 binds no numeric arrays.
-                let list: Vec<String> = times.iter().map(u64::to_string).collect();
-                f.sql
-                    .push_str(&format!(" AND msg_time IN ({})", list.join(", ")));
-            }
+            f.and_opt(
+                "msg_time IN (SELECT toUInt64(arrayJoin(?)))",
+                times.map(Value::U64s),
+            );
             f.sql.push_str(&format!(
                 " ORDER BY msg_time DESC, msg_id DESC, {id} LIMIT {wanted}"
             ));
@@ -93,8 +91,8 @@ impl ClickHouseStore {
             if times.is_empty() {
                 return Ok(Vec::new());
             }
-            let times: Vec<u64> = times.into_iter().map(|t| t.t).collect();
-            return page(Some(&times), window::Window::default(), q.limit.max(1));
+            let times = times.into_iter().map(|t| t.t).collect();
+            return page(Some(times), window::Window::default(), q.limit.max(1));
         }
         // Where the next hit is: its time without `FINAL`, reading one column where the filters
         // allow (0.06–0.09 s at 5,000,000 hits), so that a slice with none jumps the empty time

@@ -367,8 +367,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 let applied = crate::store::clickhouse::migrate(&url)?;
                 println!("store {shown}: {applied} migration(s) applied; at the current schema");
             } else {
-                crate::store::open(&url)?;
-                println!("store {shown} is at the current schema");
+                let applied = crate::store::migrate_sqlite(&url)?;
+                println!("store {shown}: {applied} migration(s) applied; at the current schema");
             }
             Ok(())
         }

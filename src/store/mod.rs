@@ -386,6 +386,16 @@ fn sqlite_path(url: &str) -> Option<&str> {
     Some(path.strip_suffix(NO_ARCHIVE_INDEX).unwrap_or(path))
 }
 
+/// Brings the SQLite store a URL names to the current schema (creating it if missing); returns how
+/// many migrations that applied. Any other URL is opened as [`open`] does, which says what is
+/// wrong with one it cannot read (ClickHouse has its own `clickhouse::migrate`).
+pub fn migrate_sqlite(url: &str) -> Result<usize, StoreError> {
+    match sqlite_path(url) {
+        Some(path) if !path.is_empty() => Ok(SqliteStore::open(path)?.migrations_applied()),
+        _ => open(url).map(|_| 0),
+    }
+}
+
 /// Opens the store a URL names: `sqlite://PATH`, `sqlite:PATH`, a plain path ending in `.db`,
 /// `.sqlite` or `.sqlite3`, or `clickhouse://user:password@host:port/database`. The schema is
 /// migrated to the current version.

@@ -290,8 +290,16 @@ fn corps_can_come_from_we_corp_account_rows_with_secret_references() {
     );
     std::fs::write(&config, text).expect("write");
     let db = dir.path().join("store.db");
-    let (ok, _, stderr) = output(msgaudit().args(["migrate", "--config"]).arg(&config));
+    let (ok, stdout, stderr) = output(msgaudit().args(["migrate", "--config"]).arg(&config));
     assert!(ok, "{stderr}");
+    // A new store gets every migration; a second run has nothing left to apply.
+    assert!(
+        stdout.contains("migration(s) applied") && !stdout.contains(": 0 migration(s)"),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = output(msgaudit().args(["migrate", "--config"]).arg(&config));
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains(": 0 migration(s) applied"), "{stdout}");
     let conn = rusqlite::Connection::open(&db).expect("open");
     conn.execute(
         "INSERT INTO we_corp_account (corp_id, chat_secret, finance_private_key) VALUES (?1, ?2, ?3)",

@@ -42,6 +42,8 @@ pub struct SqliteStore {
     archive_index: bool,
     /// Conversation member lists already written (see `archive::KnownLists`).
     known_lists: archive::KnownLists,
+    /// How many migrations opening the store applied (what `msgaudit migrate` reports).
+    migrations_applied: usize,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -116,12 +118,18 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(open_err)?;
         archive::register_functions(&conn).map_err(open_err)?;
-        migrate_sqlite(&mut conn)?;
+        let migrations_applied = migrate_sqlite(&mut conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             archive_index: true,
             known_lists: archive::KnownLists::default(),
+            migrations_applied,
         })
+    }
+
+    /// How many migrations opening this store applied (0 when it was already current).
+    pub fn migrations_applied(&self) -> usize {
+        self.migrations_applied
     }
 
     /// The same store, without the conversation tables and search index kept on write (to

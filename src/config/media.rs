@@ -51,6 +51,12 @@ pub struct RawMedia {
     /// while nothing new is stored either.
     #[serde(default = "default_poll")]
     pub poll_ms: u64,
+    /// The shortest time between looks over every pending job, seconds (default 2). Between them
+    /// the fetchers read only the jobs from the oldest pending one and the oldest message stored
+    /// since; a job put back by `msgaudit media retry` or by a re-driven dead letter waits for the
+    /// next full look: after this, or 20 times what the last one took (at most 300 s).
+    #[serde(default = "default_full_look")]
+    pub full_look_secs: u64,
     /// The fetchers' CPU priority, 0–19 (default 19): 19 runs them `SCHED_IDLE`, on CPU time the
     /// text pipeline leaves; 1–18 is a nice value; 0 runs them at the daemon's priority (lower it if
     /// the oldest pending media nears WeCom's retention while text ingestion keeps the CPU busy).
@@ -113,6 +119,9 @@ fn default_chunk_attempts() -> u32 {
 }
 fn default_poll() -> u64 {
     500
+}
+fn default_full_look() -> u64 {
+    2
 }
 fn default_nice() -> i32 {
     19
@@ -203,6 +212,7 @@ pub(super) fn media(
             concurrency: raw.concurrency,
             quota_bytes: (raw.quota_mb > 0).then(|| raw.quota_mb.saturating_mul(1 << 20)),
             poll: Duration::from_millis(raw.poll_ms.max(10)),
+            full_look: Duration::from_secs(raw.full_look_secs),
             nice: raw.nice,
             policy: AttemptPolicy {
                 timeout: Duration::from_secs(raw.timeout_secs),

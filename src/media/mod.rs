@@ -2,13 +2,14 @@
 //!
 //! - jobs are rows the store writes with their messages ([`crate::store::MediaJobStore`]);
 //! - [`fetcher`] runs a bounded pool beside the pipeline, oldest message first, each worker with
-//!   its own SDK sessions; [`fetch`] is one attempt at one job (download into a staged file,
+//!   its own SDK sessions, reading due jobs from where the pending ones start ([`due_window`]); [`fetch`] is one attempt at one job (download into a staged file,
 //!   verify, sniff, QR scan, playable voice, put);
 //! - [`object`] is the content-addressed store's interface, with a local directory ([`local`]) and
 //!   S3-compatible object storage ([`s3`]) behind it;
 //! - [`qr`] finds QR codes in images (发送二维码), [`voice`] makes AMR playable with ffmpeg,
 //!   [`sniff`] tells a file's type from its bytes.
 
+pub mod due_window;
 pub mod fetch;
 pub mod fetcher;
 pub mod local;

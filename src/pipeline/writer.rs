@@ -51,6 +51,10 @@ pub fn run_writer_stage(
                     for d in &batch.dead_letters {
                         Stats::add(stats.dead_of(d.reason), 1);
                     }
+                    if let Some(oldest) = batch.messages.iter().map(|m| m.msg_time).min() {
+                        // Their media jobs are among what the fetchers' next look must read.
+                        stats.media.note_stored(oldest);
+                    }
                     let newest = batch.messages.iter().map(|m| m.msg_time).max();
                     let span = batch
                         .messages

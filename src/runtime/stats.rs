@@ -81,6 +81,40 @@ pub struct MediaStats {
     pub paused: AtomicU64,
     /// Bytes in the media store (as the store's file rows count them).
     pub stored_bytes: AtomicU64,
+    /// The message time (epoch ms) of the oldest message stored since the fetchers last found
+    /// where the pending jobs start, which their looks read from too; kept as `u64::MAX` minus the
+    /// time, so that 0 (the default) is "none" and the largest kept is the oldest.
+    pub stored_from_rev: AtomicU64,
+}
+
+impl MediaStats {
+    /// The writer stored messages, the oldest of them sent at `oldest_ms` (after they are
+    /// stored, so that a look that takes this into account can see their jobs).
+    pub fn note_stored(&self, oldest_ms: i64) {
+        let t = u64::try_from(oldest_ms).unwrap_or(0);
+        self.stored_from_rev
+            .fetch_max(u64::MAX - t, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// The oldest message time stored since [`MediaStats::take_stored_from`] (None: nothing).
+    pub fn stored_from(&self) -> Option<i64> {
+        Self::as_time(
+            self.stored_from_rev
+                .load(std::sync::atomic::Ordering::Acquire),
+        )
+    }
+
+    /// The same, starting afresh (a look over everything is about to begin).
+    pub fn take_stored_from(&self) -> Option<i64> {
+        Self::as_time(
+            self.stored_from_rev
+                .swap(0, std::sync::atomic::Ordering::AcqRel),
+        )
+    }
+
+    fn as_time(rev: u64) -> Option<i64> {
+        (rev != 0).then(|| i64::try_from(u64::MAX - rev).unwrap_or(i64::MAX))
+    }
 }
 
 /// One corp's progress.
@@ -175,5 +209,30 @@ impl Stats {
             .filter(|(_, c)| !c.removed)
             .map(|(id, c)| (id.clone(), c.clone()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MediaStats;
+
+    #[test]
+    fn the_oldest_stored_time_is_kept_until_taken() {
+        let m = MediaStats::default();
+        assert_eq!(m.stored_from(), None, "nothing stored yet");
+        m.note_stored(5_000);
+        m.note_stored(7_000);
+        m.note_stored(3_000);
+        m.note_stored(4_000);
+        assert_eq!(m.stored_from(), Some(3_000));
+        assert_eq!(m.take_stored_from(), Some(3_000));
+        assert_eq!(m.stored_from(), None, "taken");
+        m.note_stored(0);
+        m.note_stored(-5);
+        assert_eq!(
+            m.take_stored_from(),
+            Some(0),
+            "times before 1970 count as 0"
+        );
     }
 }

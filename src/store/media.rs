@@ -256,7 +256,24 @@ pub trait MediaJobStore: Send + Sync {
         corps: &[String],
         now_ms: i64,
         limit: u32,
+    ) -> Result<Vec<MediaJob>, StoreError> {
+        self.due_media_jobs_since(corps, now_ms, i64::MIN, limit)
+    }
+
+    /// The same, of messages from `since_ms` on only: the fetchers know where the pending jobs
+    /// start ([`MediaJobStore::oldest_pending_media`]), and on ClickHouse a look that reads only
+    /// from there need not go over the whole job table.
+    fn due_media_jobs_since(
+        &self,
+        corps: &[String],
+        now_ms: i64,
+        since_ms: i64,
+        limit: u32,
     ) -> Result<Vec<MediaJob>, StoreError>;
+
+    /// The message time of the oldest pending job of `corps`, due now or later (None: no job of
+    /// theirs is pending).
+    fn oldest_pending_media(&self, corps: &[String]) -> Result<Option<i64>, StoreError>;
 
     /// Records what attempts at jobs came to (the file rows too, once per md5 and size), as one
     /// durable step.

@@ -223,7 +223,9 @@ fn assert_store_consistent(s: &Setup) {
 fn a_5000_message_archive_has_all_its_media_stored_once_and_verified() {
     let emu = serde_json::json!({"messages": 5000, "seed": 11, "max_media": 3 << 20,
         "missing_key_every": 97, "media_fail_rate": 0.05});
-    let s = Setup::new(emu.clone(), "concurrency = 3");
+    // One full look over the pending jobs, at the start: every job after it is found only from
+    // the messages the writer notes as stored (a run that missed one would never end).
+    let s = Setup::new(emu.clone(), "concurrency = 3\nfull_look_secs = 3600");
     s.run_once();
     let want = expected(&options(&emu));
     let jobs = s.jobs();
@@ -256,6 +258,18 @@ fn a_5000_message_archive_has_all_its_media_stored_once_and_verified() {
     let mut cmd = s.command(&["run", "--once"]);
     assert!(cmd.status().expect("rerun").success());
     assert_eq!(s.jobs().len(), want.len());
+
+    // The archive grows. The next run's full look finds nothing pending, so the new messages'
+    // jobs are found only because the writer notes what it stored.
+    let more = serde_json::json!({"messages": 5600, "seed": 11, "max_media": 3 << 20,
+        "missing_key_every": 97, "media_fail_rate": 0.05});
+    s.emulator(more.clone());
+    s.run_once();
+    let want = expected(&options(&more));
+    let jobs = s.jobs();
+    assert_eq!(jobs.len(), want.len(), "the new messages' jobs too");
+    let undone: Vec<_> = jobs.iter().filter(|(_, j)| j.status != 1).collect();
+    assert!(undone.is_empty(), "not done: {undone:?}");
 }
 
 #[test]

@@ -188,10 +188,11 @@ fn record(
 }
 
 impl MediaJobStore for SqliteStore {
-    fn due_media_jobs(
+    fn due_media_jobs_since(
         &self,
         corps: &[String],
         now_ms: i64,
+        since_ms: i64,
         limit: u32,
     ) -> Result<Vec<MediaJob>, StoreError> {
         let corps = serde_json::to_string(corps).unwrap_or_else(|_| "[]".into());
@@ -200,14 +201,26 @@ impl MediaJobStore for SqliteStore {
             &conn,
             &format!(
                 "SELECT {JOB_COLUMNS} FROM we_chat_media_job
-                 WHERE status = 0 AND next_attempt <= ?1
+                 WHERE status = 0 AND next_attempt <= ?1 AND msg_time >= ?4
                    AND corp_id IN (SELECT value FROM json_each(?3))
                  ORDER BY msg_time, msg_id, item LIMIT ?2"
             ),
-            params![now_ms, limit.max(1), corps],
+            params![now_ms, limit.max(1), corps, since_ms],
             "reading due media jobs",
             job_from,
         )
+    }
+
+    fn oldest_pending_media(&self, corps: &[String]) -> Result<Option<i64>, StoreError> {
+        let corps = serde_json::to_string(corps).unwrap_or_else(|_| "[]".into());
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT MIN(msg_time) FROM we_chat_media_job
+             WHERE status = 0 AND corp_id IN (SELECT value FROM json_each(?1))",
+            params![corps],
+            |r| r.get(0),
+        )
+        .map_err(sql("finding the oldest pending media job"))
     }
 
     fn record_media_outcomes(

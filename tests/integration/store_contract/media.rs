@@ -163,6 +163,33 @@ pub(super) fn jobs_are_written_with_their_messages_and_keep_their_state_across_r
             .len(),
         4
     );
+    // Where the pending jobs start (the fetchers read from there): m1's retry, due or not yet.
+    let t = |seq: i64| 1_700_000_000_000 + seq;
+    assert_eq!(
+        s.oldest_pending_media(&corps(&["ww1"])).expect("oldest"),
+        Some(t(1))
+    );
+    assert_eq!(
+        s.oldest_pending_media(&corps(&["ww404"])).expect("oldest"),
+        None
+    );
+    assert_eq!(s.oldest_pending_media(&[]).expect("oldest"), None);
+    // Due jobs of messages from a time on: that message's and later ones, still only the due.
+    let since = |from: i64, now: i64| -> Vec<(String, u32)> {
+        s.due_media_jobs_since(&corps(&["ww1"]), now, from, 100)
+            .expect("due")
+            .into_iter()
+            .map(|j| (j.key.msg_id, j.key.item))
+            .collect()
+    };
+    assert_eq!(
+        since(t(2), 6_000),
+        vec![("m2".into(), 1), ("m3".into(), 0), ("m3".into(), 1)]
+    );
+    assert_eq!(since(t(3), 4_000), vec![("m3".into(), 0), ("m3".into(), 1)]);
+    assert_eq!(since(t(4), 6_000), vec![]);
+    assert_eq!(since(t(1), 4_000), since(i64::MIN, 4_000));
+    assert_eq!(since(0, 6_000).len(), 4);
     // Only the corps asked for: another corp's jobs neither show nor crowd these out.
     s.store_batch(&batch_with_media("ww9", 1..=2))
         .expect("store");

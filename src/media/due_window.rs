@@ -7,7 +7,8 @@
 //! A full look finds the oldest pending job (due now or later). Looks after it read from there, or
 //! from the oldest message the writer stored since, whichever is older. Jobs that become pending
 //! in other ways — an operator's `media retry`, a re-driven dead letter, a corp taken over from
-//! another daemon — are found by the next full look: one whenever a corp is added, and otherwise
+//! another daemon — are found by the next full look: one whenever a corp is added (or taken back
+//! after another daemon held it), and otherwise
 //! every [`FULL_LOOK_COST_RATIO`] times the last one's cost, between [`MIN_FULL_LOOK_INTERVAL`] and
 //! [`MAX_FULL_LOOK_INTERVAL`], so the full looks take at most about 5 % of the time.
 
@@ -40,6 +41,8 @@ pub struct DueWindow {
     /// The last full look: when it began, what it cost, the corps it covered, and the oldest
     /// pending job it found (or the oldest message stored just before it, if older).
     last_full: Option<FullLook>,
+    /// The corps of the look before this one.
+    last_corps: Vec<String>,
 }
 
 impl Default for DueWindow {
@@ -62,12 +65,20 @@ impl DueWindow {
         DueWindow {
             min_interval,
             last_full: None,
+            last_corps: Vec::new(),
         }
     }
 
     /// What to read next for `corps` at `now`, given the oldest message stored since the last full
-    /// look (`stored_from`).
-    pub fn next(&self, corps: &[String], stored_from: Option<i64>, now: Instant) -> Look {
+    /// look (`stored_from`). A corp that was not among the last look's is looked at in full: while
+    /// another daemon held it, that one stored its messages.
+    pub fn next(&mut self, corps: &[String], stored_from: Option<i64>, now: Instant) -> Look {
+        let gained = corps.iter().any(|c| !self.last_corps.contains(c));
+        if gained {
+            self.last_corps = corps.to_vec();
+        } else {
+            self.last_corps.retain(|c| corps.contains(c));
+        }
         let Some(full) = &self.last_full else {
             return Look::Full;
         };
@@ -76,6 +87,7 @@ impl DueWindow {
             MAX_FULL_LOOK_INTERVAL.max(self.min_interval),
         );
         if now.saturating_duration_since(full.at) >= interval
+            || gained
             || corps.iter().any(|c| !full.corps.contains(c))
         {
             return Look::Full;
@@ -102,6 +114,7 @@ impl DueWindow {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        self.last_corps = corps.to_vec();
         self.last_full = Some(FullLook {
             at,
             cost,
@@ -157,14 +170,22 @@ mod tests {
         let t0 = Instant::now();
         let mut w = DueWindow::default();
         let cs = corps(&["ww1", "ww2"]);
+        assert_eq!(w.next(&cs, None, t0), Look::Full);
         w.full_done(&cs, Some(5_000), None, t0, Duration::from_secs(1));
         let later = |d: u64| t0 + Duration::from_secs(d);
         assert_eq!(w.next(&cs, None, later(19)), Look::From(5_000));
         assert_eq!(w.next(&cs, None, later(20)), Look::Full);
-        // A corp taken over: its jobs were never looked at.
-        assert_eq!(w.next(&corps(&["ww1", "ww3"]), None, later(1)), Look::Full);
         // A corp given away: what is known still holds for the others.
         assert_eq!(w.next(&corps(&["ww2"]), None, later(1)), Look::From(5_000));
+        // Taken back: another daemon stored its messages meanwhile, so a full look again.
+        assert_eq!(w.next(&cs, None, later(1)), Look::Full);
+        w.full_done(&cs, Some(5_000), None, later(1), Duration::from_secs(1));
+        assert_eq!(w.next(&cs, None, later(2)), Look::From(5_000));
+        // A corp taken over: its jobs were never looked at.
+        assert_eq!(
+            w.next(&corps(&["ww1", "ww2", "ww3"]), None, later(2)),
+            Look::Full
+        );
         // Cheap full looks: at least two seconds apart; costly ones at most five minutes apart.
         w.full_done(&cs, Some(5_000), None, t0, Duration::from_millis(1));
         assert_eq!(

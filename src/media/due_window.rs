@@ -8,9 +8,9 @@
 //! from the oldest message the writer stored since, whichever is older. Jobs that become pending
 //! in other ways — an operator's `media retry`, a re-driven dead letter, a corp taken over from
 //! another daemon — are found by the next full look: one whenever a corp is added (or taken back
-//! after another daemon held it), and otherwise
-//! every [`FULL_LOOK_COST_RATIO`] times the last one's cost, between [`MIN_FULL_LOOK_INTERVAL`] and
-//! [`MAX_FULL_LOOK_INTERVAL`], so the full looks take at most about 5 % of the time.
+//! after another daemon held it), and otherwise every [`FULL_LOOK_COST_RATIO`] times the last
+//! one's cost, between [`MIN_FULL_LOOK_INTERVAL`] and [`MAX_FULL_LOOK_INTERVAL`], so the full
+//! looks take at most about 5 % of the time.
 
 use std::time::{Duration, Instant};
 

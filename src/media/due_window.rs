@@ -12,6 +12,7 @@
 //! one's cost, between [`MIN_FULL_LOOK_INTERVAL`] and [`MAX_FULL_LOOK_INTERVAL`], so the full
 //! looks take at most about 5 % of the time.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 /// A full look again after this many times the last one took.
@@ -38,11 +39,12 @@ pub enum Look {
 pub struct DueWindow {
     /// The shortest time between full looks.
     min_interval: Duration,
-    /// The last full look: when it began, what it cost, the corps it covered, and the oldest
-    /// pending job it found (or the oldest message stored just before it, if older).
+    /// The last full look: when it began, what it cost, and the oldest pending job it found (or
+    /// the oldest message stored just before it, if older). It covered `last_corps` then, and
+    /// every look since had no corp it did not.
     last_full: Option<FullLook>,
-    /// The corps of the look before this one.
-    last_corps: Vec<String>,
+    /// The corps of the look before this one (a set: a vendor's daemon holds thousands).
+    last_corps: HashSet<String>,
 }
 
 impl Default for DueWindow {
@@ -55,7 +57,6 @@ impl Default for DueWindow {
 struct FullLook {
     at: Instant,
     cost: Duration,
-    corps: Vec<String>,
     from: Option<i64>,
 }
 
@@ -65,7 +66,7 @@ impl DueWindow {
         DueWindow {
             min_interval,
             last_full: None,
-            last_corps: Vec::new(),
+            last_corps: HashSet::new(),
         }
     }
 
@@ -74,10 +75,8 @@ impl DueWindow {
     /// another daemon held it, that one stored its messages.
     pub fn next(&mut self, corps: &[String], stored_from: Option<i64>, now: Instant) -> Look {
         let gained = corps.iter().any(|c| !self.last_corps.contains(c));
-        if gained {
-            self.last_corps = corps.to_vec();
-        } else {
-            self.last_corps.retain(|c| corps.contains(c));
+        if gained || corps.len() != self.last_corps.len() {
+            self.last_corps = corps.iter().cloned().collect();
         }
         let Some(full) = &self.last_full else {
             return Look::Full;
@@ -86,10 +85,7 @@ impl DueWindow {
             self.min_interval,
             MAX_FULL_LOOK_INTERVAL.max(self.min_interval),
         );
-        if now.saturating_duration_since(full.at) >= interval
-            || gained
-            || corps.iter().any(|c| !full.corps.contains(c))
-        {
+        if now.saturating_duration_since(full.at) >= interval || gained {
             return Look::Full;
         }
         match (full.from, stored_from) {
@@ -114,13 +110,8 @@ impl DueWindow {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        self.last_corps = corps.to_vec();
-        self.last_full = Some(FullLook {
-            at,
-            cost,
-            corps: corps.to_vec(),
-            from,
-        });
+        self.last_corps = corps.iter().cloned().collect();
+        self.last_full = Some(FullLook { at, cost, from });
     }
 
     /// The last full look failed: the next look is a full one.

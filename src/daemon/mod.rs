@@ -12,6 +12,7 @@
 mod corps;
 mod fleet;
 mod media;
+mod media_figures;
 pub mod metrics;
 mod names;
 mod settings;

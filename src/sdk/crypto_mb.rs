@@ -28,6 +28,11 @@ pub enum CryptoMbError {
     #[error("this CPU has no AVX-512 IFMA, which crypto_mb's RSA needs")]
     NoIfma,
     #[error(
+        "no library given: set [crypto] library (or MSGAUDIT_CRYPTO_MB) to ipp-crypto's \
+         libcrypto_mb.so; scripts/fetch-crypto-mb fetches it with the Intel runtime it needs"
+    )]
+    NoLibrary,
+    #[error(
         "cannot load {path}: {reason} (fetch it with scripts/fetch-crypto-mb, which also fetches the \
          Intel runtime — libsvml, libimf, libirng, libintlc — into the same directory)"
     )]

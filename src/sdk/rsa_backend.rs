@@ -63,11 +63,7 @@ pub fn choose(
         BackendChoice::Auto | BackendChoice::CryptoMb => {
             let loaded = match &library {
                 None if !CryptoMb::cpu_supported() => Err(CryptoMbError::NoIfma),
-                None => Err(CryptoMbError::Load {
-                    path: PathBuf::from("(none)"),
-                    reason: "no library given: set [crypto] library (scripts/fetch-crypto-mb fetches it)"
-                        .into(),
-                }),
+                None => Err(CryptoMbError::NoLibrary),
                 Some(path) => CryptoMb::load(path),
             };
             match (loaded, choice) {

@@ -61,6 +61,20 @@ pub struct ScanArgs {
     pub rules: PathBuf,
     /// Plaintext message JSON lines (DecryptData output); standard input if absent.
     pub input: Option<PathBuf>,
+    /// Each input line is the text of one message instead (to try words and evasions out), sent
+    /// by `--from` to `--to`.
+    #[arg(long)]
+    pub text: bool,
+    /// With `--text`: the sender's userid (scopes follow it).
+    #[arg(long, default_value = "zhangsan", requires = "text")]
+    pub from: String,
+    /// With `--text`: the receiver's id (an external contact's `wm…`/`wo…` id makes the message
+    /// external, which the behaviours need; a room id with `--room`).
+    #[arg(long, default_value = "wmscan", requires = "text")]
+    pub to: String,
+    /// With `--text`: the messages are sent to this room instead.
+    #[arg(long, requires = "text")]
+    pub room: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -281,6 +295,11 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
             continue;
         }
         lines += 1;
+        let line = if args.text {
+            text_message(&args, i + 1, &line)
+        } else {
+            line
+        };
         let message = match ChatMessage::parse(&line) {
             Ok(m) => m,
             Err(e) => {
@@ -292,9 +311,14 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
         let row = MessageRow::from_message("", 0, 0, &message);
         for h in auditor.word_hits(&row) {
             found += 1;
+            let matched: Vec<&str> = h
+                .spans
+                .iter()
+                .filter_map(|&(a, b)| row.plain_text.get(a..b))
+                .collect();
             let v = serde_json::json!({
                 "kind": "word", "msgid": row.msg_id, "strategy_id": h.strategy_id, "strategy": h.strategy_name,
-                "words": h.words, "spans": h.spans, "direction": h.direction,
+                "words": h.words, "spans": h.spans, "matched": matched, "direction": h.direction,
             });
             writeln!(out, "{v}")?;
         }
@@ -310,6 +334,22 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
     out.flush()?;
     eprintln!("scanned {lines} message(s): {found} hit(s), {bad} unreadable line(s)");
     Ok(())
+}
+
+/// `--text`: line `n` of the input as a text message's JSON, as `DecryptData` would give it.
+fn text_message(args: &ScanArgs, n: usize, line: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(line);
+    let (tolist, roomid) = match &args.room {
+        Some(room) => (Vec::new(), room.as_str()),
+        None => (vec![args.to.as_str()], ""),
+    };
+    serde_json::json!({
+        "msgid": format!("line-{n}"), "action": "send", "from": args.from, "tolist": tolist,
+        "roomid": roomid, "msgtime": crate::timefmt::now_ms(), "msgtype": "text",
+        "text": { "content": text.trim_end_matches('\r') },
+    })
+    .to_string()
+    .into_bytes()
 }
 
 fn csv_field(s: &str) -> String {

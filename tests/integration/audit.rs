@@ -178,6 +178,10 @@ fn scan_prints_one_json_line_per_hit_in_the_documented_shape() {
             .any(|h| h["msgid"] == "m4" && h["kind"] == "act" && h["act"] == "发送名片")
     );
     assert!(stderr.contains("1 unreadable line"), "{stderr}");
+    assert_eq!(
+        m1["matched"][0], "私下 轉賬",
+        "what was typed, for each span"
+    );
 }
 
 #[test]
@@ -470,4 +474,63 @@ fn daemon_picks_up_a_rules_change(dir: &std::path::Path, store_url: &str, store:
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let status = child.wait().expect("wait");
     assert!(status.success());
+}
+
+#[test]
+fn scan_text_tries_plain_lines_as_messages_a_member_sends() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("lines.txt");
+    std::fs::write(
+        &input,
+        "加 我 wei xin\n\n电话 幺三八 一二三四 五六七八\r\n用微信支付\n",
+    )
+    .expect("write");
+    let scan = |extra: &[&str]| {
+        let (ok, stdout, stderr) = run(msgaudit()
+            .args(["scan", "--text", "--rules"])
+            .arg(root().join("fixtures/rules.json"))
+            .args(extra)
+            .arg(&input));
+        assert!(ok, "{stderr}");
+        assert!(stderr.contains("scanned 3 message(s)"), "{stderr}");
+        stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON line"))
+            .collect::<Vec<serde_json::Value>>()
+    };
+    let hits = scan(&[]);
+    let word = hits
+        .iter()
+        .find(|h| h["msgid"] == "line-1" && h["kind"] == "word")
+        .expect("line 1 hit");
+    assert_eq!(word["matched"][0], "加 我 wei xin");
+    assert_eq!(word["direction"], "sent");
+    // The blank line is skipped but counted in the line numbers, as in the file.
+    let phone = hits
+        .iter()
+        .find(|h| h["msgid"] == "line-3" && h["kind"] == "act")
+        .expect("a phone number in Chinese numerals");
+    assert_eq!(
+        (&phone["act"], &phone["operator_id"], &phone["target_id"]),
+        (
+            &serde_json::json!("发送手机号"),
+            &serde_json::json!("zhangsan"),
+            &serde_json::json!("wmscan")
+        )
+    );
+    assert!(!hits.iter().any(|h| h["msgid"] == "line-4"), "allow word");
+    // Received from a customer: the word hits the other way, and no behaviour is the member's.
+    let hits = scan(&["--from", "wmcustomer", "--to", "lisi"]);
+    let word = hits
+        .iter()
+        .find(|h| h["msgid"] == "line-1")
+        .expect("line 1 hit");
+    assert_eq!(word["direction"], "received");
+    assert!(!hits.iter().any(|h| h["kind"] == "act"), "{hits:?}");
+    // --from without --text is refused.
+    let (ok, _, stderr) = run(msgaudit()
+        .args(["scan", "--from", "x", "--rules"])
+        .arg(root().join("fixtures/rules.json"))
+        .arg(&input));
+    assert!(!ok && stderr.contains("--text"), "{stderr}");
 }

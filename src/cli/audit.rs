@@ -56,9 +56,12 @@ pub enum RulesCommands {
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Rules JSON file (the `rules import` format).
-    #[arg(long)]
-    pub rules: PathBuf,
+    /// Rules JSON file (the `rules import` format); without it, the store's rules (`--config` or
+    /// `--store`), as the daemon audits with them now.
+    #[arg(long, conflicts_with_all = ["config", "store"])]
+    pub rules: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Plaintext message JSON lines (DecryptData output); standard input if absent.
     pub input: Option<PathBuf>,
     /// Each input line is the text of one message instead (to try words and evasions out), sent
@@ -276,10 +279,24 @@ pub fn rules(command: RulesCommands) -> anyhow::Result<()> {
 }
 
 pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.rules)
-        .with_context(|| format!("reading {}", args.rules.display()))?;
-    let rules =
-        RuleSet::from_json(&text).with_context(|| format!("in {}", args.rules.display()))?;
+    let rules = match &args.rules {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            RuleSet::from_json(&text).with_context(|| format!("in {}", path.display()))?
+        }
+        None => {
+            let url = args.store.url()?;
+            crate::store::open_existing(&url)
+                .with_context(|| {
+                    format!(
+                        "opening the store {} for its rules (or give --rules FILE)",
+                        crate::store::redact_url(&url)
+                    )
+                })?
+                .load_rules()?
+        }
+    };
     let auditor = Auditor::build(&rules, 0)?;
     let input: Box<dyn BufRead> = match &args.input {
         Some(p) => Box::new(std::io::BufReader::new(

@@ -49,7 +49,7 @@ pub enum Commands {
         #[command(subcommand)]
         command: audit::RulesCommands,
     },
-    /// Check plaintext message JSON lines against a rules file; one JSON line per hit.
+    /// Check plaintext message JSON lines (or, with --text, plain lines) against audit rules: a file, or the store's; one JSON line per hit.
     Scan(audit::ScanArgs),
     /// List stored hits (table, JSON lines or CSV), optionally with the conversation around each.
     Hits(audit::HitsArgs),

@@ -527,6 +527,27 @@ fn scan_text_tries_plain_lines_as_messages_a_member_sends() {
         .expect("line 1 hit");
     assert_eq!(word["direction"], "received");
     assert!(!hits.iter().any(|h| h["kind"] == "act"), "{hits:?}");
+    // Without --rules, the store's rules: the same hits.
+    let db = format!("sqlite://{}", dir.path().join("store.db").display());
+    let (ok, _, stderr) = run(msgaudit()
+        .args(["rules", "import"])
+        .arg(root().join("fixtures/rules.json"))
+        .args(["--store", &db]));
+    assert!(ok, "{stderr}");
+    let (ok, stdout, stderr) = run(msgaudit()
+        .args(["scan", "--text", "--store", &db])
+        .arg(&input));
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("\"matched\":[\"加 我 wei xin\""),
+        "{stdout}"
+    );
+    // No rules file and no store: says how to give either.
+    let (ok, _, stderr) = run(msgaudit()
+        .args(["scan", "--text", "--store"])
+        .arg(format!("sqlite://{}", dir.path().join("none.db").display()))
+        .arg(&input));
+    assert!(!ok && stderr.contains("--rules FILE"), "{stderr}");
     // --from without --text is refused.
     let (ok, _, stderr) = run(msgaudit()
         .args(["scan", "--from", "x", "--rules"])

@@ -54,6 +54,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/stats/daily"),
     ("get", "/api/strategies"),
     ("post", "/api/strategies"),
+    ("post", "/api/strategies/try"),
     ("put", "/api/strategies/{id}"),
     ("delete", "/api/strategies/{id}"),
     ("get", "/api/export.csv"),
@@ -218,6 +219,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/api/strategies",
             get(strategies::list).post(strategies::create),
+        )
+        .route(
+            "/api/strategies/try",
+            axum::routing::post(strategies::try_text),
         )
         .route(
             "/api/strategies/{id}",

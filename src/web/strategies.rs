@@ -246,6 +246,100 @@ pub async fn update(
     Ok(Json(json!({ "strategy": saved, "rules_version": version })))
 }
 
+/// The longest text `try` takes, in characters.
+const TRY_MAX_CHARS: usize = 5_000;
+
+/// `POST /api/strategies/try`: which strategies a text would hit, and where, as the daemon would
+/// match it when a member sends it to a customer (scopes aside: the question is what the words
+/// catch). Without `strategy`, the signed-in account's enabled strategies as stored; with it
+/// (administrators), that draft alone: the fields of a strategy being edited, over strategy `id`
+/// as stored when given. Nothing is saved.
+pub async fn try_text(
+    State(app): State<Arc<App>>,
+    SignedIn(s): SignedIn,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    let mut body = edits_of(body)?;
+    let text = match body.remove("text") {
+        Some(Value::String(t)) => t,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "请填写要试的文字 (text: give the text to try)".into(),
+            ));
+        }
+    };
+    if text.chars().count() > TRY_MAX_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "文字太长：最多 {TRY_MAX_CHARS} 个字 (text: at most {TRY_MAX_CHARS} characters)"
+        )));
+    }
+    let rules = app.rules()?;
+    let mut tried: Vec<Strategy> = match body.remove("strategy") {
+        Some(draft) => {
+            admin_only(&s)?;
+            let base = match body.get("id").and_then(Value::as_i64) {
+                Some(id) => rules
+                    .strategies
+                    .iter()
+                    .find(|x| x.id == id)
+                    .cloned()
+                    .ok_or(ApiError::NotFound)?,
+                None => Strategy::new(0, "草稿"),
+            };
+            let mut draft = merged(&base, edits_of(draft)?)?;
+            draft.words = crate::audit::rules::split_words(draft.words.iter().map(String::as_str));
+            draft.enabled = true;
+            vec![draft]
+        }
+        None => {
+            let v = app.view(&s)?;
+            rules
+                .strategies
+                .iter()
+                .filter(|st| st.enabled && v.sees_strategy(st.id))
+                .cloned()
+                .collect()
+        }
+    };
+    for st in &mut tried {
+        st.scope.clear();
+        st.audit_received = false;
+    }
+    let trial = RuleSet {
+        strategies: tried,
+        ..RuleSet::default()
+    };
+    let auditor = crate::audit::Auditor::build(&trial, 0).map_err(|e| {
+        ApiError::BadRequest(format!("策略无法使用：{e} (the strategy cannot be built)"))
+    })?;
+    let row = crate::message::MessageRow {
+        msg_id: "try".into(),
+        from_id: "msgaudit-try".into(),
+        to_list: "wmtry".into(),
+        action: "send".into(),
+        msg_type: "text".into(),
+        is_external: 1,
+        plain_text: text,
+        ..crate::message::MessageRow::default()
+    };
+    let hits: Vec<Value> = auditor
+        .word_hits(&row)
+        .into_iter()
+        .map(|h| {
+            let matched: Vec<&str> = h
+                .spans
+                .iter()
+                .filter_map(|&(a, b)| row.plain_text.get(a..b))
+                .collect();
+            json!({
+                "strategy_id": h.strategy_id, "strategy_name": h.strategy_name, "words": h.words,
+                "matched": matched, "marked": super::archive::segments(&row.plain_text, &h.spans),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "hits": hits })))
+}
+
 /// `DELETE /api/strategies/{id}`: soft delete; its hits stay.
 pub async fn delete(
     State(app): State<Arc<App>>,

@@ -320,6 +320,59 @@ fn the_weekly_review_in_chromium() {
     );
     assert_eq!(s3.id, 3);
 
+    // Trying a text out: on the stored strategies, then on a card's unsaved draft.
+    driver.type_into("#try-text", "加 我 wei xin，发票明天开");
+    driver.click("#try-go");
+    driver.wait_for(
+        "the try's hits",
+        "return document.querySelectorAll('#try-result .tryhit').length > 0",
+    );
+    let marks = |within: &str| {
+        driver.script(&format!(
+            "return [...document.querySelectorAll('{within} .tryhit mark')].map((m) => m.textContent)"
+        ))
+    };
+    driver.script("window.scrollTo(0, 0);");
+    driver.screenshot(&artefacts.join("review-try-stored.png"));
+    let stored = marks("#try-result");
+    assert!(
+        stored
+            .as_array()
+            .is_some_and(|m| m.contains(&json!("加 我 wei xin"))),
+        "{stored}"
+    );
+    assert!(
+        !stored
+            .as_array()
+            .is_some_and(|m| m.contains(&json!("明天"))),
+        "{stored}"
+    );
+    driver.type_into(
+        "#strategy-list .card[data-id=\"2\"] textarea[name=words]",
+        "\n明天",
+    );
+    driver.click("#strategy-list .card[data-id=\"2\"] .try-draft");
+    driver.wait_for(
+        "the draft's hits",
+        "return document.querySelector('#strategy-list .card[data-id=\"2\"] .try-draft-result .tryhit') !== null",
+    );
+    let draft = marks("#strategy-list .card[data-id=\"2\"] .try-draft-result");
+    assert_eq!(draft, json!(["发票", "明天"]), "the draft's new word too");
+    driver.script(
+        "document.querySelector('#strategy-list .card[data-id=\"2\"]').scrollIntoView(); window.scrollBy(0, -120);",
+    );
+    driver.screenshot(&artefacts.join("review-try.png"));
+    assert!(
+        !store
+            .load_rules()
+            .expect("rules")
+            .strategies
+            .iter()
+            .any(|s| s.words.contains(&"明天".to_owned())),
+        "nothing saved"
+    );
+    driver.script("window.confirm = () => true;");
+
     // An auditor with no strategies is told why the list is empty, not that a filter is wrong.
     store
         .save_account(&msgaudit::store::Account {

@@ -353,6 +353,95 @@ fn writes_need_the_csrf_token_and_an_administrator_and_reach_the_rules() {
 }
 
 #[test]
+fn trying_a_text_shows_what_each_visible_strategy_or_a_draft_would_hit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = sqlite(dir.path());
+    seeded(store.as_ref());
+    let server = Server::start(store.clone());
+    let text = "加 我 wei xin，发票明天开，敏感词";
+    let names = |v: &Value| -> Vec<(i64, String)> {
+        v["hits"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .map(|h| {
+                (
+                    h["strategy_id"].as_i64().expect("id"),
+                    h["matched"][0].as_str().expect("matched").to_owned(),
+                )
+            })
+            .collect()
+    };
+
+    // wangwu audits strategies 1 and 3 (2 is lisi's): scopes aside, those two hit.
+    let mut wangwu = Client::new(&server.base);
+    wangwu.sign_in("wangwu", "wangwu-secret-1");
+    let csrf = wangwu.csrf.clone();
+    let (status, v) = wangwu.send(
+        "POST",
+        "/api/strategies/try",
+        &json!({ "text": text }),
+        csrf.as_deref(),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        names(&v),
+        [(1, "加 我 wei xin".to_owned()), (3, "敏感词".to_owned())]
+    );
+    let marked = &v["hits"][0]["marked"];
+    assert_eq!(marked[0], json!(["加 我 wei xin", true]), "{marked}");
+    // A draft is an administrator's.
+    let draft = json!({ "text": text, "strategy": { "words": ["明天"] } });
+    let (status, _) = wangwu.send("POST", "/api/strategies/try", &draft, csrf.as_deref());
+    assert_eq!(status, 403);
+
+    // The administrator sees all three, and can try a draft: alone, over a stored strategy or new.
+    let mut admin = Client::new(&server.base);
+    admin.sign_in("admin", "admin-secret-1");
+    let csrf = admin.csrf.clone();
+    let (_, v) = admin.send(
+        "POST",
+        "/api/strategies/try",
+        &json!({ "text": text }),
+        csrf.as_deref(),
+    );
+    assert_eq!(
+        names(&v).iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    let (status, v) = admin.send(
+        "POST",
+        "/api/strategies/try",
+        &json!({ "text": text, "id": 2, "strategy": { "words": ["发票", "明天"], "pinyin": false } }),
+        csrf.as_deref(),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["hits"][0]["strategy_name"], "发票风险");
+    assert_eq!(v["hits"][0]["words"], json!(["发票", "明天"]));
+    assert_eq!(
+        v["hits"].as_array().map(Vec::len),
+        Some(1),
+        "the draft alone"
+    );
+    let (_, v) = admin.send("POST", "/api/strategies/try", &draft, csrf.as_deref());
+    assert_eq!(names(&v), [(0, "明天".to_owned())]);
+    // Nothing was saved.
+    assert_eq!(
+        store.load_rules().expect("rules").strategies[1].words,
+        ["发票", "开票"]
+    );
+    for (body, want) in [
+        (json!({}), 400),
+        (json!({ "text": "x".repeat(5_001) }), 400),
+        (json!({ "text": "x", "id": 99, "strategy": {} }), 404),
+        (json!({ "text": "x", "strategy": { "words": 7 } }), 400),
+    ] {
+        let (status, v) = admin.send("POST", "/api/strategies/try", &body, csrf.as_deref());
+        assert_eq!(status, want, "{body}: {v}");
+    }
+}
+
+#[test]
 fn sign_in_attempts_are_rate_limited() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = sqlite(dir.path());
@@ -555,6 +644,10 @@ fn the_openapi_document_matches_the_routes_and_the_answers() {
     let bad = json!({"id": 1, "name": "空", "words": []});
     let (s, v) = admin.send("PUT", "/api/strategies/1", &bad, csrf.as_deref());
     check(&v, s, "/api/strategies/{id}", "put");
+    for body in [json!({"text": "加我微信的发票"}), json!({"text": 1})] {
+        let (s, v) = admin.send("POST", "/api/strategies/try", &body, csrf.as_deref());
+        check(&v, s, "/api/strategies/try", "post");
+    }
 }
 
 /// Checks `value` against the subset of JSON Schema the document uses (`$ref`, `type`,

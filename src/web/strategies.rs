@@ -309,7 +309,15 @@ pub async fn try_text(
         strategies: tried,
         ..RuleSet::default()
     };
-    let auditor = crate::audit::Auditor::build(&trial, 0).map_err(|e| {
+    // Building the matcher takes a while for thousands of words (0.65 s for 10,000 with their
+    // pinyin): off the async workers.
+    let hits = blocking(move || try_rules(&trial, text)).await?;
+    Ok(Json(json!({ "hits": hits })))
+}
+
+/// The hits of `text` under `rules`, as a member's message to a customer.
+fn try_rules(rules: &RuleSet, text: String) -> ApiResult<Vec<Value>> {
+    let auditor = crate::audit::Auditor::build(rules, 0).map_err(|e| {
         ApiError::BadRequest(format!("策略无法使用：{e} (the strategy cannot be built)"))
     })?;
     let row = crate::message::MessageRow {
@@ -322,7 +330,7 @@ pub async fn try_text(
         plain_text: text,
         ..crate::message::MessageRow::default()
     };
-    let hits: Vec<Value> = auditor
+    Ok(auditor
         .word_hits(&row)
         .into_iter()
         .map(|h| {
@@ -336,8 +344,7 @@ pub async fn try_text(
                 "matched": matched, "marked": super::archive::segments(&row.plain_text, &h.spans),
             })
         })
-        .collect();
-    Ok(Json(json!({ "hits": hits })))
+        .collect())
 }
 
 /// `DELETE /api/strategies/{id}`: soft delete; its hits stay.

@@ -371,6 +371,28 @@ fn the_weekly_review_in_chromium() {
             .any(|s| s.words.contains(&"明天".to_owned())),
         "nothing saved"
     );
+    // On a phone: the try card and the strategies fit the width.
+    call(
+        &driver.agent,
+        "POST",
+        &driver.url("/window/rect"),
+        Some(json!({"width": 390, "height": 844})),
+    );
+    driver.script("window.scrollTo(0, 0);");
+    let sideways = driver.script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+    );
+    assert!(
+        sideways.as_f64().is_some_and(|d| d <= 0.0),
+        "the strategy tab scrolls sideways on a phone: {sideways}"
+    );
+    driver.screenshot(&artefacts.join("review-try-phone.png"));
+    call(
+        &driver.agent,
+        "POST",
+        &driver.url("/window/rect"),
+        Some(json!({"width": 1280, "height": 900})),
+    );
     driver.script("window.confirm = () => true;");
 
     // An auditor with no strategies is told why the list is empty, not that a filter is wrong.

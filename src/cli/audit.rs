@@ -543,6 +543,12 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
     if matches!(args.format, Format::Table) {
         eprintln!("{} hit(s)", found.len());
     }
+    if let Some(id) = args.strategy.filter(|_| found.is_empty())
+        && !store.load_rules()?.strategies.iter().any(|s| s.id == id)
+    {
+        // A deleted strategy's hits stay, so only an empty answer says the id may be wrong.
+        eprintln!("no strategy {id} in the rules: `msgaudit rules list` shows the ids");
+    }
     Ok(())
 }
 

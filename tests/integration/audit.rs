@@ -353,6 +353,15 @@ fn reaudit_finds_hits_for_a_new_strategy_once() {
         csv.starts_with('\u{FEFF}') && csv.lines().count() == 6,
         "{csv}"
     );
+    // A strategy id with no hits that the rules do not know is probably a typo: say so.
+    let (ok, _, stderr) = run(msgaudit()
+        .args(["hits", "--strategy", "99", "--config"])
+        .arg(&config));
+    assert!(ok && stderr.contains("no strategy 99"), "{stderr}");
+    let (_, _, stderr) = run(msgaudit()
+        .args(["hits", "--strategy", "2", "--limit", "1", "--config"])
+        .arg(&config));
+    assert!(!stderr.contains("no strategy"), "{stderr}");
 
     // Each hit shows where it stands in review: confirm one and list the confirmed ones.
     let store = SqliteStore::open(dir.path().join("store.db")).expect("open");

@@ -251,9 +251,9 @@ const TRY_MAX_CHARS: usize = 5_000;
 
 /// `POST /api/strategies/try`: which strategies a text would hit, and where, as the daemon would
 /// match it when a member sends it to a customer (scopes aside: the question is what the words
-/// catch). Without `strategy`, the signed-in account's enabled strategies as stored; with it
-/// (administrators), that draft alone: the fields of a strategy being edited, over strategy `id`
-/// as stored when given. Nothing is saved.
+/// catch). Without `strategy`, the signed-in account's enabled strategies as stored, and the
+/// behaviours the text shows; with it (administrators), that draft alone: the fields of a
+/// strategy being edited, over strategy `id` as stored when given. Nothing is saved.
 pub async fn try_text(
     State(app): State<Arc<App>>,
     SignedIn(s): SignedIn,
@@ -274,6 +274,7 @@ pub async fn try_text(
         )));
     }
     let rules = app.rules()?;
+    let draft = body.contains_key("strategy");
     let mut tried: Vec<Strategy> = match body.remove("strategy") {
         Some(draft) => {
             admin_only(&s)?;
@@ -305,18 +306,30 @@ pub async fn try_text(
         st.scope.clear();
         st.audit_received = false;
     }
-    let trial = RuleSet {
-        strategies: tried,
-        ..RuleSet::default()
+    // A draft tries its words alone; the stored rules also say which behaviours the text shows
+    // (with their switches and `url_allow`).
+    let trial = if draft {
+        RuleSet {
+            strategies: tried,
+            ..RuleSet::default()
+        }
+    } else {
+        RuleSet {
+            strategies: tried,
+            acts: rules.acts.clone(),
+            url_allow: rules.url_allow.clone(),
+            ..RuleSet::default()
+        }
     };
     // Building the matcher takes a while for thousands of words (0.65 s for 10,000 with their
     // pinyin): off the async workers.
-    let hits = blocking(move || try_rules(&trial, text)).await?;
-    Ok(Json(json!({ "hits": hits })))
+    let (hits, behaviours) = blocking(move || try_rules(&trial, text, !draft)).await?;
+    Ok(Json(json!({ "hits": hits, "behaviours": behaviours })))
 }
 
-/// The hits of `text` under `rules`, as a member's message to a customer.
-fn try_rules(rules: &RuleSet, text: String) -> ApiResult<Vec<Value>> {
+/// The strategy hits of `text` under `rules`, as a member's message to a customer, and (`acts`)
+/// the behaviours it shows.
+fn try_rules(rules: &RuleSet, text: String, acts: bool) -> ApiResult<(Vec<Value>, Vec<Value>)> {
     let auditor = crate::audit::Auditor::build(rules, 0).map_err(|e| {
         ApiError::BadRequest(format!("策略无法使用：{e} (the strategy cannot be built)"))
     })?;
@@ -326,11 +339,21 @@ fn try_rules(rules: &RuleSet, text: String) -> ApiResult<Vec<Value>> {
         to_list: "wmtry".into(),
         action: "send".into(),
         msg_type: "text".into(),
-        is_external: 1,
+        // LinkWeChat's convention: 0 is a chat with an external party.
+        is_external: 0,
         plain_text: text,
         ..crate::message::MessageRow::default()
     };
-    Ok(auditor
+    let behaviours: Vec<Value> = if acts {
+        auditor
+            .act_hits(&row)
+            .into_iter()
+            .map(|a| json!({ "id": a.act.id(), "name": a.act.name(), "detail": a.detail }))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let hits = auditor
         .word_hits(&row)
         .into_iter()
         .map(|h| {
@@ -344,7 +367,8 @@ fn try_rules(rules: &RuleSet, text: String) -> ApiResult<Vec<Value>> {
                 "matched": matched, "marked": super::archive::segments(&row.plain_text, &h.spans),
             })
         })
-        .collect())
+        .collect();
+    Ok((hits, behaviours))
 }
 
 /// `DELETE /api/strategies/{id}`: soft delete; its hits stay.

@@ -390,6 +390,32 @@ fn trying_a_text_shows_what_each_visible_strategy_or_a_draft_would_hit() {
     );
     let marked = &v["hits"][0]["marked"];
     assert_eq!(marked[0], json!(["加 我 wei xin", true]), "{marked}");
+    // And the behaviours the text shows: a phone number in Chinese numerals, an e-mail address.
+    let (_, v) = wangwu.send(
+        "POST",
+        "/api/strategies/try",
+        &json!({ "text": "电话 幺三八 一二三四 五六七八，邮箱 zhang.san@example.com" }),
+        csrf.as_deref(),
+    );
+    let shown: Vec<(&str, &str)> = v["behaviours"]
+        .as_array()
+        .expect("behaviours")
+        .iter()
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap_or_default(),
+                b["detail"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("发送手机号", "13812345678"),
+            ("发送邮箱", "zhang.san@example.com")
+        ],
+        "{v}"
+    );
     // A draft is an administrator's.
     let draft = json!({ "text": text, "strategy": { "words": ["明天"] } });
     let (status, _) = wangwu.send("POST", "/api/strategies/try", &draft, csrf.as_deref());
@@ -425,6 +451,7 @@ fn trying_a_text_shows_what_each_visible_strategy_or_a_draft_would_hit() {
     );
     let (_, v) = admin.send("POST", "/api/strategies/try", &draft, csrf.as_deref());
     assert_eq!(names(&v), [(0, "明天".to_owned())]);
+    assert_eq!(v["behaviours"], json!([]), "a draft tries its words alone");
     // Nothing was saved.
     assert_eq!(
         store.load_rules().expect("rules").strategies[1].words,
@@ -644,7 +671,10 @@ fn the_openapi_document_matches_the_routes_and_the_answers() {
     let bad = json!({"id": 1, "name": "空", "words": []});
     let (s, v) = admin.send("PUT", "/api/strategies/1", &bad, csrf.as_deref());
     check(&v, s, "/api/strategies/{id}", "put");
-    for body in [json!({"text": "加我微信的发票"}), json!({"text": 1})] {
+    for body in [
+        json!({"text": "加我微信的发票，电话 13812345678"}),
+        json!({"text": 1}),
+    ] {
         let (s, v) = admin.send("POST", "/api/strategies/try", &body, csrf.as_deref());
         check(&v, s, "/api/strategies/try", "post");
     }

@@ -44,6 +44,16 @@ pub struct Hit {
     pub audit_user_id: String,
 }
 
+impl Hit {
+    /// What was typed for each span, in `text` (the message's visible text the hit was found in).
+    pub fn matched<'a>(&self, text: &'a str) -> Vec<&'a str> {
+        self.spans
+            .iter()
+            .filter_map(|&(a, b)| text.get(a..b))
+            .collect()
+    }
+}
+
 /// A behaviour hit on one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActHit {

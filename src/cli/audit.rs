@@ -312,30 +312,24 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
             continue;
         }
         lines += 1;
-        let line = if args.text {
-            text_message(&args, i + 1, &line)
+        let row = if args.text {
+            typed_row(&args, i + 1, &line)
         } else {
-            line
-        };
-        let message = match ChatMessage::parse(&line) {
-            Ok(m) => m,
-            Err(e) => {
-                bad += 1;
-                eprintln!("line {}: skipped, not a message: {e}", i + 1);
-                continue;
+            match ChatMessage::parse(&line) {
+                Ok(m) => MessageRow::from_message("", 0, 0, &m),
+                Err(e) => {
+                    bad += 1;
+                    eprintln!("line {}: skipped, not a message: {e}", i + 1);
+                    continue;
+                }
             }
         };
-        let row = MessageRow::from_message("", 0, 0, &message);
         for h in auditor.word_hits(&row) {
             found += 1;
-            let matched: Vec<&str> = h
-                .spans
-                .iter()
-                .filter_map(|&(a, b)| row.plain_text.get(a..b))
-                .collect();
             let v = serde_json::json!({
                 "kind": "word", "msgid": row.msg_id, "strategy_id": h.strategy_id, "strategy": h.strategy_name,
-                "words": h.words, "spans": h.spans, "matched": matched, "direction": h.direction,
+                "words": h.words, "spans": h.spans, "matched": h.matched(&row.plain_text),
+                "direction": h.direction,
             });
             writeln!(out, "{v}")?;
         }
@@ -353,20 +347,20 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--text`: line `n` of the input as a text message's JSON, as `DecryptData` would give it.
-fn text_message(args: &ScanArgs, n: usize, line: &[u8]) -> Vec<u8> {
+/// `--text`: line `n` of the input as the text of a message `--from` sends to `--to` or `--room`.
+fn typed_row(args: &ScanArgs, n: usize, line: &[u8]) -> MessageRow {
     let text = String::from_utf8_lossy(line);
-    let (tolist, roomid) = match &args.room {
+    let (to, room) = match &args.room {
         Some(room) => (Vec::new(), room.as_str()),
         None => (vec![args.to.as_str()], ""),
     };
-    serde_json::json!({
-        "msgid": format!("line-{n}"), "action": "send", "from": args.from, "tolist": tolist,
-        "roomid": roomid, "msgtime": crate::timefmt::now_ms(), "msgtype": "text",
-        "text": { "content": text.trim_end_matches('\r') },
-    })
-    .to_string()
-    .into_bytes()
+    MessageRow::typed_text(
+        &format!("line-{n}"),
+        &args.from,
+        &to,
+        room,
+        text.trim_end_matches('\r'),
+    )
 }
 
 fn csv_field(s: &str) -> String {

@@ -49,6 +49,23 @@ impl MessageRow {
         Conversation::of(&self.from_id, self.to_list.split(','), &self.room_id)
     }
 
+    /// A text message `from` sends to `to` (or in `room`), as typed: what `msgaudit scan --text`
+    /// and the workspace's 试一试 audit. External as any message is, by its ids.
+    pub fn typed_text(msg_id: &str, from: &str, to: &[&str], room: &str, text: &str) -> MessageRow {
+        let external = is_external_chat(msg_id, from, to.iter().copied());
+        MessageRow {
+            msg_id: msg_id.to_owned(),
+            from_id: from.to_owned(),
+            to_list: to.join(","),
+            room_id: room.to_owned(),
+            action: "send".to_owned(),
+            msg_type: "text".to_owned(),
+            is_external: if external { 0 } else { 1 },
+            plain_text: text.to_owned(),
+            ..MessageRow::default()
+        }
+    }
+
     /// Maps a parsed message of `corp_id` pulled at `seq` under key version `publickey_ver`.
     pub fn from_message(
         corp_id: &str,
@@ -87,6 +104,37 @@ mod tests {
             2,
             &ChatMessage::parse(json.as_bytes()).expect("parses"),
         )
+    }
+
+    #[test]
+    fn a_typed_text_is_the_row_of_the_same_text_message() {
+        for (to, room, json) in [
+            (
+                &["wmC"][..],
+                "",
+                r#"{"msgid":"t","action":"send","from":"zhangsan","tolist":["wmC"],"roomid":"","msgtype":"text","text":{"content":"加 我 wei xin"}}"#,
+            ),
+            (
+                &["lisi"][..],
+                "",
+                r#"{"msgid":"t","action":"send","from":"zhangsan","tolist":["lisi"],"roomid":"","msgtype":"text","text":{"content":"加 我 wei xin"}}"#,
+            ),
+            (
+                &[][..],
+                "wrR",
+                r#"{"msgid":"t","action":"send","from":"zhangsan","tolist":[],"roomid":"wrR","msgtype":"text","text":{"content":"加 我 wei xin"}}"#,
+            ),
+        ] {
+            let typed = MessageRow::typed_text("t", "zhangsan", to, room, "加 我 wei xin");
+            let parsed = MessageRow {
+                corp_id: String::new(),
+                seq: 0,
+                publickey_ver: 0,
+                contact: String::new(),
+                ..row(json)
+            };
+            assert_eq!(typed, parsed, "{json}");
+        }
     }
 
     #[test]

@@ -333,17 +333,7 @@ fn try_rules(rules: &RuleSet, text: String, acts: bool) -> ApiResult<(Vec<Value>
     let auditor = crate::audit::Auditor::build(rules, 0).map_err(|e| {
         ApiError::BadRequest(format!("策略无法使用：{e} (the strategy cannot be built)"))
     })?;
-    let row = crate::message::MessageRow {
-        msg_id: "try".into(),
-        from_id: "msgaudit-try".into(),
-        to_list: "wmtry".into(),
-        action: "send".into(),
-        msg_type: "text".into(),
-        // LinkWeChat's convention: 0 is a chat with an external party.
-        is_external: 0,
-        plain_text: text,
-        ..crate::message::MessageRow::default()
-    };
+    let row = crate::message::MessageRow::typed_text("try", "msgaudit-try", &["wmtry"], "", &text);
     let behaviours: Vec<Value> = if acts {
         auditor
             .act_hits(&row)
@@ -357,14 +347,10 @@ fn try_rules(rules: &RuleSet, text: String, acts: bool) -> ApiResult<(Vec<Value>
         .word_hits(&row)
         .into_iter()
         .map(|h| {
-            let matched: Vec<&str> = h
-                .spans
-                .iter()
-                .filter_map(|&(a, b)| row.plain_text.get(a..b))
-                .collect();
             json!({
                 "strategy_id": h.strategy_id, "strategy_name": h.strategy_name, "words": h.words,
-                "matched": matched, "marked": super::archive::segments(&row.plain_text, &h.spans),
+                "matched": h.matched(&row.plain_text),
+                "marked": super::archive::segments(&row.plain_text, &h.spans),
             })
         })
         .collect();

@@ -1,19 +1,19 @@
 //! The media archive's summary for `/metrics`, read at most as often as it is worth. On ClickHouse
 //! it is a pass over the whole job table under `FINAL` (2.6 s of server time at 10,000,000 jobs),
 //! so a scrape every 15 s read afresh would keep a sixth of a server core busy, and at 100,000,000
-//! jobs a scrape would outlast Prometheus's timeout. The summary is read again once it is
-//! [`READ_COST_RATIO`] times as old as its last read took (at most [`MAX_AGE`]): on a small store
+//! jobs a scrape would outlast Prometheus's timeout. The summary is read again once it is 20 times
+//! as old as its last read took (at most [`MAX_AGE`]; [`crate::runtime::duty`]): on a small store
 //! that is every scrape. A read that took [`READ_BEHIND_FROM`] or more is done behind the scrape,
 //! which shows the summary it has; `msgaudit_media_summary_age_seconds` says how old it is.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::runtime::duty::repeat_after;
 use crate::store::MediaSummary;
 
-/// The summary is read again once this many times as old as its last read took.
-pub const READ_COST_RATIO: u32 = 20;
-/// ... and at the latest once this old.
+/// The summary is read again once 20 times as old as its last read took
+/// ([`crate::runtime::duty`]), and at the latest once this old.
 pub const MAX_AGE: Duration = Duration::from_secs(600);
 /// A read that took this long or longer is done behind the scrape next time.
 pub const READ_BEHIND_FROM: Duration = Duration::from_secs(1);
@@ -59,7 +59,7 @@ impl MediaFigures {
             return Plan::Cached;
         }
         let due = s.read_at.is_none_or(|at| {
-            now.saturating_duration_since(at) >= (s.cost * READ_COST_RATIO).min(MAX_AGE)
+            now.saturating_duration_since(at) >= repeat_after(s.cost, Duration::ZERO, MAX_AGE)
         });
         if !due {
             return Plan::Cached;

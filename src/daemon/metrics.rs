@@ -52,7 +52,7 @@ type CorpMetric = (
 pub struct StoreFigures {
     pub alert_backlog: Option<u64>,
     pub media: Option<MediaSummary>,
-    /// How old `media` is (it is read again only as often as it is worth: [`MediaFigures`]).
+    /// How old `media` is (it is read again only as often as it is worth: `media_figures.rs`).
     pub media_age: Option<std::time::Duration>,
 }
 

@@ -8,19 +8,20 @@
 //! from the oldest message the writer stored since, whichever is older. Jobs that become pending
 //! in other ways — an operator's `media retry`, a re-driven dead letter, a corp taken over from
 //! another daemon — are found by the next full look: one whenever a corp is added (or taken back
-//! after another daemon held it), and otherwise every [`FULL_LOOK_COST_RATIO`] times the last
-//! one's cost, between [`MIN_FULL_LOOK_INTERVAL`] and [`MAX_FULL_LOOK_INTERVAL`], so the full
-//! looks take at most about 5 % of the time.
+//! after another daemon held it), and otherwise every 20 times the last one's cost
+//! ([`crate::runtime::duty`]), between [`MIN_FULL_LOOK_INTERVAL`] and [`MAX_FULL_LOOK_INTERVAL`],
+//! so the full looks take at most about 5 % of the time.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-/// A full look again after this many times the last one took.
-pub const FULL_LOOK_COST_RATIO: u32 = 20;
+use crate::runtime::duty::repeat_after;
+
 /// The shortest time between full looks by default (`[media] full_look_secs`; a small store's are
 /// cheap, and this bounds how long a re-queued job waits there).
 pub const MIN_FULL_LOOK_INTERVAL: Duration = Duration::from_secs(2);
-/// The longest time between full looks, whatever they cost (unless the shortest is set longer).
+/// The longest time between full looks, whatever they cost (unless the shortest is set longer);
+/// between the two, [`crate::runtime::duty`]'s 20 times the last one's cost.
 pub const MAX_FULL_LOOK_INTERVAL: Duration = Duration::from_secs(300);
 
 /// What the next look should read.
@@ -81,10 +82,7 @@ impl DueWindow {
         let Some(full) = &self.last_full else {
             return Look::Full;
         };
-        let interval = (full.cost * FULL_LOOK_COST_RATIO).clamp(
-            self.min_interval,
-            MAX_FULL_LOOK_INTERVAL.max(self.min_interval),
-        );
+        let interval = repeat_after(full.cost, self.min_interval, MAX_FULL_LOOK_INTERVAL);
         if now.saturating_duration_since(full.at) >= interval || gained {
             return Look::Full;
         }

@@ -1,13 +1,15 @@
 //! What every long-running part of msgaudit shares: the process's one shutdown token
 //! ([`Shutdown`]), the counters the stages update and the operator reads ([`Stats`]), what a
-//! corp's lag is ([`Lag`]), the one back-off rule for retries ([`backoff`]), and, in a fleet, the
-//! time until which the pullers may call the SDK ([`PullFence`]).
+//! corp's lag is ([`Lag`]), the one back-off rule for retries ([`backoff`]), how often to repeat a
+//! costly read ([`duty`]), and, in a fleet, the time until which the pullers may call the SDK
+//! ([`PullFence`]).
 //!
 //! This layer sits at the bottom: it imports nothing of msgaudit but the message values it counts,
 //! so the pipeline, the alert sender, the web workspace and the metrics endpoint can all take it
 //! without depending on one another.
 
 mod backoff;
+pub mod duty;
 mod fence;
 mod lag;
 mod shared;

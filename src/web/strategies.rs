@@ -274,9 +274,10 @@ pub async fn try_text(
         )));
     }
     let rules = app.rules()?;
-    let draft = body.contains_key("strategy");
-    let mut tried: Vec<Strategy> = match body.remove("strategy") {
-        Some(draft) => {
+    let draft = body.remove("strategy");
+    let is_draft = draft.is_some();
+    let mut tried: Vec<Strategy> = match draft {
+        Some(edits) => {
             admin_only(&s)?;
             let base = match body.get("id").and_then(Value::as_i64) {
                 Some(id) => rules
@@ -287,10 +288,10 @@ pub async fn try_text(
                     .ok_or(ApiError::NotFound)?,
                 None => Strategy::new(0, "草稿"),
             };
-            let mut draft = merged(&base, edits_of(draft)?)?;
-            draft.words = crate::audit::rules::split_words(draft.words.iter().map(String::as_str));
-            draft.enabled = true;
-            vec![draft]
+            let mut d = merged(&base, edits_of(edits)?)?;
+            d.words = crate::audit::rules::split_words(d.words.iter().map(String::as_str));
+            d.enabled = true;
+            vec![d]
         }
         None => {
             let v = app.view(&s)?;
@@ -306,24 +307,16 @@ pub async fn try_text(
         st.scope.clear();
         st.audit_received = false;
     }
-    // A draft tries its words alone; the stored rules also say which behaviours the text shows
-    // (with their switches and `url_allow`).
-    let trial = if draft {
-        RuleSet {
-            strategies: tried,
-            ..RuleSet::default()
-        }
-    } else {
-        RuleSet {
-            strategies: tried,
-            acts: rules.acts.clone(),
-            url_allow: rules.url_allow.clone(),
-            ..RuleSet::default()
-        }
+    let trial = RuleSet {
+        strategies: tried,
+        acts: rules.acts.clone(),
+        url_allow: rules.url_allow.clone(),
+        ..RuleSet::default()
     };
     // Building the matcher takes a while for thousands of words (0.65 s for 10,000 with their
     // pinyin): off the async workers.
-    let (hits, behaviours) = blocking(move || try_rules(&trial, text, !draft)).await?;
+    // A draft tries its words alone; the stored rules also say which behaviours the text shows.
+    let (hits, behaviours) = blocking(move || try_rules(&trial, text, !is_draft)).await?;
     Ok(Json(json!({ "hits": hits, "behaviours": behaviours })))
 }
 

@@ -151,27 +151,31 @@ impl ClickHouseStore {
         limit: u32,
         what: &'static str,
     ) -> Result<Vec<MediaJob>, StoreError> {
+        // The outer query keeps the found keys; with a time, in `WHERE` after the time's
+        // `PREWHERE` (the filters then follow the key set), else in `PREWHERE`.
+        let (outer, inner, outer_filters) = match since {
+            Some(_) => (
+                "PREWHERE msg_time >= ? WHERE ",
+                " PREWHERE msg_time >= ? WHERE 1 = 1",
+                "",
+            ),
+            None => ("PREWHERE ", " WHERE 1 = 1", " WHERE 1 = 1"),
+        };
+        let times = || since.map(Value::U64);
         let mut f = Filter::new(String::from("SELECT ?fields FROM we_chat_media_job FINAL "));
-        let key_in = "(corp_id, msg_id, item) GLOBAL IN \
-            (SELECT corp_id, msg_id, item FROM we_chat_media_job FINAL";
-        match since {
-            Some(t) => {
-                f.push("PREWHERE msg_time >= ? WHERE ", [Value::U64(t)]);
-                f.push(key_in, []);
-                f.push(" PREWHERE msg_time >= ? WHERE 1 = 1", [Value::U64(t)]);
-            }
-            None => {
-                f.push("PREWHERE ", []);
-                f.push(key_in, []);
-                f.push(" WHERE 1 = 1", []);
-            }
-        }
+        f.push(outer, times());
+        f.push(
+            "(corp_id, msg_id, item) GLOBAL IN \
+             (SELECT corp_id, msg_id, item FROM we_chat_media_job FINAL",
+            [],
+        );
+        f.push(inner, times());
         filters(&mut f);
         f.push(
             " ORDER BY msg_time, msg_id, item LIMIT ?)",
             [Value::U64(u64::from(limit.max(1)))],
         );
-        f.push(if since.is_some() { "" } else { " WHERE 1 = 1" }, []);
+        f.push(outer_filters, []);
         filters(&mut f);
         f.push(" ORDER BY msg_time, msg_id, item", []);
         let rows: Vec<MediaJobRow> = self.conn.fetch(what, f.bind(self.conn.query(&f.sql)))?;

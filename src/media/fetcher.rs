@@ -300,8 +300,9 @@ fn look_from(
             let stored_before = media.take_stored_from();
             match shared.parts.store.oldest_pending_media(corps) {
                 Ok(oldest) => {
-                    window.full_done(corps, oldest, stored_before, now, now.elapsed());
-                    tracing::debug!(?oldest, cost = ?now.elapsed(), "media: where pending jobs start");
+                    let cost = now.elapsed();
+                    window.full_done(corps, oldest, stored_before, now, cost);
+                    tracing::debug!(?oldest, ?cost, "media: where pending jobs start");
                     Ok(oldest.into_iter().chain(stored_before).min())
                 }
                 Err(e) => {

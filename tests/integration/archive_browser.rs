@@ -11,7 +11,7 @@ use msgaudit::store::{Account, Role, SearchQuery};
 use serde_json::{Value, json};
 
 use crate::support::root;
-use crate::workspace_browser::{Driver, call};
+use crate::workspace_browser::Driver;
 
 /// Runs the demo into `dir`; returns its SQLite store's path.
 fn demo(dir: &std::path::Path) -> std::path::PathBuf {
@@ -219,15 +219,8 @@ fn an_auditor_browses_a_customer_conversation_with_its_media_and_searches_in_chr
     driver.screenshot(&root().join("target/test-artefacts/archive-search-open.png"));
 
     // At phone width the chat fits.
-    call(
-        &driver.agent,
-        "POST",
-        &driver.url("/window/rect"),
-        Some(json!({"width": 390, "height": 844})),
-    );
-    let overflow: Value = driver.script(
-        "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
-    );
+    driver.resize(390, 844);
+    let overflow: Value = driver.overflow_x();
     assert!(
         overflow.as_i64().is_some_and(|o| o <= 0),
         "wider than a phone by {overflow}"

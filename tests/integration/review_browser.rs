@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::support::root;
 use crate::workspace::{Server, seeded};
-use crate::workspace_browser::{Driver, call};
+use crate::workspace_browser::Driver;
 
 /// Script for `wait_for`: the hit list's totals are in (they come apart from its rows).
 const COUNTED: &str = "return document.querySelector('#hit-counts strong') !== null";
@@ -211,12 +211,7 @@ fn the_weekly_review_in_chromium() {
     );
 
     // On a phone the hits are cards, the first one's message text inside the viewport.
-    call(
-        &driver.agent,
-        "POST",
-        &driver.url("/window/rect"),
-        Some(json!({"width": 390, "height": 844})),
-    );
+    driver.resize(390, 844);
     let place: Value = driver.script(
         "const r = document.querySelector('#hit-rows tr.row td.text').getBoundingClientRect();
          return [r.left, r.right, r.top, r.bottom, window.innerWidth, window.innerHeight,
@@ -229,12 +224,7 @@ fn the_weekly_review_in_chromium() {
     );
     assert!(n(6) <= 0.0, "the page scrolls sideways on a phone: {place}");
     driver.screenshot(&artefacts.join("review-phone.png"));
-    call(
-        &driver.agent,
-        "POST",
-        &driver.url("/window/rect"),
-        Some(json!({"width": 1280, "height": 900})),
-    );
+    driver.resize(1280, 900);
 
     // The chart follows the filters and says when there is nothing.
     driver.click("nav button[data-tab=chart]");
@@ -372,27 +362,15 @@ fn the_weekly_review_in_chromium() {
         "nothing saved"
     );
     // On a phone: the try card and the strategies fit the width.
-    call(
-        &driver.agent,
-        "POST",
-        &driver.url("/window/rect"),
-        Some(json!({"width": 390, "height": 844})),
-    );
+    driver.resize(390, 844);
     driver.script("window.scrollTo(0, 0);");
-    let sideways = driver.script(
-        "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
-    );
+    let sideways = driver.overflow_x();
     assert!(
         sideways.as_f64().is_some_and(|d| d <= 0.0),
         "the strategy tab scrolls sideways on a phone: {sideways}"
     );
     driver.screenshot(&artefacts.join("review-try-phone.png"));
-    call(
-        &driver.agent,
-        "POST",
-        &driver.url("/window/rect"),
-        Some(json!({"width": 1280, "height": 900})),
-    );
+    driver.resize(1280, 900);
     driver.script("window.confirm = () => true;");
 
     // An auditor with no strategies is told why the list is empty, not that a filter is wrong.

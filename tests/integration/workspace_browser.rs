@@ -184,6 +184,23 @@ impl Driver {
         }
     }
 
+    /// Sets the window's size (390 × 844 is a phone).
+    pub(crate) fn resize(&self, width: u32, height: u32) {
+        call(
+            &self.agent,
+            "POST",
+            &self.url("/window/rect"),
+            Some(json!({"width": width, "height": height})),
+        );
+    }
+
+    /// How much wider than the window the page is (0 or less: it does not scroll sideways).
+    pub(crate) fn overflow_x(&self) -> Value {
+        self.script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+        )
+    }
+
     pub(crate) fn screenshot(&self, path: &std::path::Path) {
         use base64::Engine;
         let png = call(&self.agent, "GET", &self.url("/screenshot"), None);
@@ -283,15 +300,8 @@ fn an_auditor_signs_in_filters_and_reads_a_conversation_in_chromium() {
 
     // On a phone-sized window the page fits its width: the lists become cards.
     driver.script("document.querySelector('#context').close()");
-    call(
-        &driver.agent,
-        "POST",
-        &driver.url("/window/rect"),
-        Some(json!({"width": 390, "height": 844})),
-    );
-    let overflow = driver.script(
-        "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
-    );
+    driver.resize(390, 844);
+    let overflow = driver.overflow_x();
     assert!(
         overflow.as_i64().is_some_and(|o| o <= 0),
         "page wider than a phone by {overflow}"

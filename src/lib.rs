@@ -22,6 +22,7 @@
 //!   pipeline).
 //! - [`web`]: the auditors' API and page (reads the store).
 //! - [`daemon`]: builds and runs a daemon from a `Config` (run, demo and bench use it), `/metrics`.
+//! - [`preflight`]: `msgaudit check`: every part a `Config` names tried once, changing nothing.
 //! - [`timefmt`], [`secret`]: UTC timestamps; a string that never shows itself and is wiped on drop.
 //! - [`emulator`]: finding (and building) the bundled SDK emulator for demo, bench and tests.
 //! - [`bench`](mod@bench): the end-to-end throughput harness behind `msgaudit bench`.
@@ -39,6 +40,7 @@ pub mod media;
 pub mod message;
 pub mod names;
 pub mod pipeline;
+pub mod preflight;
 pub mod reprocess;
 pub mod runtime;
 pub mod sdk;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use futures_util::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
 use super::object::{MediaStore, MediaStoreError, ObjectKey, clear_staging};
 use crate::secret::Secret;
@@ -81,6 +81,34 @@ pub fn parse_url(url: &str) -> Result<(String, String), MediaStoreError> {
 impl S3MediaStore {
     /// Builds the client (nothing is sent yet) and clears what a crash left in staging.
     pub fn open(settings: &S3Settings) -> Result<S3MediaStore, MediaStoreError> {
+        let store = S3MediaStore::connect(settings)?;
+        std::fs::create_dir_all(&settings.staging).map_err(|source| {
+            store.io(
+                &format!(
+                    "creating the staging directory {}",
+                    settings.staging.display()
+                ),
+                source,
+            )
+        })?;
+        clear_staging(&settings.staging);
+        Ok(store)
+    }
+
+    /// Proves the bucket can be read with these settings, changing nothing (not even staging):
+    /// lists one level under the prefix and returns how many entries it holds.
+    pub fn probe(settings: &S3Settings) -> Result<usize, MediaStoreError> {
+        let store = S3MediaStore::connect(settings)?;
+        let prefix = (!store.prefix.is_empty()).then(|| ObjectPath::from(store.prefix.as_str()));
+        let listing = store
+            .runtime
+            .block_on(store.client.list_with_delimiter(prefix.as_ref()))
+            .map_err(|e| store.remote("listing the prefix", e))?;
+        Ok(listing.common_prefixes.len() + listing.objects.len())
+    }
+
+    /// The client and its runtime; nothing is sent and nothing is written.
+    fn connect(settings: &S3Settings) -> Result<S3MediaStore, MediaStoreError> {
         let (bucket, prefix) = parse_url(&settings.url)?;
         let location = format!(
             "{} ({})",
@@ -112,15 +140,6 @@ impl S3MediaStore {
                 context: "starting the S3 client's runtime".into(),
                 source,
             })?;
-        std::fs::create_dir_all(&settings.staging).map_err(|source| MediaStoreError::Io {
-            location: location.clone(),
-            context: format!(
-                "creating the staging directory {}",
-                settings.staging.display()
-            ),
-            source,
-        })?;
-        clear_staging(&settings.staging);
         Ok(S3MediaStore {
             client,
             bucket,

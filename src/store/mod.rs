@@ -374,7 +374,7 @@ const NO_ARCHIVE_INDEX: &str = "?archive_index=off";
 
 /// The file path of a SQLite store URL (`sqlite://PATH`, `sqlite:PATH` or a bare path, without
 /// [`NO_ARCHIVE_INDEX`]); None for other backends.
-fn sqlite_path(url: &str) -> Option<&str> {
+pub fn sqlite_path(url: &str) -> Option<&str> {
     let path = match url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -384,6 +384,36 @@ fn sqlite_path(url: &str) -> Option<&str> {
         None => url,
     };
     Some(path.strip_suffix(NO_ARCHIVE_INDEX).unwrap_or(path))
+}
+
+/// How far a store's schema is, read without changing anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchemaState {
+    /// The newest migration the store records; None when there is no store, or no schema in it,
+    /// yet (the daemon and `msgaudit migrate` create it).
+    pub applied: Option<u32>,
+    /// The newest migration this build knows.
+    pub latest: u32,
+}
+
+/// How far the schema of the store at `url` is, without creating or migrating anything (a
+/// SQLite file is opened read-only; on ClickHouse only the migrations table is read).
+pub fn schema_state(url: &str) -> Result<SchemaState, StoreError> {
+    if url.starts_with("clickhouse://") {
+        let (applied, latest) = clickhouse::schema_versions(url)?;
+        return Ok(SchemaState { applied, latest });
+    }
+    match sqlite_path(url) {
+        Some(path) if !path.is_empty() => Ok(SchemaState {
+            applied: sqlite::applied_version(std::path::Path::new(path))?,
+            latest: sqlite::LATEST_SCHEMA,
+        }),
+        // `open` says what is wrong with such a URL (it never opens one).
+        _ => open(url).map(|_| SchemaState {
+            applied: None,
+            latest: 0,
+        }),
+    }
 }
 
 /// Brings the SQLite store a URL names to the current schema (creating it if missing); returns how

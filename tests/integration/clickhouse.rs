@@ -125,6 +125,37 @@ fn migrate_creates_every_table_once_and_is_idempotent() {
 }
 
 #[test]
+fn the_schema_state_is_read_without_creating_or_migrating_anything() {
+    let url = support::clickhouse_url("schema_state");
+    let conn = Connection::new(ClickHouseUrl::parse(&url).expect("url")).expect("connection");
+    let fresh = msgaudit::store::schema_state(&url).expect("a fresh database reads");
+    assert_eq!(fresh.applied, None);
+    assert_eq!(fresh.latest, 9);
+    // Any query in the database fails: it does not exist (code 81).
+    let absent = conn
+        .fetch_all::<Named>("listing tables", "SELECT name FROM system.tables LIMIT 1")
+        .map(drop)
+        .expect_err("reading the schema created the database");
+    assert!(absent.to_string().contains("Code: 81"), "{absent}");
+
+    let store = msgaudit::store::clickhouse::ClickHouseStore::open(&url).expect("open");
+    let current = msgaudit::store::schema_state(&url).expect("read");
+    assert_eq!(current.applied, Some(9));
+    // `msgaudit check` over it: current, and opening it there migrates nothing.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = support::write_config_for(dir.path(), &url, "messages=10", &[1], "");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_msgaudit"))
+        .args(["check", "--offline", "--config"])
+        .arg(&config)
+        .output()
+        .expect("msgaudit check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("schema 9, current"), "{stdout}");
+    store.drop_database().expect("drop");
+}
+
+#[test]
 fn an_unreachable_server_is_a_clear_error_without_the_password() {
     for command in [
         &["migrate"][..],

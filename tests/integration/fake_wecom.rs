@@ -1,7 +1,8 @@
 //! A real HTTP server on 127.0.0.1 that plays WeCom for the alert tests: it records every request
 //! and answers from a script (WeCom JSON with an errcode, an HTTP status, or a delay), then with a
-//! default answer that a test can change (to play an outage). `GET /cgi-bin/gettoken` always
-//! answers a fresh access token (`TOKEN-1`, `TOKEN-2`, …) without using the script.
+//! default answer that a test can change (to play an outage). `GET /cgi-bin/gettoken` answers a
+//! fresh access token (`TOKEN-1`, `TOKEN-2`, …) without using the script, unless the secret is
+//! `refused` (errcode 40001, as for a wrong secret).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -150,7 +151,9 @@ fn serve(
         };
         let answer = {
             let mut plan = plan.lock().expect("plan");
-            if path.starts_with("/cgi-bin/gettoken") {
+            if path.starts_with("/cgi-bin/gettoken") && path.contains("corpsecret=refused") {
+                Answer::Json(r#"{"errcode":40001,"errmsg":"invalid credential"}"#.to_owned())
+            } else if path.starts_with("/cgi-bin/gettoken") {
                 plan.tokens += 1;
                 Answer::Json(format!(
                     r#"{{"errcode":0,"errmsg":"ok","access_token":"TOKEN-{}","expires_in":7200}}"#,

@@ -162,6 +162,27 @@ pub(crate) fn current_version(conn: &Connection) -> Result<u32, StoreError> {
     Ok(current)
 }
 
+/// The newest migration the server records for the database, read without changing anything:
+/// None when the database or its migrations table does not exist yet.
+pub(crate) fn applied_version(conn: &Connection) -> Result<Option<u32>, StoreError> {
+    let tables: u64 = conn.fetch_on_server(
+        "looking for the migrations table",
+        conn.server_query(
+            "SELECT count() FROM system.tables \
+             WHERE database = ? AND name = 'msgaudit_schema_migrations'",
+        )
+        .bind(conn.database()),
+    )?;
+    if tables == 0 {
+        return Ok(None);
+    }
+    let current: u32 = conn.fetch_one(
+        "reading the schema version",
+        "SELECT toUInt32(max(version)) FROM msgaudit_schema_migrations",
+    )?;
+    Ok((current > 0).then_some(current))
+}
+
 /// Records that a migration ran.
 pub(crate) fn record(conn: &Connection, version: u32, name: &str) -> Result<(), StoreError> {
     let row = Applied {

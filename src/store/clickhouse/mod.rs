@@ -119,6 +119,24 @@ impl Connection {
             .map_err(self.failed(context))
     }
 
+    /// A query outside any database, to bind values to.
+    pub(crate) fn server_query(&self, sql: &str) -> clickhouse::query::Query {
+        self.server.query(sql)
+    }
+
+    /// Fetches the one row of a bound query made by [`Connection::server_query`].
+    pub(crate) fn fetch_on_server<T>(
+        &self,
+        context: &'static str,
+        query: clickhouse::query::Query,
+    ) -> Result<T, StoreError>
+    where
+        T: RowOwned + RowRead,
+    {
+        self.block_on(query.fetch_one::<T>())
+            .map_err(self.failed(context))
+    }
+
     /// Fetches the one row a query returns.
     pub fn fetch_one<T>(&self, context: &'static str, sql: &str) -> Result<T, StoreError>
     where
@@ -212,6 +230,14 @@ impl Connection {
     {
         self.insert_borrowed::<T>(context, table, rows)
     }
+}
+
+/// The newest migration the ClickHouse database `url` names has recorded (None: none yet), and
+/// the newest this build knows; nothing is changed.
+pub fn schema_versions(url: &str) -> Result<(Option<u32>, u32), StoreError> {
+    let conn = Connection::new(ClickHouseUrl::parse(url)?)?;
+    let latest = migrate::CLICKHOUSE.last().map_or(0, |m| m.0);
+    Ok((migrate::applied_version(&conn)?, latest))
 }
 
 /// Creates or upgrades the schema of the ClickHouse database `url` names; returns how many

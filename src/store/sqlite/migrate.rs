@@ -65,6 +65,44 @@ pub(crate) const SQLITE: &[(u32, &str, &str)] = &[
 ];
 
 /// Applies every migration the database has not seen yet; returns how many ran.
+/// The newest migration the SQLite file at `path` records, read without changing it: None when
+/// the file does not exist or holds no schema yet.
+pub(crate) fn applied_version(path: &std::path::Path) -> Result<Option<u32>, StoreError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let open_err = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(open_err)?;
+    let sql = |source| StoreError::Sqlite {
+        context: "reading the schema version",
+        source,
+    };
+    let has_table: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master
+                            WHERE type = 'table' AND name = 'msgaudit_schema_migrations')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sql)?;
+    if !has_table {
+        return Ok(None);
+    }
+    conn.query_row(
+        "SELECT MAX(version) FROM msgaudit_schema_migrations",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(sql)
+}
+
 pub(crate) fn migrate_sqlite(conn: &mut Connection) -> Result<usize, StoreError> {
     let sql = |context, source| StoreError::Sqlite { context, source };
     // Migrations may call the store's SQL functions (the search index's folding).

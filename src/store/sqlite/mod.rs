@@ -18,7 +18,14 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use super::StoreError;
+pub(crate) use migrate::applied_version;
 use migrate::migrate_sqlite;
+
+/// The newest migration this build knows.
+pub(crate) const LATEST_SCHEMA: u32 = match migrate::SQLITE.last() {
+    Some(m) => m.0,
+    None => 0,
+};
 
 mod access;
 mod archive;

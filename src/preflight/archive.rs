@@ -14,7 +14,7 @@ use crate::sdk::{EncryptedMessage, FinanceLibrary, KeyError, code};
 
 /// Messages re-read before the checkpoint, so that the archive's current key versions show even
 /// when the corp is caught up; as many again are read after it.
-const BEFORE_CHECKPOINT: u64 = 100;
+const BEFORE_CHECKPOINT: u64 = 50;
 
 /// Corps checked at once when the options do not say.
 const DEFAULT_PARALLEL: usize = 8;

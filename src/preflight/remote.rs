@@ -49,7 +49,7 @@ pub(super) fn coordinator(config: &Config, offline: bool) -> Option<Finding> {
     let members = crate::coordinator::Etcd::new(&c.endpoints, TIMEOUT)
         .and_then(|etcd| etcd.range(&keys.members()));
     Some(match members {
-        Err(e) => Finding::fail("etcd", format!("{e}: fix [coordinator] etcd")),
+        Err(e) => Finding::fail("etcd", e.to_string()),
         Ok(members) => {
             let mine = keys.member(&c.name);
             if members.iter().any(|(k, _)| *k == mine) {

@@ -74,7 +74,7 @@ fn a_working_configuration_passes_and_checking_creates_nothing() {
         "rsa backend",
         "writable (created at start)",
         &format!("127.0.0.1:{port}: free to serve /metrics"),
-        "archive answers: 200 message(s) read, seq 1–200 (nothing stored yet)",
+        "archive answers: 100 message(s) read, seq 1–100 (nothing stored yet)",
         "key version 1 decrypts",
         "all good: the daemon can start",
     ] {
@@ -121,7 +121,7 @@ fn a_working_configuration_passes_and_checking_creates_nothing() {
     assert_eq!(corp["verdict"], "ok", "{corp}");
     let detail = corp["detail"].as_str().expect("detail");
     assert!(
-        detail.contains("seq 201–300 (stored up to 300: caught up)")
+        detail.contains("seq 251–300 (stored up to 300: caught up)")
             && detail.contains("key version 2 decrypts"),
         "{detail}"
     );
@@ -186,7 +186,7 @@ fn every_broken_part_fails_with_what_to_do() {
     };
     expect("store", "fail", &["is the server up"]);
     expect("metrics", "fail", &["in use by another program"]);
-    expect("etcd", "fail", &["fix [coordinator] etcd"]);
+    expect("etcd", "fail", &["[coordinator] etcd"]);
     expect("media store", "fail", &["no-such-bucket"]);
     expect(
         "corp wwsecret?messages=50&secret=the-right-one",

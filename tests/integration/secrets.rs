@@ -146,6 +146,29 @@ fn no_log_line_or_store_byte_holds_a_secret_or_key_material() {
     assert!(!refused.contains("corp-secret-WRONG-never-print"));
     assert_clean("the refused run's log", refused.as_bytes(), false);
 
+    // `msgaudit check` uses every secret (the archive's, the app's for a token) and both keys; its
+    // report, as text and as JSON, and its trace log hold none of them, refused or accepted.
+    for secret in ["corp-secret-WRONG-never-print", CORP_SECRET] {
+        std::fs::write(dir.path().join("secret"), format!("{secret}\n")).expect("secret");
+        for json in [false, true] {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_msgaudit"));
+            cmd.args(["check", "--config"])
+                .arg(&config)
+                .env("RUST_LOG", "trace")
+                .env("WWEMU_CONFIG", config.with_file_name("emulator.json"))
+                .env("MSGAUDIT_TEST_APP_SECRET", APP_SECRET);
+            if json {
+                cmd.arg("--json");
+            }
+            let out = cmd.output().expect("msgaudit check");
+            let said = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            assert!(said.contains("token granted"), "{said}");
+            assert!(!said.contains("corp-secret-WRONG-never-print"), "{said}");
+            assert_clean("msgaudit check's report", said.as_bytes(), false);
+        }
+    }
+
     // The store: the robot's key sits in its own row (LinkWeChat's we_group_robot_info), nothing
     // else anywhere.
     assert_clean("the store", &store_bytes(dir.path()), true);

@@ -7,10 +7,11 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = msgaudit::cli::Cli::parse();
     msgaudit::cli::init_logging(&cli);
+    let format = cli.log_format;
     match msgaudit::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", msgaudit::cli::error_text(&e));
+            eprintln!("{}", msgaudit::cli::failure_line(&e, format));
             ExitCode::FAILURE
         }
     }

@@ -28,6 +28,25 @@ pub struct Cli {
     /// `[display] timezone`, else Asia/Shanghai). Stored times stay UTC.
     #[arg(long, global = true, env = "MSGAUDIT_TIMEZONE")]
     pub timezone: Option<String>,
+    /// How log lines on stderr are written: `text` for people, `json` (one object a line) for log
+    /// shippers such as Loki, Fluent Bit or journald's JSON export.
+    #[arg(
+        long,
+        global = true,
+        env = "MSGAUDIT_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One readable line an event, coloured on a terminal.
+    Text,
+    /// One JSON object a line: `timestamp`, `level`, `target`, `message` and the event's fields.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -304,6 +323,23 @@ pub fn error_text(e: &anyhow::Error) -> String {
     text
 }
 
+/// The line that says why a command failed, for stderr: `error: …`, or with JSON logs one more
+/// JSON line (whatever `RUST_LOG` filters), so that a log shipper reads it like the others.
+pub fn failure_line(e: &anyhow::Error, format: LogFormat) -> String {
+    let text = error_text(e);
+    match format {
+        LogFormat::Text => format!("error: {text}"),
+        LogFormat::Json => serde_json::json!({
+            "timestamp": jiff::Timestamp::now().to_string(),
+            "level": "ERROR",
+            "message": "msgaudit stopped with an error",
+            "error": text,
+            "target": "msgaudit",
+        })
+        .to_string(),
+    }
+}
+
 /// Sets up `tracing` output to stderr, filtered by `RUST_LOG` (default `info` for the daemon and
 /// tools, `warn` for `demo` and `bench`, whose own summaries say what happened).
 pub fn init_logging(cli: &Cli) {
@@ -315,13 +351,21 @@ pub fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Colours only for a terminal: a log file or journald gets plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match cli.log_format {
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+        // Colours only for a terminal: a log file or journald gets plain text.
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
 }
 
 /// Sets the display zone: `--timezone` first (the first zone set wins), then a config's.

@@ -262,6 +262,62 @@ fn a_wrong_secret_stops_run_once_with_the_48002_hint() {
 }
 
 #[test]
+fn json_logs_are_one_object_a_line_down_to_the_error_that_ends_the_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        "messages=300&seed=4&missing_key_every=50",
+        &[1, 2],
+        "",
+    );
+    let lines = |stderr: &str| -> Vec<serde_json::Value> {
+        stderr
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"))
+            })
+            .collect()
+    };
+    let (ok, _, stderr) = output(
+        msgaudit()
+            .args(["run", "--once", "--log-format", "json", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "debug"),
+    );
+    assert!(ok, "{stderr}");
+    let events = lines(&stderr);
+    assert!(events.len() > 5, "{stderr}");
+    for e in &events {
+        for field in ["timestamp", "level", "target"] {
+            assert!(e.get(field).is_some(), "no {field}: {e}");
+        }
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| e["message"] == "msgaudit starts" && e["corps"] == 1),
+        "fields sit beside the message: {stderr}"
+    );
+    // The error that stops a run is one more JSON line, also from the environment variable.
+    let wrong = write_config(dir.path(), "messages=5&secret=the-real-one", &[1], "");
+    let (ok, _, stderr) = output(
+        msgaudit()
+            .args(["run", "--once", "--config"])
+            .arg(&wrong)
+            .env("MSGAUDIT_LOG_FORMAT", "json")
+            .env("RUST_LOG", "off"),
+    );
+    assert!(!ok);
+    let events = lines(&stderr);
+    let last = events.last().expect("the error line");
+    assert_eq!(last["level"], "ERROR", "{last}");
+    assert!(
+        last["error"].as_str().is_some_and(|e| e.contains("48002")),
+        "{last}"
+    );
+}
+
+#[test]
 fn help_lists_every_command() {
     let (ok, stdout, _) = output(msgaudit().arg("--help"));
     assert!(ok);
@@ -273,6 +329,8 @@ fn help_lists_every_command() {
         "migrate",
         "robots",
         "alerts",
+        "check",
+        "--log-format",
     ] {
         assert!(stdout.contains(c), "{c} missing from --help:\n{stdout}");
     }

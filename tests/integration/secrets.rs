@@ -138,6 +138,16 @@ fn no_log_line_or_store_byte_holds_a_secret_or_key_material() {
         "alerts went out"
     );
     assert_clean("the daemon's log", logs.as_bytes(), false);
+    // The same run logged as JSON: fields are written differently, and hold no secret either.
+    let json = run_once(
+        &config,
+        &[
+            ("MSGAUDIT_TEST_APP_SECRET", APP_SECRET),
+            ("MSGAUDIT_LOG_FORMAT", "json"),
+        ],
+    );
+    assert!(json.contains("\"level\":\"TRACE\""), "{json}");
+    assert_clean("the daemon's JSON log", json.as_bytes(), false);
 
     // A refused secret: the emulator answers 48002 for anything but CORP_SECRET.
     std::fs::write(dir.path().join("secret"), "corp-secret-WRONG-never-print\n").expect("secret");

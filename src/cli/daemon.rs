@@ -75,7 +75,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             .iter()
             .map(|f| format!("{}: {}", f.corp_id, f.error))
             .collect();
-        bail!("some corps stopped on SDK errors:\n  {}", list.join("\n  "));
+        bail!(
+            "some corps stopped on SDK errors:\n  {}\n`msgaudit check --config {}` tries each corp's secret and keys against its archive",
+            list.join("\n  "),
+            args.config.display()
+        );
     }
     Ok(())
 }

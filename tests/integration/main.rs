@@ -23,6 +23,7 @@ mod fleet_leases;
 mod media;
 mod media_store;
 mod names;
+mod packaging;
 mod pipeline;
 mod review_api;
 mod review_browser;

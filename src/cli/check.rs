@@ -120,49 +120,64 @@ impl Printer {
         if self.json {
             return;
         }
-        // Corps come last, worst first: the passing ones are printed at the end, or counted.
-        if f.corp.is_some() && f.verdict == Verdict::Ok && !self.all {
+        // Corps come last, worst first: those without a problem are printed at the end, or
+        // counted.
+        if quiet_corp(f) && !self.all {
             return;
         }
         println!("{}", line(f));
     }
 
     fn finish(&self, findings: &[Finding]) {
-        let passing: Vec<&Finding> = findings
-            .iter()
-            .filter(|f| f.corp.is_some() && f.verdict == Verdict::Ok)
-            .collect();
+        let quiet: Vec<&Finding> = findings.iter().filter(|f| quiet_corp(f)).collect();
         if !self.all {
-            if passing.len() <= LISTED_CORPS {
-                for f in &passing {
+            if quiet.len() <= LISTED_CORPS {
+                for f in &quiet {
                     println!("{}", line(f));
                 }
             } else {
-                println!(
-                    "{}",
-                    line(&Finding {
-                        subject: "corps".into(),
-                        verdict: Verdict::Ok,
-                        detail: format!(
-                            "{} corps pass (--all lists each, --corp ID shows one)",
-                            passing.len()
-                        ),
-                        corp: None,
-                    })
-                );
+                for verdict in [Verdict::Ok, Verdict::Skipped] {
+                    let n = quiet.iter().filter(|f| f.verdict == verdict).count();
+                    if n == 0 {
+                        continue;
+                    }
+                    let what = if verdict == Verdict::Ok {
+                        "corps pass"
+                    } else {
+                        "corps' archives not read (--offline)"
+                    };
+                    let detail = format!("{n} {what}; --all lists each, --corp ID shows one");
+                    println!(
+                        "{}",
+                        line(&Finding {
+                            subject: "corps".into(),
+                            verdict,
+                            detail,
+                            corp: None,
+                        })
+                    );
+                }
             }
         }
         let problems = count(findings, Verdict::Fail);
         let warnings = count(findings, Verdict::Warn);
+        let unchecked = count(findings, Verdict::Skipped);
         println!(
             "{}",
-            match (problems, warnings) {
-                (0, 0) => "all good: the daemon can start with this configuration".to_owned(),
-                (0, w) => format!("no problem, {w} warning(s): the daemon can start"),
-                (p, w) => format!("{p} problem(s), {w} warning(s)"),
+            match (problems, warnings, unchecked) {
+                (0, 0, 0) => "all good: the daemon can start with this configuration".to_owned(),
+                (0, w, u) => format!(
+                    "no problem, {w} warning(s), {u} part(s) not checked (skip): the daemon can start"
+                ),
+                (p, w, _) => format!("{p} problem(s), {w} warning(s)"),
             }
         );
     }
+}
+
+/// A corp's finding without a problem (it passed, or was not reached): counted when many.
+fn quiet_corp(f: &Finding) -> bool {
+    f.corp.is_some() && matches!(f.verdict, Verdict::Ok | Verdict::Skipped)
 }
 
 /// `ok    store            sqlite://…: schema 11, current`.

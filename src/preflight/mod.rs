@@ -123,9 +123,7 @@ pub fn check(
         report(f);
     }
     let corps = corps(config, store.as_deref(), schema, options, report);
-    if let Some(f) = parts::alerts(config, store.as_deref(), &corps) {
-        report(f);
-    }
+    report(parts::alerts(config, store.as_deref(), &corps));
     let checkpoints: HashMap<String, u64> = store
         .as_deref()
         .map(|s| checkpoints(s, &corps))

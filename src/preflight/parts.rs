@@ -276,32 +276,33 @@ fn serves_msgaudit_metrics(addr: SocketAddr) -> bool {
 }
 
 /// Where alerts go: the store's group robots and the corps' apps.
-pub(super) fn alerts(
-    config: &Config,
-    store: Option<&dyn Store>,
-    corps: &[CorpConfig],
-) -> Option<Finding> {
+pub(super) fn alerts(config: &Config, store: Option<&dyn Store>, corps: &[CorpConfig]) -> Finding {
     if !config.alerts.enabled {
-        return Some(Finding::ok(
+        return Finding::ok(
             "alerts",
             "disabled ([alerts] enabled = false): hits stay in the outbox",
-        ));
+        );
     }
     let apps = corps.iter().filter(|c| c.alert_app.is_some()).count();
     let robots = match store.map(|s| s.robots()) {
         Some(Ok(r)) => r.len(),
-        Some(Err(e)) => return Some(Finding::fail("alerts", format!("reading the robots: {e}"))),
+        Some(Err(e)) => return Finding::fail("alerts", format!("reading the robots: {e}")),
         None if apps > 0 => {
-            return Some(Finding::ok(
+            return Finding::ok(
                 "alerts",
                 format!(
                     "{apps} corp(s) with an alert app; robots are read once the store is current"
                 ),
-            ));
+            );
         }
-        None => return None,
+        None => {
+            return Finding::skipped(
+                "alerts",
+                "the group robots are read once the store exists at the current schema",
+            );
+        }
     };
-    Some(if robots == 0 && apps == 0 {
+    if robots == 0 && apps == 0 {
         Finding::warn(
             "alerts",
             "no group robot and no alert app: alerts wait in the outbox until `msgaudit robots add` \
@@ -312,5 +313,5 @@ pub(super) fn alerts(
             "alerts",
             format!("{robots} group robot(s), {apps} corp(s) with an alert app"),
         )
-    })
+    }
 }

@@ -15,6 +15,7 @@ mod media;
 mod media_figures;
 pub mod metrics;
 mod names;
+pub mod scrape;
 mod settings;
 
 pub use settings::pipeline_settings;

@@ -16,9 +16,6 @@ use crate::sdk::{EncryptedMessage, FinanceLibrary, KeyError, code};
 /// when the corp is caught up; as many again are read after it.
 const BEFORE_CHECKPOINT: u64 = 50;
 
-/// Corps checked at once when the options do not say.
-const DEFAULT_PARALLEL: usize = 8;
-
 /// Checks every corp, `options.parallel` at a time; `progress` hears how many are done.
 pub(super) fn corps(
     config: &Config,
@@ -40,11 +37,7 @@ pub(super) fn corps(
         progress(done.fetch_add(1, Ordering::Relaxed) + 1, corps.len());
         f
     };
-    let threads = if options.parallel == 0 {
-        DEFAULT_PARALLEL
-    } else {
-        options.parallel
-    };
+    let threads = options.parallel.max(1);
     match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
         Ok(pool) => pool.install(|| corps.par_iter().map(one).collect()),
         Err(_) => corps.iter().map(one).collect(),
@@ -109,7 +102,7 @@ fn archive(
     }
     let batch = match read {
         Ok(b) => b,
-        Err(e) => return vec![(Verdict::Fail, format!("{e}{}", sdk_hint(e.code())))],
+        Err(e) => return vec![(Verdict::Fail, e.to_string())],
     };
     let (Some(first), Some(last)) = (batch.messages.first(), batch.messages.last()) else {
         let said = match checkpoint {
@@ -195,19 +188,6 @@ fn decrypt_one(
                 ),
             )
         })
-}
-
-/// What to do about SDK codes an operator meets at set-up.
-fn sdk_hint(code: Option<i64>) -> &'static str {
-    match code {
-        Some(c) if c == i64::from(code::NETWORK_ERROR) => {
-            " — no route to WeCom's archive servers: check this machine's network, or [sdk] proxy"
-        }
-        Some(c) if c == i64::from(code::IP_NOT_TRUSTED) => {
-            " — add this machine's public IP to the 可信IP list of 会话内容存档 in the admin console"
-        }
-        _ => "",
-    }
 }
 
 /// Access tokens with the alert app's secret and the contacts secret, where configured.

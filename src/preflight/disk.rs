@@ -13,6 +13,23 @@ pub(super) struct Room {
     pub free: Option<u64>,
 }
 
+impl Room {
+    /// `DIR: writable (created at start), 57.8 GiB free`.
+    pub fn writable(&self, dir: &Path) -> String {
+        format!(
+            "{}: writable{}{}",
+            dir.display(),
+            if self.exists {
+                ""
+            } else {
+                " (created at start)"
+            },
+            self.free
+                .map_or(String::new(), |f| format!(", {} free", size(f)))
+        )
+    }
+}
+
 /// The directory's room, after proving that a file can be created in it (or in the ancestor the
 /// daemon would create it under) and removed again. The error says what failed.
 pub(super) fn room(dir: &Path) -> Result<Room, String> {

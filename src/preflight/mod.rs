@@ -96,7 +96,7 @@ pub struct CheckOptions {
     pub offline: bool,
     /// Only these corps (every corp when empty).
     pub corps: Vec<String>,
-    /// Corps checked at once against their archives.
+    /// Corps checked at once against their archives (at least one).
     pub parallel: usize,
 }
 
@@ -153,43 +153,15 @@ fn corps(
 ) -> Vec<CorpConfig> {
     let mut corps = config.corps.clone();
     if config.corps_from_store {
-        match store {
-            Some(store) => match store.corp_accounts() {
-                Ok(accounts) => {
-                    for a in accounts {
-                        if corps.iter().any(|c| c.corp_id == a.corp_id) {
-                            continue;
-                        }
-                        match crate::config::corp_from_account(&a) {
-                            Ok(c) => corps.push(c),
-                            Err(e) => report(
-                                Finding::fail(
-                                    format!("corp {}", a.corp_id),
-                                    format!(
-                                        "its we_corp_account row cannot be read, so the daemon leaves it out: {e}"
-                                    ),
-                                )
-                                .for_corp(&a.corp_id),
-                            ),
-                        }
-                    }
-                }
-                Err(e) => report(Finding::fail(
-                    "we_corp_account",
-                    format!("corps_from_store is set but the corps cannot be read: {e}"),
-                )),
-            },
-            None if schema.is_some_and(|s| s.applied.is_none()) => report(Finding::warn(
-                "we_corp_account",
-                "corps_from_store is set but there is no store yet: only the config's corps are checked",
-            )),
-            None => report(Finding::skipped(
-                "we_corp_account",
-                "corps_from_store is set: the store's corps are checked once the store is current",
-            )),
-        }
+        add_store_corps(&mut corps, store, schema, report);
     }
-    if corps.is_empty() {
+    // As the daemon: with corps_from_store it starts and waits for rows; without, it refuses.
+    if corps.is_empty() && config.corps_from_store {
+        report(Finding::warn(
+            "corps",
+            "no corps yet: the daemon starts and waits for rows in we_corp_account",
+        ));
+    } else if corps.is_empty() {
         report(Finding::fail(
             "corps",
             "no corps to archive: add [[corps]] to the config, or rows to we_corp_account with corps_from_store = true",
@@ -211,6 +183,57 @@ fn corps(
     }
     corps.retain(|c| options.corps.contains(&c.corp_id));
     corps
+}
+
+/// Adds `we_corp_account`'s corps that `corps` does not have, as the daemon reads them; a row
+/// that cannot be read, or a store that cannot be read yet, is reported.
+fn add_store_corps(
+    corps: &mut Vec<CorpConfig>,
+    store: Option<&dyn Store>,
+    schema: Option<SchemaState>,
+    report: &mut dyn FnMut(Finding),
+) {
+    let Some(store) = store else {
+        report(if schema.is_some_and(|s| s.applied.is_none()) {
+            Finding::warn(
+                "we_corp_account",
+                "corps_from_store is set but there is no store yet: only the config's corps are checked",
+            )
+        } else {
+            Finding::skipped(
+                "we_corp_account",
+                "corps_from_store is set: the store's corps are checked once the store is current",
+            )
+        });
+        return;
+    };
+    let accounts = match store.corp_accounts() {
+        Ok(a) => a,
+        Err(e) => {
+            report(Finding::fail(
+                "we_corp_account",
+                format!("corps_from_store is set but the corps cannot be read: {e}"),
+            ));
+            return;
+        }
+    };
+    for a in accounts {
+        if corps.iter().any(|c| c.corp_id == a.corp_id) {
+            continue;
+        }
+        match crate::config::corp_from_account(&a) {
+            Ok(c) => corps.push(c),
+            Err(e) => report(
+                Finding::fail(
+                    format!("corp {}", a.corp_id),
+                    format!(
+                        "its we_corp_account row cannot be read, so the daemon leaves it out: {e}"
+                    ),
+                )
+                .for_corp(&a.corp_id),
+            ),
+        }
+    }
 }
 
 /// Each corp's checkpoint in the store (corps without one are left out); a store that cannot

@@ -1,8 +1,7 @@
 //! The parts one daemon has whatever its corps: the store, the SDK library, the RSA backend, the
 //! spool, the media store and ffmpeg, the metrics address and the alert destinations.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use super::disk::{room, size};
@@ -147,13 +146,12 @@ pub(super) fn spool(config: &Config) -> Finding {
                     size(free)
                 ),
             ),
-            free => Finding::ok(
+            _ => Finding::ok(
                 "spool",
                 format!(
-                    "{dir}: writable{}, up to {}{}",
-                    if r.exists { "" } else { " (created at start)" },
-                    size(spool.max_bytes),
-                    free.map_or(String::new(), |f| format!(", {} free", size(f)))
+                    "{}; holds up to {}",
+                    r.writable(&spool.dir),
+                    size(spool.max_bytes)
                 ),
             ),
         },
@@ -205,10 +203,6 @@ fn directory(subject: &str, dir: &std::path::Path, quota: Option<Option<u64>>) -
         Ok(r) => r,
         Err(e) => return Finding::fail(subject, format!("{e}: fix [media] or its permissions")),
     };
-    let created = if r.exists { "" } else { " (created at start)" };
-    let free = r
-        .free
-        .map_or(String::new(), |f| format!(", {} free", size(f)));
     match (quota, r.free) {
         (Some(Some(q)), Some(f)) if f < q => Finding::warn(
             subject,
@@ -226,7 +220,7 @@ fn directory(subject: &str, dir: &std::path::Path, quota: Option<Option<u64>>) -
                 size(f)
             ),
         ),
-        _ => Finding::ok(subject, format!("{shown}: writable{created}{free}")),
+        _ => Finding::ok(subject, r.writable(dir)),
     }
 }
 
@@ -260,19 +254,8 @@ pub(super) fn metrics(config: &Config) -> Option<Finding> {
 
 /// Whether `addr` answers `GET /metrics` with msgaudit's figures.
 fn serves_msgaudit_metrics(addr: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: check\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut answer = Vec::new();
-    let _ = stream.take(1 << 20).read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer).contains("msgaudit_")
+    crate::daemon::scrape::get(addr, "/metrics", Duration::from_secs(2))
+        .is_some_and(|text| text.contains("msgaudit_"))
 }
 
 /// Where alerts go: the store's group robots and the corps' apps.

@@ -28,9 +28,10 @@ pub enum LoadError {
 #[derive(Debug, thiserror::Error)]
 pub enum SdkError {
     /// The function returned a non-zero code.
-    #[error("{call} failed for {context} with SDK code {code} ({}){}",
+    #[error("{call} failed for {context} with SDK code {code} ({}){}{}",
         code::describe(*code),
-        if code::is_transient(*code) { "; transient, will be retried" } else { "" })]
+        if code::is_transient(*code) { "; transient, will be retried" } else { "" },
+        code_hint(*code))]
     Code {
         call: &'static str,
         code: c_int,
@@ -59,6 +60,20 @@ pub enum SdkError {
     /// `NewSlice`, `NewMediaData` or `NewSdk` returned NULL.
     #[error("{call} returned NULL: the SDK could not allocate")]
     Alloc { call: &'static str },
+}
+
+/// What to do about the SDK codes an operator meets when setting a corp up.
+fn code_hint(rc: c_int) -> &'static str {
+    match rc {
+        code::NETWORK_ERROR => {
+            " — if it persists: no route to WeCom's archive servers; check this machine's network, \
+             or [sdk] proxy"
+        }
+        code::IP_NOT_TRUSTED => {
+            " — add this machine's public IP to the 可信IP list of 会话内容存档 in the admin console"
+        }
+        _ => "",
+    }
 }
 
 fn api_hint(errcode: i64) -> &'static str {
@@ -101,5 +116,33 @@ pub(crate) fn check(
             code: rc,
             context: context(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_an_operator_meets_at_set_up_say_what_to_do() {
+        let said = |code| {
+            SdkError::Code {
+                call: "GetChatData",
+                code,
+                context: "corp ww1".into(),
+            }
+            .to_string()
+        };
+        assert!(
+            said(code::IP_NOT_TRUSTED).contains("可信IP"),
+            "{}",
+            said(10009)
+        );
+        let network = said(code::NETWORK_ERROR);
+        assert!(
+            network.contains("transient, will be retried") && network.contains("[sdk] proxy"),
+            "{network}"
+        );
+        assert!(!said(code::BAD_PARAMETERS).contains(" — "));
     }
 }

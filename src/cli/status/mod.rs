@@ -7,8 +7,7 @@
 mod corps;
 mod fleet;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -46,17 +45,8 @@ fn metrics_addr(path: &std::path::Path) -> Option<SocketAddr> {
 
 /// The body the daemon's metrics listener answers at `path`, if it answers 200.
 fn get(addr: SocketAddr, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+    // Connecting is quick or never; a daemon under load may take a while to answer.
+    crate::daemon::scrape::get(addr, path, Duration::from_secs(10))
 }
 
 /// The value of an unlabelled metric in a metrics text.

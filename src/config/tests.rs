@@ -259,4 +259,103 @@ mod examples {
         let c = crate::config::Config::validate(raw, &dir).expect("validates");
         assert_eq!(c.corps[0].corp_id, "wwexample");
     }
+
+    /// Every setting a section takes, from the error `deny_unknown_fields` gives for one it does
+    /// not ("unknown field `…`, expected one of `a`, `b`"), so a new setting cannot be missed.
+    fn settings_of<T: serde::de::DeserializeOwned>() -> Vec<String> {
+        let err = match toml::from_str::<T>("no_such_setting_at_all = 1") {
+            Ok(_) => panic!("a section took an unknown setting"),
+            Err(e) => e.to_string(),
+        };
+        let expected = err
+            .split_once("expected")
+            .map(|(_, list)| list.to_owned())
+            .unwrap_or_else(|| panic!("no list of settings in: {err}"));
+        let names: Vec<String> = expected
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect();
+        assert!(!names.is_empty(), "{err}");
+        names
+    }
+
+    /// The shipped example shows every setting, set or commented out, so it is the one place an
+    /// operator reads them all.
+    #[test]
+    fn fixtures_example_config_names_every_setting() {
+        use crate::config::*;
+        let path = crate::emulator::source_dir().join("fixtures/msgaudit.toml");
+        let text = std::fs::read_to_string(&path).expect("example config");
+        // (section, key) of every setting shown, set or commented out: `[a.b]` shows `b` of `a`,
+        // and `k = { x = 1 }` shows `x` of `k`.
+        let mut shown: std::collections::HashSet<(String, String)> = Default::default();
+        let mut section = String::new();
+        let is_key = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        for line in text.lines() {
+            let line = line.trim_start().trim_start_matches('#').trim_start();
+            let header = line.split('#').next().unwrap_or("").trim();
+            if let Some(name) = header
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .map(|h| h.trim_matches(['[', ']']))
+                .filter(|h| h.split('.').all(is_key))
+            {
+                let (parent, last) = name.rsplit_once('.').unwrap_or(("", name));
+                shown.insert((parent.to_owned(), last.to_owned()));
+                section = name.to_owned();
+                continue;
+            }
+            let Some((key, value)) = line.split_once(" = ") else {
+                continue;
+            };
+            if !is_key(key) {
+                continue;
+            }
+            shown.insert((section.clone(), key.to_owned()));
+            if let Some(inline) = value.trim().strip_prefix('{') {
+                for part in inline.split(',') {
+                    if let Some((k, _)) = part.split_once('=') {
+                        shown.insert((key.to_owned(), k.trim().to_owned()));
+                    }
+                }
+            }
+        }
+        let sections: Vec<(&str, Vec<String>)> = vec![
+            ("", settings_of::<RawConfig>()),
+            ("store", settings_of::<store::RawStore>()),
+            ("sdk", settings_of::<sdk::RawSdk>()),
+            ("pull", settings_of::<pull::RawPull>()),
+            ("pipeline", settings_of::<pull::RawPipeline>()),
+            ("spool", settings_of::<spool::RawSpool>()),
+            ("media", settings_of::<media::RawMedia>()),
+            ("media.s3", settings_of::<media::RawS3>()),
+            ("crypto", settings_of::<crypto::RawCrypto>()),
+            ("alerts", settings_of::<alerts::RawAlerts>()),
+            ("metrics", settings_of::<metrics::RawMetrics>()),
+            ("display", settings_of::<display::RawDisplay>()),
+            ("names", settings_of::<names::RawNames>()),
+            ("coordinator", settings_of::<coordinator::RawCoordinator>()),
+            ("corps", settings_of::<corps::RawCorp>()),
+            ("alert_app", settings_of::<alerts::RawAlertApp>()),
+        ];
+        let mut missing = Vec::new();
+        for (section, names) in &sections {
+            for name in names {
+                if !shown.contains(&((*section).to_owned(), name.clone())) {
+                    missing.push(format!("[{section}] {name}"));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "fixtures/msgaudit.toml does not show: {}",
+            missing.join(", ")
+        );
+    }
 }

@@ -30,9 +30,15 @@ impl std::fmt::Display for Violation {
 /// The table's rows: `| module | a, b, c |` after the header.
 fn parse_rules(markdown: &str) -> Rules {
     let mut rules = Rules::new();
-    for line in markdown.lines() {
+    // Only the table headed `| module | must never import |`, up to its end: other tables of the
+    // page are not rules.
+    let table = markdown
+        .lines()
+        .skip_while(|line| !line.trim_start().starts_with("| module |"))
+        .take_while(|line| line.trim_start().starts_with('|'));
+    for line in table {
         let cells: Vec<&str> = line.trim().trim_matches('|').split('|').collect();
-        if cells.len() != 2 || !line.trim_start().starts_with('|') {
+        if cells.len() != 2 {
             continue;
         }
         let (module, banned) = (cells[0].trim(), cells[1].trim());

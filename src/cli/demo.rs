@@ -319,7 +319,7 @@ fn print_media(done: &crate::daemon::Finished) -> anyhow::Result<()> {
     );
     println!(
         "    voice playable     {:>8}   (MP3 copies beside the AMR originals)",
-        Stats::get(&done.stats.media.playable)
+        m.playable
     );
     println!("    dead media         {:>8}", m.dead);
     for (reason, n) in &m.dead_by_reason {

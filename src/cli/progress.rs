@@ -24,15 +24,41 @@ pub enum Style {
     Log { every: Duration },
 }
 
-fn line(stats: &Stats, elapsed: Duration, total: Option<u64>) -> String {
+/// The progress line. Once every message of a known `total` is stored or a dead letter, the rate
+/// stays that of the text (`text_done` is when that happened) rather than falling while the media
+/// is still fetched, and the line says so.
+fn line(
+    stats: &Stats,
+    elapsed: Duration,
+    total: Option<u64>,
+    text_done: Option<Duration>,
+) -> String {
     let pulled = Stats::get(&stats.pulled);
     let of = total.map(|t| format!("/{t}")).unwrap_or_default();
-    format!(
+    let secs = text_done.unwrap_or(elapsed).as_secs_f64().max(1e-3);
+    let mut line = format!(
         "pulled {pulled}{of} · stored {} · dead letters {} · {:.0} msg/s",
         Stats::get(&stats.stored),
         stats.dead_total(),
-        pulled as f64 / elapsed.as_secs_f64().max(1e-3)
-    )
+        pulled as f64 / secs
+    );
+    if text_done.is_some() {
+        line.push_str(" (text done)");
+    }
+    let m = &stats.media;
+    let attachments = Stats::get(&m.files) + Stats::get(&m.deduplicated) + Stats::get(&m.dead);
+    if attachments > 0 {
+        line.push_str(&format!(
+            " · media {attachments} attachment(s), {:.1} MiB downloaded",
+            Stats::get(&m.bytes) as f64 / (1024.0 * 1024.0)
+        ));
+    }
+    line
+}
+
+/// Whether every message of `total` is stored or a dead letter.
+fn text_finished(stats: &Stats, total: Option<u64>) -> bool {
+    total.is_some_and(|t| Stats::get(&stats.stored) + stats.dead_total() >= t)
 }
 
 impl Progress {
@@ -51,19 +77,27 @@ impl Progress {
                     Style::Human { .. } => (Duration::from_millis(250), Duration::from_secs(5)),
                     Style::Log { every } => (Duration::from_millis(250), every),
                 };
+                let total = match style {
+                    Style::Human { total } => total,
+                    Style::Log { .. } => None,
+                };
+                let mut text_done = None;
                 let mut last = Instant::now();
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(tick);
+                    if text_done.is_none() && text_finished(&stats, total) {
+                        text_done = Some(started.elapsed());
+                    }
                     if last.elapsed() < every {
                         continue;
                     }
                     last = Instant::now();
                     match style {
-                        Style::Human { total } if tty => {
-                            eprint!("\r{}   ", line(&stats, started.elapsed(), total))
+                        Style::Human { .. } if tty => {
+                            eprint!("\r{}   ", line(&stats, started.elapsed(), total, text_done))
                         }
-                        Style::Human { total } => {
-                            eprintln!("{}", line(&stats, started.elapsed(), total))
+                        Style::Human { .. } => {
+                            eprintln!("{}", line(&stats, started.elapsed(), total, text_done))
                         }
                         Style::Log { .. } => tracing::info!(
                             pulled = Stats::get(&stats.pulled),
@@ -78,17 +112,7 @@ impl Progress {
                     }
                 }
                 if tty && matches!(style, Style::Human { .. }) {
-                    eprintln!(
-                        "\r{}   ",
-                        line(
-                            &stats,
-                            started.elapsed(),
-                            match style {
-                                Style::Human { total } => total,
-                                Style::Log { .. } => None,
-                            }
-                        )
-                    );
+                    eprintln!("\r{}   ", line(&stats, started.elapsed(), total, text_done));
                 }
             })
             .ok();
@@ -102,5 +126,36 @@ impl Drop for Progress {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_stays_the_texts_once_it_is_done_and_media_is_shown() {
+        let stats = Stats::default();
+        Stats::add(&stats.pulled, 10);
+        Stats::add(&stats.stored, 8);
+        Stats::add(&stats.dead[0], 2);
+        assert!(text_finished(&stats, Some(10)));
+        assert!(!text_finished(&stats, Some(11)));
+        assert!(
+            !text_finished(&stats, None),
+            "a daemon's text is never done"
+        );
+        let secs = Duration::from_secs;
+        assert_eq!(
+            line(&stats, secs(2), Some(10), None),
+            "pulled 10/10 · stored 8 · dead letters 2 · 5 msg/s"
+        );
+        Stats::add(&stats.media.files, 2);
+        Stats::add(&stats.media.deduplicated, 1);
+        Stats::add(&stats.media.bytes, 1 << 20);
+        assert_eq!(
+            line(&stats, secs(20), Some(10), Some(secs(2))),
+            "pulled 10/10 · stored 8 · dead letters 2 · 5 msg/s (text done) · media 3 attachment(s), 1.0 MiB downloaded"
+        );
     }
 }

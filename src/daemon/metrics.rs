@@ -375,7 +375,7 @@ fn render_media(out: &mut String, stats: &Stats, summary: Option<&MediaSummary>)
         );
     }
     let age = s.oldest_pending_ms.map_or(0, |t| (now_ms() - t).max(0));
-    let gauges: [(&str, &str, f64); 5] = [
+    let gauges: [(&str, &str, f64); 6] = [
         (
             "msgaudit_media_oldest_pending_age_seconds",
             "Age of the message of the oldest pending media job (0: none pending).",
@@ -395,6 +395,11 @@ fn render_media(out: &mut String, stats: &Stats, summary: Option<&MediaSummary>)
             "msgaudit_media_stored_bytes",
             "Bytes of media stored.",
             s.bytes as f64,
+        ),
+        (
+            "msgaudit_media_playable_files",
+            "Distinct voice files stored with a playable (MP3) copy.",
+            s.playable as f64,
         ),
         (
             "msgaudit_media_dedup_ratio",
@@ -630,6 +635,7 @@ mod tests {
             oldest_pending_ms: Some(now_ms() - 86_400_000),
             files: 4,
             bytes: 1000,
+            playable: 2,
             job_bytes: 2500,
         };
         let text = render(
@@ -640,6 +646,7 @@ mod tests {
                 media_age: Some(std::time::Duration::from_millis(1_500)),
             },
         );
+        assert!(text.contains("msgaudit_media_playable_files 2"), "{text}");
         assert!(
             text.contains("msgaudit_media_fetched_files_total 3"),
             "{text}"

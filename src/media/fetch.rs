@@ -186,11 +186,21 @@ pub fn attempt(session: &mut Session, job: &MediaJob, cx: &AttemptContext<'_>) -
         || content_type.starts_with("audio/amr")
     {
         let timer = std::time::Instant::now();
-        match playable_copy(&staged, &got.md5, got.bytes, cx) {
-            Ok(()) => playable_type = PLAYABLE_TYPE,
-            Err(note) => notes.push(note),
-        }
+        let copy = playable_copy(&staged, &got.md5, got.bytes, cx);
         Stats::add_time(&cx.stats.voice_nanos, timer.elapsed());
+        match copy {
+            Ok(()) => playable_type = PLAYABLE_TYPE,
+            // ffmpeg stopped, or the copy could not be staged or stored: the whole attempt again
+            // later, so the file does not stay without a playable copy for good; after the last
+            // attempt the original is stored anyway, with the note.
+            Err(CopyFailure {
+                note,
+                transient: true,
+            }) if job.attempts + 1 < cx.policy.max_attempts => {
+                return Attempt::of(later(job, cx, note));
+            }
+            Err(failure) => notes.push(failure.note),
+        }
     }
     let timer = std::time::Instant::now();
     let put = cx
@@ -228,21 +238,33 @@ fn stored_file(cx: &AttemptContext<'_>, md5: &str, size: u64) -> Result<Option<M
     Ok(there.then_some(file))
 }
 
-/// Puts an MP3 copy of the staged voice beside its original; `Err` is the note saying why not.
+/// Why a voice file got no playable copy: the job's note, and whether trying again may help.
+struct CopyFailure {
+    note: String,
+    transient: bool,
+}
+
+/// Puts an MP3 copy of the staged voice beside its original.
 fn playable_copy(
     staged: &Staged,
     md5: &str,
     size: u64,
     cx: &AttemptContext<'_>,
-) -> Result<(), String> {
+) -> Result<(), CopyFailure> {
     let copy = cx
         .transcoder
         .to_playable(&staged.path, cx.media.staging_dir())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| CopyFailure {
+            transient: e.is_transient(),
+            note: e.to_string(),
+        })?;
     cx.media
         .put(&copy.path, &ObjectKey::copy(md5, size, PLAYABLE_EXT))
         .map(|_| ())
-        .map_err(|e| format!("no playable copy: {e}"))
+        .map_err(|e| CopyFailure {
+            note: format!("no playable copy: {e}"),
+            transient: true,
+        })
 }
 
 /// The outcome of a failed download.

@@ -21,8 +21,19 @@ pub enum TranscodeError {
     NoFfmpeg(String),
     #[error("no playable copy: ffmpeg failed ({0})")]
     Failed(String),
+    /// ffmpeg ended by a signal (killed under memory pressure, a stop): not the file's fault.
+    #[error("no playable copy: ffmpeg was stopped ({0})")]
+    Stopped(String),
     #[error("no playable copy: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl TranscodeError {
+    /// Whether trying again may work: ffmpeg could not be started or was stopped, or the copy
+    /// could not be staged. ffmpeg missing, or refusing the file, will not change.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, TranscodeError::Stopped(_) | TranscodeError::Io(_))
+    }
 }
 
 /// An `ffmpeg` binary, found once at start.
@@ -79,7 +90,12 @@ impl Transcoder {
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
             let last = err.lines().last().unwrap_or("no message").trim();
-            return Err(TranscodeError::Failed(format!("{}: {last}", out.status)));
+            let what = format!("{}: {last}", out.status);
+            return Err(if out.status.code().is_none() {
+                TranscodeError::Stopped(what)
+            } else {
+                TranscodeError::Failed(what)
+            });
         }
         Ok(staged)
     }

@@ -243,6 +243,8 @@ pub struct MediaSummary {
     /// Distinct files stored, and their bytes.
     pub files: u64,
     pub bytes: u64,
+    /// Distinct files stored with a playable copy (voice made playable).
+    pub playable: u64,
     /// Bytes the done jobs point at (a file counted once per job): over `bytes`, the dedup ratio.
     pub job_bytes: u64,
 }

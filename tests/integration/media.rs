@@ -558,6 +558,84 @@ fn voice_gets_a_playable_copy_with_ffmpeg_and_a_clear_note_without() {
         bytes.starts_with(b"ID3") || bytes.first() == Some(&0xFF),
         "an MP3"
     );
+
+    // An ffmpeg stopped by a signal (killed under memory pressure) is not the file's fault: the
+    // job is tried again and the voice still gets its copy. An ffmpeg that refuses the file is
+    // not tried again: the original is stored with the note.
+    let ffmpeg = ["/usr/bin/ffmpeg", "/usr/local/bin/ffmpeg"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .expect("ffmpeg (apt-get install ffmpeg)");
+    let runs = dir.path().join("killed-once-runs");
+    let wrapper = dir.path().join("ffmpeg-killed-once");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho run >> '{runs}'\n\
+             if [ $(wc -l < '{runs}') -eq 1 ]; then kill -9 $$; fi\nexec {ffmpeg} \"$@\"\n",
+            runs = runs.display()
+        ),
+    )
+    .expect("wrapper");
+    make_executable(&wrapper);
+    let killed_once = Setup::new(
+        serde_json::json!({"corpus": corpus.display().to_string()}),
+        &format!("ffmpeg = \"{}\"", wrapper.display()),
+    );
+    killed_once.run_once();
+    let job = killed_once.jobs().into_values().next().expect("a job");
+    assert_eq!((job.status, job.note.as_str()), (1, ""), "{job:?}");
+    let file = killed_once
+        .store()
+        .media_file(&job.md5, job.size)
+        .expect("read")
+        .expect("file row");
+    assert_eq!(file.playable_type, "audio/mpeg", "the copy after the retry");
+    assert_eq!(
+        std::fs::read_to_string(&runs)
+            .expect("runs")
+            .lines()
+            .count(),
+        2,
+        "ffmpeg ran again after it was stopped"
+    );
+
+    let runs = dir.path().join("refusing-runs");
+    let wrapper = dir.path().join("ffmpeg-refusing");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho run >> '{}'\necho 'Invalid data found when processing input' >&2\nexit 1\n",
+            runs.display()
+        ),
+    )
+    .expect("wrapper");
+    make_executable(&wrapper);
+    let refusing = Setup::new(
+        serde_json::json!({"corpus": corpus.display().to_string()}),
+        &format!("ffmpeg = \"{}\"", wrapper.display()),
+    );
+    refusing.run_once();
+    let job = refusing.jobs().into_values().next().expect("a job");
+    assert_eq!(job.status, 1, "the original is kept: {job:?}");
+    assert!(
+        job.note.contains("ffmpeg failed") && job.note.contains("Invalid data"),
+        "{}",
+        job.note
+    );
+    assert_eq!(
+        std::fs::read_to_string(&runs)
+            .expect("runs")
+            .lines()
+            .count(),
+        1,
+        "a file ffmpeg refuses is not tried again"
+    );
+}
+
+fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
 #[test]

@@ -314,14 +314,16 @@ impl MediaJobStore for SqliteStore {
             "counting dead media",
             |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)),
         )?;
-        (s.files, s.bytes) = conn
+        (s.files, s.bytes, s.playable) = conn
             .query_row(
-                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM we_chat_media_file",
+                "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(playable_type <> ''), 0)
+                 FROM we_chat_media_file",
                 [],
                 |r| {
                     Ok((
                         r.get::<_, i64>(0)?.max(0) as u64,
                         r.get::<_, i64>(1)?.max(0) as u64,
+                        r.get::<_, i64>(2)?.max(0) as u64,
                     ))
                 },
             )

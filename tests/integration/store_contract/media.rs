@@ -229,17 +229,28 @@ pub(super) fn dead_jobs_are_listed_by_reason_retried_and_summed_up(s: &dyn Store
         .due_media_jobs(&corps(&["ww2"]), i64::MAX, 100)
         .expect("due");
     let shared = file("aa".repeat(16).as_str(), 1000);
-    for j in &due[..4] {
-        // Four attachments, one file: dedup.
+    for (i, j) in due[..4].iter().enumerate() {
+        // Four attachments, one file: dedup. The third fetch made a playable copy, which the
+        // fourth (whose copy failed) does not take away.
+        let mut file = shared.clone();
+        if i == 2 {
+            file.playable_type = "audio/mpeg".into();
+        }
         s.record_media_outcome(
             j,
             &MediaOutcome::Done {
-                file: shared.clone(),
+                file,
                 note: String::new(),
             },
         )
         .expect("done");
     }
+    let stored = s.media_file(&shared.md5, shared.size).expect("file");
+    assert_eq!(
+        stored.map(|f| f.playable_type),
+        Some("audio/mpeg".to_owned()),
+        "a playable copy, once made, stays"
+    );
     s.record_media_outcome(
         &due[4],
         &MediaOutcome::Dead {
@@ -259,9 +270,9 @@ pub(super) fn dead_jobs_are_listed_by_reason_retried_and_summed_up(s: &dyn Store
     let sum = s.media_summary().expect("summary");
     assert_eq!((sum.pending, sum.done, sum.dead), (2, 4, 2));
     assert_eq!(
-        (sum.files, sum.bytes, sum.job_bytes),
-        (1, 1000, 4000),
-        "one file for four jobs"
+        (sum.files, sum.bytes, sum.job_bytes, sum.playable),
+        (1, 1000, 4000, 1),
+        "one file for four jobs, with its playable copy"
     );
     assert_eq!(
         sum.dead_by_reason,

@@ -535,7 +535,10 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     if matches!(args.format, Format::Table) {
-        eprintln!("{} hit(s)", found.len());
+        eprintln!(
+            "{}",
+            super::listed(found.len(), args.limit, "hit(s)", "newest first")
+        );
     }
     if let Some(id) = args.strategy.filter(|_| found.is_empty())
         && !store.load_rules()?.strategies.iter().any(|s| s.id == id)

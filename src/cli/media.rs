@@ -161,6 +161,15 @@ fn list(args: ListArgs) -> anyhow::Result<()> {
             what(j)
         );
     }
+    eprintln!(
+        "{}",
+        super::listed(
+            jobs.len(),
+            args.limit,
+            "media job(s)",
+            "oldest message first"
+        )
+    );
     Ok(())
 }
 
@@ -168,7 +177,7 @@ fn list(args: ListArgs) -> anyhow::Result<()> {
 fn what(j: &MediaJob) -> String {
     match j.status {
         MediaStatus::Done => {
-            let mut s = format!("{} bytes, md5 {}", j.file_size, j.file_md5);
+            let mut s = format!("{}, md5 {}", super::size(j.file_size), j.file_md5);
             if !j.note.is_empty() {
                 s.push_str(&format!(" ({})", j.note));
             }

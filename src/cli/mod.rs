@@ -120,6 +120,31 @@ pub(crate) fn char_width(c: char) -> usize {
     }
 }
 
+/// The closing line of a listing of `n` `things` read with `--limit limit`: when the page is full,
+/// it says that more may match and how to see them.
+pub(crate) fn listed(n: usize, limit: u32, things: &str, order: &str) -> String {
+    if n > 0 && n as u64 >= u64::from(limit) {
+        format!("{n} {things}, {order}: the first {limit} of perhaps more; --limit N shows more")
+    } else {
+        format!("{n} {things}, {order}")
+    }
+}
+
+/// A size as a person reads it: `812 bytes`, `3.3 KiB`, `1.2 MiB`, `1.5 GiB`.
+pub(crate) fn size(bytes: u64) -> String {
+    const UNITS: [&str; 3] = ["KiB", "MiB", "GiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// A table cell exactly `width` columns wide: one line, cut with `…` or padded with spaces.
 pub(crate) fn column(text: &str, width: usize) -> String {
     let mut out = String::new();
@@ -432,6 +457,27 @@ mod tests {
     fn the_command_line_definition_is_consistent() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_full_page_says_more_may_match_and_sizes_read_as_people_read_them() {
+        assert_eq!(
+            super::listed(3, 50, "hit(s)", "newest first"),
+            "3 hit(s), newest first"
+        );
+        assert_eq!(
+            super::listed(50, 50, "hit(s)", "newest first"),
+            "50 hit(s), newest first: the first 50 of perhaps more; --limit N shows more"
+        );
+        assert_eq!(
+            super::listed(0, 0, "hit(s)", "newest first"),
+            "0 hit(s), newest first"
+        );
+        assert_eq!(super::size(812), "812 bytes");
+        assert_eq!(super::size(3340), "3.3 KiB");
+        assert_eq!(super::size(5 << 20), "5.0 MiB");
+        assert_eq!(super::size(3 << 29), "1.5 GiB");
+        assert_eq!(super::size(5 << 40), "5120.0 GiB");
     }
 
     #[test]

@@ -172,7 +172,10 @@ pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {
             cell(&r.plain_text, 60)
         );
     }
-    eprintln!("{} message(s), newest first", found.len());
+    eprintln!(
+        "{}",
+        super::listed(found.len(), args.limit, "message(s)", "newest first")
+    );
     Ok(())
 }
 
@@ -186,6 +189,12 @@ pub fn dead_letters(command: DeadLetterCommands) -> anyhow::Result<()> {
             json,
         } => {
             let store = store.open_existing()?;
+            if !json {
+                println!(
+                    "{:<10} {:<12} {:<20} {:<8} detail",
+                    "corp", "seq", "reason", "state"
+                );
+            }
             let letters = store.dead_letters(&DeadLetterQuery {
                 corp_id: corp,
                 pending_only: !all,
@@ -214,7 +223,20 @@ pub fn dead_letters(command: DeadLetterCommands) -> anyhow::Result<()> {
                 }
             }
             if !json {
-                eprintln!("{} dead letter(s)", letters.len());
+                let which = if all {
+                    "by corp and seq"
+                } else {
+                    "pending, by corp and seq"
+                };
+                eprintln!(
+                    "{}",
+                    super::listed(letters.len(), limit, "dead letter(s)", which)
+                );
+                if !all && !letters.is_empty() {
+                    eprintln!(
+                        "`msgaudit status` counts them by reason; `msgaudit dead-letters retry --config FILE` re-drives them once the cause is fixed"
+                    );
+                }
             }
             Ok(())
         }

@@ -520,7 +520,7 @@ fn voice_gets_a_playable_copy_with_ffmpeg_and_a_clear_note_without() {
     assert!(job.note.contains("ffmpeg was not found"), "{}", job.note);
     assert!(!without.objects().keys().any(|k| k.ends_with(".mp3")));
 
-    let with = Setup::new(emu, "");
+    let with = Setup::new(emu.clone(), "");
     with.run_once();
     let job = with.jobs().into_values().next().expect("a job");
     assert_eq!(job.status, 1);
@@ -566,21 +566,11 @@ fn voice_gets_a_playable_copy_with_ffmpeg_and_a_clear_note_without() {
         .into_iter()
         .find(|p| Path::new(p).is_file())
         .expect("ffmpeg (apt-get install ffmpeg)");
-    let runs = dir.path().join("killed-once-runs");
-    let wrapper = dir.path().join("ffmpeg-killed-once");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\necho run >> '{runs}'\n\
-             if [ $(wc -l < '{runs}') -eq 1 ]; then kill -9 $$; fi\nexec {ffmpeg} \"$@\"\n",
-            runs = runs.display()
-        ),
-    )
-    .expect("wrapper");
-    make_executable(&wrapper);
-    let killed_once = Setup::new(
-        serde_json::json!({"corpus": corpus.display().to_string()}),
-        &format!("ffmpeg = \"{}\"", wrapper.display()),
+    let (killed_once, runs) = with_ffmpeg_script(
+        &dir,
+        &emu,
+        "killed-once",
+        &format!("if [ $(wc -l < \"$RUNS\") -eq 1 ]; then kill -9 $$; fi\nexec {ffmpeg} \"$@\""),
     );
     killed_once.run_once();
     let job = killed_once.jobs().into_values().next().expect("a job");
@@ -591,29 +581,13 @@ fn voice_gets_a_playable_copy_with_ffmpeg_and_a_clear_note_without() {
         .expect("read")
         .expect("file row");
     assert_eq!(file.playable_type, "audio/mpeg", "the copy after the retry");
-    assert_eq!(
-        std::fs::read_to_string(&runs)
-            .expect("runs")
-            .lines()
-            .count(),
-        2,
-        "ffmpeg ran again after it was stopped"
-    );
+    assert_eq!(runs(), 2, "ffmpeg ran again after it was stopped");
 
-    let runs = dir.path().join("refusing-runs");
-    let wrapper = dir.path().join("ffmpeg-refusing");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\necho run >> '{}'\necho 'Invalid data found when processing input' >&2\nexit 1\n",
-            runs.display()
-        ),
-    )
-    .expect("wrapper");
-    make_executable(&wrapper);
-    let refusing = Setup::new(
-        serde_json::json!({"corpus": corpus.display().to_string()}),
-        &format!("ffmpeg = \"{}\"", wrapper.display()),
+    let (refusing, runs) = with_ffmpeg_script(
+        &dir,
+        &emu,
+        "refusing",
+        "echo 'Invalid data found when processing input' >&2\nexit 1",
     );
     refusing.run_once();
     let job = refusing.jobs().into_values().next().expect("a job");
@@ -623,19 +597,39 @@ fn voice_gets_a_playable_copy_with_ffmpeg_and_a_clear_note_without() {
         "{}",
         job.note
     );
-    assert_eq!(
-        std::fs::read_to_string(&runs)
-            .expect("runs")
-            .lines()
-            .count(),
-        1,
-        "a file ffmpeg refuses is not tried again"
-    );
+    assert_eq!(runs(), 1, "a file ffmpeg refuses is not tried again");
 }
 
-fn make_executable(path: &Path) {
+/// A setup whose `ffmpeg` is a shell script named `name` in `dir` running `body` (with `$RUNS`, a
+/// file it appends a line to each time it runs), and a reader of how many times it ran.
+fn with_ffmpeg_script(
+    dir: &tempfile::TempDir,
+    emulator: &serde_json::Value,
+    name: &str,
+    body: &str,
+) -> (Setup, impl Fn() -> usize + use<>) {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let runs = dir.path().join(format!("{name}-runs"));
+    let script = dir.path().join(format!("ffmpeg-{name}"));
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nRUNS='{}'\necho run >> \"$RUNS\"\n{body}\n",
+            runs.display()
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let setup = Setup::new(
+        emulator.clone(),
+        &format!("ffmpeg = \"{}\"", script.display()),
+    );
+    let count = move || {
+        std::fs::read_to_string(&runs)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    (setup, count)
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod audit;
+mod backup;
 mod bench;
 mod check;
 mod daemon;
@@ -90,6 +91,8 @@ pub enum Commands {
     Check(check::CheckArgs),
     /// What the durable spool holds (pulled batches waiting for the store), every record checked.
     Spool(spool::SpoolArgs),
+    /// A consistent copy of the SQLite store, safe beside the running daemon, checked before it takes its name.
+    Backup(backup::BackupArgs),
     /// Serve the auditors' workspace: the web page and its HTTP API.
     Serve(workspace::ServeArgs),
     /// The media archive: list media jobs, retry dead ones, get a stored file.
@@ -419,6 +422,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Status(args) => status::run(args),
         Commands::Check(args) => check::run(args),
         Commands::Spool(args) => spool::run(args),
+        Commands::Backup(args) => backup::run(args),
         Commands::Users { command } => workspace::users(command),
         Commands::Media { command } => media::run(command),
         Commands::Migrate(args) => {

@@ -39,6 +39,9 @@ pub use media::{
 };
 pub use review::{HitKey, HitKind, Review, ReviewState, ReviewStore, StateCounts};
 pub use sqlite::SqliteStore;
+pub use sqlite::backup::{
+    BackupError, BackupReport, backup as backup_sqlite, partial_path as backup_partial_path,
+};
 pub use types::split_list;
 pub use types::{
     ActHitRow, BatchOutcome, ContextQuery, CorpAccount, CorpProgress, DailyCount, DeadLetter,

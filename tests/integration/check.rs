@@ -13,19 +13,9 @@ use serde_json::Value;
 use crate::fake_wecom::FakeWeCom;
 use crate::media_store::S3Server;
 use crate::support::{
-    emulator_path, free_port, key_path, scrape_metrics, spawn, wait_until, write_config,
+    Running, emulator_path, free_port, key_path, scrape_metrics, spawn, wait_until, write_config,
     write_config_with_metrics,
 };
-
-/// A daemon killed when the test ends, whether it passes or not.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn check(config: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_msgaudit"))

@@ -7,6 +7,7 @@ mod architecture;
 mod archive_api;
 mod archive_browser;
 mod audit;
+mod backup;
 mod check;
 mod cli;
 mod clickhouse;

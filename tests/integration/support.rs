@@ -224,6 +224,16 @@ pub fn message_row(corp: &str, id: &str, seq: u64) -> msgaudit::message::Message
 }
 
 /// Starts the real daemon (`msgaudit run`) on a config, logging warnings only.
+/// A daemon killed when the test ends, whether it passes or not.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn spawn(config: &Path, once: bool) -> std::process::Child {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_msgaudit"));
     cmd.arg("run").arg("--config").arg(config).env(

@@ -8,7 +8,7 @@
 //! One file per concern, mirroring `store/clickhouse/`: [`ingest`] (batches, checkpoints, dead
 //! letters), [`rules`], [`hits`] (hit rows and their queries), [`outbox`] (robots, posts, settling),
 //! [`access`] (accounts, operation log), [`media`] (media jobs and files), [`archive`]
-//! (conversations, search); [`filter`] builds `WHERE` clauses and [`rows`] reads rows
+//! (conversations, search), [`backup`] (a consistent copy while the daemon writes); [`filter`] builds `WHERE` clauses and [`rows`] reads rows
 //! back into values.
 
 use std::path::Path;
@@ -29,6 +29,7 @@ pub(crate) const LATEST_SCHEMA: u32 = match migrate::SQLITE.last() {
 
 mod access;
 mod archive;
+pub mod backup;
 mod directory;
 mod filter;
 mod hits;

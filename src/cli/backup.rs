@@ -1,0 +1,118 @@
+//! `msgaudit backup`: a consistent copy of the SQLite store, taken beside a running daemon, with
+//! progress, what the copy holds, and what else to keep (the media) and how to restore.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+
+use super::StoreArgs;
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Where to write the copy (a new file; it is created 0600: it holds the chat archive).
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+    /// Replace `--out` if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run(args: BackupArgs) -> anyhow::Result<()> {
+    let url = args.store.url()?;
+    let Some(path) = crate::store::sqlite_path(&url).filter(|p| !p.is_empty()) else {
+        anyhow::bail!(
+            "{} is not a SQLite store: back ClickHouse up with its own tools (on 18.16, \
+             `ALTER TABLE … FREEZE` on every server, then copy `shadow/`; see docs/operations.md)",
+            crate::store::redact_url(&url)
+        );
+    };
+    let store = PathBuf::from(path);
+    let started = Instant::now();
+    let source_bytes = std::fs::metadata(&store).map(|m| m.len()).unwrap_or(0);
+    let done = Arc::new(AtomicBool::new(false));
+    let progress = show_progress(
+        crate::store::backup_partial_path(&args.out),
+        source_bytes,
+        done.clone(),
+    );
+    let report = crate::store::backup_sqlite(&store, &args.out, args.force);
+    done.store(true, Ordering::Relaxed);
+    if let Some(p) = progress {
+        let _ = p.join();
+    }
+    let r = report.with_context(|| format!("backing up {}", store.display()))?;
+    println!(
+        "backup  {} ({}, schema {}, checked) in {:.1} s",
+        r.path.display(),
+        super::size(r.bytes),
+        r.schema,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "holds   {} message(s), {} dead letter(s) pending, {} hit(s), {} behaviour hit(s), {} media job(s)",
+        r.messages, r.dead_letters, r.hits, r.behaviour_hits, r.media_jobs
+    );
+    for (corp, seq) in &r.checkpoints {
+        println!("        {corp}: every message up to seq {seq}");
+    }
+    if let Some(media) = media_dir(&args.store, &url) {
+        println!(
+            "media   not in the copy: {media} holds one file per content and never changes one, so \
+             copy it after this (e.g. `rsync -a {media}/ BACKUP/media/`) and it holds every file the \
+             copy names"
+        );
+    }
+    let s = store.display();
+    println!(
+        "restore stop the daemon, remove {s}-wal and {s}-shm, put the copy at {s} (and the media \
+         back), start the daemon: it pulls again from the copy's checkpoints what came later, which \
+         WeCom keeps for 5 days — so back up at least daily"
+    );
+    Ok(())
+}
+
+/// The local media directory the arguments' config names, if any (an S3 bucket is kept by S3).
+fn media_dir(store: &StoreArgs, url: &str) -> Option<String> {
+    let media = match &store.config {
+        Some(path) => crate::config::media_of_file(path, url).ok().flatten(),
+        None => crate::config::media_of_file_default(url),
+    }?;
+    (!media.store.starts_with("s3://")).then_some(media.store)
+}
+
+/// On a terminal, how much of the copy is written, until `done`.
+fn show_progress(
+    partial: PathBuf,
+    source_bytes: u64,
+    done: Arc<AtomicBool>,
+) -> Option<std::thread::JoinHandle<()>> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    std::thread::Builder::new()
+        .name("backup-progress".into())
+        .spawn(move || {
+            let mut shown = false;
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(250));
+                let written = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
+                eprint!(
+                    "\rcopying {} of about {}   ",
+                    super::size(written),
+                    super::size(source_bytes)
+                );
+                shown = true;
+            }
+            if shown {
+                eprintln!();
+            }
+        })
+        .ok()
+}

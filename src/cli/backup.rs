@@ -69,11 +69,11 @@ pub fn run(args: BackupArgs) -> anyhow::Result<()> {
              copy names"
         );
     }
-    let s = store.display();
     println!(
-        "restore stop the daemon, remove {s}-wal and {s}-shm, put the copy at {s} (and the media \
-         back), start the daemon: it pulls again from the copy's checkpoints what came later, which \
-         WeCom keeps for 5 days — so back up at least daily"
+        "restore stop the daemon, then `msgaudit restore --from {}` with the same --config or \
+         --store (and the media back), then start it: it pulls again from the copy's checkpoints \
+         what came later, which WeCom keeps for 5 days — so back up at least daily",
+        r.path.display()
     );
     Ok(())
 }
@@ -115,4 +115,79 @@ fn show_progress(
             }
         })
         .ok()
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The copy to restore (made by `msgaudit backup`).
+    #[arg(long)]
+    pub from: PathBuf,
+}
+
+/// `msgaudit restore`: the copy checked and put in the store's place, with the daemon stopped.
+pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let url = args.store.url()?;
+    let Some(path) = crate::store::sqlite_path(&url).filter(|p| !p.is_empty()) else {
+        anyhow::bail!(
+            "{} is not a SQLite store: restore ClickHouse with its own tools (`ALTER TABLE … \
+             ATTACH PARTITION` from the frozen parts on 18.16; see docs/operations.md)",
+            crate::store::redact_url(&url)
+        );
+    };
+    let store = PathBuf::from(path);
+    if args.from.canonicalize().ok() == store.canonicalize().ok() && store.exists() {
+        anyhow::bail!("--from is the store itself: give the copy `msgaudit backup` made");
+    }
+    // The daemon holds the spool's lock while it runs: taking it proves none runs, and keeps one
+    // from starting mid-restore.
+    let spool = super::spool::spool_dir(&args.store, None)?;
+    let _held = if spool.is_dir() {
+        match crate::spool::recover::lock(&spool) {
+            Ok(lock) => Some(lock),
+            Err(crate::spool::SpoolError::Locked { dir }) => anyhow::bail!(
+                "a daemon is running on this store (it holds the spool's lock in {}): stop it \
+                 (`systemctl stop msgaudit`, or SIGTERM), then restore",
+                dir.display()
+            ),
+            Err(e) => return Err(e).context("checking that no daemon runs"),
+        }
+    } else {
+        eprintln!(
+            "no spool at {}: make sure no daemon runs on this store while it is restored",
+            spool.display()
+        );
+        None
+    };
+    let done = crate::store::restore_sqlite(&args.from, &store)
+        .with_context(|| format!("restoring {} from {}", store.display(), args.from.display()))?;
+    let r = &done.restored;
+    println!(
+        "restored {} from {} ({}, schema {}, checked)",
+        store.display(),
+        args.from.display(),
+        super::size(r.bytes),
+        r.schema
+    );
+    println!(
+        "holds    {} message(s), {} dead letter(s) pending, {} hit(s), {} behaviour hit(s), {} media job(s)",
+        r.messages, r.dead_letters, r.hits, r.behaviour_hits, r.media_jobs
+    );
+    for (corp, seq) in &r.checkpoints {
+        println!("         {corp}: every message up to seq {seq}");
+    }
+    if let Some(aside) = &done.replaced {
+        println!(
+            "kept     the store it replaced, as {} (with its -wal and -shm): remove it once the \
+             daemon runs well",
+            aside.display()
+        );
+    }
+    println!(
+        "next     put the media directory back if it was lost, then start the daemon: it pulls \
+         again from these checkpoints what came later (WeCom keeps 5 days); batches still in the \
+         spool are stored again without doubling"
+    );
+    Ok(())
 }

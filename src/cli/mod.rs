@@ -93,6 +93,8 @@ pub enum Commands {
     Spool(spool::SpoolArgs),
     /// A consistent copy of the SQLite store, safe beside the running daemon, checked before it takes its name.
     Backup(backup::BackupArgs),
+    /// Put a copy `msgaudit backup` made in the SQLite store's place (the daemon stopped; the replaced store is kept).
+    Restore(backup::RestoreArgs),
     /// Serve the auditors' workspace: the web page and its HTTP API.
     Serve(workspace::ServeArgs),
     /// The media archive: list media jobs, retry dead ones, get a stored file.
@@ -423,6 +425,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Check(args) => check::run(args),
         Commands::Spool(args) => spool::run(args),
         Commands::Backup(args) => backup::run(args),
+        Commands::Restore(args) => backup::restore(args),
         Commands::Users { command } => workspace::users(command),
         Commands::Media { command } => media::run(command),
         Commands::Migrate(args) => {

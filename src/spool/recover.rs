@@ -108,8 +108,9 @@ fn prepare_dir(dir: &Path) -> Result<(), SpoolError> {
     Ok(())
 }
 
-/// Takes the exclusive lock on `dir/LOCK`.
-fn lock(dir: &Path) -> Result<File, SpoolError> {
+/// Takes the exclusive lock on `dir/LOCK`, held until the file is dropped: the daemon holds it
+/// while it runs, and `msgaudit restore` takes it so that no daemon starts mid-restore.
+pub fn lock(dir: &Path) -> Result<File, SpoolError> {
     use std::os::fd::AsRawFd;
     let path = dir.join("LOCK");
     let file = std::fs::OpenOptions::new()

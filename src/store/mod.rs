@@ -40,7 +40,8 @@ pub use media::{
 pub use review::{HitKey, HitKind, Review, ReviewState, ReviewStore, StateCounts};
 pub use sqlite::SqliteStore;
 pub use sqlite::backup::{
-    BackupError, BackupReport, backup as backup_sqlite, partial_path as backup_partial_path,
+    BackupError, BackupReport, RestoreReport, backup as backup_sqlite,
+    partial_path as backup_partial_path, restore as restore_sqlite,
 };
 pub use types::split_list;
 pub use types::{

@@ -1,6 +1,7 @@
 //! `msgaudit backup` beside a running daemon: every copy is private, checked, and consistent (its
-//! checkpoint covers exactly the messages and dead letters it holds), and restoring the oldest
-//! copy, then running again, loses nothing and doubles nothing.
+//! checkpoint covers exactly the messages and dead letters it holds). `msgaudit restore` refuses
+//! while the daemon runs, keeps the store it replaces, and after it a run loses nothing and doubles
+//! nothing.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -45,11 +46,21 @@ fn consistency(db: &Path, corp: &str) -> (u64, u64, u64) {
 #[test]
 fn backups_beside_a_writing_daemon_are_consistent_and_a_restore_loses_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let opts = "messages=8000&seed=43&delay_ms=40&missing_key_every=97&bad_json_every=89";
+    let opts = "messages=8000&seed=43&delay_ms=60&missing_key_every=97&bad_json_every=89";
     let config = write_config(dir.path(), opts, &[1, 2], "batch_limit = 200");
     let db = dir.path().join("store.db");
     let corp = corp_id(opts);
 
+    let restore = |from: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_msgaudit"))
+            .arg("restore")
+            .arg("--config")
+            .arg(&config)
+            .arg("--from")
+            .arg(from)
+            .output()
+            .expect("msgaudit restore")
+    };
     let mut daemon = Running(spawn(&config, true));
     wait_until("a first batch stored", Duration::from_secs(60), || {
         checkpoint(&db, &corp) > 0
@@ -77,6 +88,19 @@ fn backups_beside_a_writing_daemon_are_consistent_and_a_restore_loses_nothing() 
             (cp, 0),
             "copy {i}: every seq up to its checkpoint {cp} is a message or a dead letter, none past it"
         );
+        if i == 0 {
+            // No restore while a daemon runs on the store (it holds the spool's lock).
+            assert!(
+                daemon.0.try_wait().expect("wait").is_none(),
+                "the daemon still drains"
+            );
+            let refused = restore(&out);
+            let said = String::from_utf8_lossy(&refused.stderr);
+            assert!(
+                !refused.status.success() && said.contains("a daemon is running"),
+                "{said}"
+            );
+        }
         copies.push((out, cp));
     }
     assert!(
@@ -98,15 +122,30 @@ fn backups_beside_a_writing_daemon_are_consistent_and_a_restore_loses_nothing() 
         String::from_utf8_lossy(&again.stderr)
     );
 
-    // Restore the oldest copy: the daemon stopped, the copy in place of the store (its WAL gone
-    // with it), then a run that drains the archive.
+    // Restore the oldest copy once the daemon stopped, then run again to drain the archive.
     let status = wait_exit(&mut daemon.0, Duration::from_secs(120));
     assert!(status.success(), "{status}");
-    for leftover in ["store.db-wal", "store.db-shm"] {
-        let _ = std::fs::remove_file(dir.path().join(leftover));
-    }
-    std::fs::copy(&copies[0].0, &db).expect("restore the copy");
+    let done = restore(&copies[0].0);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let said = String::from_utf8_lossy(&done.stdout);
+    assert!(said.contains("restored") && said.contains("kept"), "{said}");
     assert_eq!(checkpoint(&db, &corp), copies[0].1);
+    let kept: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("store.db.replaced-"))
+        .collect();
+    assert!(
+        kept.iter()
+            .any(|n| !n.ends_with("-wal") && !n.ends_with("-shm")),
+        "the replaced store is kept: {kept:?}"
+    );
+    let mode = std::fs::metadata(&db).expect("store").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the restored store is private");
     let mut again = spawn(&config, true);
     let status = wait_exit(&mut again, Duration::from_secs(120));
     assert!(status.success(), "{status}");

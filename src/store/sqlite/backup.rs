@@ -3,7 +3,8 @@
 //! beside the target, created 0600 because it holds the chat archive. The copy is checked
 //! (`PRAGMA quick_check`), synced and only then renamed into place, so a backup file that exists
 //! is whole. A batch and its checkpoint commit together, so the copy's checkpoints match its
-//! messages: restoring it loses nothing the archive still holds.
+//! messages: restoring it loses nothing the archive still holds. [`restore`] puts a checked copy
+//! in the store's place, keeping the store it replaces (with its WAL) beside it.
 
 use std::fs::OpenOptions;
 use std::io::ErrorKind;
@@ -147,6 +148,89 @@ pub fn backup(store: &Path, out: &Path, overwrite: bool) -> Result<BackupReport,
         path: out.to_owned(),
         bytes,
         ..report
+    })
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// What the store now holds (the copy's contents).
+    pub restored: BackupReport,
+    /// Where the store that was replaced now is (None: there was none).
+    pub replaced: Option<PathBuf>,
+}
+
+/// Puts the copy at `copy` (checked first) in place of the SQLite store at `store`. The store it
+/// replaces is kept beside it as `STORE.replaced-SECONDS`, with its `-wal` and `-shm` renamed
+/// alike, so a restore undoes nothing for good. The daemon must not be running.
+pub fn restore(copy: &Path, store: &Path) -> Result<RestoreReport, BackupError> {
+    if !copy.is_file() {
+        return Err(BackupError::NoStore(copy.to_owned()));
+    }
+    let mut report = check(copy).map_err(|e| match e {
+        Checked::Sqlite(context, source) => BackupError::Sqlite {
+            store: copy.to_owned(),
+            context,
+            source,
+        },
+        Checked::Damaged(verdict) => BackupError::Damaged {
+            verdict,
+            path: copy.to_owned(),
+        },
+    })?;
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| BackupError::Io { path, source }
+    };
+    let with_suffix = |path: &Path, suffix: &str| {
+        let mut name = path.file_name().unwrap_or_default().to_owned();
+        name.push(suffix);
+        path.with_file_name(name)
+    };
+    let replaced = if store.exists() {
+        let seconds = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let aside = with_suffix(store, &format!(".replaced-{seconds}"));
+        std::fs::rename(store, &aside).map_err(io(store))?;
+        for part in ["-wal", "-shm"] {
+            let from = with_suffix(store, part);
+            if from.exists() {
+                std::fs::rename(&from, with_suffix(&aside, part)).map_err(io(&from))?;
+            }
+        }
+        Some(aside)
+    } else {
+        None
+    };
+    let partial = partial_path(store);
+    let _ = std::fs::remove_file(&partial);
+    let mut out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&partial)
+        .map_err(io(&partial))?;
+    let copied = std::fs::File::open(copy)
+        .and_then(|mut from| std::io::copy(&mut from, &mut out))
+        .and_then(|_| out.sync_all());
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(&partial);
+        return Err(io(&partial)(e));
+    }
+    std::fs::rename(&partial, store).map_err(io(store))?;
+    let dir = store
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
+    report.path = store.to_owned();
+    report.bytes = std::fs::metadata(store).map_err(io(store))?.len();
+    Ok(RestoreReport {
+        restored: report,
+        replaced,
     })
 }
 

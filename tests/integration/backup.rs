@@ -177,6 +177,21 @@ fn a_clickhouse_store_is_pointed_at_its_own_tools_and_a_missing_store_is_said() 
     assert!(!ch.status.success());
     let said = String::from_utf8_lossy(&ch.stderr);
     assert!(said.contains("FREEZE") && !said.contains("pw"), "{said}");
+    let restore_ch = Command::new(env!("CARGO_BIN_EXE_msgaudit"))
+        .args([
+            "restore",
+            "--store",
+            "clickhouse://default:pw@127.0.0.1:1/db",
+            "--from",
+        ])
+        .arg(&out)
+        .output()
+        .expect("msgaudit restore");
+    let said = String::from_utf8_lossy(&restore_ch.stderr);
+    assert!(
+        !restore_ch.status.success() && said.contains("ATTACH PARTITION") && !said.contains("pw"),
+        "{said}"
+    );
     let missing = run(&format!(
         "sqlite://{}",
         dir.path().join("none.db").display()

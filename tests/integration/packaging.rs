@@ -64,3 +64,82 @@ fn the_systemd_unit_verifies_and_its_commands_run() {
         40
     );
 }
+
+#[test]
+fn the_backup_timer_verifies_and_its_service_makes_a_dated_copy_and_prunes_old_ones() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), "messages=40&seed=3", &[1, 2], "");
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).expect("state dir");
+    let read = |name: &str| {
+        std::fs::read_to_string(root().join("packaging").join(name))
+            .expect("unit")
+            .replace("/usr/local/bin/msgaudit", env!("CARGO_BIN_EXE_msgaudit"))
+            .replace("/etc/msgaudit/msgaudit.toml", &config.display().to_string())
+            .replace("/var/lib/msgaudit", &state.display().to_string())
+    };
+    let service = read("msgaudit-backup.service");
+    for name in ["msgaudit-backup.service", "msgaudit-backup.timer"] {
+        std::fs::write(dir.path().join(name), read(name)).expect("unit");
+    }
+    let verified = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(dir.path().join("msgaudit-backup.timer"))
+        .arg(dir.path().join("msgaudit-backup.service"))
+        .output()
+        .expect("systemd-analyze (apt-get install systemd)");
+    let said = String::from_utf8_lossy(&verified.stderr);
+    assert!(
+        verified.status.success() && said.trim().is_empty(),
+        "systemd-analyze verify: {said}"
+    );
+
+    // Something to copy, then the service's own commands, as systemd would run them.
+    let mut daemon = crate::support::spawn(&config, true);
+    assert!(crate::support::wait_exit(&mut daemon, std::time::Duration::from_secs(60)).success());
+    let start = service
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart=/bin/sh -c '"))
+        .and_then(|l| l.strip_suffix('\''))
+        .expect("ExecStart runs a shell line")
+        .replace("%%", "%");
+    let old = state.join("backups/msgaudit-2000-01-01.db");
+    std::fs::create_dir_all(state.join("backups")).expect("backups");
+    std::fs::write(&old, b"an old copy").expect("old copy");
+    let old_time = std::time::SystemTime::now() - std::time::Duration::from_secs(30 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .and_then(|f| f.set_modified(old_time))
+        .expect("age the old copy");
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&start)
+        .current_dir(&state)
+        .output()
+        .expect("the backup command");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prune = command_line(&service, "ExecStartPost=");
+    let pruned = Command::new(&prune[0])
+        .args(&prune[1..])
+        .output()
+        .expect("the prune command");
+    assert!(pruned.status.success(), "{pruned:?}");
+    let copies: Vec<String> = std::fs::read_dir(state.join("backups"))
+        .expect("backups")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    assert_eq!(
+        copies.len(),
+        1,
+        "today's copy, the 30-day-old one pruned: {copies:?}"
+    );
+    assert!(
+        copies[0].starts_with("msgaudit-20") && copies[0].ends_with(".db"),
+        "{copies:?}"
+    );
+}

@@ -26,14 +26,11 @@ pub struct BackupArgs {
 
 pub fn run(args: BackupArgs) -> anyhow::Result<()> {
     let url = args.store.url()?;
-    let Some(path) = crate::store::sqlite_path(&url).filter(|p| !p.is_empty()) else {
-        anyhow::bail!(
-            "{} is not a SQLite store: back ClickHouse up with its own tools (on 18.16, \
-             `ALTER TABLE … FREEZE` on every server, then copy `shadow/`; see docs/operations.md)",
-            crate::store::redact_url(&url)
-        );
-    };
-    let store = PathBuf::from(path);
+    let store = sqlite_store(
+        &url,
+        "back ClickHouse up with its own tools (on 18.16, `ALTER TABLE … FREEZE` on every \
+         server, then copy `shadow/`; see docs/operations.md)",
+    )?;
     let started = Instant::now();
     let source_bytes = std::fs::metadata(&store).map(|m| m.len()).unwrap_or(0);
     let done = Arc::new(AtomicBool::new(false));
@@ -55,13 +52,7 @@ pub fn run(args: BackupArgs) -> anyhow::Result<()> {
         r.schema,
         started.elapsed().as_secs_f64()
     );
-    println!(
-        "holds   {} message(s), {} dead letter(s) pending, {} hit(s), {} behaviour hit(s), {} media job(s)",
-        r.messages, r.dead_letters, r.hits, r.behaviour_hits, r.media_jobs
-    );
-    for (corp, seq) in &r.checkpoints {
-        println!("        {corp}: every message up to seq {seq}");
-    }
+    print_contents("holds   ", &r);
     if let Some(media) = media_dir(&args.store, &url) {
         println!(
             "media   not in the copy: {media} holds one file per content and never changes one, so \
@@ -76,6 +67,29 @@ pub fn run(args: BackupArgs) -> anyhow::Result<()> {
         r.path.display()
     );
     Ok(())
+}
+
+/// The SQLite file `url` names; any other store gets `advice` for its own tools.
+fn sqlite_store(url: &str, advice: &str) -> anyhow::Result<PathBuf> {
+    match crate::store::sqlite_path(url).filter(|p| !p.is_empty()) {
+        Some(path) => Ok(PathBuf::from(path)),
+        None => anyhow::bail!(
+            "{} is not a SQLite store: {advice}",
+            crate::store::redact_url(url)
+        ),
+    }
+}
+
+/// What a copy holds, under `label` (whose width the following lines are indented by).
+fn print_contents(label: &str, r: &crate::store::BackupReport) {
+    println!(
+        "{label}{} message(s), {} dead letter(s) pending, {} hit(s), {} behaviour hit(s), {} media job(s)",
+        r.messages, r.dead_letters, r.hits, r.behaviour_hits, r.media_jobs
+    );
+    let indent = " ".repeat(label.chars().count());
+    for (corp, seq) in &r.checkpoints {
+        println!("{indent}{corp}: every message up to seq {seq}");
+    }
 }
 
 /// The local media directory the arguments' config names, if any (an S3 bucket is kept by S3).
@@ -129,17 +143,11 @@ pub struct RestoreArgs {
 /// `msgaudit restore`: the copy checked and put in the store's place, with the daemon stopped.
 pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     let url = args.store.url()?;
-    let Some(path) = crate::store::sqlite_path(&url).filter(|p| !p.is_empty()) else {
-        anyhow::bail!(
-            "{} is not a SQLite store: restore ClickHouse with its own tools (`ALTER TABLE … \
-             ATTACH PARTITION` from the frozen parts on 18.16; see docs/operations.md)",
-            crate::store::redact_url(&url)
-        );
-    };
-    let store = PathBuf::from(path);
-    if args.from.canonicalize().ok() == store.canonicalize().ok() && store.exists() {
-        anyhow::bail!("--from is the store itself: give the copy `msgaudit backup` made");
-    }
+    let store = sqlite_store(
+        &url,
+        "restore ClickHouse with its own tools (`ALTER TABLE … ATTACH PARTITION` from the frozen \
+         parts on 18.16; see docs/operations.md)",
+    )?;
     // The daemon holds the spool's lock while it runs: taking it proves none runs, and keeps one
     // from starting mid-restore.
     let spool = super::spool::spool_dir(&args.store, None)?;
@@ -170,13 +178,7 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         super::size(r.bytes),
         r.schema
     );
-    println!(
-        "holds    {} message(s), {} dead letter(s) pending, {} hit(s), {} behaviour hit(s), {} media job(s)",
-        r.messages, r.dead_letters, r.hits, r.behaviour_hits, r.media_jobs
-    );
-    for (corp, seq) in &r.checkpoints {
-        println!("         {corp}: every message up to seq {seq}");
-    }
+    print_contents("holds    ", r);
     if let Some(aside) = &done.replaced {
         println!(
             "kept     the store it replaced, as {} (with its -wal and -shm): remove it once the \

@@ -34,8 +34,17 @@ pub enum BackupError {
         #[source]
         source: rusqlite::Error,
     },
-    #[error("the copy at {} failed its check ({verdict}); it was removed: try again", .path.display())]
+    #[error(
+        "the copy at {} failed its check ({verdict}): a copy being written is removed (try \
+         again); a copy to restore from is damaged (restore an earlier one)",
+        .path.display()
+    )]
     Damaged { verdict: String, path: PathBuf },
+    #[error(
+        "{} is the store itself: restore from a copy `msgaudit backup` made",
+        .0.display()
+    )]
+    CopyIsStore(PathBuf),
 }
 
 /// What a backup holds.
@@ -58,9 +67,55 @@ pub struct BackupReport {
 
 /// Where the copy is written before it is checked and renamed to `out`.
 pub fn partial_path(out: &Path) -> PathBuf {
-    let mut name = out.file_name().unwrap_or_default().to_owned();
-    name.push(".partial");
-    out.with_file_name(name)
+    with_suffix(out, ".partial")
+}
+
+/// `path` with `suffix` added to its file name.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// An I/O failure on `path`.
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + use<> {
+    let path = path.to_owned();
+    move |source| BackupError::Io { path, source }
+}
+
+/// A new, empty file at `path`, readable by its owner only (what an earlier, interrupted run left
+/// there is removed first): the archive is never readable by others, not even for a moment.
+fn private_new(path: &Path) -> Result<std::fs::File, BackupError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(io(path)(e)),
+    }
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io(path))
+}
+
+/// Syncs the written file at `partial`, renames it to `target` and syncs the directory, so the
+/// name appears only on a whole file and survives a crash; returns its size.
+fn put_in_place(partial: &Path, target: &Path) -> Result<u64, BackupError> {
+    OpenOptions::new()
+        .read(true)
+        .open(partial)
+        .and_then(|f| f.sync_all())
+        .map_err(io(partial))?;
+    std::fs::rename(partial, target).map_err(io(target))?;
+    let dir = target
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
+    Ok(std::fs::metadata(target).map_err(io(target))?.len())
 }
 
 /// Copies the SQLite store at `store` to `out` (replacing it only with `overwrite`).
@@ -79,24 +134,8 @@ pub fn backup(store: &Path, out: &Path, overwrite: bool) -> Result<BackupReport,
         }
     };
     let partial = partial_path(out);
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| BackupError::Io { path, source }
-    };
-    // A copy an earlier, interrupted backup left.
-    match std::fs::remove_file(&partial) {
-        Ok(()) => {}
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(io(&partial)(e)),
-    }
-    // Created empty and private first: VACUUM INTO fills an empty file, and the archive is never
-    // readable by others, not even for a moment.
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&partial)
-        .map_err(io(&partial))?;
+    // Created empty first: VACUUM INTO fills an empty file.
+    private_new(&partial)?;
     let copied = (|| {
         let conn = Connection::open_with_flags(
             store,
@@ -110,45 +149,17 @@ pub fn backup(store: &Path, out: &Path, overwrite: bool) -> Result<BackupReport,
         let target = partial.to_string_lossy();
         conn.execute("VACUUM INTO ?1", [target.as_ref()])
             .map_err(sqlite("copying a snapshot (VACUUM INTO)"))?;
-        check(&partial).map_err(|e| match e {
-            Checked::Sqlite(context, source) => BackupError::Sqlite {
-                store: partial.clone(),
-                context,
-                source,
-            },
-            Checked::Damaged(verdict) => BackupError::Damaged {
-                verdict,
-                path: partial.clone(),
-            },
+        let report = check(&partial)?;
+        Ok(BackupReport {
+            path: out.to_owned(),
+            bytes: put_in_place(&partial, out)?,
+            ..report
         })
     })();
-    let report = match copied {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            return Err(e);
-        }
-    };
-    // Durable before it takes the name.
-    OpenOptions::new()
-        .read(true)
-        .open(&partial)
-        .and_then(|f| f.sync_all())
-        .map_err(io(&partial))?;
-    std::fs::rename(&partial, out).map_err(io(out))?;
-    let dir = out
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))?;
-    let bytes = std::fs::metadata(out).map_err(io(out))?.len();
-    Ok(BackupReport {
-        path: out.to_owned(),
-        bytes,
-        ..report
-    })
+    if copied.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    copied
 }
 
 /// What a restore did.
@@ -160,33 +171,29 @@ pub struct RestoreReport {
     pub replaced: Option<PathBuf>,
 }
 
-/// Puts the copy at `copy` (checked first) in place of the SQLite store at `store`. The store it
-/// replaces is kept beside it as `STORE.replaced-SECONDS`, with its `-wal` and `-shm` renamed
-/// alike, so a restore undoes nothing for good. The daemon must not be running.
+/// Puts the copy at `copy` (checked first) in place of the SQLite store at `store`. The copy is
+/// written beside the store before the store is touched; the store it replaces is then kept
+/// beside it as `STORE.replaced-SECONDS`, with its `-wal` and `-shm` renamed alike, so a restore
+/// undoes nothing for good. The daemon must not be running.
 pub fn restore(copy: &Path, store: &Path) -> Result<RestoreReport, BackupError> {
     if !copy.is_file() {
         return Err(BackupError::NoStore(copy.to_owned()));
     }
-    let mut report = check(copy).map_err(|e| match e {
-        Checked::Sqlite(context, source) => BackupError::Sqlite {
-            store: copy.to_owned(),
-            context,
-            source,
-        },
-        Checked::Damaged(verdict) => BackupError::Damaged {
-            verdict,
-            path: copy.to_owned(),
-        },
-    })?;
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| BackupError::Io { path, source }
-    };
-    let with_suffix = |path: &Path, suffix: &str| {
-        let mut name = path.file_name().unwrap_or_default().to_owned();
-        name.push(suffix);
-        path.with_file_name(name)
-    };
+    if let (Ok(a), Ok(b)) = (copy.canonicalize(), store.canonicalize())
+        && a == b
+    {
+        return Err(BackupError::CopyIsStore(copy.to_owned()));
+    }
+    let report = check(copy)?;
+    let partial = partial_path(store);
+    let mut out = private_new(&partial)?;
+    let copied = std::fs::File::open(copy)
+        .and_then(|mut from| std::io::copy(&mut from, &mut out))
+        .map_err(io(&partial));
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
+    }
     let replaced = if store.exists() {
         let seconds = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -203,71 +210,55 @@ pub fn restore(copy: &Path, store: &Path) -> Result<RestoreReport, BackupError> 
     } else {
         None
     };
-    let partial = partial_path(store);
-    let _ = std::fs::remove_file(&partial);
-    let mut out = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&partial)
-        .map_err(io(&partial))?;
-    let copied = std::fs::File::open(copy)
-        .and_then(|mut from| std::io::copy(&mut from, &mut out))
-        .and_then(|_| out.sync_all());
-    if let Err(e) = copied {
-        let _ = std::fs::remove_file(&partial);
-        return Err(io(&partial)(e));
-    }
-    std::fs::rename(&partial, store).map_err(io(store))?;
-    let dir = store
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))?;
-    report.path = store.to_owned();
-    report.bytes = std::fs::metadata(store).map_err(io(store))?.len();
+    let bytes = put_in_place(&partial, store)?;
     Ok(RestoreReport {
-        restored: report,
+        restored: BackupReport {
+            path: store.to_owned(),
+            bytes,
+            ..report
+        },
         replaced,
     })
 }
 
-/// Why a copy did not pass its check.
-enum Checked {
-    Sqlite(&'static str, rusqlite::Error),
-    Damaged(String),
-}
-
 /// Checks the copy at `path` and reads what it holds.
-fn check(path: &Path) -> Result<BackupReport, Checked> {
+fn check(path: &Path) -> Result<BackupReport, BackupError> {
+    let sqlite = |context| {
+        move |source| BackupError::Sqlite {
+            store: path.to_owned(),
+            context,
+            source,
+        }
+    };
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| Checked::Sqlite("opening the copy", e))?;
+    .map_err(sqlite("opening the copy"))?;
     let verdict: String = conn
         .query_row("PRAGMA quick_check", [], |r| r.get(0))
-        .map_err(|e| Checked::Sqlite("checking the copy", e))?;
+        .map_err(sqlite("checking the copy"))?;
     if verdict != "ok" {
-        return Err(Checked::Damaged(verdict));
+        return Err(BackupError::Damaged {
+            verdict,
+            path: path.to_owned(),
+        });
     }
-    let count = |sql: &str| -> Result<u64, Checked> {
+    let count = |sql: &str| -> Result<u64, BackupError> {
         conn.query_row(sql, [], |r| r.get::<_, i64>(0))
             .map(|n| n.max(0) as u64)
-            .map_err(|e| Checked::Sqlite("counting the copy's rows", e))
+            .map_err(sqlite("counting the copy's rows"))
     };
     let schema = count("SELECT COALESCE(MAX(version), 0) FROM msgaudit_schema_migrations")?;
-    let mut stmt = conn
+    let checkpoints = conn
         .prepare("SELECT corp_id, seq FROM we_chat_msg_checkpoint ORDER BY corp_id")
-        .map_err(|e| Checked::Sqlite("reading the copy's checkpoints", e))?;
-    let checkpoints = stmt
-        .query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+        .and_then(|mut stmt| {
+            stmt.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+            })?
+            .collect::<Result<Vec<_>, _>>()
         })
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| Checked::Sqlite("reading the copy's checkpoints", e))?;
+        .map_err(sqlite("reading the copy's checkpoints"))?;
     Ok(BackupReport {
         path: path.to_owned(),
         bytes: 0,
@@ -292,5 +283,29 @@ mod tests {
             Path::new("/b/msgaudit.db.partial")
         );
         assert_eq!(partial_path(Path::new("x.db")), Path::new("x.db.partial"));
+    }
+
+    #[test]
+    fn a_restore_from_the_store_itself_or_a_damaged_copy_leaves_the_store_untouched() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = dir.path().join("store.db");
+        std::fs::write(&store, b"the store").expect("store");
+        let e = restore(&store, &store).expect_err("the store itself");
+        assert!(matches!(e, BackupError::CopyIsStore(_)), "{e}");
+        assert!(e.to_string().contains("msgaudit backup"), "{e}");
+        let damaged = dir.path().join("copy.db");
+        std::fs::write(&damaged, b"not a database at all").expect("copy");
+        let e = restore(&damaged, &store).expect_err("a damaged copy");
+        assert!(matches!(e, BackupError::Sqlite { .. }), "{e}");
+        assert_eq!(std::fs::read(&store).expect("store"), b"the store");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        assert_eq!(
+            names.len(),
+            2,
+            "nothing moved aside or left half-written: {names:?}"
+        );
     }
 }

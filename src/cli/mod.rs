@@ -129,7 +129,7 @@ pub(crate) fn char_width(c: char) -> usize {
 /// it says that more may match and how to see them.
 pub(crate) fn listed(n: usize, limit: u32, things: &str, order: &str) -> String {
     if n > 0 && n as u64 >= u64::from(limit) {
-        format!("{n} {things}, {order}: the first {limit} of perhaps more; --limit N shows more")
+        format!("{n} {things}, {order}: the first {n} of perhaps more; --limit N shows more")
     } else {
         format!("{n} {things}, {order}")
     }

@@ -9,8 +9,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::support::{
-    Running, archive, checkpoint, corp_id, spawn, stored_msgids, wait_exit, wait_until,
-    write_config,
+    Running, archive, checkpoint, corp_id, good_msgids, spawn, stored_msgids, wait_exit,
+    wait_until, write_config,
 };
 
 fn backup(config: &Path, out: &Path, extra: &[&str]) -> Output {
@@ -149,11 +149,7 @@ fn backups_beside_a_writing_daemon_are_consistent_and_a_restore_loses_nothing() 
     let mut again = spawn(&config, true);
     let status = wait_exit(&mut again, Duration::from_secs(120));
     assert!(status.success(), "{status}");
-    let want: std::collections::HashMap<String, u32> = archive(opts)
-        .iter()
-        .filter(|m| !m.faults.unreadable())
-        .map(|m| (m.msgid, 1))
-        .collect();
+    let want = good_msgids(&archive(opts));
     assert_eq!(
         stored_msgids(&db),
         want,

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use crate::support::{
-    archive, checkpoint, corp_id, scrape_metrics, spawn, stored_msgids, wait_exit, wait_until,
-    write_config, write_config_with_metrics,
+    archive, checkpoint, corp_id, good_msgids, scrape_metrics, spawn, stored_msgids, wait_exit,
+    wait_until, write_config, write_config_with_metrics,
 };
 
 #[test]
@@ -33,11 +33,7 @@ fn a_daemon_killed_mid_drain_resumes_without_loss_or_duplicates() {
     let status = wait_exit(&mut child, Duration::from_secs(120));
     assert!(status.success(), "the final run exits cleanly: {status}");
     assert_eq!(kills, 2);
-    let want: std::collections::HashMap<String, u32> = archive(opts)
-        .iter()
-        .filter(|m| !m.faults.unreadable())
-        .map(|m| (m.msgid, 1))
-        .collect();
+    let want = good_msgids(&archive(opts));
     assert_eq!(
         stored_msgids(&db),
         want,

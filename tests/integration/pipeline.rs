@@ -13,9 +13,9 @@ use msgaudit::sdk::FinanceLibrary;
 use msgaudit::secret::Secret;
 use msgaudit::store::prelude::*;
 use msgaudit::store::{DeadLetterQuery, SqliteStore};
-use wework_finance_archive::{Archive, Faults};
+use wework_finance_archive::Faults;
 
-use crate::support::{archive, corp_id, emulator, keys, stored_msgids};
+use crate::support::{archive, corp_id, emulator, good_msgids, keys, stored_msgids};
 
 struct Run {
     summary: RunSummary,
@@ -103,13 +103,6 @@ fn run_with(
         stats,
         store,
     }
-}
-
-fn good_msgids(a: &Archive) -> HashMap<String, u32> {
-    a.iter()
-        .filter(|m| !m.faults.unreadable())
-        .map(|m| (m.msgid, 1))
-        .collect()
 }
 
 #[test]

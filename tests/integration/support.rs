@@ -126,6 +126,14 @@ pub fn stored_msgids(db: &Path) -> std::collections::HashMap<String, u32> {
     out
 }
 
+/// Every msgid of the archive that can be decrypted and parsed, once: what a drain must store.
+pub fn good_msgids(a: &wework_finance_archive::Archive) -> std::collections::HashMap<String, u32> {
+    a.iter()
+        .filter(|m| !m.faults.unreadable())
+        .map(|m| (m.msgid, 1))
+        .collect()
+}
+
 /// (largest seq, number of rows) of the stored messages: equal to (checkpoint, checkpoint) when a
 /// drain from seq 1 without faults stopped exactly at what is stored.
 pub fn max_seq_and_count(db: &Path) -> (u64, u64) {

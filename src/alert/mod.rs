@@ -1,12 +1,13 @@
 //! Alerts to auditors: what a post says ([`compose`]), how often a destination may be posted to
 //! ([`limit`]), the HTTP client for WeCom's APIs ([`http`]), delivery to robots and application
-//! messages ([`channel`]), the outbox's values ([`outbox`]: robots, destinations, posts) and the
-//! sender that drains the durable outbox ([`sender`]).
+//! messages ([`channel`]), the outbox's values ([`outbox`]: robots, destinations, posts), the
+//! sender that drains the durable outbox ([`sender`]) and a robot's test post ([`probe`]).
 
 pub mod channel;
 pub mod compose;
 pub mod limit;
 pub mod outbox;
+pub mod probe;
 pub mod sender;
 
 pub use channel::AppCredentials;

@@ -1,14 +1,15 @@
-//! `msgaudit robots …` (the group robots alerts go to) and `msgaudit alerts` (the outbox: how many
-//! alerts wait, and the recent posts with their state).
+//! `msgaudit robots …` (the group robots alerts go to, and a test post to them) and `msgaudit
+//! alerts` (the outbox: how many alerts wait, and the recent posts with their state).
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::StoreArgs;
-use crate::alert::PostQuery;
-use crate::alert::{PostStatus, Robot};
-use crate::timefmt::format_ms;
-use crate::wecom::http::redact_query;
+use std::time::Duration;
+
+use crate::alert::{PostQuery, PostStatus, Robot, probe};
+use crate::timefmt::{format_ms, now_ms};
+use crate::wecom::http::{WeComHttp, redact_query};
 
 #[derive(Debug, Subcommand)]
 pub enum RobotCommands {
@@ -16,6 +17,17 @@ pub enum RobotCommands {
     Add(RobotAddArgs),
     /// List the robots (webhook keys hidden).
     List(StoreArgs),
+    /// Post a test message to robots (every one, or those named), to know their webhooks work
+    /// before a hit needs them; the outbox is left alone.
+    Test {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The robots' ids, as `robots list` shows them (default: every robot).
+        ids: Vec<i64>,
+        /// Seconds to wait for each webhook's answer.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
     /// Remove a robot (its past posts stay).
     Remove {
         #[command(flatten)]
@@ -95,6 +107,7 @@ pub fn robots(command: RobotCommands) -> anyhow::Result<()> {
                 args.name,
                 redact_query(&args.url)
             );
+            println!("post a test message to its group: msgaudit robots test {id}");
         }
         RobotCommands::List(store) => {
             let store = crate::store::open(&store.url()?)?;
@@ -127,6 +140,11 @@ pub fn robots(command: RobotCommands) -> anyhow::Result<()> {
                 );
             }
         }
+        RobotCommands::Test {
+            store,
+            ids,
+            timeout,
+        } => test_robots(&store, &ids, Duration::from_secs(timeout.max(1)))?,
         RobotCommands::Remove { store, id } => {
             let store = crate::store::open(&store.url()?)?;
             store
@@ -134,6 +152,49 @@ pub fn robots(command: RobotCommands) -> anyhow::Result<()> {
                 .with_context(|| format!("removing robot {id} (see `msgaudit robots list`)"))?;
             println!("robot {id} removed");
         }
+    }
+    Ok(())
+}
+
+/// Posts a test message to each robot `ids` names (every robot when empty); fails when any post
+/// did, after trying them all.
+fn test_robots(store: &StoreArgs, ids: &[i64], timeout: Duration) -> anyhow::Result<()> {
+    let store = store.open_existing()?;
+    let robots = store.robots()?;
+    if let Some(missing) = ids.iter().find(|id| !robots.iter().any(|r| r.id == **id)) {
+        bail!("there is no robot {missing}: `msgaudit robots list` shows their ids");
+    }
+    let chosen: Vec<&Robot> = robots
+        .iter()
+        .filter(|r| ids.is_empty() || ids.contains(&r.id))
+        .collect();
+    if chosen.is_empty() {
+        println!("no robots: add one with `msgaudit robots add --name … --url …`");
+        return Ok(());
+    }
+    let http = WeComHttp::new(timeout).context("starting the HTTP client")?;
+    let host = crate::config::host_name();
+    let mut failed = 0;
+    for robot in &chosen {
+        let shown = format!(
+            "robot {} ({}) {}",
+            robot.id,
+            robot.group_name,
+            redact_query(&robot.web_hook_url)
+        );
+        match probe::post(&http, robot, &host, now_ms()) {
+            Ok(()) => println!("{shown}: delivered; the group shows a test message"),
+            Err(e) => {
+                failed += 1;
+                println!("{shown}: FAILED: {e}\n    {}", probe::advice(&e));
+            }
+        }
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} of {} robot(s) did not take the test message",
+            chosen.len()
+        );
     }
     Ok(())
 }

@@ -78,7 +78,7 @@ pub enum Commands {
     Reaudit(audit::ReauditArgs),
     /// Measure end-to-end throughput against the machine's RSA ceiling (table or --json).
     Bench(bench::BenchArgs),
-    /// Group robots that alerts are posted to: add, list, remove.
+    /// Group robots that alerts are posted to: add, list, test, remove.
     Robots {
         #[command(subcommand)]
         command: alerts::RobotCommands,

@@ -32,7 +32,7 @@ pub struct CoordinatorConfig {
 }
 
 /// This machine's host name, for the default daemon name.
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .ok()

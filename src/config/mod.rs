@@ -32,6 +32,7 @@ mod store;
 mod tests;
 
 pub use alerts::{AlertConfig, RawAlertApp, RawAlerts};
+pub(crate) use coordinator::host_name;
 pub use coordinator::{CoordinatorConfig, RawCoordinator};
 pub use corps::{CorpConfig, RawCorp, corp_from_account};
 pub use crypto::{CryptoConfig, RawCrypto};

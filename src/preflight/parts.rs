@@ -294,7 +294,14 @@ pub(super) fn alerts(config: &Config, store: Option<&dyn Store>, corps: &[CorpCo
     } else {
         Finding::ok(
             "alerts",
-            format!("{robots} group robot(s), {apps} corp(s) with an alert app"),
+            if robots == 0 {
+                format!("{apps} corp(s) with an alert app, no group robot")
+            } else {
+                format!(
+                    "{robots} group robot(s), {apps} corp(s) with an alert app; \
+                     `msgaudit robots test` posts each robot a test message"
+                )
+            },
         )
     }
 }

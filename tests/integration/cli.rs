@@ -2,6 +2,7 @@
 
 use std::process::Command;
 
+use crate::fake_wecom::{Answer, FakeWeCom};
 use crate::support::{emulator_path, write_config};
 
 fn msgaudit() -> Command {
@@ -156,6 +157,66 @@ fn robots_are_added_listed_and_removed() {
     assert!(ok && out.contains("robot 1 removed"));
     let (_, out, _) = output(msgaudit().args(["robots", "list", "--store", &db]));
     assert!(out.contains("no robots"), "{out}");
+}
+
+#[test]
+fn robots_test_posts_to_each_webhook_and_says_what_to_do_when_one_refuses() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}", dir.path().join("s.db").display());
+    let server = FakeWeCom::start();
+    let add = |name: &str, key: &str, text: bool| {
+        let url = format!("{}/cgi-bin/webhook/send?key={key}", server.base);
+        let mut args = vec![
+            "robots", "add", "--store", &db, "--name", name, "--url", &url,
+        ];
+        if text {
+            args.push("--text");
+        }
+        let (ok, out, err) = output(msgaudit().args(&args));
+        assert!(ok && out.contains("msgaudit robots test"), "{out}{err}");
+    };
+    add("风控群", "KEY-ONE", false);
+    add("旧群", "KEY-TWO", true);
+    add("文本群", "KEY-THREE", true);
+    // The second robot's key is one WeCom does not know.
+    server.script([Answer::ErrCode(0), Answer::ErrCode(93000)]);
+    let (ok, out, err) = output(msgaudit().args(["robots", "test", "--store", &db]));
+    assert!(!ok, "one robot refused, so the command fails: {out}{err}");
+    assert!(
+        out.contains("robot 1 (风控群)") && out.contains("robot 3 (文本群)"),
+        "{out}"
+    );
+    assert_eq!(out.matches(": delivered").count(), 2, "{out}");
+    assert!(
+        out.contains("robot 2 (旧群)") && out.contains("FAILED: WeCom answered errcode 93000"),
+        "{out}"
+    );
+    assert!(out.contains("copy the webhook URL again"), "{out}");
+    assert!(err.contains("1 of 3 robot(s)"), "{err}");
+    assert!(!out.contains("KEY-") && !err.contains("KEY-"), "{out}{err}");
+    let posts = server.received();
+    assert_eq!(posts.len(), 3);
+    assert!(
+        posts[0].path.ends_with("key=KEY-ONE") && posts[0].body.contains("\"markdown\""),
+        "{posts:?}"
+    );
+    assert!(
+        posts[2].body.contains("\"text\"") && posts[2].body.contains("#3 文本群"),
+        "{posts:?}"
+    );
+    // The outbox is left alone: a test post is not an alert.
+    let (_, listed, _) = output(msgaudit().args(["alerts", "--store", &db]));
+    assert!(listed.contains("no posts yet"), "{listed}");
+
+    // One robot by id; an unknown id is named before anything is posted.
+    let (ok, out, _) = output(msgaudit().args(["robots", "test", "--store", &db, "3"]));
+    assert!(
+        ok && out.contains("robot 3") && !out.contains("robot 1"),
+        "{out}"
+    );
+    let (ok, _, err) = output(msgaudit().args(["robots", "test", "--store", &db, "3", "9"]));
+    assert!(!ok && err.contains("no robot 9"), "{err}");
+    assert_eq!(server.received().len(), 4);
 }
 
 #[test]

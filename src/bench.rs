@@ -99,6 +99,8 @@ pub struct MediaReport {
     pub seconds_after_text: f64,
     pub mb_per_sec: f64,
     pub qr_hits: u64,
+    /// Voice files stored with a playable copy (files, not transcodings: two fetches of one
+    /// file both transcode it).
     pub playable: u64,
     /// Fetcher busy seconds (summed over fetchers) and their parts.
     pub busy_seconds: f64,
@@ -427,7 +429,7 @@ pub fn run(opts: &BenchOptions, stats: Arc<Stats>) -> Result<BenchReport, BenchE
             seconds_after_text: (media_seconds - done.summary.elapsed.as_secs_f64()).max(0.0),
             mb_per_sec: mb / media_seconds.max(1e-9),
             qr_hits: Stats::get(&s.qr_hits),
-            playable: Stats::get(&s.playable),
+            playable: m.playable,
             busy_seconds: Stats::get(&s.busy_nanos) as f64 / 1e9,
             download_seconds: Stats::get(&s.download_nanos) as f64 / 1e9,
             scan_seconds: Stats::get(&s.scan_nanos) as f64 / 1e9,

@@ -167,6 +167,8 @@ pub struct HitQuery {
     pub to_id: Option<String>,
     /// Only the hits on this message.
     pub msg_id: Option<String>,
+    /// Only the hits in this conversation (strategy hits; a behaviour hit has none).
+    pub conversation: Option<crate::message::Conversation>,
     /// Only the hits on these messages (a page of a conversation); empty does not filter.
     pub msg_ids: Vec<String>,
     /// Only these strategies (an auditor's); `Some(empty)` matches nothing.
@@ -180,6 +182,22 @@ pub struct HitQuery {
     /// Only rows after this one in the listing's order (keyset paging, stable under inserts).
     pub after: Option<HitCursor>,
     pub limit: u32,
+}
+
+/// The SQL condition, with a `?` for each of its values, of a strategy hit being in `c`: a
+/// group's hits by room, a pair's those one of them sent the other outside any group (the same
+/// rule as [`Conversation::of`](crate::message::Conversation::of)). Both stores use it.
+pub(crate) fn conversation_condition(
+    c: &crate::message::Conversation,
+) -> (&'static str, Vec<String>) {
+    use crate::message::Conversation;
+    match c {
+        Conversation::Room(room) => ("room_id = ?", vec![room.clone()]),
+        Conversation::Pair(a, b) => (
+            "(room_id = '' AND ((from_id = ? AND to_list = ?) OR (from_id = ? AND to_list = ?)))",
+            vec![a.clone(), b.clone(), b.clone(), a.clone()],
+        ),
+    }
 }
 
 /// A position in a hit listing (newest first, then msgid descending, then strategy or behaviour

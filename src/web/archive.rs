@@ -25,8 +25,8 @@ use crate::audit::normalize::normalize;
 use crate::message::{Conversation, is_external_id, type_label};
 use crate::store::{
     ConversationMessagesQuery, ConversationQuery, ConversationSummary, HitQuery, MediaJob,
-    MediaJobQuery, MediaStatus, MessageCursor, Names, Page, SearchQuery, Store, StoredHit,
-    StoredMessage, TextMatch, Visible,
+    MediaJobQuery, MediaStatus, MessageCursor, Names, Page, ReviewState, SearchQuery, Store,
+    StoredHit, StoredMessage, TextMatch, Visible,
 };
 use crate::timefmt::format_ms;
 
@@ -251,6 +251,22 @@ fn message_json(
     })
 }
 
+/// The review state of each of `hits` (of one corp) that has been reviewed, by (msgid, strategy).
+fn review_states(
+    store: &dyn Store,
+    hits: &[StoredHit],
+) -> ApiResult<HashMap<(String, i64), ReviewState>> {
+    let keys: Vec<crate::store::HitKey> = hits
+        .iter()
+        .map(|h| crate::store::HitKey::of_hit(&h.hit))
+        .collect();
+    Ok(store
+        .reviews_of(&keys)?
+        .into_iter()
+        .map(|r| ((r.key.msg_id, r.key.id), r.state))
+        .collect())
+}
+
 /// Renders a page of messages of one corp: their names, visible hits and media, as JSON.
 fn render(
     app: &App,
@@ -272,15 +288,7 @@ fn render(
     };
     view.apply(&mut q);
     let hits = store.hits(&q)?;
-    let keys: Vec<crate::store::HitKey> = hits
-        .iter()
-        .map(|h| crate::store::HitKey::of_hit(&h.hit))
-        .collect();
-    let reviews: HashMap<(String, i64), crate::store::ReviewState> = store
-        .reviews_of(&keys)?
-        .into_iter()
-        .map(|r| ((r.key.msg_id, r.key.id), r.state))
-        .collect();
+    let reviews = review_states(store, &hits)?;
     let jobs = store.media_jobs(&MediaJobQuery {
         corp_id: Some(corp_id.to_owned()),
         msg_ids,
@@ -577,6 +585,66 @@ pub async fn conversation_messages(
             "after_cursor": rows.last().map(message_cursor),
             "cursors": rows.iter().map(message_cursor).collect::<Vec<_>>(),
         }))
+    })
+    .await?;
+    Ok(Json(answer))
+}
+
+/// Most hits a conversation's hit list holds: the newest, when it has more.
+const MAX_CONVERSATION_HITS: usize = 2_000;
+
+/// `GET /api/conversations/{id}/hits`: where the viewer's hits are in a conversation, oldest
+/// first, one entry a message with its strategies, words and review states, so the chat view can
+/// step from hit to hit. The conversation must be the viewer's (else 404); an auditor sees the
+/// hits of their own strategies. Not logged apart: opening the conversation is.
+pub async fn conversation_hits(
+    State(app): State<Arc<App>>,
+    SignedIn(s): SignedIn,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let view = app.view(&s)?;
+    let cid = ConversationId::decode(&id).ok_or(ApiError::NotFound)?;
+    let store = app.store.clone();
+    let answer = blocking(move || {
+        visible_conversation(store.as_ref(), &cid, &view.conversations())?;
+        let mut q = HitQuery {
+            corp_id: Some(cid.corp_id.clone()),
+            conversation: Some(cid.conversation.clone()),
+            limit: u32::try_from(MAX_CONVERSATION_HITS + 1).unwrap_or(u32::MAX),
+            ..HitQuery::default()
+        };
+        view.apply(&mut q);
+        let mut hits = store.hits(&q)?;
+        let capped = hits.len() > MAX_CONVERSATION_HITS;
+        hits.truncate(MAX_CONVERSATION_HITS);
+        let reviews = review_states(store.as_ref(), &hits)?;
+        // Newest first from the store; grouped by message, oldest first.
+        let mut by_message: BTreeMap<(i64, &str), Vec<Value>> = BTreeMap::new();
+        for h in &hits {
+            let h = &h.hit;
+            let state = reviews
+                .get(&(h.msg_id.clone(), h.strategy_id))
+                .copied()
+                .unwrap_or_default();
+            by_message
+                .entry((h.msg_time, h.msg_id.as_str()))
+                .or_default()
+                .push(json!({
+                    "strategy_id": h.strategy_id, "strategy_name": h.strategy_name,
+                    "words": h.words, "review_state": state.as_str(),
+                    "review_state_label": state.label(),
+                }));
+        }
+        let items: Vec<Value> = by_message
+            .into_iter()
+            .map(|((msg_time, msg_id), hits)| {
+                json!({
+                    "msg_id": msg_id, "msg_time": msg_time, "time": format_ms(msg_time),
+                    "hits": hits,
+                })
+            })
+            .collect();
+        Ok(json!({ "items": items, "capped": capped }))
     })
     .await?;
     Ok(Json(answer))

@@ -60,6 +60,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/export.csv"),
     ("get", "/api/conversations"),
     ("get", "/api/conversations/{id}/messages"),
+    ("get", "/api/conversations/{id}/hits"),
     ("get", "/api/messages/{corp}/{msg_id}"),
     ("get", "/api/search"),
     ("get", "/api/media/{corp}/{msg_id}/{item}"),
@@ -236,6 +237,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/api/conversations/{id}/messages",
             get(archive::conversation_messages),
+        )
+        .route(
+            "/api/conversations/{id}/hits",
+            get(archive::conversation_hits),
         )
         .route("/api/messages/{corp}/{msg_id}", get(archive::message))
         .route("/api/search", get(archive::search))

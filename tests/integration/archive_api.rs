@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use msgaudit::audit::RuleSet;
 use msgaudit::store::prelude::*;
-use msgaudit::store::{Account, Customer, Group, GroupSource, Role, SqliteStore, StoreBatch};
+use msgaudit::store::{
+    Account, Customer, Group, GroupSource, HitKey, HitRow, Review, ReviewState, Role, SqliteStore,
+    StoreBatch,
+};
 use serde_json::{Value, json};
 
 use crate::support::message_row;
@@ -361,6 +364,75 @@ fn the_archive_browser_api(store: Arc<dyn Store>) {
     assert!(!items(&searched).is_empty());
     let (_, none) = auditor.get(&format!("/api/search?q={}", enc("转账")));
     assert!(items(&none).is_empty());
+
+    // Where the hits are in a conversation, to step from one to the next: oldest first, one
+    // entry a message, only that conversation's, only the viewer's strategies.
+    let hit = |seq: i64, strategy: i64, from: &str, to: &str, room: &str| HitRow {
+        corp_id: "ww1".into(),
+        msg_id: format!("m{seq:03}"),
+        strategy_id: strategy,
+        strategy_name: format!("策略{strategy}"),
+        words: vec!["私下转账".into()],
+        spans: vec![(0, 12)],
+        content: "【私下转账】".into(),
+        from_id: from.into(),
+        to_list: to.into(),
+        room_id: room.into(),
+        msg_time: 1_764_000_000_000 + seq * 60_000,
+        direction: "sent".into(),
+        audit_user_id: "auditor1".into(),
+        send_status: 0,
+        rules_version: 1,
+    };
+    let hits = [
+        hit(9, 1, "zhangsan", CUSTOMER, ""),
+        hit(1, 1, "zhangsan", CUSTOMER, ""),
+        hit(1, 2, "zhangsan", CUSTOMER, ""),
+        hit(2, 1, "zhangsan", "lisi", ""),
+        hit(3, 1, "lisi", &format!("zhangsan,{CUSTOMER}"), ROOM),
+        hit(4, 1, CUSTOMER2, "zhaoliu", ""),
+        hit(4, 2, CUSTOMER2, "zhaoliu", ""),
+    ];
+    store.store_hits(&hits, &[]).expect("hits");
+    store
+        .record_reviews(&[Review {
+            key: HitKey::of_hit(&hits[0]),
+            state: ReviewState::Confirmed,
+            note: String::new(),
+            reviewer: "admin".into(),
+            time_ms: 1,
+        }])
+        .expect("review");
+    let (s, in_pair) = admin.get(&format!("/api/conversations/{pair}/hits"));
+    assert_eq!(s, 200, "{in_pair}");
+    assert_eq!(msg_ids(&in_pair), ["m001", "m009"]);
+    assert_eq!(in_pair["capped"], false);
+    let first = &items(&in_pair)[0];
+    assert_eq!(first["hits"].as_array().map(Vec::len), Some(2), "{first}");
+    assert_eq!(first["hits"][0]["words"][0], "私下转账");
+    assert_eq!(items(&in_pair)[1]["hits"][0]["review_state"], "confirmed");
+    assert_eq!(
+        items(&in_pair)[1]["hits"][0]["review_state_label"],
+        "已核实"
+    );
+    let (_, theirs) = admin.get(&format!("/api/conversations/{own}/hits"));
+    assert_eq!(theirs["items"][0]["hits"].as_array().map(Vec::len), Some(2));
+    let (s, seen) = auditor.get(&format!("/api/conversations/{own}/hits"));
+    assert_eq!(s, 200, "{seen}");
+    assert_eq!(msg_ids(&seen), ["m004"]);
+    let only: Vec<&Value> = seen["items"][0]["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .collect();
+    assert_eq!(only.len(), 1, "the auditor's own strategy only: {seen}");
+    assert_eq!(only[0]["strategy_id"], 1);
+    assert_eq!(
+        auditor.get(&format!("/api/conversations/{pair}/hits")).0,
+        404
+    );
+    assert_eq!(admin.get("/api/conversations/nope/hits").0, 404);
+    assert_eq!(anon.get(&format!("/api/conversations/{pair}/hits")).0, 401);
 
     // Every read is in the operation log.
     let ops = store.operations(1000).expect("ops");

@@ -229,6 +229,8 @@ fn an_auditor_browses_a_customer_conversation_with_its_media_and_searches_in_chr
     );
     driver.screenshot(&root().join("target/test-artefacts/archive-search-open.png"));
 
+    stepping_from_hit_to_hit(&driver, store.as_ref());
+
     // At phone width the chat fits.
     driver.resize(390, 844);
     let overflow: Value = driver.overflow_x();
@@ -247,6 +249,99 @@ fn an_auditor_browses_a_customer_conversation_with_its_media_and_searches_in_chr
     }
     stop.request();
     let _ = server.join();
+}
+
+/// The one-to-one conversation of the demo with the most hits (of several messages).
+fn conversation_with_hits(store: &dyn Store) -> String {
+    let hits = store
+        .hits(&msgaudit::store::HitQuery {
+            limit: 100_000,
+            ..Default::default()
+        })
+        .expect("hits");
+    let mut messages: std::collections::BTreeMap<
+        (String, msgaudit::message::Conversation),
+        std::collections::BTreeSet<String>,
+    > = Default::default();
+    for h in &hits {
+        let h = &h.hit;
+        let to = msgaudit::store::split_list(&h.to_list);
+        if let Some(c @ msgaudit::message::Conversation::Pair(..)) =
+            msgaudit::message::Conversation::of(
+                &h.from_id,
+                to.iter().map(String::as_str),
+                &h.room_id,
+            )
+        {
+            messages
+                .entry((h.corp_id.clone(), c))
+                .or_default()
+                .insert(h.msg_id.clone());
+        }
+    }
+    let ((corp_id, conversation), found) = messages
+        .into_iter()
+        .max_by_key(|(_, m)| m.len())
+        .expect("a conversation with hits");
+    assert!(found.len() >= 3, "{found:?}");
+    msgaudit::web::archive::ConversationId {
+        corp_id,
+        conversation,
+    }
+    .encode()
+}
+
+/// In a conversation with hits, the chat's 上一条命中 / 下一条命中 step from hit to hit, each
+/// centred, with where the chat is among them.
+fn stepping_from_hit_to_hit(driver: &Driver, store: &dyn Store) {
+    let id = conversation_with_hits(store);
+    let hits: Vec<String> = serde_json::from_value(driver.script(&format!(
+        "return fetch('/api/conversations/' + encodeURIComponent({id}) + '/hits')
+           .then(r => r.json()).then(d => d.items.map(i => i.msg_id))",
+        id = json!(id)
+    )))
+    .expect("hit ids");
+    let n = hits.len();
+    assert!(n >= 3, "{hits:?}");
+    driver.script(&format!("return openChat({}).then(() => null)", json!(id)));
+    let pos = |want: &str| {
+        driver.wait_for(
+            want,
+            &format!(
+                "const p = document.querySelector('#chat-hit-pos');
+                 return !document.querySelector('#chat-hits').hidden && p.textContent === {} ? p.textContent : null",
+                json!(want)
+            ),
+        );
+    };
+    // Opened at the newest message: every hit is behind.
+    pos(&format!("本会话 {n} 条命中"));
+    let disabled = |which: &str| {
+        driver.script(&format!(
+            "return document.querySelector('#chat-hit-{which}').disabled"
+        ))
+    };
+    assert_eq!(disabled("next"), json!(true));
+    let centred = |msg: &str| {
+        driver.wait_for(
+            &format!("the hit {msg} centred"),
+            &format!(
+                "return !!document.querySelector('#chat .bubble.centre.hit[data-msg=' + JSON.stringify({}) + ']')",
+                json!(msg)
+            ),
+        );
+    };
+    driver.click("#chat-hit-prev");
+    centred(&hits[n - 1]);
+    pos(&format!("命中 {n} / {n}"));
+    driver.click("#chat-hit-prev");
+    centred(&hits[n - 2]);
+    pos(&format!("命中 {} / {n}", n - 1));
+    driver.screenshot(&root().join("target/test-artefacts/archive-hit-steps.png"));
+    driver.click("#chat-hit-next");
+    centred(&hits[n - 1]);
+    assert_eq!(disabled("next"), json!(true));
+    assert_eq!(disabled("prev"), json!(false));
 }
 
 /// Reading a conversation end to end keeps at most the chat's window of messages on the page:

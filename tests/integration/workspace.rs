@@ -661,6 +661,11 @@ fn the_openapi_document_matches_the_routes_and_the_answers() {
     check(&v, s, "/api/conversations/{id}/messages", "get");
     let (s, v) = admin.get("/api/conversations/nope/messages");
     check(&v, s, "/api/conversations/{id}/messages", "get");
+    let (s, v) = admin.get(&format!("/api/conversations/{id}/hits"));
+    assert_eq!(s, 200);
+    check(&v, s, "/api/conversations/{id}/hits", "get");
+    let (s, v) = admin.get("/api/conversations/nope/hits");
+    check(&v, s, "/api/conversations/{id}/hits", "get");
     let strategy =
         json!({"id": 0, "name": "新策略", "words": ["测试词"], "audit_user_id": "wangwu"});
     let csrf = admin.csrf.clone();

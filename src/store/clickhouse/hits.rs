@@ -435,6 +435,11 @@ pub(super) fn hit_filters(q: &HitQuery, f: &mut Filter, strategy: bool) {
             )
             .and_opt("has(splitByChar(',', pattern_words), ?)", s(&q.word))
             .and_opt("has(splitByChar(',', to_list), ?)", s(&q.to_id));
+        if let Some(c) = &q.conversation {
+            let (condition, values) = crate::store::types::conversation_condition(c);
+            f.push(" AND ", []);
+            f.push(condition, values.into_iter().map(Value::Str));
+        }
         if let Some(ids) = &q.strategy_ids {
             // Integers, written in: 18.16 binds no numeric arrays (nor takes `has([], x)`).
             let list: Vec<String> = ids.iter().map(i64::to_string).collect();

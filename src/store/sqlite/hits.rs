@@ -147,6 +147,10 @@ fn hit_filters(q: &HitQuery, w: &mut Where, strategy: bool) {
     if strategy {
         w.and_opt("strategy_id = ?", q.strategy_id);
         w.and_opt("room_id = ?", q.room_id.clone());
+        if let Some(c) = &q.conversation {
+            let (condition, values) = crate::store::types::conversation_condition(c);
+            w.and_all(condition, values.into_iter().map(Into::into).collect());
+        }
         w.and_opt("send_status = ?", q.send_status.map(i64::from));
         w.and_opt(
             "instr(',' || pattern_words || ',', ',' || ? || ',') > 0",

@@ -4,7 +4,7 @@ use super::*;
 use msgaudit::message::MessageRow;
 
 use crate::support::message_row as row;
-use msgaudit::store::{ContextQuery, HitQuery, Store, StoreBatch, StoreError};
+use msgaudit::store::{ContextQuery, HitQuery, HitRow, Store, StoreBatch, StoreError};
 use msgaudit::timefmt::Zone;
 
 pub(super) fn hits_are_idempotent_filterable_and_counted(s: &dyn Store) {
@@ -180,6 +180,58 @@ pub(super) fn context_reads_the_conversation_around_a_message(s: &dyn Store) {
         matches!(missing, Err(StoreError::NotFound { .. })),
         "{missing:?}"
     );
+}
+
+pub(super) fn hits_are_found_by_conversation(s: &dyn Store) {
+    use msgaudit::message::Conversation;
+    let from_to = |msg: &str, t: i64, from: &str, to: &str, room: &str| HitRow {
+        from_id: from.into(),
+        to_list: to.into(),
+        room_id: room.into(),
+        ..hit("ww1", msg, 1, &["私下"], t)
+    };
+    let hits = vec![
+        from_to("sent", 1, "zhangsan", "lisi", ""),
+        from_to("answered", 2, "lisi", "zhangsan", ""),
+        from_to("in-group", 3, "zhangsan", "lisi", "wr1"),
+        from_to("to-two", 4, "zhangsan", "lisi,wangwu", ""),
+        from_to("other-pair", 5, "zhangsan", "wangwu", ""),
+        HitRow {
+            corp_id: "ww2".into(),
+            ..from_to("other-corp", 6, "zhangsan", "lisi", "")
+        },
+    ];
+    s.store_hits(&hits, &[]).expect("store");
+    let found = |corp: Option<&str>, c: Conversation| {
+        s.hits(&HitQuery {
+            corp_id: corp.map(str::to_owned),
+            conversation: Some(c),
+            limit: 100,
+            ..Default::default()
+        })
+        .expect("hits")
+        .into_iter()
+        .map(|h| h.hit.msg_id)
+        .collect::<Vec<_>>()
+    };
+    // Both directions of the pair, outside any group, in one corp; newest first.
+    assert_eq!(
+        found(Some("ww1"), Conversation::pair("lisi", "zhangsan")),
+        ["answered", "sent"]
+    );
+    assert_eq!(
+        found(None, Conversation::pair("zhangsan", "lisi")),
+        ["other-corp", "answered", "sent"]
+    );
+    assert_eq!(
+        found(Some("ww1"), Conversation::Room("wr1".into())),
+        ["in-group"]
+    );
+    assert_eq!(
+        found(Some("ww1"), Conversation::pair("wangwu", "zhangsan")),
+        ["other-pair"]
+    );
+    assert!(found(Some("ww1"), Conversation::pair("lisi", "wangwu")).is_empty());
 }
 
 pub(super) fn workspace_queries_filter_page_and_count(s: &dyn Store) {

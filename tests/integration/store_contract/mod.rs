@@ -137,6 +137,7 @@ contract!(
     hits: [
         hits_are_idempotent_filterable_and_counted,
         context_reads_the_conversation_around_a_message,
+        hits_are_found_by_conversation,
         workspace_queries_filter_page_and_count,
         pages_run_newest_first_across_years,
         daily_counts_follow_the_time_zone,

@@ -191,8 +191,9 @@ pub fn summary(rows: &[CorpRow]) -> String {
         .map(|((_, words), n)| format!("{} {words}", thousands(*n as u64)))
         .collect();
     format!(
-        "{} corps: {}",
+        "{} corp{}: {}",
         thousands(rows.len() as u64),
+        if rows.len() == 1 { "" } else { "s" },
         parts.join(", ")
     )
 }

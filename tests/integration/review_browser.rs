@@ -149,6 +149,80 @@ fn the_weekly_review_in_chromium() {
     );
     assert!(text(&driver, "#context-history").contains("wangwu 标记为「已上报」"));
     driver.screenshot(&artefacts.join("review-dialog.png"));
+    // Through the list from the dialog: 下一条 shows the third row's hit, a key chooses its
+    // state, Ctrl+Enter saves it and shows the fourth; 上一条 goes back.
+    let row_key = |n: usize| {
+        driver.script(&format!(
+            "const r = document.querySelector('#hit-rows tr.row:nth-child({n})'); return r.dataset.msg + '/' + r.dataset.id"
+        ))
+    };
+    let shown = || {
+        driver.script(
+            "return contextHit.msg + '/' + contextHit.id + (document.querySelector('#context').open ? '' : ' (closed)')",
+        )
+    };
+    let (third, fourth) = (row_key(3), row_key(4));
+    driver.click("#context-next");
+    driver.wait_for(
+        "the third row's hit",
+        &format!("return contextHit.msg + '/' + contextHit.id === {third}"),
+    );
+    assert_eq!(
+        driver.script(
+            "return document.querySelector('#context-states input:checked')?.value ?? null"
+        ),
+        json!("pending")
+    );
+    let key = |k: &str, ctrl: bool| {
+        driver.script(&format!(
+            "document.querySelector('#context-chat').dispatchEvent(new KeyboardEvent('keydown', \
+             {{ key: {}, ctrlKey: {ctrl}, bubbles: true }}))",
+            json!(k)
+        ));
+    };
+    key("2", false);
+    assert_eq!(
+        driver.script("return document.querySelector('#context-states input:checked').value"),
+        json!("confirmed")
+    );
+    key("Enter", true);
+    driver.wait_for(
+        "the fourth row's hit, after saving the third",
+        &format!("return contextHit.msg + '/' + contextHit.id === {fourth}"),
+    );
+    assert_eq!(
+        driver.script(
+            "return document.querySelector('#hit-rows tr.row:nth-child(3) select.review-pick').value"
+        ),
+        json!("confirmed"),
+        "the list shows the saved state"
+    );
+    assert_eq!(
+        driver.script("return document.querySelector('#hit-rows tr.row.current') === document.querySelector('#hit-rows tr.row:nth-child(4)')"),
+        json!(true),
+        "the row shown is marked in the list"
+    );
+    driver.wait_for(
+        "two confirmed",
+        "return document.querySelector('#hit-counts').textContent.includes('已核实 2')",
+    );
+    driver.click("#context-prev");
+    driver.wait_for(
+        "back to the third",
+        &format!("return contextHit.msg + '/' + contextHit.id === {third}"),
+    );
+    assert_eq!(shown(), third, "the dialog stayed open");
+    // On a phone the dialog's buttons fit.
+    driver.resize(390, 844);
+    let wider = driver.script(
+        "const d = document.querySelector('#context'); return d.scrollWidth - d.clientWidth",
+    );
+    assert!(
+        wider.as_i64().is_some_and(|w| w <= 0),
+        "the dialog is wider than a phone by {wider}"
+    );
+    driver.screenshot(&artefacts.join("review-dialog-phone.png"));
+    driver.resize(1280, 900);
     driver.click("#context-close");
     // Bulk: every row of the page as a false positive.
     driver.click("#hit-all");

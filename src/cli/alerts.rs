@@ -1,12 +1,12 @@
 //! `msgaudit robots …` (the group robots alerts go to, and a test post to them) and `msgaudit
 //! alerts` (the outbox: how many alerts wait, and the recent posts with their state).
 
+use std::time::Duration;
+
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::StoreArgs;
-use std::time::Duration;
-
 use crate::alert::{PostQuery, PostStatus, Robot, probe};
 use crate::timefmt::{format_ms, now_ms};
 use crate::wecom::http::{WeComHttp, redact_query};

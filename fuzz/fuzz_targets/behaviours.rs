@@ -10,20 +10,12 @@ use msgaudit::message::MessageRow;
 
 fn row(msg_type: &str, text: &str, contact: &str) -> MessageRow {
     MessageRow {
-        corp_id: "wwfuzz".into(),
-        msg_id: "m".into(),
-        seq: 1,
-        publickey_ver: 1,
         from_id: "zhangsan".into(),
         to_list: "wmCustomer".into(),
-        room_id: String::new(),
-        action: "send".into(),
         msg_type: msg_type.into(),
-        msg_time: 0,
         contact: contact.into(),
-        is_external: 0,
         plain_text: text.into(),
-        attachments: Vec::new(),
+        ..MessageRow::default()
     }
 }
 

@@ -456,20 +456,11 @@ mod tests {
 
     fn row(text: &str) -> MessageRow {
         MessageRow {
-            corp_id: "ww".into(),
-            msg_id: "m".into(),
-            seq: 1,
-            publickey_ver: 1,
             from_id: "zhangsan".into(),
             to_list: "wmCustomer".into(),
-            room_id: String::new(),
-            action: "send".into(),
             msg_type: "text".into(),
-            msg_time: 0,
-            contact: String::new(),
-            is_external: 0,
             plain_text: text.into(),
-            attachments: Vec::new(),
+            ..MessageRow::default()
         }
     }
 

@@ -24,9 +24,9 @@ use super::extract::Params;
 use crate::audit::normalize::normalize;
 use crate::message::{Conversation, is_external_id, type_label};
 use crate::store::{
-    ConversationMessagesQuery, ConversationQuery, ConversationSummary, HitQuery, MediaJob,
-    MediaJobQuery, MediaStatus, MessageCursor, Names, Page, ReviewState, SearchQuery, Store,
-    StoredHit, StoredMessage, TextMatch, Visible,
+    ConversationMessagesQuery, ConversationQuery, ConversationSummary, HitKey, HitQuery, HitRow,
+    MediaJob, MediaJobQuery, MediaStatus, MessageCursor, Names, Page, Review, ReviewState,
+    SearchQuery, Store, StoredHit, StoredMessage, TextMatch, Visible,
 };
 use crate::timefmt::format_ms;
 
@@ -251,20 +251,18 @@ fn message_json(
     })
 }
 
-/// The review state of each of `hits` (of one corp) that has been reviewed, by (msgid, strategy).
-fn review_states(
-    store: &dyn Store,
-    hits: &[StoredHit],
-) -> ApiResult<HashMap<(String, i64), ReviewState>> {
-    let keys: Vec<crate::store::HitKey> = hits
-        .iter()
-        .map(|h| crate::store::HitKey::of_hit(&h.hit))
-        .collect();
-    Ok(store
-        .reviews_of(&keys)?
-        .into_iter()
-        .map(|r| ((r.key.msg_id, r.key.id), r.state))
-        .collect())
+/// The review state of one of `reviews` (pending when never reviewed).
+fn state_of(reviews: &HashMap<HitKey, Review>, hit: &HitRow) -> ReviewState {
+    reviews
+        .get(&HitKey::of_hit(hit))
+        .map(|r| r.state)
+        .unwrap_or_default()
+}
+
+/// The current reviews of `hits`, by key.
+fn reviews_of(store: &dyn Store, hits: &[StoredHit]) -> ApiResult<HashMap<HitKey, Review>> {
+    let keys: Vec<HitKey> = hits.iter().map(|h| HitKey::of_hit(&h.hit)).collect();
+    Ok(super::hits::reviews_by_key(store, &keys)?)
 }
 
 /// Renders a page of messages of one corp: their names, visible hits and media, as JSON.
@@ -288,7 +286,7 @@ fn render(
     };
     view.apply(&mut q);
     let hits = store.hits(&q)?;
-    let reviews = review_states(store, &hits)?;
+    let reviews = reviews_of(store, &hits)?;
     let jobs = store.media_jobs(&MediaJobQuery {
         corp_id: Some(corp_id.to_owned()),
         msg_ids,
@@ -310,9 +308,8 @@ fn render(
         let j: Vec<&MediaJob> = jobs.iter().filter(|j| &j.key.msg_id == id).collect();
         let mut v = message_json(&names, m, &h, &j, &highlight(m));
         if let Some(list) = v["hits"].as_array_mut() {
-            for hit in list {
-                let sid = hit["strategy_id"].as_i64().unwrap_or_default();
-                let state = reviews.get(&(id.clone(), sid)).copied().unwrap_or_default();
+            for (hit, stored) in list.iter_mut().zip(&h) {
+                let state = state_of(&reviews, &stored.hit);
                 hit["corp_id"] = json!(corp_id);
                 hit["review_state"] = json!(state.as_str());
                 hit["review_state_label"] = json!(state.label());
@@ -591,7 +588,7 @@ pub async fn conversation_messages(
 }
 
 /// Most hits a conversation's hit list holds: the newest, when it has more.
-const MAX_CONVERSATION_HITS: usize = 2_000;
+const MAX_CONVERSATION_HITS: u32 = 2_000;
 
 /// `GET /api/conversations/{id}/hits`: where the viewer's hits are in a conversation, oldest
 /// first, one entry a message with its strategies, words and review states, so the chat view can
@@ -610,22 +607,19 @@ pub async fn conversation_hits(
         let mut q = HitQuery {
             corp_id: Some(cid.corp_id.clone()),
             conversation: Some(cid.conversation.clone()),
-            limit: u32::try_from(MAX_CONVERSATION_HITS + 1).unwrap_or(u32::MAX),
+            limit: MAX_CONVERSATION_HITS + 1,
             ..HitQuery::default()
         };
         view.apply(&mut q);
         let mut hits = store.hits(&q)?;
-        let capped = hits.len() > MAX_CONVERSATION_HITS;
-        hits.truncate(MAX_CONVERSATION_HITS);
-        let reviews = review_states(store.as_ref(), &hits)?;
+        let capped = hits.len() > MAX_CONVERSATION_HITS as usize;
+        hits.truncate(MAX_CONVERSATION_HITS as usize);
+        let reviews = reviews_of(store.as_ref(), &hits)?;
         // Newest first from the store; grouped by message, oldest first.
         let mut by_message: BTreeMap<(i64, &str), Vec<Value>> = BTreeMap::new();
         for h in &hits {
             let h = &h.hit;
-            let state = reviews
-                .get(&(h.msg_id.clone(), h.strategy_id))
-                .copied()
-                .unwrap_or_default();
+            let state = state_of(&reviews, h);
             by_message
                 .entry((h.msg_time, h.msg_id.as_str()))
                 .or_default()

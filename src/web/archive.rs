@@ -612,8 +612,7 @@ pub async fn conversation_hits(
         };
         view.apply(&mut q);
         let mut hits = store.hits(&q)?;
-        let capped = hits.len() > MAX_CONVERSATION_HITS as usize;
-        hits.truncate(MAX_CONVERSATION_HITS as usize);
+        let capped = keep_whole_messages(&mut hits, MAX_CONVERSATION_HITS as usize);
         let reviews = reviews_of(store.as_ref(), &hits)?;
         // Newest first from the store; grouped by message, oldest first.
         let mut by_message: BTreeMap<(i64, &str), Vec<Value>> = BTreeMap::new();
@@ -642,6 +641,24 @@ pub async fn conversation_hits(
     })
     .await?;
     Ok(Json(answer))
+}
+
+/// Cuts `hits` (newest first, a message's strategies together) to at most `max`, leaving out the
+/// whole of a message the cut would split, so no message shows only some of its strategies. Says
+/// whether anything was left out.
+fn keep_whole_messages(hits: &mut Vec<StoredHit>, max: usize) -> bool {
+    if hits.len() <= max {
+        return false;
+    }
+    let first_out = hits.swap_remove(max).hit;
+    hits.truncate(max);
+    while hits
+        .last()
+        .is_some_and(|h| h.hit.msg_time == first_out.msg_time && h.hit.msg_id == first_out.msg_id)
+    {
+        hits.pop();
+    }
+    true
 }
 
 /// `GET /api/messages/{corp}/{msg_id}`: one message and its conversation.
@@ -815,6 +832,7 @@ pub async fn search(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::rows::HitRow;
 
     #[test]
     fn conversation_ids_round_trip_and_refuse_junk() {
@@ -860,5 +878,60 @@ mod tests {
             segments("中文", &[(1, 2)]),
             vec![("中文".to_owned(), false)]
         );
+    }
+
+    fn hit(msg: &str, t: i64, strategy: i64) -> StoredHit {
+        StoredHit {
+            hit: HitRow {
+                corp_id: "c".into(),
+                msg_id: msg.into(),
+                strategy_id: strategy,
+                strategy_name: format!("s{strategy}"),
+                words: Vec::new(),
+                spans: Vec::new(),
+                content: String::new(),
+                from_id: "a".into(),
+                to_list: "b".into(),
+                room_id: String::new(),
+                msg_time: t,
+                direction: String::new(),
+                audit_user_id: String::new(),
+                send_status: 3,
+                rules_version: 1,
+            },
+        }
+    }
+
+    fn keys(hits: &[StoredHit]) -> Vec<(&str, i64)> {
+        hits.iter()
+            .map(|h| (h.hit.msg_id.as_str(), h.hit.strategy_id))
+            .collect()
+    }
+
+    #[test]
+    fn a_cap_never_splits_a_message() {
+        // Newest first, as the store gives them: m3 has one strategy, m2 three, m1 one.
+        let all = || {
+            vec![
+                hit("m3", 30, 1),
+                hit("m2", 20, 1),
+                hit("m2", 20, 2),
+                hit("m2", 20, 3),
+                hit("m1", 10, 1),
+            ]
+        };
+        let mut hits = all();
+        assert!(!keep_whole_messages(&mut hits, 5));
+        assert_eq!(hits.len(), 5);
+
+        // A cut inside m2 leaves all of m2 out.
+        let mut hits = all();
+        assert!(keep_whole_messages(&mut hits, 3));
+        assert_eq!(keys(&hits), [("m3", 1)]);
+
+        // A cut between messages keeps whole messages.
+        let mut hits = all();
+        assert!(keep_whole_messages(&mut hits, 4));
+        assert_eq!(keys(&hits), [("m3", 1), ("m2", 1), ("m2", 2), ("m2", 3)]);
     }
 }

@@ -15,6 +15,10 @@ pub use crate::wecom::DEFAULT_API_BASE;
 /// The purpose an alert app's tokens are cached under.
 const APP: &str = "alert_app";
 
+/// WeCom's errcode for recipients outside the corp or the app's visible range; also what a send
+/// WeCom took but listed under `invaliduser` is reported as.
+pub const UNREACHABLE_USER: i64 = 81013;
+
 /// An application that sends alerts to auditors in one corp.
 #[derive(Debug, Clone)]
 pub struct AppCredentials {
@@ -101,19 +105,36 @@ impl Channels {
                 self.http.post_json(&robot.web_hook_url, &body)?;
                 Ok(())
             }
-            Destination::App { corp_id, .. } => {
-                let apps = self.apps.get();
-                let app = apps
-                    .get(corp_id)
-                    .ok_or_else(|| DeliveryError::NoApp(corp_id.to_owned()))?;
-                let (http, base) = (&self.http, self.tokens.api_base().to_owned());
-                Ok(self
-                    .tokens
-                    .with_token(http, corp_id, APP, &app.secret, |token| {
-                        send_app(http, &base, token, &body)
-                    })?)
-            }
+            Destination::App { corp_id, .. } => self.send_app_message(corp_id, &body),
         }
+    }
+
+    /// Whether WeCom grants `corp_id`'s alert app a token (its secret and this machine's IP).
+    pub fn app_token(&mut self, corp_id: &str) -> Result<(), DeliveryError> {
+        let apps = self.apps.get();
+        let app = apps
+            .get(corp_id)
+            .ok_or_else(|| DeliveryError::NoApp(corp_id.to_owned()))?;
+        self.tokens.get(&self.http, corp_id, APP, &app.secret)?;
+        Ok(())
+    }
+
+    /// Sends an application message (`body`, WeCom's JSON) through `corp_id`'s alert app.
+    pub fn send_app_message(
+        &mut self,
+        corp_id: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), DeliveryError> {
+        let apps = self.apps.get();
+        let app = apps
+            .get(corp_id)
+            .ok_or_else(|| DeliveryError::NoApp(corp_id.to_owned()))?;
+        let (http, base) = (&self.http, self.tokens.api_base().to_owned());
+        Ok(self
+            .tokens
+            .with_token(http, corp_id, APP, &app.secret, |token| {
+                send_app(http, &base, token, body)
+            })?)
     }
 }
 
@@ -135,7 +156,7 @@ fn send_app(
         .filter(|s| !s.is_empty())
     {
         return Err(PostError::WeCom {
-            errcode: 81013,
+            errcode: UNREACHABLE_USER,
             errmsg: format!("the auditor {invalid} cannot receive the app's messages"),
         });
     }

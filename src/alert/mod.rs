@@ -1,7 +1,8 @@
 //! Alerts to auditors: what a post says ([`compose`]), how often a destination may be posted to
 //! ([`limit`]), the HTTP client for WeCom's APIs ([`http`]), delivery to robots and application
 //! messages ([`channel`]), the outbox's values ([`outbox`]: robots, destinations, posts), the
-//! sender that drains the durable outbox ([`sender`]) and a robot's test post ([`probe`]).
+//! sender that drains the durable outbox ([`sender`]) and test messages to robots and apps
+//! ([`probe`]).
 
 pub mod channel;
 pub mod compose;

@@ -1,13 +1,17 @@
 //! `msgaudit robots …` (the group robots alerts go to, and a test post to them) and `msgaudit
-//! alerts` (the outbox: how many alerts wait, and the recent posts with their state).
+//! alerts` (the outbox: how many alerts wait, and the recent posts with their state; and a test
+//! message from each corp's alert app to its auditors).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::StoreArgs;
+use crate::alert::channel::Channels;
 use crate::alert::{PostQuery, PostStatus, Robot, probe};
+use crate::config::Config;
 use crate::timefmt::{format_ms, now_ms};
 use crate::wecom::http::{WeComHttp, redact_query};
 
@@ -66,7 +70,10 @@ pub enum StatusArg {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AlertsArgs {
+    #[command(subcommand)]
+    pub command: Option<AlertCommands>,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Only posts in this state.
@@ -75,6 +82,30 @@ pub struct AlertsArgs {
     /// How many recent posts to show.
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertCommands {
+    /// Send a test application message from each corp's alert app to its auditors, to know the
+    /// app reaches them before a hit needs it; the outbox is left alone.
+    TestApp(TestAppArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TestAppArgs {
+    /// The configuration whose corps' `alert_app` to use (as `msgaudit run` would read it).
+    #[arg(long, short = 'c')]
+    pub config: PathBuf,
+    /// Only this corp (repeat for several; default: every corp with an alert_app).
+    #[arg(long = "corp", value_name = "CORP_ID")]
+    pub corps: Vec<String>,
+    /// Who gets the test message, by WeCom userid (repeat for several; default: the auditor of
+    /// every enabled, alerting strategy, as its hits' app messages go to them).
+    #[arg(long = "to", value_name = "USERID")]
+    pub to: Vec<String>,
+    /// Seconds to wait for each answer from WeCom.
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
 }
 
 /// Adds a robot, checking its URL first.
@@ -199,7 +230,113 @@ fn test_robots(store: &StoreArgs, ids: &[i64], timeout: Duration) -> anyhow::Res
     Ok(())
 }
 
+/// The people an app test goes to: those named, or every enabled, alerting strategy's auditor
+/// (userid, name).
+fn app_test_recipients(config: &Config, to: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    if !to.is_empty() {
+        return Ok(to.iter().map(|u| (u.clone(), String::new())).collect());
+    }
+    let store = crate::store::open_existing(&config.store_url).with_context(|| {
+        format!(
+            "opening the store {} for the strategies' auditors (or name them with --to USERID)",
+            crate::store::redact_url(&config.store_url)
+        )
+    })?;
+    let mut auditors: Vec<(String, String)> = Vec::new();
+    let alerting = store
+        .load_rules()?
+        .strategies
+        .into_iter()
+        .filter(|s| s.enabled && s.alert && !s.audit_user_id.is_empty());
+    for s in alerting {
+        if !auditors.iter().any(|(id, _)| *id == s.audit_user_id) {
+            auditors.push((s.audit_user_id, s.audit_user_name));
+        }
+    }
+    if auditors.is_empty() {
+        bail!(
+            "no enabled, alerting strategy names an auditor, so no one gets app messages yet; \
+             name who should get the test message with --to USERID"
+        );
+    }
+    Ok(auditors)
+}
+
+fn test_app(args: &TestAppArgs) -> anyhow::Result<()> {
+    let config = Config::load(&args.config)?;
+    let apps = crate::config::alert_apps(&config.corps);
+    if let Some(missing) = args.corps.iter().find(|c| !apps.contains_key(*c)) {
+        bail!(
+            "corp {missing} has no alert_app in {}: give its [[corps]] an \
+             alert_app = {{ agent_id = …, secret_file = … }}",
+            args.config.display()
+        );
+    }
+    let mut corps: Vec<(&String, i64)> = apps
+        .iter()
+        .filter(|(corp, _)| args.corps.is_empty() || args.corps.contains(corp))
+        .map(|(corp, app)| (corp, app.agent_id))
+        .collect();
+    corps.sort();
+    if corps.is_empty() {
+        println!(
+            "no corp in {} has an alert_app: auditors get alerts from group robots only",
+            args.config.display()
+        );
+        return Ok(());
+    }
+    let recipients = app_test_recipients(&config, &args.to)?;
+    let http = WeComHttp::new(Duration::from_secs(args.timeout.max(1)))
+        .context("starting the HTTP client")?;
+    let mut channels = Channels::new(
+        http,
+        &config.alerts.settings.api_base,
+        crate::runtime::Shared::new(apps.clone()),
+    );
+    let host = crate::config::host_name();
+    let (mut failed, mut tried) = (0, 0);
+    for (corp, agent_id) in corps {
+        let shown = format!("corp {corp} app {agent_id}");
+        if let Err(e) = channels.app_token(corp) {
+            println!(
+                "{shown}: FAILED: no access token: {e}\n    {}",
+                probe::app_advice(&e)
+            );
+            failed += recipients.len();
+            tried += recipients.len();
+            continue;
+        }
+        for (user, name) in &recipients {
+            tried += 1;
+            let who = if name.is_empty() {
+                user.clone()
+            } else {
+                format!("{user} ({name})")
+            };
+            match probe::send_app(&mut channels, corp, agent_id, user, &host, now_ms()) {
+                Ok(()) => {
+                    println!("{shown} → {who}: delivered; they see a test message from the app")
+                }
+                Err(e) => {
+                    failed += 1;
+                    println!(
+                        "{shown} → {who}: FAILED: {e}\n    {}",
+                        probe::app_advice(&e)
+                    );
+                }
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {tried} test message(s) did not reach their auditor");
+    }
+    Ok(())
+}
+
 pub fn alerts(args: AlertsArgs) -> anyhow::Result<()> {
+    if let Some(AlertCommands::TestApp(test)) = &args.command {
+        return test_app(test);
+    }
     let store = args.store.open_existing()?;
     let backlog = store.alert_backlog()?;
     let status = args.status.map(|s| match s {

@@ -83,7 +83,7 @@ pub enum Commands {
         #[command(subcommand)]
         command: alerts::RobotCommands,
     },
-    /// The alert outbox: alerts waiting, and recent posts with their state.
+    /// The alert outbox: alerts waiting, and recent posts with their state; `test-app` sends a test message from each corp's alert app.
     Alerts(alerts::AlertsArgs),
     /// How far each corp is stored, what is stuck, and the running daemon's live figures.
     Status(status::StatusArgs),

@@ -294,13 +294,19 @@ pub(super) fn alerts(config: &Config, store: Option<&dyn Store>, corps: &[CorpCo
     } else {
         Finding::ok(
             "alerts",
-            if robots == 0 {
-                format!("{apps} corp(s) with an alert app, no group robot")
-            } else {
-                format!(
-                    "{robots} group robot(s), {apps} corp(s) with an alert app; \
+            match (robots, apps) {
+                (0, _) => format!(
+                    "{apps} corp(s) with an alert app, no group robot; \
+                     `msgaudit alerts test-app` messages their auditors"
+                ),
+                (_, 0) => format!(
+                    "{robots} group robot(s), no alert app; \
                      `msgaudit robots test` posts each robot a test message"
-                )
+                ),
+                _ => format!(
+                    "{robots} group robot(s), {apps} corp(s) with an alert app; \
+                     `msgaudit robots test` and `alerts test-app` send them test messages"
+                ),
             },
         )
     }

@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use crate::fake_wecom::{Answer, FakeWeCom};
-use crate::support::{emulator_path, write_config};
+use crate::support::{emulator_path, key_path, write_config};
 
 fn msgaudit() -> Command {
     Command::new(env!("CARGO_BIN_EXE_msgaudit"))
@@ -217,6 +217,121 @@ fn robots_test_posts_to_each_webhook_and_says_what_to_do_when_one_refuses() {
     let (ok, _, err) = output(msgaudit().args(["robots", "test", "--store", &db, "3", "9"]));
     assert!(!ok && err.contains("no robot 9"), "{err}");
     assert_eq!(server.received().len(), 4);
+}
+
+#[test]
+fn alerts_test_app_messages_each_auditor_and_says_what_to_do_when_wecom_refuses() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = FakeWeCom::start();
+    let config = write_config(
+        dir.path(),
+        "messages=1",
+        &[1],
+        &format!("[alerts]\napi_base = \"{}\"", server.base),
+    );
+    // The first corp's app has a good secret; the second's WeCom refuses (errcode 40001).
+    std::fs::write(dir.path().join("app-secret"), "APP-SECRET-ONE\n").expect("secret");
+    std::fs::write(dir.path().join("refused-secret"), "refused\n").expect("secret");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!(
+        "alert_app = {{ agent_id = 1000002, secret_file = \"app-secret\" }}\n\
+         [[corps]]\ncorp_id = \"wwother?messages=1\"\nsecret_file = \"secret\"\n\
+         keys = {{ 1 = \"{}\" }}\nalert_app = {{ agent_id = 1000003, secret_file = \"refused-secret\" }}\n",
+        key_path(1).display()
+    ));
+    std::fs::write(&config, text).expect("config");
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"{"strategies": [
+            {"id": 1, "name": "转账", "words": ["私下转账"], "audit_user_id": "wangwu", "audit_user_name": "王五"},
+            {"id": 2, "name": "联系方式", "words": ["加微信"], "audit_user_id": "lisi", "audit_user_name": "李四"},
+            {"id": 3, "name": "同一人", "words": ["返现"], "audit_user_id": "wangwu"},
+            {"id": 4, "name": "停用", "words": ["回扣"], "audit_user_id": "zhaoliu", "enabled": false},
+            {"id": 5, "name": "不告警", "words": ["红包"], "audit_user_id": "sunhao", "alert": false}
+        ]}"#,
+    )
+    .expect("rules");
+    let (ok, out, err) = output(
+        msgaudit()
+            .args(["rules", "import"])
+            .arg(&rules)
+            .arg("--config")
+            .arg(&config),
+    );
+    assert!(ok, "{out}{err}");
+
+    // lisi is outside the app's visible range: WeCom takes the send but lists them.
+    server.script([
+        Answer::ErrCode(0),
+        Answer::Json(r#"{"errcode":0,"errmsg":"ok","invaliduser":"lisi"}"#.to_owned()),
+    ]);
+    let (ok, out, err) = output(
+        msgaudit()
+            .args(["alerts", "test-app", "--config"])
+            .arg(&config),
+    );
+    assert!(
+        !ok,
+        "two did not reach their auditor, so the command fails: {out}{err}"
+    );
+    let corp = crate::support::corp_id("messages=1");
+    assert!(
+        out.contains(&format!(
+            "corp {corp} app 1000002 → wangwu (王五): delivered"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("→ lisi (李四): FAILED") && out.contains("可见范围"),
+        "{out}"
+    );
+    assert!(
+        out.contains("corp wwother?messages=1 app 1000003: FAILED: no access token")
+            && out.contains("errcode 40001")
+            && out.contains("Secret"),
+        "{out}"
+    );
+    assert!(err.contains("3 of 4 test message(s)"), "{err}");
+    assert!(
+        !out.contains("APP-SECRET") && !err.contains("APP-SECRET"),
+        "{out}{err}"
+    );
+    let sends: Vec<_> = server
+        .received()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/cgi-bin/message/send"))
+        .collect();
+    // One message each to the enabled, alerting strategies' two auditors, none to the rest.
+    assert_eq!(sends.len(), 2, "{sends:?}");
+    assert!(
+        sends[0].body.contains(r#""touser":"wangwu""#)
+            && sends[0].body.contains(r#""agentid":1000002"#)
+            && sends[0].body.contains("测试消息"),
+        "{sends:?}"
+    );
+    assert!(sends[1].body.contains(r#""touser":"lisi""#), "{sends:?}");
+    // The outbox is left alone.
+    let (_, listed, _) = output(msgaudit().args(["alerts", "--config"]).arg(&config));
+    assert!(listed.contains("no posts yet"), "{listed}");
+
+    // One corp, one person named; a corp without an app is named before anything is sent.
+    let (ok, out, err) = output(
+        msgaudit()
+            .args([
+                "alerts", "test-app", "--to", "zhangsan", "--corp", &corp, "--config",
+            ])
+            .arg(&config),
+    );
+    assert!(ok && out.contains("→ zhangsan: delivered"), "{out}{err}");
+    let before = server.received().len();
+    let (ok, _, err) = output(
+        msgaudit()
+            .args(["alerts", "test-app", "--corp", "wwnone", "--config"])
+            .arg(&config),
+    );
+    assert!(!ok && err.contains("corp wwnone has no alert_app"), "{err}");
+    assert_eq!(server.received().len(), before);
 }
 
 #[test]

@@ -148,6 +148,19 @@ fn hit_filters(q: &HitQuery, w: &mut Where, strategy: bool) {
         w.and_opt("strategy_id = ?", q.strategy_id);
         w.and_opt("room_id = ?", q.room_id.clone());
         if let Some(c) = &q.conversation {
+            if let crate::message::Conversation::Pair(a, b) = c {
+                // Both ways round, as index ranges of the pair index (`hit_source`); the condition
+                // below keeps only the two that are this pair.
+                w.and_all(
+                    "to_list IN (?, ?) AND from_id IN (?, ?)",
+                    vec![
+                        a.clone().into(),
+                        b.clone().into(),
+                        a.clone().into(),
+                        b.clone().into(),
+                    ],
+                );
+            }
             let (condition, values) = crate::store::types::conversation_condition(c);
             w.and_all(condition, values.into_iter().map(Into::into).collect());
         }
@@ -210,11 +223,7 @@ fn hit_filters(q: &HitQuery, w: &mut Where, strategy: bool) {
 /// A hit table as reviews name it: (table, `hit_kind` code, id column).
 pub(super) fn review_target(strategy: bool) -> (&'static str, u8, &'static str) {
     if strategy {
-        (
-            "we_chat_contact_sensitive_msg",
-            HitKind::Strategy.code(),
-            "strategy_id",
-        )
+        (HIT_TABLE, HitKind::Strategy.code(), "strategy_id")
     } else {
         (
             "we_sensitive_act_hit",
@@ -238,7 +247,10 @@ pub(super) fn hit_totals(
         review_state: None,
         ..q.clone()
     };
-    let mut all = Where::new(format!("SELECT COUNT(*) FROM {table} WHERE del_flag = 0"));
+    let mut all = Where::new(format!(
+        "SELECT COUNT(*) FROM {} WHERE del_flag = 0",
+        hit_source(table, &q)
+    ));
     hit_filters(&q, &mut all, strategy);
     let total: i64 = all
         .fetch(conn, "counting hits", |r| r.get(0))?
@@ -306,7 +318,8 @@ pub(super) fn daily_counts(
             true,
             format!(
                 "SELECT {LOCAL_DAY_FUNCTION}(msg_time) AS day, strategy_id,
-                    MAX(strategy_name), COUNT(*) FROM we_chat_contact_sensitive_msg WHERE del_flag = 0"
+                    MAX(strategy_name), COUNT(*) FROM {} WHERE del_flag = 0",
+                hit_source(HIT_TABLE, q)
             ),
             " GROUP BY day, strategy_id ORDER BY day, strategy_id",
         ),
@@ -314,7 +327,8 @@ pub(super) fn daily_counts(
             false,
             format!(
                 "SELECT {LOCAL_DAY_FUNCTION}(msg_time) AS day, sensitive_act_id,
-                    MAX(sensitive_act), COUNT(*) FROM we_sensitive_act_hit WHERE del_flag = 0"
+                    MAX(sensitive_act), COUNT(*) FROM {} WHERE del_flag = 0",
+                hit_source("we_sensitive_act_hit", q)
             ),
             " GROUP BY day, sensitive_act_id ORDER BY day, sensitive_act_id",
         ),
@@ -326,7 +340,9 @@ pub(super) fn daily_counts(
         };
         hit_filters(&q, &mut w, strategy);
         w.sql.push_str(group);
-        let mut stmt = conn.prepare(&w.sql).map_err(sql("preparing daily counts"))?;
+        let mut stmt = conn
+            .prepare(&w.sql)
+            .map_err(sql("preparing daily counts"))?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(w.args), |r| {
                 Ok(DailyCount {
@@ -344,6 +360,9 @@ pub(super) fn daily_counts(
     }
     Ok(out)
 }
+
+/// The strategy hits' table.
+const HIT_TABLE: &str = "we_chat_contact_sensitive_msg";
 
 const HIT_COLUMNS: &str =
     "corp_id, msg_id, strategy_id, strategy_name, pattern_words, spans, content,
@@ -371,28 +390,50 @@ pub(super) fn query_hits_from(
         .map_err(sql("reading hits"))
 }
 
-/// The hit table as a query reads it: through its key's index when the query names the corp and
-/// the messages (to open or review a hit). Left to itself SQLite preferred an index that gives the
-/// page's order, and read every hit of the corp for one message (0.09 s at 1,000,000 hits).
+/// The hit table as a query reads it: through the index that serves its narrowest filter.
+/// - By key when the query names the corp and the messages (to open or review a hit). Left to
+///   itself SQLite preferred an index that gives the page's order, and read every hit of the corp
+///   for one message (0.09 s at 1,000,000 hits).
+/// - By conversation, group or sender through their indexes (`0012_hit_filters.sql`). With a
+///   `LIMIT`, and with the corp named, SQLite otherwise chose an index in the page's order and read
+///   hits newest first until a page matched: at 2,000,000 hits 0.65 s for a sender whose hits are
+///   all old and 0.73 s for a pair that last spoke months ago, against under 10 ms through these.
 fn hit_source(table: &str, q: &HitQuery) -> String {
-    if q.corp_id.is_some() && (q.msg_id.is_some() || !q.msg_ids.is_empty()) {
-        format!("{table} INDEXED BY {table}_key")
+    use crate::message::Conversation;
+    let index = if q.corp_id.is_some() && (q.msg_id.is_some() || !q.msg_ids.is_empty()) {
+        Some("key")
+    } else if table == HIT_TABLE {
+        match (&q.conversation, &q.room_id, &q.from_id) {
+            (Some(Conversation::Pair(..)), _, _) => Some("pair"),
+            (Some(Conversation::Room(_)), _, _) | (None, Some(_), _) => Some("room"),
+            (None, None, Some(_)) => Some("from"),
+            (None, None, None) => None,
+        }
     } else {
-        table.to_owned()
+        q.from_id.as_ref().map(|_| "operator")
+    };
+    match index {
+        Some(index) => format!("{table} INDEXED BY {table}_{index}"),
+        None => table.to_owned(),
     }
 }
 
-pub(super) fn query_hits(conn: &Connection, q: &HitQuery) -> Result<Vec<StoredHit>, StoreError> {
+/// The statement a page of strategy hits is read with.
+fn hits_statement(q: &HitQuery) -> Where {
     let mut w = Where::new(format!(
         "SELECT {HIT_COLUMNS} FROM {} WHERE del_flag = 0",
-        hit_source("we_chat_contact_sensitive_msg", q)
+        hit_source(HIT_TABLE, q)
     ));
     hit_filters(q, &mut w, true);
     w.sql.push_str(&format!(
         " ORDER BY msg_time DESC, msg_id DESC, strategy_id LIMIT {}",
         q.limit.max(1)
     ));
-    w.fetch(conn, "querying hits", hit_from)
+    w
+}
+
+pub(super) fn query_hits(conn: &Connection, q: &HitQuery) -> Result<Vec<StoredHit>, StoreError> {
+    hits_statement(q).fetch(conn, "querying hits", hit_from)
 }
 
 pub(super) fn query_act_hits(
@@ -587,5 +628,84 @@ impl HitStore for SqliteStore {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Conversation;
+
+    /// The indexes SQLite's plan for `q`'s page names.
+    fn plan(conn: &Connection, q: &HitQuery) -> String {
+        let w = hits_statement(q);
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", w.sql))
+            .expect("explain");
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(w.args), |r| {
+                r.get::<_, String>(3)
+            })
+            .expect("plan");
+        rows.map(|r| r.expect("plan row"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// A page by sender, by group or of a conversation is read through the index for it, on a
+    /// store with no statistics (the store never runs `ANALYZE`): the page's order index, which
+    /// SQLite otherwise prefers with a `LIMIT`, reads every newer hit first.
+    #[test]
+    fn filtered_pages_are_read_through_their_indexes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = super::super::SqliteStore::open(dir.path().join("s.db")).expect("open");
+        let conn = store.conn();
+        let page = |q: HitQuery| HitQuery { limit: 50, ..q };
+        let cases = [
+            (
+                page(HitQuery {
+                    from_id: Some("zhangsan".into()),
+                    ..HitQuery::default()
+                }),
+                "we_chat_contact_sensitive_msg_from",
+            ),
+            (
+                page(HitQuery {
+                    corp_id: Some("ww1".into()),
+                    from_id: Some("zhangsan".into()),
+                    since_ms: Some(1),
+                    ..HitQuery::default()
+                }),
+                "we_chat_contact_sensitive_msg_from",
+            ),
+            (
+                page(HitQuery {
+                    corp_id: Some("ww1".into()),
+                    room_id: Some("wr1".into()),
+                    ..HitQuery::default()
+                }),
+                "we_chat_contact_sensitive_msg_room",
+            ),
+            (
+                page(HitQuery {
+                    corp_id: Some("ww1".into()),
+                    conversation: Some(Conversation::pair("zhangsan", "wmX")),
+                    ..HitQuery::default()
+                }),
+                "we_chat_contact_sensitive_msg_pair (to_list=? AND from_id=?)",
+            ),
+            (
+                page(HitQuery {
+                    corp_id: Some("ww1".into()),
+                    conversation: Some(Conversation::Room("wr1".into())),
+                    ..HitQuery::default()
+                }),
+                "we_chat_contact_sensitive_msg_room (room_id=?)",
+            ),
+        ];
+        for (q, index) in cases {
+            let plan = plan(&conn, &q);
+            assert!(plan.contains(index), "{q:?}: {plan}");
+        }
     }
 }

@@ -62,6 +62,11 @@ pub(crate) const SQLITE: &[(u32, &str, &str)] = &[
         "hit_keys",
         include_str!("../../../migrations/sqlite/0011_hit_keys.sql"),
     ),
+    (
+        12,
+        "hit_filters",
+        include_str!("../../../migrations/sqlite/0012_hit_filters.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen yet; returns how many ran.

@@ -4,7 +4,7 @@ use super::*;
 use msgaudit::message::MessageRow;
 
 use crate::support::message_row as row;
-use msgaudit::store::{ContextQuery, HitQuery, HitRow, Store, StoreBatch, StoreError};
+use msgaudit::store::{ContextQuery, HitKind, HitQuery, HitRow, Store, StoreBatch, StoreError};
 use msgaudit::timefmt::Zone;
 
 pub(super) fn hits_are_idempotent_filterable_and_counted(s: &dyn Store) {
@@ -250,6 +250,9 @@ pub(super) fn workspace_queries_filter_page_and_count(s: &dyn Store) {
         } else {
             "zhaoliu".into()
         };
+        if i % 4 == 0 {
+            h.from_id = "lisi".into();
+        }
         hits.push(h);
     }
     let acts = vec![
@@ -286,6 +289,52 @@ pub(super) fn workspace_queries_filter_page_and_count(s: &dyn Store) {
         "whole ids only"
     );
     assert_eq!(only(|q| q.msg_id = Some("w05".into())), ["w05"]);
+    // By sender and by group (SQLite reads each through its own index), with and without the
+    // corp, and both at once.
+    assert_eq!(
+        only(|q| q.from_id = Some("lisi".into())),
+        ["w08", "w04", "w00"]
+    );
+    assert_eq!(
+        only(|q| {
+            q.corp_id = Some("ww1".into());
+            q.from_id = Some("lisi".into());
+        }),
+        ["w08", "w04", "w00"]
+    );
+    assert_eq!(
+        only(|q| {
+            q.corp_id = Some("ww1".into());
+            q.room_id = Some("wr1".into());
+        }),
+        ["w10", "w07", "w04", "w01"]
+    );
+    assert_eq!(
+        only(|q| {
+            q.from_id = Some("lisi".into());
+            q.room_id = Some("wr1".into());
+        }),
+        ["w04"]
+    );
+    let from_lisi = HitQuery {
+        corp_id: Some("ww1".into()),
+        from_id: Some("lisi".into()),
+        ..all.clone()
+    };
+    assert_eq!(
+        s.hit_totals(HitKind::Strategy, &from_lisi)
+            .expect("totals")
+            .total(),
+        3
+    );
+    let lisi_days: u64 = s
+        .daily_counts(&from_lisi, &Zone::utc())
+        .expect("daily")
+        .iter()
+        .filter(|d| d.kind == "strategy")
+        .map(|d| d.count)
+        .sum();
+    assert_eq!(lisi_days, 3);
     // Keyset pages of 5 visit every hit once, newest first.
     let mut seen = Vec::new();
     let mut q = HitQuery {
@@ -324,6 +373,11 @@ pub(super) fn workspace_queries_filter_page_and_count(s: &dyn Store) {
     assert_eq!(act_ids(&q), Vec::<i64>::new());
     q.operator_ids = Some(vec!["zhangsan".into()]);
     assert_eq!(act_ids(&q).len(), 2);
+    q.operator_ids = None;
+    q.from_id = Some("zhangsan".into());
+    assert_eq!(act_ids(&q), [4, 3]);
+    q.from_id = Some("lisi".into());
+    assert_eq!(act_ids(&q), Vec::<i64>::new());
 
     let days = s.daily_counts(&all, &Zone::utc()).expect("daily");
     let strategy_total: u64 = days

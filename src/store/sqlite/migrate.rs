@@ -139,6 +139,17 @@ pub(crate) fn migrate_sqlite(conn: &mut Connection) -> Result<usize, StoreError>
             name,
             source,
         };
+        // An upgrade can rewrite or index large tables: say what is happening, and how long it
+        // took. A new store's migrations run on empty tables, quickly and quietly.
+        let upgrading = current > 0;
+        let started = std::time::Instant::now();
+        if upgrading {
+            tracing::info!(
+                version,
+                name,
+                "upgrading the store's schema; on a large store this can take a while"
+            );
+        }
         let tx = conn.transaction().map_err(failed)?;
         tx.execute_batch(body).map_err(failed)?;
         tx.execute(
@@ -148,6 +159,14 @@ pub(crate) fn migrate_sqlite(conn: &mut Connection) -> Result<usize, StoreError>
         )
         .map_err(failed)?;
         tx.commit().map_err(failed)?;
+        if upgrading {
+            tracing::info!(
+                version,
+                name,
+                seconds = started.elapsed().as_secs_f64(),
+                "schema upgraded"
+            );
+        }
         applied += 1;
     }
     Ok(applied)

@@ -230,6 +230,7 @@ fn an_auditor_browses_a_customer_conversation_with_its_media_and_searches_in_chr
     driver.screenshot(&root().join("target/test-artefacts/archive-search-open.png"));
 
     stepping_from_hit_to_hit(&driver, store.as_ref());
+    narrowing_the_hits_from_a_row(&driver);
 
     // At phone width the chat fits.
     driver.resize(390, 844);
@@ -249,6 +250,57 @@ fn an_auditor_browses_a_customer_conversation_with_its_media_and_searches_in_chr
     }
     stop.request();
     let _ = server.join();
+}
+
+/// In the hits list, a row's sender and group narrow the list to them, without opening the hit.
+fn narrowing_the_hits_from_a_row(driver: &Driver) {
+    driver.click("nav button[data-tab=hits]");
+    let rows = "[...document.querySelectorAll('#hit-rows tr.row')]";
+    driver.wait_for("the hits list", &format!("return {rows}.length > 1"));
+    let sender = driver.script(
+        "return document.querySelector('#hit-rows tr.row td.person button.filter-by').dataset.value",
+    );
+    driver.click("#hit-rows tr.row td.person button.filter-by");
+    driver.wait_for(
+        "only the sender's hits",
+        &format!(
+            "const id = {sender}; return document.querySelector('#hit-filters input[name=from]').value === id \
+             && {rows}.length > 0 \
+             && {rows}.every(r => r.querySelector('td.person button').dataset.value === id)"
+        ),
+    );
+    assert_eq!(
+        driver.script("return document.querySelector('#context').open"),
+        json!(false),
+        "narrowing the list does not open the hit"
+    );
+    let search = driver.script("return location.search");
+    assert!(
+        search.as_str().is_some_and(|s| s.contains("from=")),
+        "the filter is in the address, for the back button and a link: {search}"
+    );
+
+    // Back to every hit, then one group's.
+    driver.click("#hit-clear");
+    let group = driver.wait_for(
+        "every hit again, and one in a group",
+        &format!(
+            "const b = document.querySelector('#hit-rows td.convcell button.filter-by'); \
+             return document.querySelector('#hit-filters input[name=from]').value === '' \
+             && {rows}.some(r => r.querySelector('td.person button').dataset.value !== {sender}) \
+             && b && b.dataset.value"
+        ),
+    );
+    driver.click("#hit-rows td.convcell button.filter-by");
+    driver.wait_for(
+        "only the group's hits",
+        &format!(
+            "const id = {group}; return document.querySelector('#hit-filters input[name=room]').value === id \
+             && {rows}.length > 0 \
+             && {rows}.every(r => {{ const b = r.querySelector('td.convcell button'); return b && b.dataset.value === id; }})"
+        ),
+    );
+    driver.screenshot(&root().join("target/test-artefacts/hits-one-group.png"));
 }
 
 /// The one-to-one conversation of the demo with the most hits (of several messages).

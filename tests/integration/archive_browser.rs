@@ -300,6 +300,20 @@ fn narrowing_the_hits_from_a_row(driver: &Driver) {
              && {rows}.every(r => {{ const b = r.querySelector('td.convcell button'); return b && b.dataset.value === id; }})"
         ),
     );
+    // The people and groups the list showed are offered by name in the filters' suggestions.
+    let offered = driver.script(&format!(
+        "const o = [...document.querySelectorAll('#groups option')].find(o => o.value === {group}); \
+         const p = [...document.querySelectorAll('#people option')].find(o => o.value === {sender}); \
+         return [o && o.textContent, p && p.textContent, \
+                 document.querySelector('#hit-filters input[name=room]').getAttribute('list')]"
+    ));
+    let offered = offered.as_array().expect("offered");
+    assert!(
+        offered[0].as_str().is_some_and(|l| l.contains('('))
+            && offered[1].as_str().is_some_and(|l| l.contains('(')),
+        "offered with their names: {offered:?}"
+    );
+    assert_eq!(offered[2], json!("groups"));
     driver.screenshot(&root().join("target/test-artefacts/hits-one-group.png"));
 }
 

@@ -9,6 +9,7 @@ mod check;
 mod daemon;
 mod demo;
 mod media;
+mod names;
 mod progress;
 mod query;
 mod spool;
@@ -102,6 +103,8 @@ pub enum Commands {
         #[command(subcommand)]
         command: media::MediaCommands,
     },
+    /// Find people and groups by name: their ids, for --from, --to and --room.
+    Names(names::NamesArgs),
     /// Workspace accounts: add, list, disable.
     Users {
         #[command(subcommand)]
@@ -427,6 +430,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Backup(args) => backup::run(args),
         Commands::Restore(args) => backup::restore(args),
         Commands::Users { command } => workspace::users(command),
+        Commands::Names(args) => names::run(args),
         Commands::Media { command } => media::run(command),
         Commands::Migrate(args) => {
             let url = args.store.url()?;

@@ -121,6 +121,23 @@ pub trait DirectoryStore: Send + Sync {
 
     /// One group with its members, if known.
     fn group(&self, corp_id: &str, chat_id: &str) -> Result<Option<Group>, StoreError>;
+
+    /// External contacts and groups whose name (any case) or id contains `text`, in `corp_id` or
+    /// every corp: customers first, then groups, each by name, at most `limit` of each.
+    fn find_names(
+        &self,
+        corp_id: Option<&str>,
+        text: &str,
+        limit: u32,
+    ) -> Result<Vec<FoundName>, StoreError>;
+}
+
+/// A directory row [`DirectoryStore::find_names`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundName {
+    pub corp_id: String,
+    pub id: DirectoryId,
+    pub name: String,
 }
 
 /// Names for a set of ids of one corp: members by the organisation (the rules' `sys_user`), the

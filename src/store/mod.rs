@@ -31,7 +31,7 @@ pub use archive::{
     Page, SearchQuery, TextMatch, Visible,
 };
 pub use directory::{
-    Customer, DirectoryId, DirectoryStore, Group, GroupMember, GroupSource, Names,
+    Customer, DirectoryId, DirectoryStore, FoundName, Group, GroupMember, GroupSource, Names,
 };
 pub use media::{
     MediaDeadReason, MediaFile, MediaJob, MediaJobKey, MediaJobQuery, MediaJobStore, MediaOutcome,

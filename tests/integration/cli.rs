@@ -335,6 +335,69 @@ fn alerts_test_app_messages_each_auditor_and_says_what_to_do_when_wecom_refuses(
 }
 
 #[test]
+fn names_finds_members_customers_and_groups_with_their_ids() {
+    use msgaudit::store::{Customer, DirectoryStore, Group, SqliteStore};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("s.db");
+    let db = format!("sqlite://{}", path.display());
+    let (ok, out, err) = output(
+        msgaudit()
+            .args(["rules", "import"])
+            .arg(crate::support::root().join("fixtures/rules.json"))
+            .args(["--store", &db]),
+    );
+    assert!(ok, "{out}{err}");
+    {
+        let store = SqliteStore::open(&path).expect("store");
+        store
+            .save_customers(&[Customer {
+                corp_id: "ww1".into(),
+                external_userid: "wmWang".into(),
+                customer_name: "客户王女士".into(),
+                ..Customer::default()
+            }])
+            .expect("customer");
+        store
+            .save_group(&Group {
+                corp_id: "ww1".into(),
+                chat_id: "wrEast".into(),
+                group_name: "王总的华东群".into(),
+                ..Group::default()
+            })
+            .expect("group");
+    }
+    let (ok, out, err) = output(msgaudit().args(["names", "王", "--store", &db]));
+    assert!(ok, "{err}");
+    let line = |kind: &str, id: &str| out.lines().any(|l| l.starts_with(kind) && l.contains(id));
+    assert!(line("member", "wangwu"), "the fixture's 王五: {out}");
+    assert!(
+        line("customer", "wmWang") && line("group", "wrEast"),
+        "{out}"
+    );
+    assert!(
+        out.contains("3 found") && out.contains("--room ID"),
+        "{out}"
+    );
+
+    let (ok, out, _) = output(msgaudit().args(["names", "华东", "--json", "--store", &db]));
+    assert!(ok);
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            serde_json::json!({"kind": "group", "id": "wrEast", "name": "王总的华东群", "corp_id": "ww1"})
+        ]
+    );
+    let (ok, out, _) = output(msgaudit().args(["names", "nobody-at-all", "--store", &db]));
+    assert!(ok && out.contains("nobody and no group"), "{out}");
+    let (ok, _, err) = output(msgaudit().args(["names", " ", "--store", &db]));
+    assert!(!ok && err.contains("msgaudit names 华东"), "{err}");
+}
+
+#[test]
 fn run_once_then_query_messages_and_dead_letters() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_config(

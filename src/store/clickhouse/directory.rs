@@ -10,7 +10,7 @@ use super::ClickHouseStore;
 use super::filter::{Filter, Value};
 use crate::store::StoreError;
 use crate::store::directory::{
-    Customer, DirectoryId, DirectoryStore, Group, GroupMember, GroupSource,
+    Customer, DirectoryId, DirectoryStore, FoundName, Group, GroupMember, GroupSource,
 };
 
 fn ms(v: i64) -> u64 {
@@ -81,6 +81,13 @@ struct IdName {
     id: String,
     name: String,
     rank: u8,
+}
+
+#[derive(Debug, Clone, Row, Deserialize)]
+struct CorpIdName {
+    corp_id: String,
+    id: String,
+    name: String,
 }
 
 fn directory_id(k: KindId) -> DirectoryId {
@@ -268,6 +275,44 @@ impl DirectoryStore for ClickHouseStore {
         // Better ranks (0) last, so they win.
         found.sort_by_key(|r| std::cmp::Reverse(r.rank));
         Ok(found.into_iter().map(|r| (r.id, r.name)).collect())
+    }
+
+    fn find_names(
+        &self,
+        corp_id: Option<&str>,
+        text: &str,
+        limit: u32,
+    ) -> Result<Vec<FoundName>, StoreError> {
+        let mut found = Vec::new();
+        for (table, id, name, group) in [
+            ("we_customer", "external_userid", "customer_name", false),
+            ("we_group", "chat_id", "group_name", true),
+        ] {
+            let mut f = Filter::new(format!(
+                "SELECT corp_id, {id} AS id, {name} AS name FROM {table} FINAL WHERE {name} != ''"
+            ));
+            f.and_opt("corp_id = ?", corp_id.map(|c| Value::Str(c.to_owned())));
+            f.push(
+                &format!(
+                    " AND (positionUTF8(lowerUTF8({name}), lowerUTF8(?)) > 0 OR position({id}, ?) > 0) \
+                     ORDER BY name, id LIMIT {limit}"
+                ),
+                [Value::Str(text.to_owned()), Value::Str(text.to_owned())],
+            );
+            let rows: Vec<CorpIdName> = self
+                .conn
+                .fetch("finding names", f.bind(self.conn.query(&f.sql)))?;
+            found.extend(rows.into_iter().map(|r| FoundName {
+                corp_id: r.corp_id,
+                id: if group {
+                    DirectoryId::Group(r.id)
+                } else {
+                    DirectoryId::Customer(r.id)
+                },
+                name: r.name,
+            }));
+        }
+        Ok(found)
     }
 
     fn group(&self, corp_id: &str, chat_id: &str) -> Result<Option<Group>, StoreError> {

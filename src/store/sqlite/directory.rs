@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, params};
 use super::{SqliteStore, select, sql};
 use crate::store::StoreError;
 use crate::store::directory::{
-    Customer, DirectoryId, DirectoryStore, Group, GroupMember, GroupSource,
+    Customer, DirectoryId, DirectoryStore, FoundName, Group, GroupMember, GroupSource,
 };
 
 /// `json_each` over a list of ids.
@@ -198,6 +198,46 @@ impl DirectoryStore for SqliteStore {
         )?;
         // Later rows (better ranks) replace earlier ones.
         Ok(rows.into_iter().collect())
+    }
+
+    fn find_names(
+        &self,
+        corp_id: Option<&str>,
+        text: &str,
+        limit: u32,
+    ) -> Result<Vec<FoundName>, StoreError> {
+        let conn = self.conn();
+        let mut found = Vec::new();
+        for (table, id, name, group) in [
+            ("we_customer", "external_userid", "customer_name", false),
+            ("we_group", "chat_id", "group_name", true),
+        ] {
+            let rows = select(
+                &conn,
+                &format!(
+                    "SELECT corp_id, {id}, {name} FROM {table}
+                     WHERE {name} <> '' AND (?1 IS NULL OR corp_id = ?1)
+                       AND (instr(lower({name}), lower(?2)) > 0 OR instr({id}, ?2) > 0)
+                     ORDER BY {name}, {id} LIMIT ?3"
+                ),
+                params![corp_id, text, limit],
+                "finding names",
+                |r| {
+                    let found_id: String = r.get(1)?;
+                    Ok(FoundName {
+                        corp_id: r.get(0)?,
+                        id: if group {
+                            DirectoryId::Group(found_id)
+                        } else {
+                            DirectoryId::Customer(found_id)
+                        },
+                        name: r.get(2)?,
+                    })
+                },
+            )?;
+            found.extend(rows);
+        }
+        Ok(found)
     }
 
     fn group(&self, corp_id: &str, chat_id: &str) -> Result<Option<Group>, StoreError> {

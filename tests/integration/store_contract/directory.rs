@@ -2,7 +2,9 @@
 //! keeping the name known so far, names preferring a contact's own over a name seen in a group,
 //! ids seen in messages without a row, and rows due for a refresh.
 
-use msgaudit::store::{Customer, DirectoryId, Group, GroupMember, GroupSource, Store, StoreBatch};
+use msgaudit::store::{
+    Customer, DirectoryId, FoundName, Group, GroupMember, GroupSource, Store, StoreBatch,
+};
 
 use crate::support::message_row;
 
@@ -129,4 +131,57 @@ pub(super) fn names_are_saved_replaced_and_found(s: &dyn Store) {
     );
     assert_eq!(s.stale_ids("ww1", 10_000, 10).expect("stale").len(), 2);
     assert!(s.stale_ids("ww1", 0, 10).expect("stale").is_empty());
+}
+
+/// Customers and groups found by part of their name (any case) or id, in one corp or all, at
+/// most a limit of each kind: what `msgaudit names` prints.
+pub(super) fn names_are_found_by_part_of_them(s: &dyn Store) {
+    let mut other = customer("wmOther", "王女士", 1);
+    other.corp_id = "ww2".into();
+    s.save_customers(&[
+        customer("wmA", "客户王女士", 1),
+        customer("wmB", "Alice Wang", 1),
+        customer("wmC", "李先生", 1),
+        other,
+    ])
+    .expect("customers");
+    s.save_group(&group(1, &[("zhangsan", "张三")]))
+        .expect("group");
+    let found = |corp: Option<&str>, text: &str, limit: u32| -> Vec<(String, String)> {
+        s.find_names(corp, text, limit)
+            .expect("find")
+            .into_iter()
+            .map(|FoundName { corp_id, id, .. }| {
+                let id = match id {
+                    DirectoryId::Customer(id) => format!("customer:{id}"),
+                    DirectoryId::Group(id) => format!("group:{id}"),
+                };
+                (corp_id, id)
+            })
+            .collect()
+    };
+    let pair = |corp: &str, id: &str| (corp.to_owned(), id.to_owned());
+    assert_eq!(
+        found(None, "王女士", 10),
+        [pair("ww1", "customer:wmA"), pair("ww2", "customer:wmOther")],
+        "customers by name (客户王女士 before 王女士), in every corp"
+    );
+    assert_eq!(
+        found(Some("ww1"), "王女士", 10),
+        [pair("ww1", "customer:wmA")]
+    );
+    assert_eq!(
+        found(Some("ww1"), "alice", 10),
+        [pair("ww1", "customer:wmB")],
+        "any case"
+    );
+    assert_eq!(found(Some("ww1"), "华东", 10), [pair("ww1", "group:wrR")]);
+    assert_eq!(
+        found(Some("ww1"), "wm", 2).len(),
+        2,
+        "by part of the id, at most the limit"
+    );
+    assert!(found(None, "nobody", 10).is_empty());
+    let named = s.find_names(Some("ww1"), "华东", 1).expect("find");
+    assert_eq!(named[0].name, "华东大客户群");
 }

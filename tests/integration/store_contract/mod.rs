@@ -159,7 +159,7 @@ contract!(
         search_finds_plain_and_normalised_with_filters_and_visibility,
         pages_run_across_years,
     ],
-    directory: [names_are_saved_replaced_and_found],
+    directory: [names_are_saved_replaced_and_found, names_are_found_by_part_of_them],
     media: [
         jobs_are_written_with_their_messages_and_keep_their_state_across_replays,
         dead_jobs_are_listed_by_reason_retried_and_summed_up,

@@ -283,6 +283,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         config_path.display()
     );
     println!(
+        "      msgaudit names 华东 --config {}   (people's and groups' ids, for --from and --room)",
+        config_path.display()
+    );
+    println!(
         "      msgaudit dead-letters list --config {}",
         config_path.display()
     );

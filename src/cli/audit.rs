@@ -127,10 +127,13 @@ pub struct HitsArgs {
     /// Only hits on this word (as configured).
     #[arg(long)]
     pub word: Option<String>,
-    /// Only hits on messages from this userid.
+    /// Only hits on messages from this userid (`msgaudit names` finds ids by name).
     #[arg(long)]
     pub from: Option<String>,
-    /// Only hits on messages in this group chat (roomid).
+    /// Only hits on messages to this id, one of the receivers (strategy hits only).
+    #[arg(long, conflicts_with = "behaviours")]
+    pub to: Option<String>,
+    /// Only hits on messages in this group chat (roomid; `msgaudit names` finds it by name).
     #[arg(long)]
     pub room: Option<String>,
     /// Only hits whose alert is in this state.
@@ -440,6 +443,7 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
         strategy_id: args.strategy,
         word: args.word.clone(),
         from_id: args.from.clone(),
+        to_id: args.to.clone(),
         room_id: args.room.clone(),
         send_status: args.status.map(|s| match s {
             AlertStatus::Pending => 0,

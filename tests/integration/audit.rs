@@ -373,6 +373,37 @@ fn reaudit_finds_hits_for_a_new_strategy_once() {
         })
         .expect("hits")
         .remove(0);
+    // By receiver: every hit listed went to them, the one above among them.
+    let receiver = hit
+        .hit
+        .to_list
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let (ok, listed, stderr) = run(msgaudit()
+        .args([
+            "hits", "--format", "json", "--limit", "1000", "--to", &receiver,
+        ])
+        .arg("--config")
+        .arg(&config));
+    assert!(ok, "{stderr}");
+    let listed: Vec<serde_json::Value> = listed
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(
+        listed.iter().all(|h| h["to_list"]
+            .as_str()
+            .is_some_and(|t| t.split(',').any(|r| r == receiver))),
+        "{listed:?}"
+    );
+    assert!(
+        listed.iter().any(
+            |h| h["msgid"] == hit.hit.msg_id.as_str() || h["msg_id"] == hit.hit.msg_id.as_str()
+        ),
+        "{listed:?}"
+    );
     let key = msgaudit::store::HitKey::of_hit(&hit.hit);
     store
         .record_reviews(&[msgaudit::store::Review {

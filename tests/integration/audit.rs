@@ -399,9 +399,9 @@ fn reaudit_finds_hits_for_a_new_strategy_once() {
         "{listed:?}"
     );
     assert!(
-        listed.iter().any(
-            |h| h["msgid"] == hit.hit.msg_id.as_str() || h["msg_id"] == hit.hit.msg_id.as_str()
-        ),
+        listed
+            .iter()
+            .any(|h| h["msg_id"] == hit.hit.msg_id.as_str()),
         "{listed:?}"
     );
     let key = msgaudit::store::HitKey::of_hit(&hit.hit);

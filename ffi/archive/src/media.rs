@@ -99,14 +99,31 @@ impl MediaFile {
         if format == Format::Raw {
             return MediaFile::raw(seed, file_no, target);
         }
-        let size = content(seed, format, file_no, target).len() as u64;
-        MediaFile {
+        let key = (seed, format, file_no, target);
+        if let Some(size) = typed_sizes().lock().ok().and_then(|s| s.get(&key).copied()) {
+            return MediaFile {
+                seed,
+                file_no,
+                size,
+                format,
+                target,
+            };
+        }
+        // Made once for its size and md5, then dropped: the bytes are kept (within the budget)
+        // only once someone downloads them, so an archive whose media nobody fetches holds none.
+        let bytes = generate(seed, format, file_no, target);
+        let file = MediaFile {
             seed,
             file_no,
-            size,
+            size: bytes.len() as u64,
             format,
             target,
+        };
+        remember_md5(file, to_hex(&Md5::digest(&bytes)));
+        if let Ok(mut sizes) = typed_sizes().lock() {
+            sizes.insert(key, file.size);
         }
+        file
     }
 
     /// The id a message carries; `seq` and `idx` only make it unique per message.
@@ -211,9 +228,7 @@ impl MediaFile {
 
     /// Lower-case hex md5 of the whole file, computed once per file and cached.
     pub fn md5_hex(&self) -> String {
-        static CACHE: OnceLock<Mutex<HashMap<MediaFile, String>>> = OnceLock::new();
-        let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-        if let Some(hit) = cache.lock().map(|c| c.get(self).cloned()).ok().flatten() {
+        if let Some(hit) = md5s().lock().map(|c| c.get(self).cloned()).ok().flatten() {
             return hit;
         }
         let mut hasher = Md5::new();
@@ -224,11 +239,27 @@ impl MediaFile {
             offset += step as u64;
         }
         let hex = to_hex(&hasher.finalize());
-        if let Ok(mut c) = cache.lock() {
-            c.insert(*self, hex.clone());
-        }
+        remember_md5(*self, hex.clone());
         hex
     }
+}
+
+/// Each file's md5, once computed.
+fn md5s() -> &'static Mutex<HashMap<MediaFile, String>> {
+    static MD5S: OnceLock<Mutex<HashMap<MediaFile, String>>> = OnceLock::new();
+    MD5S.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn remember_md5(file: MediaFile, hex: String) {
+    if let Ok(mut c) = md5s().lock() {
+        c.insert(file, hex);
+    }
+}
+
+/// Each typed file's size, once made (a few bytes a file, where the bytes are up to MiBs).
+fn typed_sizes() -> &'static Mutex<HashMap<ContentKey, u64>> {
+    static SIZES: OnceLock<Mutex<HashMap<ContentKey, u64>>> = OnceLock::new();
+    SIZES.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
 type ContentKey = (u64, Format, u64, u64);

@@ -140,6 +140,28 @@ pub struct FoundName {
     pub name: String,
 }
 
+impl FoundName {
+    /// A row of one of [`NAMED_TABLES`]; `group` says which.
+    pub(crate) fn new(corp_id: String, id: String, name: String, group: bool) -> FoundName {
+        FoundName {
+            corp_id,
+            id: if group {
+                DirectoryId::Group(id)
+            } else {
+                DirectoryId::Customer(id)
+            },
+            name,
+        }
+    }
+}
+
+/// The tables [`DirectoryStore::find_names`] searches, customers first: (table, id column, name
+/// column, whether its rows are groups).
+pub(crate) const NAMED_TABLES: [(&str, &str, &str, bool); 2] = [
+    ("we_customer", "external_userid", "customer_name", false),
+    ("we_group", "chat_id", "group_name", true),
+];
+
 /// Names for a set of ids of one corp: members by the organisation (the rules' `sys_user`), the
 /// rest by the directory. What the page, the exports and the CLI show.
 #[derive(Debug, Clone, Default)]

@@ -10,7 +10,7 @@ use super::ClickHouseStore;
 use super::filter::{Filter, Value};
 use crate::store::StoreError;
 use crate::store::directory::{
-    Customer, DirectoryId, DirectoryStore, FoundName, Group, GroupMember, GroupSource,
+    Customer, DirectoryId, DirectoryStore, FoundName, Group, GroupMember, GroupSource, NAMED_TABLES,
 };
 
 fn ms(v: i64) -> u64 {
@@ -284,10 +284,7 @@ impl DirectoryStore for ClickHouseStore {
         limit: u32,
     ) -> Result<Vec<FoundName>, StoreError> {
         let mut found = Vec::new();
-        for (table, id, name, group) in [
-            ("we_customer", "external_userid", "customer_name", false),
-            ("we_group", "chat_id", "group_name", true),
-        ] {
+        for (table, id, name, group) in NAMED_TABLES {
             let mut f = Filter::new(format!(
                 "SELECT corp_id, {id} AS id, {name} AS name FROM {table} FINAL WHERE {name} != ''"
             ));
@@ -302,15 +299,10 @@ impl DirectoryStore for ClickHouseStore {
             let rows: Vec<CorpIdName> = self
                 .conn
                 .fetch("finding names", f.bind(self.conn.query(&f.sql)))?;
-            found.extend(rows.into_iter().map(|r| FoundName {
-                corp_id: r.corp_id,
-                id: if group {
-                    DirectoryId::Group(r.id)
-                } else {
-                    DirectoryId::Customer(r.id)
-                },
-                name: r.name,
-            }));
+            found.extend(
+                rows.into_iter()
+                    .map(|r| FoundName::new(r.corp_id, r.id, r.name, group)),
+            );
         }
         Ok(found)
     }

@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, params};
 use super::{SqliteStore, select, sql};
 use crate::store::StoreError;
 use crate::store::directory::{
-    Customer, DirectoryId, DirectoryStore, FoundName, Group, GroupMember, GroupSource,
+    Customer, DirectoryId, DirectoryStore, FoundName, Group, GroupMember, GroupSource, NAMED_TABLES,
 };
 
 /// `json_each` over a list of ids.
@@ -208,10 +208,7 @@ impl DirectoryStore for SqliteStore {
     ) -> Result<Vec<FoundName>, StoreError> {
         let conn = self.conn();
         let mut found = Vec::new();
-        for (table, id, name, group) in [
-            ("we_customer", "external_userid", "customer_name", false),
-            ("we_group", "chat_id", "group_name", true),
-        ] {
+        for (table, id, name, group) in NAMED_TABLES {
             let rows = select(
                 &conn,
                 &format!(
@@ -222,18 +219,7 @@ impl DirectoryStore for SqliteStore {
                 ),
                 params![corp_id, text, limit],
                 "finding names",
-                |r| {
-                    let found_id: String = r.get(1)?;
-                    Ok(FoundName {
-                        corp_id: r.get(0)?,
-                        id: if group {
-                            DirectoryId::Group(found_id)
-                        } else {
-                            DirectoryId::Customer(found_id)
-                        },
-                        name: r.get(2)?,
-                    })
-                },
+                |r| Ok(FoundName::new(r.get(0)?, r.get(1)?, r.get(2)?, group)),
             )?;
             found.extend(rows);
         }

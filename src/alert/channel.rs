@@ -138,6 +138,17 @@ impl Channels {
     }
 }
 
+/// The JSON of a text application message from app `agent_id` to `user_id`.
+pub fn app_message(agent_id: i64, user_id: &str, text: &str) -> serde_json::Value {
+    serde_json::json!({
+        "touser": user_id,
+        "msgtype": "text",
+        "agentid": agent_id,
+        "text": {"content": text},
+        "safe": 0,
+    })
+}
+
 fn send_app(
     http: &WeComHttp,
     api_base: &str,

@@ -4,7 +4,7 @@
 //! as an alert.
 
 use crate::alert::Robot;
-use crate::alert::channel::{Channels, DeliveryError, UNREACHABLE_USER};
+use crate::alert::channel::{Channels, DeliveryError, UNREACHABLE_USER, app_message};
 use crate::timefmt::format_ms;
 use crate::wecom::http::{PostError, RATE_LIMITED, WeComHttp};
 
@@ -104,17 +104,12 @@ const APP_ERRORS: [(i64, &str); 8] = [
 /// The JSON of a test application message from `agent_id` to `user_id`, sent from `host` at
 /// `at_ms`.
 pub fn app_body(agent_id: i64, user_id: &str, host: &str, at_ms: i64) -> serde_json::Value {
-    serde_json::json!({
-        "touser": user_id,
-        "msgtype": "text",
-        "agentid": agent_id,
-        "text": {"content": format!(
-            "【msgaudit 测试消息】\n应用：{agent_id}\n发送自：{host} · {}\n\
-             这条消息确认敏感词告警能以应用消息送达你，无需处理。",
-            format_ms(at_ms)
-        )},
-        "safe": 0,
-    })
+    let text = format!(
+        "【msgaudit 测试消息】\n应用：{agent_id}\n发送自：{host} · {}\n\
+         这条消息确认敏感词告警能以应用消息送达你，无需处理。",
+        format_ms(at_ms)
+    );
+    app_message(agent_id, user_id, &text)
 }
 
 /// Sends a test application message through `corp_id`'s alert app to `user_id`.
@@ -145,7 +140,7 @@ pub fn app_advice(error: &DeliveryError) -> &'static str {
         }
         DeliveryError::Post(PostError::Url(_)) => "alerts.api_base is not an http(s) URL",
         DeliveryError::NoApp(_) => "give the corp an alert_app in the config",
-        DeliveryError::RobotRemoved(_) => "",
+        DeliveryError::RobotRemoved(_) => "add the robot again with `msgaudit robots add`",
     }
 }
 

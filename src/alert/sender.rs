@@ -540,13 +540,11 @@ impl Sender {
             }
             Destination::App { corp_id, user_id } => (
                 "text".into(),
-                serde_json::json!({
-                    "touser": user_id,
-                    "msgtype": "text",
-                    "agentid": self.channels.agent_id(corp_id).unwrap_or_default(),
-                    "text": {"content": post.text},
-                    "safe": 0,
-                }),
+                super::channel::app_message(
+                    self.channels.agent_id(corp_id).unwrap_or_default(),
+                    user_id,
+                    &post.text,
+                ),
             ),
         }
     }

@@ -186,7 +186,9 @@ pub struct HitQuery {
 
 /// The SQL condition, with a `?` for each of its values, of a strategy hit being in `c`: a
 /// group's hits by room, a pair's those one of them sent the other outside any group (the same
-/// rule as [`Conversation::of`](crate::message::Conversation::of)). Both stores use it.
+/// rule as [`Conversation::of`](crate::message::Conversation::of)). Both stores use it. A pair's
+/// receivers and senders are also given as `IN` lists, so that an index on (receiver, sender)
+/// reads both directions as ranges (SQLite's pair index); the `OR` keeps only this pair's two.
 pub(crate) fn conversation_condition(
     c: &crate::message::Conversation,
 ) -> (&'static str, Vec<String>) {
@@ -194,8 +196,9 @@ pub(crate) fn conversation_condition(
     match c {
         Conversation::Room(room) => ("room_id = ?", vec![room.clone()]),
         Conversation::Pair(a, b) => (
-            "(room_id = '' AND ((from_id = ? AND to_list = ?) OR (from_id = ? AND to_list = ?)))",
-            vec![a.clone(), b.clone(), b.clone(), a.clone()],
+            "(room_id = '' AND to_list IN (?, ?) AND from_id IN (?, ?) \
+             AND ((from_id = ? AND to_list = ?) OR (from_id = ? AND to_list = ?)))",
+            [a, b, a, b, a, b, b, a].map(String::clone).to_vec(),
         ),
     }
 }

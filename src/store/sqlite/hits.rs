@@ -148,19 +148,6 @@ fn hit_filters(q: &HitQuery, w: &mut Where, strategy: bool) {
         w.and_opt("strategy_id = ?", q.strategy_id);
         w.and_opt("room_id = ?", q.room_id.clone());
         if let Some(c) = &q.conversation {
-            if let crate::message::Conversation::Pair(a, b) = c {
-                // Both ways round, as index ranges of the pair index (`hit_source`); the condition
-                // below keeps only the two that are this pair.
-                w.and_all(
-                    "to_list IN (?, ?) AND from_id IN (?, ?)",
-                    vec![
-                        a.clone().into(),
-                        b.clone().into(),
-                        a.clone().into(),
-                        b.clone().into(),
-                    ],
-                );
-            }
             let (condition, values) = crate::store::types::conversation_condition(c);
             w.and_all(condition, values.into_iter().map(Into::into).collect());
         }

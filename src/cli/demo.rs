@@ -242,7 +242,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     for (name, n) in &counts.acts {
         println!("        {name:<18}{n:>6}");
     }
-    print_media(&done)?;
+    print_media(&done, &config_path)?;
     let unnamed = done.store.unnamed_ids("wwdemo", 1000)?.len();
     if unnamed == 0 {
         println!(
@@ -306,7 +306,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
 }
 
 /// The media archive's part of the summary: files, bytes, what dedup saved, dead media, QR codes.
-fn print_media(done: &crate::daemon::Finished) -> anyhow::Result<()> {
+fn print_media(done: &crate::daemon::Finished, config_path: &Path) -> anyhow::Result<()> {
     let m = done.store.media_summary()?;
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     println!(
@@ -321,10 +321,18 @@ fn print_media(done: &crate::daemon::Finished) -> anyhow::Result<()> {
         m.done.saturating_sub(m.files),
         mib(m.job_bytes.saturating_sub(m.bytes))
     );
-    println!(
-        "    voice playable     {:>8}   (MP3 copies beside the AMR originals)",
-        m.playable
-    );
+    if crate::media::Transcoder::locate("ffmpeg").is_ok() {
+        println!(
+            "    voice playable     {:>8}   (MP3 copies beside the AMR originals)",
+            m.playable
+        );
+    } else {
+        println!(
+            "    voice playable     {:>8}   (no ffmpeg here: install it, then `msgaudit media playable --config {}`)",
+            m.playable,
+            config_path.display()
+        );
+    }
     println!("    dead media         {:>8}", m.dead);
     for (reason, n) in &m.dead_by_reason {
         let advice = crate::store::MediaDeadReason::parse(reason).map_or("", |r| r.advice());

@@ -21,6 +21,9 @@ pub enum MediaCommands {
     Retry(RetryArgs),
     /// Write a message's stored file to a file (or stdout).
     Get(GetArgs),
+    /// Make playable (MP3) copies of the voice stored without one: after installing ffmpeg, for
+    /// the voice fetched before. The running daemon can stay up.
+    Playable(PlayableArgs),
 }
 
 #[derive(Debug, Args)]
@@ -108,15 +111,28 @@ pub struct GetArgs {
     pub out: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct PlayableArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// At most this many files (default: every one without a copy).
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Only count the voice files without a copy; make none.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 pub fn run(command: MediaCommands) -> anyhow::Result<()> {
     match command {
         MediaCommands::List(args) => list(args),
         MediaCommands::Retry(args) => retry(args),
         MediaCommands::Get(args) => get(args),
+        MediaCommands::Playable(args) => super::media_playable::run(args),
     }
 }
 
-fn open(store: &StoreArgs) -> anyhow::Result<(Box<dyn crate::store::Store>, String)> {
+pub(super) fn open(store: &StoreArgs) -> anyhow::Result<(Box<dyn crate::store::Store>, String)> {
     let url = store.url()?;
     let s = crate::store::open_existing(&url)
         .with_context(|| format!("opening the store {}", crate::store::redact_url(&url)))?;
@@ -219,13 +235,23 @@ fn retry(args: RetryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The media store a config names (or the default beside the store).
-pub fn media_store(store: &StoreArgs, url: &str) -> anyhow::Result<Box<dyn MediaStore>> {
-    let config: MediaConfig = match &store.config {
+/// The `[media]` settings a config gives (or the defaults beside the store).
+pub fn media_config(store: &StoreArgs, url: &str) -> anyhow::Result<MediaConfig> {
+    match &store.config {
         Some(path) => crate::config::media_of_file(path, url)?,
         None => crate::config::media_of_file_default(url),
     }
-    .context("the config has [media] enabled = false: no media store")?;
+    .context("the config has [media] enabled = false: no media store")
+}
+
+/// The media store a config names (or the default beside the store).
+pub fn media_store(store: &StoreArgs, url: &str) -> anyhow::Result<Box<dyn MediaStore>> {
+    let config = media_config(store, url)?;
+    open_media_store(&config)
+}
+
+/// The media store of these settings.
+pub fn open_media_store(config: &MediaConfig) -> anyhow::Result<Box<dyn MediaStore>> {
     crate::media::open_store(&config.store, config.s3.as_ref())
         .with_context(|| format!("opening the media store {}", config.store))
 }

@@ -9,6 +9,7 @@ mod check;
 mod daemon;
 mod demo;
 mod media;
+mod media_playable;
 mod names;
 mod progress;
 mod query;

@@ -16,7 +16,8 @@ pub const PLAYABLE_TYPE: &str = "audio/mpeg";
 pub enum TranscodeError {
     #[error(
         "no playable copy: ffmpeg was not found ({0}); install it (Debian: apt-get install ffmpeg) \
-         and new voice gets an MP3 copy"
+         and new voice gets an MP3 copy; `msgaudit media playable` makes them for the voice \
+         stored before"
     )]
     NoFfmpeg(String),
     #[error("no playable copy: ffmpeg failed ({0})")]
@@ -43,9 +44,9 @@ pub struct Transcoder {
 }
 
 impl Transcoder {
-    /// Looks for `program` (a path, or a name on `PATH`).
+    /// Looks for `program` (a path, or a name on `PATH`), saying in the log what it found.
     pub fn find(program: &str) -> Transcoder {
-        let ffmpeg = which(program).ok_or_else(|| format!("`{program}` is not on PATH"));
+        let ffmpeg = Transcoder::locate(program).and_then(|t| t.ffmpeg);
         match &ffmpeg {
             Ok(p) => tracing::info!(ffmpeg = %p.display(), "voice gets a playable MP3 copy"),
             Err(e) => {
@@ -53,6 +54,16 @@ impl Transcoder {
             }
         }
         Transcoder { ffmpeg }
+    }
+
+    /// Looks for `program` quietly: the transcoder, or why there is none.
+    pub fn locate(program: &str) -> Result<Transcoder, String> {
+        let found = if Path::new(program).components().count() > 1 {
+            which(program).ok_or_else(|| format!("`{program}` is not a file"))
+        } else {
+            which(program).ok_or_else(|| format!("`{program}` is not on PATH"))
+        };
+        found.map(|p| Transcoder { ffmpeg: Ok(p) })
     }
 
     /// Whether copies can be made.
@@ -111,4 +122,24 @@ fn which(program: &str) -> Option<PathBuf> {
         .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
         .map(|dir| dir.join(program))
         .find(|c| c.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_for_no_copy_begins_as_the_store_expects() {
+        // `record_playable_copies` clears the notes that begin so, once a copy is made later.
+        for e in [
+            TranscodeError::NoFfmpeg("x".into()),
+            TranscodeError::Failed("x".into()),
+            TranscodeError::Stopped("x".into()),
+            TranscodeError::Io(std::io::Error::other("x")),
+        ] {
+            assert!(e.to_string().starts_with(crate::store::NO_COPY_NOTE), "{e}");
+        }
+        assert!(Transcoder::locate("/nonexistent/ffmpeg").is_err());
+        assert!(Transcoder::locate("no-such-program-anywhere").is_err());
+    }
 }

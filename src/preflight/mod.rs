@@ -113,7 +113,7 @@ pub fn check(
     report(library);
     report(parts::rsa_backend(config));
     report(parts::spool(config));
-    for f in parts::media(config, options.offline) {
+    for f in parts::media(config, store.as_deref(), options.offline) {
         report(f);
     }
     if let Some(f) = parts::metrics(config) {

@@ -159,7 +159,7 @@ pub(super) fn spool(config: &Config) -> Finding {
 }
 
 /// The media store (a directory, or a bucket with its staging directory) and ffmpeg.
-pub(super) fn media(config: &Config, offline: bool) -> Vec<Finding> {
+pub(super) fn media(config: &Config, store: Option<&dyn Store>, offline: bool) -> Vec<Finding> {
     let Some(media) = &config.media else {
         return vec![Finding::ok(
             "media store",
@@ -179,8 +179,25 @@ pub(super) fn media(config: &Config, offline: bool) -> Vec<Finding> {
             Some(quota),
         )),
     }
-    let ffmpeg = crate::media::Transcoder::find(&media.ffmpeg);
-    found.push(if ffmpeg.available() {
+    let ffmpeg = crate::media::Transcoder::locate(&media.ffmpeg);
+    // Voice stored before ffmpeg was there (or worked) has no copy until `media playable`.
+    let without_copy = store
+        .and_then(|s| s.files_without_copy(None, 1000).ok())
+        .map_or(0, |f| f.len());
+    found.push(if ffmpeg.is_ok() && without_copy > 0 {
+        Finding::warn(
+            "ffmpeg",
+            format!(
+                "found: new voice gets a playable MP3 copy, but {}{without_copy} voice file(s) \
+                 stored before have none: run `msgaudit media playable`",
+                if without_copy >= 1000 {
+                    "at least "
+                } else {
+                    ""
+                }
+            ),
+        )
+    } else if ffmpeg.is_ok() {
         Finding::ok("ffmpeg", "found: voice gets a playable MP3 copy")
     } else {
         Finding::warn(

@@ -304,4 +304,27 @@ pub trait MediaJobStore: Send + Sync {
 
     /// Counts for metrics and `status`.
     fn media_summary(&self) -> Result<MediaSummary, StoreError>;
+
+    /// Stored voice without a playable copy (for `msgaudit media playable`): files with no copy
+    /// that are AMR or that a voice or meeting-recording job points at, in (md5, size) order after
+    /// `after`, at most `limit`.
+    fn files_without_copy(
+        &self,
+        after: Option<(&str, u64)>,
+        limit: u32,
+    ) -> Result<Vec<MediaFile>, StoreError>;
+
+    /// Records that these files (md5, size) now have a playable copy of `playable_type`, and
+    /// clears the notes of their jobs that said there was none ([`NO_COPY_NOTE`]).
+    fn record_playable_copies(
+        &self,
+        files: &[(String, u64)],
+        playable_type: &str,
+    ) -> Result<(), StoreError>;
 }
+
+/// How a done job's note begins when its voice got no playable copy.
+pub const NO_COPY_NOTE: &str = "no playable copy";
+
+/// The job kinds whose files get a playable copy whatever their sniffed type.
+pub const VOICE_KINDS: [MediaKind; 2] = [MediaKind::Voice, MediaKind::MeetingVoiceCall];

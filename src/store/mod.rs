@@ -35,7 +35,7 @@ pub use directory::{
 };
 pub use media::{
     MediaDeadReason, MediaFile, MediaJob, MediaJobKey, MediaJobQuery, MediaJobStore, MediaOutcome,
-    MediaStatus, MediaSummary,
+    MediaStatus, MediaSummary, NO_COPY_NOTE, VOICE_KINDS,
 };
 pub use review::{HitKey, HitKind, Review, ReviewState, ReviewStore, StateCounts};
 pub use sqlite::SqliteStore;

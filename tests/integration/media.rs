@@ -3,7 +3,8 @@
 //! implies; chunk failures retried; expired (10010), unknown (10005) and never-matching-md5 media
 //! kept as dead jobs, and stored by `media retry` once the cause is fixed; SIGKILLs during downloads
 //! leave every job done exactly once and no partial or orphan file; peak RSS bounded while fetching
-//! 8 MiB files; QR codes become 发送二维码 unless allowed; voice gets a playable copy.
+//! 8 MiB files; QR codes become 发送二维码 unless allowed; voice gets a playable copy (or later, from
+//! `media playable`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -513,12 +514,88 @@ fn voice_gets_a_playable_copy_with_ffmpeg_and_a_clear_note_without() {
     .expect("corpus");
     let emu = serde_json::json!({"corpus": corpus.display().to_string()});
 
+    let ffmpeg = ["/usr/bin/ffmpeg", "/usr/local/bin/ffmpeg"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .expect("ffmpeg (apt-get install ffmpeg)");
     let without = Setup::new(emu.clone(), "ffmpeg = \"/nonexistent/ffmpeg\"");
     without.run_once();
     let job = without.jobs().into_values().next().expect("a job");
     assert_eq!(job.status, 1, "the original is kept: {job:?}");
     assert!(job.note.contains("ffmpeg was not found"), "{}", job.note);
+    assert!(job.note.contains("msgaudit media playable"), "{}", job.note);
     assert!(!without.objects().keys().any(|k| k.ends_with(".mp3")));
+
+    // Installed later: `media playable` makes the copy of the voice stored before.
+    let out = without
+        .command(&["media", "playable", "--dry-run"])
+        .output()
+        .expect("dry run");
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 voice file(s) have no playable copy"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = without
+        .command(&["media", "playable"])
+        .output()
+        .expect("without ffmpeg");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("ffmpeg was not found") && err.contains("apt-get"),
+        "{err}"
+    );
+    let config = std::fs::read_to_string(without.config()).expect("config");
+    std::fs::write(
+        without.config(),
+        config.replace("/nonexistent/ffmpeg", ffmpeg),
+    )
+    .expect("config");
+    let check = |what: &str| {
+        let out = without
+            .command(&["check", "--offline"])
+            .output()
+            .expect("check");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(text.contains(what), "{text}");
+    };
+    check("1 voice file(s) stored before have none: run `msgaudit media playable`");
+    let out = without
+        .command(&["media", "playable"])
+        .output()
+        .expect("media playable");
+    assert!(
+        out.status.success()
+            && String::from_utf8_lossy(&out.stdout).contains("made 1 playable copies"),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check("found: voice gets a playable MP3 copy");
+    let job = without.jobs().into_values().next().expect("a job");
+    assert_eq!(job.note, "", "the note that said there was no copy is gone");
+    assert!(
+        without
+            .objects()
+            .contains_key(&format!("{}-{}.mp3", job.md5, job.size)),
+        "{:?}",
+        without.objects()
+    );
+    let file = without
+        .store()
+        .media_file(&job.md5, job.size)
+        .expect("read");
+    assert_eq!(file.map(|f| f.playable_type), Some("audio/mpeg".into()));
+    let out = without
+        .command(&["media", "playable"])
+        .output()
+        .expect("again");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("nothing to do"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     let with = Setup::new(emu.clone(), "");
     with.run_once();
@@ -562,10 +639,6 @@ fn voice_gets_a_playable_copy_with_ffmpeg_and_a_clear_note_without() {
     // An ffmpeg stopped by a signal (killed under memory pressure) is not the file's fault: the
     // job is tried again and the voice still gets its copy. An ffmpeg that refuses the file is
     // not tried again: the original is stored with the note.
-    let ffmpeg = ["/usr/bin/ffmpeg", "/usr/local/bin/ffmpeg"]
-        .into_iter()
-        .find(|p| Path::new(p).is_file())
-        .expect("ffmpeg (apt-get install ffmpeg)");
     let (killed_once, runs) = with_ffmpeg_script(
         &dir,
         &emu,
@@ -598,6 +671,19 @@ fn voice_gets_a_playable_copy_with_ffmpeg_and_a_clear_note_without() {
         job.note
     );
     assert_eq!(runs(), 1, "a file ffmpeg refuses is not tried again");
+    // `media playable` tries it once more, and says why it still has no copy.
+    let out = refusing
+        .command(&["media", "playable"])
+        .output()
+        .expect("media playable");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("1 voice file(s) got no playable copy")
+            && err.contains("Invalid data"),
+        "{err}"
+    );
+    assert_eq!(runs(), 2);
 }
 
 /// A setup whose `ffmpeg` is a shell script named `name` in `dir` running `body` (with `$RUNS`, a

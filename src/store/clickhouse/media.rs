@@ -10,7 +10,7 @@ use super::{ClickHouseStore, Connection, next_version};
 use crate::message::MediaKind;
 use crate::store::{
     MediaFile, MediaJob, MediaJobKey, MediaJobQuery, MediaJobStore, MediaOutcome, MediaStatus,
-    MediaSummary, StoreError,
+    MediaSummary, NO_COPY_NOTE, StoreError, VOICE_KINDS,
 };
 
 /// `we_chat_media_job`, in column order.
@@ -105,6 +105,19 @@ pub struct MediaFileRow {
     pub playable_type: String,
     pub qr_codes: String,
     pub create_time: u64,
+}
+
+impl MediaFileRow {
+    fn into_file(self) -> MediaFile {
+        MediaFile {
+            md5: self.md5,
+            size: self.size,
+            content_type: self.content_type,
+            playable_type: self.playable_type,
+            qr_codes: self.qr_codes,
+            create_time: i64::try_from(self.create_time).unwrap_or(i64::MAX),
+        }
+    }
 }
 
 /// Inserts the first (version 0) row of each job; a job already stored keeps its later versions.
@@ -325,14 +338,7 @@ impl MediaJobStore for ClickHouseStore {
             .bind(md5)
             .bind(size);
         let rows: Vec<MediaFileRow> = self.conn.fetch("reading a media file", q)?;
-        Ok(rows.into_iter().next().map(|r| MediaFile {
-            md5: r.md5,
-            size: r.size,
-            content_type: r.content_type,
-            playable_type: r.playable_type,
-            qr_codes: r.qr_codes,
-            create_time: i64::try_from(r.create_time).unwrap_or(i64::MAX),
-        }))
+        Ok(rows.into_iter().next().map(MediaFileRow::into_file))
     }
 
     fn media_jobs(&self, q: &MediaJobQuery) -> Result<Vec<MediaJob>, StoreError> {
@@ -361,6 +367,89 @@ impl MediaJobStore for ClickHouseStore {
         self.conn
             .insert("retrying media jobs", "we_chat_media_job", &rows)?;
         Ok(rows.len() as u64)
+    }
+
+    fn files_without_copy(
+        &self,
+        after: Option<(&str, u64)>,
+        limit: u32,
+    ) -> Result<Vec<MediaFile>, StoreError> {
+        let (md5, size) = after.unwrap_or(("", 0));
+        let kinds: Vec<&str> = VOICE_KINDS.iter().map(|k| k.as_str()).collect();
+        let q = self
+            .conn
+            .query(
+                "SELECT ?fields FROM we_chat_media_file FINAL \
+                 WHERE playable_type = '' AND (md5 > ? OR (md5 = ? AND size > ?)) \
+                   AND (content_type LIKE 'audio/amr%' \
+                        OR (md5, size) GLOBAL IN (SELECT file_md5, file_size \
+                            FROM we_chat_media_job FINAL \
+                            WHERE status = 1 AND kind IN (SELECT arrayJoin(?)))) \
+                 ORDER BY md5, size LIMIT ?",
+            )
+            .bind(md5)
+            .bind(md5)
+            .bind(size)
+            .bind(kinds.as_slice())
+            .bind(u64::from(limit.max(1)));
+        let rows: Vec<MediaFileRow> = self
+            .conn
+            .fetch("listing voice without a playable copy", q)?;
+        Ok(rows.into_iter().map(MediaFileRow::into_file).collect())
+    }
+
+    fn record_playable_copies(
+        &self,
+        files: &[(String, u64)],
+        playable_type: &str,
+    ) -> Result<(), StoreError> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let md5s: Vec<&str> = files.iter().map(|(m, _)| m.as_str()).collect();
+        let wanted = |md5: &str, size: u64| files.iter().any(|(m, s)| m == md5 && *s == size);
+        let q = self
+            .conn
+            .query(
+                "SELECT ?fields FROM we_chat_media_file FINAL WHERE md5 IN (SELECT arrayJoin(?))",
+            )
+            .bind(md5s.as_slice());
+        let rows: Vec<MediaFileRow> = self.conn.fetch("reading media files", q)?;
+        let rows: Vec<MediaFileRow> = rows
+            .into_iter()
+            .filter(|r| wanted(&r.md5, r.size))
+            .map(|r| MediaFileRow {
+                playable_type: playable_type.to_owned(),
+                create_time: next_version(),
+                ..r
+            })
+            .collect();
+        let q = self
+            .conn
+            .query(
+                "SELECT ?fields FROM we_chat_media_job FINAL \
+                 WHERE file_md5 IN (SELECT arrayJoin(?)) AND note LIKE ?",
+            )
+            .bind(md5s.as_slice())
+            .bind(format!("{NO_COPY_NOTE}%"));
+        let jobs: Vec<MediaJobRow> = self.conn.fetch("reading the jobs of voice", q)?;
+        let version = next_version();
+        let jobs: Vec<MediaJobRow> = jobs
+            .into_iter()
+            .filter(|j| wanted(&j.file_md5, j.file_size))
+            .map(|j| MediaJobRow {
+                note: String::new(),
+                update_time: version,
+                ..j
+            })
+            .collect();
+        self.conn
+            .insert("recording playable copies", "we_chat_media_file", &rows)?;
+        self.conn.insert(
+            "clearing the notes of voice made playable",
+            "we_chat_media_job",
+            &jobs,
+        )
     }
 
     fn media_summary(&self) -> Result<MediaSummary, StoreError> {

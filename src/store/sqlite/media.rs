@@ -9,7 +9,7 @@ use super::{SqliteStore, select, sql, to_i64};
 use crate::message::MediaKind;
 use crate::store::{
     MediaFile, MediaJob, MediaJobKey, MediaJobQuery, MediaJobStore, MediaOutcome, MediaStatus,
-    MediaSummary, StoreError,
+    MediaSummary, NO_COPY_NOTE, StoreError, VOICE_KINDS,
 };
 use crate::timefmt::now_ms;
 
@@ -278,6 +278,69 @@ impl MediaJobStore for SqliteStore {
         conn.execute(&w.sql, rusqlite::params_from_iter(w.args))
             .map(|n| n as u64)
             .map_err(sql("retrying media jobs"))
+    }
+
+    fn files_without_copy(
+        &self,
+        after: Option<(&str, u64)>,
+        limit: u32,
+    ) -> Result<Vec<MediaFile>, StoreError> {
+        let (md5, size) = after.unwrap_or(("", 0));
+        let kinds =
+            serde_json::Value::from(VOICE_KINDS.iter().map(|k| k.as_str()).collect::<Vec<_>>())
+                .to_string();
+        let conn = self.conn();
+        select(
+            &conn,
+            "SELECT md5, size, content_type, playable_type, qr_codes, create_time
+             FROM we_chat_media_file f
+             WHERE playable_type = '' AND (md5, size) > (?1, ?2)
+               AND (content_type LIKE 'audio/amr%'
+                    OR EXISTS (SELECT 1 FROM we_chat_media_job j
+                               WHERE j.file_md5 = f.md5 AND j.file_size = f.size
+                                 AND j.kind IN (SELECT value FROM json_each(?3))))
+             ORDER BY md5, size LIMIT ?4",
+            params![
+                md5,
+                if after.is_some() { to_i64(size) } else { -1 },
+                kinds,
+                i64::from(limit.max(1))
+            ],
+            "listing voice without a playable copy",
+            file_from,
+        )
+    }
+
+    fn record_playable_copies(
+        &self,
+        files: &[(String, u64)],
+        playable_type: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction()
+            .map_err(sql("starting to record playable copies"))?;
+        for (md5, size) in files {
+            tx.prepare_cached(
+                "UPDATE we_chat_media_file SET playable_type = ?3 WHERE md5 = ?1 AND size = ?2",
+            )
+            .and_then(|mut st| st.execute(params![md5, to_i64(*size), playable_type]))
+            .map_err(sql("recording a playable copy"))?;
+            tx.prepare_cached(
+                "UPDATE we_chat_media_job SET note = '', update_time = ?3
+                 WHERE file_md5 = ?1 AND file_size = ?2 AND note LIKE ?4",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    md5,
+                    to_i64(*size),
+                    now_ms(),
+                    format!("{NO_COPY_NOTE}%")
+                ])
+            })
+            .map_err(sql("clearing the notes of voice made playable"))?;
+        }
+        tx.commit().map_err(sql("committing playable copies"))
     }
 
     fn media_summary(&self) -> Result<MediaSummary, StoreError> {

@@ -315,3 +315,91 @@ pub(super) fn dead_jobs_are_listed_by_reason_retried_and_summed_up(s: &dyn Store
     );
     assert_eq!(s.media_summary().expect("summary").dead, 0);
 }
+
+/// `media playable`'s listing and record: voice files without a copy (AMR, or carried by a voice
+/// job), paged by (md5, size); recording copies fills the file rows and clears the jobs' notes
+/// that said there was none.
+pub(super) fn voice_without_a_copy_is_listed_and_made_playable(s: &dyn Store) {
+    s.store_batch(&batch_with_media("ww3", 1..=3))
+        .expect("store");
+    let due = s
+        .due_media_jobs(&corps(&["ww3"]), i64::MAX, 100)
+        .expect("due");
+    assert_eq!(due.len(), 6, "an image and a voice per message");
+    let hex = |d: char| d.to_string().repeat(32);
+    for (i, j) in due.iter().enumerate() {
+        // Images (item 0) are PNG; voice (item 1) is AMR, except the third's, sniffed as
+        // something else but still voice by its job; the second voice has its copy already.
+        let voice = j.key.item == 1;
+        let n = i / 2;
+        let file = MediaFile {
+            md5: if voice {
+                hex(['c', 'a', 'b'][n])
+            } else {
+                hex(['d', 'e', 'f'][n])
+            },
+            size: 10 + n as u64,
+            content_type: match (voice, n) {
+                (false, _) => "image/png".into(),
+                (true, 2) => "application/octet-stream".into(),
+                (true, _) => "audio/amr".into(),
+            },
+            playable_type: if voice && n == 1 {
+                "audio/mpeg".into()
+            } else {
+                String::new()
+            },
+            qr_codes: String::new(),
+            create_time: 1,
+        };
+        let note = if voice && n != 1 {
+            "no playable copy: ffmpeg was not found".to_owned()
+        } else {
+            String::new()
+        };
+        s.record_media_outcome(j, &MediaOutcome::Done { file, note })
+            .expect("done");
+    }
+    let listed = |after: Option<(&str, u64)>, limit| -> Vec<(String, u64)> {
+        s.files_without_copy(after, limit)
+            .expect("list")
+            .into_iter()
+            .map(|f| (f.md5, f.size))
+            .collect()
+    };
+    assert_eq!(listed(None, 10), vec![(hex('b'), 12), (hex('c'), 10)]);
+    assert_eq!(listed(None, 1), vec![(hex('b'), 12)]);
+    assert_eq!(listed(Some((&hex('b'), 12)), 10), vec![(hex('c'), 10)]);
+    assert_eq!(listed(Some((&hex('c'), 10)), 10), vec![]);
+
+    s.record_playable_copies(&[(hex('c'), 10)], "audio/mpeg")
+        .expect("record");
+    assert_eq!(listed(None, 10), vec![(hex('b'), 12)]);
+    let file = s.media_file(&hex('c'), 10).expect("file").expect("stored");
+    assert_eq!(
+        (file.content_type.as_str(), file.playable_type.as_str()),
+        ("audio/amr", "audio/mpeg")
+    );
+    let notes = |md5: &str| -> Vec<String> {
+        s.media_jobs(&MediaJobQuery {
+            corp_id: Some("ww3".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .expect("jobs")
+        .into_iter()
+        .filter(|j| j.file_md5 == md5)
+        .map(|j| j.note)
+        .collect()
+    };
+    assert_eq!(notes(&hex('c')), vec![String::new()], "the note is cleared");
+    assert_eq!(
+        notes(&hex('b')),
+        vec!["no playable copy: ffmpeg was not found".to_owned()],
+        "only the files recorded"
+    );
+    let sum = s.media_summary().expect("summary");
+    assert_eq!((sum.files, sum.playable), (6, 2));
+    s.record_playable_copies(&[], "audio/mpeg")
+        .expect("nothing");
+}

@@ -163,5 +163,6 @@ contract!(
     media: [
         jobs_are_written_with_their_messages_and_keep_their_state_across_replays,
         dead_jobs_are_listed_by_reason_retried_and_summed_up,
+        voice_without_a_copy_is_listed_and_made_playable,
     ],
 );

@@ -13,8 +13,11 @@ use crate::media::voice::{PLAYABLE_EXT, PLAYABLE_TYPE};
 use crate::media::{MediaStore, ObjectKey, Transcoder};
 use crate::store::{MediaFile, Store};
 
-/// Files asked for at a time (each page is transcoded in parallel, then recorded at once).
-const PAGE: u32 = 64;
+/// Files listed at a time: on ClickHouse each listing reads the job table, so few and large.
+const LISTED: u32 = 1000;
+
+/// Files transcoded in parallel and then recorded at once.
+const CHUNK: usize = 64;
 
 /// How often progress is printed.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
@@ -53,33 +56,35 @@ pub fn run(args: PlayableArgs) -> anyhow::Result<()> {
     let (mut made, mut failed) = (0u64, Vec::new());
     let mut after: Option<(String, u64)> = None;
     while made + (failed.len() as u64) < total {
-        let want = (total - made - failed.len() as u64).min(u64::from(PAGE)) as u32;
+        let want = (total - made - failed.len() as u64).min(u64::from(LISTED)) as u32;
         let files =
             store.files_without_copy(after.as_ref().map(|(m, s)| (m.as_str(), *s)), want)?;
         let Some(last) = files.last() else { break };
         after = Some((last.md5.clone(), last.size));
-        let results: Vec<(&MediaFile, Result<(), String>)> = files
-            .par_iter()
-            .map(|f| (f, copy_of(media.as_ref(), &transcoder, f)))
-            .collect();
-        let mut done = Vec::new();
-        for (file, result) in results {
-            match result {
-                Ok(()) => done.push((file.md5.clone(), file.size)),
-                Err(e) => failed.push(format!("{}-{}: {e}", file.md5, file.size)),
+        for chunk in files.chunks(CHUNK) {
+            let results: Vec<(&MediaFile, Result<(), String>)> = chunk
+                .par_iter()
+                .map(|f| (f, copy_of(media.as_ref(), &transcoder, f)))
+                .collect();
+            let mut done = Vec::new();
+            for (file, result) in results {
+                match result {
+                    Ok(()) => done.push((file.md5.clone(), file.size)),
+                    Err(e) => failed.push(format!("{}-{}: {e}", file.md5, file.size)),
+                }
             }
-        }
-        store
-            .record_playable_copies(&done, PLAYABLE_TYPE)
-            .context("recording the copies made")?;
-        made += done.len() as u64;
-        if shown.elapsed() >= PROGRESS_EVERY {
-            shown = Instant::now();
-            eprintln!(
-                "  {}/{total} · {made} made · {} failed",
-                made + failed.len() as u64,
-                failed.len()
-            );
+            store
+                .record_playable_copies(&done, PLAYABLE_TYPE)
+                .context("recording the copies made")?;
+            made += done.len() as u64;
+            if shown.elapsed() >= PROGRESS_EVERY {
+                shown = Instant::now();
+                eprintln!(
+                    "  {}/{total} · {made} made · {} failed",
+                    made + failed.len() as u64,
+                    failed.len()
+                );
+            }
         }
     }
     println!(
@@ -107,7 +112,8 @@ fn count(store: &dyn Store, limit: u64) -> anyhow::Result<u64> {
     let mut n = 0u64;
     let mut after: Option<(String, u64)> = None;
     while n < limit {
-        let page = store.files_without_copy(after.as_ref().map(|(m, s)| (m.as_str(), *s)), 1000)?;
+        let page =
+            store.files_without_copy(after.as_ref().map(|(m, s)| (m.as_str(), *s)), LISTED)?;
         let Some(last) = page.last() else { break };
         after = Some((last.md5.clone(), last.size));
         n += page.len() as u64;

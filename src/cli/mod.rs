@@ -99,7 +99,7 @@ pub enum Commands {
     Restore(backup::RestoreArgs),
     /// Serve the auditors' workspace: the web page and its HTTP API.
     Serve(workspace::ServeArgs),
-    /// The media archive: list media jobs, retry dead ones, get a stored file.
+    /// The media archive: list media jobs, retry dead ones, get a stored file, make stored voice playable.
     Media {
         #[command(subcommand)]
         command: media::MediaCommands,

@@ -463,3 +463,75 @@ fn wait_for_mutations(conn: &Connection) {
     }
     panic!("mutations still running");
 }
+
+/// Two fetchers storing the same voice at once, each finding no file row first: the one whose
+/// copy failed writes its row after the one with the copy. The copy must stay (on SQLite the
+/// upsert keeps it; here the row with a copy outranks any version without one).
+#[test]
+fn a_racing_fetcher_without_a_copy_never_takes_the_copy_away() {
+    use msgaudit::store::prelude::*;
+    use msgaudit::store::{MediaFile, MediaOutcome, StoreBatch};
+    let url = support::clickhouse_url("copy_race");
+    let store = msgaudit::store::clickhouse::ClickHouseStore::open(&url).expect("open");
+    let conn = Connection::new(ClickHouseUrl::parse(&url).expect("url")).expect("connection");
+    let mut m = support::message_row("ww1", "v1", 1);
+    m.msg_type = "voice".into();
+    m.attachments = vec![msgaudit::message::Attachment {
+        item: 0,
+        kind: msgaudit::message::MediaKind::Voice,
+        sdkfileid: "F1".into(),
+        md5sum: "ab".repeat(16),
+        size: 64,
+        file_name: String::new(),
+    }];
+    store
+        .store_batch(&StoreBatch {
+            corp_id: "ww1".into(),
+            messages: vec![m],
+            checkpoint: 1,
+            ..StoreBatch::default()
+        })
+        .expect("store");
+    let job = store
+        .due_media_jobs(&["ww1".to_owned()], i64::MAX, 10)
+        .expect("due")
+        .remove(0);
+    let file = MediaFile {
+        md5: "ab".repeat(16),
+        size: 64,
+        content_type: "audio/amr".into(),
+        playable_type: "audio/mpeg".into(),
+        qr_codes: String::new(),
+        create_time: 1,
+    };
+    store
+        .record_media_outcome(
+            &job,
+            &MediaOutcome::Done {
+                file,
+                note: String::new(),
+            },
+        )
+        .expect("done");
+    // The other fetcher's row, as it writes it: no copy, a later version by the clock.
+    conn.execute(
+        "the racing fetcher's row",
+        &format!(
+            "INSERT INTO we_chat_media_file VALUES ('{}', 64, 'audio/amr', '', '', {})",
+            "ab".repeat(16),
+            u64::MAX >> 3
+        ),
+    )
+    .expect("insert");
+    let stored = store
+        .media_file(&"ab".repeat(16), 64)
+        .expect("read")
+        .expect("the file");
+    assert_eq!(stored.playable_type, "audio/mpeg");
+    assert!(stored.create_time < 1 << 62, "{}", stored.create_time);
+    assert!(
+        store.files_without_copy(None, 10).expect("list").is_empty(),
+        "nothing for `media playable` to do"
+    );
+    store.drop_database().expect("drop");
+}

@@ -107,7 +107,17 @@ pub struct MediaFileRow {
     pub create_time: u64,
 }
 
+/// Set in the version (`create_time`) of a file row with a playable copy, so that it outranks
+/// every row without one: two fetchers storing the same voice at once, one whose copy failed,
+/// each finding no row before writing its own, can then never take the copy away.
+const WITH_COPY: u64 = 1 << 62;
+
 impl MediaFileRow {
+    /// The row's version: the next one, ranked above every row without a copy when `playable`.
+    fn version(playable: &str) -> u64 {
+        next_version() | if playable.is_empty() { 0 } else { WITH_COPY }
+    }
+
     fn into_file(self) -> MediaFile {
         MediaFile {
             md5: self.md5,
@@ -115,7 +125,7 @@ impl MediaFileRow {
             content_type: self.content_type,
             playable_type: self.playable_type,
             qr_codes: self.qr_codes,
-            create_time: i64::try_from(self.create_time).unwrap_or(i64::MAX),
+            create_time: i64::try_from(self.create_time & !WITH_COPY).unwrap_or(i64::MAX),
         }
     }
 }
@@ -296,7 +306,7 @@ impl MediaJobStore for ClickHouseStore {
                             content_type: file.content_type.clone(),
                             playable_type: file.playable_type.clone(),
                             qr_codes: file.qr_codes.clone(),
-                            create_time: next_version(),
+                            create_time: MediaFileRow::version(&file.playable_type),
                         };
                         known.retain(|k| k.md5 != row.md5 || k.size != row.size);
                         known.push(row.clone());
@@ -420,7 +430,7 @@ impl MediaJobStore for ClickHouseStore {
             .filter(|r| wanted(&r.md5, r.size))
             .map(|r| MediaFileRow {
                 playable_type: playable_type.to_owned(),
-                create_time: next_version(),
+                create_time: MediaFileRow::version(playable_type),
                 ..r
             })
             .collect();

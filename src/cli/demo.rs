@@ -242,7 +242,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     for (name, n) in &counts.acts {
         println!("        {name:<18}{n:>6}");
     }
-    print_media(&done, &config_path)?;
+    let ffmpeg = config
+        .media
+        .as_ref()
+        .map_or("ffmpeg", |m| m.ffmpeg.as_str());
+    print_media(&done, &config_path, ffmpeg)?;
     let unnamed = done.store.unnamed_ids("wwdemo", 1000)?.len();
     if unnamed == 0 {
         println!(
@@ -305,8 +309,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The media archive's part of the summary: files, bytes, what dedup saved, dead media, QR codes.
-fn print_media(done: &crate::daemon::Finished, config_path: &Path) -> anyhow::Result<()> {
+/// The media archive's part of the summary: files, bytes, what dedup saved, voice made playable
+/// (or how, without the config's `ffmpeg`), dead media, QR codes.
+fn print_media(
+    done: &crate::daemon::Finished,
+    config_path: &Path,
+    ffmpeg: &str,
+) -> anyhow::Result<()> {
     let m = done.store.media_summary()?;
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     println!(
@@ -321,7 +330,7 @@ fn print_media(done: &crate::daemon::Finished, config_path: &Path) -> anyhow::Re
         m.done.saturating_sub(m.files),
         mib(m.job_bytes.saturating_sub(m.bytes))
     );
-    if crate::media::Transcoder::locate("ffmpeg").is_ok() {
+    if crate::media::Transcoder::locate(ffmpeg).is_ok() {
         println!(
             "    voice playable     {:>8}   (MP3 copies beside the AMR originals)",
             m.playable

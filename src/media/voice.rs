@@ -58,12 +58,14 @@ impl Transcoder {
 
     /// Looks for `program` quietly: the transcoder, or why there is none.
     pub fn locate(program: &str) -> Result<Transcoder, String> {
-        let found = if Path::new(program).components().count() > 1 {
-            which(program).ok_or_else(|| format!("`{program}` is not a file"))
+        let missing = if Path::new(program).components().count() > 1 {
+            "is not a file"
         } else {
-            which(program).ok_or_else(|| format!("`{program}` is not on PATH"))
+            "is not on PATH"
         };
-        found.map(|p| Transcoder { ffmpeg: Ok(p) })
+        which(program)
+            .map(|p| Transcoder { ffmpeg: Ok(p) })
+            .ok_or_else(|| format!("`{program}` {missing}"))
     }
 
     /// Whether copies can be made.

@@ -320,6 +320,7 @@ impl MediaJobStore for SqliteStore {
         let tx = conn
             .transaction()
             .map_err(sql("starting to record playable copies"))?;
+        let (now, no_copy) = (now_ms(), format!("{NO_COPY_NOTE}%"));
         for (md5, size) in files {
             tx.prepare_cached(
                 "UPDATE we_chat_media_file SET playable_type = ?3 WHERE md5 = ?1 AND size = ?2",
@@ -330,14 +331,7 @@ impl MediaJobStore for SqliteStore {
                 "UPDATE we_chat_media_job SET note = '', update_time = ?3
                  WHERE file_md5 = ?1 AND file_size = ?2 AND note LIKE ?4",
             )
-            .and_then(|mut st| {
-                st.execute(params![
-                    md5,
-                    to_i64(*size),
-                    now_ms(),
-                    format!("{NO_COPY_NOTE}%")
-                ])
-            })
+            .and_then(|mut st| st.execute(params![md5, to_i64(*size), now, no_copy]))
             .map_err(sql("clearing the notes of voice made playable"))?;
         }
         tx.commit().map_err(sql("committing playable copies"))

@@ -158,20 +158,66 @@ impl Drop for Staged {
 }
 
 /// Removes what a crash left in the staging directory (files ending `.part`); returns how many.
+/// A staged file names the process that made it ([`Staged::create`]): the files of a process
+/// still running are its own and stay (a daemon starting while `media playable` runs, or the
+/// other way round, must not take away the other's downloads and copies).
 pub fn clear_staging(dir: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
     entries
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.ends_with(".part") && !staged_by_a_running_process(&name)
+        })
         .filter(|e| std::fs::remove_file(e.path()).is_ok())
         .count()
+}
+
+/// Whether the staged file `name` (`<pid>-<ms>-<n>.part`) was made by a process still running.
+/// Where `/proc` cannot say, no process counts as running (every leftover is removed, as before).
+fn staged_by_a_running_process(name: &str) -> bool {
+    name.split('-')
+        .next()
+        .and_then(|pid| pid.parse::<u32>().ok())
+        .is_some_and(|pid| Path::new("/proc").join(pid.to_string()).exists())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clearing_the_staging_directory_leaves_running_processes_files_alone() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (own, _file) = Staged::create(dir.path()).expect("staged");
+        let mut other = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        let theirs = dir.path().join(format!("{}-1-0.part", other.id()));
+        let gone = dir.path().join("999999999-1-0.part");
+        let unnamed = dir.path().join("leftover.part");
+        let unrelated = dir.path().join("notes.txt");
+        for path in [&theirs, &gone, &unnamed, &unrelated] {
+            std::fs::write(path, b"x").expect("write");
+        }
+        assert_eq!(clear_staging(dir.path()), 2, "the stopped and the unnamed");
+        assert!(own.path.exists(), "this process's own download stays");
+        assert!(theirs.exists(), "a running process's stays");
+        assert!(unrelated.exists(), "only .part files are staging files");
+        assert!(!gone.exists() && !unnamed.exists());
+        other.kill().expect("kill");
+        other.wait().expect("wait");
+        assert_eq!(
+            clear_staging(dir.path()),
+            1,
+            "once that process stops, its file goes"
+        );
+        assert!(!theirs.exists());
+    }
 
     #[test]
     fn keys_fan_out_by_md5_prefix_and_name_copies() {

@@ -234,16 +234,22 @@ pub(super) fn hit_totals(
         review_state: None,
         ..q.clone()
     };
-    let mut all = Where::new(format!(
-        "SELECT COUNT(*) FROM {} WHERE del_flag = 0",
-        hit_source(table, &q)
-    ));
-    hit_filters(&q, &mut all, strategy);
-    let total: i64 = all
-        .fetch(conn, "counting hits", |r| r.get(0))?
-        .into_iter()
-        .next()
-        .unwrap_or(0);
+    let total = match super::hit_counts::total(conn, &q, strategy)? {
+        Some(total) => total,
+        None => {
+            let mut all = Where::new(format!(
+                "SELECT COUNT(*) FROM {} WHERE del_flag = 0",
+                hit_source(table, &q)
+            ));
+            hit_filters(&q, &mut all, strategy);
+            let total: i64 = all
+                .fetch(conn, "counting hits", |r| r.get(0))?
+                .into_iter()
+                .next()
+                .unwrap_or(0);
+            total.max(0) as u64
+        }
+    };
     // Inside the subquery, unqualified columns (the filters') are the hit's.
     let mut reviewed = Where::new(format!(
         "SELECT r.review_state, COUNT(*) FROM we_sensitive_review r
@@ -263,10 +269,7 @@ pub(super) fn hit_totals(
         settled += n;
         counts.add(ReviewState::from_code(u8::try_from(state).unwrap_or(0)), n);
     }
-    counts.add(
-        ReviewState::Pending,
-        (total.max(0) as u64).saturating_sub(settled),
-    );
+    counts.add(ReviewState::Pending, total.saturating_sub(settled));
     Ok(counts)
 }
 
@@ -320,11 +323,15 @@ pub(super) fn daily_counts(
             " GROUP BY day, sensitive_act_id ORDER BY day, sensitive_act_id",
         ),
     ] {
-        let mut w = Where::new(select);
         let q = HitQuery {
             after: None,
             ..q.clone()
         };
+        if let Some(days) = super::hit_counts::daily(conn, &q, strategy, zone)? {
+            out.extend(days);
+            continue;
+        }
+        let mut w = Where::new(select);
         hit_filters(&q, &mut w, strategy);
         w.sql.push_str(group);
         let mut stmt = conn

@@ -67,6 +67,11 @@ pub(crate) const SQLITE: &[(u32, &str, &str)] = &[
         "hit_filters",
         include_str!("../../../migrations/sqlite/0012_hit_filters.sql"),
     ),
+    (
+        13,
+        "hit_counts",
+        include_str!("../../../migrations/sqlite/0013_hit_counts.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen yet; returns how many ran.

@@ -32,6 +32,7 @@ mod archive;
 pub mod backup;
 mod directory;
 mod filter;
+mod hit_counts;
 mod hits;
 mod ingest;
 mod media;

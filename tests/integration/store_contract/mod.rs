@@ -141,6 +141,7 @@ contract!(
         workspace_queries_filter_page_and_count,
         pages_run_newest_first_across_years,
         daily_counts_follow_the_time_zone,
+        daily_counts_and_totals_agree_with_the_hits,
     ],
     rules: [rules_round_trip_as_whole_versions],
     review: [

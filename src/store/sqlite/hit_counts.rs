@@ -1,0 +1,269 @@
+//! Hits counted per quarter of an hour (`msgaudit_hit_counts`, kept by triggers as hits are
+//! written; migration 13): the trend's daily counts and the hits tab's totals read these instead of
+//! every hit, whenever a query's filters are ones the counts keep — the corp, the strategy or
+//! behaviour, and a time range on quarter-hour bounds. Any other filter (a sender, a word, a review
+//! state…) counts the hits themselves, as does a zone in which some quarter read spans midnight.
+
+use std::collections::BTreeMap;
+
+use rusqlite::Connection;
+
+use super::filter::Where;
+use super::sql;
+use crate::store::{DailyCount, HitKind, HitQuery, StoreError};
+use crate::timefmt::{Zone, day_name};
+
+/// A quarter of an hour in milliseconds: the counts' unit of time.
+const QUARTER_MS: i64 = 900_000;
+
+/// One row of the counts: a quarter, a strategy or behaviour with its name, and its hits.
+struct Quarter {
+    quarter: i64,
+    id: i64,
+    name: String,
+    hits: u64,
+}
+
+/// The counts' condition for `q`'s hits of one kind, or None when `q` filters by something they
+/// do not keep. Mirrors which filters [`super::hits`] applies to each kind.
+fn condition(q: &HitQuery, strategy: bool) -> Option<Where> {
+    let aligned = |t: Option<i64>| t.is_none_or(|t| t.rem_euclid(QUARTER_MS) == 0);
+    let common = q.msg_id.is_none()
+        && q.msg_ids.is_empty()
+        && q.from_id.is_none()
+        && q.review_state.is_none()
+        && aligned(q.since_ms)
+        && aligned(q.until_ms);
+    let own = if strategy {
+        q.word.is_none()
+            && q.room_id.is_none()
+            && q.send_status.is_none()
+            && q.to_id.is_none()
+            && q.conversation.is_none()
+    } else {
+        q.operator_ids.is_none()
+    };
+    if !(common && own) {
+        return None;
+    }
+    let kind = if strategy {
+        HitKind::Strategy
+    } else {
+        HitKind::Behaviour
+    };
+    let mut w = Where::new(format!(
+        "SELECT quarter, target_id, target_name, hits FROM msgaudit_hit_counts
+         WHERE hit_kind = {} AND hits > 0",
+        kind.code()
+    ));
+    w.and_opt("corp_id = ?", q.corp_id.clone());
+    w.and_opt("quarter >= ?", q.since_ms.map(|t| t.div_euclid(QUARTER_MS)));
+    w.and_opt("quarter < ?", q.until_ms.map(|t| t.div_euclid(QUARTER_MS)));
+    if strategy {
+        w.and_opt("target_id = ?", q.strategy_id);
+        if let Some(ids) = &q.strategy_ids {
+            if ids.is_empty() {
+                w.sql.push_str(" AND 0");
+            } else {
+                let marks = vec!["?"; ids.len()].join(", ");
+                w.and_all(
+                    &format!("target_id IN ({marks})"),
+                    ids.iter().map(|&i| i.into()).collect(),
+                );
+            }
+        }
+    } else {
+        w.and_opt("target_id = ?", q.act_id);
+    }
+    Some(w)
+}
+
+/// The counts under `q` for one kind of hit, or None when `q` filters by something they do not
+/// keep.
+fn quarters(
+    conn: &Connection,
+    q: &HitQuery,
+    strategy: bool,
+) -> Result<Option<Vec<Quarter>>, StoreError> {
+    let Some(w) = condition(q, strategy) else {
+        return Ok(None);
+    };
+    let mut stmt = conn
+        .prepare(&w.sql)
+        .map_err(sql("preparing the hit counts"))?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(w.args), |r| {
+            Ok(Quarter {
+                quarter: r.get(0)?,
+                id: r.get(1)?,
+                name: r.get(2)?,
+                hits: r.get::<_, i64>(3)?.max(0) as u64,
+            })
+        })
+        .map_err(sql("reading the hit counts"))?;
+    let rows = rows
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql("reading the hit counts"))?;
+    Ok(Some(rows))
+}
+
+/// How many hits of one kind `q` matches (its review state, cursor and limit aside, as the
+/// caller clears them), or None when the counts cannot say.
+pub(super) fn total(
+    conn: &Connection,
+    q: &HitQuery,
+    strategy: bool,
+) -> Result<Option<u64>, StoreError> {
+    Ok(quarters(conn, q, strategy)?.map(|rows| rows.iter().map(|r| r.hits).sum()))
+}
+
+/// Hits of one kind per calendar day in `zone` and per strategy or behaviour, oldest day first,
+/// or None when the counts cannot say (a filter they do not keep, or a quarter read that spans
+/// midnight in `zone`).
+pub(super) fn daily(
+    conn: &Connection,
+    q: &HitQuery,
+    strategy: bool,
+    zone: &Zone,
+) -> Result<Option<Vec<DailyCount>>, StoreError> {
+    let Some(rows) = quarters(conn, q, strategy)? else {
+        return Ok(None);
+    };
+    let mut days: BTreeMap<(i64, i64), (String, u64)> = BTreeMap::new();
+    for r in rows {
+        let start = r.quarter.saturating_mul(QUARTER_MS);
+        let day = zone.day_number(start);
+        if zone.day_number(start.saturating_add(QUARTER_MS - 1)) != day {
+            return Ok(None);
+        }
+        let (name, count) = days.entry((day, r.id)).or_default();
+        if r.name > *name {
+            *name = r.name;
+        }
+        *count += r.hits;
+    }
+    let kind = if strategy { "strategy" } else { "behaviour" };
+    Ok(Some(
+        days.into_iter()
+            .map(|((day, id), (name, count))| DailyCount {
+                day: day_name(day),
+                kind,
+                id,
+                name,
+                count,
+            })
+            .collect(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::migrate::{SQLITE, migrate_sqlite, migrated_to};
+
+    const BASE: i64 = 1_700_000_000_000;
+
+    /// Inserts one strategy hit at `t` (by SQL, as any writer would).
+    fn insert_hit(conn: &Connection, msg: &str, strategy: i64, t: i64) {
+        conn.execute(
+            "INSERT INTO we_chat_contact_sensitive_msg (corp_id, msg_id, strategy_id, strategy_name,
+                 pattern_words, msg_time) VALUES ('ww1', ?1, ?2, '策略' || ?2, 'x', ?3)
+             ON CONFLICT (corp_id, msg_time, msg_id, strategy_id) DO NOTHING",
+            rusqlite::params![msg, strategy, t],
+        )
+        .expect("hit");
+    }
+
+    fn days(conn: &Connection, zone: &str) -> Option<Vec<(String, i64, u64)>> {
+        let zone = Zone::named(zone).expect("zone");
+        daily(conn, &HitQuery::default(), true, &zone)
+            .expect("daily")
+            .map(|d| d.into_iter().map(|d| (d.day, d.id, d.count)).collect())
+    }
+
+    #[test]
+    fn triggers_count_inserts_once_and_follow_updates_and_deletes() {
+        let mut conn = migrated_to(0);
+        migrate_sqlite(&mut conn).expect("migrate");
+        insert_hit(&conn, "a", 1, BASE);
+        insert_hit(&conn, "a", 1, BASE); // the same hit again: nothing inserted, nothing counted
+        insert_hit(&conn, "b", 1, BASE + 60_000);
+        insert_hit(&conn, "c", 2, BASE + 2 * 3_600_000);
+        let utc = |conn: &Connection| days(conn, "UTC").expect("counted");
+        assert_eq!(
+            utc(&conn),
+            [
+                ("2023-11-14".to_string(), 1, 2),
+                ("2023-11-15".to_string(), 2, 1)
+            ]
+        );
+        conn.execute(
+            "UPDATE we_chat_contact_sensitive_msg SET del_flag = 1 WHERE msg_id = 'b'",
+            [],
+        )
+        .expect("soft delete");
+        conn.execute(
+            "UPDATE we_chat_contact_sensitive_msg SET msg_time = ?1 WHERE msg_id = 'c'",
+            [BASE - 86_400_000],
+        )
+        .expect("move");
+        assert_eq!(
+            utc(&conn),
+            [
+                ("2023-11-13".to_string(), 2, 1),
+                ("2023-11-14".to_string(), 1, 1)
+            ]
+        );
+        conn.execute(
+            "DELETE FROM we_chat_contact_sensitive_msg WHERE msg_id = 'a'",
+            [],
+        )
+        .expect("delete");
+        assert_eq!(utc(&conn), [("2023-11-13".to_string(), 2, 1)]);
+        let q = HitQuery::default();
+        assert_eq!(total(&conn, &q, true).expect("total"), Some(1));
+    }
+
+    #[test]
+    fn a_quarter_that_spans_midnight_in_the_zone_counts_the_hits_themselves() {
+        let mut conn = migrated_to(0);
+        migrate_sqlite(&mut conn).expect("migrate");
+        // Monrovia kept UTC-0:44:30 until 1972: its midnights fell inside quarters of an hour.
+        // 1971-01-01 00:40 UTC: its quarter, 00:30–00:45 UTC, holds Monrovia's midnight (00:44:30).
+        insert_hit(&conn, "a", 1, 31_536_000_000 + 40 * 60_000);
+        assert_eq!(days(&conn, "Africa/Monrovia"), None);
+        assert!(
+            days(&conn, "Asia/Kolkata").is_some(),
+            "UTC+5:30 is whole quarters"
+        );
+        // A filter the counts do not keep.
+        let q = HitQuery {
+            from_id: Some("lisi".into()),
+            ..HitQuery::default()
+        };
+        assert_eq!(total(&conn, &q, true).expect("total"), None);
+    }
+
+    #[test]
+    fn upgrading_counts_the_hits_already_stored() {
+        let mut conn = migrated_to(12);
+        insert_hit(&conn, "a", 1, BASE);
+        insert_hit(&conn, "b", 1, BASE + 1);
+        conn.execute(
+            "INSERT INTO we_sensitive_act_hit (corp_id, msg_id, operator_id, sensitive_act_id,
+                 sensitive_act, msg_time) VALUES ('ww1', 'c', 'u', 3, '发送手机号', ?1)",
+            [BASE],
+        )
+        .expect("act");
+        assert_eq!(
+            migrate_sqlite(&mut conn).expect("upgrade"),
+            SQLITE.len() - 12
+        );
+        assert_eq!(
+            days(&conn, "Asia/Shanghai"),
+            Some(vec![("2023-11-15".to_string(), 1, 2)])
+        );
+        let q = HitQuery::default();
+        assert_eq!(total(&conn, &q, false).expect("total"), Some(1));
+    }
+}

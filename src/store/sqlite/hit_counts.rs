@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use rusqlite::Connection;
 
 use super::filter::Where;
+use super::hits::in_list;
 use super::sql;
 use crate::store::{DailyCount, HitKind, HitQuery, StoreError};
 use crate::timefmt::{Zone, day_name};
@@ -62,15 +63,7 @@ fn condition(q: &HitQuery, strategy: bool) -> Option<Where> {
     if strategy {
         w.and_opt("target_id = ?", q.strategy_id);
         if let Some(ids) = &q.strategy_ids {
-            if ids.is_empty() {
-                w.sql.push_str(" AND 0");
-            } else {
-                let marks = vec!["?"; ids.len()].join(", ");
-                w.and_all(
-                    &format!("target_id IN ({marks})"),
-                    ids.iter().map(|&i| i.into()).collect(),
-                );
-            }
+            in_list(&mut w, "target_id", ids.iter().map(|&i| i.into()).collect());
         }
     } else {
         w.and_opt("target_id = ?", q.act_id);

@@ -274,7 +274,7 @@ pub(super) fn hit_totals(
 }
 
 /// ` AND column IN (…)`; nothing matches an empty list.
-fn in_list(w: &mut Where, column: &str, values: Vec<rusqlite::types::Value>) {
+pub(super) fn in_list(w: &mut Where, column: &str, values: Vec<rusqlite::types::Value>) {
     if values.is_empty() {
         w.sql.push_str(" AND 0");
         return;

@@ -1,8 +1,9 @@
 //! Hits counted per quarter of an hour (`msgaudit_hit_counts`, kept by triggers as hits are
 //! written; migration 13): the trend's daily counts and the hits tab's totals read these instead of
 //! every hit, whenever a query's filters are ones the counts keep — the corp, the strategy or
-//! behaviour, and a time range on quarter-hour bounds. Any other filter (a sender, a word, a review
-//! state…) counts the hits themselves, as does a zone in which some quarter read spans midnight.
+//! behaviour, and a time range (the whole quarters inside it from the counts, the minutes at
+//! either end from the hits themselves). Any other filter (a sender, a word, a review state…)
+//! counts the hits themselves, as does a zone in which some quarter read spans midnight.
 
 use std::collections::BTreeMap;
 
@@ -25,16 +26,53 @@ struct Quarter {
     hits: u64,
 }
 
-/// The counts' condition for `q`'s hits of one kind, or None when `q` filters by something they
-/// do not keep. Mirrors which filters [`super::hits`] applies to each kind.
-fn condition(q: &HitQuery, strategy: bool) -> Option<Where> {
-    let aligned = |t: Option<i64>| t.is_none_or(|t| t.rem_euclid(QUARTER_MS) == 0);
+/// A query's time range as the counts read it: the whole quarters inside it (first and end, as
+/// quarter numbers), and the ranges at either end that are not whole quarters, as `q` with only
+/// that range (their hits are counted from the hits themselves).
+struct Split {
+    first: Option<i64>,
+    end: Option<i64>,
+    edges: Vec<HitQuery>,
+}
+
+/// `q`'s time range split at quarter-hour bounds; None when no whole quarter lies inside it.
+fn split(q: &HitQuery) -> Option<Split> {
+    let first = q
+        .since_ms
+        .map(|t| t.div_euclid(QUARTER_MS) + i64::from(t.rem_euclid(QUARTER_MS) != 0));
+    let end = q.until_ms.map(|t| t.div_euclid(QUARTER_MS));
+    if let (Some(first), Some(end)) = (first, end)
+        && first >= end
+    {
+        return None;
+    }
+    let edge = |since: i64, until: i64| HitQuery {
+        since_ms: Some(since),
+        until_ms: Some(until),
+        ..q.clone()
+    };
+    let mut edges = Vec::new();
+    if let (Some(since), Some(first)) = (q.since_ms, first)
+        && since < first * QUARTER_MS
+    {
+        edges.push(edge(since, first * QUARTER_MS));
+    }
+    if let (Some(until), Some(end)) = (q.until_ms, end)
+        && end * QUARTER_MS < until
+    {
+        edges.push(edge(end * QUARTER_MS, until));
+    }
+    Some(Split { first, end, edges })
+}
+
+/// The counts' condition for `q`'s hits of one kind in the quarters of `split`, or None when `q`
+/// filters by something they do not keep. Mirrors which filters [`super::hits`] applies to each
+/// kind.
+fn condition(q: &HitQuery, strategy: bool, split: &Split) -> Option<Where> {
     let common = q.msg_id.is_none()
         && q.msg_ids.is_empty()
         && q.from_id.is_none()
-        && q.review_state.is_none()
-        && aligned(q.since_ms)
-        && aligned(q.until_ms);
+        && q.review_state.is_none();
     let own = if strategy {
         q.word.is_none()
             && q.room_id.is_none()
@@ -58,8 +96,8 @@ fn condition(q: &HitQuery, strategy: bool) -> Option<Where> {
         kind.code()
     ));
     w.and_opt("corp_id = ?", q.corp_id.clone());
-    w.and_opt("quarter >= ?", q.since_ms.map(|t| t.div_euclid(QUARTER_MS)));
-    w.and_opt("quarter < ?", q.until_ms.map(|t| t.div_euclid(QUARTER_MS)));
+    w.and_opt("quarter >= ?", split.first);
+    w.and_opt("quarter < ?", split.end);
     if strategy {
         w.and_opt("target_id = ?", q.strategy_id);
         if let Some(ids) = &q.strategy_ids {
@@ -71,14 +109,15 @@ fn condition(q: &HitQuery, strategy: bool) -> Option<Where> {
     Some(w)
 }
 
-/// The counts under `q` for one kind of hit, or None when `q` filters by something they do not
-/// keep.
+/// The counts under `q` for one kind of hit in the quarters of `split`, or None when `q` filters
+/// by something they do not keep.
 fn quarters(
     conn: &Connection,
     q: &HitQuery,
     strategy: bool,
+    split: &Split,
 ) -> Result<Option<Vec<Quarter>>, StoreError> {
-    let Some(w) = condition(q, strategy) else {
+    let Some(w) = condition(q, strategy, split) else {
         return Ok(None);
     };
     let mut stmt = conn
@@ -101,45 +140,71 @@ fn quarters(
 }
 
 /// How many hits of one kind `q` matches (its review state, cursor and limit aside, as the
-/// caller clears them), or None when the counts cannot say.
+/// caller clears them), or None when the counts cannot say; `count` counts the hits themselves
+/// (for the ends of the time range).
 pub(super) fn total(
     conn: &Connection,
     q: &HitQuery,
     strategy: bool,
+    count: &dyn Fn(&HitQuery) -> Result<u64, StoreError>,
 ) -> Result<Option<u64>, StoreError> {
-    Ok(quarters(conn, q, strategy)?.map(|rows| rows.iter().map(|r| r.hits).sum()))
+    let Some(split) = split(q) else {
+        return Ok(None);
+    };
+    let Some(rows) = quarters(conn, q, strategy, &split)? else {
+        return Ok(None);
+    };
+    let mut total: u64 = rows.iter().map(|r| r.hits).sum();
+    for edge in &split.edges {
+        total += count(edge)?;
+    }
+    Ok(Some(total))
 }
 
 /// Hits of one kind per calendar day in `zone` and per strategy or behaviour, oldest day first,
 /// or None when the counts cannot say (a filter they do not keep, or a quarter read that spans
-/// midnight in `zone`).
+/// midnight in `zone`); `count` counts the hits themselves per day (for the ends of the time
+/// range).
 pub(super) fn daily(
     conn: &Connection,
     q: &HitQuery,
     strategy: bool,
     zone: &Zone,
+    count: &dyn Fn(&HitQuery) -> Result<Vec<DailyCount>, StoreError>,
 ) -> Result<Option<Vec<DailyCount>>, StoreError> {
-    let Some(rows) = quarters(conn, q, strategy)? else {
+    let Some(split) = split(q) else {
         return Ok(None);
     };
-    let mut days: BTreeMap<(i64, i64), (String, u64)> = BTreeMap::new();
+    let Some(rows) = quarters(conn, q, strategy, &split)? else {
+        return Ok(None);
+    };
+    // By day (`YYYY-MM-DD` sorts as the days do) and strategy or behaviour: name and hits.
+    let mut days: BTreeMap<(String, i64), (String, u64)> = BTreeMap::new();
+    let mut add = |day: String, id: i64, name: String, hits: u64| {
+        let (kept, count) = days.entry((day, id)).or_default();
+        if name > *kept {
+            *kept = name;
+        }
+        *count += hits;
+    };
     for r in rows {
         let start = r.quarter.saturating_mul(QUARTER_MS);
         let day = zone.day_number(start);
         if zone.day_number(start.saturating_add(QUARTER_MS - 1)) != day {
             return Ok(None);
         }
-        let (name, count) = days.entry((day, r.id)).or_default();
-        if r.name > *name {
-            *name = r.name;
+        add(day_name(day), r.id, r.name, r.hits);
+    }
+    for edge in &split.edges {
+        for d in count(edge)? {
+            add(d.day, d.id, d.name, d.count);
         }
-        *count += r.hits;
     }
     let kind = if strategy { "strategy" } else { "behaviour" };
     Ok(Some(
         days.into_iter()
             .map(|((day, id), (name, count))| DailyCount {
-                day: day_name(day),
+                day,
                 kind,
                 id,
                 name,
@@ -169,7 +234,7 @@ mod tests {
 
     fn days(conn: &Connection, zone: &str) -> Option<Vec<(String, i64, u64)>> {
         let zone = Zone::named(zone).expect("zone");
-        daily(conn, &HitQuery::default(), true, &zone)
+        daily(conn, &HitQuery::default(), true, &zone, &|_| Ok(Vec::new()))
             .expect("daily")
             .map(|d| d.into_iter().map(|d| (d.day, d.id, d.count)).collect())
     }
@@ -214,7 +279,7 @@ mod tests {
         .expect("delete");
         assert_eq!(utc(&conn), [("2023-11-13".to_string(), 2, 1)]);
         let q = HitQuery::default();
-        assert_eq!(total(&conn, &q, true).expect("total"), Some(1));
+        assert_eq!(total(&conn, &q, true, &|_| Ok(0)).expect("total"), Some(1));
     }
 
     #[test]
@@ -234,7 +299,44 @@ mod tests {
             from_id: Some("lisi".into()),
             ..HitQuery::default()
         };
-        assert_eq!(total(&conn, &q, true).expect("total"), None);
+        assert_eq!(total(&conn, &q, true, &|_| Ok(0)).expect("total"), None);
+    }
+
+    #[test]
+    fn a_time_range_splits_into_whole_quarters_and_its_ends() {
+        let q = |since: Option<i64>, until: Option<i64>| HitQuery {
+            since_ms: since,
+            until_ms: until,
+            ..HitQuery::default()
+        };
+        let ends = |s: &Split| -> Vec<(Option<i64>, Option<i64>)> {
+            s.edges.iter().map(|e| (e.since_ms, e.until_ms)).collect()
+        };
+        let whole = split(&q(None, None)).expect("everything");
+        assert_eq!((whole.first, whole.end), (None, None));
+        assert!(whole.edges.is_empty());
+        let on_bounds = split(&q(Some(4 * QUARTER_MS), Some(9 * QUARTER_MS))).expect("bounds");
+        assert_eq!((on_bounds.first, on_bounds.end), (Some(4), Some(9)));
+        assert!(on_bounds.edges.is_empty());
+        let off = split(&q(Some(4 * QUARTER_MS + 1), Some(9 * QUARTER_MS - 1))).expect("off");
+        assert_eq!((off.first, off.end), (Some(5), Some(8)));
+        assert_eq!(
+            ends(&off),
+            [
+                (Some(4 * QUARTER_MS + 1), Some(5 * QUARTER_MS)),
+                (Some(8 * QUARTER_MS), Some(9 * QUARTER_MS - 1))
+            ]
+        );
+        let before_1970 = split(&q(Some(-QUARTER_MS - 1), None)).expect("negative");
+        assert_eq!(before_1970.first, Some(-1));
+        assert_eq!(
+            ends(&before_1970),
+            [(Some(-QUARTER_MS - 1), Some(-QUARTER_MS))]
+        );
+        assert!(
+            split(&q(Some(4 * QUARTER_MS + 1), Some(5 * QUARTER_MS + 1))).is_none(),
+            "no whole quarter inside: the hits themselves"
+        );
     }
 
     #[test]
@@ -257,6 +359,6 @@ mod tests {
             Some(vec![("2023-11-15".to_string(), 1, 2)])
         );
         let q = HitQuery::default();
-        assert_eq!(total(&conn, &q, false).expect("total"), Some(1));
+        assert_eq!(total(&conn, &q, false, &|_| Ok(0)).expect("total"), Some(1));
     }
 }

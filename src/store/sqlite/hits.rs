@@ -234,21 +234,22 @@ pub(super) fn hit_totals(
         review_state: None,
         ..q.clone()
     };
-    let total = match super::hit_counts::total(conn, &q, strategy)? {
+    let count = |q: &HitQuery| -> Result<u64, StoreError> {
+        let mut all = Where::new(format!(
+            "SELECT COUNT(*) FROM {} WHERE del_flag = 0",
+            hit_source(table, q)
+        ));
+        hit_filters(q, &mut all, strategy);
+        let total: i64 = all
+            .fetch(conn, "counting hits", |r| r.get(0))?
+            .into_iter()
+            .next()
+            .unwrap_or(0);
+        Ok(total.max(0) as u64)
+    };
+    let total = match super::hit_counts::total(conn, &q, strategy, &count)? {
         Some(total) => total,
-        None => {
-            let mut all = Where::new(format!(
-                "SELECT COUNT(*) FROM {} WHERE del_flag = 0",
-                hit_source(table, &q)
-            ));
-            hit_filters(&q, &mut all, strategy);
-            let total: i64 = all
-                .fetch(conn, "counting hits", |r| r.get(0))?
-                .into_iter()
-                .next()
-                .unwrap_or(0);
-            total.max(0) as u64
-        }
+        None => count(&q)?,
     };
     // Inside the subquery, unqualified columns (the filters') are the hit's.
     let mut reviewed = Where::new(format!(
@@ -302,57 +303,59 @@ pub(super) fn daily_counts(
         move |ctx| Ok(day_zone.day_number(ctx.get::<i64>(0)?)),
     )
     .map_err(sql("setting up daily counts"))?;
+    let q = HitQuery {
+        after: None,
+        ..q.clone()
+    };
     let mut out = Vec::new();
-    for (strategy, select, group) in [
-        (
-            true,
-            format!(
-                "SELECT {LOCAL_DAY_FUNCTION}(msg_time) AS day, strategy_id,
-                    MAX(strategy_name), COUNT(*) FROM {} WHERE del_flag = 0",
-                hit_source(HIT_TABLE, q)
-            ),
-            " GROUP BY day, strategy_id ORDER BY day, strategy_id",
-        ),
-        (
-            false,
-            format!(
-                "SELECT {LOCAL_DAY_FUNCTION}(msg_time) AS day, sensitive_act_id,
-                    MAX(sensitive_act), COUNT(*) FROM {} WHERE del_flag = 0",
-                hit_source("we_sensitive_act_hit", q)
-            ),
-            " GROUP BY day, sensitive_act_id ORDER BY day, sensitive_act_id",
-        ),
-    ] {
-        let q = HitQuery {
-            after: None,
-            ..q.clone()
-        };
-        if let Some(days) = super::hit_counts::daily(conn, &q, strategy, zone)? {
-            out.extend(days);
-            continue;
-        }
-        let mut w = Where::new(select);
-        hit_filters(&q, &mut w, strategy);
-        w.sql.push_str(group);
-        let mut stmt = conn
-            .prepare(&w.sql)
-            .map_err(sql("preparing daily counts"))?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(w.args), |r| {
-                Ok(DailyCount {
-                    day: day_name(r.get(0)?),
-                    kind: if strategy { "strategy" } else { "behaviour" },
-                    id: r.get(1)?,
-                    name: r.get(2)?,
-                    count: r.get::<_, i64>(3)?.max(0) as u64,
-                })
-            })
-            .map_err(sql("counting hits per day"))?;
-        for r in rows {
-            out.push(r.map_err(sql("reading daily counts"))?);
+    for strategy in [true, false] {
+        let counted = super::hit_counts::daily(conn, &q, strategy, zone, &|edge| {
+            counted_daily(conn, edge, strategy)
+        })?;
+        match counted {
+            Some(days) => out.extend(days),
+            None => out.extend(counted_daily(conn, &q, strategy)?),
         }
     }
     Ok(out)
+}
+
+/// Hits of one kind under `q` per calendar day (in the zone [`daily_counts`] set up) and per
+/// strategy or behaviour, oldest day first, counted from the hits themselves.
+fn counted_daily(
+    conn: &Connection,
+    q: &HitQuery,
+    strategy: bool,
+) -> Result<Vec<DailyCount>, StoreError> {
+    let (table, id, name) = if strategy {
+        (HIT_TABLE, "strategy_id", "strategy_name")
+    } else {
+        ("we_sensitive_act_hit", "sensitive_act_id", "sensitive_act")
+    };
+    let mut w = Where::new(format!(
+        "SELECT {LOCAL_DAY_FUNCTION}(msg_time) AS day, {id}, MAX({name}), COUNT(*)
+         FROM {} WHERE del_flag = 0",
+        hit_source(table, q)
+    ));
+    hit_filters(q, &mut w, strategy);
+    w.sql
+        .push_str(&format!(" GROUP BY day, {id} ORDER BY day, {id}"));
+    let mut stmt = conn
+        .prepare(&w.sql)
+        .map_err(sql("preparing daily counts"))?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(w.args), |r| {
+            Ok(DailyCount {
+                day: day_name(r.get(0)?),
+                kind: if strategy { "strategy" } else { "behaviour" },
+                id: r.get(1)?,
+                name: r.get(2)?,
+                count: r.get::<_, i64>(3)?.max(0) as u64,
+            })
+        })
+        .map_err(sql("counting hits per day"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(sql("reading daily counts"))
 }
 
 /// The strategy hits' table.

@@ -565,6 +565,21 @@ pub(super) fn daily_counts_and_totals_agree_with_the_hits(s: &dyn Store) {
         }
         hits.push(h);
     }
+    // Hits on and just inside the ends of the time ranges checked below.
+    let since = (1_700_000_000_000 / QUARTER + 100) * QUARTER;
+    let until = since + 72 * HOUR;
+    for (k, at) in [since, since + 1, until - 2, until - 1]
+        .into_iter()
+        .enumerate()
+    {
+        hits.push(hit(
+            "ww1",
+            &format!("e{k}"),
+            1,
+            &["私下"],
+            at - 1_700_000_000_000,
+        ));
+    }
     let acts: Vec<_> = (0..60i64)
         .map(|k| {
             let (id, name) = if k % 2 == 0 {
@@ -580,8 +595,6 @@ pub(super) fn daily_counts_and_totals_agree_with_the_hits(s: &dyn Store) {
     s.store_hits(&hits[..50], &acts[..10])
         .expect("store some again");
 
-    let since = (1_700_000_000_000 / QUARTER + 100) * QUARTER;
-    let until = since + 72 * HOUR;
     type Want = BTreeMap<(String, &'static str, i64), u64>;
     let check = |name: &str,
                  q: HitQuery,

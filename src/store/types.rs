@@ -152,7 +152,7 @@ pub struct StoredHit {
 }
 
 /// A hit search. Empty fields do not filter.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct HitQuery {
     pub corp_id: Option<String>,
     pub since_ms: Option<i64>,

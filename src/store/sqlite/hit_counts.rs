@@ -65,24 +65,46 @@ fn split(q: &HitQuery) -> Option<Split> {
     Some(Split { first, end, edges })
 }
 
-/// The counts' condition for `q`'s hits of one kind in the quarters of `split`, or None when `q`
-/// filters by something they do not keep. Mirrors which filters [`super::hits`] applies to each
-/// kind.
-fn condition(q: &HitQuery, strategy: bool, split: &Split) -> Option<Where> {
-    let common = q.msg_id.is_none()
-        && q.msg_ids.is_empty()
-        && q.from_id.is_none()
-        && q.review_state.is_none();
-    let own = if strategy {
-        q.word.is_none()
-            && q.room_id.is_none()
-            && q.send_status.is_none()
-            && q.to_id.is_none()
-            && q.conversation.is_none()
-    } else {
-        q.operator_ids.is_none()
+/// Whether the counts keep every filter of `q` that applies to one kind of hit: with the filters
+/// they keep cleared, and those [`super::hits`] does not apply to this kind, nothing may be left.
+/// A filter added to [`HitQuery`] later is thus counted from the hits themselves until the counts
+/// learn it.
+fn kept(q: &HitQuery, strategy: bool) -> bool {
+    let kept = HitQuery {
+        corp_id: None,
+        since_ms: None,
+        until_ms: None,
+        strategy_id: None,
+        strategy_ids: None,
+        act_id: None,
+        after: None,
+        limit: 0,
+        ..q.clone()
     };
-    if !(common && own) {
+    let rest = if strategy {
+        // Behaviour filters do not apply to strategy hits.
+        HitQuery {
+            operator_ids: None,
+            ..kept
+        }
+    } else {
+        // Nor do a strategy hit's own fields to behaviour hits.
+        HitQuery {
+            word: None,
+            room_id: None,
+            send_status: None,
+            to_id: None,
+            conversation: None,
+            ..kept
+        }
+    };
+    rest == HitQuery::default()
+}
+
+/// The counts' condition for `q`'s hits of one kind in the quarters of `split`, or None when `q`
+/// filters by something they do not keep.
+fn condition(q: &HitQuery, strategy: bool, split: &Split) -> Option<Where> {
+    if !kept(q, strategy) {
         return None;
     }
     let kind = if strategy {
@@ -300,6 +322,43 @@ mod tests {
             ..HitQuery::default()
         };
         assert_eq!(total(&conn, &q, true, &|_| Ok(0)).expect("total"), None);
+    }
+
+    #[test]
+    fn the_counts_serve_a_query_only_when_they_keep_each_filter_its_kind_applies() {
+        let auditor = HitQuery {
+            corp_id: Some("ww1".into()),
+            since_ms: Some(1),
+            strategy_ids: Some(vec![1, 2]),
+            operator_ids: Some(vec!["zhangsan".into()]),
+            limit: 50,
+            ..HitQuery::default()
+        };
+        assert!(kept(&auditor, true), "an auditor's strategies are kept");
+        assert!(!kept(&auditor, false), "an auditor's operators are not");
+        let room = HitQuery {
+            room_id: Some("wr1".into()),
+            act_id: Some(3),
+            ..HitQuery::default()
+        };
+        assert!(!kept(&room, true), "a group is not kept");
+        assert!(kept(&room, false), "a group does not filter behaviour hits");
+        for q in [
+            HitQuery {
+                from_id: Some("lisi".into()),
+                ..HitQuery::default()
+            },
+            HitQuery {
+                msg_ids: vec!["m".into()],
+                ..HitQuery::default()
+            },
+            HitQuery {
+                review_state: Some(crate::store::ReviewState::Confirmed),
+                ..HitQuery::default()
+            },
+        ] {
+            assert!(!kept(&q, true) && !kept(&q, false), "{q:?}");
+        }
     }
 
     #[test]

@@ -43,6 +43,59 @@ struct Target {
     /// Round 2's repeats: the word's own runs (`谢谢` is `谢` twice), which the text's run at each
     /// position must reach; None when the word has no repeated character.
     runs: Option<std::sync::Arc<[u8]>>,
+    /// For a word too long to list whole, which of its pieces this pattern spells.
+    piece: Option<Piece>,
+}
+
+/// One piece of a word with too many spellings to list whole ([`pinyin::pieces`]): the pieces
+/// are found one after the other, each walk beginning where the piece before ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Piece {
+    /// Which cut word (numbered across the automaton).
+    chain: u32,
+    /// Which of its pieces, from 0.
+    index: u32,
+    /// Whether it is the word's last piece.
+    last: bool,
+}
+
+/// A cut word found up to one of its pieces: where the next piece must begin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pending {
+    chain: u32,
+    /// The piece to find next.
+    next: u32,
+    /// Byte offset where the word began, and whether pinyin letters begin it.
+    origin: u32,
+    letters_first: bool,
+    /// Where the next piece's walk begins …
+    from: StartAt,
+    /// … and how many codes equal to this one the piece before took there: a run of the text
+    /// split between two pieces (`renmin` + `ni` in `renminni`), else `(NONE, 0)`.
+    taken: (u16, u8),
+}
+
+/// How many spellings a word may have to be listed whole, and a piece of a longer one.
+#[derive(Debug, Clone, Copy)]
+struct Caps {
+    whole: usize,
+    piece: usize,
+}
+
+impl Caps {
+    const DEFAULT: Caps = Caps {
+        whole: pinyin::WHOLE_SPELLINGS,
+        piece: pinyin::PIECE_SPELLINGS,
+    };
+}
+
+/// What a message's walks reuse rather than allocate: the anchored walk's path, and the cut words
+/// waiting for their next piece.
+#[derive(Default)]
+struct Scratch {
+    path: Vec<Slot>,
+    pending: Vec<Pending>,
+    expect: Vec<Pending>,
 }
 
 /// One word found in a message.
@@ -94,14 +147,14 @@ impl Automaton {
         &self,
         alphabet: &Alphabet,
         text: &str,
-        path: &mut Vec<Slot>,
+        scratch: &mut Scratch,
         found: &mut impl FnMut(&Target, (usize, usize)),
     ) {
         let mut scan = Scan {
             automaton: self,
             alphabet,
             text,
-            path,
+            scratch,
             found,
             prev: NONE,
             prev_flags: 0,
@@ -116,26 +169,78 @@ impl Automaton {
         alphabet.fold_text(text, &mut scan);
     }
 
-    /// Walks the automaton from the root over the codes of `text` from byte `at` (skipping the
-    /// first `ord` codes of the character there), reporting every word that begins exactly there.
-    /// Stops as soon as no word begins with what was read.
+    /// Walks the automaton from the root over the codes of `text` from `start`, reporting every
+    /// word that begins exactly there; then, for the cut words whose first pieces it found, walks
+    /// on from where each piece ended, until their last pieces are found or missing.
     #[inline(never)]
     fn walk_from(
         &self,
         alphabet: &Alphabet,
         text: &str,
-        (at, ord): StartAt,
+        start: StartAt,
+        scratch: &mut Scratch,
+        found: &mut impl FnMut(&Target, (usize, usize)),
+    ) {
+        let Scratch {
+            path,
+            pending,
+            expect,
+        } = scratch;
+        self.walk::<false>(
+            alphabet,
+            text,
+            (start, (NONE, 0)),
+            &[],
+            path,
+            pending,
+            found,
+        );
+        while let Some(first) = pending.pop() {
+            // Every cut word waiting at the same place is served by one walk.
+            expect.clear();
+            expect.push(first);
+            let mut i = 0;
+            while i < pending.len() {
+                if (pending[i].from, pending[i].taken) == (first.from, first.taken) {
+                    expect.push(pending.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+            let at = (first.from, first.taken);
+            self.walk::<true>(alphabet, text, at, expect, path, pending, found);
+        }
+    }
+
+    /// One anchored walk from `(at, ord)` (skipping the first `ord` codes of the character at byte
+    /// `at`, then `taken` codes equal to its code): with `expect` empty, reports the words that
+    /// begin there and queues in `pending` the cut words whose first piece does; else only
+    /// continues the cut words of `expect`. Stops as soon as no pattern begins with what was read.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn walk<const CONTINUES: bool>(
+        &self,
+        alphabet: &Alphabet,
+        text: &str,
+        ((at, ord), taken): (StartAt, (u16, u8)),
+        expect: &[Pending],
         path: &mut Vec<Slot>,
+        pending: &mut Vec<Pending>,
         found: &mut impl FnMut(&Target, (usize, usize)),
     ) {
         path.clear();
-        let mut walk = Anchored {
+        let mut walk = Anchored::<_, CONTINUES> {
             automaton: self,
             text,
             stepper: self.pma.find_overlapping_stepper(),
             path,
             skip: ord,
+            taken,
+            last_at: u32::MAX,
+            ord: 0,
             dead: false,
+            expect,
+            pending,
             found,
         };
         let mut i = at as usize;
@@ -143,7 +248,7 @@ impl Automaton {
             i += alphabet.fold_one(text, i, &mut walk);
         }
         if !walk.dead {
-            walk.report();
+            walk.report(None);
         }
     }
 
@@ -160,11 +265,17 @@ impl Automaton {
             .iter()
             .map(|k| k.iter().map(|&c| Alphabet::code_char(c)).collect())
             .collect();
+        // Words begin with a pattern that is not a later piece of a cut word.
+        let begins = |t: &&Target| t.piece.is_none_or(|p| p.index == 0);
         let starts = StartFilter::build(
-            coded.iter().zip(&targets).map(|(codes, targets)| Start {
-                codes,
-                inside_letters: targets.iter().any(|t| !t.letters_first),
-            }),
+            coded
+                .iter()
+                .zip(&targets)
+                .filter(|(_, targets)| targets.iter().any(|t| begins(&t)))
+                .map(|(codes, targets)| Start {
+                    codes,
+                    inside_letters: targets.iter().filter(begins).any(|t| !t.letters_first),
+                }),
             alphabet_len,
             letters,
         );
@@ -193,7 +304,7 @@ struct Scan<'a, F> {
     automaton: &'a Automaton,
     alphabet: &'a Alphabet,
     text: &'a str,
-    path: &'a mut Vec<Slot>,
+    scratch: &'a mut Scratch,
     found: &'a mut F,
     /// The last distinct code with its flags, where its run began (byte offset, and how many
     /// codes of the same character came before it), and whether that was inside a run of letters.
@@ -218,7 +329,7 @@ impl<F: FnMut(&Target, (usize, usize))> Scan<'_, F> {
         if self.last_start != Some(start) {
             self.last_start = Some(start);
             self.automaton
-                .walk_from(self.alphabet, self.text, start, self.path, self.found);
+                .walk_from(self.alphabet, self.text, start, self.scratch, self.found);
         }
     }
 }
@@ -266,22 +377,33 @@ impl<F: FnMut(&Target, (usize, usize))> CodeSink for Scan<'_, F> {
 
 /// The anchored walk's sink: collapses runs into `path` and steps the automaton per distinct
 /// code; once a code's run is complete, reports the words that end there and began at the start.
-struct Anchored<'a, F> {
+/// `CONTINUES`: a walk that continues cut words (`expect`), else one where words begin.
+struct Anchored<'a, F, const CONTINUES: bool> {
     automaton: &'a Automaton,
     text: &'a str,
     stepper: daachorse::charwise::iter::FindOverlappingStepper<'a, u32>,
     path: &'a mut Vec<Slot>,
     /// Codes of the first character still to skip.
     skip: u8,
+    /// Codes equal to this one still to skip after them (a run the piece before took part of).
+    taken: (u16, u8),
+    /// The offset of the last code, and how many codes of that character came before it.
+    last_at: u32,
+    ord: u8,
     /// No word begins with what was read.
     dead: bool,
+    /// The cut words this walk continues (empty where words begin).
+    expect: &'a [Pending],
+    /// Cut words found up to a piece, to walk on from where it ended.
+    pending: &'a mut Vec<Pending>,
     found: &'a mut F,
 }
 
-impl<F: FnMut(&Target, (usize, usize))> Anchored<'_, F> {
-    /// Reports the words that end at the last code of `path` (its run now complete).
-    fn report(&mut self) {
-        let Some(last) = self.path.last() else {
+impl<F: FnMut(&Target, (usize, usize)), const CONTINUES: bool> Anchored<'_, F, CONTINUES> {
+    /// Reports the words that end at the last code of `path` (its run now complete), `next`
+    /// being where the code after that run is (None at the end of the text).
+    fn report(&mut self, next: Option<StartAt>) {
+        let Some(&last) = self.path.last() else {
             return;
         };
         let start = self.path[0].origin as usize;
@@ -299,20 +421,89 @@ impl<F: FnMut(&Target, (usize, usize))> Anchored<'_, F> {
                         .zip(self.path.iter())
                         .all(|(need, s)| s.run >= *need)
                 });
-                if repeated {
-                    (self.found)(t, (start, end));
+                if !repeated {
+                    continue;
+                }
+                let Some(piece) = t.piece else {
+                    if !CONTINUES {
+                        (self.found)(t, (start, end));
+                    }
+                    continue;
+                };
+                // A piece of a cut word: a first piece where words begin, else one expected.
+                let (origin, letters_first) = if !CONTINUES {
+                    if piece.index != 0 {
+                        continue;
+                    }
+                    (start as u32, t.letters_first)
+                } else {
+                    match self
+                        .expect
+                        .iter()
+                        .find(|e| (e.chain, e.next) == (piece.chain, piece.index))
+                    {
+                        Some(e) => (e.origin, e.letters_first),
+                        None => continue,
+                    }
+                };
+                if piece.last {
+                    let word = Target {
+                        letters_first,
+                        runs: None,
+                        piece: None,
+                        ..t.clone()
+                    };
+                    (self.found)(&word, (origin as usize, end));
+                    continue;
+                }
+                let waiting = Pending {
+                    chain: piece.chain,
+                    next: piece.index + 1,
+                    origin,
+                    letters_first,
+                    from: (0, 0),
+                    taken: (NONE, 0),
+                };
+                // The next piece begins at the next run, or inside this one when the text's run
+                // is longer than this piece needs (its own last code may begin the next piece).
+                if let Some(from) = next {
+                    self.pending.push(Pending { from, ..waiting });
+                }
+                let need = t.runs.as_ref().and_then(|r| r.last().copied()).unwrap_or(1);
+                if last.run > need {
+                    self.pending.push(Pending {
+                        from: (last.origin, last.origin_ord),
+                        taken: (last.code, need),
+                        ..waiting
+                    });
                 }
             }
         }
     }
 }
 
-impl<F: FnMut(&Target, (usize, usize))> CodeSink for Anchored<'_, F> {
+impl<F: FnMut(&Target, (usize, usize)), const CONTINUES: bool> CodeSink
+    for Anchored<'_, F, CONTINUES>
+{
     #[inline]
     fn code(&mut self, code: u16, at: u32) {
+        let ord = if at == self.last_at {
+            self.ord.saturating_add(1)
+        } else {
+            0
+        };
+        self.last_at = at;
+        self.ord = ord;
         if self.skip > 0 {
             self.skip -= 1;
             return;
+        }
+        if CONTINUES && self.taken.1 > 0 {
+            if code == self.taken.0 {
+                self.taken.1 -= 1;
+                return;
+            }
+            self.taken.1 = 0;
         }
         match self.path.last_mut() {
             Some(s) if s.code == code => {
@@ -320,13 +511,14 @@ impl<F: FnMut(&Target, (usize, usize))> CodeSink for Anchored<'_, F> {
                 s.last = at;
                 return;
             }
-            Some(_) => self.report(),
+            Some(_) => self.report(Some((at, ord))),
             None => {}
         }
         self.stepper.consume(Alphabet::code_char(code));
         self.path.push(Slot {
             code,
             origin: at,
+            origin_ord: ord,
             last: at,
             run: 1,
         });
@@ -355,11 +547,17 @@ pub struct Matcher {
 impl Matcher {
     /// Builds the automatons over `strategies` (all of them: the caller passes the enabled ones).
     pub fn build(strategies: &[&Strategy]) -> Result<Matcher, BuildError> {
+        Self::build_capped(strategies, Caps::DEFAULT)
+    }
+
+    /// [`Matcher::build`], cutting words of more than `caps.whole` spellings into pieces.
+    fn build_capped(strategies: &[&Strategy], caps: Caps) -> Result<Matcher, BuildError> {
         // Normalised spellings: the words' own and their pinyin spellings.
         let mut spellings: HashMap<String, Vec<Target>> = HashMap::new();
         let mut raw: HashMap<String, Vec<Target>> = HashMap::new();
         // Sound-alike spellings: the words' own, over sound classes (allow words have none).
         let mut sound: Vec<(Spelling, Target)> = Vec::new();
+        let mut chains = 0u32;
         for (si, s) in strategies.iter().enumerate() {
             let lists = [(&s.words, false), (&s.allow_words, true)];
             for (list, allow) in lists {
@@ -371,6 +569,7 @@ impl Matcher {
                         letters_first: false,
                         letters_last: false,
                         runs: None,
+                        piece: None,
                     };
                     if !s.normalize {
                         if !w.is_empty() {
@@ -380,16 +579,35 @@ impl Matcher {
                     }
                     // Round 2: the word's pinyin spellings too (allow words keep their own
                     // spelling only, as with sound-alikes: an allow word allows what it says).
-                    for (k, sp) in spelled(w, s.pinyin && !allow).into_iter().enumerate() {
-                        if k == 0 && s.sound_alike && !allow {
-                            sound.push((sp.clone(), target.clone()));
-                        }
+                    let Some(spelled) = spelled(w, s.pinyin && !allow, caps) else {
+                        continue;
+                    };
+                    if s.sound_alike && !allow {
+                        sound.push((spelled.own().clone(), target.clone()));
+                    }
+                    let mut add = |sp: Spelling, piece: Option<Piece>| {
                         spellings.entry(sp.key).or_default().push(Target {
                             letters_first: sp.letters_first,
                             letters_last: sp.letters_last,
                             runs: sp.runs,
+                            piece,
                             ..target.clone()
                         });
+                    };
+                    match spelled {
+                        Spelled::Whole(all) => all.into_iter().for_each(|sp| add(sp, None)),
+                        Spelled::Cut { pieces, .. } => {
+                            let n = pieces.len();
+                            for (k, piece) in pieces.into_iter().enumerate() {
+                                let piece_of = Piece {
+                                    chain: chains,
+                                    index: k as u32,
+                                    last: k + 1 == n,
+                                };
+                                piece.into_iter().for_each(|sp| add(sp, Some(piece_of)));
+                            }
+                            chains += 1;
+                        }
                     }
                 }
             }
@@ -466,18 +684,18 @@ impl Matcher {
         };
         if let Some(n) = &self.normalised {
             thread_local! {
-                // The anchored walks' path, reused rather than allocated per message.
-                static PATH: std::cell::RefCell<Vec<Slot>> = const {
-                    std::cell::RefCell::new(Vec::new())
-                };
+                // The walks' scratch, reused rather than allocated per message.
+                static SCRATCH: std::cell::RefCell<Scratch> =
+                    std::cell::RefCell::new(Scratch::default());
             }
-            PATH.with(|path| {
-                let path = &mut *path.borrow_mut();
-                n.automaton.find_in(&n.alphabet, text, path, &mut collect);
+            SCRATCH.with(|scratch| {
+                let scratch = &mut *scratch.borrow_mut();
+                n.automaton
+                    .find_in(&n.alphabet, text, scratch, &mut collect);
                 if let Some(sound) = &n.sound {
                     sound
                         .automaton
-                        .find_in(&sound.alphabet, text, path, &mut collect);
+                        .find_in(&sound.alphabet, text, scratch, &mut collect);
                 }
             });
         }
@@ -550,12 +768,34 @@ struct Spelling {
     letters_last: bool,
 }
 
-/// Every spelling of `word`: its normalised form, then (with `pinyin`) its pinyin spellings;
-/// none for a word that normalises to nothing.
-fn spelled(word: &str, pinyin: bool) -> Vec<Spelling> {
+/// How the matcher spells a word.
+enum Spelled {
+    /// Every spelling: its own (normalised) first, then its pinyin spellings.
+    Whole(Vec<Spelling>),
+    /// Too many spellings to list: its own, and the word cut into pieces, each with its own
+    /// spelling and its pinyin spellings ([`pinyin::pieces`]).
+    Cut {
+        own: Spelling,
+        pieces: Vec<Vec<Spelling>>,
+    },
+}
+
+impl Spelled {
+    /// The word's own spelling, normalised (what sound-alikes read).
+    fn own(&self) -> &Spelling {
+        match self {
+            Spelled::Whole(all) => &all[0],
+            Spelled::Cut { own, .. } => own,
+        }
+    }
+}
+
+/// The spellings of `word` (with `pinyin`, its pinyin spellings too, cut into pieces past
+/// `caps`); None for a word that normalises to nothing.
+fn spelled(word: &str, pinyin: bool, caps: Caps) -> Option<Spelled> {
     let key = normalize(word).text;
     if key.is_empty() {
-        return Vec::new();
+        return None;
     }
     let spell = |k: &str, letters_first, letters_last| {
         let (key, runs) = collapse_runs(k);
@@ -566,22 +806,48 @@ fn spelled(word: &str, pinyin: bool) -> Vec<Spelling> {
             letters_last,
         }
     };
-    let mut out = vec![spell(&key, false, false)];
-    if pinyin {
-        out.extend(
-            pinyin::variants(&key)
-                .into_iter()
-                .map(|v| spell(&v.key, v.letters_first, v.letters_last)),
-        );
+    let own = spell(&key, false, false);
+    if !pinyin {
+        return Some(Spelled::Whole(vec![own]));
     }
-    out
+    if let Some(pieces) = pinyin::pieces(&key, caps.whole, caps.piece) {
+        let pieces = pieces
+            .into_iter()
+            .map(|p| {
+                p.into_iter()
+                    .map(|v| spell(&v.key, v.letters_first, v.letters_last))
+                    .collect()
+            })
+            .collect();
+        return Some(Spelled::Cut { own, pieces });
+    }
+    let mut all = vec![own];
+    all.extend(
+        pinyin::variants(&key)
+            .into_iter()
+            .map(|v| spell(&v.key, v.letters_first, v.letters_last)),
+    );
+    Some(Spelled::Whole(all))
 }
 
 /// What a span the matcher reports for `word` holds once normalised and its runs collapsed: one of
 /// these (the word's own spelling, then its pinyin spellings when `pinyin`). For properties and
-/// fuzzing: a span holds one of them.
+/// fuzzing: a span holds one of them. Lists every spelling, which a long word of many-reading
+/// characters has thousands of (the matcher itself finds such a word by pieces).
 pub fn spellings(word: &str, pinyin: bool) -> Vec<String> {
-    spelled(word, pinyin).into_iter().map(|s| s.key).collect()
+    let key = normalize(word).text;
+    if key.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![collapse_runs(&key).0];
+    if pinyin {
+        out.extend(
+            pinyin::variants(&key)
+                .into_iter()
+                .map(|v| collapse_runs(&v.key).0),
+        );
+    }
+    out
 }
 
 /// Normalised text with its runs collapsed (`私私下下` → `私下`), as the matcher reads it.
@@ -623,6 +889,8 @@ fn collapse<T: PartialEq>(
 struct Slot {
     code: u16,
     origin: u32,
+    /// How many codes of the run's first character come before it.
+    origin_ord: u8,
     last: u32,
     run: u8,
 }
@@ -631,10 +899,16 @@ struct Slot {
 mod tests {
     use super::*;
 
-    /// A word's spellings as the matcher takes them, each as characters with every run's length.
+    /// Every spelling of a word (never cut), each as characters with every run's length.
     fn spellings(word: &str) -> Vec<(Vec<char>, Vec<u8>, bool, bool)> {
-        spelled(word, true)
-            .into_iter()
+        let never = Caps {
+            whole: usize::MAX,
+            piece: 1,
+        };
+        let Some(Spelled::Whole(all)) = spelled(word, true, never) else {
+            return Vec::new();
+        };
+        all.into_iter()
             .map(|sp| {
                 let chars: Vec<char> = sp.key.chars().collect();
                 let runs = sp.runs.map_or_else(|| vec![1; chars.len()], |r| r.to_vec());
@@ -883,6 +1157,69 @@ mod tests {
     }
 
     #[test]
+    fn a_long_word_matches_in_every_mix_of_characters_and_pinyin() {
+        // 9 characters, several with more than one reading: thousands of spellings, so the
+        // word is found piece by piece (an earlier cap of 256 spellings missed most of these).
+        let s = strategy(&["中华人民共和国万岁", "人民"], &[], true);
+        let word = &["中华人民共和国万岁"];
+        let cases: &[(&str, &[&str])] = &[
+            ("zhonghuarenmingongheguowansui", word),
+            (
+                "喊 zhong hua ren min gong he guo wan sui!",
+                &["zhong hua ren min gong he guo wan sui"],
+            ),
+            ("中华人民共和国wansui", word),
+            ("ZhongHua人民共和国万岁", word),
+            ("中华renmin共和国万岁", &["中华renmin共和国万岁"]),
+            (
+                "中 华 人 民 共 和 国 万 岁",
+                &["中 华 人 民 共 和 国 万 岁"],
+            ),
+            ("中华人民人民共和国万岁", &[]),
+            ("中华人民共和国万suiya", &[]), // the letters go on past its end
+            ("xzhonghuarenmingongheguowansui", &[]), // or begin before its start
+            ("中华人民共和国", &[]),
+        ];
+        let m = Matcher::build(&[&s]).expect("build");
+        for (text, want) in cases {
+            let want: Vec<&str> = if *want == word {
+                vec![*text]
+            } else {
+                want.to_vec()
+            };
+            let found: Vec<&str> = m
+                .find(text)
+                .into_iter()
+                .filter(|f| f.word == 0)
+                .map(|f| &text[f.span.0..f.span.1])
+                .collect();
+            assert_eq!(found, want, "{text}");
+        }
+        // A run of the text split between two pieces: `min` + `ni` in `renminni` needs both n.
+        let s = strategy(&["人民你好朋友再见啦"], &[], true);
+        let m = Matcher::build_capped(&[&s], Caps { whole: 1, piece: 1 }).expect("build");
+        assert_eq!(m.find("renminnihaopengyouzaijianla").len(), 1);
+        assert!(m.find("renminihaopengyouzaijianla").is_empty());
+        assert_eq!(
+            m.find("人民你你好朋友再见啦").len(),
+            1,
+            "a run stands for one"
+        );
+        // A word's own repeat split between pieces (`感谢` + `谢绝`).
+        let s = strategy(&["感谢谢绝"], &[], true);
+        let m = Matcher::build_capped(&[&s], Caps { whole: 1, piece: 1 }).expect("build");
+        assert_eq!(m.find("感谢谢绝").len(), 1);
+        assert_eq!(
+            m.find("感谢谢谢绝").len(),
+            1,
+            "a longer run stands for the two"
+        );
+        assert!(m.find("感谢绝").is_empty());
+        assert_eq!(m.find("ganxiexiejue").len(), 1);
+        assert_eq!(m.find("感谢xie绝").len(), 1);
+    }
+
+    #[test]
     fn long_words_with_noise_map_back_to_their_whole_span() {
         let word = "一二三四五六七八九十甲乙丙丁戊己庚辛壬癸子丑寅卯";
         let s = strategy(&[word, "卯"], &[], true);
@@ -934,6 +1271,8 @@ mod tests {
             "谢",
             "88",
             "幺三八",
+            "微谢谢信",
+            "微信你好",
         ];
         // Round 2's classes among the pieces: pinyin syllables, numerals, look-alike letters,
         // sound-alikes, and repeats (which random pieces make often).
@@ -941,19 +1280,28 @@ mod tests {
             "私", "下", "转", "账", "轉賬", "微", "信", "加", "我", "V", "Ｘ", "x", "發", "票",
             " ", "*", "😀", "好", "A", "１", "\u{200B}", "wei", "xin", "Xin", "fa", "piao", "谢",
             "xie", "8", "⑧", "八", "一", "幺", "三", "ⓥ", "х", "zhuan", "zhang", "p", "威", "新",
-            "蟹", "飘", "斯", "夏",
+            "蟹", "飘", "斯", "夏", "微谢", "谢信", "ni", "你", "hao", "xinni",
         ];
-        let matchers = [false, true].map(|sound| {
+        // Each with sound-alikes off and on; the second pair cuts every word of more than one
+        // character into pieces (two characters each, or more with few spellings), as the
+        // default caps cut long words.
+        let matchers = [
+            (false, Caps::DEFAULT),
+            (true, Caps::DEFAULT),
+            (false, Caps { whole: 1, piece: 1 }),
+            (true, Caps { whole: 1, piece: 4 }),
+        ]
+        .map(|(sound, caps)| {
             let s = Strategy {
                 sound_alike: sound,
                 ..strategy(&words, &[], true)
             };
-            Matcher::build(&[&s]).expect("build")
+            Matcher::build_capped(&[&s], caps).expect("build")
         });
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        for i in 0..6_000 {
+        for i in 0..8_000 {
             let sound = i % 2 == 1;
-            let matcher = &matchers[usize::from(sound)];
+            let matcher = &matchers[i % 4];
             let mut text = String::new();
             for _ in 0..12 {
                 state ^= state << 13;
@@ -969,7 +1317,12 @@ mod tests {
                 .collect();
             got.sort();
             got.dedup();
-            assert_eq!(got, want, "{text} (sound-alikes {sound})");
+            assert_eq!(
+                got,
+                want,
+                "{text} (sound-alikes {sound}, matcher {})",
+                i % 4
+            );
         }
     }
 

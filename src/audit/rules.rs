@@ -142,10 +142,12 @@ pub struct RuleSet {
 /// duplicates, keeping the first occurrence's order.
 pub fn split_words<'a>(items: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    // Seen words, so a list of tens of thousands is not compared pairwise.
+    let mut seen: std::collections::HashSet<&'a str> = std::collections::HashSet::new();
     for item in items {
         for w in item.split([',', '，', '、', ';', '；', '\n', '\r']) {
             let w = w.trim();
-            if !w.is_empty() && !out.iter().any(|x| x == w) {
+            if !w.is_empty() && seen.insert(w) {
                 out.push(w.to_owned());
             }
         }

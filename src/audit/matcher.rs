@@ -259,6 +259,10 @@ impl Automaton {
         letters: impl IntoIterator<Item = u16>,
         patterns: Vec<(Vec<u16>, Vec<Target>)>,
     ) -> Result<Automaton, BuildError> {
+        // In order, so that each pattern's path through the trie being built is mostly the one
+        // before's, in cache (the value of a pattern is its index: order changes nothing else).
+        let mut patterns = patterns;
+        patterns.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let (coded, targets): (Vec<Vec<u16>>, Vec<Vec<Target>>) = patterns.into_iter().unzip();
         let lens: Vec<u32> = coded.iter().map(|k| k.len() as u32).collect();
         let encoded: Vec<String> = coded

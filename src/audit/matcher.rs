@@ -87,6 +87,11 @@ impl Caps {
         whole: pinyin::WHOLE_SPELLINGS,
         piece: pinyin::PIECE_SPELLINGS,
     };
+    /// Every word listed whole, whatever its number of spellings.
+    const NEVER: Caps = Caps {
+        whole: usize::MAX,
+        piece: 1,
+    };
 }
 
 /// What a message's walks reuse rather than allocate: the anchored walk's path, and the cut words
@@ -434,54 +439,87 @@ impl<F: FnMut(&Target, (usize, usize)), const CONTINUES: bool> Anchored<'_, F, C
                     }
                     continue;
                 };
-                // A piece of a cut word: a first piece where words begin, else one expected.
-                let (origin, letters_first) = if !CONTINUES {
-                    if piece.index != 0 {
-                        continue;
-                    }
-                    (start as u32, t.letters_first)
-                } else {
-                    match self
-                        .expect
-                        .iter()
-                        .find(|e| (e.chain, e.next) == (piece.chain, piece.index))
-                    {
-                        Some(e) => (e.origin, e.letters_first),
-                        None => continue,
-                    }
-                };
-                if piece.last {
-                    let word = Target {
-                        letters_first,
-                        runs: None,
-                        piece: None,
-                        ..t.clone()
-                    };
-                    (self.found)(&word, (origin as usize, end));
-                    continue;
-                }
-                let waiting = Pending {
-                    chain: piece.chain,
-                    next: piece.index + 1,
+                // A piece of a cut word: a first piece where words begin, else each cut word
+                // this walk continues that waits for it.
+                let next_of = |origin, letters_first| Advance {
+                    target: t,
+                    piece,
                     origin,
                     letters_first,
-                    from: (0, 0),
-                    taken: (NONE, 0),
+                    end,
+                    last,
+                    next,
                 };
-                // The next piece begins at the next run, or inside this one when the text's run
-                // is longer than this piece needs (its own last code may begin the next piece).
-                if let Some(from) = next {
-                    self.pending.push(Pending { from, ..waiting });
+                if !CONTINUES {
+                    if piece.index == 0 {
+                        next_of(start as u32, t.letters_first).apply(self.pending, self.found);
+                    }
+                    continue;
                 }
-                let need = t.runs.as_ref().and_then(|r| r.last().copied()).unwrap_or(1);
-                if last.run > need {
-                    self.pending.push(Pending {
-                        from: (last.origin, last.origin_ord),
-                        taken: (last.code, need),
-                        ..waiting
-                    });
+                for e in self.expect {
+                    if (e.chain, e.next) == (piece.chain, piece.index) {
+                        next_of(e.origin, e.letters_first).apply(self.pending, self.found);
+                    }
                 }
             }
+        }
+    }
+}
+
+/// A piece of a cut word found: where the word began and ended so far, and where the text goes on.
+struct Advance<'t> {
+    target: &'t Target,
+    piece: Piece,
+    origin: u32,
+    letters_first: bool,
+    /// End of the piece's span, its last run, and where the code after that run is.
+    end: usize,
+    last: Slot,
+    next: Option<StartAt>,
+}
+
+impl Advance<'_> {
+    /// Reports the word when this was its last piece, else queues the walks for the next.
+    fn apply(self, pending: &mut Vec<Pending>, found: &mut impl FnMut(&Target, (usize, usize))) {
+        let Advance {
+            target: t,
+            piece,
+            origin,
+            letters_first,
+            end,
+            last,
+            next,
+        } = self;
+        if piece.last {
+            let word = Target {
+                letters_first,
+                runs: None,
+                piece: None,
+                ..t.clone()
+            };
+            found(&word, (origin as usize, end));
+            return;
+        }
+        let waiting = Pending {
+            chain: piece.chain,
+            next: piece.index + 1,
+            origin,
+            letters_first,
+            from: (0, 0),
+            taken: (NONE, 0),
+        };
+        // The next piece begins at the next run, or inside this one when the text's run is
+        // longer than this piece needs (its own last code may begin the next piece).
+        if let Some(from) = next {
+            pending.push(Pending { from, ..waiting });
+        }
+        let need = t.runs.as_ref().and_then(|r| r.last().copied()).unwrap_or(1);
+        if last.run > need {
+            pending.push(Pending {
+                from: (last.origin, last.origin_ord),
+                taken: (last.code, need),
+                ..waiting
+            });
         }
     }
 }
@@ -839,19 +877,10 @@ fn spelled(word: &str, pinyin: bool, caps: Caps) -> Option<Spelled> {
 /// fuzzing: a span holds one of them. Lists every spelling, which a long word of many-reading
 /// characters has thousands of (the matcher itself finds such a word by pieces).
 pub fn spellings(word: &str, pinyin: bool) -> Vec<String> {
-    let key = normalize(word).text;
-    if key.is_empty() {
-        return Vec::new();
+    match spelled(word, pinyin, Caps::NEVER) {
+        Some(Spelled::Whole(all)) => all.into_iter().map(|s| s.key).collect(),
+        Some(Spelled::Cut { .. }) | None => Vec::new(),
     }
-    let mut out = vec![collapse_runs(&key).0];
-    if pinyin {
-        out.extend(
-            pinyin::variants(&key)
-                .into_iter()
-                .map(|v| collapse_runs(&v.key).0),
-        );
-    }
-    out
 }
 
 /// Normalised text with its runs collapsed (`私私下下` → `私下`), as the matcher reads it.
@@ -905,11 +934,7 @@ mod tests {
 
     /// Every spelling of a word (never cut), each as characters with every run's length.
     fn spellings(word: &str) -> Vec<(Vec<char>, Vec<u8>, bool, bool)> {
-        let never = Caps {
-            whole: usize::MAX,
-            piece: 1,
-        };
-        let Some(Spelled::Whole(all)) = spelled(word, true, never) else {
+        let Some(Spelled::Whole(all)) = spelled(word, true, Caps::NEVER) else {
             return Vec::new();
         };
         all.into_iter()

@@ -153,6 +153,11 @@ impl Auditor {
         })
     }
 
+    /// Heap bytes of the compiled word matcher.
+    pub fn memory_usage(&self) -> usize {
+        self.matcher.memory_usage()
+    }
+
     fn name_of(&self, id: &str) -> String {
         self.names.get(id).cloned().unwrap_or_else(|| id.to_owned())
     }

@@ -28,7 +28,7 @@ use super::start_filter::{LETTER, SINGLE, Start, StartFilter};
 pub struct BuildError(String);
 
 /// What a pattern of an automaton stands for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Target {
     /// Index into the strategies given to [`Matcher::build`].
     strategy: usize,
@@ -49,7 +49,7 @@ struct Target {
 
 /// One piece of a word with too many spellings to list whole ([`pinyin::pieces`]): the pieces
 /// are found one after the other, each walk beginning where the piece before ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Piece {
     /// Which cut word (numbered across the automaton).
     chain: u32,
@@ -135,10 +135,61 @@ type StartAt = (u32, u8);
 /// One automaton over alphabet codes, with the filter of where its words can start.
 struct Automaton {
     starts: StartFilter,
+    /// Each pattern's value is the index of its list of targets in `targets`.
     pma: CharwiseDoubleArrayAhoCorasick<u32>,
-    targets: Vec<Vec<Target>>,
-    /// Length in codes of each pattern (by value).
-    lens: Vec<u32>,
+    targets: TargetLists,
+}
+
+impl Automaton {
+    /// Heap bytes of the automaton, its targets and its start filter.
+    fn heap_bytes(&self) -> usize {
+        self.pma.heap_bytes() + self.targets.heap_bytes() + self.starts.heap_bytes()
+    }
+}
+
+/// The automaton's lists of targets, each kept once: the spellings of a word (hundreds of
+/// thousands of patterns for a big word list) share a handful of lists, one for each way pinyin
+/// reaches their edges.
+struct TargetLists {
+    targets: Vec<Target>,
+    /// List `i` is `targets[starts[i]..starts[i + 1]]`.
+    starts: Vec<u32>,
+}
+
+impl TargetLists {
+    /// The lists of `patterns`' targets, kept once each, and each pattern's list.
+    fn of(patterns: Vec<Vec<Target>>) -> (TargetLists, Vec<u32>) {
+        let mut index: HashMap<Vec<Target>, u32> = HashMap::new();
+        let mut lists = TargetLists {
+            targets: Vec::new(),
+            starts: vec![0],
+        };
+        let of_pattern = patterns
+            .into_iter()
+            .map(|targets| {
+                *index.entry(targets).or_insert_with_key(|targets| {
+                    lists.targets.extend(targets.iter().cloned());
+                    lists.starts.push(lists.targets.len() as u32);
+                    (lists.starts.len() - 2) as u32
+                })
+            })
+            .collect();
+        lists.targets.shrink_to_fit();
+        lists.starts.shrink_to_fit();
+        (lists, of_pattern)
+    }
+
+    fn get(&self, list: usize) -> &[Target] {
+        match (self.starts.get(list), self.starts.get(list + 1)) {
+            (Some(&a), Some(&b)) => &self.targets[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.targets.capacity() * std::mem::size_of::<Target>()
+            + self.starts.capacity() * std::mem::size_of::<u32>()
+    }
 }
 
 impl Automaton {
@@ -269,7 +320,6 @@ impl Automaton {
         let mut patterns = patterns;
         patterns.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let (coded, targets): (Vec<Vec<u16>>, Vec<Vec<Target>>) = patterns.into_iter().unzip();
-        let lens: Vec<u32> = coded.iter().map(|k| k.len() as u32).collect();
         let encoded: Vec<String> = coded
             .iter()
             .map(|k| k.iter().map(|&c| Alphabet::code_char(c)).collect())
@@ -288,13 +338,14 @@ impl Automaton {
             alphabet_len,
             letters,
         );
+        let (targets, lists) = TargetLists::of(targets);
         let mut pma = CharwiseDoubleArrayAhoCorasickBuilder::new()
             .match_kind(daachorse::MatchKind::Standard)
             .build_with_values(
                 encoded
                     .iter()
-                    .enumerate()
-                    .map(|(i, k)| (k.as_str(), i as u32)),
+                    .zip(lists)
+                    .map(|(k, list)| (k.as_str(), list)),
             )
             .map_err(|e| BuildError(e.to_string()))?;
         pma.cache_depths().map_err(|e| BuildError(e.to_string()))?;
@@ -302,7 +353,6 @@ impl Automaton {
             starts,
             pma,
             targets,
-            lens,
         })
     }
 }
@@ -418,13 +468,11 @@ impl<F: FnMut(&Target, (usize, usize)), const CONTINUES: bool> Anchored<'_, F, C
         let start = self.path[0].origin as usize;
         let l = last.last as usize;
         let end = l + self.text[l..].chars().next().map_or(1, char::len_utf8);
-        let len = self.path.len();
         for m in self.stepper.matches() {
-            let value = m.value() as usize;
-            if self.automaton.lens[value] as usize != len {
-                continue; // a word that began later
+            if m.start() != 0 {
+                continue; // a word that began later (the stepper began where this walk did)
             }
-            for t in &self.automaton.targets[value] {
+            for t in self.automaton.targets.get(m.value() as usize) {
                 let repeated = t.runs.as_ref().is_none_or(|need| {
                     need.iter()
                         .zip(self.path.iter())
@@ -692,8 +740,7 @@ impl Matcher {
     /// Heap bytes used by the automatons.
     pub fn memory_usage(&self) -> usize {
         self.normalised.as_ref().map_or(0, |n| {
-            n.automaton.pma.heap_bytes()
-                + n.sound.as_ref().map_or(0, |s| s.automaton.pma.heap_bytes())
+            n.automaton.heap_bytes() + n.sound.as_ref().map_or(0, |s| s.automaton.heap_bytes())
         }) + self.raw.as_ref().map_or(0, |r| r.ac.memory_usage())
     }
 

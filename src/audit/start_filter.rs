@@ -43,6 +43,11 @@ fn slot(first: u16, second: u16, log2: u32) -> usize {
 }
 
 impl StartFilter {
+    /// Heap bytes the tables take.
+    pub fn heap_bytes(&self) -> usize {
+        self.bits.len() * std::mem::size_of::<u64>() + self.flags.len()
+    }
+
     /// The filter for `words` over an alphabet of `alphabet_len` codes, of which `letters` are
     /// Latin letters.
     pub fn build<'a>(

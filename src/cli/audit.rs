@@ -202,13 +202,19 @@ pub fn rules(command: RulesCommands) -> anyhow::Result<()> {
                 .with_context(|| format!("reading {}", file.display()))?;
             let rules =
                 RuleSet::from_json(&text).with_context(|| format!("in {}", file.display()))?;
-            Auditor::build(&rules, 0)?;
+            // Building the matcher checks the rules, and tells what every daemon will hold.
+            let started = std::time::Instant::now();
+            let matcher_bytes = Auditor::build(&rules, 0)?.memory_usage();
+            let built = started.elapsed();
             let version = open(&store)?.save_rules(&rules)?;
             println!(
-                "imported {} strategies, {} departments, {} members; rules version {version}",
+                "imported {} strategies, {} departments, {} members; rules version {version} \
+                 (word matcher: {:.1} MiB, built in {:.2} s)",
                 rules.strategies.len(),
                 rules.departments.len(),
-                rules.members.len()
+                rules.members.len(),
+                matcher_bytes as f64 / 1_048_576.0,
+                built.as_secs_f64()
             );
             Ok(())
         }

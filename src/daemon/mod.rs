@@ -298,7 +298,12 @@ impl Daemon {
                 .map_err(|e| DaemonError::Rules(pipeline::ReloadError::Build(e)))?,
             None => LiveAudit::load(self.store.as_ref()).map_err(DaemonError::Rules)?,
         };
-        tracing::info!(rules_version = auditor.version, "audit rules loaded");
+        crate::runtime::release_freed_memory();
+        tracing::info!(
+            rules_version = auditor.version,
+            matcher_bytes = auditor.memory_usage(),
+            "audit rules loaded"
+        );
         Ok(LiveAudit::new(auditor))
     }
 

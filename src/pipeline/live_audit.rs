@@ -118,8 +118,15 @@ impl LiveAudit {
                 match store.rules_version() {
                     Ok(v) if v != live.current().version => match LiveAudit::load(store.as_ref()) {
                         Ok(a) => {
-                            tracing::info!(version = a.version, "rules reloaded");
+                            tracing::info!(
+                                version = a.version,
+                                matcher_bytes = a.memory_usage(),
+                                "rules reloaded"
+                            );
                             live.swap(a);
+                            // The build's scratch, and the old version once the batches
+                            // auditing with it are done, go back to the system.
+                            crate::runtime::release_freed_memory();
                         }
                         Err(e) => tracing::warn!(error = %e, "rules changed but cannot be loaded; keeping the previous version"),
                     },

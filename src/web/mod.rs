@@ -12,6 +12,7 @@ pub mod hits;
 pub mod media;
 pub mod review;
 pub mod strategies;
+pub mod tried;
 pub mod visibility;
 
 use std::net::SocketAddr;
@@ -87,6 +88,8 @@ pub struct App {
     /// A hash nobody's secret matches, checked for unknown users so timing does not tell.
     pub dummy_hash: String,
     rules: Mutex<Option<RulesCache>>,
+    /// The compiled rules 试一试 tries texts on.
+    pub tried: tried::Tried,
     /// Active account names, read again every few seconds (accounts change from the CLI).
     active: Mutex<Option<(std::time::Instant, std::collections::HashSet<String>)>>,
 }
@@ -100,6 +103,7 @@ impl App {
             media: None,
             dummy_hash: auth::hash_secret(&auth::random_token())?,
             rules: Mutex::new(None),
+            tried: tried::Tried::default(),
             active: Mutex::new(None),
         })
     }
@@ -138,6 +142,11 @@ impl App {
     /// The current rules, loaded again when their version moved.
     pub fn rules(&self) -> Result<Arc<RuleSet>, api::ApiError> {
         self.with_rules(|c| c.rules.clone())
+    }
+
+    /// The current rules and their version.
+    pub fn rules_of_version(&self) -> Result<(u64, Arc<RuleSet>), api::ApiError> {
+        self.with_rules(|c| (c.version, c.rules.clone()))
     }
 
     /// What `session` may see under the current rules.

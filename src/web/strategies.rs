@@ -273,10 +273,8 @@ pub async fn try_text(
             "文字太长：最多 {TRY_MAX_CHARS} 个字 (text: at most {TRY_MAX_CHARS} characters)"
         )));
     }
-    let rules = app.rules()?;
-    let draft = body.remove("strategy");
-    let is_draft = draft.is_some();
-    let mut tried: Vec<Strategy> = match draft {
+    let (version, rules) = app.rules_of_version()?;
+    let draft = match body.remove("strategy") {
         Some(edits) => {
             admin_only(&s)?;
             let base = match body.get("id").and_then(Value::as_i64) {
@@ -290,43 +288,36 @@ pub async fn try_text(
             };
             let mut d = merged(&base, edits_of(edits)?)?;
             d.words = crate::audit::rules::split_words(d.words.iter().map(String::as_str));
-            d.enabled = true;
-            vec![d]
+            Some(d)
         }
-        None => {
-            let v = app.view(&s)?;
-            rules
-                .strategies
-                .iter()
-                .filter(|st| st.enabled && v.sees_strategy(st.id))
-                .cloned()
-                .collect()
-        }
+        None => None,
     };
-    for st in &mut tried {
-        st.scope.clear();
-        st.audit_received = false;
-    }
-    let trial = RuleSet {
-        strategies: tried,
-        acts: rules.acts.clone(),
-        url_allow: rules.url_allow.clone(),
-        ..RuleSet::default()
-    };
-    // Building the matcher takes a while for thousands of words (0.65 s for 10,000 with their
-    // pinyin): off the async workers.
+    let view = app.view(&s)?;
+    // Building the matcher takes a while for many words (0.65 s for 10,000 with their pinyin,
+    // seconds for tens of thousands): off the async workers, and once per rules version or draft.
     // A draft tries its words alone; the stored rules also say which behaviours the text shows.
-    let (hits, behaviours) = blocking(move || try_rules(&trial, text, !is_draft)).await?;
+    let (hits, behaviours) = blocking(move || {
+        let is_draft = draft.is_some();
+        let auditor = match draft {
+            Some(d) => app.tried.draft(d)?,
+            None => app.tried.stored(version, &rules)?,
+        };
+        let visible = |id: i64| is_draft || view.sees_strategy(id);
+        Ok(try_text_on(&auditor, &text, !is_draft, visible))
+    })
+    .await?;
     Ok(Json(json!({ "hits": hits, "behaviours": behaviours })))
 }
 
-/// The strategy hits of `text` under `rules`, as a member's message to a customer, and (`acts`)
-/// the behaviours it shows.
-fn try_rules(rules: &RuleSet, text: String, acts: bool) -> ApiResult<(Vec<Value>, Vec<Value>)> {
-    let auditor = crate::audit::Auditor::build(rules, 0).map_err(|e| {
-        ApiError::BadRequest(format!("策略无法使用：{e} (the strategy cannot be built)"))
-    })?;
-    let row = crate::message::MessageRow::typed_text("try", "msgaudit-try", &["wmtry"], "", &text);
+/// The hits of `text` under `auditor` of the strategies `visible` says, as a member's message to
+/// a customer, and (`acts`) the behaviours it shows.
+fn try_text_on(
+    auditor: &crate::audit::Auditor,
+    text: &str,
+    acts: bool,
+    visible: impl Fn(i64) -> bool,
+) -> (Vec<Value>, Vec<Value>) {
+    let row = crate::message::MessageRow::typed_text("try", "msgaudit-try", &["wmtry"], "", text);
     let behaviours: Vec<Value> = if acts {
         auditor
             .act_hits(&row)
@@ -339,6 +330,7 @@ fn try_rules(rules: &RuleSet, text: String, acts: bool) -> ApiResult<(Vec<Value>
     let hits = auditor
         .word_hits(&row)
         .into_iter()
+        .filter(|h| visible(h.strategy_id))
         .map(|h| {
             json!({
                 "strategy_id": h.strategy_id, "strategy_name": h.strategy_name, "words": h.words,
@@ -347,7 +339,7 @@ fn try_rules(rules: &RuleSet, text: String, acts: bool) -> ApiResult<(Vec<Value>
             })
         })
         .collect();
-    Ok((hits, behaviours))
+    (hits, behaviours)
 }
 
 /// `DELETE /api/strategies/{id}`: soft delete; its hits stay.

@@ -466,6 +466,28 @@ fn trying_a_text_shows_what_each_visible_strategy_or_a_draft_would_hit() {
         let (status, v) = admin.send("POST", "/api/strategies/try", &body, csrf.as_deref());
         assert_eq!(status, want, "{body}: {v}");
     }
+
+    // The compiled rules are kept between tries, and built again once the rules change.
+    let mut rules = store.load_rules().expect("rules");
+    if let Some(st) = rules.strategies.iter_mut().find(|st| st.id == 3) {
+        st.words = vec!["明天".into()];
+    }
+    store.save_rules(&rules).expect("save");
+    let (_, v) = admin.send(
+        "POST",
+        "/api/strategies/try",
+        &json!({ "text": text }),
+        csrf.as_deref(),
+    );
+    assert_eq!(
+        names(&v),
+        [
+            (1, "加 我 wei xin".to_owned()),
+            (2, "发票".to_owned()),
+            (3, "明天".to_owned())
+        ],
+        "{v}"
+    );
 }
 
 #[test]

@@ -12,6 +12,7 @@
 //! of strategies with normalisation off use an `aho-corasick` DFA over the raw text.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder};
@@ -21,6 +22,7 @@ use super::normalize::normalize;
 use super::pinyin;
 use super::rules::Strategy;
 use super::start_filter::{LETTER, SINGLE, Start, StartFilter};
+use super::target_lists::{Ids, Lists, Numbered};
 
 /// The automaton could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,10 @@ struct Pending {
     chain: u32,
     /// The piece to find next.
     next: u32,
+    /// Or, for the many cut words whose first pieces a pattern shares (`出售` begins hundreds
+    /// in a big list), that pattern's list of targets: every cut word whose first piece in it
+    /// is [`grouped`] waits for its second piece, in one entry.
+    group: Option<u32>,
     /// Byte offset where the word began, and whether pinyin letters begin it.
     origin: u32,
     letters_first: bool,
@@ -137,58 +143,13 @@ struct Automaton {
     starts: StartFilter,
     /// Each pattern's value is the index of its list of targets in `targets`.
     pma: CharwiseDoubleArrayAhoCorasick<u32>,
-    targets: TargetLists,
+    targets: Lists<Target>,
 }
 
 impl Automaton {
     /// Heap bytes of the automaton, its targets and its start filter.
     fn heap_bytes(&self) -> usize {
         self.pma.heap_bytes() + self.targets.heap_bytes() + self.starts.heap_bytes()
-    }
-}
-
-/// The automaton's lists of targets, each kept once: the spellings of a word (hundreds of
-/// thousands of patterns for a big word list) share a handful of lists, one for each way pinyin
-/// reaches their edges.
-struct TargetLists {
-    targets: Vec<Target>,
-    /// List `i` is `targets[starts[i]..starts[i + 1]]`.
-    starts: Vec<u32>,
-}
-
-impl TargetLists {
-    /// The lists of `patterns`' targets, kept once each, and each pattern's list.
-    fn of(patterns: Vec<Vec<Target>>) -> (TargetLists, Vec<u32>) {
-        let mut index: HashMap<Vec<Target>, u32> = HashMap::new();
-        let mut lists = TargetLists {
-            targets: Vec::new(),
-            starts: vec![0],
-        };
-        let of_pattern = patterns
-            .into_iter()
-            .map(|targets| {
-                *index.entry(targets).or_insert_with_key(|targets| {
-                    lists.targets.extend(targets.iter().cloned());
-                    lists.starts.push(lists.targets.len() as u32);
-                    (lists.starts.len() - 2) as u32
-                })
-            })
-            .collect();
-        lists.targets.shrink_to_fit();
-        lists.starts.shrink_to_fit();
-        (lists, of_pattern)
-    }
-
-    fn get(&self, list: usize) -> &[Target] {
-        match (self.starts.get(list), self.starts.get(list + 1)) {
-            (Some(&a), Some(&b)) => &self.targets[a as usize..b as usize],
-            _ => &[],
-        }
-    }
-
-    fn heap_bytes(&self) -> usize {
-        self.targets.capacity() * std::mem::size_of::<Target>()
-            + self.starts.capacity() * std::mem::size_of::<u32>()
     }
 }
 
@@ -313,40 +274,53 @@ impl Automaton {
     fn build(
         alphabet_len: usize,
         letters: impl IntoIterator<Item = u16>,
-        patterns: Vec<(Vec<u16>, Vec<Target>)>,
+        patterns: Vec<(Vec<u16>, Ids)>,
+        numbered: &Numbered<Target>,
     ) -> Result<Automaton, BuildError> {
         // In order, so that each pattern's path through the trie being built is mostly the one
-        // before's, in cache (the value of a pattern is its index: order changes nothing else).
+        // before's, in cache (the value of a pattern is its list: order changes nothing else).
         let mut patterns = patterns;
         patterns.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let (coded, targets): (Vec<Vec<u16>>, Vec<Vec<Target>>) = patterns.into_iter().unzip();
-        let encoded: Vec<String> = coded
-            .iter()
-            .map(|k| k.iter().map(|&c| Alphabet::code_char(c)).collect())
-            .collect();
+        let targets_of = |ids: &Ids| {
+            let all = ids.as_slice().iter();
+            all.filter_map(|&n| numbered.get(n)).collect::<Vec<_>>()
+        };
         // Words begin with a pattern that is not a later piece of a cut word.
         let begins = |t: &&Target| t.piece.is_none_or(|p| p.index == 0);
         let starts = StartFilter::build(
-            coded
-                .iter()
-                .zip(&targets)
-                .filter(|(_, targets)| targets.iter().any(|t| begins(&t)))
-                .map(|(codes, targets)| Start {
+            patterns.iter().filter_map(|(codes, ids)| {
+                let targets = targets_of(ids);
+                let mut starting = targets.into_iter().filter(begins).peekable();
+                starting.peek().is_some().then(|| Start {
                     codes,
-                    inside_letters: targets.iter().filter(begins).any(|t| !t.letters_first),
-                }),
+                    inside_letters: starting.any(|t| !t.letters_first),
+                })
+            }),
             alphabet_len,
             letters,
         );
-        let (targets, lists) = TargetLists::of(targets);
+        // Walks where words begin read the words and first pieces of a list; the walks that
+        // continue cut words read the later pieces, in order of what they continue.
+        let later = |t: &Target| t.piece.filter(|p| p.index > 0).map(|p| (p.chain, p.index));
+        let (targets, lists) =
+            Lists::of(
+                patterns.iter().map(|(_, ids)| ids),
+                numbered,
+                |t| match later(t) {
+                    Some((chain, index)) => (true, (chain, index)),
+                    None => (false, first_key(t)),
+                },
+            );
+        // Each pattern as the builder takes it, made as it reads it (millions, for big lists).
+        // The builder's own prefilter is left out: only the walks' stepper is used.
+        let encoded = patterns.iter().zip(lists).map(|((codes, _), list)| {
+            let key: String = codes.iter().map(|&c| Alphabet::code_char(c)).collect();
+            (key, list)
+        });
         let mut pma = CharwiseDoubleArrayAhoCorasickBuilder::new()
             .match_kind(daachorse::MatchKind::Standard)
-            .build_with_values(
-                encoded
-                    .iter()
-                    .zip(lists)
-                    .map(|(k, list)| (k.as_str(), list)),
-            )
+            .use_prefilter(false)
+            .build_with_values(encoded)
             .map_err(|e| BuildError(e.to_string()))?;
         pma.cache_depths().map_err(|e| BuildError(e.to_string()))?;
         Ok(Automaton {
@@ -472,7 +446,13 @@ impl<F: FnMut(&Target, (usize, usize)), const CONTINUES: bool> Anchored<'_, F, C
             if m.start() != 0 {
                 continue; // a word that began later (the stepper began where this walk did)
             }
-            for t in self.automaton.targets.get(m.value() as usize) {
+            let list = m.value() as usize;
+            let targets = if CONTINUES {
+                self.automaton.targets.second(list)
+            } else {
+                self.automaton.targets.first(list)
+            };
+            for t in targets {
                 let repeated = t.runs.as_ref().is_none_or(|need| {
                     need.iter()
                         .zip(self.path.iter())
@@ -499,18 +479,83 @@ impl<F: FnMut(&Target, (usize, usize)), const CONTINUES: bool> Anchored<'_, F, C
                     next,
                 };
                 if !CONTINUES {
+                    if grouped(t) {
+                        // The rest of the part is grouped first pieces: one entry waits for all.
+                        let waiting = Pending {
+                            chain: 0,
+                            next: 1,
+                            group: Some(list as u32),
+                            origin: start as u32,
+                            letters_first: false,
+                            from: (0, 0),
+                            taken: (NONE, 0),
+                        };
+                        queue(self.pending, waiting, last, next, 1);
+                        break;
+                    }
                     if piece.index == 0 {
                         next_of(start as u32, t.letters_first).apply(self.pending, self.found);
                     }
                     continue;
                 }
                 for e in self.expect {
-                    if (e.chain, e.next) == (piece.chain, piece.index) {
-                        next_of(e.origin, e.letters_first).apply(self.pending, self.found);
+                    match e.group {
+                        None if (e.chain, e.next) == (piece.chain, piece.index) => {
+                            next_of(e.origin, e.letters_first).apply(self.pending, self.found);
+                        }
+                        Some(group) if piece.index == 1 => {
+                            let firsts = self.automaton.targets.first(group as usize);
+                            let key = (1, piece.chain);
+                            let from = firsts.partition_point(|f| first_key(f) < key);
+                            for first in firsts[from..].iter() {
+                                if first_key(first) != key {
+                                    break;
+                                }
+                                next_of(e.origin, first.letters_first)
+                                    .apply(self.pending, self.found);
+                            }
+                        }
+                        _ => {}
                     }
                 }
             }
         }
+    }
+}
+
+/// Whether `t` is the first piece, not the only one, of a cut word that needs no repeats: such
+/// pieces of one pattern are found together ([`Pending::group`]).
+fn grouped(t: &Target) -> bool {
+    t.runs.is_none() && t.piece.is_some_and(|p| p.index == 0 && !p.last)
+}
+
+/// The order of a list's first part: words and the other first pieces, then the grouped first
+/// pieces by cut word.
+fn first_key(t: &Target) -> (u32, u32) {
+    let grouped = grouped(t);
+    let chain = t.piece.filter(|_| grouped).map_or(0, |p| p.chain);
+    (u32::from(grouped), chain)
+}
+
+/// Queues `waiting` where the next piece may begin: the next run, or inside this one when the
+/// text's run (`last`) is longer than the piece needed (`need`: its own last code may begin the
+/// next piece).
+fn queue(
+    pending: &mut Vec<Pending>,
+    waiting: Pending,
+    last: Slot,
+    next: Option<StartAt>,
+    need: u8,
+) {
+    if let Some(from) = next {
+        pending.push(Pending { from, ..waiting });
+    }
+    if last.run > need {
+        pending.push(Pending {
+            from: (last.origin, last.origin_ord),
+            taken: (last.code, need),
+            ..waiting
+        });
     }
 }
 
@@ -551,24 +596,14 @@ impl Advance<'_> {
         let waiting = Pending {
             chain: piece.chain,
             next: piece.index + 1,
+            group: None,
             origin,
             letters_first,
             from: (0, 0),
             taken: (NONE, 0),
         };
-        // The next piece begins at the next run, or inside this one when the text's run is
-        // longer than this piece needs (its own last code may begin the next piece).
-        if let Some(from) = next {
-            pending.push(Pending { from, ..waiting });
-        }
         let need = t.runs.as_ref().and_then(|r| r.last().copied()).unwrap_or(1);
-        if last.run > need {
-            pending.push(Pending {
-                from: (last.origin, last.origin_ord),
-                taken: (last.code, need),
-                ..waiting
-            });
-        }
+        queue(pending, waiting, last, next, need);
     }
 }
 
@@ -643,7 +678,8 @@ impl Matcher {
     /// [`Matcher::build`], cutting words of more than `caps.whole` spellings into pieces.
     fn build_capped(strategies: &[&Strategy], caps: Caps) -> Result<Matcher, BuildError> {
         // Normalised spellings: the words' own and their pinyin spellings.
-        let mut spellings: HashMap<String, Vec<Target>> = HashMap::new();
+        let mut spellings: HashMap<Box<str>, Ids> = HashMap::new();
+        let mut numbered: Numbered<Target> = Numbered::default();
         let mut raw: HashMap<String, Vec<Target>> = HashMap::new();
         // Sound-alike spellings: the words' own, over sound classes (allow words have none).
         let mut sound: Vec<(Spelling, Target)> = Vec::new();
@@ -676,13 +712,19 @@ impl Matcher {
                         sound.push((spelled.own().clone(), target.clone()));
                     }
                     let mut add = |sp: Spelling, piece: Option<Piece>| {
-                        spellings.entry(sp.key).or_default().push(Target {
+                        let n = numbered.number(Target {
                             letters_first: sp.letters_first,
                             letters_last: sp.letters_last,
                             runs: sp.runs,
                             piece,
                             ..target.clone()
                         });
+                        match spellings.entry(sp.key.into_boxed_str()) {
+                            Entry::Occupied(mut e) => e.get_mut().add(n),
+                            Entry::Vacant(e) => {
+                                e.insert(Ids::One(n));
+                            }
+                        }
                     };
                     match spelled {
                         Spelled::Whole(all) => all.into_iter().for_each(|sp| add(sp, None)),
@@ -705,14 +747,19 @@ impl Matcher {
         let normalised = if spellings.is_empty() {
             None
         } else {
-            let alphabet = Alphabet::build(spellings.keys().map(String::as_str))
+            let alphabet = Alphabet::build(spellings.keys().map(|k| &**k))
                 .map_err(|e| BuildError(e.to_string()))?;
             let letters: Vec<u16> = ('a'..='z')
                 .map(|c| alphabet.code_of(c))
                 .filter(|&code| code != NONE)
                 .collect();
             Some(Normalised {
-                automaton: Automaton::build(alphabet.len(), letters, coded(&alphabet, spellings))?,
+                automaton: Automaton::build(
+                    alphabet.len(),
+                    letters,
+                    coded(&alphabet, spellings),
+                    &numbered,
+                )?,
                 sound: Sound::build(sound)?,
                 alphabet,
             })
@@ -815,7 +862,8 @@ impl Sound {
         }
         let alphabet = super::sound::alphabet(spellings.iter().map(|(sp, _)| sp.key.as_str()))
             .map_err(|e| BuildError(e.to_string()))?;
-        let mut patterns: HashMap<Vec<u16>, Vec<Target>> = HashMap::new();
+        let mut patterns: HashMap<Vec<u16>, Ids> = HashMap::new();
+        let mut numbered = Numbered::default();
         for (sp, target) in spellings {
             // Characters that sound alike collapse into one run: `微威` reads `wei` twice.
             let own: Vec<u8> = match &sp.runs {
@@ -823,12 +871,16 @@ impl Sound {
                 None => vec![1; sp.key.chars().count()],
             };
             let (codes, runs) = collapse(alphabet.codes(&sp.key).into_iter().zip(own));
-            patterns
-                .entry(codes)
-                .or_default()
-                .push(Target { runs, ..target });
+            let n = numbered.number(Target { runs, ..target });
+            match patterns.entry(codes) {
+                Entry::Occupied(mut e) => e.get_mut().add(n),
+                Entry::Vacant(e) => {
+                    e.insert(Ids::One(n));
+                }
+            }
         }
-        let automaton = Automaton::build(alphabet.len(), [], patterns.into_iter().collect())?;
+        let patterns = patterns.into_iter().collect();
+        let automaton = Automaton::build(alphabet.len(), [], patterns, &numbered)?;
         Ok(Some(Sound {
             alphabet,
             automaton,
@@ -837,10 +889,7 @@ impl Sound {
 }
 
 /// Patterns keyed by normalised text, as codes of `alphabet`.
-fn coded(
-    alphabet: &Alphabet,
-    patterns: HashMap<String, Vec<Target>>,
-) -> Vec<(Vec<u16>, Vec<Target>)> {
+fn coded(alphabet: &Alphabet, patterns: HashMap<Box<str>, Ids>) -> Vec<(Vec<u16>, Ids)> {
     patterns
         .into_iter()
         .map(|(k, t)| (alphabet.codes(&k), t))

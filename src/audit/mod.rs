@@ -31,6 +31,7 @@ pub mod rules;
 pub mod scope;
 pub mod sound;
 pub mod start_filter;
+pub mod target_lists;
 
 pub use auditor::{ActHit, Auditor, Direction, Hit};
 pub use behaviour::Act;

@@ -7,6 +7,7 @@
 //! - [`alphabet`]: dense character codes for the matcher's automaton, fused with folding;
 //! - [`matcher`]: one Aho-Corasick pass per message over every enabled strategy's words;
 //! - [`start_filter`]: which code pairs can begin a word, so the automaton is walked only from there;
+//! - [`target_lists`]: what each pattern of the automaton stands for, each list kept once;
 //! - [`scope`]: department subtrees and members resolved once per rules version;
 //! - [`lookalike`]: round 2's character classes (every way of writing a digit, every form of a
 //!   Latin letter) and the text as the behaviour detectors read it;

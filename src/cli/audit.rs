@@ -18,6 +18,8 @@ use crate::timefmt::format_ms;
 pub enum RulesCommands {
     /// Replace the store's rules with a JSON file (strategies, organisation, behaviour switches).
     Import {
+        /// The rules as JSON, in the shape `rules export` prints (docs/auditing.md): strategies,
+        /// departments, members, behaviour switches, `url_allow`
         file: PathBuf,
         #[command(flatten)]
         store: StoreArgs,

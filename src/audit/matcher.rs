@@ -678,7 +678,7 @@ impl Matcher {
     /// [`Matcher::build`], cutting words of more than `caps.whole` spellings into pieces.
     fn build_capped(strategies: &[&Strategy], caps: Caps) -> Result<Matcher, BuildError> {
         // Normalised spellings: the words' own and their pinyin spellings.
-        let mut spellings: HashMap<Box<str>, Ids> = HashMap::new();
+        let mut spellings: foldhash::HashMap<Box<str>, Ids> = Default::default();
         let mut numbered: Numbered<Target> = Numbered::default();
         let mut raw: HashMap<String, Vec<Target>> = HashMap::new();
         // Sound-alike spellings: the words' own, over sound classes (allow words have none).
@@ -862,7 +862,7 @@ impl Sound {
         }
         let alphabet = super::sound::alphabet(spellings.iter().map(|(sp, _)| sp.key.as_str()))
             .map_err(|e| BuildError(e.to_string()))?;
-        let mut patterns: HashMap<Vec<u16>, Ids> = HashMap::new();
+        let mut patterns: foldhash::HashMap<Vec<u16>, Ids> = Default::default();
         let mut numbered = Numbered::default();
         for (sp, target) in spellings {
             // Characters that sound alike collapse into one run: `微威` reads `wei` twice.
@@ -889,7 +889,7 @@ impl Sound {
 }
 
 /// Patterns keyed by normalised text, as codes of `alphabet`.
-fn coded(alphabet: &Alphabet, patterns: HashMap<Box<str>, Ids>) -> Vec<(Vec<u16>, Ids)> {
+fn coded(alphabet: &Alphabet, patterns: foldhash::HashMap<Box<str>, Ids>) -> Vec<(Vec<u16>, Ids)> {
     patterns
         .into_iter()
         .map(|(k, t)| (alphabet.codes(&k), t))

@@ -5,7 +5,7 @@
 //! targets once ([`Lists`]), a pattern's value being its list's index. A list comes in two parts,
 //! so that a walk reads only the targets it can use.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::hash::Hash;
 
 /// Targets, each numbered once.
@@ -18,7 +18,7 @@ impl<T> Default for Numbered<T> {
     fn default() -> Self {
         Numbered {
             items: Vec::new(),
-            numbers: HashMap::new(),
+            numbers: HashMap::default(),
         }
     }
 }
@@ -85,7 +85,7 @@ impl<T: Clone + Eq + Hash> Lists<T> {
         numbered: &Numbered<T>,
         key: impl Fn(&T) -> (bool, K),
     ) -> (Lists<T>, Vec<u32>) {
-        let mut index: HashMap<&'a Ids, u32> = HashMap::new();
+        let mut index: HashMap<&'a Ids, u32> = HashMap::default();
         let mut lists = Lists {
             items: Vec::new(),
             starts: vec![0],

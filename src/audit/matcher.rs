@@ -12,7 +12,6 @@
 //! of strategies with normalisation off use an `aho-corasick` DFA over the raw text.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder};
@@ -64,21 +63,29 @@ struct Piece {
 /// A cut word found up to one of its pieces: where the next piece must begin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Pending {
-    chain: u32,
-    /// The piece to find next.
-    next: u32,
-    /// Or, for the many cut words whose first pieces a pattern shares (`出售` begins hundreds
-    /// in a big list), that pattern's list of targets: every cut word whose first piece in it
-    /// is [`grouped`] waits for its second piece, in one entry.
-    group: Option<u32>,
-    /// Byte offset where the word began, and whether pinyin letters begin it.
+    awaits: Awaits,
+    /// Byte offset where the word began.
     origin: u32,
-    letters_first: bool,
     /// Where the next piece's walk begins …
     from: StartAt,
     /// … and how many codes equal to this one the piece before took there: a run of the text
     /// split between two pieces (`renmin` + `ni` in `renminni`), else `(NONE, 0)`.
     taken: (u16, u8),
+}
+
+/// Which cut words a [`Pending`] stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Awaits {
+    /// One cut word, `next` its piece to find, and whether pinyin letters begin it.
+    Piece {
+        chain: u32,
+        next: u32,
+        letters_first: bool,
+    },
+    /// The many cut words whose first pieces a pattern shares (`出售` begins hundreds in a big
+    /// list): every cut word whose first piece in that pattern's list of targets is
+    /// [`grouped`] waits for its second piece, in one entry.
+    Group(u32),
 }
 
 /// How many spellings a word may have to be listed whole, and a piece of a longer one.
@@ -281,16 +288,12 @@ impl Automaton {
         // before's, in cache (the value of a pattern is its list: order changes nothing else).
         let mut patterns = patterns;
         patterns.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let targets_of = |ids: &Ids| {
-            let all = ids.as_slice().iter();
-            all.filter_map(|&n| numbered.get(n)).collect::<Vec<_>>()
-        };
         // Words begin with a pattern that is not a later piece of a cut word.
         let begins = |t: &&Target| t.piece.is_none_or(|p| p.index == 0);
         let starts = StartFilter::build(
             patterns.iter().filter_map(|(codes, ids)| {
-                let targets = targets_of(ids);
-                let mut starting = targets.into_iter().filter(begins).peekable();
+                let targets = ids.as_slice().iter().filter_map(|&n| numbered.get(n));
+                let mut starting = targets.filter(begins).peekable();
                 starting.peek().is_some().then(|| Start {
                     codes,
                     inside_letters: starting.any(|t| !t.letters_first),
@@ -482,11 +485,8 @@ impl<F: FnMut(&Target, (usize, usize)), const CONTINUES: bool> Anchored<'_, F, C
                     if grouped(t) {
                         // The rest of the part is grouped first pieces: one entry waits for all.
                         let waiting = Pending {
-                            chain: 0,
-                            next: 1,
-                            group: Some(list as u32),
+                            awaits: Awaits::Group(list as u32),
                             origin: start as u32,
-                            letters_first: false,
                             from: (0, 0),
                             taken: (NONE, 0),
                         };
@@ -499,18 +499,21 @@ impl<F: FnMut(&Target, (usize, usize)), const CONTINUES: bool> Anchored<'_, F, C
                     continue;
                 }
                 for e in self.expect {
-                    match e.group {
-                        None if (e.chain, e.next) == (piece.chain, piece.index) => {
-                            next_of(e.origin, e.letters_first).apply(self.pending, self.found);
+                    match e.awaits {
+                        Awaits::Piece {
+                            chain,
+                            next,
+                            letters_first,
+                        } if (chain, next) == (piece.chain, piece.index) => {
+                            next_of(e.origin, letters_first).apply(self.pending, self.found);
                         }
-                        Some(group) if piece.index == 1 => {
-                            let firsts = self.automaton.targets.first(group as usize);
+                        Awaits::Group(list) if piece.index == 1 => {
+                            // The grouped first pieces of this cut word, found by halving.
+                            let firsts = self.automaton.targets.first(list as usize);
                             let key = (1, piece.chain);
                             let from = firsts.partition_point(|f| first_key(f) < key);
-                            for first in firsts[from..].iter() {
-                                if first_key(first) != key {
-                                    break;
-                                }
+                            let own = firsts[from..].iter().take_while(|f| first_key(f) == key);
+                            for first in own {
                                 next_of(e.origin, first.letters_first)
                                     .apply(self.pending, self.found);
                             }
@@ -524,7 +527,7 @@ impl<F: FnMut(&Target, (usize, usize)), const CONTINUES: bool> Anchored<'_, F, C
 }
 
 /// Whether `t` is the first piece, not the only one, of a cut word that needs no repeats: such
-/// pieces of one pattern are found together ([`Pending::group`]).
+/// pieces of one pattern are found together ([`Awaits::Group`]).
 fn grouped(t: &Target) -> bool {
     t.runs.is_none() && t.piece.is_some_and(|p| p.index == 0 && !p.last)
 }
@@ -594,11 +597,12 @@ impl Advance<'_> {
             return;
         }
         let waiting = Pending {
-            chain: piece.chain,
-            next: piece.index + 1,
-            group: None,
+            awaits: Awaits::Piece {
+                chain: piece.chain,
+                next: piece.index + 1,
+                letters_first,
+            },
             origin,
-            letters_first,
             from: (0, 0),
             taken: (NONE, 0),
         };
@@ -719,12 +723,7 @@ impl Matcher {
                             piece,
                             ..target.clone()
                         });
-                        match spellings.entry(sp.key.into_boxed_str()) {
-                            Entry::Occupied(mut e) => e.get_mut().add(n),
-                            Entry::Vacant(e) => {
-                                e.insert(Ids::One(n));
-                            }
-                        }
+                        Ids::add_to(&mut spellings, sp.key.into_boxed_str(), n);
                     };
                     match spelled {
                         Spelled::Whole(all) => all.into_iter().for_each(|sp| add(sp, None)),
@@ -872,12 +871,7 @@ impl Sound {
             };
             let (codes, runs) = collapse(alphabet.codes(&sp.key).into_iter().zip(own));
             let n = numbered.number(Target { runs, ..target });
-            match patterns.entry(codes) {
-                Entry::Occupied(mut e) => e.get_mut().add(n),
-                Entry::Vacant(e) => {
-                    e.insert(Ids::One(n));
-                }
-            }
+            Ids::add_to(&mut patterns, codes, n);
         }
         let patterns = patterns.into_iter().collect();
         let automaton = Automaton::build(alphabet.len(), [], patterns, &numbered)?;

@@ -5,6 +5,8 @@
 //! targets once ([`Lists`]), a pattern's value being its list's index. A list comes in two parts,
 //! so that a walk reads only the targets it can use.
 
+use std::collections::hash_map::Entry;
+
 use foldhash::HashMap;
 use std::hash::Hash;
 
@@ -49,6 +51,16 @@ pub enum Ids {
 }
 
 impl Ids {
+    /// Adds target `n` to pattern `key` of `patterns`.
+    pub fn add_to<K: Eq + Hash>(patterns: &mut HashMap<K, Ids>, key: K, n: u32) {
+        match patterns.entry(key) {
+            Entry::Occupied(mut e) => e.get_mut().add(n),
+            Entry::Vacant(e) => {
+                e.insert(Ids::One(n));
+            }
+        }
+    }
+
     /// Adds target `n` unless the pattern has it already.
     pub fn add(&mut self, n: u32) {
         if self.as_slice().contains(&n) {
@@ -101,7 +113,7 @@ impl<T: Clone + Eq + Hash> Lists<T> {
                         .filter_map(|&n| numbered.get(n))
                         .collect();
                     items.sort_by_cached_key(|t| key(t));
-                    let first = items.iter().filter(|t| !key(t).0).count();
+                    let first = items.partition_point(|t| !key(t).0);
                     lists.mids.push((lists.items.len() + first) as u32);
                     lists.items.extend(items.into_iter().cloned());
                     lists.starts.push(lists.items.len() as u32);

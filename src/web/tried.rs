@@ -14,38 +14,25 @@ use super::api::ApiError;
 /// The two slots.
 #[derive(Default)]
 pub struct Tried {
-    stored: Mutex<Option<(u64, Arc<Auditor>)>>,
-    draft: Mutex<Option<(Strategy, Arc<Auditor>)>>,
+    stored: Slot<u64>,
+    draft: Slot<Strategy>,
 }
 
 impl Tried {
     /// The stored rules `rules` of `version` as tried: every enabled strategy, scopes aside.
     pub fn stored(&self, version: u64, rules: &RuleSet) -> Result<Arc<Auditor>, ApiError> {
-        let mut slot = self.stored.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((v, auditor)) = slot.as_ref()
-            && *v == version
-        {
-            return Ok(auditor.clone());
-        }
-        // Drop the old version before building the new one: both at once would double the peak.
-        *slot = None;
-        let strategies = rules
-            .strategies
-            .iter()
-            .filter(|s| s.enabled)
-            .cloned()
-            .map(unscoped)
-            .collect();
-        let trial = RuleSet {
-            strategies,
+        self.stored.get_or_build(version, |_| RuleSet {
+            strategies: rules
+                .strategies
+                .iter()
+                .filter(|s| s.enabled)
+                .cloned()
+                .map(unscoped)
+                .collect(),
             acts: rules.acts.clone(),
             url_allow: rules.url_allow.clone(),
             ..RuleSet::default()
-        };
-        let auditor = Arc::new(build(&trial)?);
-        crate::runtime::release_freed_memory();
-        *slot = Some((version, auditor.clone()));
-        Ok(auditor)
+        })
     }
 
     /// `draft` alone, as tried (its words only: behaviours are the stored rules' business).
@@ -54,20 +41,45 @@ impl Tried {
             enabled: true,
             ..draft
         });
-        let mut slot = self.draft.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((d, auditor)) = slot.as_ref()
-            && *d == draft
+        self.draft.get_or_build(draft, |d| RuleSet {
+            strategies: vec![d.clone()],
+            ..RuleSet::default()
+        })
+    }
+}
+
+/// One compiled rules set, and what it was built from.
+struct Slot<K>(Mutex<Option<(K, Arc<Auditor>)>>);
+
+impl<K> Default for Slot<K> {
+    fn default() -> Self {
+        Slot(Mutex::new(None))
+    }
+}
+
+impl<K: PartialEq> Slot<K> {
+    /// The rules built from `key`: kept if they are, else built from `rules(&key)` and kept.
+    fn get_or_build(
+        &self,
+        key: K,
+        rules: impl FnOnce(&K) -> RuleSet,
+    ) -> Result<Arc<Auditor>, ApiError> {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, auditor)) = slot.as_ref()
+            && *k == key
         {
             return Ok(auditor.clone());
         }
+        // Drop the old build before making the new one: both at once would double the peak.
         *slot = None;
-        let trial = RuleSet {
-            strategies: vec![draft.clone()],
-            ..RuleSet::default()
-        };
-        let auditor = Arc::new(build(&trial)?);
+        let auditor = Arc::new(Auditor::build(&rules(&key), 0).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "策略无法使用：{e}。请减少或缩短敏感词后再试 \
+                 (the strategy cannot be built: use fewer or shorter words)"
+            ))
+        })?);
         crate::runtime::release_freed_memory();
-        *slot = Some((draft, auditor.clone()));
+        *slot = Some((key, auditor.clone()));
         Ok(auditor)
     }
 }
@@ -78,12 +90,6 @@ fn unscoped(mut s: Strategy) -> Strategy {
     s.scope.clear();
     s.audit_received = false;
     s
-}
-
-fn build(rules: &RuleSet) -> Result<Auditor, ApiError> {
-    Auditor::build(rules, 0).map_err(|e| {
-        ApiError::BadRequest(format!("策略无法使用：{e} (the strategy cannot be built)"))
-    })
 }
 
 #[cfg(test)]

@@ -535,12 +535,17 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
                 } else {
                     " "
                 };
+                // A message with no text (voice, image, a recall) shows its type instead.
+                let text = if m.row.plain_text.trim().is_empty() {
+                    format!("[{}]", crate::message::type_label(&m.row.msg_type))
+                } else {
+                    m.row.plain_text.replace('\n', " ")
+                };
                 writeln!(
                     out,
-                    "    {mark} {} {:<24} {}",
+                    "    {mark} {} {:<24} {text}",
                     format_ms(m.row.msg_time),
                     names.label(&m.row.corp_id, &m.row.from_id),
-                    m.row.plain_text.replace('\n', " ")
                 )?;
             }
         }

@@ -353,6 +353,18 @@ fn reaudit_finds_hits_for_a_new_strategy_once() {
         csv.starts_with('\u{FEFF}') && csv.lines().count() == 6,
         "{csv}"
     );
+    // With the conversation around each hit; a message without text shows its type.
+    let (ok, table, stderr) = run(msgaudit()
+        .args(["hits", "--context", "3", "--limit", "40", "--config"])
+        .arg(&config));
+    assert!(ok && table.contains('▶'), "{stderr}");
+    let context: Vec<&str> = table.lines().filter(|l| l.starts_with("    ")).collect();
+    assert!(
+        context
+            .iter()
+            .any(|l| l.contains("[图片]") || l.contains("[语音]")),
+        "{table}"
+    );
     // A strategy id with no hits that the rules do not know is probably a typo: say so.
     let (ok, _, stderr) = run(msgaudit()
         .args(["hits", "--strategy", "99", "--config"])

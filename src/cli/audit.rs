@@ -64,7 +64,7 @@ pub struct ScanArgs {
     pub rules: Option<PathBuf>,
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Plaintext message JSON lines (DecryptData output); standard input if absent.
+    /// Plaintext message JSON lines (DecryptData output); standard input if absent or `-`.
     pub input: Option<PathBuf>,
     /// Each input line is the text of one message instead (to try words and evasions out), sent
     /// by `--from` to `--to`.
@@ -251,10 +251,11 @@ pub fn rules(command: RulesCommands) -> anyhow::Result<()> {
                         .collect::<Vec<_>>()
                         .join(" ")
                 };
+                // Names are Chinese: padded by display width, as the other tables are.
                 println!(
-                    "{:>5}  {:<16} {:<8} {:<6} {:<9} {:<6} {:<6} {:<8} {:>5}  {:<12} {scope}",
+                    "{:>5}  {} {:<8} {:<6} {:<9} {:<6} {:<6} {:<8} {:>5}  {:<12} {scope}",
                     s.id,
-                    s.name,
+                    super::column(&s.name, 16),
                     s.enabled,
                     s.alert,
                     s.normalize,
@@ -268,9 +269,9 @@ pub fn rules(command: RulesCommands) -> anyhow::Result<()> {
             println!("behaviours:");
             for a in &rules.acts {
                 println!(
-                    "{:>5}  {:<16} {}",
+                    "{:>5}  {} {}",
                     a.id,
-                    a.name,
+                    super::column(&a.name, 16),
                     if a.enabled { "on" } else { "off" }
                 );
             }
@@ -309,7 +310,7 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
         }
     };
     let auditor = Auditor::build(&rules, 0)?;
-    let input: Box<dyn BufRead> = match &args.input {
+    let input: Box<dyn BufRead> = match args.input.as_ref().filter(|p| p.as_os_str() != "-") {
         Some(p) => Box::new(std::io::BufReader::new(
             std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?,
         )),

@@ -370,17 +370,18 @@ fn qq_numbers(text: &[char]) -> Vec<String> {
 /// messages for the audit ([`crate::store::MessageQuery::for_audit`]) may leave the others' out.
 pub const BODY_READ_FOR: &str = "link";
 
-/// The URL of a `link` message, from its body.
+/// The URL of a `link` message, from its body: the row keeps the `link` object itself as
+/// `contact` ([`crate::message::ChatMessage::contact`]); a whole message, as kept for a body that
+/// was not an object, has it under `link`.
 fn link_url(row: &MessageRow) -> String {
-    serde_json::from_str::<serde_json::Value>(&row.contact)
-        .ok()
-        .and_then(|v| {
-            v.get("link")
-                .and_then(|l| l.get("link_url"))
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned)
-        })
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&row.contact) else {
+        return String::new();
+    };
+    let body = v.get("link").filter(|l| l.is_object()).unwrap_or(&v);
+    body.get("link_url")
+        .and_then(serde_json::Value::as_str)
         .unwrap_or_default()
+        .to_owned()
 }
 
 /// The behaviours in a message (enabled or not; the caller filters). URLs on `url_allow` (and
@@ -540,12 +541,22 @@ mod tests {
 
     #[test]
     fn every_link_message_is_a_url_unless_allowed() {
-        let mut r = row("标题 描述");
-        r.msg_type = "link".into();
-        r.contact = r#"{"link":{"title":"标题","link_url":"https://x.example.cn/p"}}"#.into();
-        assert_eq!(detect(&r, &[])[0].act, Act::Url);
-        assert_eq!(detect(&r, &[])[0].detail, "https://x.example.cn/p");
+        // As the pipeline stores it: parsed, then made a row (whose `contact` is the link object).
+        let json = r#"{"msgid":"m1","action":"send","from":"zhangsan","tolist":["wmCustomer"],
+            "roomid":"","msgtime":1700000000000,"msgtype":"link","link":{"title":"标题",
+            "description":"描述","link_url":"https://x.example.cn/p","image_url":""}}"#;
+        let m = crate::message::ChatMessage::parse(json.as_bytes()).expect("parse");
+        let r = MessageRow::from_message("corp", 1, 1, &m);
+        let found = detect(&r, &[]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].act, Act::Url);
+        assert_eq!(found[0].detail, "https://x.example.cn/p");
         assert!(detect(&r, &["example.cn".to_owned()]).is_empty());
+        // A whole message kept as the body has the link under `link`.
+        let mut whole = row("标题 描述");
+        whole.msg_type = "link".into();
+        whole.contact = r#"{"link":{"title":"标题","link_url":"https://x.example.cn/p"}}"#.into();
+        assert_eq!(detect(&whole, &[])[0].detail, "https://x.example.cn/p");
     }
 
     #[test]

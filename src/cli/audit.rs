@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::{RangeArgs, StoreArgs};
+use crate::audit::rows::ActHitRow;
 use crate::audit::{Auditor, RuleSet};
 use crate::message::{ChatMessage, MessageRow};
 use crate::reprocess::ReauditOptions;
@@ -402,9 +403,9 @@ fn print_hit(
     let r = &h.hit;
     match format {
         Format::Json => writeln!(out, "{}", with_review(h, review).unwrap_or_default()),
-        Format::Csv => writeln!(
+        Format::Csv => write!(
             out,
-            "{}",
+            "{}\r\n",
             [
                 format_ms(r.msg_time),
                 r.corp_id.clone(),
@@ -442,6 +443,69 @@ fn print_hit(
     }
 }
 
+/// The header of the behaviour hits' table or CSV (none for JSON lines).
+fn print_behaviours_header(out: &mut impl Write, format: Format) -> std::io::Result<()> {
+    match format {
+        // A BOM so that Excel opens the Chinese text as UTF-8.
+        Format::Csv => write!(
+            out,
+            "\u{FEFF}time,corp_id,act_id,act,operator,target,review,detail,msg_id\r\n"
+        ),
+        Format::Table => writeln!(
+            out,
+            "{:<19}  {} {} {} {} detail",
+            "time",
+            super::column("behaviour", 12),
+            super::column("operator", 24),
+            super::column("target (person or group)", 32),
+            super::column("review", 6),
+        ),
+        Format::Json => Ok(()),
+    }
+}
+
+/// One behaviour hit as a table row, CSV record or JSON line.
+fn print_behaviour(
+    out: &mut impl Write,
+    a: &ActHitRow,
+    review: ReviewState,
+    format: Format,
+    names: &super::Namer,
+) -> std::io::Result<()> {
+    match format {
+        Format::Json => writeln!(out, "{}", with_review(a, review).unwrap_or_default()),
+        Format::Csv => write!(
+            out,
+            "{}\r\n",
+            [
+                format_ms(a.msg_time),
+                a.corp_id.clone(),
+                a.sensitive_act_id.to_string(),
+                a.sensitive_act.clone(),
+                names.label(&a.corp_id, &a.operator_id),
+                names.label(&a.corp_id, &a.operate_target_id),
+                review.as_str().to_owned(),
+                a.detail.clone(),
+                a.msg_id.clone(),
+            ]
+            .iter()
+            .map(|f| csv_field(f))
+            .collect::<Vec<_>>()
+            .join(",")
+        ),
+        Format::Table => writeln!(
+            out,
+            "{:<19}  {} {} {} {} {}",
+            format_ms(a.msg_time),
+            super::column(&a.sensitive_act, 12),
+            super::column(&names.label(&a.corp_id, &a.operator_id), 24),
+            super::column(&names.label(&a.corp_id, &a.operate_target_id), 32),
+            super::column(review.label(), 6),
+            a.detail.replace('\n', " ")
+        ),
+    }
+}
+
 pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
     let store = args.store.open_existing()?;
     let (since_ms, until_ms) = args.range.bounds()?;
@@ -469,23 +533,27 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
         let found = store.act_hits(&query)?;
         let keys: Vec<HitKey> = found.iter().map(HitKey::of_act_hit).collect();
         let reviews = store.review_states(&keys)?;
+        let names = super::Namer::new(
+            store.as_ref(),
+            found.iter().flat_map(|a| {
+                [a.operator_id.clone(), a.operate_target_id.clone()]
+                    .into_iter()
+                    .map(|id| (a.corp_id.clone(), id))
+            }),
+        );
+        print_behaviours_header(&mut out, args.format)?;
         for (a, key) in found.iter().zip(&keys) {
             let review = reviews.get(key).copied().unwrap_or_default();
-            match args.format {
-                Format::Json => writeln!(out, "{}", with_review(a, review)?)?,
-                _ => writeln!(
-                    out,
-                    "{:<19}  {:<12} {:<16} → {:<32} {} {}",
-                    format_ms(a.msg_time),
-                    a.sensitive_act,
-                    a.operator,
-                    a.operate_target,
-                    super::column(review.label(), 6),
-                    a.detail
-                )?,
-            }
+            print_behaviour(&mut out, a, review, args.format, &names)?;
         }
-        return Ok(out.flush()?);
+        out.flush()?;
+        if matches!(args.format, Format::Table) {
+            eprintln!(
+                "{}",
+                super::listed(found.len(), args.limit, "behaviour hit(s)", "newest first")
+            );
+        }
+        return Ok(());
     }
     let found = store.hits(&query)?;
     let keys: Vec<HitKey> = found.iter().map(|h| HitKey::of_hit(&h.hit)).collect();

@@ -353,6 +353,54 @@ fn reaudit_finds_hits_for_a_new_strategy_once() {
         csv.starts_with('\u{FEFF}') && csv.lines().count() == 6,
         "{csv}"
     );
+    // Behaviour hits: a table with a header, a CSV with its own header, JSON lines; a link
+    // message's hit names its URL.
+    let (ok, table, stderr) = run(msgaudit()
+        .args(["hits", "--behaviours", "--limit", "5", "--config"])
+        .arg(&config));
+    assert!(
+        ok && table.starts_with("time ") && table.contains("behaviour"),
+        "{stderr}"
+    );
+    let (ok, csv, _) = run(msgaudit()
+        .args([
+            "hits",
+            "--behaviours",
+            "--format",
+            "csv",
+            "--limit",
+            "5",
+            "--config",
+        ])
+        .arg(&config));
+    assert!(ok);
+    assert!(
+        csv.starts_with("\u{FEFF}time,corp_id,act_id,act,") && csv.lines().count() == 6,
+        "{csv}"
+    );
+    let (ok, json, _) = run(msgaudit()
+        .args([
+            "hits",
+            "--behaviours",
+            "--format",
+            "json",
+            "--limit",
+            "100000",
+            "--config",
+        ])
+        .arg(&config));
+    assert!(ok);
+    let urls: Vec<serde_json::Value> = json
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["sensitive_act_id"] == 9)
+        .collect();
+    assert!(!urls.is_empty(), "no 发送网址 hits");
+    assert!(
+        urls.iter()
+            .all(|v| v["detail"].as_str().is_some_and(|d| !d.is_empty())),
+        "{urls:?}"
+    );
     // With the conversation around each hit; a message without text shows its type.
     let (ok, table, stderr) = run(msgaudit()
         .args(["hits", "--context", "3", "--limit", "40", "--config"])

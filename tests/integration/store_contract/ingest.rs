@@ -56,9 +56,10 @@ pub(super) fn a_replayed_batch_changes_nothing(s: &dyn Store) {
     // Read for the audit: the same rows, a link's body kept (the others' may be left out).
     let mut link = row("ww3", "l", 1);
     link.msg_type = msgaudit::audit::behaviour::BODY_READ_FOR.into();
-    link.contact = r#"{"link":{"link_url":"https://x.example.cn/p"}}"#.into();
+    // As the pipeline keeps them: the body object itself.
+    link.contact = r#"{"link_url":"https://x.example.cn/p","title":"标题"}"#.into();
     let mut text = row("ww3", "t", 2);
-    text.contact = r#"{"text":{"content":"消息 2"}}"#.into();
+    text.contact = r#"{"content":"消息 2"}"#.into();
     s.store_batch(&StoreBatch {
         corp_id: "ww3".into(),
         messages: vec![link.clone(), text],

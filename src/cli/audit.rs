@@ -612,9 +612,9 @@ pub fn hits(args: HitsArgs) -> anyhow::Result<()> {
                 };
                 writeln!(
                     out,
-                    "    {mark} {} {:<24} {text}",
+                    "    {mark} {} {} {text}",
                     format_ms(m.row.msg_time),
-                    names.label(&m.row.corp_id, &m.row.from_id),
+                    super::column(&names.label(&m.row.corp_id, &m.row.from_id), 24),
                 )?;
             }
         }

@@ -235,12 +235,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         Stats::get(&s.hits),
         rules_path.display()
     );
+    // Names are Chinese: padded by display width so that the counts line up.
     for (id, name, n) in &counts.strategies {
-        println!("    {id:>3} {name:<18}{n:>6}");
+        println!("    {id:>3} {}{n:>6}", super::column(name, 18));
     }
     println!("  behaviour hits       {:>8}", Stats::get(&s.act_hits));
     for (name, n) in &counts.acts {
-        println!("        {name:<18}{n:>6}");
+        println!("        {}{n:>6}", super::column(name, 18));
     }
     let ffmpeg = config
         .media

@@ -38,7 +38,7 @@ pub struct Hit {
     /// Byte spans in the message's visible text, in order.
     pub spans: Vec<(usize, usize)>,
     pub direction: Direction,
-    /// The text around the first hit, the hit marked 【】.
+    /// The text around the first hit, every hit inside it marked 【】.
     pub snippet: String,
     pub alert: bool,
     pub audit_user_id: String,
@@ -91,25 +91,56 @@ impl std::fmt::Debug for Auditor {
 
 const SNIPPET_CONTEXT: usize = 20;
 
-/// `…before【hit】after…` around `span`, at most SNIPPET_CONTEXT characters each side.
-pub fn snippet(text: &str, span: (usize, usize)) -> String {
-    let before: Vec<char> = text[..span.0].chars().collect();
-    let after: Vec<char> = text[span.1..].chars().collect();
-    let clean = |cs: &[char]| {
-        cs.iter()
-            .map(|c| if c.is_control() { ' ' } else { *c })
-            .collect::<String>()
+/// `…before【hit】after…` around the first of `spans`, at most SNIPPET_CONTEXT characters each
+/// side of it, with every span inside that window marked 【】 (overlapping and touching spans as
+/// one). Only what matched is marked: an occurrence of a word inside an allow word is not.
+pub fn snippet(text: &str, spans: &[(usize, usize)]) -> String {
+    let Some(&(first, first_end)) = spans.iter().min() else {
+        return String::new();
     };
-    let b = &before[before.len().saturating_sub(SNIPPET_CONTEXT)..];
-    let a = &after[..after.len().min(SNIPPET_CONTEXT)];
-    format!(
-        "{}{}【{}】{}{}",
-        if b.len() < before.len() { "…" } else { "" },
-        clean(b),
-        clean(&text[span.0..span.1].chars().collect::<Vec<_>>()),
-        clean(a),
-        if a.len() < after.len() { "…" } else { "" }
-    )
+    // The window: SNIPPET_CONTEXT characters before the first span and after its end.
+    let start = text
+        .get(..first)
+        .and_then(|b| b.char_indices().rev().nth(SNIPPET_CONTEXT - 1))
+        .map_or(0, |(i, _)| i);
+    let end = text
+        .get(first_end..)
+        .and_then(|a| a.char_indices().nth(SNIPPET_CONTEXT))
+        .map_or(text.len(), |(i, _)| first_end + i);
+    let mut marks: Vec<(usize, usize)> = spans
+        .iter()
+        .filter(|&&(a, b)| a < end && b > start)
+        .map(|&(a, b)| (a.max(start), b.min(end)))
+        .collect();
+    marks.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(marks.len());
+    for (a, b) in marks {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    let clean = |a: usize, b: usize| -> String {
+        text.get(a..b)
+            .unwrap_or_default()
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    };
+    let mut out = String::from(if start > 0 { "…" } else { "" });
+    let mut at = start;
+    for (a, b) in merged {
+        out.push_str(&clean(at, a));
+        out.push('【');
+        out.push_str(&clean(a, b));
+        out.push('】');
+        at = b;
+    }
+    out.push_str(&clean(at, end));
+    if end < text.len() {
+        out.push('…');
+    }
+    out
 }
 
 impl Auditor {
@@ -203,7 +234,7 @@ impl Auditor {
                     words: Vec::new(),
                     spans: Vec::new(),
                     direction,
-                    snippet: snippet(&row.plain_text, m.span),
+                    snippet: String::new(), // once every span is known, below
                     alert: s.alert,
                     audit_user_id: s.audit_user_id.clone(),
                 }
@@ -219,6 +250,10 @@ impl Auditor {
         order
             .into_iter()
             .filter_map(|i| by_strategy.remove(&i))
+            .map(|mut hit| {
+                hit.snippet = snippet(&row.plain_text, &hit.spans);
+                hit
+            })
             .collect()
     }
 
@@ -314,6 +349,60 @@ mod tests {
     }
 
     #[test]
+    fn a_snippet_marks_every_hit_in_its_window_and_nothing_else() {
+        let text = "用微信支付就行，加 我 微 信详细聊";
+        let at = |w: &str| {
+            let i = text.find(w).expect("in text");
+            (i, i + w.len())
+        };
+        // 微信 inside 微信支付 is allowed, so it is no span; the two overlapping spans are one mark.
+        let spans = [at("加 我 微 信"), at("微 信")];
+        assert_eq!(
+            snippet(text, &spans),
+            "用微信支付就行，【加 我 微 信】详细聊"
+        );
+        // 20 characters each side of the first hit; a later hit beyond them is left out.
+        let long = format!(
+            "{}私下转账{}微信{}",
+            "甲".repeat(25),
+            "乙".repeat(10),
+            "丙".repeat(30)
+        );
+        let span = |w: &str| {
+            let i = long.find(w).expect("in text");
+            (i, i + w.len())
+        };
+        assert_eq!(
+            snippet(&long, &[span("私下转账"), span("微信")]),
+            format!(
+                "…{}【私下转账】{}【微信】{}…",
+                "甲".repeat(20),
+                "乙".repeat(10),
+                "丙".repeat(8)
+            )
+        );
+        let far = format!("私下转账{}微信", "乙".repeat(30));
+        let far_spans = [(0, "私下转账".len()), (far.len() - "微信".len(), far.len())];
+        assert_eq!(
+            snippet(&far, &far_spans),
+            format!("【私下转账】{}…", "乙".repeat(20))
+        );
+        // A hit cut by the window's end is marked up to it; control characters become spaces.
+        let cut = format!("私下转账{}加我\n微信", "乙".repeat(17));
+        let whole = (cut.find('加').expect("in text"), cut.len());
+        assert_eq!(
+            snippet(&cut, &[(0, 12), whole]),
+            format!("【私下转账】{}【加我 】…", "乙".repeat(17))
+        );
+        assert_eq!(snippet("abc", &[]), "");
+        assert_eq!(
+            snippet("abc", &[(1, 9)]),
+            "a【bc】",
+            "a span past the end is clamped"
+        );
+    }
+
+    #[test]
     fn scope_direction_words_and_snippet() {
         let a = Auditor::build(&rules(), 3).expect("build");
         let hits = a.word_hits(&row("zhangsan", "wmC", "你好，可以私下 轉賬吗？加我微信"));
@@ -322,7 +411,7 @@ mod tests {
         assert_eq!((h.strategy_id, h.direction), (7, Direction::Sent));
         assert_eq!(h.words, ["私下转账", "加我微信", "微信"]);
         assert_eq!(h.spans.len(), 3);
-        assert_eq!(h.snippet, "你好，可以【私下 轉賬】吗？加我微信");
+        assert_eq!(h.snippet, "你好，可以【私下 轉賬】吗？【加我微信】");
         assert!(
             a.word_hits(&row("lisi", "wmC", "私下转账")).is_empty(),
             "lisi is outside dept 2"

@@ -14,7 +14,7 @@ pub struct HitRow {
     pub words: Vec<String>,
     /// Byte spans into the message's visible text.
     pub spans: Vec<(usize, usize)>,
-    /// The snippet, the first hit marked 【】.
+    /// The snippet: the text around the first hit, every hit inside it marked 【】.
     pub content: String,
     pub from_id: String,
     pub to_list: String,

@@ -420,7 +420,7 @@ pub async fn context(
     );
     let store = app.store.clone();
     let app2 = app.clone();
-    let (hit, history, context, names) = blocking(move || {
+    let (hit, spans, history, context, names) = blocking(move || {
         let mut q = HitQuery {
             corp_id: Some(corp.clone()),
             msg_id: Some(msg_id.clone()),
@@ -446,10 +446,11 @@ pub async fn context(
         let names = super::archive::names_of(&app2, store.as_ref(), &corp, senders)?;
         // Recorded before the answer leaves: a look that is not logged does not happen.
         store.log_operation(&op)?;
+        let spans = hit.hit.spans.clone();
         let hit = rows_json::<StrategyHits>(&app2, store.as_ref(), std::slice::from_ref(&hit))?
             .pop()
             .unwrap_or_default();
-        Ok((hit, history, context, names))
+        Ok((hit, spans, history, context, names))
     })
     .await?;
     let hit_msg = hit["msg_id"].as_str().unwrap_or_default().to_owned();
@@ -457,13 +458,22 @@ pub async fn context(
         .iter()
         .map(|m: &StoredMessage| {
             let r = &m.row;
-            json!({
+            let is_hit = r.msg_id == hit_msg;
+            let mut v = json!({
                 "msg_id": r.msg_id, "seq": r.seq, "from_id": r.from_id,
                 "from": who(&names, &r.from_id),
                 "to_list": crate::store::split_list(&r.to_list), "room_id": r.room_id,
                 "msg_time": r.msg_time, "time": format_ms(r.msg_time), "msg_type": r.msg_type,
-                "action": r.action, "text": r.plain_text, "is_hit": r.msg_id == hit_msg,
-            })
+                "action": r.action, "text": r.plain_text, "is_hit": is_hit,
+            });
+            // The hit's own spans, not every occurrence of its words (an allow word's is none).
+            if is_hit {
+                v["marked"] = super::archive::segments(&r.plain_text, &spans)
+                    .into_iter()
+                    .map(|(t, hit)| json!([t, hit]))
+                    .collect();
+            }
+            v
         })
         .collect();
     Ok(Json(json!({

@@ -287,6 +287,13 @@ fn each_role_sees_its_own_and_other_auditors_hits_answer_404() {
         .collect();
     assert_eq!(ids, ["m01", "m02", "m03", "m04"]);
     assert!(ctx["context"][1]["is_hit"].as_bool().expect("flag"));
+    // The hit's message comes in pieces with the hit's own spans marked; the others do not.
+    assert_eq!(
+        ctx["context"][1]["marked"],
+        json!([["消", true], ["息 2", false]]),
+        "{ctx}"
+    );
+    assert!(ctx["context"][0].get("marked").is_none(), "{ctx}");
     assert_eq!(
         ctx["context"][1]["from"]["id"], "zhangsan",
         "each message says who sent it: {ctx}"

@@ -296,6 +296,12 @@ fn an_auditor_signs_in_filters_and_reads_a_conversation_in_chromium() {
         "a bubble names its sender: {hit:?}"
     );
 
+    // What is marked in the hit's bubble is the hit's own span, not every occurrence of a word.
+    let marks = driver.script(
+        "return [...document.querySelectorAll('#context-chat .bubble.hit mark')].map(m => m.textContent)",
+    );
+    assert_eq!(marks, json!(["消"]), "{bubbles:?}");
+
     driver.screenshot(&root().join("target/test-artefacts/workspace-context.png"));
 
     // On a phone-sized window the page fits its width: the lists become cards.

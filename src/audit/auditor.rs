@@ -93,7 +93,8 @@ const SNIPPET_CONTEXT: usize = 20;
 
 /// `…before【hit】after…` around the first of `spans`, at most SNIPPET_CONTEXT characters each
 /// side of it, with every span inside that window marked 【】 (overlapping and touching spans as
-/// one). Only what matched is marked: an occurrence of a word inside an allow word is not.
+/// one). Only what matched is marked: an occurrence of a word inside an allow word is not, and the
+/// text's own 【】 are shown as 〖〗.
 pub fn snippet(text: &str, spans: &[(usize, usize)]) -> String {
     let Some(&(first, first_end)) = spans.iter().min() else {
         return String::new();
@@ -120,11 +121,17 @@ pub fn snippet(text: &str, spans: &[(usize, usize)]) -> String {
             _ => merged.push((a, b)),
         }
     }
+    // The text's own 【】 become 〖〗, so that every 【】 in a snippet is a hit.
     let clean = |a: usize, b: usize| -> String {
         text.get(a..b)
             .unwrap_or_default()
             .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
+            .map(|c| match c {
+                '【' => '〖',
+                '】' => '〗',
+                c if c.is_control() => ' ',
+                c => c,
+            })
             .collect()
     };
     let mut out = String::from(if start > 0 { "…" } else { "" });
@@ -393,6 +400,13 @@ mod tests {
         assert_eq!(
             snippet(&cut, &[(0, 12), whole]),
             format!("【私下转账】{}【加我 】…", "乙".repeat(17))
+        );
+        let notice = "【通知】请开发票";
+        let at = notice.find("发票").expect("in text");
+        assert_eq!(
+            snippet(notice, &[(at, at + "发票".len())]),
+            "〖通知〗请开【发票】",
+            "only hits are in 【】"
         );
         assert_eq!(snippet("abc", &[]), "");
         assert_eq!(

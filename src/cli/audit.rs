@@ -14,6 +14,7 @@ use crate::message::{ChatMessage, MessageRow};
 use crate::reprocess::ReauditOptions;
 use crate::store::{ContextQuery, HitKey, HitQuery, ReviewState, Store, StoredHit};
 use crate::timefmt::format_ms;
+use crate::web::export::csv_cell;
 
 #[derive(Debug, Subcommand)]
 pub enum RulesCommands {
@@ -376,14 +377,6 @@ fn typed_row(args: &ScanArgs, n: usize, line: &[u8]) -> MessageRow {
     )
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
-}
-
 /// `row` as a JSON object with its review state (`review`).
 fn with_review(row: &impl serde::Serialize, review: ReviewState) -> serde_json::Result<String> {
     let mut value = serde_json::to_value(row)?;
@@ -425,7 +418,7 @@ fn print_hit(
                 r.msg_id.clone(),
             ]
             .iter()
-            .map(|f| csv_field(f))
+            .map(|f| csv_cell(f))
             .collect::<Vec<_>>()
             .join(",")
         ),
@@ -489,7 +482,7 @@ fn print_behaviour(
                 a.msg_id.clone(),
             ]
             .iter()
-            .map(|f| csv_field(f))
+            .map(|f| csv_cell(f))
             .collect::<Vec<_>>()
             .join(",")
         ),

@@ -205,9 +205,14 @@ fn media_json(m: &StoredMessage, jobs: &[&MediaJob]) -> Vec<Value> {
                 super::media::percent_encode(&r.msg_id),
                 j.key.item
             );
+            // Voice and a meeting's voice are AMR, which browsers do not play: the fetcher
+            // stores an MP3 copy beside each.
             let playable = (j.status == MediaStatus::Done
-                && j.kind == crate::message::MediaKind::Voice)
-                .then(|| format!("{url}?variant=playable"));
+                && matches!(
+                    j.kind,
+                    crate::message::MediaKind::Voice | crate::message::MediaKind::MeetingVoiceCall
+                ))
+            .then(|| format!("{url}?variant=playable"));
             json!({
                 "item": j.key.item, "kind": j.kind, "status": j.status.as_str(),
                 "file_name": j.file_name, "size": if j.file_size > 0 { j.file_size } else { j.size },

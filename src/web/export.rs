@@ -448,3 +448,25 @@ pub async fn search(
         message_rows(app, next),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::csv_cell;
+
+    #[test]
+    fn a_csv_cell_is_quoted_when_needed_and_never_a_formula() {
+        assert_eq!(csv_cell("私下转账"), "私下转账");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(
+            csv_cell("=HYPERLINK(\"http://x\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\")\""
+        );
+        for lead in ["+1", "-1", "@SUM(A1)", "\tx"] {
+            assert!(
+                csv_cell(lead).trim_start_matches('"').starts_with('\''),
+                "{lead}"
+            );
+        }
+    }
+}

@@ -163,11 +163,19 @@ fn an_auditor_browses_a_customer_conversation_with_its_media_and_searches_in_chr
         "const i = [...document.querySelectorAll('#chat img.thumb')].find(i => i.complete && i.naturalWidth > 0); return i ? [i.naturalWidth, i.naturalHeight] : null",
     );
     assert!(image[0].as_u64().unwrap_or(0) > 0, "{image}");
-    let voice = driver.script(
-        "const a = document.querySelector('#chat audio'); return a ? a.getAttribute('src') : null",
+    // Every player (a voice message's, a meeting's voice) offers the MP3 copy first.
+    let sources = driver.script(
+        "return [...document.querySelectorAll('#chat audio')].map(a => a.querySelector('source').getAttribute('src'))",
     );
-    let voice = voice.as_str().expect("a voice message with a source");
-    assert!(voice.starts_with("/api/media/"), "{voice}");
+    let sources = sources.as_array().expect("sources");
+    assert!(
+        !sources.is_empty()
+            && sources.iter().all(|s| s
+                .as_str()
+                .is_some_and(|s| s.starts_with("/api/media/") && s.ends_with("?variant=playable"))),
+        "{sources:?}"
+    );
+    let voice = sources[0].as_str().expect("a voice message with a source");
     let playable = driver.script(&format!(
         "return fetch({}).then(r => [r.status, r.headers.get('content-type')])",
         json!(voice)

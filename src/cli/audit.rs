@@ -396,10 +396,9 @@ fn print_hit(
     let r = &h.hit;
     match format {
         Format::Json => writeln!(out, "{}", with_review(h, review).unwrap_or_default()),
-        Format::Csv => write!(
+        Format::Csv => csv_record(
             out,
-            "{}\r\n",
-            [
+            &[
                 format_ms(r.msg_time),
                 r.corp_id.clone(),
                 r.strategy_id.to_string(),
@@ -416,11 +415,7 @@ fn print_hit(
                 review.as_str().to_owned(),
                 r.content.clone(),
                 r.msg_id.clone(),
-            ]
-            .iter()
-            .map(|f| csv_cell(f))
-            .collect::<Vec<_>>()
-            .join(",")
+            ],
         ),
         Format::Table => writeln!(
             out,
@@ -434,6 +429,12 @@ fn print_hit(
             r.content.replace('\n', " ")
         ),
     }
+}
+
+/// One CSV record: each field a defused, quoted-when-needed cell; CRLF at the end.
+fn csv_record(out: &mut impl Write, fields: &[String]) -> std::io::Result<()> {
+    let cells: Vec<String> = fields.iter().map(|f| csv_cell(f)).collect();
+    write!(out, "{}\r\n", cells.join(","))
 }
 
 /// The header of the behaviour hits' table or CSV (none for JSON lines).
@@ -467,10 +468,9 @@ fn print_behaviour(
 ) -> std::io::Result<()> {
     match format {
         Format::Json => writeln!(out, "{}", with_review(a, review).unwrap_or_default()),
-        Format::Csv => write!(
+        Format::Csv => csv_record(
             out,
-            "{}\r\n",
-            [
+            &[
                 format_ms(a.msg_time),
                 a.corp_id.clone(),
                 a.sensitive_act_id.to_string(),
@@ -480,11 +480,7 @@ fn print_behaviour(
                 review.as_str().to_owned(),
                 a.detail.clone(),
                 a.msg_id.clone(),
-            ]
-            .iter()
-            .map(|f| csv_cell(f))
-            .collect::<Vec<_>>()
-            .join(",")
+            ],
         ),
         Format::Table => writeln!(
             out,

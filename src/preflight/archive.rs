@@ -106,9 +106,12 @@ fn archive(
     };
     let (Some(first), Some(last)) = (batch.messages.first(), batch.messages.last()) else {
         let said = match checkpoint {
-            Some(seq) => format!(
-                "archive answers, with nothing after seq {from} (stored up to {seq}; WeCom keeps about five days)"
+            // Nothing after `from`: nothing new, and the stored messages re-read are gone.
+            Some(seq) if from < seq => format!(
+                "archive answers: nothing new after seq {seq}, the last stored (the messages \
+                 before it have left the archive: WeCom keeps about five days)"
             ),
+            Some(seq) => format!("archive answers: nothing new after seq {seq}, the last stored"),
             None => "archive answers, and holds no message yet".to_owned(),
         };
         return vec![(Verdict::Ok, said)];

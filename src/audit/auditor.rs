@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::behaviour::{self, Act};
+use super::marked::segments;
 use super::matcher::{BuildError, Matcher};
 use super::rules::{RuleSet, Strategy};
 use super::scope::{Org, Scope, is_internal_id};
@@ -108,42 +109,30 @@ pub fn snippet(text: &str, spans: &[(usize, usize)]) -> String {
         .get(first_end..)
         .and_then(|a| a.char_indices().nth(SNIPPET_CONTEXT))
         .map_or(text.len(), |(i, _)| first_end + i);
-    let mut marks: Vec<(usize, usize)> = spans
+    let window = text.get(start..end).unwrap_or_default();
+    let inside: Vec<(usize, usize)> = spans
         .iter()
         .filter(|&&(a, b)| a < end && b > start)
-        .map(|&(a, b)| (a.max(start), b.min(end)))
+        .map(|&(a, b)| (a.max(start) - start, b.min(end) - start))
         .collect();
-    marks.sort_unstable();
-    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(marks.len());
-    for (a, b) in marks {
-        match merged.last_mut() {
-            Some(last) if a <= last.1 => last.1 = last.1.max(b),
-            _ => merged.push((a, b)),
-        }
-    }
-    // The text's own 【】 become 〖〗, so that every 【】 in a snippet is a hit.
-    let clean = |a: usize, b: usize| -> String {
-        text.get(a..b)
-            .unwrap_or_default()
-            .chars()
-            .map(|c| match c {
-                '【' => '〖',
-                '】' => '〗',
-                c if c.is_control() => ' ',
-                c => c,
-            })
-            .collect()
-    };
     let mut out = String::from(if start > 0 { "…" } else { "" });
-    let mut at = start;
-    for (a, b) in merged {
-        out.push_str(&clean(at, a));
-        out.push('【');
-        out.push_str(&clean(a, b));
-        out.push('】');
-        at = b;
+    let mut in_hit = false;
+    for (piece, hit) in segments(window, &inside) {
+        if hit != in_hit {
+            out.push(if hit { '【' } else { '】' });
+            in_hit = hit;
+        }
+        // The text's own 【】 become 〖〗, so that every 【】 in a snippet is a hit.
+        out.extend(piece.chars().map(|c| match c {
+            '【' => '〖',
+            '】' => '〗',
+            c if c.is_control() => ' ',
+            c => c,
+        }));
     }
-    out.push_str(&clean(at, end));
+    if in_hit {
+        out.push('】');
+    }
     if end < text.len() {
         out.push('…');
     }

@@ -371,17 +371,12 @@ fn qq_numbers(text: &[char]) -> Vec<String> {
 pub const BODY_READ_FOR: &str = "link";
 
 /// The URL of a `link` message, from its body: the row keeps the `link` object itself as
-/// `contact` ([`crate::message::ChatMessage::contact`]); a whole message, as kept for a body that
-/// was not an object, has it under `link`.
+/// `contact` ([`crate::message::ChatMessage::contact`]).
 fn link_url(row: &MessageRow) -> String {
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(&row.contact) else {
-        return String::new();
-    };
-    let body = v.get("link").filter(|l| l.is_object()).unwrap_or(&v);
-    body.get("link_url")
-        .and_then(serde_json::Value::as_str)
+    serde_json::from_str::<serde_json::Value>(&row.contact)
+        .ok()
+        .and_then(|body| body.get("link_url")?.as_str().map(str::to_owned))
         .unwrap_or_default()
-        .to_owned()
 }
 
 /// The behaviours in a message (enabled or not; the caller filters). URLs on `url_allow` (and
@@ -552,11 +547,6 @@ mod tests {
         assert_eq!(found[0].act, Act::Url);
         assert_eq!(found[0].detail, "https://x.example.cn/p");
         assert!(detect(&r, &["example.cn".to_owned()]).is_empty());
-        // A whole message kept as the body has the link under `link`.
-        let mut whole = row("标题 描述");
-        whole.msg_type = "link".into();
-        whole.contact = r#"{"link":{"title":"标题","link_url":"https://x.example.cn/p"}}"#.into();
-        assert_eq!(detect(&whole, &[])[0].detail, "https://x.example.cn/p");
     }
 
     #[test]

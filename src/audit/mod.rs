@@ -8,6 +8,7 @@
 //! - [`matcher`]: one Aho-Corasick pass per message over every enabled strategy's words;
 //! - [`start_filter`]: which code pairs can begin a word, so the automaton is walked only from there;
 //! - [`target_lists`]: what each pattern of the automaton stands for, each list kept once;
+//! - [`marked`]: text cut at hit spans into marked pieces (highlights and snippets);
 //! - [`scope`]: department subtrees and members resolved once per rules version;
 //! - [`lookalike`]: round 2's character classes (every way of writing a digit, every form of a
 //!   Latin letter) and the text as the behaviour detectors read it;
@@ -24,6 +25,7 @@ pub mod alphabet;
 pub mod auditor;
 pub mod behaviour;
 pub mod lookalike;
+pub mod marked;
 pub mod matcher;
 pub mod normalize;
 pub mod pinyin;

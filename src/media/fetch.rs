@@ -12,7 +12,9 @@ use super::{qr, sniff};
 use crate::message::MediaKind;
 use crate::runtime::{MediaStats, Stats};
 use crate::sdk::{MediaError, RetryPolicy, Session, code};
-use crate::store::{MediaDeadReason, MediaFile, MediaJob, MediaJobStore, MediaOutcome};
+use crate::store::{
+    MediaDeadReason, MediaFile, MediaJob, MediaJobStore, MediaOutcome, VOICE_KINDS,
+};
 
 /// How one attempt is made, and when a failing job is given up.
 #[derive(Debug, Clone)]
@@ -182,9 +184,7 @@ pub fn attempt(session: &mut Session, job: &MediaJob, cx: &AttemptContext<'_>) -
         Stats::add_time(&cx.stats.scan_nanos, timer.elapsed());
     }
     let mut playable_type = "";
-    if matches!(job.kind, MediaKind::Voice | MediaKind::MeetingVoiceCall)
-        || content_type.starts_with("audio/amr")
-    {
+    if VOICE_KINDS.contains(&job.kind) || content_type.starts_with("audio/amr") {
         let timer = std::time::Instant::now();
         let copy = playable_copy(&staged, &got.md5, got.bytes, cx);
         Stats::add_time(&cx.stats.voice_nanos, timer.elapsed());

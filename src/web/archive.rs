@@ -21,12 +21,13 @@ use super::api::{
     ApiError, ApiResult, SignedIn, blocking, log_op, log_query, non_empty, time_param,
 };
 use super::extract::Params;
+use crate::audit::marked::segments;
 use crate::audit::normalize::normalize;
 use crate::message::{Conversation, is_external_id, type_label};
 use crate::store::{
     ConversationMessagesQuery, ConversationQuery, ConversationSummary, HitKey, HitQuery, HitRow,
     MediaJob, MediaJobQuery, MediaStatus, MessageCursor, Names, Page, Review, ReviewState,
-    SearchQuery, Store, StoredHit, StoredMessage, TextMatch, Visible,
+    SearchQuery, Store, StoredHit, StoredMessage, TextMatch, VOICE_KINDS, Visible,
 };
 use crate::timefmt::format_ms;
 
@@ -145,34 +146,6 @@ fn conversation_json(names: &Names, c: &ConversationSummary, focus: Option<&str>
     })
 }
 
-/// Splits `text` at byte `spans` into `[piece, marked]` pairs (spans sorted, merged, clamped to
-/// character boundaries).
-pub fn segments(text: &str, spans: &[(usize, usize)]) -> Vec<(String, bool)> {
-    let mut spans: Vec<(usize, usize)> = spans
-        .iter()
-        .map(|&(a, b)| (a.min(text.len()), b.min(text.len())))
-        .filter(|(a, b)| a < b && text.is_char_boundary(*a) && text.is_char_boundary(*b))
-        .collect();
-    spans.sort_unstable();
-    let mut out = Vec::new();
-    let mut at = 0;
-    for (a, b) in spans {
-        let a = a.max(at);
-        if a >= b {
-            continue;
-        }
-        if a > at {
-            out.push((text[at..a].to_owned(), false));
-        }
-        out.push((text[a..b].to_owned(), true));
-        at = b;
-    }
-    if at < text.len() {
-        out.push((text[at..].to_owned(), false));
-    }
-    out
-}
-
 /// Where a keyword occurs in `text`: as typed, or through the normaliser (spans in the original).
 pub fn keyword_spans(text: &str, keyword: &str, how: TextMatch) -> Vec<(usize, usize)> {
     match how {
@@ -207,12 +180,8 @@ fn media_json(m: &StoredMessage, jobs: &[&MediaJob]) -> Vec<Value> {
             );
             // Voice and a meeting's voice are AMR, which browsers do not play: the fetcher
             // stores an MP3 copy beside each.
-            let playable = (j.status == MediaStatus::Done
-                && matches!(
-                    j.kind,
-                    crate::message::MediaKind::Voice | crate::message::MediaKind::MeetingVoiceCall
-                ))
-            .then(|| format!("{url}?variant=playable"));
+            let playable = (j.status == MediaStatus::Done && VOICE_KINDS.contains(&j.kind))
+                .then(|| format!("{url}?variant=playable"));
             json!({
                 "item": j.key.item, "kind": j.kind, "status": j.status.as_str(),
                 "file_name": j.file_name, "size": if j.file_size > 0 { j.file_size } else { j.size },
@@ -236,10 +205,7 @@ fn message_json(
     let body: Value = serde_json::from_str(&r.contact).unwrap_or(Value::Null);
     let mut spans: Vec<(usize, usize)> = highlight.to_vec();
     spans.extend(hits.iter().flat_map(|h| h.hit.spans.iter().copied()));
-    let marked: Vec<Value> = segments(&r.plain_text, &spans)
-        .into_iter()
-        .map(|(t, hit)| json!([t, hit]))
-        .collect();
+    let marked = segments(&r.plain_text, &spans);
     let conversation = ConversationId::of(&r.corp_id, m).map(|c| c.encode());
     json!({
         "corp_id": r.corp_id, "msg_id": r.msg_id, "seq": r.seq, "msg_time": r.msg_time,

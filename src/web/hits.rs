@@ -18,6 +18,7 @@ use super::App;
 use super::api::{ApiError, ApiResult, SignedIn, blocking, log_op, non_empty, time_param};
 use super::extract::Params;
 use super::visibility::View;
+use crate::audit::marked::segments;
 use crate::store::{
     ActHitRow, ContextQuery, HitCursor, HitKey, HitKind, HitQuery, Names, Review, ReviewState,
     StateCounts, Store, StoreError, StoredHit, StoredMessage,
@@ -468,10 +469,7 @@ pub async fn context(
             });
             // The hit's own spans, not every occurrence of its words (an allow word's is none).
             if is_hit {
-                v["marked"] = super::archive::segments(&r.plain_text, &spans)
-                    .into_iter()
-                    .map(|(t, hit)| json!([t, hit]))
-                    .collect();
+                v["marked"] = json!(segments(&r.plain_text, &spans));
             }
             v
         })

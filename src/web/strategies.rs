@@ -335,7 +335,7 @@ fn try_text_on(
             json!({
                 "strategy_id": h.strategy_id, "strategy_name": h.strategy_name, "words": h.words,
                 "matched": h.matched(&row.plain_text),
-                "marked": super::archive::segments(&row.plain_text, &h.spans),
+                "marked": crate::audit::marked::segments(&row.plain_text, &h.spans),
             })
         })
         .collect();
